@@ -1,0 +1,113 @@
+//! The library's error type: every way an input can be invalid, with the offending value.
+//!
+//! Constructors and readers validate once at the boundary (see `STYLE.md`, habit 5) and return
+//! one of these; kernels behind a validated type do not re-check.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `ccem`'s library calls.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A batch needs at least two pairs (one positive and one negative per row).
+    #[error("batch size N = {n} is too small: need N >= 2")]
+    BatchTooSmall { n: usize },
+    /// The CCEM lives in `R^N`: it needs `d >= N`.
+    #[error("dimension d = {d} is smaller than the batch size N = {n}: the CCEM needs d >= N")]
+    DimensionTooSmall { n: usize, d: usize },
+    /// A parameter that must be a finite number with a given sign was not.
+    #[error("invalid {name} = {value}: {requirement}")]
+    InvalidParameter {
+        name: &'static str,
+        value: f64,
+        requirement: &'static str,
+    },
+    /// Two matrices that must have the same shape do not.
+    #[error("shape mismatch: U is {u_rows} x {u_cols} but V is {v_rows} x {v_cols}; they must match")]
+    ShapeMismatch {
+        u_rows: usize,
+        u_cols: usize,
+        v_rows: usize,
+        v_cols: usize,
+    },
+    /// A row has zero (or non-finite) norm and cannot be put on the sphere.
+    #[error("row {row} of {which} has norm {norm}: it cannot be normalised (use rows with a non-zero, finite norm)")]
+    ZeroRow {
+        which: &'static str,
+        row: usize,
+        norm: f64,
+    },
+    /// A matrix holds a NaN or an infinity.
+    #[error("{which} holds a non-finite value at row {row}, column {col}")]
+    NonFinite {
+        which: &'static str,
+        row: usize,
+        col: usize,
+    },
+    /// A grid specification such as `4..50` or `0.1..5:10` could not be parsed or is empty.
+    #[error("invalid grid '{spec}': {reason}")]
+    InvalidGrid { spec: String, reason: String },
+    /// A file could not be read or has the wrong content.
+    #[error("cannot read '{path}': {reason}")]
+    BadInput { path: PathBuf, reason: String },
+    /// An I/O failure while writing results.
+    #[error("I/O error on '{path}': {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A configuration that cannot be run (e.g. a sweep directory made by another configuration).
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Short for `std::result::Result<T, ccem::Error>`.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Checks that `value` is finite; `name` names it in the error.
+pub fn check_finite(name: &'static str, value: f64) -> Result<f64> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(Error::InvalidParameter {
+            name,
+            value,
+            requirement: "must be a finite number",
+        })
+    }
+}
+
+/// Checks that `value` is finite and `>= 0`.
+pub fn check_nonneg(name: &'static str, value: f64) -> Result<f64> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(Error::InvalidParameter {
+            name,
+            value,
+            requirement: "must be a finite number >= 0",
+        })
+    }
+}
+
+/// Checks that `value` is finite and `> 0`.
+pub fn check_positive(name: &'static str, value: f64) -> Result<f64> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(Error::InvalidParameter {
+            name,
+            value,
+            requirement: "must be a finite number > 0",
+        })
+    }
+}
+
+/// Checks that a batch has at least two pairs.
+pub fn check_batch(n: usize) -> Result<usize> {
+    if n >= 2 {
+        Ok(n)
+    } else {
+        Err(Error::BatchTooSmall { n })
+    }
+}

@@ -1,0 +1,82 @@
+//! Numerically stable scalar helpers: softplus, log-sigmoid, sigmoid, log-sum-exp.
+//!
+//! SPEC.md §1 ("Numerics"): `log(1 + exp(x))` is never evaluated literally, since `exp` overflows
+//! for `x > 709`; these forms are exact in floating point for every finite `x`.
+
+/// `softplus(x) = log(1 + e^x)`, computed as `max(x, 0) + log1p(e^{-|x|})` (SPEC §1).
+///
+/// Finite for every finite `x`; `softplus(x) = x` to machine precision for `x > 37`.
+#[inline]
+pub fn softplus(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+/// `log sigmoid(x) = -softplus(-x)`.
+#[inline]
+pub fn log_sigmoid(x: f64) -> f64 {
+    -softplus(-x)
+}
+
+/// `sigmoid(x) = 1 / (1 + e^{-x})`, evaluated without overflow on either side.
+///
+/// The derivative of [`softplus`]: `softplus'(x) = sigmoid(x)`.
+#[inline]
+pub fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// `log sum_k e^{x_k}`, shifted by the maximum so it never overflows.
+///
+/// Returns `-inf` for an empty iterator.
+pub fn log_sum_exp<I: IntoIterator<Item = f64> + Clone>(xs: I) -> f64 {
+    let m = xs.clone().into_iter().fold(f64::NEG_INFINITY, f64::max);
+    if !m.is_finite() {
+        return m;
+    }
+    m + xs.into_iter().map(|x| (x - m).exp()).sum::<f64>().ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softplus_matches_literal_form_where_that_is_exact() {
+        for &x in &[-30.0, -2.0, -0.5, 0.0, 0.5, 2.0, 30.0] {
+            let literal = (1.0 + f64::exp(x)).ln();
+            assert!((softplus(x) - literal).abs() < 1e-12 * (1.0 + literal.abs()));
+        }
+    }
+
+    #[test]
+    fn softplus_and_sigmoid_are_finite_at_extremes() {
+        for &x in &[-1e6, -800.0, 800.0, 1e6] {
+            assert!(softplus(x).is_finite());
+            assert!(sigmoid(x).is_finite());
+        }
+        assert_eq!(softplus(1e6), 1e6);
+        assert_eq!(sigmoid(-1e6), 0.0);
+        assert_eq!(sigmoid(1e6), 1.0);
+    }
+
+    #[test]
+    fn sigmoid_is_derivative_of_softplus() {
+        for &x in &[-5.0, -1.0, 0.0, 0.3, 4.0] {
+            let h = 1e-6;
+            let fd = (softplus(x + h) - softplus(x - h)) / (2.0 * h);
+            assert!((fd - sigmoid(x)).abs() < 1e-8);
+        }
+    }
+
+    #[test]
+    fn log_sum_exp_is_stable() {
+        let v = [1000.0, 1000.0];
+        assert!((log_sum_exp(v.iter().copied()) - (1000.0 + 2f64.ln())).abs() < 1e-12);
+        assert_eq!(log_sum_exp(std::iter::empty::<f64>()), f64::NEG_INFINITY);
+    }
+}
