@@ -11,7 +11,9 @@
 
 pub mod error;
 pub mod grid;
+pub mod encoder;
 pub mod numerics;
+pub mod plot;
 pub mod theory;
 
 pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! The paper's encoder (filled in by the encoder work).
