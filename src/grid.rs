@@ -17,9 +17,12 @@ fn bad(spec: &str, reason: impl Into<String>) -> Error {
 pub fn parse_int_grid(spec: &str) -> Result<Vec<usize>> {
     let s = spec.trim();
     let int = |x: &str| -> Result<usize> {
-        x.trim()
-            .parse::<usize>()
-            .map_err(|_| bad(spec, format!("'{}' is not a non-negative integer", x.trim())))
+        x.trim().parse::<usize>().map_err(|_| {
+            bad(
+                spec,
+                format!("'{}' is not a non-negative integer", x.trim()),
+            )
+        })
     };
     if s.is_empty() {
         return Err(bad(spec, "empty"));
@@ -75,7 +78,10 @@ pub fn parse_real_grid(spec: &str) -> Result<Vec<f64>> {
         None => Ok(vec![real(s)?]),
         Some((lo, rest)) => {
             let (hi, count) = rest.split_once(':').ok_or_else(|| {
-                bad(spec, "a real range needs a count: LO..HI:COUNT, e.g. 0.1..5:10")
+                bad(
+                    spec,
+                    "a real range needs a count: LO..HI:COUNT, e.g. 0.1..5:10",
+                )
             })?;
             let (lo, hi) = (real(lo)?, real(hi)?);
             let count: usize = count
@@ -92,7 +98,10 @@ pub fn parse_real_grid(spec: &str) -> Result<Vec<f64>> {
                 return if hi == lo {
                     Ok(vec![lo])
                 } else {
-                    Err(bad(spec, "one value cannot span two different ends; use a count >= 2"))
+                    Err(bad(
+                        spec,
+                        "one value cannot span two different ends; use a count >= 2",
+                    ))
                 };
             }
             Ok(linspace(lo, hi, count))
@@ -108,7 +117,13 @@ pub fn linspace(lo: f64, hi: f64, count: usize) -> Vec<f64> {
     }
     let step = (hi - lo) / (count - 1) as f64;
     (0..count)
-        .map(|k| if k + 1 == count { hi } else { lo + step * k as f64 })
+        .map(|k| {
+            if k + 1 == count {
+                hi
+            } else {
+                lo + step * k as f64
+            }
+        })
         .collect()
 }
 

@@ -9,9 +9,10 @@
 //!
 //! The library computes and returns; it never prints. The `ccem` binary owns all output.
 
+pub mod encoder;
 pub mod error;
 pub mod grid;
-pub mod encoder;
+pub mod loss;
 pub mod numerics;
 pub mod plot;
 pub mod theory;

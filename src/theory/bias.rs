@@ -1,6 +1,6 @@
 //! How the bias `b` is set across a grid of scales `t`, and the phase boundaries that follow.
 
-use super::{ccem_loss_derivative, etf_threshold_tied, antipodal_threshold_tied};
+use super::{antipodal_threshold_tied, ccem_loss_derivative, etf_threshold_tied};
 use serde::{Deserialize, Serialize};
 
 /// The bias as a function of the scale `t` (SPEC §1).

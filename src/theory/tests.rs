@@ -2,10 +2,50 @@ use super::*;
 
 /// SPEC.md §3 table of worked values (N, t, b, c*, delta*, s_+*, s_-*, l(c*), phase).
 const WORKED: [(usize, f64, f64, f64, f64, f64, f64, f64, Phase); 4] = [
-    (10, 1.0, 1.0, 0.4630146707, 0.9285732439, 0.0739706585, -0.5226797073, 3.0355556342, Phase::Intermediate),
-    (10, 2.0, 2.0, 0.0, 0.0, 1.0, -0.1111111111, 1.6191453374, Phase::Etf),
-    (10, 0.5, 0.5, 1.0, f64::INFINITY, -1.0, -1.0, 4.1326168752, Phase::Antipodal),
-    (8, 3.0, 1.0, 0.2307285302, 0.5476597664, 0.5385429396, -0.3406244545, 1.3023972152, Phase::Intermediate),
+    (
+        10,
+        1.0,
+        1.0,
+        0.4630146707,
+        0.9285732439,
+        0.0739706585,
+        -0.5226797073,
+        3.0355556342,
+        Phase::Intermediate,
+    ),
+    (
+        10,
+        2.0,
+        2.0,
+        0.0,
+        0.0,
+        1.0,
+        -0.1111111111,
+        1.6191453374,
+        Phase::Etf,
+    ),
+    (
+        10,
+        0.5,
+        0.5,
+        1.0,
+        f64::INFINITY,
+        -1.0,
+        -1.0,
+        4.1326168752,
+        Phase::Antipodal,
+    ),
+    (
+        8,
+        3.0,
+        1.0,
+        0.2307285302,
+        0.5476597664,
+        0.5385429396,
+        -0.3406244545,
+        1.3023972152,
+        Phase::Intermediate,
+    ),
 ];
 
 #[test]
@@ -17,7 +57,11 @@ fn spec_worked_values_to_1e9() {
         if delta.is_infinite() {
             assert!(o.delta_star.is_infinite());
         } else {
-            assert!((o.delta_star - delta).abs() < 1e-9, "delta* {}", o.delta_star);
+            assert!(
+                (o.delta_star - delta).abs() < 1e-9,
+                "delta* {}",
+                o.delta_star
+            );
         }
         assert!((o.s_pos - sp).abs() < 1e-9);
         assert!((o.s_neg - sn).abs() < 1e-9);
@@ -28,7 +72,15 @@ fn spec_worked_values_to_1e9() {
 
 #[test]
 fn c_star_equals_brute_force_minimum_on_a_fine_grid() {
-    let cases = [(4, 0.3, 0.3), (10, 1.0, 1.0), (8, 3.0, 1.0), (50, 2.0, 2.0), (20, 1.5, -0.5), (6, 4.0, 0.0), (30, 0.7, 2.5)];
+    let cases = [
+        (4, 0.3, 0.3),
+        (10, 1.0, 1.0),
+        (8, 3.0, 1.0),
+        (50, 2.0, 2.0),
+        (20, 1.5, -0.5),
+        (6, 4.0, 0.0),
+        (30, 0.7, 2.5),
+    ];
     for &(n, t, b) in &cases {
         let o = SigmoidOptimum::solve(n, t, b).unwrap();
         let m = 200_000;
@@ -41,7 +93,11 @@ fn c_star_equals_brute_force_minimum_on_a_fine_grid() {
                 best_c = c;
             }
         }
-        assert!((o.c_star - best_c).abs() <= 2.0 / m as f64, "{n} {t} {b}: {} vs {best_c}", o.c_star);
+        assert!(
+            (o.c_star - best_c).abs() <= 2.0 / m as f64,
+            "{n} {t} {b}: {} vs {best_c}",
+            o.c_star
+        );
         assert!(o.loss <= best_l + 1e-12);
     }
 }
@@ -54,15 +110,35 @@ fn tied_threshold_formulas_agree_with_general_conditions() {
         if te > 1e-6 {
             assert!(ccem_loss_derivative(n, te * (1.0 + 1e-9), te * (1.0 + 1e-9), 0.0) >= 0.0);
             assert!(ccem_loss_derivative(n, te * (1.0 - 1e-7), te * (1.0 - 1e-7), 0.0) < 0.0);
-            assert_eq!(SigmoidOptimum::solve(n, te * 1.0001, te * 1.0001).unwrap().phase, Phase::Etf);
-            assert_ne!(SigmoidOptimum::solve(n, te * 0.9999, te * 0.9999).unwrap().phase, Phase::Etf);
+            assert_eq!(
+                SigmoidOptimum::solve(n, te * 1.0001, te * 1.0001)
+                    .unwrap()
+                    .phase,
+                Phase::Etf
+            );
+            assert_ne!(
+                SigmoidOptimum::solve(n, te * 0.9999, te * 0.9999)
+                    .unwrap()
+                    .phase,
+                Phase::Etf
+            );
         }
         if n >= 5 {
             let ta = antipodal_threshold_tied(n).unwrap();
             assert!(ccem_loss_derivative(n, ta * (1.0 - 1e-9), ta * (1.0 - 1e-9), 1.0) <= 0.0);
             assert!(ccem_loss_derivative(n, ta * (1.0 + 1e-7), ta * (1.0 + 1e-7), 1.0) > 0.0);
-            assert_eq!(SigmoidOptimum::solve(n, ta * 0.9999, ta * 0.9999).unwrap().phase, Phase::Antipodal);
-            assert_ne!(SigmoidOptimum::solve(n, ta * 1.0001, ta * 1.0001).unwrap().phase, Phase::Antipodal);
+            assert_eq!(
+                SigmoidOptimum::solve(n, ta * 0.9999, ta * 0.9999)
+                    .unwrap()
+                    .phase,
+                Phase::Antipodal
+            );
+            assert_ne!(
+                SigmoidOptimum::solve(n, ta * 1.0001, ta * 1.0001)
+                    .unwrap()
+                    .phase,
+                Phase::Antipodal
+            );
         }
         // The numeric boundary search of a general bias mode finds the same points.
         let r = BiasMode::Relative(1.0).etf_boundaries(n, 1e-3, 10.0, 400);
@@ -79,7 +155,10 @@ fn small_n_and_degenerate_cases() {
         assert_eq!(SigmoidOptimum::solve(2, t, t).unwrap().phase, Phase::Etf);
         assert_eq!(SigmoidOptimum::solve(3, t, t).unwrap().phase, Phase::Etf);
     }
-    assert_eq!(SigmoidOptimum::solve(3, 1.0, -10.0).unwrap().phase, Phase::Antipodal);
+    assert_eq!(
+        SigmoidOptimum::solve(3, 1.0, -10.0).unwrap().phase,
+        Phase::Antipodal
+    );
     let d = SigmoidOptimum::solve(10, 0.0, 1.0).unwrap();
     assert_eq!(d.phase, Phase::Degenerate);
     assert!(d.loss.is_finite());
@@ -87,9 +166,18 @@ fn small_n_and_degenerate_cases() {
 
 #[test]
 fn extreme_parameters_stay_finite() {
-    for &(n, t, b) in &[(10, 1e4, 1e4), (10, 1e4, -1e4), (100000, 1e4, 0.0), (4, 1e-8, 1e-8), (1000, 50.0, 50.0)] {
+    for &(n, t, b) in &[
+        (10, 1e4, 1e4),
+        (10, 1e4, -1e4),
+        (100000, 1e4, 0.0),
+        (4, 1e-8, 1e-8),
+        (1000, 50.0, 50.0),
+    ] {
         let o = SigmoidOptimum::solve(n, t, b).unwrap();
-        assert!(o.loss.is_finite() && o.s_pos.is_finite() && o.s_neg.is_finite(), "{n} {t} {b}: {o:?}");
+        assert!(
+            o.loss.is_finite() && o.s_pos.is_finite() && o.s_neg.is_finite(),
+            "{n} {t} {b}: {o:?}"
+        );
         assert!((0.0..=1.0).contains(&o.c_star));
     }
 }

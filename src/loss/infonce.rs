@@ -1,0 +1,77 @@
+//! Symmetric InfoNCE, the CLIP loss (SPEC.md §1).
+//!
+//! `L_info(S; tau) = (1/N) sum_i [r_i - S_ii/tau] + (1/N) sum_j [c_j - S_jj/tau]` with the row and
+//! column log-sum-exps `r_i = log sum_j e^{S_ij/tau}`, `c_j = log sum_i e^{S_ij/tau}`; gradient
+//! `G = (P_row + P_col - 2I) / (N tau)`, `P_row,ij = e^{S_ij/tau - r_i}`, `P_col,ij = e^{S_ij/tau - c_j}`.
+//! Every exponent is shifted by its log-sum-exp, so `tau` down to `1e-3` (and below) stays finite.
+
+use ndarray::{ArrayView2, ArrayViewMut2};
+
+/// Log-sum-exp of each row of `S / tau`.
+pub(crate) fn row_lse(s: ArrayView2<f64>, tau: f64) -> Vec<f64> {
+    s.outer_iter()
+        .map(|row| {
+            let m = row.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x)) / tau;
+            m + row.iter().map(|&x| (x / tau - m).exp()).sum::<f64>().ln()
+        })
+        .collect()
+}
+
+/// For a block of rows of `S` starting at row `row0`, with `lse_rows` the log-sum-exps of its own
+/// rows: the row-wise cross-entropy part `sum_i (r_i - S_{i,row0+i}/tau)`.
+pub(crate) fn infonce_block(s: ArrayView2<f64>, row0: usize, lse_rows: &[f64], tau: f64) -> f64 {
+    s.outer_iter()
+        .enumerate()
+        .map(|(i, row)| lse_rows[i] - row[row0 + i] / tau)
+        .sum()
+}
+
+/// As [`infonce_block`], and overwrites the block of `S` in place with the gradient block
+/// `(e^{S/tau - r_i} + e^{S/tau - c_j} - 2 delta_ij) / (N tau)`, `lse_cols` holding every `c_j`.
+///
+/// Applied to a block of `S^T` with the roles of the two LSE vectors swapped, it gives the
+/// column part and the block of `G^T`: the loss is symmetric in rows and columns.
+pub(crate) fn infonce_block_grad_in_place(
+    mut sg: ArrayViewMut2<f64>,
+    row0: usize,
+    lse_rows: &[f64],
+    lse_cols: &[f64],
+    tau: f64,
+) -> f64 {
+    let total = infonce_block(sg.view(), row0, lse_rows, tau);
+    let n = sg.ncols();
+    let scale = 1.0 / (n as f64 * tau);
+    for (i, mut row) in sg.outer_iter_mut().enumerate() {
+        let ri = lse_rows[i];
+        for (j, e) in row.iter_mut().enumerate() {
+            let x = *e / tau;
+            let mut v = (x - ri).exp() + (x - lse_cols[j]).exp();
+            if j == row0 + i {
+                v -= 2.0;
+            }
+            *e = scale * v;
+        }
+    }
+    total
+}
+
+/// `L_info(S; tau)` for a square `S` (SPEC §1).
+pub fn infonce_loss(s: ArrayView2<f64>, tau: f64) -> f64 {
+    let n = s.nrows();
+    let r = row_lse(s, tau);
+    let c = row_lse(s.t(), tau);
+    let rows: f64 = (0..n).map(|i| r[i] - s[[i, i]] / tau).sum();
+    let cols: f64 = (0..n).map(|j| c[j] - s[[j, j]] / tau).sum();
+    (rows + cols) / n as f64
+}
+
+/// [`infonce_loss`] and its gradient `G = (P_row + P_col - 2I)/(N tau)` written into `g`.
+pub fn infonce_loss_grad(s: ArrayView2<f64>, tau: f64, mut g: ArrayViewMut2<f64>) -> f64 {
+    let n = s.nrows();
+    let r = row_lse(s, tau);
+    let c = row_lse(s.t(), tau);
+    g.assign(&s);
+    let rows = infonce_block_grad_in_place(g, 0, &r, &c, tau);
+    let cols: f64 = (0..n).map(|j| c[j] - s[[j, j]] / tau).sum();
+    (rows + cols) / n as f64
+}

@@ -1,0 +1,107 @@
+//! The contrastive losses of SPEC.md §1 and their exact gradients.
+//!
+//! - [`sigmoid`]: `L_sig(U, V; t, b) = (1/N) sum_{i,j} softplus(-z_ij (t S_ij - b))`.
+//! - [`infonce`]: symmetric InfoNCE with temperature `tau`.
+//! - [`embedding`]: from similarities to embeddings (`dL/dU = G V`, `dL/dV = G^T U`) and through
+//!   the row normalisation `u = x / ||x||`.
+//! - [`blocked`]: the same values and gradients in row blocks, memory `O(N * block)` instead of
+//!   `O(N^2)`, parallel over blocks and independent of the thread count.
+//!
+//! [`Loss`] is the validated choice of loss and parameters that the rest of the crate passes
+//! around.
+
+pub mod blocked;
+pub mod embedding;
+pub mod infonce;
+pub mod sigmoid;
+
+pub use blocked::{blocked_loss, blocked_loss_grad, BlockOptions};
+pub use embedding::{loss_grad_raw, loss_grad_uv, normalize_rows, LossGrad, Normalized};
+pub use infonce::{infonce_loss, infonce_loss_grad};
+pub use sigmoid::{sigmoid_loss, sigmoid_loss_grad};
+
+use crate::error::{check_finite, check_nonneg, check_positive, Result};
+use ndarray::{ArrayView2, ArrayViewMut2};
+use serde::{Deserialize, Serialize};
+
+/// Which loss, with its validated parameters.
+///
+/// Construct with [`Loss::sigmoid`], [`Loss::sigmoid_relative`] or [`Loss::infonce`]; the fields
+/// are then known to be valid and kernels do not re-check them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "objective", rename_all = "lowercase")]
+pub enum Loss {
+    /// Sigmoid loss with scale `t >= 0` and bias `b` (logit `t S - b`).
+    Sigmoid {
+        /// Scale (inverse temperature).
+        t: f64,
+        /// Bias.
+        b: f64,
+    },
+    /// Symmetric InfoNCE with temperature `tau > 0`.
+    #[serde(rename = "infonce")]
+    InfoNce {
+        /// Temperature (divides the similarities).
+        tau: f64,
+    },
+}
+
+impl Loss {
+    /// The sigmoid loss with scale `t` and bias `b`.
+    ///
+    /// # Errors
+    /// `t` negative or non-finite; `b` non-finite.
+    pub fn sigmoid(t: f64, b: f64) -> Result<Self> {
+        Ok(Loss::Sigmoid {
+            t: check_nonneg("t", t)?,
+            b: check_finite("b", b)?,
+        })
+    }
+
+    /// The sigmoid loss in the relative-bias form: logit `t (S - r_b)`, i.e. `b = r_b t`
+    /// (SPEC §1, Bangachev et al. 2025).
+    ///
+    /// # Errors
+    /// As [`Loss::sigmoid`].
+    pub fn sigmoid_relative(t: f64, r_b: f64) -> Result<Self> {
+        check_finite("r_b", r_b)?;
+        Self::sigmoid(t, r_b * check_nonneg("t", t)?)
+    }
+
+    /// Symmetric InfoNCE with temperature `tau`.
+    ///
+    /// # Errors
+    /// `tau <= 0` or non-finite.
+    pub fn infonce(tau: f64) -> Result<Self> {
+        Ok(Loss::InfoNce {
+            tau: check_positive("tau", tau)?,
+        })
+    }
+
+    /// `sigmoid` or `infonce`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Loss::Sigmoid { .. } => "sigmoid",
+            Loss::InfoNce { .. } => "infonce",
+        }
+    }
+
+    /// The loss of a square similarity matrix `S = U V^T`.
+    pub fn value_s(&self, s: ArrayView2<f64>) -> f64 {
+        match *self {
+            Loss::Sigmoid { t, b } => sigmoid_loss(s, t, b),
+            Loss::InfoNce { tau } => infonce_loss(s, tau),
+        }
+    }
+
+    /// The loss of `S` and its gradient `G = dL/dS`, written into `g` (same shape as `s`).
+    pub fn value_grad_s(&self, s: ArrayView2<f64>, g: ArrayViewMut2<f64>) -> f64 {
+        match *self {
+            Loss::Sigmoid { t, b } => sigmoid_loss_grad(s, t, b, g),
+            Loss::InfoNce { tau } => infonce_loss_grad(s, tau, g),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
