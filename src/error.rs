@@ -22,7 +22,9 @@ pub enum Error {
         requirement: &'static str,
     },
     /// Two matrices that must have the same shape do not.
-    #[error("shape mismatch: U is {u_rows} x {u_cols} but V is {v_rows} x {v_cols}; they must match")]
+    #[error(
+        "shape mismatch: U is {u_rows} x {u_cols} but V is {v_rows} x {v_cols}; they must match"
+    )]
     ShapeMismatch {
         u_rows: usize,
         u_cols: usize,

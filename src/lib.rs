@@ -11,6 +11,7 @@
 
 pub mod encoder;
 pub mod error;
+pub mod geometry;
 pub mod grid;
 pub mod loss;
 pub mod numerics;

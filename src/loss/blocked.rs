@@ -47,7 +47,7 @@ impl Default for BlockOptions {
 }
 
 /// Maps `f` over the block starts `0, block, 2 block, ...`, in order, in parallel or not.
-fn map_blocks<T: Send>(
+pub(crate) fn map_blocks<T: Send>(
     n: usize,
     opts: BlockOptions,
     f: impl Fn(usize, usize) -> T + Sync + Send,
@@ -63,7 +63,12 @@ fn map_blocks<T: Send>(
 }
 
 /// `A_B B^T` for the rows `r0..r1` of `a`: a block of rows of `A B^T`.
-fn block_product(a: ArrayView2<f64>, b: ArrayView2<f64>, r0: usize, r1: usize) -> Array2<f64> {
+pub(crate) fn block_product(
+    a: ArrayView2<f64>,
+    b: ArrayView2<f64>,
+    r0: usize,
+    r1: usize,
+) -> Array2<f64> {
     let mut out = Array2::<f64>::zeros((r1 - r0, b.nrows()));
     general_mat_mul(1.0, &a.slice(s![r0..r1, ..]), &b.t(), 0.0, &mut out);
     out

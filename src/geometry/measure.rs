@@ -1,0 +1,278 @@
+//! Measuring a given embedding against the CCEM (SPEC.md §4).
+//!
+//! One blocked pass over the Gram matrix `[U; V][U; V]^T` gathers, per category of entries
+//! (positives `S_ii`, negatives `S_ij`, within-modality `u_i.u_j` and `v_i.v_j`, the norms
+//! `u_i.u_i`, `v_i.v_i`), the count, mean, sum of squared deviations, minimum and maximum
+//! (merged with Chan's parallel formula, so the result is exact in floating point to rounding and
+//! independent of the thread count). On the CCEM every entry of a category is the same affine
+//! function `alpha + beta c` (SPEC §2), so:
+//!
+//! - the least-squares fit `c_fit = argmin_{c in [0,1]} ||G - G_CCEM(c)||_F^2` has the closed form
+//!   `c = sum_k w_k beta_k n_k (m_k - alpha_k) / sum_k w_k n_k beta_k^2`, clamped to `[0, 1]`;
+//! - the Gram distance is `||G - G_CCEM(c_fit)||_F / (2N)`, with
+//!   `sum_{entries of k} (G - a)^2 = M2_k + n_k (m_k - a)^2`.
+//!
+//! Categories and their `(alpha, beta)` (entries counted `w` times in the `2N x 2N` Gram matrix):
+//! norms `(1, 0)`, `w = 1` each side; within off-diagonal `(-1/(N-1), N/(N-1))`, `w = 1` each
+//! side; positives `(1, -2)` and negatives `(-1/(N-1), -(N-2)/(N-1))`, `w = 2` (`UV^T` and `VU^T`).
+
+use crate::loss::blocked::{block_product, map_blocks};
+use crate::loss::BlockOptions;
+use ndarray::ArrayView2;
+use serde::Serialize;
+
+/// Count, mean, spread and range of a set of numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Stats {
+    /// How many.
+    pub count: usize,
+    /// Mean.
+    pub mean: f64,
+    /// Population standard deviation `sqrt(M2 / count)`.
+    pub std: f64,
+    /// Minimum.
+    pub min: f64,
+    /// Maximum.
+    pub max: f64,
+    /// Sum of squared deviations from the mean.
+    #[serde(skip)]
+    pub m2: f64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            count: 0,
+            mean: 0.0,
+            std: 0.0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            m2: 0.0,
+        }
+    }
+}
+
+impl Stats {
+    /// Adds one value (Welford's update).
+    #[inline]
+    pub fn push(&mut self, x: f64) {
+        self.count += 1;
+        let delta = x - self.mean;
+        self.mean += delta / self.count as f64;
+        self.m2 += delta * (x - self.mean);
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+    }
+
+    /// Merges another set (Chan et al.'s pairwise formula).
+    pub fn merge(&mut self, o: &Stats) {
+        if o.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = *o;
+            return;
+        }
+        let n = (self.count + o.count) as f64;
+        let delta = o.mean - self.mean;
+        self.mean += delta * o.count as f64 / n;
+        self.m2 += o.m2 + delta * delta * self.count as f64 * o.count as f64 / n;
+        self.count += o.count;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+    }
+
+    /// Fills in `std` from `m2`.
+    fn finish(mut self) -> Self {
+        self.std = if self.count > 0 {
+            (self.m2 / self.count as f64).sqrt()
+        } else {
+            f64::NAN
+        };
+        if self.count == 0 {
+            self.mean = f64::NAN;
+        }
+        self
+    }
+
+    /// `sum (x - a)^2` over the set: `M2 + count (mean - a)^2`.
+    fn sq_dist_to(&self, a: f64) -> f64 {
+        self.m2 + self.count as f64 * (self.mean - a) * (self.mean - a)
+    }
+}
+
+/// What SPEC §4 reports about an embedding.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Measurement {
+    /// Batch size.
+    pub n: usize,
+    /// Dimension.
+    pub d: usize,
+    /// Positive similarities `S_ii`.
+    pub pos: Stats,
+    /// Negative similarities `S_ij`, `i != j`.
+    pub neg: Stats,
+    /// `u_i . u_j`, `i != j`.
+    pub within_u: Stats,
+    /// `v_i . v_j`, `i != j`.
+    pub within_v: Stats,
+    /// Squared norms `u_i . u_i` and `v_i . v_i` (all 1 for normalised rows).
+    pub norms: Stats,
+    /// Least-squares CCEM parameter over the whole Gram matrix, in `[0, 1]`.
+    pub c_fit: f64,
+    /// `c` read off the positives alone: `(1 - mean S_ii) / 2`, clamped to `[0, 1]`.
+    pub c_from_s_pos: f64,
+    /// `||G - G_CCEM(c_fit)||_F / (2N)`.
+    pub gram_distance: f64,
+}
+
+impl Measurement {
+    /// The Gram distance to the CCEM with a given `c` (e.g. the theory's `c*`).
+    pub fn gram_distance_to(&self, c: f64) -> f64 {
+        let cats = self.categories();
+        let ss: f64 = cats
+            .iter()
+            .map(|(st, w, a, b)| w * st.sq_dist_to(a + b * c))
+            .sum();
+        ss.max(0.0).sqrt() / (2.0 * self.n as f64)
+    }
+
+    /// `(stats, weight, alpha, beta)` per category (module documentation).
+    fn categories(&self) -> [(Stats, f64, f64, f64); 5] {
+        let nm1 = self.n as f64 - 1.0;
+        [
+            (self.norms, 1.0, 1.0, 0.0),
+            (self.within_u, 1.0, -1.0 / nm1, self.n as f64 / nm1),
+            (self.within_v, 1.0, -1.0 / nm1, self.n as f64 / nm1),
+            (self.pos, 2.0, 1.0, -2.0),
+            (self.neg, 2.0, -1.0 / nm1, -(self.n as f64 - 2.0) / nm1),
+        ]
+    }
+}
+
+/// Measures `(U, V)` (taken as given: normalise first if they are raw). Shapes must match and
+/// `N >= 2` (checked at the boundary, e.g. by [`crate::loss::embedding::check_pair`]).
+pub fn measure(u: ArrayView2<f64>, v: ArrayView2<f64>, opts: BlockOptions) -> Measurement {
+    let (n, d) = u.dim();
+    #[derive(Default, Clone, Copy)]
+    struct Acc {
+        pos: Stats,
+        neg: Stats,
+        wu: Stats,
+        wv: Stats,
+        norms: Stats,
+    }
+    let parts = map_blocks(n, opts, |r0, r1| {
+        let mut acc = Acc::default();
+        let uv = block_product(u, v, r0, r1);
+        let uu = block_product(u, u, r0, r1);
+        let vv = block_product(v, v, r0, r1);
+        for i in 0..r1 - r0 {
+            let gi = r0 + i;
+            for j in 0..n {
+                if j == gi {
+                    acc.pos.push(uv[[i, j]]);
+                    acc.norms.push(uu[[i, j]]);
+                    acc.norms.push(vv[[i, j]]);
+                } else {
+                    acc.neg.push(uv[[i, j]]);
+                    acc.wu.push(uu[[i, j]]);
+                    acc.wv.push(vv[[i, j]]);
+                }
+            }
+        }
+        acc
+    });
+    let mut acc = Acc::default();
+    for p in &parts {
+        acc.pos.merge(&p.pos);
+        acc.neg.merge(&p.neg);
+        acc.wu.merge(&p.wu);
+        acc.wv.merge(&p.wv);
+        acc.norms.merge(&p.norms);
+    }
+    let mut m = Measurement {
+        n,
+        d,
+        pos: acc.pos.finish(),
+        neg: acc.neg.finish(),
+        within_u: acc.wu.finish(),
+        within_v: acc.wv.finish(),
+        norms: acc.norms.finish(),
+        c_fit: 0.0,
+        c_from_s_pos: ((1.0 - acc.pos.mean) / 2.0).clamp(0.0, 1.0),
+        gram_distance: 0.0,
+    };
+    let (num, den) = m
+        .categories()
+        .iter()
+        .fold((0.0, 0.0), |(num, den), (st, w, a, b)| {
+            let k = st.count as f64;
+            (num + w * b * k * (st.mean - a), den + w * k * b * b)
+        });
+    m.c_fit = (num / den).clamp(0.0, 1.0);
+    m.gram_distance = m.gram_distance_to(m.c_fit);
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::ccem_embedding;
+    use crate::loss::normalize_rows;
+    use ndarray::{concatenate, Array2, Axis};
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+
+    #[test]
+    fn ccem_is_measured_exactly() {
+        for &delta in &[0.0, 0.5, 2.0, f64::INFINITY] {
+            let (u, v) = ccem_embedding(8, 11, delta, Some(5)).unwrap();
+            let m = measure(
+                u.view(),
+                v.view(),
+                BlockOptions {
+                    block: 3,
+                    parallel: true,
+                },
+            );
+            let c = crate::theory::c_of_delta(delta);
+            assert!((m.c_fit - c).abs() < 1e-12, "{} vs {c}", m.c_fit);
+            assert!(m.gram_distance < 1e-7, "{}", m.gram_distance);
+            assert!((m.pos.mean - (1.0 - 2.0 * c)).abs() < 1e-13);
+            assert!(m.pos.std < 1e-7);
+        }
+    }
+
+    #[test]
+    fn gram_distance_matches_a_direct_computation() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let x = Array2::<f64>::from_shape_fn((6, 5), |_| StandardNormal.sample(&mut rng));
+        let y = Array2::<f64>::from_shape_fn((6, 5), |_| StandardNormal.sample(&mut rng));
+        let u = normalize_rows(x.view(), "U").unwrap().u;
+        let v = normalize_rows(y.view(), "V").unwrap().u;
+        let m = measure(
+            u.view(),
+            v.view(),
+            BlockOptions {
+                block: 4,
+                parallel: false,
+            },
+        );
+        let w = concatenate(Axis(0), &[u.view(), v.view()]).unwrap();
+        let g = w.dot(&w.t());
+        for &c in &[0.0, 0.37, m.c_fit, 1.0] {
+            let (uc, vc) = crate::geometry::Ccem::from_c(6, 6, c).unwrap().build();
+            let wc = concatenate(Axis(0), &[uc.view(), vc.view()]).unwrap();
+            let gc = wc.dot(&wc.t());
+            let direct = (&g - &gc).mapv(|e| e * e).sum().sqrt() / 12.0;
+            assert!((direct - m.gram_distance_to(c)).abs() < 1e-12);
+            // c_fit is the minimiser.
+            assert!(m.gram_distance <= direct + 1e-12);
+        }
+        assert!(
+            (m.neg.mean - crate::loss::embedding::mean_similarities(u.view(), v.view()).1).abs()
+                < 1e-12
+        );
+    }
+}
