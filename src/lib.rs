@@ -13,6 +13,7 @@ pub mod encoder;
 pub mod error;
 pub mod geometry;
 pub mod grid;
+pub mod io;
 pub mod loss;
 pub mod numerics;
 pub mod plot;

@@ -1,0 +1,35 @@
+//! Command-line definitions (clap) and dispatch; one file per subcommand.
+
+pub mod inspect;
+pub mod output;
+pub mod theory;
+
+use clap::{Parser, Subcommand};
+
+/// ccem: the geometry of contrastive losses (SigLIP's sigmoid loss and CLIP's InfoNCE).
+///
+/// Predicts the optimal embedding of the sigmoid loss (the double-Constant Embedding Model of
+/// Lee, Chang & Sohn, AISTATS 2024), measures any embedding against it, trains free embeddings
+/// and the paper's encoder, sweeps grids of (N, t), and draws the paper's figures.
+#[derive(Parser, Debug)]
+#[command(name = "ccem", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The exact optimum of the sigmoid loss (phase, c*, delta*, s+*, s-*, loss) on a grid of (N, t)
+    Theory(theory::TheoryArgs),
+    /// Measure an embedding (U, V) from .npy/.csv files against the CCEM, with both losses
+    Inspect(inspect::InspectArgs),
+}
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Theory(a) => theory::run(&a),
+        Command::Inspect(a) => inspect::run(&a),
+    }
+}
