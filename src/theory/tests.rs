@@ -1,7 +1,10 @@
 use super::*;
 
 /// SPEC.md §3 table of worked values (N, t, b, c*, delta*, s_+*, s_-*, l(c*), phase).
-const WORKED: [(usize, f64, f64, f64, f64, f64, f64, f64, Phase); 4] = [
+/// (N, t, b, c*, delta*, s_+*, s_-*, l(c*), phase)
+type Worked = (usize, f64, f64, f64, f64, f64, f64, f64, Phase);
+
+const WORKED: [Worked; 4] = [
     (
         10,
         1.0,
