@@ -1,0 +1,117 @@
+//! Running the missing cells of a sweep in parallel, appending each row as it finishes.
+//!
+//! Workers (a rayon pool of `threads`) run cells, largest `N` first so the slow cells do not
+//! finish last; each finished row goes through a channel to the calling thread, which appends it
+//! to `results.csv` and tells the [`SweepObserver`]. The library never prints: progress bars
+//! belong to the observer the binary passes in.
+
+use super::store::{ResultRow, ResultStore};
+use super::{Cell, SweepSpec};
+use crate::error::{Error, Result};
+use rayon::prelude::*;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Told about the progress of a sweep (the binary draws a progress bar with it).
+pub trait SweepObserver {
+    /// Before any cell runs: cells in this shard, and how many were already done.
+    fn started(&mut self, _total: usize, _already_done: usize) {}
+    /// After each cell: its row, and the count of done cells so far.
+    fn cell_done(&mut self, _row: &ResultRow, _done: usize, _total: usize) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl SweepObserver for Silent {}
+
+/// What a call of [`run_sweep`] did.
+#[derive(Debug)]
+pub struct SweepOutcome {
+    /// Every row of the directory (old and new), in cell order.
+    pub rows: Vec<ResultRow>,
+    /// Cells computed by this call.
+    pub computed: usize,
+    /// Cells found already done (resumed).
+    pub resumed: usize,
+    /// Wall time of this call.
+    pub elapsed: Duration,
+    /// Whether every cell of the shard is done (then `results.csv` is in cell order).
+    pub complete: bool,
+}
+
+/// Runs the cells of `spec` missing from `dir` with `runner`, on `threads` threads (`None`: all
+/// cores), appending rows to `dir/results.csv`.
+///
+/// # Errors
+/// The directory holds another configuration or cannot be written, or the thread pool cannot be
+/// built. A cell that diverges is a row with status `diverged`, not an error.
+pub fn run_sweep(
+    spec: &SweepSpec,
+    dir: &Path,
+    threads: Option<usize>,
+    runner: &(dyn Fn(&Cell) -> ResultRow + Sync),
+    observer: &mut dyn SweepObserver,
+) -> Result<SweepOutcome> {
+    spec.validate()?;
+    let start = Instant::now();
+    let mut store = ResultStore::open(dir, spec)?;
+    let cells = spec.cells();
+    let total = cells.len();
+    let mut pending: Vec<Cell> = cells.into_iter().filter(|c| !store.has(c.index)).collect();
+    let resumed = total - pending.len();
+    // Largest cells first (longest-processing-time order), ties in grid order.
+    pending.sort_by_key(|c| (std::cmp::Reverse(c.n * c.n * c.d), c.index));
+    observer.started(total, resumed);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.unwrap_or(0))
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start the thread pool: {e}")))?;
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::channel::<ResultRow>();
+    let mut computed = 0;
+    let mut write_error = None;
+    std::thread::scope(|scope| {
+        let stop = &stop;
+        let pending = &pending;
+        scope.spawn(move || {
+            pool.install(|| {
+                pending.par_iter().for_each_with(tx, |tx, cell| {
+                    if !stop.load(Ordering::Relaxed) {
+                        let _ = tx.send(runner(cell));
+                    }
+                })
+            })
+        });
+        for row in rx {
+            if write_error.is_some() {
+                continue;
+            }
+            match store.append(row.clone()) {
+                Ok(()) => {
+                    computed += 1;
+                    observer.cell_done(&row, resumed + computed, total);
+                }
+                Err(e) => {
+                    // Stop starting new cells; the ones in flight are dropped.
+                    stop.store(true, Ordering::Relaxed);
+                    write_error = Some(e);
+                }
+            }
+        }
+    });
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    let complete = spec.cells().iter().all(|c| store.has(c.index));
+    if complete {
+        store.finalize()?;
+    }
+    Ok(SweepOutcome {
+        rows: store.rows().cloned().collect(),
+        computed,
+        resumed,
+        elapsed: start.elapsed(),
+        complete,
+    })
+}

@@ -1,0 +1,99 @@
+//! Combining the outputs of shards (`ccem merge DIR...`).
+
+use super::store::{read_rows, write_rows, ResultRow};
+use super::SweepSpec;
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What a merge found.
+#[derive(Debug)]
+pub struct MergeReport {
+    /// The common specification (without a shard).
+    pub spec: SweepSpec,
+    /// Rows kept, in cell order.
+    pub rows: Vec<ResultRow>,
+    /// Cells of the grid that no input holds.
+    pub missing: Vec<usize>,
+    /// Cells held by more than one input (the first is kept).
+    pub duplicates: Vec<usize>,
+}
+
+/// Reads a sweep directory's configuration.
+pub fn read_spec(dir: &Path) -> Result<SweepSpec> {
+    let p = dir.join("config.json");
+    let text = std::fs::read_to_string(&p).map_err(|e| Error::BadInput {
+        path: p.clone(),
+        reason: format!("{e} (is '{}' a ccem sweep directory?)", dir.display()),
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::BadInput {
+        path: p,
+        reason: format!("not a ccem sweep configuration: {e}"),
+    })
+}
+
+/// Merges the sweep directories `inputs` (shards of one sweep) into `out`: `out/config.json`
+/// (the specification without a shard) and `out/results.csv` in cell order.
+///
+/// # Errors
+/// No input, an input that is not a sweep directory, inputs of different sweeps, or `out` not
+/// writable.
+pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
+    let first = inputs
+        .first()
+        .ok_or_else(|| Error::Config("merge needs at least one directory".into()))?;
+    let mut spec = read_spec(first)?;
+    spec.shard = None;
+    let mut rows: BTreeMap<usize, ResultRow> = BTreeMap::new();
+    let mut duplicates = Vec::new();
+    for dir in inputs {
+        let mut s = read_spec(dir)?;
+        s.shard = None;
+        if s != spec {
+            return Err(Error::Config(format!(
+                "'{}' is not a shard of the same sweep as '{}' ({})",
+                dir.display(),
+                first.display(),
+                super::store::differences(&spec, &s).join(", ")
+            )));
+        }
+        let path = dir.join("results.csv");
+        if !path.exists() {
+            continue;
+        }
+        for r in read_rows(&path)?.0 {
+            if rows.contains_key(&r.cell) {
+                duplicates.push(r.cell);
+            } else {
+                rows.insert(r.cell, r);
+            }
+        }
+    }
+    let missing = spec
+        .all_cells()
+        .iter()
+        .map(|c| c.index)
+        .filter(|k| !rows.contains_key(k))
+        .collect();
+    std::fs::create_dir_all(out).map_err(|source| Error::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let cfg = out.join("config.json");
+    let json = serde_json::to_string_pretty(&spec).expect("a spec serialises");
+    crate::io::write_atomic(&cfg, |w| {
+        std::io::Write::write_all(w, json.as_bytes()).map_err(|source| Error::Io {
+            path: cfg.clone(),
+            source,
+        })
+    })?;
+    write_rows(&out.join("results.csv"), rows.values())?;
+    duplicates.sort_unstable();
+    duplicates.dedup();
+    Ok(MergeReport {
+        spec,
+        rows: rows.into_values().collect(),
+        missing,
+        duplicates,
+    })
+}

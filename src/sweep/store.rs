@@ -1,0 +1,271 @@
+//! The files of a sweep directory: `config.json`, `results.csv` (one row per cell and seed,
+//! appended whole as cells finish) and the summary.
+//!
+//! Crash safety: each row is one `write` of a complete line followed by a flush, so a killed
+//! process leaves at most a partial last line; [`ResultStore::open`] drops such a line, reads the
+//! complete rows, and the engine then runs only the missing cells.
+
+use super::SweepSpec;
+use crate::error::{Error, Result};
+use crate::theory::Phase;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// One row of `results.csv`: a cell, what was measured and what the theory predicts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    /// Index of the cell in the full grid.
+    pub cell: usize,
+    /// `free` or `encoder`.
+    pub mode: String,
+    /// `sigmoid` or `infonce`.
+    pub objective: String,
+    /// Batch size.
+    pub n: usize,
+    /// Dimension.
+    pub d: usize,
+    /// Sigmoid scale `t`, or InfoNCE temperature `tau`.
+    pub t: f64,
+    /// Sigmoid bias (final value if learnt); empty for InfoNCE.
+    pub b: Option<f64>,
+    /// Which of the sweep's seeds.
+    pub seed_index: usize,
+    /// The cell's seed.
+    pub seed: u64,
+    /// `ok` or `diverged` (a non-finite value appeared).
+    pub status: String,
+    /// Mean positive similarity `mean_i S_ii` (empty if diverged).
+    pub s_pos: Option<f64>,
+    /// Mean negative similarity.
+    pub s_neg: Option<f64>,
+    /// Final loss.
+    pub loss: Option<f64>,
+    /// Least-squares CCEM parameter of the result (SPEC §4).
+    pub c_fit: Option<f64>,
+    /// Gram distance to the best-fitting CCEM.
+    pub gram_distance: Option<f64>,
+    /// Theory: optimal `c*` (empty in the degenerate phase).
+    pub c_star: Option<f64>,
+    /// Theory: `s_+*`.
+    pub s_pos_theory: Option<f64>,
+    /// Theory: `s_-*`.
+    pub s_neg_theory: Option<f64>,
+    /// Theory: the phase.
+    pub phase: Phase,
+    /// Gram distance to the theory's CCEM (`c*`).
+    pub gram_distance_to_theory: Option<f64>,
+    /// Free embeddings: whether the result meets the theory (`|s_pos - s_+*| <= 1e-3` and Gram
+    /// distance to the CCEM(`c*`) `<= 1e-3`); empty for the encoder.
+    pub meets_theory: Option<bool>,
+    /// Steps taken.
+    pub steps: usize,
+    /// Free embeddings: whether the gradient-norm stopping rule was met.
+    pub converged: Option<bool>,
+}
+
+/// The CSV header of [`ResultRow`].
+pub fn header() -> Vec<&'static str> {
+    vec![
+        "cell",
+        "mode",
+        "objective",
+        "n",
+        "d",
+        "t",
+        "b",
+        "seed_index",
+        "seed",
+        "status",
+        "s_pos",
+        "s_neg",
+        "loss",
+        "c_fit",
+        "gram_distance",
+        "c_star",
+        "s_pos_theory",
+        "s_neg_theory",
+        "phase",
+        "gram_distance_to_theory",
+        "meets_theory",
+        "steps",
+        "converged",
+    ]
+}
+
+/// The results file of a sweep directory.
+#[derive(Debug)]
+pub struct ResultStore {
+    path: PathBuf,
+    file: File,
+    rows: BTreeMap<usize, ResultRow>,
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads the complete rows of a `results.csv` (a partial last line is ignored). Returns the
+/// rows and the byte length of the complete part.
+pub fn read_rows(path: &Path) -> Result<(Vec<ResultRow>, u64)> {
+    let mut text = String::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(io_err(path))?;
+    let complete = text.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let body = &text[..complete];
+    let mut rdr = csv::ReaderBuilder::new().from_reader(body.as_bytes());
+    let bad = |reason: String| Error::BadInput {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if complete > 0 {
+        let hdr = rdr.headers().map_err(|e| bad(e.to_string()))?;
+        if hdr.iter().collect::<Vec<_>>() != header() {
+            return Err(bad(
+                "its header is not that of a ccem results.csv (written by another version?)".into(),
+            ));
+        }
+    }
+    let mut rows = Vec::new();
+    for r in rdr.deserialize() {
+        rows.push(r.map_err(|e: csv::Error| bad(e.to_string()))?);
+    }
+    Ok((rows, complete as u64))
+}
+
+impl ResultStore {
+    /// Opens (or creates) `dir/results.csv` for the sweep `spec`: writes `dir/config.json` the
+    /// first time, and refuses a directory that holds a different configuration.
+    ///
+    /// # Errors
+    /// The directory cannot be created or written; it holds another configuration; its
+    /// `results.csv` is not one of ours.
+    pub fn open(dir: &Path, spec: &SweepSpec) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let cfg_path = dir.join("config.json");
+        if cfg_path.exists() {
+            let text = std::fs::read_to_string(&cfg_path).map_err(io_err(&cfg_path))?;
+            let old: SweepSpec = serde_json::from_str(&text).map_err(|e| Error::BadInput {
+                path: cfg_path.clone(),
+                reason: format!("not a ccem sweep configuration: {e}"),
+            })?;
+            if &old != spec {
+                return Err(Error::Config(format!(
+                    "'{}' holds a sweep with a different configuration ({}); use another --out directory, or delete it to start over",
+                    dir.display(),
+                    differences(&old, spec).join(", ")
+                )));
+            }
+        } else {
+            let json = serde_json::to_string_pretty(spec).expect("a spec serialises");
+            crate::io::write_atomic(&cfg_path, |w| {
+                w.write_all(json.as_bytes()).map_err(io_err(&cfg_path))
+            })?;
+        }
+        let path = dir.join("results.csv");
+        let mut rows = BTreeMap::new();
+        if path.exists() {
+            let (old, complete) = read_rows(&path)?;
+            for r in old {
+                rows.insert(r.cell, r);
+            }
+            // Drop a partial last line left by a crash.
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
+            f.set_len(complete).map_err(io_err(&path))?;
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        if file.seek(SeekFrom::End(0)).map_err(io_err(&path))? == 0 {
+            let mut line = header().join(",");
+            line.push('\n');
+            file.write_all(line.as_bytes()).map_err(io_err(&path))?;
+        }
+        Ok(ResultStore { path, file, rows })
+    }
+
+    /// Whether cell `k` has a row.
+    pub fn has(&self, k: usize) -> bool {
+        self.rows.contains_key(&k)
+    }
+
+    /// The rows so far, in cell order.
+    pub fn rows(&self) -> impl Iterator<Item = &ResultRow> {
+        self.rows.values()
+    }
+
+    /// Appends one row as a single complete line, flushed to the OS.
+    pub fn append(&mut self, row: ResultRow) -> Result<()> {
+        let line = row_line(&row)?;
+        self.file.write_all(&line).map_err(io_err(&self.path))?;
+        self.file.flush().map_err(io_err(&self.path))?;
+        self.rows.insert(row.cell, row);
+        Ok(())
+    }
+
+    /// Rewrites the file in cell order (atomically), so that the same sweep always gives the
+    /// same file.
+    pub fn finalize(&mut self) -> Result<()> {
+        self.file.sync_all().map_err(io_err(&self.path))?;
+        write_rows(&self.path, self.rows.values())
+    }
+
+    /// The path of `results.csv`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// One CSV line (with newline) for a row.
+fn row_line(row: &ResultRow) -> Result<Vec<u8>> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    w.serialize(row)
+        .map_err(|e| Error::Config(format!("cannot format a result row: {e}")))?;
+    w.into_inner().map_err(|e| Error::Config(e.to_string()))
+}
+
+/// Writes rows with the header to `path`, atomically.
+pub fn write_rows<'a>(path: &Path, rows: impl Iterator<Item = &'a ResultRow>) -> Result<()> {
+    crate::io::write_atomic(path, |w| {
+        let mut line = header().join(",");
+        line.push('\n');
+        w.write_all(line.as_bytes()).map_err(io_err(path))?;
+        for r in rows {
+            w.write_all(&row_line(r)?).map_err(io_err(path))?;
+        }
+        Ok(())
+    })
+}
+
+/// Names of the fields that differ between two specifications.
+pub fn differences(a: &SweepSpec, b: &SweepSpec) -> Vec<String> {
+    let (va, vb) = (
+        serde_json::to_value(a).expect("serialises"),
+        serde_json::to_value(b).expect("serialises"),
+    );
+    let mut out = Vec::new();
+    if let (Some(ma), Some(mb)) = (va.as_object(), vb.as_object()) {
+        for (k, x) in ma {
+            if mb.get(k) != Some(x) {
+                out.push(format!(
+                    "{k}: {x} before, {} now",
+                    mb.get(k).unwrap_or(&serde_json::Value::Null)
+                ));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,189 @@
+//! The agreement of a sweep with the theory, from its rows.
+//!
+//! - Free embeddings: the fraction of cells whose optimum meets the theory (`meets_theory`), the
+//!   largest errors, and the cells that miss (flagged, never hidden).
+//! - Every sweep: per theory region (the phase of the exact optimum at the cell's `(N, t, b)`:
+//!   ETF, intermediate, antipodal; for the paper's `t = b` these are "above the ETF curve",
+//!   "between", "below the antipodal curve"), the mean measured `s_pos` next to the theory's
+//!   `s_+*`, with the spread over seeds (the region mean per seed, then mean and standard
+//!   deviation over seeds).
+
+use super::store::ResultRow;
+use super::SweepSpec;
+use crate::theory::Phase;
+use serde::Serialize;
+
+/// Agreement of the free-embedding optimum with the theory.
+#[derive(Clone, Debug, Serialize)]
+pub struct FreeAgreement {
+    /// Cells that finished (not diverged).
+    pub cells: usize,
+    /// Cells on the predicted CCEM.
+    pub meets: usize,
+    /// `meets / cells`.
+    pub fraction: f64,
+    /// Largest `|s_pos - s_+*|`.
+    pub max_s_pos_error: f64,
+    /// Largest Gram distance to the theory's CCEM.
+    pub max_gram_distance: f64,
+    /// The cells that miss, as `(n, t, seed_index)` (at most 50).
+    pub misses: Vec<(usize, f64, usize)>,
+}
+
+/// The measured `s_pos` over the cells of one theory region.
+#[derive(Clone, Debug, Serialize)]
+pub struct RegionStat {
+    /// The theory's phase in this region.
+    pub region: Phase,
+    /// Cells (all seeds).
+    pub cells: usize,
+    /// Mean of the theory's `s_+*` over the region's grid points.
+    pub s_pos_theory: f64,
+    /// Mean measured `s_pos` over the region (all seeds).
+    pub s_pos_mean: f64,
+    /// Standard deviation over seeds of the per-seed region mean (0 with one seed).
+    pub s_pos_seed_std: f64,
+    /// Mean measured `s_neg`.
+    pub s_neg_mean: f64,
+}
+
+/// Summary of a sweep.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// `free` or `encoder`.
+    pub mode: String,
+    /// `sigmoid` or `infonce`.
+    pub objective: String,
+    /// Cells in this directory's shard.
+    pub cells_total: usize,
+    /// Rows present.
+    pub cells_done: usize,
+    /// Rows with status `diverged`.
+    pub diverged: usize,
+    /// Free embeddings only.
+    pub free: Option<FreeAgreement>,
+    /// Per theory region.
+    pub regions: Vec<RegionStat>,
+}
+
+/// Mean and population standard deviation.
+fn mean_std(xs: &[f64]) -> (f64, f64) {
+    if xs.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let m = xs.iter().sum::<f64>() / xs.len() as f64;
+    let v = xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / xs.len() as f64;
+    (m, v.sqrt())
+}
+
+/// Summarises the rows of a sweep.
+pub fn summarize(spec: &SweepSpec, rows: &[ResultRow]) -> Summary {
+    let ok: Vec<&ResultRow> = rows
+        .iter()
+        .filter(|r| r.status == "ok" && r.s_pos.is_some())
+        .collect();
+    let free = (spec.mode == super::Mode::Free).then(|| {
+        let meets = ok.iter().filter(|r| r.meets_theory == Some(true)).count();
+        let max_err = ok
+            .iter()
+            .filter_map(|r| Some((r.s_pos? - r.s_pos_theory?).abs()))
+            .fold(0.0, f64::max);
+        let max_gd = ok
+            .iter()
+            .filter_map(|r| r.gram_distance_to_theory)
+            .fold(0.0, f64::max);
+        FreeAgreement {
+            cells: ok.len(),
+            meets,
+            fraction: if ok.is_empty() {
+                f64::NAN
+            } else {
+                meets as f64 / ok.len() as f64
+            },
+            max_s_pos_error: max_err,
+            max_gram_distance: max_gd,
+            misses: ok
+                .iter()
+                .filter(|r| r.meets_theory == Some(false))
+                .take(50)
+                .map(|r| (r.n, r.t, r.seed_index))
+                .collect(),
+        }
+    });
+    let mut regions = Vec::new();
+    for phase in [
+        Phase::Etf,
+        Phase::Intermediate,
+        Phase::Antipodal,
+        Phase::Degenerate,
+    ] {
+        let in_region: Vec<&&ResultRow> = ok.iter().filter(|r| r.phase == phase).collect();
+        if in_region.is_empty() {
+            continue;
+        }
+        let per_seed: Vec<f64> = (0..spec.seeds)
+            .filter_map(|s| {
+                let v: Vec<f64> = in_region
+                    .iter()
+                    .filter(|r| r.seed_index == s)
+                    .filter_map(|r| r.s_pos)
+                    .collect();
+                (!v.is_empty()).then(|| mean_std(&v).0)
+            })
+            .collect();
+        let all: Vec<f64> = in_region.iter().filter_map(|r| r.s_pos).collect();
+        let negs: Vec<f64> = in_region.iter().filter_map(|r| r.s_neg).collect();
+        let theory: Vec<f64> = in_region.iter().filter_map(|r| r.s_pos_theory).collect();
+        regions.push(RegionStat {
+            region: phase,
+            cells: in_region.len(),
+            s_pos_theory: mean_std(&theory).0,
+            s_pos_mean: mean_std(&all).0,
+            s_pos_seed_std: mean_std(&per_seed).1,
+            s_neg_mean: mean_std(&negs).0,
+        });
+    }
+    Summary {
+        mode: spec.mode.as_str().into(),
+        objective: spec.objective.as_str().into(),
+        cells_total: spec.cells().len(),
+        cells_done: rows.len(),
+        diverged: rows.iter().filter(|r| r.status == "diverged").count(),
+        free,
+        regions,
+    }
+}
+
+impl Summary {
+    /// The summary as Markdown (a few lines and a table), for `summary.md` and `REPORT.md`.
+    pub fn to_markdown(&self) -> String {
+        let mut s = format!(
+            "{} / {} cells done ({} mode, {} loss), {} diverged.\n\n",
+            self.cells_done, self.cells_total, self.mode, self.objective, self.diverged
+        );
+        if let Some(f) = &self.free {
+            s += &format!(
+                "Free embeddings on the predicted CCEM (|s_pos - s+*| <= 1e-3 and Gram distance <= 1e-3): **{} of {} cells ({:.1}%)**; largest |s_pos - s+*| = {:.2e}, largest Gram distance = {:.2e}.\n\n",
+                f.meets, f.cells, 100.0 * f.fraction, f.max_s_pos_error, f.max_gram_distance
+            );
+            if !f.misses.is_empty() {
+                s += "Cells that miss (N, t, seed): ";
+                s += &f
+                    .misses
+                    .iter()
+                    .map(|(n, t, k)| format!("({n}, {t:.3}, {k})"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                s += "\n\n";
+            }
+        }
+        s += "| theory region | cells | theory s+* (mean) | measured s_pos (mean) | spread over seeds (std) | measured s_neg (mean) |\n|---|---|---|---|---|---|\n";
+        for r in &self.regions {
+            s += &format!(
+                "| {} | {} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
+                r.region, r.cells, r.s_pos_theory, r.s_pos_mean, r.s_pos_seed_std, r.s_neg_mean
+            );
+        }
+        s
+    }
+}
