@@ -1,0 +1,79 @@
+//! One cell of the paper's sweep (SPEC §5): the encoder trained for 100 SGD steps at
+//! `N = d = 10, 25, 50`, in `f32` (what [`ccem::encoder::train`] uses) and `f64`, plus the
+//! matrix-product peak at `512^3` for comparison. Per-step time = reported time / 100; the
+//! flops of one step are [`ccem::encoder::Encoder::flops_per_step`].
+
+use ccem::encoder::{train_with, Encoder, EncoderConfig, Scalar};
+use ccem::loss::Loss;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ndarray::linalg::general_mat_mul;
+use ndarray::Array2;
+use std::hint::black_box;
+
+fn cell<T: Scalar>(c: &mut Criterion) {
+    let loss = Loss::sigmoid(2.0, 2.0).unwrap();
+    let mut group = c.benchmark_group(format!("encoder_cell_100_steps_{}", T::name()));
+    for n in [10usize, 25, 50] {
+        let cfg = EncoderConfig::new(n, n, 1234);
+        let net = Encoder::<T>::new(&cfg).unwrap();
+        let flops = cfg.steps as f64 * net.flops_per_step() + net.flops_forward();
+        group.throughput(Throughput::Elements(flops as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &cfg, |b, cfg| {
+            b.iter(|| train_with::<T, _>(black_box(cfg), &loss, |_, _| {}).unwrap())
+        });
+    }
+    group.finish();
+}
+
+fn peak<T: Scalar>(c: &mut Criterion) {
+    let m = 512;
+    let a = Array2::<T>::from_elem((m, m), T::from_f64(0.5));
+    let b = Array2::<T>::from_elem((m, m), T::from_f64(0.25));
+    let mut out = Array2::<T>::zeros((m, m));
+    let mut group = c.benchmark_group(format!("gemm_512_{}", T::name()));
+    group.throughput(Throughput::Elements(2 * (m * m * m) as u64));
+    group.sample_size(20);
+    group.bench_function("general_mat_mul", |bch| {
+        bch.iter(|| general_mat_mul(T::ONE, &a, &b, T::ZERO, &mut out))
+    });
+    group.finish();
+}
+
+/// The paper's sweep (SPEC §5): sigmoid loss with `t = b in linspace(0.1, 5, 10)`, `N = d = 4..50`,
+/// 100 steps, one seed: 470 cells, run one after another on one thread (`sequential`, the sum
+/// of the cell times) and spread over the machine's cores with rayon as the sweep engine does
+/// (`rayon`).
+fn sweep(c: &mut Criterion) {
+    use rayon::prelude::*;
+    let cells: Vec<(usize, f64)> = (0..10)
+        .flat_map(|k| {
+            let t = 0.1 + (5.0 - 0.1) * k as f64 / 9.0;
+            (4..=50).map(move |n| (n, t))
+        })
+        .collect();
+    let run = |&(n, t): &(usize, f64)| {
+        let loss = Loss::sigmoid(t, t).unwrap();
+        train_with::<f32, _>(&EncoderConfig::new(n, n, 1234), &loss, |_, _| {})
+            .unwrap()
+            .s_pos
+    };
+    let mut group = c.benchmark_group("sweep_sigmoid_470_cells_100_steps_f32");
+    group.sample_size(10);
+    group.bench_function("sequential", |b| {
+        b.iter(|| cells.iter().map(run).sum::<f64>())
+    });
+    group.bench_function("rayon", |b| {
+        b.iter(|| cells.par_iter().map(run).sum::<f64>())
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    cell::<f32>,
+    cell::<f64>,
+    peak::<f32>,
+    peak::<f64>,
+    sweep
+);
+criterion_main!(benches);
