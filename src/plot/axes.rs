@@ -1,0 +1,565 @@
+//! Axes: the data-to-pixel map, tick positions, the frame with ticks and titles, clipping,
+//! the colour bar and the legend.
+
+use super::canvas::{Dash, Painter};
+use super::colormap::ColorMap;
+use super::text::{self, HAlign, VAlign};
+use crate::Result;
+use plotters::prelude::DrawingBackend;
+
+/// Font size of tick labels (figure pixels).
+pub(crate) const TICK_FONT: f64 = 14.0;
+/// Font size of axis titles.
+pub(crate) const AXIS_FONT: f64 = 16.0;
+/// Font size of panel titles.
+pub(crate) const TITLE_FONT: f64 = 17.0;
+/// Font size of legend entries.
+pub(crate) const LEGEND_FONT: f64 = 13.5;
+/// Length of the tick marks.
+const TICK_LEN: f64 = 5.0;
+/// Gap between tick marks and their labels.
+const TICK_GAP: f64 = 4.0;
+/// Black.
+pub(crate) const BLACK: (u8, u8, u8) = (0, 0, 0);
+
+/// A rectangle in figure pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Rect {
+    pub x0: f64,
+    pub y0: f64,
+    pub x1: f64,
+    pub y1: f64,
+}
+
+impl Rect {
+    fn contains(&self, p: (f64, f64)) -> bool {
+        p.0 >= self.x0 && p.0 <= self.x1 && p.1 >= self.y0 && p.1 <= self.y1
+    }
+}
+
+/// A plot area with a linear map from data `(x, y)` to figure pixels (y up).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Axes {
+    pub rect: Rect,
+    pub x: (f64, f64),
+    pub y: (f64, f64),
+}
+
+impl Axes {
+    /// Figure-pixel position of the data point `(x, y)`.
+    pub(crate) fn px(&self, x: f64, y: f64) -> (f64, f64) {
+        let r = self.rect;
+        (
+            r.x0 + (x - self.x.0) / (self.x.1 - self.x.0) * (r.x1 - r.x0),
+            r.y1 - (y - self.y.0) / (self.y.1 - self.y.0) * (r.y1 - r.y0),
+        )
+    }
+
+    /// The data polyline mapped to pixels and clipped to the plot area: zero or more pieces.
+    /// Non-finite points break the line.
+    pub(crate) fn clip(&self, data: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
+        let mut pieces: Vec<Vec<(f64, f64)>> = Vec::new();
+        let mut cur: Vec<(f64, f64)> = Vec::new();
+        for w in data.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            let ok = a.0.is_finite() && a.1.is_finite() && b.0.is_finite() && b.1.is_finite();
+            let seg = if ok {
+                clip_segment(self.px(a.0, a.1), self.px(b.0, b.1), self.rect)
+            } else {
+                None
+            };
+            match seg {
+                Some((p, q)) => {
+                    let joined = cur
+                        .last()
+                        .is_some_and(|l| (l.0 - p.0).abs() < 1e-9 && (l.1 - p.1).abs() < 1e-9);
+                    if !joined {
+                        if cur.len() >= 2 {
+                            pieces.push(std::mem::take(&mut cur));
+                        }
+                        cur = vec![p];
+                    }
+                    cur.push(q);
+                }
+                None => {
+                    if cur.len() >= 2 {
+                        pieces.push(std::mem::take(&mut cur));
+                    }
+                    cur.clear();
+                }
+            }
+        }
+        if cur.len() >= 2 {
+            pieces.push(cur);
+        }
+        pieces
+    }
+
+    /// Draws a data polyline, clipped to the plot area.
+    pub(crate) fn line<DB: DrawingBackend>(
+        &self,
+        p: &Painter<DB>,
+        data: &[(f64, f64)],
+        color: (u8, u8, u8),
+        width: f64,
+        dash: Dash,
+    ) -> Result<()> {
+        for piece in self.clip(data) {
+            p.polyline(&piece, color, width, dash)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the data point lies inside the plot area.
+    pub(crate) fn inside(&self, x: f64, y: f64) -> bool {
+        x.is_finite() && y.is_finite() && self.rect.contains(self.px(x, y))
+    }
+}
+
+/// Liang-Barsky clipping of the segment `a-b` to `r`.
+fn clip_segment(a: (f64, f64), b: (f64, f64), r: Rect) -> Option<((f64, f64), (f64, f64))> {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let (mut t0, mut t1) = (0.0f64, 1.0f64);
+    for (p, q) in [
+        (-dx, a.0 - r.x0),
+        (dx, r.x1 - a.0),
+        (-dy, a.1 - r.y0),
+        (dy, r.y1 - a.1),
+    ] {
+        if p == 0.0 {
+            if q < 0.0 {
+                return None;
+            }
+        } else {
+            let t = q / p;
+            if p < 0.0 {
+                t0 = t0.max(t);
+            } else {
+                t1 = t1.min(t);
+            }
+        }
+    }
+    if t0 > t1 {
+        return None;
+    }
+    Some((
+        (a.0 + t0 * dx, a.1 + t0 * dy),
+        (a.0 + t1 * dx, a.1 + t1 * dy),
+    ))
+}
+
+/// "Nice" tick positions (multiples of 1, 2 or 5 times a power of ten) inside `[lo, hi]`, about
+/// `target` of them; returns the ticks and the step.
+pub(crate) fn nice_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, f64) {
+    let span = hi - lo;
+    if !(span.is_finite() && span > 0.0) {
+        return (vec![lo], 1.0);
+    }
+    let raw = span / target.max(1) as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| span / s <= target as f64 + 0.5)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step - 1e-9).ceil();
+    let mut ticks = Vec::new();
+    let mut k = first;
+    while k * step <= hi + 1e-9 * step {
+        let v = k * step;
+        ticks.push(if v.abs() < 1e-12 * step { 0.0 } else { v });
+        k += 1.0;
+    }
+    (ticks, step)
+}
+
+/// A tick label: as many decimals as the step needs, with a true minus sign.
+pub(crate) fn format_tick(v: f64, step: f64) -> String {
+    let mut decimals = 0usize;
+    while decimals < 6
+        && ((step * 10f64.powi(decimals as i32)).round() - step * 10f64.powi(decimals as i32)).abs()
+            > 1e-6
+    {
+        decimals += 1;
+    }
+    let s = format!("{v:.decimals$}");
+    let s = if s.starts_with('-') && s.trim_start_matches(['-', '0', '.']).is_empty() {
+        s[1..].to_string()
+    } else {
+        s
+    };
+    s.replace('-', "\u{2212}")
+}
+
+/// What the frame of an [`Axes`] shows.
+pub(crate) struct Frame<'a> {
+    pub x_title: &'a str,
+    pub y_title: &'a str,
+    /// Tick positions along x; `None`: automatic.
+    pub x_ticks: Option<Vec<f64>>,
+    /// Tick positions along y; `None`: automatic.
+    pub y_ticks: Option<Vec<f64>>,
+    /// Light grid lines at the ticks (for line charts).
+    pub grid: bool,
+}
+
+/// Draws the frame, outward ticks with labels, and the axis titles. Returns the x position of
+/// the left edge of the y-axis title (for placing things further left).
+pub(crate) fn draw_frame<DB: DrawingBackend>(
+    p: &mut Painter<DB>,
+    ax: &Axes,
+    f: &Frame,
+) -> Result<f64> {
+    let r = ax.rect;
+    let (xt, xstep) = match &f.x_ticks {
+        Some(t) => (t.clone(), step_of(t)),
+        None => nice_ticks(
+            ax.x.0,
+            ax.x.1,
+            ((r.x1 - r.x0) / 90.0).round().max(2.0) as usize,
+        ),
+    };
+    let (yt, ystep) = match &f.y_ticks {
+        Some(t) => (t.clone(), step_of(t)),
+        None => nice_ticks(
+            ax.y.0,
+            ax.y.1,
+            ((r.y1 - r.y0) / 70.0).round().max(2.0) as usize,
+        ),
+    };
+    let xt: Vec<f64> = xt
+        .into_iter()
+        .filter(|&v| v >= ax.x.0 - 1e-9 && v <= ax.x.1 + 1e-9)
+        .collect();
+    let yt: Vec<f64> = yt
+        .into_iter()
+        .filter(|&v| v >= ax.y.0 - 1e-9 && v <= ax.y.1 + 1e-9)
+        .collect();
+    if f.grid {
+        let light = (0xe4, 0xe4, 0xe4);
+        for &v in &xt {
+            let x = ax.px(v, ax.y.0).0;
+            p.polyline(&[(x, r.y0), (x, r.y1)], light, 1.0, Dash::Solid)?;
+        }
+        for &v in &yt {
+            let y = ax.px(ax.x.0, v).1;
+            p.polyline(&[(r.x0, y), (r.x1, y)], light, 1.0, Dash::Solid)?;
+        }
+    }
+    for &v in &xt {
+        let x = ax.px(v, ax.y.0).0;
+        p.polyline(&[(x, r.y1), (x, r.y1 + TICK_LEN)], BLACK, 1.0, Dash::Solid)?;
+        p.text(
+            &format_tick(v, xstep),
+            (x, r.y1 + TICK_LEN + TICK_GAP),
+            TICK_FONT,
+            HAlign::Center,
+            VAlign::Top,
+            false,
+        );
+    }
+    let mut widest: f64 = 0.0;
+    for &v in &yt {
+        let y = ax.px(ax.x.0, v).1;
+        p.polyline(&[(r.x0 - TICK_LEN, y), (r.x0, y)], BLACK, 1.0, Dash::Solid)?;
+        let s = format_tick(v, ystep);
+        widest = widest.max(text::width(&s, TICK_FONT));
+        p.text(
+            &s,
+            (r.x0 - TICK_LEN - TICK_GAP, y),
+            TICK_FONT,
+            HAlign::Right,
+            VAlign::Middle,
+            false,
+        );
+    }
+    frame_box(p, r)?;
+    let cap = text::baseline_offset(VAlign::Top, TICK_FONT);
+    p.text(
+        f.x_title,
+        ((r.x0 + r.x1) / 2.0, r.y1 + TICK_LEN + TICK_GAP + cap + 12.0),
+        AXIS_FONT,
+        HAlign::Center,
+        VAlign::Top,
+        false,
+    );
+    let yx = r.x0 - TICK_LEN - TICK_GAP - widest - 10.0;
+    p.text(
+        f.y_title,
+        (yx, (r.y0 + r.y1) / 2.0),
+        AXIS_FONT,
+        HAlign::Center,
+        VAlign::Bottom,
+        true,
+    );
+    Ok(yx - AXIS_FONT)
+}
+
+/// The black outline of a rectangle.
+pub(crate) fn frame_box<DB: DrawingBackend>(p: &Painter<DB>, r: Rect) -> Result<()> {
+    p.polyline(
+        &[
+            (r.x0, r.y0),
+            (r.x1, r.y0),
+            (r.x1, r.y1),
+            (r.x0, r.y1),
+            (r.x0, r.y0),
+        ],
+        BLACK,
+        1.0,
+        Dash::Solid,
+    )
+}
+
+/// The spacing of explicit ticks (for their label precision).
+fn step_of(t: &[f64]) -> f64 {
+    t.windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .filter(|d| *d > 0.0)
+        .fold(f64::INFINITY, f64::min)
+        .min(if t.len() < 2 { 1.0 } else { f64::INFINITY })
+}
+
+/// Draws a vertical colour bar in `r` for `cmap` over `[lo, hi]`, with ticks and a rotated label
+/// on its right.
+pub(crate) fn colorbar<DB: DrawingBackend>(
+    p: &mut Painter<DB>,
+    r: Rect,
+    cmap: &ColorMap,
+    (lo, hi): (f64, f64),
+    label: &str,
+) -> Result<()> {
+    let steps = ((r.y1 - r.y0) * 2.0).ceil().max(2.0) as usize;
+    for i in 0..steps {
+        let ya = r.y1 - (r.y1 - r.y0) * i as f64 / steps as f64;
+        let yb = r.y1 - (r.y1 - r.y0) * (i + 1) as f64 / steps as f64;
+        let h = (i as f64 + 0.5) / steps as f64;
+        p.fill_rect(r.x0, yb, r.x1, ya, cmap.at(h))?;
+    }
+    frame_box(p, r)?;
+    let (ticks, step) = nice_ticks(lo, hi, ((r.y1 - r.y0) / 70.0).round().max(2.0) as usize);
+    let mut widest: f64 = 0.0;
+    for v in ticks {
+        let y = r.y1 - (v - lo) / (hi - lo) * (r.y1 - r.y0);
+        p.polyline(&[(r.x1, y), (r.x1 + TICK_LEN, y)], BLACK, 1.0, Dash::Solid)?;
+        let s = format_tick(v, step);
+        widest = widest.max(text::width(&s, TICK_FONT));
+        p.text(
+            &s,
+            (r.x1 + TICK_LEN + TICK_GAP, y),
+            TICK_FONT,
+            HAlign::Left,
+            VAlign::Middle,
+            false,
+        );
+    }
+    let x = r.x1 + TICK_LEN + TICK_GAP + widest + 10.0;
+    // Reading bottom to top with the glyph tops facing left: anchor the cap line at x.
+    p.text(
+        label,
+        (x, (r.y0 + r.y1) / 2.0),
+        AXIS_FONT,
+        HAlign::Center,
+        VAlign::Top,
+        true,
+    );
+    Ok(())
+}
+
+/// How a legend entry is drawn.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Swatch {
+    /// A line sample.
+    Line {
+        color: (u8, u8, u8),
+        width: f64,
+        dash: Dash,
+    },
+    /// A marker, filled or open, optionally with a line through it.
+    Marker {
+        color: (u8, u8, u8),
+        filled: bool,
+        line: Option<Dash>,
+    },
+}
+
+/// One legend entry.
+pub(crate) struct Entry {
+    pub swatch: Swatch,
+    pub label: String,
+}
+
+/// Draws one swatch centred on `(x, y)`, `len` pixels wide.
+fn draw_swatch<DB: DrawingBackend>(
+    p: &Painter<DB>,
+    s: Swatch,
+    (x, y): (f64, f64),
+    len: f64,
+) -> Result<()> {
+    match s {
+        Swatch::Line { color, width, dash } => p.polyline(
+            &[(x - len / 2.0, y), (x + len / 2.0, y)],
+            color,
+            width,
+            dash,
+        ),
+        Swatch::Marker {
+            color,
+            filled,
+            line,
+        } => {
+            if let Some(d) = line {
+                p.polyline(&[(x - len / 2.0, y), (x + len / 2.0, y)], color, 1.5, d)?;
+            }
+            p.circle((x, y), 4.0, color, filled)
+        }
+    }
+}
+
+const SWATCH_LEN: f64 = 34.0;
+const ROW_H: f64 = 21.0;
+
+/// Width and height of a vertical legend box.
+pub(crate) fn legend_size(entries: &[Entry]) -> (f64, f64) {
+    let w = entries
+        .iter()
+        .map(|e| text::width(&e.label, LEGEND_FONT))
+        .fold(0.0, f64::max);
+    (w + SWATCH_LEN + 26.0, ROW_H * entries.len() as f64 + 10.0)
+}
+
+/// Draws a boxed vertical legend with its top-left corner at `(x, y)`.
+pub(crate) fn legend_box<DB: DrawingBackend>(
+    p: &mut Painter<DB>,
+    entries: &[Entry],
+    (x, y): (f64, f64),
+) -> Result<()> {
+    let (w, h) = legend_size(entries);
+    p.fill_rect(x, y, x + w, y + h, (255, 255, 255))?;
+    p.polyline(
+        &[(x, y), (x + w, y), (x + w, y + h), (x, y + h), (x, y)],
+        (0xa0, 0xa0, 0xa0),
+        1.0,
+        Dash::Solid,
+    )?;
+    for (i, e) in entries.iter().enumerate() {
+        let cy = y + 5.0 + ROW_H * (i as f64 + 0.5);
+        draw_swatch(p, e.swatch, (x + 8.0 + SWATCH_LEN / 2.0, cy), SWATCH_LEN)?;
+        p.text(
+            &e.label,
+            (x + 16.0 + SWATCH_LEN, cy),
+            LEGEND_FONT,
+            HAlign::Left,
+            VAlign::Middle,
+            false,
+        );
+    }
+    Ok(())
+}
+
+/// Draws a one-row legend without a box, centred on `(cx, cy)`.
+pub(crate) fn legend_row<DB: DrawingBackend>(
+    p: &mut Painter<DB>,
+    entries: &[Entry],
+    (cx, cy): (f64, f64),
+) -> Result<()> {
+    let gap = 26.0;
+    let widths: Vec<f64> = entries
+        .iter()
+        .map(|e| SWATCH_LEN + 8.0 + text::width(&e.label, LEGEND_FONT))
+        .collect();
+    let total: f64 = widths.iter().sum::<f64>() + gap * (entries.len().saturating_sub(1)) as f64;
+    let mut x = cx - total / 2.0;
+    for (e, w) in entries.iter().zip(&widths) {
+        draw_swatch(p, e.swatch, (x + SWATCH_LEN / 2.0, cy), SWATCH_LEN)?;
+        p.text(
+            &e.label,
+            (x + SWATCH_LEN + 8.0, cy),
+            LEGEND_FONT,
+            HAlign::Left,
+            VAlign::Middle,
+            false,
+        );
+        x += w + gap;
+    }
+    Ok(())
+}
+
+/// The corner of the plot area (inset by 10 px) where a legend of size `(w, h)` covers the fewest
+/// of the given pixel points; returns its top-left corner. Ties prefer top-right, top-left,
+/// bottom-right, bottom-left.
+pub(crate) fn best_legend_corner(r: Rect, (w, h): (f64, f64), points: &[(f64, f64)]) -> (f64, f64) {
+    let m = 10.0;
+    let corners = [
+        (r.x1 - m - w, r.y0 + m),
+        (r.x0 + m, r.y0 + m),
+        (r.x1 - m - w, r.y1 - m - h),
+        (r.x0 + m, r.y1 - m - h),
+    ];
+    let mut best = (usize::MAX, corners[0]);
+    for c in corners {
+        let bx = Rect {
+            x0: c.0 - 4.0,
+            y0: c.1 - 4.0,
+            x1: c.0 + w + 4.0,
+            y1: c.1 + h + 4.0,
+        };
+        let n = points.iter().filter(|&&q| bx.contains(q)).count();
+        if n < best.0 {
+            best = (n, c);
+        }
+    }
+    best.1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_nice() {
+        let (t, s) = nice_ticks(3.5, 50.5, 5);
+        assert_eq!(s, 10.0);
+        assert_eq!(t, vec![10.0, 20.0, 30.0, 40.0, 50.0]);
+        let (t, s) = nice_ticks(0.0, 1.0, 5);
+        assert_eq!(s, 0.2);
+        assert_eq!(t.len(), 6);
+        let (t, _) = nice_ticks(-1.0, 1.0, 4);
+        assert_eq!(t, vec![-1.0, -0.5, 0.0, 0.5, 1.0]);
+    }
+
+    #[test]
+    fn tick_labels() {
+        assert_eq!(format_tick(10.0, 10.0), "10");
+        assert_eq!(format_tick(0.4, 0.2), "0.4");
+        assert_eq!(format_tick(-0.5, 0.5), "\u{2212}0.5");
+        assert_eq!(format_tick(-0.0, 0.5), "0.0");
+        assert_eq!(format_tick(1.25, 0.25), "1.25");
+    }
+
+    #[test]
+    fn clipping_keeps_the_inside() {
+        let ax = Axes {
+            rect: Rect {
+                x0: 0.0,
+                y0: 0.0,
+                x1: 100.0,
+                y1: 100.0,
+            },
+            x: (0.0, 1.0),
+            y: (0.0, 1.0),
+        };
+        let pieces = ax.clip(&[(-1.0, 0.5), (0.5, 0.5), (0.5, 2.0)]);
+        assert_eq!(pieces.len(), 1);
+        assert_eq!(pieces[0], vec![(0.0, 50.0), (50.0, 50.0), (50.0, 0.0)]);
+        assert!(ax.clip(&[(2.0, 2.0), (3.0, 3.0)]).is_empty());
+        let broken = ax.clip(&[
+            (0.1, 0.1),
+            (0.2, 0.2),
+            (f64::NAN, 0.3),
+            (0.4, 0.4),
+            (0.5, 0.5),
+        ]);
+        assert_eq!(broken.len(), 2);
+    }
+}
