@@ -19,7 +19,7 @@ fn cell<T: Scalar>(c: &mut Criterion) {
         let flops = cfg.steps as f64 * net.flops_per_step() + net.flops_forward();
         group.throughput(Throughput::Elements(flops as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &cfg, |b, cfg| {
-            b.iter(|| train_with::<T, _>(black_box(cfg), &loss, |_, _| {}).unwrap())
+            b.iter(|| train_with::<T>(black_box(cfg), &loss, None).unwrap())
         });
     }
     group.finish();
@@ -53,7 +53,7 @@ fn sweep(c: &mut Criterion) {
         .collect();
     let run = |&(n, t): &(usize, f64)| {
         let loss = Loss::sigmoid(t, t).unwrap();
-        train_with::<f32, _>(&EncoderConfig::new(n, n, 1234), &loss, |_, _| {})
+        train_with::<f32>(&EncoderConfig::new(n, n, 1234), &loss, None)
             .unwrap()
             .s_pos
     };

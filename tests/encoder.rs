@@ -106,8 +106,8 @@ fn analytic_gradient_matches_finite_differences() {
 fn f32_network_agrees_with_f64_network() {
     let loss = Loss::sigmoid(2.0, 2.0).unwrap();
     let c = cfg(12, 12, 2, 20, 7);
-    let a = train_with::<f32, _>(&c, &loss, |_, _| {}).unwrap();
-    let b = train_with::<f64, _>(&c, &loss, |_, _| {}).unwrap();
+    let a = train_with::<f32>(&c, &loss, None).unwrap();
+    let b = train_with::<f64>(&c, &loss, None).unwrap();
     assert!(
         (a.s_pos - b.s_pos).abs() < 1e-4,
         "{} vs {}",
@@ -139,7 +139,12 @@ fn same_seed_is_bitwise_identical_and_seeds_differ() {
 fn observer_sees_every_step_and_the_final_loss() {
     let loss = Loss::infonce(0.5).unwrap();
     let mut seen = Vec::new();
-    let r = train_with::<f32, _>(&cfg(6, 6, 3, 25, 3), &loss, |k, l| seen.push((k, l))).unwrap();
+    let r = train_with::<f32>(
+        &cfg(6, 6, 3, 25, 3),
+        &loss,
+        Some(&mut |k, l| seen.push((k, l))),
+    )
+    .unwrap();
     assert_eq!(seen.len(), 26);
     assert!(seen.iter().enumerate().all(|(i, &(k, _))| i == k));
     assert_eq!(seen[25].1, r.loss);
@@ -240,7 +245,7 @@ fn divergence_is_reported_not_a_panic() {
         let r = train(&c, &loss).unwrap();
         assert!(r.diverged, "{loss:?}");
         assert!(r.steps_run < 50);
-        let r64 = train_with::<f64, _>(&c, &loss, |_, _| {}).unwrap();
+        let r64 = train_with::<f64>(&c, &loss, None).unwrap();
         assert!(r64.diverged, "{loss:?} (f64)");
         assert!(r64.steps_run < 50);
     }

@@ -139,32 +139,45 @@ pub struct EncoderResult {
 /// An invalid configuration ([`EncoderConfig::validate`]). Divergence is not an error: it is
 /// reported in [`EncoderResult::diverged`].
 pub fn train(cfg: &EncoderConfig, loss: &Loss) -> Result<EncoderResult> {
-    train_with::<f32, _>(cfg, loss, |_, _| {})
+    train_with::<f32>(cfg, loss, None)
 }
 
-/// [`train`] with the network in `T` (`f32` or `f64`) and an observer of the loss.
+/// The loss seen by an observer of [`train_with`]: `observer(k, L_k)`.
+pub type LossObserver<'a> = &'a mut dyn FnMut(usize, f64);
+
+/// [`train`] with the network in `T` (`f32` or `f64`) and an optional observer of the loss.
 ///
 /// `observer(k, L_k)` is called with the loss `L_k` at the parameters after `k` SGD steps: for
 /// `k = 0..steps_run` before each step, and once more for `k = steps_run` after the last step (the
 /// final loss). A diverged run stops at the first non-finite value, which the observer sees.
+/// Without an observer the loss is evaluated only after the last step (the steps need only its
+/// gradient, which for the sigmoid loss is cheaper than its value).
 ///
 /// # Errors
 /// As [`train`].
-pub fn train_with<T: Scalar, F: FnMut(usize, f64)>(
+pub fn train_with<T: Scalar>(
     cfg: &EncoderConfig,
     loss: &Loss,
-    mut observer: F,
+    mut observer: Option<LossObserver<'_>>,
 ) -> Result<EncoderResult> {
     let mut net = Encoder::<T>::new(cfg)?;
     let mut steps_run = 0;
     let mut diverged = false;
     for k in 0..cfg.steps {
-        let value = net.loss_grad(loss);
-        if !value.is_finite() {
+        let finite = match observer.as_mut() {
+            Some(obs) => {
+                let value = net.loss_grad(loss);
+                if value.is_finite() {
+                    obs(k, value);
+                }
+                value.is_finite()
+            }
+            None => net.grad(loss),
+        };
+        if !finite {
             diverged = true;
             break;
         }
-        observer(k, value);
         steps_run += 1;
         if !net.sgd_step(cfg.lr) {
             diverged = true;
@@ -173,7 +186,9 @@ pub fn train_with<T: Scalar, F: FnMut(usize, f64)>(
     }
     let value = net.loss(loss);
     diverged |= !value.is_finite();
-    observer(steps_run, value);
+    if let Some(obs) = observer.as_mut() {
+        obs(steps_run, value);
+    }
     let s = net.similarities();
     let n = cfg.n as f64;
     let trace: f64 = s.diag().sum();

@@ -1,6 +1,9 @@
-//! Unit tests of the encoder: workspace shapes and flop counts.
+//! Unit tests of the encoder internals: workspace shapes, flop counts, the gradient-only sigmoid
+//! path, the ReLU and the small-norm branch of the normalisation.
 
+use super::network::{relu, sigmoid_grad_s};
 use super::*;
+use ndarray::Array2;
 
 #[test]
 fn shapes_and_flops() {
@@ -11,4 +14,81 @@ fn shapes_and_flops() {
     assert_eq!(net.weight(1).dim(), (4, 4));
     // 28 N d^2 + 6 N^2 d for two layers.
     assert_eq!(net.flops_per_step(), (28 * 5 * 16 + 6 * 25 * 4) as f64);
+    let net3 = Encoder::<f32>::new(&EncoderConfig { layers: 3, ..cfg }).unwrap();
+    // A third layer adds 2 (2N) d^2 forward, as much for its weight gradient and for dH.
+    assert_eq!(
+        net3.flops_per_step() - net.flops_per_step(),
+        (3 * 4 * 5 * 16) as f64
+    );
+}
+
+#[test]
+fn gradient_only_sigmoid_is_bitwise_the_library_gradient() {
+    let n = 7;
+    for (t, b) in [(0.1, 0.1), (2.0, 2.0), (3.0, -1.0), (1e4, 1e4), (0.0, 0.5)] {
+        let s = Array2::from_shape_fn((n, n), |(i, j)| ((i * 7 + j * 3) % 11) as f64 / 5.5 - 1.0);
+        let loss = crate::loss::Loss::sigmoid(t, b).unwrap();
+        let mut g_lib = Array2::zeros((n, n));
+        loss.value_grad_s(s.view(), g_lib.view_mut());
+        let mut g = Array2::from_elem((n, n), f64::NAN);
+        assert!(sigmoid_grad_s(s.view(), t, b, g.view_mut()));
+        for (a, b) in g.iter().zip(&g_lib) {
+            assert_eq!(a.to_bits(), b.to_bits(), "t = {t}: {a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn relu_propagates_nan_and_clamps_negatives() {
+    assert!(relu(f32::NAN).is_nan());
+    assert_eq!(relu(-2.0_f64), 0.0);
+    assert_eq!(relu(3.0_f32), 3.0);
+    assert_eq!(relu(f64::INFINITY), f64::INFINITY);
+}
+
+#[test]
+fn observed_and_unobserved_training_agree_bitwise() {
+    for loss in [
+        crate::loss::Loss::sigmoid(2.0, 2.0).unwrap(),
+        crate::loss::Loss::infonce(0.3).unwrap(),
+    ] {
+        let cfg = EncoderConfig {
+            steps: 40,
+            ..EncoderConfig::new(9, 7, 11)
+        };
+        let a = train(&cfg, &loss).unwrap();
+        let mut count = 0;
+        let b = train_with::<f32>(&cfg, &loss, Some(&mut |_, _| count += 1)).unwrap();
+        assert_eq!(count, 41);
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn tiny_outputs_use_the_eps_branch_of_the_normalisation() {
+    // Scale the last layer down so every output norm is far below 1e-12: the normalisation is
+    // then y / eps, linear, with gradient (dL/du) / eps; check it against finite differences.
+    let cfg = EncoderConfig::new(4, 3, 5);
+    let mut net = Encoder::<f64>::new(&cfg).unwrap();
+    net.weight_mut(1).mapv_inplace(|w| w * 1e-14);
+    net.bias_mut(1).mapv_inplace(|b| b.abs() * 1e-14);
+    let loss = crate::loss::Loss::sigmoid(1.0, 1.0).unwrap();
+    net.loss_grad(&loss);
+    let g = net.bias_grad(1).to_owned();
+    assert!(g.iter().any(|&x| x != 0.0));
+    for i in 0..g.len() {
+        let b0 = net.bias(1)[i];
+        let h = 1e-16;
+        net.bias_mut(1)[i] = b0 + h;
+        let lp = net.loss(&loss);
+        net.bias_mut(1)[i] = b0 - h;
+        let lm = net.loss(&loss);
+        net.bias_mut(1)[i] = b0;
+        let fd = (lp - lm) / (2.0 * h);
+        assert!(
+            (fd - g[i]).abs() <= 1e-5 * g[i].abs().max(1.0),
+            "{fd} vs {}",
+            g[i]
+        );
+    }
 }
