@@ -173,6 +173,44 @@ pub(crate) fn nice_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, f64) {
     (ticks, step)
 }
 
+/// Ticks that include both ends when a round step (1, 2, 2.5, 4 or 5 times a power of ten) divides `[lo, hi]` into 3 to 8 intervals
+/// (the count nearest `target`, fewer on ties); otherwise [`nice_ticks`].
+pub(crate) fn end_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, f64) {
+    let span = hi - lo;
+    if !(span.is_finite() && span > 0.0) {
+        return nice_ticks(lo, hi, target);
+    }
+    let is_int = |x: f64| (x - x.round()).abs() < 1e-9;
+    let mag = 10f64.powf((span / 8.0).log10().floor());
+    let mut best: Option<(usize, f64)> = None;
+    for m in [1.0, 2.0, 2.5, 4.0, 5.0, 10.0, 20.0, 25.0, 40.0, 50.0] {
+        let step = m * mag;
+        let count = span / step;
+        if !(is_int(count) && is_int(lo / step)) {
+            continue;
+        }
+        let count = count.round() as usize;
+        if !(3..=8).contains(&count) {
+            continue;
+        }
+        let better =
+            best.is_none_or(|(c, _)| (count.abs_diff(target), count) < (c.abs_diff(target), c));
+        if better {
+            best = Some((count, step));
+        }
+    }
+    match best {
+        Some((count, step)) => (
+            (0..=count)
+                .map(|k| lo + step * k as f64)
+                .map(|v| if v.abs() < 1e-12 { 0.0 } else { v })
+                .collect(),
+            step,
+        ),
+        None => nice_ticks(lo, hi, target),
+    }
+}
+
 /// A tick label: as many decimals as the step needs, with a true minus sign.
 pub(crate) fn format_tick(v: f64, step: f64) -> String {
     let mut decimals = 0usize;
@@ -329,7 +367,7 @@ pub(crate) fn colorbar<DB: DrawingBackend>(
     (lo, hi): (f64, f64),
     label: &str,
 ) -> Result<()> {
-    let steps = ((r.y1 - r.y0) * 2.0).ceil().max(2.0) as usize;
+    let steps = 256;
     for i in 0..steps {
         let ya = r.y1 - (r.y1 - r.y0) * i as f64 / steps as f64;
         let yb = r.y1 - (r.y1 - r.y0) * (i + 1) as f64 / steps as f64;
@@ -337,7 +375,7 @@ pub(crate) fn colorbar<DB: DrawingBackend>(
         p.fill_rect(r.x0, yb, r.x1, ya, cmap.at(h))?;
     }
     frame_box(p, r)?;
-    let (ticks, step) = nice_ticks(lo, hi, ((r.y1 - r.y0) / 70.0).round().max(2.0) as usize);
+    let (ticks, step) = end_ticks(lo, hi, ((r.y1 - r.y0) / 70.0).round().max(2.0) as usize);
     let mut widest: f64 = 0.0;
     for v in ticks {
         let y = r.y1 - (v - lo) / (hi - lo) * (r.y1 - r.y0);
@@ -526,6 +564,21 @@ mod tests {
         assert_eq!(t.len(), 6);
         let (t, _) = nice_ticks(-1.0, 1.0, 4);
         assert_eq!(t, vec![-1.0, -0.5, 0.0, 0.5, 1.0]);
+    }
+
+    #[test]
+    fn colour_bar_ticks_include_the_ends() {
+        assert_eq!(end_ticks(-0.5, 0.5, 6).0, vec![-0.5, -0.25, 0.0, 0.25, 0.5]);
+        assert_eq!(end_ticks(0.0, 1.0, 6).0.len(), 6);
+        assert_eq!(end_ticks(-1.0, 1.0, 6).0, vec![-1.0, -0.5, 0.0, 0.5, 1.0]);
+        assert_eq!(end_ticks(0.0, 3.0, 6).1, 0.5);
+        let t = end_ticks(-1.2, 1.2, 6).0;
+        let want = [-1.2, -0.8, -0.4, 0.0, 0.4, 0.8, 1.2];
+        assert_eq!(t.len(), want.len());
+        assert!(
+            t.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12),
+            "{t:?}"
+        );
     }
 
     #[test]
