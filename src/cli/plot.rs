@@ -78,7 +78,12 @@ l(c) = softplus(b - t + 2tc) + (N-1) softplus(-b - t/(N-1) - t c (N-2)/(N-1)) (S
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct BiasArgs {
     /// Bias b (logit t*S - b), a number or `tied` (b = t)
-    #[arg(long, value_name = "B|tied", conflicts_with = "relative_bias", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        value_name = "B|tied",
+        conflicts_with = "relative_bias",
+        allow_hyphen_values = true
+    )]
     pub b: Option<String>,
     /// Relative bias r_b = b/t, instead of --b
     #[arg(long, value_name = "R", allow_hyphen_values = true)]
@@ -91,7 +96,10 @@ impl BiasArgs {
         if self.b.is_none() && self.relative_bias.is_none() {
             return Ok(None);
         }
-        Ok(Some(super::theory::bias_mode(self.b.as_deref(), self.relative_bias)?))
+        Ok(Some(super::theory::bias_mode(
+            self.b.as_deref(),
+            self.relative_bias,
+        )?))
     }
 }
 
@@ -275,11 +283,21 @@ fn read_table(p: &Path, f: &FilterArgs) -> Result<ResultsTable> {
 pub fn run(args: &PlotArgs) -> Result<()> {
     let out = match &args.kind {
         PlotKind::Phase(a) => {
-            let mut inputs = vec![PanelInput { table: read_table(&a.input, &a.filter)?, title: a.title.clone() }];
+            let mut inputs = vec![PanelInput {
+                table: read_table(&a.input, &a.filter)?,
+                title: a.title.clone(),
+            }];
             if let Some(p) = &a.input2 {
-                inputs.push(PanelInput { table: read_table(p, &a.filter)?, title: a.title2.clone() });
+                inputs.push(PanelInput {
+                    table: read_table(p, &a.filter)?,
+                    title: a.title2.clone(),
+                });
             }
-            let opts = plot::PhaseOptions { vmin: a.vmin, vmax: a.vmax, curves: !a.no_curves };
+            let opts = plot::PhaseOptions {
+                vmin: a.vmin,
+                vmax: a.vmax,
+                curves: !a.no_curves,
+            };
             plot::phase_diagram(&inputs, &a.out, &opts)?;
             &a.out
         }
@@ -301,16 +319,32 @@ pub fn run(args: &PlotArgs) -> Result<()> {
             &a.out
         }
         PlotKind::Diff(a) => {
-            let input = PanelInput { table: read_table(&a.input, &a.filter)?, title: a.title.clone() };
-            let opts = plot::DiffOptions { limit: a.limit, curves: !a.no_curves, title: None };
+            let input = PanelInput {
+                table: read_table(&a.input, &a.filter)?,
+                title: a.title.clone(),
+            };
+            let opts = plot::DiffOptions {
+                limit: a.limit,
+                curves: !a.no_curves,
+                title: None,
+            };
             plot::diff_map(&input, &a.out, &opts)?;
             &a.out
         }
         PlotKind::Curves(a) => {
-            let table = a.input.as_deref().map(|p| read_table(p, &a.filter)).transpose()?;
+            let table = a
+                .input
+                .as_deref()
+                .map(|p| read_table(p, &a.filter))
+                .transpose()?;
             let opts = plot::CurvesOptions {
                 ns: parse_int_grid(&a.ns).context("--ns")?,
-                ts: a.t.as_deref().map(parse_real_grid).transpose().context("--t")?,
+                ts: a
+                    .t
+                    .as_deref()
+                    .map(parse_real_grid)
+                    .transpose()
+                    .context("--t")?,
                 bias: a.bias.mode()?,
                 left: match a.quantity {
                     CurveQuantityArg::CStar => CurveQuantity::CStar,

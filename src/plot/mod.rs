@@ -4,8 +4,8 @@
 //! Every function writes one figure to `out`; the format follows the extension (`.png` or
 //! `.svg`, anything else is an [`Error::Config`]). The file is written atomically (a temporary
 //! file in the same directory, renamed when complete), so a failure never leaves a partial figure.
-//! PNG text is drawn glyph by glyph with the bundled DejaVu Sans (see [`text`](self) in the
-//! sources); SVG text is real `<text>` elements.
+//! PNG text is drawn glyph by glyph with the bundled DejaVu Sans (the private `text` module:
+//! exact bearings, advances and kerning); SVG text is real `<text>` elements.
 //!
 //! | function | figure |
 //! |---|---|
@@ -40,7 +40,8 @@ use std::path::Path;
 pub struct PanelInput {
     /// The measurements (all rows of one objective and mode; see [`ResultsTable::filtered`]).
     pub table: ResultsTable,
-    /// The panel title; `None`: derived from the data ("Sigmoid loss (b = t)", "InfoNCE loss").
+    /// The panel title; `None`: derived from the data ("Sigmoid loss (b = t), encoder",
+    /// "InfoNCE loss, free").
     pub title: Option<String>,
 }
 
@@ -91,23 +92,32 @@ fn check_range(name: &str, lo: f64, hi: f64) -> Result<()> {
 }
 
 /// A panel title derived from the data.
-fn default_title(table: &ResultsTable, what: &str) -> String {
+fn default_title(table: &ResultsTable, prefix: Option<&str>) -> String {
     let loss = if table.is_infonce() {
         "InfoNCE loss".to_string()
     } else {
         match table.bias_mode() {
-            Some(BiasMode::Tied) => "Sigmoid loss (b = t)".to_string(),
-            Some(b) => format!("Sigmoid loss ({})", b.label()),
-            None => "Sigmoid loss".to_string(),
+            Some(BiasMode::Tied) => "sigmoid loss (b = t)".to_string(),
+            Some(b) => format!("sigmoid loss ({})", b.label()),
+            None => "sigmoid loss".to_string(),
         }
     };
     let mode = table.rows[0]
         .mode
         .clone()
         .filter(|_| table.rows.iter().all(|r| r.mode == table.rows[0].mode));
-    match mode {
-        Some(m) => format!("{what}, {loss}, {m}"),
-        None => format!("{what}, {loss}"),
+    let body = match mode {
+        Some(m) => format!("{loss}, {m}"),
+        None => loss,
+    };
+    match prefix {
+        Some(p) => format!("{p}: {body}"),
+        None => {
+            let mut c = body.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect())
+                .unwrap_or_default()
+        }
     }
 }
 
@@ -166,7 +176,7 @@ pub fn phase_diagram(inputs: &[PanelInput], out: &Path, opts: &PhaseOptions) -> 
             title: input
                 .title
                 .clone()
-                .unwrap_or_else(|| default_title(table, "Measured s")),
+                .unwrap_or_else(|| default_title(table, None)),
             x_title: "batch size N".into(),
             y_title: t_title(table.bias_mode(), table.is_infonce()),
             grid,
@@ -398,7 +408,7 @@ pub fn diff_map(input: &PanelInput, out: &Path, opts: &DiffOptions) -> Result<()
             .title
             .clone()
             .or(opts.title.clone())
-            .unwrap_or_else(|| default_title(table, "Measured − theory")),
+            .unwrap_or_else(|| default_title(table, Some("Measured − theory"))),
         x_title: "batch size N".into(),
         y_title: t_title(table.bias_mode(), table.is_infonce()),
         grid,
