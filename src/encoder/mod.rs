@@ -30,6 +30,7 @@
 
 mod network;
 mod scalar;
+mod sigmoid_grad;
 
 #[cfg(test)]
 mod tests;
@@ -150,8 +151,8 @@ pub type LossObserver<'a> = &'a mut dyn FnMut(usize, f64);
 /// `observer(k, L_k)` is called with the loss `L_k` at the parameters after `k` SGD steps: for
 /// `k = 0..steps_run` before each step, and once more for `k = steps_run` after the last step (the
 /// final loss). A diverged run stops at the first non-finite value, which the observer sees.
-/// Without an observer the loss is evaluated only after the last step (the steps need only its
-/// gradient, which for the sigmoid loss is cheaper than its value).
+/// The steps need only the gradient (cheaper than the value for the sigmoid loss): the loss is
+/// evaluated at each step only for an observer, so observing a run does not change it.
 ///
 /// # Errors
 /// As [`train`].
@@ -164,19 +165,12 @@ pub fn train_with<T: Scalar>(
     let mut steps_run = 0;
     let mut diverged = false;
     for k in 0..cfg.steps {
-        let finite = match observer.as_mut() {
-            Some(obs) => {
-                let value = net.loss_grad(loss);
-                if value.is_finite() {
-                    obs(k, value);
-                }
-                value.is_finite()
-            }
-            None => net.grad(loss),
-        };
-        if !finite {
+        if !net.grad(loss) {
             diverged = true;
             break;
+        }
+        if let Some(obs) = observer.as_mut() {
+            obs(k, net.last_loss(loss));
         }
         steps_run += 1;
         if !net.sgd_step(cfg.lr) {

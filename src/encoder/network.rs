@@ -21,6 +21,7 @@
 //! module (the loss on `S` may allocate two length-`N` vectors for InfoNCE).
 
 use super::scalar::Scalar;
+use super::sigmoid_grad::sigmoid_grad_s;
 use super::EncoderConfig;
 use crate::error::Result;
 use crate::loss::Loss;
@@ -303,24 +304,39 @@ impl<T: Scalar> Encoder<T> {
     }
 
     /// The gradient of the loss with respect to every `W_l` and `b_l`, as [`Encoder::loss_grad`]
-    /// but without evaluating the loss itself where that saves time (the sigmoid loss: see
-    /// [`sigmoid_grad_s`]). This is the training step's path when nobody observes the loss.
+    /// but without evaluating the loss itself (for the sigmoid loss `G` then comes from the
+    /// vectorised [`super::sigmoid_grad`], for InfoNCE from [`Loss::value_grad_s`]). This is the
+    /// training step; [`Encoder::last_loss`] gives the loss at the same parameters if wanted.
     ///
     /// Returns `false` (gradients not computed) if the network produced a non-finite value.
     pub fn grad(&mut self, loss: &Loss) -> bool {
         if !self.forward() {
             return false;
         }
-        let finite = match *loss {
-            Loss::Sigmoid { t, b } => sigmoid_grad_s(self.s64.view(), t, b, self.g64.view_mut()),
-            _ => loss
-                .value_grad_s(self.s64.view(), self.g64.view_mut())
-                .is_finite(),
-        };
-        if finite {
-            self.backward();
+        match *loss {
+            Loss::Sigmoid { t, b } => {
+                let n = self.n;
+                let s = self.s64.as_slice().expect("owned standard layout");
+                let g = self.g64.as_slice_mut().expect("owned standard layout");
+                sigmoid_grad_s(s, g, n, t, b);
+            }
+            _ => {
+                if !loss
+                    .value_grad_s(self.s64.view(), self.g64.view_mut())
+                    .is_finite()
+                {
+                    return false;
+                }
+            }
         }
-        finite
+        self.backward();
+        true
+    }
+
+    /// The loss `L(S)` of the `S` of the last forward pass ([`Encoder::grad`], [`Encoder::loss`]
+    /// or [`Encoder::loss_grad`]), without running the network again.
+    pub fn last_loss(&self, loss: &Loss) -> f64 {
+        loss.value_s(self.s64.view())
     }
 
     /// Back-propagates `G = dL/dS` (in `g64`) to every parameter (module doc, "Backward").
@@ -419,33 +435,4 @@ impl<T: Scalar> Encoder<T> {
         }
         finite
     }
-}
-
-/// `G_ij = dL_sig/dS_ij = -(z_ij t / N) sigmoid(-z_ij (t S_ij - b))` (SPEC §1) written into `g`,
-/// without the loss value; returns whether every entry is finite.
-///
-/// The same arithmetic, operation for operation, as [`Loss::value_grad_s`] for the sigmoid loss
-/// (so `G` is bitwise the same; a test checks it), minus the `log1p` of the loss value, which
-/// was a fifth of a training step's time at `N = d = 50`. The loss value is still computed
-/// whenever it is observed and after the last step.
-pub(super) fn sigmoid_grad_s(
-    s: ArrayView2<f64>,
-    t: f64,
-    b: f64,
-    mut g: ArrayViewMut2<f64>,
-) -> bool {
-    let n = s.nrows();
-    let scale = t / n as f64;
-    let mut finite = true;
-    Zip::indexed(&mut g).and(&s).for_each(|(i, j), gij, &sij| {
-        let x = t * sij - b;
-        // sigmoid(-z x) from e = exp(-|x|): 1/(1+e) on the non-negative side, e/(1+e) else.
-        let y = if i == j { -x } else { x };
-        let e = (-y.abs()).exp();
-        let r = 1.0 / (1.0 + e);
-        let sg = if y >= 0.0 { r } else { e * r };
-        *gij = if i == j { -scale * sg } else { scale * sg };
-        finite &= gij.is_finite();
-    });
-    finite
 }
