@@ -151,6 +151,15 @@ fn clip_segment(a: (f64, f64), b: (f64, f64), r: Rect) -> Option<((f64, f64), (f
 /// "Nice" tick positions (multiples of 1, 2 or 5 times a power of ten) inside `[lo, hi]`, about
 /// `target` of them; returns the ticks and the step.
 pub(crate) fn nice_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, f64) {
+    ticks_with(lo, hi, target, false)
+}
+
+/// Like [`nice_ticks`] for an integer quantity (a batch size): whole-number steps only.
+pub(crate) fn integer_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
+    ticks_with(lo, hi, target, true).0
+}
+
+fn ticks_with(lo: f64, hi: f64, target: usize, integer: bool) -> (Vec<f64>, f64) {
     let span = hi - lo;
     if !(span.is_finite() && span > 0.0) {
         return (vec![lo], 1.0);
@@ -160,8 +169,13 @@ pub(crate) fn nice_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, f64) {
     let step = [1.0, 2.0, 2.5, 5.0, 10.0]
         .iter()
         .map(|m| m * mag)
+        .filter(|s| !integer || (*s >= 1.0 && (s - s.round()).abs() < 1e-9))
         .find(|s| span / s <= target as f64 + 0.5)
-        .unwrap_or(10.0 * mag);
+        .unwrap_or(if integer {
+            (10.0 * mag).max(1.0)
+        } else {
+            10.0 * mag
+        });
     let first = (lo / step - 1e-9).ceil();
     let mut ticks = Vec::new();
     let mut k = first;
@@ -562,6 +576,8 @@ mod tests {
         let (t, s) = nice_ticks(0.0, 1.0, 5);
         assert_eq!(s, 0.2);
         assert_eq!(t.len(), 6);
+        assert_eq!(integer_ticks(3.5, 21.5, 8), vec![5.0, 10.0, 15.0, 20.0]);
+        assert_eq!(integer_ticks(3.5, 6.5, 8), vec![4.0, 5.0, 6.0]);
         let (t, _) = nice_ticks(-1.0, 1.0, 4);
         assert_eq!(t, vec![-1.0, -0.5, 0.0, 0.5, 1.0]);
     }

@@ -111,7 +111,11 @@ impl Figure for HeatmapFigure {
                 &Frame {
                     x_title: &panel.x_title,
                     y_title: &panel.y_title,
-                    x_ticks: None,
+                    x_ticks: Some(axes::integer_ticks(
+                        ax.x.0,
+                        ax.x.1,
+                        ((rect.x1 - rect.x0) / 90.0).round() as usize,
+                    )),
                     y_ticks: None,
                     grid: false,
                 },
