@@ -28,6 +28,7 @@
 //! `ChaCha8Rng::seed_from_u64(seed)` in a fixed order, and one run is single-threaded (the
 //! products use `matrixmultiply` without its threading feature). Sweeps parallelise across runs.
 
+mod gemm;
 mod network;
 mod scalar;
 mod sigmoid_grad;

@@ -17,16 +17,26 @@
 //! `dL/dZ_l = dL/dH_l . [H_l > 0]` (the subgradient `0` at `0`, as PyTorch); and
 //! `dL/dW_l = (dL/dZ_l)^T H_{l-1}`, `dL/db_l = 1^T dL/dZ_l`, `dL/dH_{l-1} = (dL/dZ_l) W_l`.
 //!
+//! # Layout
+//! Every product is `C = A B` with `B` and `C` row-major and their column count padded to a
+//! multiple of 8 ([`super::gemm`]); `A` may be a transposed view. So the weights are stored
+//! transposed, `W_l^T` (`in x d_p`, `d_p` = `d` rounded up to 8), every activation is
+//! `2N x d_p`, and `S` is `N x N_p`. The padding columns hold zeros and stay zero through every
+//! pass (zero weights and biases give zero pre-activations, `ReLU(0) = 0`, zero gradients), so
+//! they never change a result. The forward and backward products are then
+//! `Z_l = H_{l-1} W_l^T`, `S = U (V^T)`, `G V`, `G^T U`, `dL/dW_l^T = H_{l-1}^T dL/dZ_l` and
+//! `dL/dH_{l-1} = dL/dZ_l W_l` (`V^T` and `W_l` copied into padded buffers each step).
+//!
 //! Every buffer is allocated once in [`Encoder::new`]; a training step allocates nothing in this
 //! module (the loss on `S` may allocate two length-`N` vectors for InfoNCE).
 
+use super::gemm::{gemm, padded};
 use super::scalar::Scalar;
 use super::sigmoid_grad::sigmoid_grad_s;
 use super::EncoderConfig;
 use crate::error::Result;
 use crate::loss::Loss;
-use ndarray::linalg::general_mat_mul;
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, Zip};
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{StandardNormal, Uniform};
@@ -59,29 +69,33 @@ pub struct Encoder<T: Scalar> {
     d: usize,
     /// `2N x 2d` inputs: `x^u` stacked over `x^v`.
     x: Array2<T>,
-    /// Weights `W_l` (`out x in`).
-    w: Vec<Array2<T>>,
-    /// Biases `b_l`.
+    /// Transposed weights `W_l^T` (`in x d_p`, zero columns `d..d_p`).
+    wt: Vec<Array2<T>>,
+    /// Biases `b_l` (`d_p`, zero beyond `d`).
     b: Vec<Array1<T>>,
-    /// `dL/dW_l`.
-    gw: Vec<Array2<T>>,
-    /// `dL/db_l`.
+    /// `dL/dW_l^T` (`in x d_p`).
+    gwt: Vec<Array2<T>>,
+    /// `dL/db_l` (`d_p`).
     gb: Vec<Array1<T>>,
-    /// Post-ReLU activations `H_l`, `2N x d` each.
+    /// `W_l` (`d x d_p`) copied from `W_l^T` for `dL/dH_{l-1} = dL/dZ_l W_l`.
+    w_scratch: Array2<T>,
+    /// Post-ReLU activations `H_l`, `2N x d_p` each.
     h: Vec<Array2<T>>,
     /// `||y_i||` of the network's outputs (before the `eps` floor).
     norm: Array1<T>,
-    /// Normalised embeddings `E` (`2N x d`): `U` over `V`.
+    /// Normalised embeddings `E` (`2N x d_p`): `U` over `V`.
     e: Array2<T>,
-    /// `S = U V^T` in the network's type.
+    /// `V^T` (`d x N_p`, zero columns `N..N_p`).
+    vt: Array2<T>,
+    /// `S = U V^T` in the network's type (`N x N_p`).
     s: Array2<T>,
-    /// `S` widened to `f64` for the loss.
+    /// `S` widened to `f64` for the loss (`N x N`).
     s64: Array2<f64>,
     /// `G = dL/dS` in `f64`.
     g64: Array2<f64>,
     /// `G` in the network's type.
     g: Array2<T>,
-    /// Two `2N x d` back-propagation buffers used in turn.
+    /// Two `2N x d_p` back-propagation buffers used in turn.
     da: Array2<T>,
     db: Array2<T>,
 }
@@ -99,36 +113,50 @@ impl<T: Scalar> Encoder<T> {
         for xi in x.iter_mut() {
             *xi = T::from_f64(rng.sample::<f64, _>(StandardNormal));
         }
-        let mut w = Vec::with_capacity(cfg.layers);
+        let dp = padded(d);
+        let mut wt = Vec::with_capacity(cfg.layers);
         let mut b = Vec::with_capacity(cfg.layers);
         for l in 0..cfg.layers {
             let fan_in = if l == 0 { 2 * d } else { d };
             let a = 1.0 / (fan_in as f64).sqrt();
             let dist = Uniform::new(-a, a).expect("-a < a for a finite a > 0");
-            let wl = Array2::from_shape_simple_fn((d, fan_in), || T::from_f64(rng.sample(dist)));
-            let bl = Array1::from_shape_simple_fn(d, || T::from_f64(rng.sample(dist)));
-            w.push(wl);
+            // Drawn as W_l (out x in, row-major), stored transposed.
+            let mut wtl = Array2::<T>::zeros((fan_in, dp));
+            for o in 0..d {
+                for i in 0..fan_in {
+                    wtl[[i, o]] = T::from_f64(rng.sample(dist));
+                }
+            }
+            let mut bl = Array1::<T>::zeros(dp);
+            for o in 0..d {
+                bl[o] = T::from_f64(rng.sample(dist));
+            }
+            wt.push(wtl);
             b.push(bl);
         }
-        let gw = w.iter().map(|wl| Array2::zeros(wl.raw_dim())).collect();
+        let gwt = wt.iter().map(|w| Array2::zeros(w.raw_dim())).collect();
         let gb = b.iter().map(|bl| Array1::zeros(bl.raw_dim())).collect();
         Ok(Encoder {
             n,
             d,
             x,
-            w,
+            wt,
             b,
-            gw,
+            gwt,
             gb,
-            h: (0..cfg.layers).map(|_| Array2::zeros((2 * n, d))).collect(),
+            w_scratch: Array2::zeros((d, dp)),
+            h: (0..cfg.layers)
+                .map(|_| Array2::zeros((2 * n, dp)))
+                .collect(),
             norm: Array1::zeros(2 * n),
-            e: Array2::zeros((2 * n, d)),
-            s: Array2::zeros((n, n)),
+            e: Array2::zeros((2 * n, dp)),
+            vt: Array2::zeros((d, padded(n))),
+            s: Array2::zeros((n, padded(n))),
             s64: Array2::zeros((n, n)),
             g64: Array2::zeros((n, n)),
             g: Array2::zeros((n, n)),
-            da: Array2::zeros((2 * n, d)),
-            db: Array2::zeros((2 * n, d)),
+            da: Array2::zeros((2 * n, dp)),
+            db: Array2::zeros((2 * n, dp)),
         })
     }
 
@@ -144,7 +172,7 @@ impl<T: Scalar> Encoder<T> {
 
     /// The number of layers `L` (2 or 3).
     pub fn layers(&self) -> usize {
-        self.w.len()
+        self.wt.len()
     }
 
     /// The inputs, `x^u` (rows `0..N`) stacked over `x^v` (rows `N..2N`), `2N x 2d`.
@@ -157,7 +185,7 @@ impl<T: Scalar> Encoder<T> {
     /// # Panics
     /// `l >= layers()`.
     pub fn weight(&self, l: usize) -> ArrayView2<'_, T> {
-        self.w[l].view()
+        self.wt[l].slice(s![.., ..self.d]).reversed_axes()
     }
 
     /// Mutable access to `W_l` (e.g. for finite differences).
@@ -165,7 +193,8 @@ impl<T: Scalar> Encoder<T> {
     /// # Panics
     /// `l >= layers()`.
     pub fn weight_mut(&mut self, l: usize) -> ArrayViewMut2<'_, T> {
-        self.w[l].view_mut()
+        let d = self.d;
+        self.wt[l].slice_mut(s![.., ..d]).reversed_axes()
     }
 
     /// The bias `b_l` of layer `l` (0-based).
@@ -173,7 +202,7 @@ impl<T: Scalar> Encoder<T> {
     /// # Panics
     /// `l >= layers()`.
     pub fn bias(&self, l: usize) -> ArrayView1<'_, T> {
-        self.b[l].view()
+        self.b[l].slice(s![..self.d])
     }
 
     /// Mutable access to `b_l`.
@@ -181,7 +210,8 @@ impl<T: Scalar> Encoder<T> {
     /// # Panics
     /// `l >= layers()`.
     pub fn bias_mut(&mut self, l: usize) -> ArrayViewMut1<'_, T> {
-        self.b[l].view_mut()
+        let d = self.d;
+        self.b[l].slice_mut(s![..d])
     }
 
     /// `dL/dW_l` from the last [`Encoder::loss_grad`].
@@ -189,7 +219,7 @@ impl<T: Scalar> Encoder<T> {
     /// # Panics
     /// `l >= layers()`.
     pub fn weight_grad(&self, l: usize) -> ArrayView2<'_, T> {
-        self.gw[l].view()
+        self.gwt[l].slice(s![.., ..self.d]).reversed_axes()
     }
 
     /// `dL/db_l` from the last [`Encoder::loss_grad`].
@@ -197,17 +227,17 @@ impl<T: Scalar> Encoder<T> {
     /// # Panics
     /// `l >= layers()`.
     pub fn bias_grad(&self, l: usize) -> ArrayView1<'_, T> {
-        self.gb[l].view()
+        self.gb[l].slice(s![..self.d])
     }
 
     /// The normalised embeddings `U` (`N x d`) of the last forward pass.
     pub fn u(&self) -> ArrayView2<'_, T> {
-        self.e.slice_axis(Axis(0), (0..self.n).into())
+        self.e.slice(s![..self.n, ..self.d])
     }
 
     /// The normalised embeddings `V` (`N x d`) of the last forward pass.
     pub fn v(&self) -> ArrayView2<'_, T> {
-        self.e.slice_axis(Axis(0), (self.n..2 * self.n).into())
+        self.e.slice(s![self.n.., ..self.d])
     }
 
     /// `S = U V^T` (in `f64`) of the last [`Encoder::loss`] or [`Encoder::loss_grad`].
@@ -218,19 +248,24 @@ impl<T: Scalar> Encoder<T> {
     /// The floating-point operations of one forward pass (the matrix products only, two flops
     /// per multiply-add): `sum_l 2 (2N) in_l out_l + 2 N^2 d`.
     pub fn flops_forward(&self) -> f64 {
-        let layers: f64 = self.w.iter().map(|w| w.len() as f64).sum();
         let (n, d) = (self.n as f64, self.d as f64);
-        2.0 * (2.0 * n) * layers + 2.0 * n * n * d
+        2.0 * (2.0 * n) * self.weight_entries() + 2.0 * n * n * d
     }
 
     /// The floating-point operations of one training step (forward and backward products):
     /// the forward pass, `G V` and `G^T U` (`4 N^2 d`), every `dL/dW_l` (`2 (2N) in_l out_l`) and
-    /// every `dL/dH_{l-1}` for `l >= 2` (`2 (2N) d^2` each).
+    /// every `dL/dH_{l-1}` for `l >= 2` (`2 (2N) d^2` each). Counted on the true sizes, not the
+    /// padded ones.
     pub fn flops_per_step(&self) -> f64 {
-        let layers: f64 = self.w.iter().map(|w| w.len() as f64).sum();
-        let hidden: f64 = self.w.iter().skip(1).map(|w| w.len() as f64).sum();
         let (n, d) = (self.n as f64, self.d as f64);
-        self.flops_forward() + 4.0 * n * n * d + 4.0 * n * layers + 4.0 * n * hidden
+        let hidden = (self.layers() - 1) as f64 * d * d;
+        self.flops_forward() + 4.0 * n * n * d + 4.0 * n * self.weight_entries() + 4.0 * n * hidden
+    }
+
+    /// `sum_l in_l out_l`, the number of weights.
+    fn weight_entries(&self) -> f64 {
+        let d = self.d as f64;
+        2.0 * d * d + (self.layers() - 1) as f64 * d * d
     }
 
     /// Runs the network on both sides and fills `E` (hence `U`, `V`) and `S` (also in `f64`).
@@ -238,23 +273,30 @@ impl<T: Scalar> Encoder<T> {
     /// Returns `false` if a non-finite value appeared (an output norm that is NaN or infinite).
     fn forward(&mut self) -> bool {
         let Encoder {
+            n,
+            d,
             x,
-            w,
+            wt,
             b,
             h,
             norm,
             e,
+            vt,
             s,
             s64,
-            n,
             ..
         } = self;
-        for l in 0..w.len() {
+        let (n, d) = (*n, *d);
+        for l in 0..wt.len() {
             let (prev, rest) = h.split_at_mut(l);
             let out = &mut rest[0];
-            let input = if l == 0 { x.view() } else { prev[l - 1].view() };
+            let input = if l == 0 {
+                x.view()
+            } else {
+                prev[l - 1].slice(s![.., ..d])
+            };
             out.assign(&b[l]);
-            general_mat_mul(T::ONE, &input, &w[l].t(), T::ONE, out);
+            gemm(input, wt[l].view(), out.view_mut(), true);
             out.mapv_inplace(relu);
         }
         let y = &h[h.len() - 1];
@@ -269,9 +311,11 @@ impl<T: Scalar> Encoder<T> {
                 let inv = T::ONE / if r > T::NORM_EPS { r } else { T::NORM_EPS };
                 Zip::from(&mut ei).and(&yi).for_each(|e, &y| *e = y * inv);
             });
-        let (u, v) = e.view().split_at(Axis(0), *n);
-        general_mat_mul(T::ONE, &u, &v.t(), T::ZERO, s);
-        Zip::from(s64).and(&*s).for_each(|a, &b| *a = b.to_f64());
+        vt.slice_mut(s![.., ..n]).assign(&e.slice(s![n.., ..d]).t());
+        gemm(e.slice(s![..n, ..d]), vt.view(), s.view_mut(), false);
+        Zip::from(s64)
+            .and(s.slice(s![.., ..n]))
+            .for_each(|a, &b| *a = b.to_f64());
         finite
     }
 
@@ -343,10 +387,12 @@ impl<T: Scalar> Encoder<T> {
     fn backward(&mut self) {
         let Encoder {
             n,
+            d,
             x,
-            w,
-            gw,
+            wt,
+            gwt,
             gb,
+            w_scratch,
             h,
             norm,
             e,
@@ -356,17 +402,23 @@ impl<T: Scalar> Encoder<T> {
             db,
             ..
         } = self;
-        let n = *n;
+        let (n, d) = (*n, *d);
         Zip::from(&mut *g)
             .and(&*g64)
             .for_each(|a, &b| *a = T::from_f64(b));
         // dL/dU = G V, dL/dV = G^T U.
-        {
-            let (u, v) = e.view().split_at(Axis(0), n);
-            let (mut du, mut dv) = da.view_mut().split_at(Axis(0), n);
-            general_mat_mul(T::ONE, &*g, &v, T::ZERO, &mut du);
-            general_mat_mul(T::ONE, &g.t(), &u, T::ZERO, &mut dv);
-        }
+        gemm(
+            g.view(),
+            e.slice(s![n.., ..]),
+            da.slice_mut(s![..n, ..]),
+            false,
+        );
+        gemm(
+            g.t(),
+            e.slice(s![..n, ..]),
+            da.slice_mut(s![n.., ..]),
+            false,
+        );
         // Through the normalisation and the last ReLU: dL/dZ_L.
         let last = h.len() - 1;
         Zip::from(da.rows_mut())
@@ -396,22 +448,56 @@ impl<T: Scalar> Encoder<T> {
             });
         // Layers, last to first; `cur` holds dL/dZ_l.
         let (mut cur, mut nxt) = (da, db);
-        for l in (0..w.len()).rev() {
-            let input = if l == 0 { x.view() } else { h[l - 1].view() };
-            general_mat_mul(T::ONE, &cur.t(), &input, T::ZERO, &mut gw[l]);
+        for l in (0..wt.len()).rev() {
+            let input = if l == 0 {
+                x.view()
+            } else {
+                h[l - 1].slice(s![.., ..d])
+            };
+            gemm(input.t(), cur.view(), gwt[l].view_mut(), false);
             let gbl = &mut gb[l];
             gbl.fill(T::ZERO);
             for row in cur.rows() {
                 Zip::from(&mut *gbl).and(&row).for_each(|a, &b| *a = *a + b);
             }
             if l > 0 {
-                general_mat_mul(T::ONE, &*cur, &w[l], T::ZERO, &mut *nxt);
-                Zip::from(&mut *nxt).and(&h[l - 1]).for_each(|dz, &y| {
+                w_scratch
+                    .slice_mut(s![.., ..d])
+                    .assign(&wt[l].slice(s![.., ..d]).t());
+                gemm(
+                    cur.slice(s![.., ..d]),
+                    w_scratch.view(),
+                    nxt.view_mut(),
+                    false,
+                );
+                Zip::from(&mut **nxt).and(&h[l - 1]).for_each(|dz, &y| {
                     *dz = if y > T::ZERO { *dz } else { T::ZERO };
                 });
                 std::mem::swap(&mut cur, &mut nxt);
             }
         }
+    }
+
+    /// Whether every padding column (weights, biases, activations, embeddings, `V^T`, `S`) is
+    /// zero: the invariant of the padded layout (module doc, "Layout").
+    #[cfg(test)]
+    pub(super) fn padding_is_zero(&self) -> bool {
+        let (n, d) = (self.n, self.d);
+        let zero = |x: ArrayView2<'_, T>| x.iter().all(|&v| v == T::ZERO);
+        self.wt
+            .iter()
+            .chain(&self.gwt)
+            .all(|w| zero(w.slice(s![.., d..])))
+            && self
+                .b
+                .iter()
+                .chain(&self.gb)
+                .all(|b| b.slice(s![d..]).iter().all(|&v| v == T::ZERO))
+            && self.h.iter().all(|h| zero(h.slice(s![.., d..])))
+            && zero(self.e.slice(s![.., d..]))
+            && zero(self.vt.slice(s![.., n..]))
+            && zero(self.s.slice(s![.., n..]))
+            && zero(self.w_scratch.slice(s![.., d..]))
     }
 
     /// One SGD step `theta <- theta - lr * dL/dtheta` on every parameter, with the gradients of
@@ -421,7 +507,7 @@ impl<T: Scalar> Encoder<T> {
     pub fn sgd_step(&mut self, lr: f64) -> bool {
         let lr = T::from_f64(lr);
         let mut finite = true;
-        for (wl, gl) in self.w.iter_mut().zip(&self.gw) {
+        for (wl, gl) in self.wt.iter_mut().zip(&self.gwt) {
             Zip::from(wl).and(gl).for_each(|p, &g| {
                 *p = *p - lr * g;
                 finite &= p.is_finite();

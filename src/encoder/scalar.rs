@@ -1,8 +1,8 @@
 //! The floating-point types the encoder network can run in: `f32` (the default, as PyTorch) and
 //! `f64` (for finite-difference checks and for reference runs).
 //!
-//! The trait is sealed: the matrix products go through `matrixmultiply`'s `sgemm` / `dgemm`
-//! (via [`ndarray::linalg::general_mat_mul`]), which exist for these two types only.
+//! The trait is sealed: the products ([`super::gemm`]), the vectorisation and the tolerances are
+//! made for these two types only.
 
 use ndarray::LinalgScalar;
 use std::fmt::{Debug, Display};
@@ -26,12 +26,16 @@ pub trait Scalar:
     const ONE: Self;
     /// The floor of the normalisation, `max(||y||, EPS)`: PyTorch's `F.normalize` default `1e-12`.
     const NORM_EPS: Self;
+    /// Elements in a 256-bit vector: the width of the register tile of [`super::gemm`].
+    const LANES: usize;
     /// Rounds an `f64` to `Self` (exact for `f64`).
     fn from_f64(x: f64) -> Self;
     /// Widens to `f64` (exact).
     fn to_f64(self) -> f64;
     /// The square root.
     fn sqrt(self) -> Self;
+    /// `self * a + b` with one rounding (a fused multiply-add).
+    fn mul_add(self, a: Self, b: Self) -> Self;
     /// Neither NaN nor infinite.
     fn is_finite(self) -> bool;
     /// The name of the type, `f32` or `f64`.
@@ -42,6 +46,7 @@ impl Scalar for f32 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     const NORM_EPS: Self = 1e-12;
+    const LANES: usize = 8;
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
         x as f32
@@ -53,6 +58,10 @@ impl Scalar for f32 {
     #[inline(always)]
     fn sqrt(self) -> Self {
         f32::sqrt(self)
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f32::mul_add(self, a, b)
     }
     #[inline(always)]
     fn is_finite(self) -> bool {
@@ -67,6 +76,7 @@ impl Scalar for f64 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
     const NORM_EPS: Self = 1e-12;
+    const LANES: usize = 4;
     #[inline(always)]
     fn from_f64(x: f64) -> Self {
         x
@@ -78,6 +88,10 @@ impl Scalar for f64 {
     #[inline(always)]
     fn sqrt(self) -> Self {
         f64::sqrt(self)
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
     }
     #[inline(always)]
     fn is_finite(self) -> bool {

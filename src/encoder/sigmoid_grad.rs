@@ -94,13 +94,13 @@ fn sigmoid_of(y: f64) -> f64 {
 #[inline(always)]
 fn kernel(s: &[f64], g: &mut [f64], n: usize, t: f64, b: f64) {
     let scale = t / n as f64;
-    for (i, (srow, grow)) in s.chunks_exact(n).zip(g.chunks_exact_mut(n)).enumerate() {
-        // Every entry as a negative (z = -1, y = t S - b), vectorised ...
-        for (gij, &sij) in grow.iter_mut().zip(srow) {
-            *gij = scale * sigmoid_of(t * sij - b);
-        }
-        // ... then the positive on the diagonal (z = +1, y = -(t S - b)).
-        grow[i] = -scale * sigmoid_of(-(t * srow[i] - b));
+    // Every entry as a negative (z = -1, y = t S - b), in one flat vectorised loop ...
+    for (gij, &sij) in g.iter_mut().zip(s) {
+        *gij = scale * sigmoid_of(t * sij - b);
+    }
+    // ... then the positives on the diagonal (z = +1, y = -(t S - b)).
+    for i in 0..n {
+        g[i * n + i] = -scale * sigmoid_of(-(t * s[i * n + i] - b));
     }
 }
 

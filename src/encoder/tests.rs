@@ -124,3 +124,25 @@ fn tiny_outputs_use_the_eps_branch_of_the_normalisation() {
         );
     }
 }
+
+#[test]
+fn padding_columns_stay_zero_through_training() {
+    for (n, d, layers) in [(5, 3, 2), (9, 13, 3), (4, 8, 2)] {
+        let cfg = EncoderConfig {
+            layers,
+            ..EncoderConfig::new(n, d, 2)
+        };
+        for loss in [
+            crate::loss::Loss::sigmoid(3.0, 3.0).unwrap(),
+            crate::loss::Loss::infonce(0.2).unwrap(),
+        ] {
+            let mut net = Encoder::<f32>::new(&cfg).unwrap();
+            assert!(net.padding_is_zero());
+            for _ in 0..20 {
+                assert!(net.grad(&loss));
+                assert!(net.sgd_step(0.5));
+                assert!(net.padding_is_zero(), "N = {n}, d = {d}, {loss:?}");
+            }
+        }
+    }
+}
