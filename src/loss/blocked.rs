@@ -2,31 +2,38 @@
 //!
 //! # Algorithm
 //! The gradient of SPEC.md §1 is `dL/dU = G V`, `dL/dV = G^T U`, with `G = dL/dS`. Rather than
-//! hold `S` and `G` (`N x N`), each pass walks over blocks of `block` rows:
+//! hold `S` and `G` (`N x N`), [`blocked_loss_grad`] walks over blocks of `block` rows `B`, one
+//! after the other, and for each:
 //!
-//! - **row pass**: `S_B = U_B V^T` (`block x N`), the loss terms and `G_B` in place of `S_B`,
-//!   then `(dL/dU)_B = G_B V`;
-//! - **column pass**: `S^T_B = V_B U^T` (a block of rows of `S^T`), `(G^T)_B` in place, then
-//!   `(dL/dV)_B = (G^T)_B U`.
+//! 1. `S_B = U_B V^T` (`block x N`) by chunks of columns `J` in parallel, each chunk turned into
+//!    `G_B[:, J]` in place (the loss terms summed on the way);
+//! 2. `(dL/dU)_B = G_B V`, by chunks of the block's rows in parallel;
+//! 3. `(dL/dV)_J += G_B[:, J]^T U_B`, by chunks of rows of `dL/dV` in parallel.
 //!
-//! The sigmoid loss needs one row pass and one column pass (4 `N^2 d` multiply-adds instead of
-//! the dense 3, in exchange for `O(N block)` memory); InfoNCE first needs the row log-sum-exps
-//! (one more `N^2 d` pass), its column pass yields the column log-sum-exps, and its row pass
-//! comes last (5 `N^2 d`).
+//! That is the dense path's `3 N^2 d` multiply-adds with `block x N` extra memory. InfoNCE first
+//! needs the row and column log-sum-exps `r_i`, `c_j`: one more pass computes `S_B` block by
+//! block, the row ones directly and the column ones as running (max, sum) pairs (`4 N^2 d` in
+//! all).
 //!
 //! # Threads and reproducibility
-//! Blocks run in parallel with rayon when [`BlockOptions::parallel`] is set; every output row
-//! is computed by exactly one block with the same sequence of operations, and partial loss sums
-//! are added in block order. The result is therefore **bitwise identical for any thread count**.
-//! It differs from the dense path only by floating-point summation order (relative `1e-12`,
-//! checked by the tests); changing `block` changes the summation order of the loss the same way.
+//! Every parallel task owns a fixed piece of the output (a chunk of columns of `S_B`, rows of
+//! `dL/dU`, rows of `dL/dV`) whose size does not depend on the thread count, blocks follow each
+//! other in order, and partial sums are added in chunk order. The result is therefore **bitwise
+//! identical for any thread count** (tested). It differs from the dense path only by the
+//! floating-point summation order (relative `1e-12`, tested); changing `block` changes that
+//! order the same way.
 
-use super::infonce::{infonce_block, infonce_block_grad_in_place, row_lse};
+use super::infonce::infonce_grad_in_place;
 use super::sigmoid::{sigmoid_block, sigmoid_block_grad_in_place};
 use super::{Loss, LossGrad};
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, ArrayView2};
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
 use rayon::prelude::*;
+
+/// Columns of `S_B` (and rows of `dL/dV`) per parallel task.
+const COL_CHUNK: usize = 256;
+/// Rows of `dL/dU` per parallel task.
+const ROW_CHUNK: usize = 32;
 
 /// How to split the work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +81,106 @@ pub(crate) fn block_product(
     out
 }
 
+/// Runs `f(k, item)` over `items`, on the rayon pool or in order, collecting the results in order.
+fn map_items<T: Send, R: Send>(
+    items: Vec<T>,
+    parallel: bool,
+    f: impl Fn(usize, T) -> R + Sync + Send,
+) -> Vec<R> {
+    if parallel {
+        items
+            .into_par_iter()
+            .enumerate()
+            .map(|(k, x)| f(k, x))
+            .collect()
+    } else {
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(k, x)| f(k, x))
+            .collect()
+    }
+}
+
+/// The row and column log-sum-exps of `S / tau`, `r_i = log sum_j e^{S_ij/tau}` and
+/// `c_j = log sum_i e^{S_ij/tau}`, in one blocked pass: rows directly, columns as running
+/// `(max, sum)` pairs updated block by block (one exponential per entry).
+fn log_sum_exps(
+    u: ArrayView2<f64>,
+    v: ArrayView2<f64>,
+    tau: f64,
+    opts: BlockOptions,
+) -> (Vec<f64>, Vec<f64>) {
+    let n = u.nrows();
+    let block = opts.block.max(1);
+    let mut rows = Vec::with_capacity(n);
+    let mut col_max = vec![f64::NEG_INFINITY; n];
+    let mut col_sum = vec![0.0; n];
+    let mut buf = Array2::<f64>::zeros((block.min(n), n));
+    for r0 in (0..n).step_by(block) {
+        let r1 = (r0 + block).min(n);
+        let ub = u.slice(s![r0..r1, ..]);
+        let mut sb = buf.slice_mut(s![..r1 - r0, ..]);
+        let items: Vec<_> = sb
+            .axis_chunks_iter_mut(Axis(1), COL_CHUNK)
+            .zip(
+                col_max
+                    .chunks_mut(COL_CHUNK)
+                    .zip(col_sum.chunks_mut(COL_CHUNK)),
+            )
+            .collect();
+        // Per chunk: each row's (max, sum of e^{x - max}) over the chunk's columns.
+        let row_parts = map_items(items, opts.parallel, |k, (mut chunk, (cmax, csum))| {
+            let c0 = k * COL_CHUNK;
+            let vj = v.slice(s![c0..c0 + chunk.ncols(), ..]);
+            general_mat_mul(1.0 / tau, &ub, &vj.t(), 0.0, &mut chunk);
+            for (j, col) in chunk.columns().into_iter().enumerate() {
+                let m_new = col.iter().fold(cmax[j], |a, &x| a.max(x));
+                let rescale = if cmax[j] == f64::NEG_INFINITY {
+                    0.0
+                } else {
+                    (cmax[j] - m_new).exp()
+                };
+                csum[j] = csum[j] * rescale + col.iter().map(|&x| (x - m_new).exp()).sum::<f64>();
+                cmax[j] = m_new;
+            }
+            chunk
+                .rows()
+                .into_iter()
+                .map(|row| {
+                    let m = row.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x));
+                    (m, row.iter().map(|&x| (x - m).exp()).sum::<f64>())
+                })
+                .collect::<Vec<(f64, f64)>>()
+        });
+        for i in 0..r1 - r0 {
+            let m = row_parts
+                .iter()
+                .fold(f64::NEG_INFINITY, |a, p| a.max(p[i].0));
+            let sum: f64 = row_parts.iter().map(|p| p[i].1 * (p[i].0 - m).exp()).sum();
+            rows.push(m + sum.ln());
+        }
+    }
+    let cols = col_max
+        .iter()
+        .zip(&col_sum)
+        .map(|(m, s)| m + s.ln())
+        .collect();
+    (rows, cols)
+}
+
+/// The InfoNCE loss from its log-sum-exps: `(1/N) [sum_i (r_i - S_ii/tau) + sum_j (c_j - S_jj/tau)]`.
+fn infonce_from_lse(u: ArrayView2<f64>, v: ArrayView2<f64>, tau: f64, r: &[f64], c: &[f64]) -> f64 {
+    let n = u.nrows();
+    let diag: Vec<f64> = Zip::from(u.rows())
+        .and(v.rows())
+        .map_collect(|a, b| a.dot(&b))
+        .to_vec();
+    let rows: f64 = (0..n).map(|i| r[i] - diag[i] / tau).sum();
+    let cols: f64 = (0..n).map(|j| c[j] - diag[j] / tau).sum();
+    (rows + cols) / n as f64
+}
+
 /// The loss of `(U, V)` in blocks (no gradient); see the module documentation.
 ///
 /// `U`, `V` are taken as given (row-normalise them first if they are raw). Shapes must match
@@ -93,15 +200,8 @@ pub fn blocked_loss(
             parts.iter().sum::<f64>() / n as f64
         }
         Loss::InfoNce { tau } => {
-            let lse_part = |a: ArrayView2<f64>, b: ArrayView2<f64>| {
-                map_blocks(n, opts, |r0, r1| {
-                    let sb = block_product(a, b, r0, r1);
-                    infonce_block(sb.view(), r0, &row_lse(sb.view(), tau), tau)
-                })
-                .iter()
-                .sum::<f64>()
-            };
-            (lse_part(u, v) + lse_part(v, u)) / n as f64
+            let (r, c) = log_sum_exps(u, v, tau, opts);
+            infonce_from_lse(u, v, tau, &r, &c)
         }
     }
 }
@@ -114,68 +214,57 @@ pub fn blocked_loss_grad(
     v: ArrayView2<f64>,
     opts: BlockOptions,
 ) -> LossGrad {
-    let n = u.nrows();
-    // One pass over blocks of rows of `a b^T`: the block's loss part and (G_B) c, stacked.
-    let pass = |a: ArrayView2<f64>,
-                b: ArrayView2<f64>,
-                c: ArrayView2<f64>,
-                kernel: &(dyn Fn(usize, &mut Array2<f64>) -> f64 + Sync)| {
-        let parts = map_blocks(n, opts, |r0, r1| {
-            let mut sb = block_product(a, b, r0, r1);
-            let part = kernel(r0, &mut sb);
-            let mut out = Array2::<f64>::zeros((r1 - r0, c.ncols()));
-            general_mat_mul(1.0, &sb, &c, 0.0, &mut out);
-            (part, out)
-        });
-        let mut total = 0.0;
-        let mut grad = Array2::<f64>::zeros(c.raw_dim());
-        for ((part, out), r0) in parts.into_iter().zip((0..n).step_by(opts.block.max(1))) {
-            total += part;
-            grad.slice_mut(s![r0..r0 + out.nrows(), ..]).assign(&out);
-        }
-        (total, grad)
+    let (n, d) = u.dim();
+    let block = opts.block.max(1);
+    let lse = match *loss {
+        Loss::InfoNce { tau } => Some(log_sum_exps(u, v, tau, opts)),
+        Loss::Sigmoid { .. } => None,
     };
-    match *loss {
-        Loss::Sigmoid { t, b } => {
-            let kernel = |r0: usize, sb: &mut Array2<f64>| {
-                // G overwrites S in place: the kernel reads S_ij before it writes G_ij.
-                sigmoid_block_grad_in_place(sb.view_mut(), r0, n, t, b)
-            };
-            let (total, du) = pass(u, v, v, &kernel);
-            let (_, dv) = pass(v, u, u, &kernel);
-            LossGrad {
-                value: total / n as f64,
-                du,
-                dv,
+    let mut du = Array2::<f64>::zeros((n, d));
+    let mut dv = Array2::<f64>::zeros((n, d));
+    let mut buf = Array2::<f64>::zeros((block.min(n), n));
+    let mut total = 0.0;
+    for r0 in (0..n).step_by(block) {
+        let r1 = (r0 + block).min(n);
+        let ub = u.slice(s![r0..r1, ..]);
+        let mut sb = buf.slice_mut(s![..r1 - r0, ..]);
+        // 1. S_B, then G_B in place, by chunks of columns.
+        let chunks: Vec<ArrayViewMut2<f64>> = sb.axis_chunks_iter_mut(Axis(1), COL_CHUNK).collect();
+        let parts = map_items(chunks, opts.parallel, |k, mut chunk| {
+            let c0 = k * COL_CHUNK;
+            let c1 = c0 + chunk.ncols();
+            general_mat_mul(1.0, &ub, &v.slice(s![c0..c1, ..]).t(), 0.0, &mut chunk);
+            match (*loss, &lse) {
+                (Loss::Sigmoid { t, b }, _) => sigmoid_block_grad_in_place(chunk, r0, c0, n, t, b),
+                (Loss::InfoNce { tau }, Some((r, c))) => {
+                    infonce_grad_in_place(chunk, (r0, c0), &r[r0..r1], &c[c0..c1], tau, n);
+                    0.0
+                }
+                (Loss::InfoNce { .. }, None) => unreachable!("log-sum-exps computed above"),
             }
-        }
-        Loss::InfoNce { tau } => {
-            // Row log-sum-exps r_i first (one pass without gradient).
-            let r: Vec<f64> = map_blocks(n, opts, |r0, r1| {
-                row_lse(block_product(u, v, r0, r1).view(), tau)
-            })
-            .into_iter()
-            .flatten()
+        });
+        total += parts.iter().sum::<f64>();
+        let g = sb.view();
+        // 2. (dL/dU)_B = G_B V, by chunks of the block's rows.
+        let mut du_b = du.slice_mut(s![r0..r1, ..]);
+        let rows: Vec<_> = du_b
+            .axis_chunks_iter_mut(Axis(0), ROW_CHUNK)
+            .zip(g.axis_chunks_iter(Axis(0), ROW_CHUNK))
             .collect();
-            // Column pass: the column log-sum-exps c_j of its own block, then G^T and dL/dV.
-            let col_lse = std::sync::Mutex::new(vec![0.0; n]);
-            let col_kernel = |r0: usize, sb: &mut Array2<f64>| {
-                let c_block = row_lse(sb.view(), tau);
-                col_lse.lock().expect("poisoned")[r0..r0 + c_block.len()].copy_from_slice(&c_block);
-                infonce_block_grad_in_place(sb.view_mut(), r0, &c_block, &r, tau)
-            };
-            let (cols, dv) = pass(v, u, u, &col_kernel);
-            let c = col_lse.into_inner().expect("poisoned");
-            let row_kernel = |r0: usize, sb: &mut Array2<f64>| {
-                let rows = r0..r0 + sb.nrows();
-                infonce_block_grad_in_place(sb.view_mut(), r0, &r[rows], &c, tau)
-            };
-            let (rows, du) = pass(u, v, v, &row_kernel);
-            LossGrad {
-                value: (rows + cols) / n as f64,
-                du,
-                dv,
-            }
-        }
+        map_items(rows, opts.parallel, |_, (mut out, gr)| {
+            general_mat_mul(1.0, &gr, &v, 0.0, &mut out);
+        });
+        // 3. (dL/dV)_J += G_B[:, J]^T U_B, by chunks of rows of dL/dV.
+        let cols: Vec<_> = dv.axis_chunks_iter_mut(Axis(0), COL_CHUNK).collect();
+        map_items(cols, opts.parallel, |k, mut out| {
+            let c0 = k * COL_CHUNK;
+            let gj = g.slice(s![.., c0..c0 + out.nrows()]);
+            general_mat_mul(1.0, &gj.t(), &ub, 1.0, &mut out);
+        });
     }
+    let value = match (*loss, &lse) {
+        (Loss::InfoNce { tau }, Some((r, c))) => infonce_from_lse(u, v, tau, r, c),
+        _ => total / n as f64,
+    };
+    LossGrad { value, du, dv }
 }

@@ -26,33 +26,30 @@ pub(crate) fn infonce_block(s: ArrayView2<f64>, row0: usize, lse_rows: &[f64], t
         .sum()
 }
 
-/// As [`infonce_block`], and overwrites the block of `S` in place with the gradient block
-/// `(e^{S/tau - r_i} + e^{S/tau - c_j} - 2 delta_ij) / (N tau)`, `lse_cols` holding every `c_j`.
-///
-/// Applied to a block of `S^T` with the roles of the two LSE vectors swapped, it gives the
-/// column part and the block of `G^T`: the loss is symmetric in rows and columns.
-pub(crate) fn infonce_block_grad_in_place(
+/// Overwrites the block of `S` whose top-left entry is `(row0, col0)` of the full matrix with the
+/// gradient block `(e^{S/tau - r_i} + e^{S/tau - c_j} - 2 delta_ij) / (N tau)`; `lse_rows` and
+/// `lse_cols` hold the `r_i` of the block's rows and the `c_j` of its columns, `n` is `N`.
+pub(crate) fn infonce_grad_in_place(
     mut sg: ArrayViewMut2<f64>,
-    row0: usize,
+    (row0, col0): (usize, usize),
     lse_rows: &[f64],
     lse_cols: &[f64],
     tau: f64,
-) -> f64 {
-    let total = infonce_block(sg.view(), row0, lse_rows, tau);
-    let n = sg.ncols();
+    n: usize,
+) {
     let scale = 1.0 / (n as f64 * tau);
     for (i, mut row) in sg.outer_iter_mut().enumerate() {
         let ri = lse_rows[i];
+        let diag = (row0 + i).wrapping_sub(col0);
         for (j, e) in row.iter_mut().enumerate() {
             let x = *e / tau;
             let mut v = (x - ri).exp() + (x - lse_cols[j]).exp();
-            if j == row0 + i {
+            if j == diag {
                 v -= 2.0;
             }
             *e = scale * v;
         }
     }
-    total
 }
 
 /// `L_info(S; tau)` for a square `S` (SPEC §1).
@@ -70,8 +67,9 @@ pub fn infonce_loss_grad(s: ArrayView2<f64>, tau: f64, mut g: ArrayViewMut2<f64>
     let n = s.nrows();
     let r = row_lse(s, tau);
     let c = row_lse(s.t(), tau);
+    let rows = infonce_block(s, 0, &r, tau);
     g.assign(&s);
-    let rows = infonce_block_grad_in_place(g, 0, &r, &c, tau);
+    infonce_grad_in_place(g, (0, 0), &r, &c, tau, n);
     let cols: f64 = (0..n).map(|j| c[j] - s[[j, j]] / tau).sum();
     (rows + cols) / n as f64
 }

@@ -36,11 +36,13 @@ pub(crate) fn sigmoid_block(s: ArrayView2<f64>, row0: usize, t: f64, b: f64) -> 
     total
 }
 
-/// As [`sigmoid_block`], and overwrites the block of `S` in place with the gradient block
+/// As [`sigmoid_block`] for the block of `S` whose top-left entry is `(row0, col0)` of the full
+/// matrix, and overwrites it in place with the gradient block
 /// `G_ij = -(z_ij t / n) sigmoid(-z_ij (t S_ij - b))` (each entry is read before it is written).
 pub(crate) fn sigmoid_block_grad_in_place(
     mut sg: ArrayViewMut2<f64>,
     row0: usize,
+    col0: usize,
     n: usize,
     t: f64,
     b: f64,
@@ -48,7 +50,8 @@ pub(crate) fn sigmoid_block_grad_in_place(
     let scale = t / n as f64;
     let mut total = 0.0;
     for (i, mut row) in sg.outer_iter_mut().enumerate() {
-        let diag = row0 + i;
+        // Local column of the positive pair (may lie outside this block).
+        let diag = (row0 + i).wrapping_sub(col0);
         for (j, e) in row.iter_mut().enumerate() {
             let x = t * *e - b;
             if j == diag {
@@ -75,5 +78,5 @@ pub fn sigmoid_loss(s: ArrayView2<f64>, t: f64, b: f64) -> f64 {
 pub fn sigmoid_loss_grad(s: ArrayView2<f64>, t: f64, b: f64, mut g: ArrayViewMut2<f64>) -> f64 {
     let n = s.nrows();
     g.assign(&s);
-    sigmoid_block_grad_in_place(g, 0, n, t, b) / n as f64
+    sigmoid_block_grad_in_place(g, 0, 0, n, t, b) / n as f64
 }

@@ -62,10 +62,11 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
             continue;
         }
         for r in read_rows(&path)?.0 {
-            if rows.contains_key(&r.cell) {
-                duplicates.push(r.cell);
-            } else {
-                rows.insert(r.cell, r);
+            match rows.entry(r.cell) {
+                std::collections::btree_map::Entry::Occupied(_) => duplicates.push(r.cell),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(r);
+                }
             }
         }
     }

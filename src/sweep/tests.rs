@@ -73,7 +73,7 @@ fn shards_partition_the_grid() {
     assert!(Shard::parse("2/2").is_err());
     assert!(Shard::parse("0/0").is_err());
     assert!(Shard::parse("x").is_err());
-    let mut seen = vec![0; 18];
+    let mut seen = [0; 18];
     for i in 0..4 {
         let mut s = spec(Mode::Free);
         s.shard = Some(Shard::parse(&format!("{i}/4")).unwrap());
