@@ -1,7 +1,18 @@
-//! One cell of the paper's sweep (SPEC §5): the encoder trained for 100 SGD steps at
-//! `N = d = 10, 25, 50`, in `f32` (what [`ccem::encoder::train`] uses) and `f64`, plus the
-//! matrix-product peak at `512^3` for comparison. Per-step time = reported time / 100; the
-//! flops of one step are [`ccem::encoder::Encoder::flops_per_step`].
+//! Speed of the paper's encoder experiment (SPEC §5).
+//!
+//! - `encoder_cell_100_steps_{f32,f64}/N`: one sweep cell, `N = d = 10, 25, 50`, 100 SGD steps
+//!   and the final forward pass, single-threaded ([`ccem::encoder::train`] is the `f32` one).
+//!   Time per step = reported time / 100. The throughput is in flops of matrix products
+//!   ([`ccem::encoder::Encoder::flops_per_step`], true sizes), so "Gelem/s" reads as GFLOP/s.
+//! - `gemm_512_{f32,f64}`: `matrixmultiply` at `512^3`, the machine's matrix-product rate for
+//!   comparison (CRATES.md).
+//! - `sweep_sigmoid_470_cells_100_steps_f32`: the paper's whole sweep (sigmoid, `t = b` in
+//!   `linspace(0.1, 5, 10)`, `N = d = 4..50`, 100 steps, one seed), one cell after another on one
+//!   thread (`sequential`: the sum of the cell times) and over all cores with rayon, largest cells
+//!   first, as the sweep engine runs it (`rayon`). Compare with
+//!   `torch_reference.py sigmoid 100 4 50 10 0.1 5` (about 50 s on this machine).
+//!
+//! Run: `cargo bench --bench encoder` (add e.g. `-- sweep` to run one group).
 
 use ccem::encoder::{train_with, Encoder, EncoderConfig, Scalar};
 use ccem::loss::Loss;
@@ -39,18 +50,16 @@ fn peak<T: Scalar>(c: &mut Criterion) {
     group.finish();
 }
 
-/// The paper's sweep (SPEC §5): sigmoid loss with `t = b in linspace(0.1, 5, 10)`, `N = d = 4..50`,
-/// 100 steps, one seed: 470 cells, run one after another on one thread (`sequential`, the sum
-/// of the cell times) and spread over the machine's cores with rayon as the sweep engine does
-/// (`rayon`).
+/// The paper's sweep: 470 cells, sequentially and with rayon (see the module doc).
 fn sweep(c: &mut Criterion) {
     use rayon::prelude::*;
-    let cells: Vec<(usize, f64)> = (0..10)
+    let mut cells: Vec<(usize, f64)> = (0..10)
         .flat_map(|k| {
             let t = 0.1 + (5.0 - 0.1) * k as f64 / 9.0;
             (4..=50).map(move |n| (n, t))
         })
         .collect();
+    cells.sort_by_key(|&(n, _)| std::cmp::Reverse(n));
     let run = |&(n, t): &(usize, f64)| {
         let loss = Loss::sigmoid(t, t).unwrap();
         train_with::<f32>(&EncoderConfig::new(n, n, 1234), &loss, None)

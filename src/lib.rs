@@ -16,6 +16,7 @@ pub mod grid;
 pub mod io;
 pub mod loss;
 pub mod numerics;
+pub mod optim;
 pub mod sweep;
 pub mod plot;
 pub mod theory;

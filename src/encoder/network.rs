@@ -349,8 +349,8 @@ impl<T: Scalar> Encoder<T> {
 
     /// The gradient of the loss with respect to every `W_l` and `b_l`, as [`Encoder::loss_grad`]
     /// but without evaluating the loss itself (for the sigmoid loss `G` then comes from the
-    /// vectorised [`super::sigmoid_grad`], for InfoNCE from [`Loss::value_grad_s`]). This is the
-    /// training step; [`Encoder::last_loss`] gives the loss at the same parameters if wanted.
+    /// vectorised kernel of `sigmoid_grad.rs`, for InfoNCE from [`Loss::value_grad_s`]). This is
+    /// the training step; [`Encoder::last_loss`] gives the loss at the same parameters if wanted.
     ///
     /// Returns `false` (gradients not computed) if the network produced a non-finite value.
     pub fn grad(&mut self, loss: &Loss) -> bool {

@@ -1,7 +1,7 @@
 //! The floating-point types the encoder network can run in: `f32` (the default, as PyTorch) and
 //! `f64` (for finite-difference checks and for reference runs).
 //!
-//! The trait is sealed: the products ([`super::gemm`]), the vectorisation and the tolerances are
+//! The trait is sealed: the products (`gemm.rs`), the vectorisation and the tolerances are
 //! made for these two types only.
 
 use ndarray::LinalgScalar;
@@ -26,7 +26,7 @@ pub trait Scalar:
     const ONE: Self;
     /// The floor of the normalisation, `max(||y||, EPS)`: PyTorch's `F.normalize` default `1e-12`.
     const NORM_EPS: Self;
-    /// Elements in a 256-bit vector: the width of the register tile of [`super::gemm`].
+    /// Elements in a 256-bit vector: the width of the register tile of the products.
     const LANES: usize;
     /// Rounds an `f64` to `Self` (exact for `f64`).
     fn from_f64(x: f64) -> Self;
