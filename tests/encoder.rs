@@ -50,7 +50,7 @@ fn fd_error(net: &mut Encoder<f64>, loss: &Loss, scale: f64) -> f64 {
         }
         // Biases.
         let bmax = gb[l].iter().fold(floor, |m, g| m.max(g.abs()));
-        for i in 0..gb[l].len() {
+        for (i, &gbi) in gb[l].iter().enumerate() {
             let b0 = net.bias(l)[i];
             net.bias_mut(l)[i] = b0 + h;
             let lp = net.loss(loss);
@@ -58,7 +58,7 @@ fn fd_error(net: &mut Encoder<f64>, loss: &Loss, scale: f64) -> f64 {
             let lm = net.loss(loss);
             net.bias_mut(l)[i] = b0;
             let fd = (lp - lm) / (2.0 * h);
-            worst = worst.max((fd - scale * gb[l][i]).abs() / bmax);
+            worst = worst.max((fd - scale * gbi).abs() / bmax);
         }
     }
     worst
