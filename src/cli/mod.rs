@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and dispatch; one file per subcommand.
 
 pub mod inspect;
+pub mod optimize;
 pub mod output;
 pub mod theory;
 
@@ -24,6 +25,8 @@ pub enum Command {
     Theory(theory::TheoryArgs),
     /// Measure an embedding (U, V) from .npy/.csv files against the CCEM, with both losses
     Inspect(inspect::InspectArgs),
+    /// Minimise the sigmoid or InfoNCE loss over free unit embeddings; compare with the theory
+    Optimize(optimize::OptimizeArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -31,5 +34,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Theory(a) => theory::run(&a),
         Command::Inspect(a) => inspect::run(&a),
+        Command::Optimize(a) => optimize::run(&a),
     }
 }

@@ -1,0 +1,349 @@
+//! `ccem optimize`: minimise a loss over free unit embeddings and compare the optimum with the
+//! theory (SPEC §1, §3, §4).
+
+use super::output::{print_records, Format};
+use super::theory::{bias_mode, LossKind};
+use anyhow::{bail, Context, Result};
+use ccem::geometry::measure;
+use ccem::loss::{BlockOptions, Loss};
+use ccem::optim::{
+    self, FreeConfig, OptimizerKind, TheoryComparison, SIGLIP_INIT_B, SIGLIP_INIT_T,
+};
+use ccem::theory::{BiasMode, Phase, SigmoidOptimum};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  ccem optimize --n 10 --t 1                        # sigmoid, b = t = 1, d = N: lands on the CCEM with c*
+  ccem optimize --n 8 --t 3 --b 1 --format json
+  ccem optimize --n 30 --t 2 --relative-bias 0.5    # b = 0.5 t
+  ccem optimize --n 10 --loss infonce --tau 0.5     # the simplex ETF
+  ccem optimize --n 16 --learn-t --learn-b          # SigLIP: t = exp(t'), b learnt, from t = b = 10
+  ccem optimize --n 20 --t 1 --restarts 4 --seed 3 --save-u U.npy --save-v V.npy
+
+Rows of U and V live on the unit sphere: raw rows are renormalised after every step (a Riemannian
+step with the projective retraction). Defaults: Adam, lr 0.05 halving every 1000 steps down to 2%,
+at most 10000 steps, stop when |grad| <= grad-tol * sum|dL/dS|, one start.
+meets_theory: |mean S_ii - s+*| <= 1e-3 and the Gram distance to the predicted CCEM <= 1e-3
+(reported for d >= N; InfoNCE: d >= N-1).")]
+pub struct OptimizeArgs {
+    /// Batch size N (>= 2)
+    #[arg(long)]
+    pub n: usize,
+    /// Embedding dimension (default: N; the theory needs d >= N)
+    #[arg(long)]
+    pub d: Option<usize>,
+    /// Which loss
+    #[arg(long, value_enum, default_value_t = LossKind::Sigmoid)]
+    pub loss: LossKind,
+    /// Sigmoid scale t (fixed; with --learn-t use --init-t)
+    #[arg(long, allow_hyphen_values = true)]
+    pub t: Option<f64>,
+    /// Sigmoid bias b, logit t*S - b (default: b = t; with --learn-b use --init-b)
+    #[arg(long, value_name = "B|tied", allow_hyphen_values = true)]
+    pub b: Option<String>,
+    /// Relative bias b = r_b t: alone, r_b = b/t is the parameter (learnt with --learn-b);
+    /// with a value R, r_b = R
+    #[arg(
+        long,
+        value_name = "R",
+        num_args = 0..=1,
+        allow_negative_numbers = true,
+        conflicts_with = "b"
+    )]
+    pub relative_bias: Option<Option<f64>>,
+    /// InfoNCE temperature tau
+    #[arg(long, allow_hyphen_values = true)]
+    pub tau: Option<f64>,
+    /// Learn the scale as t = exp(t') (SigLIP)
+    #[arg(long)]
+    pub learn_t: bool,
+    /// Learn the bias (b, or r_b with --relative-bias)
+    #[arg(long)]
+    pub learn_b: bool,
+    /// Initial t when learnt [default: 10, SigLIP's]
+    #[arg(long, allow_hyphen_values = true)]
+    pub init_t: Option<f64>,
+    /// Initial b when learnt [default: 10, SigLIP's b' = -10 in this sign convention]
+    #[arg(long, allow_hyphen_values = true)]
+    pub init_b: Option<f64>,
+    /// Optimiser
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Adam)]
+    pub optimizer: OptimizerArg,
+    /// Initial learning rate [default: 0.05 for adam, 1 for sgd]
+    #[arg(long, allow_hyphen_values = true)]
+    pub lr: Option<f64>,
+    /// SGD momentum in [0, 1)
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub momentum: f64,
+    /// Maximum number of steps per start
+    #[arg(long, default_value_t = optim::DEFAULT_STEPS)]
+    pub steps: usize,
+    /// Relative gradient tolerance: stop when |grad| <= G * sum|dL/dS| (0: run every step)
+    #[arg(long, value_name = "G", default_value_t = optim::DEFAULT_GRAD_TOL, allow_hyphen_values = true)]
+    pub grad_tol: f64,
+    /// Random starts; the lowest final loss is kept
+    #[arg(long, default_value_t = optim::DEFAULT_RESTARTS)]
+    pub restarts: usize,
+    /// Seed of the random starts
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Save the final U (N x d, .npy, float64)
+    #[arg(long, value_name = "U.npy")]
+    pub save_u: Option<PathBuf>,
+    /// Save the final V (N x d, .npy, float64)
+    #[arg(long, value_name = "V.npy")]
+    pub save_v: Option<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// `adam` or `sgd`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OptimizerArg {
+    /// Adam (beta1 0.9, beta2 0.999, eps 1e-8).
+    Adam,
+    /// Gradient descent, optionally with --momentum.
+    Sgd,
+}
+
+impl From<OptimizerArg> for OptimizerKind {
+    fn from(o: OptimizerArg) -> Self {
+        match o {
+            OptimizerArg::Adam => OptimizerKind::Adam,
+            OptimizerArg::Sgd => OptimizerKind::Sgd,
+        }
+    }
+}
+
+/// One optimisation, measured and compared with the theory.
+#[derive(Serialize)]
+struct OptimizeRecord {
+    n: usize,
+    d: usize,
+    objective: &'static str,
+    /// Final scale (learnt or fixed); `null` for InfoNCE.
+    t: Option<f64>,
+    /// Final bias; `null` for InfoNCE.
+    b: Option<f64>,
+    /// Final relative bias `b / t` when the bias is relative.
+    r_b: Option<f64>,
+    tau: Option<f64>,
+    learn_t: bool,
+    learn_b: bool,
+    optimizer: &'static str,
+    lr: f64,
+    seed: u64,
+    restarts: usize,
+    best_restart: usize,
+    steps_run: usize,
+    converged: bool,
+    diverged: bool,
+    grad_norm: f64,
+    grad_norm_relative: f64,
+    loss: f64,
+    s_pos_mean: f64,
+    s_pos_std: f64,
+    s_neg_mean: f64,
+    s_neg_std: f64,
+    c_fit: f64,
+    gram_distance: f64,
+    c_star: Option<f64>,
+    s_pos_theory: Option<f64>,
+    s_neg_theory: Option<f64>,
+    phase: Option<Phase>,
+    loss_theory: Option<f64>,
+    gram_distance_to_theory: Option<f64>,
+    meets_theory: Option<bool>,
+    restart_losses: Vec<f64>,
+}
+
+/// Turns the arguments into a validated configuration.
+fn config(a: &OptimizeArgs) -> Result<FreeConfig> {
+    if a.n < 2 {
+        bail!("batch size N = {} is too small: need --n >= 2", a.n);
+    }
+    let d = a.d.unwrap_or(a.n);
+    if d < 1 {
+        bail!("invalid --d {d}: the dimension must be >= 1");
+    }
+    if a.steps < 1 {
+        bail!("invalid --steps 0: need at least one step");
+    }
+    if a.restarts < 1 {
+        bail!("invalid --restarts 0: need at least one start");
+    }
+    let optimizer = OptimizerKind::from(a.optimizer);
+    let lr = a.lr.unwrap_or(optimizer.default_lr());
+    if !(lr.is_finite() && lr > 0.0) {
+        bail!("invalid --lr {lr}: the learning rate must be a finite number > 0");
+    }
+    if !(a.grad_tol.is_finite() && a.grad_tol >= 0.0) {
+        bail!(
+            "invalid --grad-tol {}: must be a finite number >= 0",
+            a.grad_tol
+        );
+    }
+    let relative_bias = a.relative_bias.is_some();
+    let loss = match a.loss {
+        LossKind::Sigmoid => {
+            if a.tau.is_some() {
+                bail!("--tau is for --loss infonce; the sigmoid loss takes --t and --b");
+            }
+            sigmoid_loss(a)?
+        }
+        LossKind::Infonce => {
+            if a.t.is_some() || a.b.is_some() || relative_bias {
+                bail!("--t/--b/--relative-bias are for the sigmoid loss; InfoNCE takes --tau");
+            }
+            if a.learn_t || a.learn_b || a.init_t.is_some() || a.init_b.is_some() {
+                bail!("--learn-t/--learn-b/--init-t/--init-b are for the sigmoid loss");
+            }
+            let tau = a
+                .tau
+                .context("--tau is required for --loss infonce (e.g. --tau 0.5)")?;
+            Loss::infonce(tau)?
+        }
+    };
+    let mut cfg = FreeConfig::new(a.n, d, loss, a.seed);
+    cfg.optimizer = optimizer;
+    cfg.lr = lr;
+    cfg.momentum = a.momentum;
+    cfg.steps = a.steps;
+    cfg.grad_tol = a.grad_tol;
+    cfg.restarts = a.restarts;
+    cfg.learn_t = a.learn_t;
+    cfg.learn_b = a.learn_b;
+    cfg.relative_bias = relative_bias;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// The sigmoid loss at the start: fixed `--t`/`--b`, or `--init-t`/`--init-b` for what is learnt.
+fn sigmoid_loss(a: &OptimizeArgs) -> Result<Loss> {
+    let t = if a.learn_t {
+        if a.t.is_some() {
+            bail!("--t fixes the scale; with --learn-t give its start with --init-t (default 10)");
+        }
+        a.init_t.unwrap_or(SIGLIP_INIT_T)
+    } else {
+        if a.init_t.is_some() {
+            bail!("--init-t is the start of a learnt scale: add --learn-t, or fix it with --t");
+        }
+        a.t.context(
+            "--t is required for the sigmoid loss (e.g. --t 1), or learn it with --learn-t",
+        )?
+    };
+    if !(t.is_finite() && t >= 0.0) {
+        bail!("invalid t = {t}: the scale must be a finite number >= 0");
+    }
+    let rel_value = a.relative_bias.flatten();
+    let b = if a.learn_b {
+        if a.b.is_some() || rel_value.is_some() {
+            bail!(
+                "--b/--relative-bias R fix the bias; with --learn-b give its start with --init-b \
+                 (default 10)"
+            );
+        }
+        a.init_b.unwrap_or(SIGLIP_INIT_B)
+    } else {
+        if a.init_b.is_some() {
+            bail!("--init-b is the start of a learnt bias: add --learn-b, or fix it with --b");
+        }
+        let mode = match rel_value {
+            Some(r) => BiasMode::Relative(r),
+            None => bias_mode(a.b.as_deref(), None)?,
+        };
+        mode.bias(t)
+    };
+    if a.relative_bias.is_some() && t <= 0.0 {
+        bail!("the relative bias r_b = b/t needs t > 0 (got t = {t})");
+    }
+    Ok(Loss::sigmoid(t, b)?)
+}
+
+pub fn run(a: &OptimizeArgs) -> Result<()> {
+    let cfg = config(a)?;
+    let r = optim::optimize(&cfg)?;
+    if r.diverged {
+        eprintln!(
+            "warning: every start diverged (a non-finite value appeared); try a smaller --lr"
+        );
+    }
+    let m = measure(
+        r.u.view(),
+        r.v.view(),
+        BlockOptions {
+            block: 256,
+            parallel: false,
+        },
+    );
+    let final_loss = r.final_loss(&cfg);
+    let theory = optim::theory_c_star(cfg.n, cfg.d, &final_loss)
+        .filter(|c| c.is_finite())
+        .map(|c| TheoryComparison::new(&m, c));
+    let sig_opt = match final_loss {
+        Loss::Sigmoid { t, b } if theory.is_some() => {
+            Some(SigmoidOptimum::solve_unchecked(cfg.n, t, b))
+        }
+        _ => None,
+    };
+    let (t, b, tau) = match final_loss {
+        Loss::Sigmoid { t, b } => (Some(t), Some(b), None),
+        Loss::InfoNce { tau } => (None, None, Some(tau)),
+    };
+    let info = match final_loss {
+        Loss::InfoNce { tau } if theory.is_some() => {
+            Some(ccem::theory::InfoNceOptimum::solve(cfg.n, tau)?)
+        }
+        _ => None,
+    };
+    let record = OptimizeRecord {
+        n: cfg.n,
+        d: cfg.d,
+        objective: final_loss.name(),
+        t,
+        b,
+        r_b: match (t, b) {
+            (Some(t), Some(b)) if cfg.relative_bias => Some(b / t),
+            _ => None,
+        },
+        tau,
+        learn_t: cfg.learn_t,
+        learn_b: cfg.learn_b,
+        optimizer: cfg.optimizer.as_str(),
+        lr: cfg.lr,
+        seed: cfg.seed,
+        restarts: cfg.restarts,
+        best_restart: r.best_restart,
+        steps_run: r.steps_run,
+        converged: r.converged,
+        diverged: r.diverged,
+        grad_norm: r.grad_norm,
+        grad_norm_relative: r.grad_norm_relative,
+        loss: r.loss,
+        s_pos_mean: m.pos.mean,
+        s_pos_std: m.pos.std,
+        s_neg_mean: m.neg.mean,
+        s_neg_std: m.neg.std,
+        c_fit: m.c_fit,
+        gram_distance: m.gram_distance,
+        c_star: theory.map(|c| c.c_star),
+        s_pos_theory: theory.map(|c| c.s_pos_theory),
+        s_neg_theory: sig_opt.map(|o| o.s_neg).or(info.map(|o| o.s_neg)),
+        phase: sig_opt.map(|o| o.phase).or(info.map(|o| o.phase)),
+        loss_theory: sig_opt.map(|o| o.loss).or(info.map(|o| o.loss)),
+        gram_distance_to_theory: theory.map(|c| c.gram_distance_to_theory),
+        meets_theory: theory.map(|c| c.meets_theory && !r.diverged),
+        restart_losses: r.restart_losses.clone(),
+    };
+    if let Some(p) = &a.save_u {
+        ccem::io::write_npy(p, &r.u).with_context(|| format!("saving U to {}", p.display()))?;
+    }
+    if let Some(p) = &a.save_v {
+        ccem::io::write_npy(p, &r.v).with_context(|| format!("saving V to {}", p.display()))?;
+    }
+    print_records(a.format, &[record])
+}
