@@ -17,8 +17,9 @@ pub mod io;
 pub mod loss;
 pub mod numerics;
 pub mod optim;
-pub mod sweep;
 pub mod plot;
+pub mod reproduce;
+pub mod sweep;
 pub mod theory;
 
 pub use error::{Error, Result};

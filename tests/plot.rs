@@ -60,7 +60,7 @@ fn infonce_csv() -> String {
     for n in 4..=12usize {
         for t in [0.1, 1.325, 2.55, 3.775, 5.0] {
             for seed in 0..2u64 {
-                let sp = 1.0 - 0.05 * (-t as f64).exp() * (seed as f64 + 1.0);
+                let sp = 1.0 - 0.05 * f64::exp(-t) * (seed as f64 + 1.0);
                 writeln!(
                     s,
                     "0,encoder,infonce,{n},{n},{t},,{seed},ok,{sp},-0.1,0.3,0,1,x"
@@ -363,7 +363,8 @@ fn one_value_of_t_or_n_cannot_make_a_map() {
     ))
     .unwrap();
     let out = dir.path().join("fig.png");
-    let err = plot::phase_diagram(&[one_t.clone()], &out, &PhaseOptions::default()).unwrap_err();
+    let err = plot::phase_diagram(std::slice::from_ref(&one_t), &out, &PhaseOptions::default())
+        .unwrap_err();
     assert!(
         err.to_string()
             .contains("need at least two values of t to draw a map"),
@@ -436,7 +437,7 @@ fn bad_options_are_config_errors() {
     let input = sigmoid_input(dir.path());
     let out = dir.path().join("fig.png");
     let err = plot::phase_diagram(
-        &[input.clone()],
+        std::slice::from_ref(&input),
         &out,
         &PhaseOptions {
             vmin: 1.0,

@@ -3,7 +3,12 @@
 pub mod inspect;
 pub mod optimize;
 pub mod output;
+pub mod plot;
+pub mod progress;
+pub mod reproduce;
+pub mod sweep;
 pub mod theory;
+pub mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +32,16 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Minimise the sigmoid or InfoNCE loss over free unit embeddings; compare with the theory
     Optimize(optimize::OptimizeArgs),
+    /// Train the paper's ReLU encoder on Gaussian data (one run)
+    Train(train::TrainArgs),
+    /// Run a grid of (N, t) cells in parallel: resumable, reproducible, shardable
+    Sweep(sweep::SweepArgs),
+    /// Draw figures: phase diagram, theory map, difference map, curves, loss curve
+    Plot(plot::PlotArgs),
+    /// Combine the output directories of sweep shards
+    Merge(sweep::MergeArgs),
+    /// The paper's experiment end to end: sweeps, figures and REPORT.md (start with --quick)
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -35,5 +50,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Theory(a) => theory::run(&a),
         Command::Inspect(a) => inspect::run(&a),
         Command::Optimize(a) => optimize::run(&a),
+        Command::Train(a) => train::run(&a),
+        Command::Sweep(a) => sweep::run(&a),
+        Command::Merge(a) => sweep::run_merge(&a),
+        Command::Plot(a) => plot::run(&a),
+        Command::Reproduce(a) => reproduce::run(&a),
     }
 }

@@ -46,16 +46,22 @@ fn flatten(v: Value) -> Map<String, Value> {
     out
 }
 
-fn cell(v: &Value) -> String {
+/// A value as text: numbers rounded for people (`for_people`), or in full (shortest round-trip
+/// form) for programs.
+fn cell_text(v: &Value, for_people: bool) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
         Value::Number(n) => match n.as_f64() {
-            Some(x) if n.is_f64() => format_number(x),
+            Some(x) if n.is_f64() && for_people => format_number(x),
             _ => n.to_string(),
         },
         other => other.to_string(),
     }
+}
+
+fn cell(v: &Value) -> String {
+    cell_text(v, true)
 }
 
 /// A number for a table: up to 10 significant digits, no trailing noise.
@@ -100,7 +106,7 @@ pub fn write_records<T: Serialize>(
                 w.write_record(first.keys())?;
             }
             for r in &rows {
-                w.write_record(r.values().map(cell))?;
+                w.write_record(r.values().map(|v| cell_text(v, false)))?;
             }
             w.flush()?;
         }

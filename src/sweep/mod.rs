@@ -13,7 +13,7 @@
 
 pub mod engine;
 pub mod merge;
-// pub mod runner;
+pub mod runner;
 pub mod store;
 pub mod summary;
 

@@ -1,0 +1,258 @@
+//! `ccem sweep` and `ccem merge`.
+
+use super::output::{print_records, Format};
+use super::progress::SweepProgress;
+use super::theory::bias_mode;
+use anyhow::{bail, Context, Result};
+use ccem::grid::{parse_int_grid, parse_real_grid};
+use ccem::sweep::engine::run_sweep;
+use ccem::sweep::summary::{summarize, Summary};
+use ccem::sweep::{merge, runner, Mode, Objective, RunOptions, Shard, SweepSpec};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "Examples:
+  # the paper's figure: encoder, sigmoid loss, t = b, N = 4..50, 10 values of t, 100 steps
+  ccem sweep --mode encoder --loss sigmoid --n 4..50 --t 0.1..5:10 --out runs/encoder-sigmoid
+  # the same for InfoNCE (the swept value is the temperature tau), 5 seeds
+  ccem sweep --mode encoder --loss infonce --n 4..50 --t 0.1..5:10 --seeds 5 --out runs/encoder-infonce
+  # free embeddings to convergence, fixed bias b = 1
+  ccem sweep --mode free --loss sigmoid --n 4..50 --t 0.1..5:10 --b 1 --out runs/free-b1
+  # one of 4 shards (e.g. a SLURM array task), then merge
+  ccem sweep --mode encoder --loss sigmoid --n 4..50 --t 0.1..5:10 --shard 0/4 --out runs/s0
+  ccem merge runs/s0 runs/s1 runs/s2 runs/s3 --out runs/all
+
+Interrupted? Run the same command again: finished cells are kept and only the missing ones run.
+Writes DIR/config.json, DIR/results.csv (one row per cell and seed), DIR/summary.json and DIR/summary.md.")]
+pub struct SweepArgs {
+    /// Train free embeddings on the sphere, or the paper's ReLU encoder
+    #[arg(long, value_enum)]
+    pub mode: Mode,
+    /// Loss; for infonce the swept value --t is the temperature tau
+    #[arg(long, value_enum, default_value_t = Objective::Sigmoid)]
+    pub loss: Objective,
+    /// Batch sizes: `4..50`, `4..50:2` or `4,8,16`
+    #[arg(long, allow_hyphen_values = true)]
+    pub n: String,
+    /// Swept values of t (or tau): `0.1..5:10` (10 values, inclusive) or `0.5,1,2`
+    #[arg(long, allow_hyphen_values = true)]
+    pub t: String,
+    /// Sigmoid bias: a number, or `tied` for b = t (the default, the paper's setting)
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "relative_bias")]
+    pub b: Option<String>,
+    /// Relative bias r_b: b = r_b * t
+    #[arg(long, allow_hyphen_values = true)]
+    pub relative_bias: Option<f64>,
+    /// Seeds per cell
+    #[arg(long, default_value_t = 1)]
+    pub seeds: usize,
+    /// Base seed (each cell's seed is derived from it, N and the seed index)
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Dimension d = round(d_ratio * N)
+    #[arg(long, default_value_t = 1.0)]
+    pub d_ratio: f64,
+    /// Training steps (encoder default 100; free embeddings: the maximum)
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Learning rate (encoder default 0.5)
+    #[arg(long, allow_hyphen_values = true)]
+    pub lr: Option<f64>,
+    /// Encoder layers, 2 or 3
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Free embeddings: adam or sgd
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Free embeddings: random restarts, best kept
+    #[arg(long)]
+    pub restarts: Option<usize>,
+    /// Free embeddings: stop when the gradient norm falls below this
+    #[arg(long)]
+    pub grad_tol: Option<f64>,
+    /// Run only cells k with k mod K = I (0 <= I < K), e.g. one task of a SLURM array
+    #[arg(long, value_name = "I/K")]
+    pub shard: Option<String>,
+    /// Worker threads (default: all cores)
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Output directory
+    #[arg(long)]
+    pub out: PathBuf,
+    /// No progress output
+    #[arg(long)]
+    pub quiet: bool,
+    /// Format of the summary printed at the end
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+impl SweepArgs {
+    /// The sweep's specification, checked.
+    pub fn spec(&self) -> Result<SweepSpec> {
+        let bias = bias_mode(self.b.as_deref(), self.relative_bias)?;
+        if self.loss == Objective::Infonce && (self.b.is_some() || self.relative_bias.is_some()) {
+            bail!("--b/--relative-bias are for the sigmoid loss");
+        }
+        if let Some(o) = &self.optimizer {
+            if o != "adam" && o != "sgd" {
+                bail!("invalid --optimizer '{o}': use adam or sgd");
+            }
+        }
+        if let Some(g) = self.grad_tol {
+            if !(g.is_finite() && g >= 0.0) {
+                bail!("invalid --grad-tol {g}: must be a finite number >= 0");
+            }
+        }
+        if self.threads == Some(0) {
+            bail!("--threads must be >= 1");
+        }
+        let spec = SweepSpec {
+            mode: self.mode,
+            objective: self.loss,
+            ns: parse_int_grid(&self.n)?,
+            ts: parse_real_grid(&self.t)?,
+            bias,
+            seeds: self.seeds,
+            base_seed: self.seed,
+            d_ratio: self.d_ratio,
+            run: RunOptions {
+                steps: self.steps,
+                lr: self.lr,
+                layers: self.layers,
+                optimizer: self.optimizer.clone(),
+                restarts: self.restarts,
+                grad_tol: self.grad_tol,
+            },
+            shard: self.shard.as_deref().map(Shard::parse).transpose()?,
+        };
+        spec.validate()?;
+        if spec.mode == Mode::Free && spec.objective == Objective::Sigmoid {
+            if let Some(&n) = spec.ns.iter().find(|&&n| spec.dim(n) < n) {
+                bail!("free embeddings with d = {} < N = {n}: the theory needs d >= N (use --d-ratio >= 1)", spec.dim(n));
+            }
+        }
+        Ok(spec)
+    }
+}
+
+/// Writes `summary.json` and `summary.md` into `dir` (atomically).
+pub fn write_summary(dir: &Path, summary: &Summary) -> Result<()> {
+    let json = serde_json::to_string_pretty(summary)?;
+    ccem::io::write_atomic(&dir.join("summary.json"), |w| {
+        std::io::Write::write_all(w, json.as_bytes()).map_err(|source| ccem::Error::Io {
+            path: dir.join("summary.json"),
+            source,
+        })
+    })?;
+    let md = format!("# Sweep summary\n\n{}", summary.to_markdown());
+    ccem::io::write_atomic(&dir.join("summary.md"), |w| {
+        std::io::Write::write_all(w, md.as_bytes()).map_err(|source| ccem::Error::Io {
+            path: dir.join("summary.md"),
+            source,
+        })
+    })?;
+    Ok(())
+}
+
+/// Runs a sweep with a progress display; returns the spec and the summary.
+pub fn execute(
+    spec: &SweepSpec,
+    out: &Path,
+    threads: Option<usize>,
+    label: &str,
+    quiet: bool,
+) -> Result<(Summary, ccem::sweep::engine::SweepOutcome)> {
+    let mut progress = SweepProgress::new(label, quiet);
+    let runner = |c: &ccem::sweep::Cell| runner::run_cell(spec, c);
+    let outcome = run_sweep(spec, out, threads, &runner, &mut progress)
+        .with_context(|| format!("sweep into '{}'", out.display()))?;
+    progress.finish();
+    let summary = summarize(spec, &outcome.rows);
+    write_summary(out, &summary)?;
+    Ok((summary, outcome))
+}
+
+pub fn run(a: &SweepArgs) -> Result<()> {
+    let spec = a.spec()?;
+    let label = format!("{} {}", spec.mode.as_str(), spec.objective.as_str());
+    let (summary, outcome) = execute(&spec, &a.out, a.threads, &label, a.quiet)?;
+    if !a.quiet {
+        eprintln!(
+            "{}: computed {} cells in {:.2} s ({} resumed); results in {}",
+            label,
+            outcome.computed,
+            outcome.elapsed.as_secs_f64(),
+            outcome.resumed,
+            a.out.join("results.csv").display()
+        );
+    }
+    match a.format {
+        Format::Table => print!("{}", summary.to_markdown()),
+        f => print_records(f, &[summary])?,
+    }
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Example:
+  ccem merge runs/s0 runs/s1 runs/s2 runs/s3 --out runs/all
+
+Checks that the directories are shards of one sweep, writes the union in cell order, and reports
+the cells that are missing or present twice (exit code 2 if any is missing, unless --allow-missing).")]
+pub struct MergeArgs {
+    /// Sweep directories (shards) to combine
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Output directory
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Exit 0 even if cells are missing
+    #[arg(long)]
+    pub allow_missing: bool,
+}
+
+pub fn run_merge(a: &MergeArgs) -> Result<()> {
+    let rep = merge::merge(&a.dirs, &a.out)?;
+    let summary = summarize(&rep.spec, &rep.rows);
+    write_summary(&a.out, &summary)?;
+    let cells = rep.spec.all_cells();
+    let describe = |ks: &[usize]| -> String {
+        ks.iter()
+            .take(20)
+            .map(|&k| {
+                format!(
+                    "#{k} (N = {}, t = {}, seed {})",
+                    cells[k].n, cells[k].t, cells[k].seed_index
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+            + if ks.len() > 20 { ", ..." } else { "" }
+    };
+    println!(
+        "merged {} directories: {} of {} cells into {}",
+        a.dirs.len(),
+        rep.rows.len(),
+        cells.len(),
+        a.out.join("results.csv").display()
+    );
+    if !rep.duplicates.is_empty() {
+        println!(
+            "{} cells present more than once (first kept): {}",
+            rep.duplicates.len(),
+            describe(&rep.duplicates)
+        );
+    }
+    if !rep.missing.is_empty() {
+        println!(
+            "{} cells missing: {}",
+            rep.missing.len(),
+            describe(&rep.missing)
+        );
+        if !a.allow_missing {
+            std::process::exit(2);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! Running one cell: build the loss, train (free embeddings or the encoder), measure the result
+//! against the theory, and return its row.
+
+use super::store::ResultRow;
+use super::{Cell, Mode, Objective, SweepSpec};
+use crate::encoder::{self, EncoderConfig};
+use crate::geometry::measure;
+use crate::loss::{BlockOptions, Loss};
+use crate::optim::{self, FreeConfig};
+use crate::theory::{InfoNceOptimum, Phase, SigmoidOptimum};
+
+/// The theory of a cell: `(c*, s_+*, s_-*, phase)`.
+pub fn cell_theory(
+    objective: Objective,
+    n: usize,
+    t: f64,
+    b: Option<f64>,
+) -> (f64, f64, f64, Phase) {
+    match objective {
+        Objective::Sigmoid => {
+            let o = SigmoidOptimum::solve_unchecked(n, t, b.unwrap_or(t));
+            (o.c_star, o.s_pos, o.s_neg, o.phase)
+        }
+        Objective::Infonce => {
+            let o = InfoNceOptimum::solve(n, t).expect("tau validated by the spec");
+            (o.c_star, o.s_pos, o.s_neg, o.phase)
+        }
+    }
+}
+
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+/// The loss of a cell.
+pub fn cell_loss(spec: &SweepSpec, cell: &Cell) -> Loss {
+    match spec.objective {
+        Objective::Sigmoid => Loss::sigmoid(cell.t, cell.b.unwrap_or(cell.t)),
+        Objective::Infonce => Loss::infonce(cell.t),
+    }
+    .expect("parameters validated by the spec")
+}
+
+/// Runs one cell of `spec` and returns its row. Never panics on divergence: a non-finite value
+/// gives a row with status `diverged`.
+pub fn run_cell(spec: &SweepSpec, cell: &Cell) -> ResultRow {
+    let loss = cell_loss(spec, cell);
+    let (c_star, s_pos_th, s_neg_th, phase) = cell_theory(spec.objective, cell.n, cell.t, cell.b);
+    let (u, v, value, steps, converged, diverged, b_final) = match spec.mode {
+        Mode::Encoder => {
+            let mut cfg = EncoderConfig::new(cell.n, cell.d, cell.seed);
+            if let Some(s) = spec.run.steps {
+                cfg.steps = s;
+            }
+            if let Some(lr) = spec.run.lr {
+                cfg.lr = lr;
+            }
+            if let Some(l) = spec.run.layers {
+                cfg.layers = l;
+            }
+            let r = encoder::train(&cfg, &loss).expect("configuration validated by the spec");
+            (r.u, r.v, r.loss, r.steps_run, None, r.diverged, cell.b)
+        }
+        Mode::Free => {
+            let mut cfg = FreeConfig::new(cell.n, cell.d, loss, cell.seed);
+            if let Some(s) = spec.run.steps {
+                cfg.steps = s;
+            }
+            if let Some(lr) = spec.run.lr {
+                cfg.lr = lr;
+            }
+            if let Some(r) = spec.run.restarts {
+                cfg.restarts = r;
+            }
+            if let Some(g) = spec.run.grad_tol {
+                cfg.grad_tol = g;
+            }
+            if let Some(o) = &spec.run.optimizer {
+                cfg.optimizer = o.parse().expect("optimizer validated by the CLI");
+            }
+            let r = optim::optimize(&cfg).expect("configuration validated by the spec");
+            let b = match loss {
+                Loss::Sigmoid { .. } => Some(r.b),
+                Loss::InfoNce { .. } => None,
+            };
+            (
+                r.u,
+                r.v,
+                r.loss,
+                r.steps_run,
+                Some(r.converged),
+                r.diverged,
+                b,
+            )
+        }
+    };
+    let all_finite = value.is_finite() && u.iter().chain(v.iter()).all(|x| x.is_finite());
+    if diverged || !all_finite {
+        return ResultRow {
+            cell: cell.index,
+            mode: spec.mode.as_str().into(),
+            objective: spec.objective.as_str().into(),
+            n: cell.n,
+            d: cell.d,
+            t: cell.t,
+            b: b_final,
+            seed_index: cell.seed_index,
+            seed: cell.seed,
+            status: "diverged".into(),
+            s_pos: None,
+            s_neg: None,
+            loss: None,
+            c_fit: None,
+            gram_distance: None,
+            c_star: finite(c_star),
+            s_pos_theory: finite(s_pos_th),
+            s_neg_theory: finite(s_neg_th),
+            phase,
+            gram_distance_to_theory: None,
+            meets_theory: (spec.mode == Mode::Free).then_some(false),
+            steps,
+            converged,
+        };
+    }
+    let m = measure(
+        u.view(),
+        v.view(),
+        BlockOptions {
+            block: 256,
+            parallel: false,
+        },
+    );
+    let gd_theory = finite(c_star).map(|c| m.gram_distance_to(c));
+    let meets = (spec.mode == Mode::Free).then(|| match gd_theory {
+        Some(gd) => optim::meets_theory(m.pos.mean, s_pos_th, gd),
+        None => true,
+    });
+    ResultRow {
+        cell: cell.index,
+        mode: spec.mode.as_str().into(),
+        objective: spec.objective.as_str().into(),
+        n: cell.n,
+        d: cell.d,
+        t: cell.t,
+        b: b_final,
+        seed_index: cell.seed_index,
+        seed: cell.seed,
+        status: "ok".into(),
+        s_pos: Some(m.pos.mean),
+        s_neg: Some(m.neg.mean),
+        loss: Some(value),
+        c_fit: Some(m.c_fit),
+        gram_distance: Some(m.gram_distance),
+        c_star: finite(c_star),
+        s_pos_theory: finite(s_pos_th),
+        s_neg_theory: finite(s_neg_th),
+        phase,
+        gram_distance_to_theory: gd_theory,
+        meets_theory: meets,
+        steps,
+        converged,
+    }
+}
