@@ -112,6 +112,16 @@ fn main() {
         100.0 * ok as f64 / rows.len() as f64,
         steps as f64 / rows.len() as f64
     );
+    let worst =
+        |f: &dyn Fn(&TheoryComparison) -> f64| rows.iter().map(|r| f(&r.4)).fold(0.0_f64, f64::max);
+    println!(
+        "worst |s_pos - s_+*| = {:.2e}, worst Gram distance to the CCEM(c*) = {:.2e} \
+         (tolerances {:.0e}, {:.0e})",
+        worst(&|c| c.s_pos_error),
+        worst(&|c| c.gram_distance_to_theory),
+        ccem::optim::S_POS_TOL,
+        ccem::optim::GRAM_TOL
+    );
     let mut by_n = vec![0.0; 51];
     for r in &rows {
         by_n[r.0] += r.5;

@@ -13,12 +13,13 @@
 //!   renormalisation is a Riemannian step with the projective retraction `x -> x / ||x||`.
 //!   The optimiser's state (momentum, Adam's moments) lives in the ambient `R^d` and is not
 //!   transported.
-//! - **Objective** ([`objective`]): `S = U V^T`, `G = dL/dS` in place, `dL/dU = G V`,
+//! - **Objective** (`objective.rs`): `S = U V^T`, `G = dL/dS` in place, `dL/dU = G V`,
 //!   `dL/dV = G^T U`, all into buffers allocated once per call: the step loop does not
 //!   allocate in this crate's code (`matrixmultiply`'s packing buffer aside).
 //! - **Optimisers** ([`Optimizer`]): [`Adam`] and [`Sgd`] (optional momentum), on one flat
 //!   vector holding `X`, `Y` and the learnt scalars.
-//! - **Learning rate** ([`Schedule`]): `lr_k = lr * f(k)`; see [`Schedule`] for the default.
+//! - **Learning rate** ([`Schedule`]): `lr_k = lr * f(k)`; by default ([`DEFAULT_SCHEDULE`])
+//!   halving every 1000 steps down to 2% of `lr`.
 //! - **Stopping rule** (relative): the run stops (`converged`) as soon as
 //!   `||grad||_F <= grad_tol * ||G||_1`, with `||grad||_F` the Riemannian gradient norm over
 //!   every row of `U`, `V` and the learnt scalars, and `||G||_1 = sum_ij |dL/dS_ij|` the total
@@ -40,7 +41,7 @@
 
 pub mod adam;
 mod check;
-pub mod objective;
+mod objective;
 pub mod scalars;
 pub mod sgd;
 

@@ -17,7 +17,7 @@
 //! - relative bias: `b = r_b t` moves with `t`, so
 //!   `dL/dt' = t (dL/dt + r_b dL/db) = t sum H (S - r_b)` and `dL/dr_b = t dL/db = -t sum H`.
 //!
-//! The sums come from the same pass that computes `G` ([`super::objective`]); using `H` rather
+//! The sums come from the same pass that computes `G` (`objective.rs`); using `H` rather
 //! than `G / t` keeps them exact at any `t`. Each formula is checked against finite differences
 //! in the tests.
 
