@@ -74,6 +74,9 @@ fn infonce_lands_on_the_simplex_etf() {
             cells.push((n, n, Loss::infonce(tau).unwrap(), false));
         }
     }
+    // Small tau: the loss ends near 1e-5 and is flat there (the optimiser steps on log L).
+    cells.push((4, 4, Loss::infonce(0.1).unwrap(), false));
+    cells.push((6, 6, Loss::infonce(0.1).unwrap(), false));
     cells.push((8, 7, Loss::infonce(0.5).unwrap(), false)); // d = N - 1 is enough for the ETF
     let bad = misses(cells);
     assert!(bad.is_empty(), "{bad:#?}");

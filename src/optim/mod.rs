@@ -31,6 +31,13 @@
 //! - **Restarts:** `restarts` runs from independent random starts (rows iid Gaussian, then
 //!   normalised); restart `r` draws from `ChaCha8Rng::seed_from_u64(seed)` on stream `r`.
 //!   The run with the lowest final loss is kept (a diverged run never wins over a finite one).
+//! - **InfoNCE steps on `log L`.** `L_info > 0`, so `log L_info` has the same minimisers and
+//!   stationary points; its gradient `grad L / L` keeps its scale while the loss falls by
+//!   orders of magnitude (at small `tau` it ends near `1e-5`). Adam's second-moment estimate
+//!   otherwise lags behind that fall and shrinks the steps: measured on the 470-cell grid with
+//!   `tau in linspace(0.1, 5, 10)`, stepping on `L` met the theory on 465 cells (the misses at
+//!   `tau = 0.1`, `N <= 8`) in 1414 steps on average, stepping on `log L` on all 470 in 753.
+//!   The stopping rule is scale-free and is applied to the gradient of `L` as before.
 //! - **Learnable `t`, `b`** ([`scalars`]): `t = exp(t')`, `b` learnt directly or `b = r_b t`
 //!   with `r_b` learnt, exactly as SigLIP trains them.
 //!
@@ -473,6 +480,13 @@ impl Solver {
                 break;
             }
             let lr = cfg.lr * cfg.schedule.factor(steps_run);
+            if let Loss::InfoNce { .. } = cfg.loss {
+                // Step on log L (module docs); the InfoNCE kernel always computes L.
+                if ev.loss > f64::MIN_POSITIVE {
+                    let inv = 1.0 / ev.loss;
+                    self.grad.iter_mut().for_each(|g| *g *= inv);
+                }
+            }
             self.opt.step(&mut self.theta, &self.grad, lr);
             steps_run += 1;
             if !normalize(&mut self.theta[..2 * nd], d) {
