@@ -95,45 +95,22 @@ pub fn run_cell(spec: &SweepSpec, cell: &Cell) -> ResultRow {
         }
     };
     let all_finite = value.is_finite() && u.iter().chain(v.iter()).all(|x| x.is_finite());
-    if diverged || !all_finite {
-        return ResultRow {
-            cell: cell.index,
-            mode: spec.mode.as_str().into(),
-            objective: spec.objective.as_str().into(),
-            n: cell.n,
-            d: cell.d,
-            t: cell.t,
-            b: b_final,
-            seed_index: cell.seed_index,
-            seed: cell.seed,
-            status: "diverged".into(),
-            s_pos: None,
-            s_neg: None,
-            loss: None,
-            c_fit: None,
-            gram_distance: None,
-            c_star: finite(c_star),
-            s_pos_theory: finite(s_pos_th),
-            s_neg_theory: finite(s_neg_th),
-            phase,
-            gram_distance_to_theory: None,
-            meets_theory: (spec.mode == Mode::Free).then_some(false),
-            steps,
-            converged,
-        };
-    }
-    let m = measure(
-        u.view(),
-        v.view(),
-        BlockOptions {
-            block: 256,
-            parallel: false,
-        },
-    );
-    let gd_theory = finite(c_star).map(|c| m.gram_distance_to(c));
-    let meets = (spec.mode == Mode::Free).then(|| match gd_theory {
-        Some(gd) => optim::meets_theory(m.pos.mean, s_pos_th, gd),
-        None => true,
+    // A diverged cell keeps its row (status `diverged`, no measurements): the sweep goes on.
+    let m = (!diverged && all_finite).then(|| {
+        measure(
+            u.view(),
+            v.view(),
+            BlockOptions {
+                block: 256,
+                parallel: false,
+            },
+        )
+    });
+    let gd_theory = m.and_then(|m| finite(c_star).map(|c| m.gram_distance_to(c)));
+    let meets = (spec.mode == Mode::Free).then(|| match (m, gd_theory) {
+        (None, _) => false,
+        (Some(m), Some(gd)) => optim::meets_theory(m.pos.mean, s_pos_th, gd),
+        (Some(_), None) => true,
     });
     ResultRow {
         cell: cell.index,
@@ -145,12 +122,12 @@ pub fn run_cell(spec: &SweepSpec, cell: &Cell) -> ResultRow {
         b: b_final,
         seed_index: cell.seed_index,
         seed: cell.seed,
-        status: "ok".into(),
-        s_pos: Some(m.pos.mean),
-        s_neg: Some(m.neg.mean),
-        loss: Some(value),
-        c_fit: Some(m.c_fit),
-        gram_distance: Some(m.gram_distance),
+        status: if m.is_some() { "ok" } else { "diverged" }.into(),
+        s_pos: m.map(|m| m.pos.mean),
+        s_neg: m.map(|m| m.neg.mean),
+        loss: m.map(|_| value),
+        c_fit: m.map(|m| m.c_fit),
+        gram_distance: m.map(|m| m.gram_distance),
         c_star: finite(c_star),
         s_pos_theory: finite(s_pos_th),
         s_neg_theory: finite(s_neg_th),
