@@ -52,7 +52,7 @@ pub enum Error {
     #[error("cannot read '{path}': {reason}")]
     BadInput { path: PathBuf, reason: String },
     /// An I/O failure while writing results.
-    #[error("I/O error on '{path}': {source}")]
+    #[error("I/O error on '{path}'")]
     Io {
         path: PathBuf,
         #[source]
