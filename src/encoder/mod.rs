@@ -28,7 +28,7 @@
 //! One run is single-threaded and allocates everything once ([`Encoder::new`]). Per step it does
 //! `28 N d^2 + 6 N^2 d` flops of matrix products (two layers) in a packing-free register-tiled
 //! kernel (`gemm.rs`; 70-85 GFLOP/s in `f32` at these sizes), and the `N^2` sigmoids of `dL/dS`
-//! in a vectorised kernel (`sigmoid_grad.rs`). Measured: about 3 us per step at `N = d = 10`,
+//! in a vectorised kernel ([`Loss::grad_s`](crate::loss::Loss::grad_s)). Measured: about 3 us per step at `N = d = 10`,
 //! 15 us at 25 and 80 us at 50 (55 GFLOP/s overall, against 82 GFLOP/s for `sgemm` at `512^3`).
 //!
 //! # Determinism
@@ -40,7 +40,6 @@
 mod gemm;
 mod network;
 mod scalar;
-mod sigmoid_grad;
 
 #[cfg(test)]
 mod tests;

@@ -32,7 +32,6 @@
 
 use super::gemm::{gemm, padded};
 use super::scalar::Scalar;
-use super::sigmoid_grad::sigmoid_grad_s;
 use super::EncoderConfig;
 use crate::error::Result;
 use crate::loss::Loss;
@@ -349,7 +348,7 @@ impl<T: Scalar> Encoder<T> {
 
     /// The gradient of the loss with respect to every `W_l` and `b_l`, as [`Encoder::loss_grad`]
     /// but without evaluating the loss itself (for the sigmoid loss `G` then comes from the
-    /// vectorised kernel of `sigmoid_grad.rs`, for InfoNCE from [`Loss::value_grad_s`]). This is
+    /// vectorised kernel of [`Loss::grad_s`], for InfoNCE from [`Loss::value_grad_s`]). This is
     /// the training step; [`Encoder::last_loss`] gives the loss at the same parameters if wanted.
     ///
     /// Returns `false` (gradients not computed) if the network produced a non-finite value.
@@ -357,21 +356,8 @@ impl<T: Scalar> Encoder<T> {
         if !self.forward() {
             return false;
         }
-        match *loss {
-            Loss::Sigmoid { t, b } => {
-                let n = self.n;
-                let s = self.s64.as_slice().expect("owned standard layout");
-                let g = self.g64.as_slice_mut().expect("owned standard layout");
-                sigmoid_grad_s(s, g, n, t, b);
-            }
-            _ => {
-                if !loss
-                    .value_grad_s(self.s64.view(), self.g64.view_mut())
-                    .is_finite()
-                {
-                    return false;
-                }
-            }
+        if !loss.grad_s(self.s64.view(), self.g64.view_mut()) {
+            return false;
         }
         self.backward();
         true

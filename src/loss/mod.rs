@@ -14,6 +14,7 @@ pub mod blocked;
 pub mod embedding;
 pub mod infonce;
 pub mod sigmoid;
+pub(crate) mod sigmoid_grad;
 
 pub use blocked::{blocked_loss, blocked_loss_grad, BlockOptions};
 pub use embedding::{loss_grad_raw, loss_grad_uv, normalize_rows, LossGrad, Normalized};
@@ -91,6 +92,27 @@ impl Loss {
         match *self {
             Loss::Sigmoid { t, b } => sigmoid_loss(s, t, b),
             Loss::InfoNce { tau } => infonce_loss(s, tau),
+        }
+    }
+
+    /// The gradient `G = dL/dS` alone, written into `g` (same shape as `s`), for training steps
+    /// that do not report the loss: for the sigmoid loss a vectorised kernel without the loss
+    /// value (`sigmoid_grad.rs`, equal to [`Loss::value_grad_s`]'s `G` to 1e-15, tested), for
+    /// InfoNCE [`Loss::value_grad_s`]. Returns `false` if a non-finite value appeared (InfoNCE;
+    /// the sigmoid kernel is finite for every finite `S`).
+    pub fn grad_s(&self, s: ArrayView2<f64>, mut g: ArrayViewMut2<f64>) -> bool {
+        match *self {
+            Loss::Sigmoid { t, b } => {
+                let n = s.nrows();
+                match (s.as_slice(), g.as_slice_mut()) {
+                    (Some(s), Some(g)) => {
+                        sigmoid_grad::sigmoid_grad_s(s, g, n, t, b);
+                        true
+                    }
+                    _ => sigmoid_loss_grad(s, t, b, g).is_finite(),
+                }
+            }
+            Loss::InfoNce { tau } => infonce_loss_grad(s, tau, g).is_finite(),
         }
     }
 

@@ -1,9 +1,10 @@
-//! The gradient `G = dL_sig/dS` of the sigmoid loss alone, vectorised, for the training steps.
+//! The gradient `G = dL_sig/dS` of the sigmoid loss alone, vectorised, for training steps
+//! ([`Loss::grad_s`](super::Loss::grad_s)).
 //!
 //! SPEC §1: `G_ij = -(z_ij t / N) sigmoid(-z_ij (t S_ij - b))`, `z_ii = +1`, `z_ij = -1` (i != j).
 //! With `y = -z_ij (t S_ij - b)` (the argument of the softplus in the loss) and
 //! `e = exp(-|y|)`: `sigmoid(y) = 1/(1+e)` for `y >= 0` and `e/(1+e)` for `y < 0`, exact and finite
-//! for every finite `y` (the form of [`crate::loss::sigmoid_loss_grad`]).
+//! for every finite `y` (the form of [`super::sigmoid_loss_grad`]).
 //!
 //! [`crate::loss::Loss::value_grad_s`] also evaluates the loss value, whose `log1p` per entry was a
 //! fifth of a training step at `N = d = 50`, and calls `libm`'s scalar `exp` for each of the `N^2`
@@ -49,7 +50,7 @@ const INV_FACT: [f64; 12] = [
 /// below `3.3e-308`, far under every quantity it meets here: `1 + e`, or `e / (1 + e)` times
 /// `t / N`).
 #[inline(always)]
-pub(super) fn exp_nonpos(a: f64) -> f64 {
+pub(crate) fn exp_nonpos(a: f64) -> f64 {
     let normal = a > -708.0;
     let a = if normal { a } else { -708.0 };
     let kd = a * LOG2_E + SHIFT;
@@ -114,7 +115,7 @@ fn kernel_avx2(s: &[f64], g: &mut [f64], n: usize, t: f64, b: f64) {
 ///
 /// # Panics
 /// `s` or `g` is not of length `n * n`.
-pub(super) fn sigmoid_grad_s(s: &[f64], g: &mut [f64], n: usize, t: f64, b: f64) {
+pub(crate) fn sigmoid_grad_s(s: &[f64], g: &mut [f64], n: usize, t: f64, b: f64) {
     assert!(
         s.len() == n * n && g.len() == n * n,
         "S and G must be n x n"
@@ -130,6 +131,59 @@ pub(super) fn sigmoid_grad_s(s: &[f64], g: &mut [f64], n: usize, t: f64, b: f64)
 
 /// The baseline (non-AVX2) path, for the test that both paths agree bitwise.
 #[cfg(test)]
-pub(super) fn sigmoid_grad_s_baseline(s: &[f64], g: &mut [f64], n: usize, t: f64, b: f64) {
+pub(crate) fn sigmoid_grad_s_baseline(s: &[f64], g: &mut [f64], n: usize, t: f64, b: f64) {
     kernel(s, g, n, t, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    #[test]
+    fn gradient_only_sigmoid_matches_the_library_gradient() {
+        for n in [2, 7, 13] {
+            for (t, b) in [
+                (0.1, 0.1),
+                (2.0, 2.0),
+                (3.0, -1.0),
+                (1e4, 1e4),
+                (0.0, 0.5),
+                (5.0, 0.0),
+            ] {
+                let s = Array2::from_shape_fn((n, n), |(i, j)| {
+                    ((i * 7 + j * 3) % 11) as f64 / 5.5 - 1.0
+                });
+                let loss = crate::loss::Loss::sigmoid(t, b).unwrap();
+                let mut g_lib = Array2::zeros((n, n));
+                loss.value_grad_s(s.view(), g_lib.view_mut());
+                let mut g = vec![f64::NAN; n * n];
+                sigmoid_grad_s(s.as_slice().unwrap(), &mut g, n, t, b);
+                let mut g_base = vec![f64::NAN; n * n];
+                sigmoid_grad_s_baseline(s.as_slice().unwrap(), &mut g_base, n, t, b);
+                for ((a, l), c) in g.iter().zip(&g_lib).zip(&g_base) {
+                    assert!(
+                        (a - l).abs() <= 1e-15 * l.abs() + 1e-300,
+                        "t = {t}: {a} vs {l}"
+                    );
+                    assert_eq!(a.to_bits(), c.to_bits(), "vector and baseline paths differ");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn vectorisable_exp_is_accurate() {
+        let mut worst: f64 = 0.0;
+        let mut a = 0.0_f64;
+        while a > -707.0 {
+            let rel = (exp_nonpos(a) - a.exp()).abs() / a.exp();
+            worst = worst.max(rel);
+            a -= 0.0137;
+        }
+        assert!(worst < 6e-16, "worst relative error {worst}");
+        assert_eq!(exp_nonpos(0.0), 1.0);
+        assert_eq!(exp_nonpos(-1e6), 0.0);
+        assert_eq!(exp_nonpos(-f64::INFINITY), 0.0);
+    }
 }
