@@ -214,7 +214,10 @@ fn gemm_with<T: Scalar>(
         b.nrows()
     );
     assert_eq!(c.dim(), (m, n), "gemm: C must be {m} x {n}");
-    assert!(n % PAD == 0, "gemm: n = {n} must be a multiple of {PAD}");
+    assert!(
+        n.is_multiple_of(PAD),
+        "gemm: n = {n} must be a multiple of {PAD}"
+    );
     assert!(
         b.strides()[1] == 1 && c.strides()[1] == 1,
         "gemm: B and C need contiguous rows"
