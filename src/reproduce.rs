@@ -206,6 +206,7 @@ pub fn reproduce(
         let runner = |c: &Cell| run_cell(&spec, c);
         let outcome = run_sweep(&spec, &dir, cfg.threads, &runner, obs.as_mut())?;
         let summary = summarize(&spec, &outcome.rows);
+        summary.write(&dir)?;
         stages.push(Stage {
             name: name.to_string(),
             spec,
@@ -219,9 +220,7 @@ pub fn reproduce(
     let seconds = start.elapsed().as_secs_f64();
     let report = cfg.out.join("REPORT.md");
     let text = report_markdown(cfg, &stages, &figures, seconds);
-    crate::io::write_atomic(&report, |w| {
-        std::io::Write::write_all(w, text.as_bytes()).map_err(io(&report))
-    })?;
+    crate::io::write_bytes(&report, text.as_bytes())?;
     Ok(ReproduceReport {
         stages,
         figures,

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use ccem::grid::{parse_int_grid, parse_real_grid};
 use ccem::sweep::engine::run_sweep;
 use ccem::sweep::summary::{summarize, Summary};
+
 use ccem::sweep::{merge, runner, Mode, Objective, RunOptions, Shard, SweepSpec};
 use std::path::{Path, PathBuf};
 
@@ -136,25 +137,6 @@ impl SweepArgs {
     }
 }
 
-/// Writes `summary.json` and `summary.md` into `dir` (atomically).
-pub fn write_summary(dir: &Path, summary: &Summary) -> Result<()> {
-    let json = serde_json::to_string_pretty(summary)?;
-    ccem::io::write_atomic(&dir.join("summary.json"), |w| {
-        std::io::Write::write_all(w, json.as_bytes()).map_err(|source| ccem::Error::Io {
-            path: dir.join("summary.json"),
-            source,
-        })
-    })?;
-    let md = format!("# Sweep summary\n\n{}", summary.to_markdown());
-    ccem::io::write_atomic(&dir.join("summary.md"), |w| {
-        std::io::Write::write_all(w, md.as_bytes()).map_err(|source| ccem::Error::Io {
-            path: dir.join("summary.md"),
-            source,
-        })
-    })?;
-    Ok(())
-}
-
 /// Runs a sweep with a progress display; returns the spec and the summary.
 pub fn execute(
     spec: &SweepSpec,
@@ -169,7 +151,7 @@ pub fn execute(
         .with_context(|| format!("sweep into '{}'", out.display()))?;
     progress.finish();
     let summary = summarize(spec, &outcome.rows);
-    write_summary(out, &summary)?;
+    summary.write(out)?;
     Ok((summary, outcome))
 }
 
@@ -215,7 +197,7 @@ pub struct MergeArgs {
 pub fn run_merge(a: &MergeArgs) -> Result<()> {
     let rep = merge::merge(&a.dirs, &a.out)?;
     let summary = summarize(&rep.spec, &rep.rows);
-    write_summary(&a.out, &summary)?;
+    summary.write(&a.out)?;
     let cells = rep.spec.all_cells();
     let describe = |ks: &[usize]| -> String {
         ks.iter()

@@ -141,6 +141,16 @@ pub fn write_atomic(
     result
 }
 
+/// Writes `bytes` to `path`, atomically (see [`write_atomic`]).
+pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(path, |w| {
+        w.write_all(bytes).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    })
+}
+
 /// Writes `a` as a little-endian f64 `.npy` file, atomically.
 pub fn write_npy(path: &Path, a: &Array2<f64>) -> Result<()> {
     write_atomic(path, |w| {

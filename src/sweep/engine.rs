@@ -58,7 +58,11 @@ pub fn run_sweep(
     let mut store = ResultStore::open(dir, spec)?;
     let cells = spec.cells();
     let total = cells.len();
-    let mut pending: Vec<Cell> = cells.into_iter().filter(|c| !store.has(c.index)).collect();
+    let mut pending: Vec<Cell> = cells
+        .iter()
+        .filter(|c| !store.has(c.index))
+        .copied()
+        .collect();
     let resumed = total - pending.len();
     // Largest cells first (longest-processing-time order), ties in grid order.
     pending.sort_by_key(|c| (std::cmp::Reverse(c.n * c.n * c.d), c.index));
@@ -103,7 +107,7 @@ pub fn run_sweep(
     if let Some(e) = write_error {
         return Err(e);
     }
-    let complete = spec.cells().iter().all(|c| store.has(c.index));
+    let complete = cells.iter().all(|c| store.has(c.index));
     if complete {
         store.finalize()?;
     }

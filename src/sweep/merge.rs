@@ -1,6 +1,6 @@
 //! Combining the outputs of shards (`ccem merge DIR...`).
 
-use super::store::{read_rows, write_rows, ResultRow};
+use super::store::{read_rows, read_spec, write_rows, write_spec, ResultRow};
 use super::SweepSpec;
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -17,19 +17,6 @@ pub struct MergeReport {
     pub missing: Vec<usize>,
     /// Cells held by more than one input (the first is kept).
     pub duplicates: Vec<usize>,
-}
-
-/// Reads a sweep directory's configuration.
-pub fn read_spec(dir: &Path) -> Result<SweepSpec> {
-    let p = dir.join("config.json");
-    let text = std::fs::read_to_string(&p).map_err(|e| Error::BadInput {
-        path: p.clone(),
-        reason: format!("{e} (is '{}' a ccem sweep directory?)", dir.display()),
-    })?;
-    serde_json::from_str(&text).map_err(|e| Error::BadInput {
-        path: p,
-        reason: format!("not a ccem sweep configuration: {e}"),
-    })
 }
 
 /// Merges the sweep directories `inputs` (shards of one sweep) into `out`: `out/config.json`
@@ -80,14 +67,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
         path: out.to_path_buf(),
         source,
     })?;
-    let cfg = out.join("config.json");
-    let json = serde_json::to_string_pretty(&spec).expect("a spec serialises");
-    crate::io::write_atomic(&cfg, |w| {
-        std::io::Write::write_all(w, json.as_bytes()).map_err(|source| Error::Io {
-            path: cfg.clone(),
-            source,
-        })
-    })?;
+    write_spec(out, &spec)?;
     write_rows(&out.join("results.csv"), rows.values())?;
     duplicates.sort_unstable();
     duplicates.dedup();

@@ -148,13 +148,8 @@ impl ResultStore {
     /// `results.csv` is not one of ours.
     pub fn open(dir: &Path, spec: &SweepSpec) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let cfg_path = dir.join("config.json");
-        if cfg_path.exists() {
-            let text = std::fs::read_to_string(&cfg_path).map_err(io_err(&cfg_path))?;
-            let old: SweepSpec = serde_json::from_str(&text).map_err(|e| Error::BadInput {
-                path: cfg_path.clone(),
-                reason: format!("not a ccem sweep configuration: {e}"),
-            })?;
+        if dir.join("config.json").exists() {
+            let old = read_spec(dir)?;
             if &old != spec {
                 return Err(Error::Config(format!(
                     "'{}' holds a sweep with a different configuration ({}); use another --out directory, or delete it to start over",
@@ -163,10 +158,7 @@ impl ResultStore {
                 )));
             }
         } else {
-            let json = serde_json::to_string_pretty(spec).expect("a spec serialises");
-            crate::io::write_atomic(&cfg_path, |w| {
-                w.write_all(json.as_bytes()).map_err(io_err(&cfg_path))
-            })?;
+            write_spec(dir, spec)?;
         }
         let path = dir.join("results.csv");
         let mut rows = BTreeMap::new();
@@ -248,6 +240,28 @@ pub fn write_rows<'a>(path: &Path, rows: impl Iterator<Item = &'a ResultRow>) ->
         }
         Ok(())
     })
+}
+
+/// Reads a sweep directory's `config.json`.
+///
+/// # Errors
+/// Missing or unreadable, or not a sweep specification.
+pub fn read_spec(dir: &Path) -> Result<SweepSpec> {
+    let p = dir.join("config.json");
+    let text = std::fs::read_to_string(&p).map_err(|e| Error::BadInput {
+        path: p.clone(),
+        reason: format!("{e} (is '{}' a ccem sweep directory?)", dir.display()),
+    })?;
+    serde_json::from_str(&text).map_err(|e| Error::BadInput {
+        path: p,
+        reason: format!("not a ccem sweep configuration: {e}"),
+    })
+}
+
+/// Writes `dir/config.json`, atomically.
+pub fn write_spec(dir: &Path, spec: &SweepSpec) -> Result<()> {
+    let json = serde_json::to_string_pretty(spec).expect("a spec serialises");
+    crate::io::write_bytes(&dir.join("config.json"), json.as_bytes())
 }
 
 /// Names of the fields that differ between two specifications.

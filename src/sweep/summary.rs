@@ -155,6 +155,17 @@ pub fn summarize(spec: &SweepSpec, rows: &[ResultRow]) -> Summary {
 }
 
 impl Summary {
+    /// Writes `dir/summary.json` and `dir/summary.md`, each atomically.
+    ///
+    /// # Errors
+    /// A file cannot be written.
+    pub fn write(&self, dir: &std::path::Path) -> crate::Result<()> {
+        let json = serde_json::to_string_pretty(self).expect("a summary serialises");
+        crate::io::write_bytes(&dir.join("summary.json"), json.as_bytes())?;
+        let md = format!("# Sweep summary\n\n{}", self.to_markdown());
+        crate::io::write_bytes(&dir.join("summary.md"), md.as_bytes())
+    }
+
     /// The summary as Markdown (a few lines and a table), for `summary.md` and `REPORT.md`.
     pub fn to_markdown(&self) -> String {
         let mut s = format!(
