@@ -13,7 +13,10 @@ use std::path::PathBuf;
   ccem inspect --u U.npy --v V.npy --t 2 --b 1 --tau 0.1 --format json
   ccem inspect --u U.csv --v V.csv --no-normalize
 
-Files: N x d matrices, .npy (float32 or float64, as numpy.save writes them) or .csv without header.")]
+Files: N x d matrices, .npy (float32 or float64, as numpy.save writes them) or .csv without header.
+The theory_* keys are the sigmoid optimum for (N, t, b); empty when d < N.
+InfoNCE is the sum of the row and column cross-entropies (the paper's convention), twice
+open_clip's ClipLoss (their mean); loss_clip / infonce_loss_clip give the CLIP value.")]
 pub struct InspectArgs {
     /// First modality, N x d (.npy or .csv)
     #[arg(long, value_name = "U.npy")]

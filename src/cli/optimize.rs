@@ -23,8 +23,12 @@ use std::path::PathBuf;
 Rows of U and V live on the unit sphere: raw rows are renormalised after every step (a Riemannian
 step with the projective retraction). Defaults: Adam, lr 0.05 halving every 1000 steps down to 2%,
 at most 10000 steps, stop when |grad| <= grad-tol * sum|dL/dS|, one start.
-meets_theory: |mean S_ii - s+*| <= 1e-3 and the Gram distance to the predicted CCEM <= 1e-3
-(reported for d >= N; InfoNCE: d >= N-1).")]
+Output: the run (termination: converged, step_limit or diverged), the measured embedding
+(s_pos_mean, s_pos_std, s_neg_mean, s_neg_std, c_fit, gram_distance) and the theory's prediction
+(theory_c_star, theory_s_pos, theory_s_neg, theory_loss, theory_phase; empty for d < N, InfoNCE:
+d < N-1). meets_theory: |s_pos_mean - theory_s_pos| <= 1e-3 and gram_distance_to_theory <= 1e-3.
+InfoNCE is the sum of the row and column cross-entropies (the paper's convention), twice
+open_clip's ClipLoss (their mean); loss_clip / infonce_loss_clip give the CLIP value.")]
 pub struct OptimizeArgs {
     /// Batch size N (>= 2)
     #[arg(long)]

@@ -13,7 +13,10 @@ use serde::Serialize;
   ccem theory --n 8 --t 3 --b 1 --format json
   ccem theory --n 4..50 --t 0.1..5:10 --format csv > theory.csv
   ccem theory --n 10 --t 1..10:4 --relative-bias 0.5
-  ccem theory --loss infonce --n 10 --tau 0.07")]
+  ccem theory --loss infonce --n 10 --tau 0.07
+
+InfoNCE's loss is the sum of the row and column cross-entropies (the paper's convention), twice
+open_clip's ClipLoss (their mean); loss_clip gives the CLIP value.")]
 pub struct TheoryArgs {
     /// Batch size N: a value, `4..50` (inclusive) or `4,8,16`
     #[arg(long, value_name = "N|LO..HI", allow_hyphen_values = true)]

@@ -16,7 +16,11 @@ use std::path::PathBuf;
   ccem train --n 30 --d 60 --layers 3 --loss sigmoid --t 1 --b 2 --seed 4 --save-u U.npy --save-v V.npy
 
 The data are 2N Gaussian points in R^{2d}; the encoder is ReLU(W2 ReLU(W1 x + b1) + b2) (a third
-layer with --layers 3), PyTorch's default init, rows normalised, full-batch SGD.")]
+layer with --layers 3), PyTorch's default init, rows normalised, full-batch SGD.
+Output: the run, the measured embedding (s_pos_mean, ..., gram_distance) and the theory's
+prediction (theory_c_star, theory_s_pos, ..., theory_phase; empty for d < N).
+InfoNCE is the sum of the row and column cross-entropies (the paper's convention), twice
+open_clip's ClipLoss (their mean); loss_clip / infonce_loss_clip give the CLIP value.")]
 pub struct TrainArgs {
     /// Batch size N
     #[arg(long)]

@@ -74,6 +74,24 @@ impl std::str::FromStr for LossKind {
 ///
 /// Construct with [`Loss::sigmoid`], [`Loss::sigmoid_relative`] or [`Loss::infonce`]; the fields
 /// are then known to be valid and kernels do not re-check them.
+///
+/// # Example
+/// ```
+/// use ccem::Loss;
+/// use ndarray::{array, Array2};
+///
+/// // Two pairs, each positive pair aligned and the negatives orthogonal: S = I.
+/// let s = array![[1.0, 0.0], [0.0, 1.0]];
+/// let loss = Loss::sigmoid(2.0, 1.0)?; // logit t S - b
+/// let mut g = Array2::zeros((2, 2));
+/// let value = loss.value_grad_s(s.view(), g.view_mut());
+/// // (1/N) sum_ij softplus(-z_ij (t S_ij - b)): 2 positives at logit 1, 2 negatives at -1.
+/// let sp = |x: f64| x.exp().ln_1p();
+/// assert!((value - (2.0 * sp(-1.0) + 2.0 * sp(-1.0)) / 2.0).abs() < 1e-15);
+/// assert!(g[[0, 0]] < 0.0 && g[[0, 1]] > 0.0); // pull positives together, push negatives apart
+/// assert!(Loss::sigmoid(-1.0, 0.0).is_err());
+/// # Ok::<(), ccem::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "objective", rename_all = "lowercase")]
 pub enum Loss {
