@@ -146,7 +146,7 @@ pub fn run(a: &InspectArgs) -> Result<()> {
         theory_applies: d >= n,
     };
     if a.format == Format::Table {
-        println!(
+        outln!(
             "# {n} pairs in R^{d}; rows {}",
             if a.no_normalize {
                 "used as given (--no-normalize)"

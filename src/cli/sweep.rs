@@ -170,7 +170,7 @@ pub fn run(a: &SweepArgs) -> Result<()> {
         );
     }
     match a.format {
-        Format::Table => print!("{}", summary.to_markdown()),
+        Format::Table => out!("{}", summary.to_markdown()),
         f => print_records(f, &[summary])?,
     }
     Ok(())
@@ -212,7 +212,7 @@ pub fn run_merge(a: &MergeArgs) -> Result<()> {
             .join(", ")
             + if ks.len() > 20 { ", ..." } else { "" }
     };
-    println!(
+    outln!(
         "merged {} directories: {} of {} cells into {}",
         a.dirs.len(),
         rep.rows.len(),
@@ -220,21 +220,31 @@ pub fn run_merge(a: &MergeArgs) -> Result<()> {
         a.out.join("results.csv").display()
     );
     if !rep.duplicates.is_empty() {
-        println!(
-            "{} cells present more than once (first kept): {}",
+        eprintln!(
+            "warning: {} cells present more than once (first kept): {}",
             rep.duplicates.len(),
             describe(&rep.duplicates)
         );
     }
     if !rep.missing.is_empty() {
-        println!(
-            "{} cells missing: {}",
+        let message = format!(
+            "{}: {} cells missing: {}",
+            if a.allow_missing {
+                "warning"
+            } else {
+                "incomplete"
+            },
             rep.missing.len(),
             describe(&rep.missing)
         );
         if !a.allow_missing {
-            std::process::exit(2);
+            return Err(super::ExitStatus {
+                code: super::ExitStatus::INCOMPLETE,
+                message,
+            }
+            .into());
         }
+        eprintln!("{message}");
     }
     Ok(())
 }

@@ -50,11 +50,11 @@ pub struct TrainArgs {
     /// Seed of the data and the initial weights
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Save the final U (N x d, .npy)
-    #[arg(long)]
+    /// Save the final U (N x d): .npy (float64) or .csv (no header, full precision), by extension
+    #[arg(long, value_name = "U.npy|U.csv")]
     pub save_u: Option<PathBuf>,
-    /// Save the final V (N x d, .npy)
-    #[arg(long)]
+    /// Save the final V (N x d): .npy or .csv, by extension
+    #[arg(long, value_name = "V.npy|V.csv")]
     pub save_v: Option<PathBuf>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -99,6 +99,9 @@ pub fn run(a: &TrainArgs) -> Result<()> {
             if a.b.is_some() {
                 bail!("--b is for the sigmoid loss");
             }
+            if let (Some(t), Some(tau)) = (a.t, a.tau) {
+                bail!("--t {t} and --tau {tau} both set the InfoNCE temperature: give only --tau");
+            }
             let tau = a
                 .tau
                 .or(a.t)
@@ -115,6 +118,9 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         seed: a.seed,
     };
     cfg.validate()?;
+    for p in a.save_u.iter().chain(&a.save_v) {
+        ccem::io::MatrixFormat::from_path(p)?;
+    }
     let r = encoder::train(&cfg, &loss)?;
     if r.diverged {
         eprintln!("warning: training diverged after {} steps (a non-finite value appeared); try a smaller --lr", r.steps_run);
@@ -122,10 +128,10 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     let (c_star, s_pos_theory, _, phase) = cell_theory(a.loss, a.n, t, b);
     let m = (!r.diverged).then(|| measure(r.u.view(), r.v.view(), BlockOptions::default()));
     if let Some(p) = &a.save_u {
-        ccem::io::write_npy(p, &r.u)?;
+        ccem::io::write_matrix(p, &r.u)?;
     }
     if let Some(p) = &a.save_v {
-        ccem::io::write_npy(p, &r.v)?;
+        ccem::io::write_matrix(p, &r.v)?;
     }
     let rec = TrainRecord {
         n: cfg.n,
@@ -150,7 +156,11 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     };
     print_records(a.format, &[rec])?;
     if r.diverged {
-        std::process::exit(3);
+        return Err(super::ExitStatus {
+            code: super::ExitStatus::DIVERGED,
+            message: String::new(),
+        }
+        .into());
     }
     Ok(())
 }

@@ -23,8 +23,9 @@ pub struct MergeReport {
 /// (the specification without a shard) and `out/results.csv` in cell order.
 ///
 /// # Errors
-/// No input, an input that is not a sweep directory, inputs of different sweeps, or `out` not
-/// writable.
+/// No input, an input that is not a sweep directory, inputs of different sweeps, `out` holding
+/// another sweep (or a `results.csv` without its `config.json`): then `out` is left untouched;
+/// or `out` not writable.
 pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
     let first = inputs
         .first()
@@ -57,6 +58,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
             }
         }
     }
+    refuse_another_sweep(out, &spec)?;
     let missing = spec
         .all_cells()
         .iter()
@@ -77,4 +79,25 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
         missing,
         duplicates,
     })
+}
+
+/// Refuses an output directory that holds a sweep other than `spec` (as `sweep` does), so that a
+/// merge never overwrites another sweep's results.
+fn refuse_another_sweep(out: &Path, spec: &SweepSpec) -> Result<()> {
+    if out.join("config.json").exists() {
+        let old = read_spec(out)?;
+        if &old != spec {
+            return Err(Error::Config(format!(
+                "'{}' holds a different sweep ({}); merge into another --out directory, or delete it",
+                out.display(),
+                super::store::differences(&old, spec).join(", ")
+            )));
+        }
+    } else if out.join("results.csv").exists() {
+        return Err(Error::Config(format!(
+            "'{}' holds a results.csv without its config.json; merge into another --out directory",
+            out.display()
+        )));
+    }
+    Ok(())
 }

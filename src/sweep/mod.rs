@@ -186,7 +186,7 @@ impl SweepSpec {
     /// # Errors
     /// Empty grids, `N < 2`, a negative `t` (or `tau <= 0`), `seeds = 0`, a non-positive
     /// `d_ratio`, or (free embeddings with the sigmoid loss) `d < N`, where the theory does not
-    /// apply.
+    /// apply; [`Error::TooLarge`] when the sweep would need more memory than it may use.
     pub fn validate(&self) -> Result<()> {
         if self.ns.is_empty() || self.ts.is_empty() {
             return Err(Error::Config("the grid is empty".into()));
@@ -196,11 +196,11 @@ impl SweepSpec {
         }
         for &t in &self.ts {
             match self.objective {
-                Objective::Sigmoid => crate::error::check_nonneg("t", t)?,
+                Objective::Sigmoid => crate::error::check_scale("t", t)?,
                 Objective::Infonce => crate::error::check_positive("tau", t)?,
             };
             if self.objective == Objective::Sigmoid {
-                crate::error::check_finite("b", self.bias.bias(t))?;
+                crate::error::check_bias("b", self.bias.bias(t))?;
             }
         }
         if self.seeds == 0 {
@@ -227,7 +227,26 @@ impl SweepSpec {
                 return Err(Error::Config("--restarts must be >= 1".into()));
             }
         }
-        Ok(())
+        self.check_memory()
+    }
+
+    /// Refuses a sweep whose cell list and results (about 1 KiB per cell), plus one run per
+    /// worker thread of the largest `N`, would not fit in memory ([`crate::limits`]).
+    fn check_memory(&self) -> Result<()> {
+        let cells = self.ns.len() as f64 * self.ts.len() as f64 * self.seeds as f64;
+        let n = self.ns.iter().copied().max().unwrap_or(0);
+        let d = self.dim(n);
+        let run = match self.mode {
+            Mode::Free => crate::limits::free_run_bytes(n, d),
+            Mode::Encoder => crate::limits::encoder_run_bytes(n, d, self.run.layers.unwrap_or(3)),
+        };
+        crate::limits::check_memory(
+            &format!(
+                "a sweep of {cells} cells (N up to {n}, d = {d}, {} threads)",
+                rayon::current_num_threads()
+            ),
+            1024.0 * cells + rayon::current_num_threads() as f64 * run,
+        )
     }
 
     /// The dimension used for batch size `n`.

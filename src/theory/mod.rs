@@ -12,7 +12,7 @@
 mod bias;
 pub use bias::BiasMode;
 
-use crate::error::{check_batch, check_finite, check_nonneg, check_positive, Result};
+use crate::error::{check_batch, check_positive, Result};
 use crate::numerics::{sigmoid, softplus};
 use serde::{Deserialize, Serialize};
 
@@ -151,11 +151,12 @@ impl SigmoidOptimum {
     /// Solves for the optimum.
     ///
     /// # Errors
-    /// `N < 2`, `t` negative or non-finite, `b` non-finite.
+    /// `N < 2`, `t` negative, non-finite or above [`crate::error::MAX_MAGNITUDE`], `|b|` non-finite or
+    /// above it.
     pub fn solve(n: usize, t: f64, b: f64) -> Result<Self> {
         check_batch(n)?;
-        check_nonneg("t", t)?;
-        check_finite("b", b)?;
+        crate::error::check_scale("t", t)?;
+        crate::error::check_bias("b", b)?;
         Ok(Self::solve_unchecked(n, t, b))
     }
 
