@@ -532,23 +532,11 @@ fn read_results_keeps_diverged_cells_as_missing() {
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-/// `ccem plot` once it is wired into the command line; `None` (the test is skipped with a note)
-/// while the binary does not know the subcommand yet.
-fn ccem_plot() -> Option<Command> {
-    let probe = Command::cargo_bin("ccem")
-        .unwrap()
-        .args(["plot", "--help"])
-        .output()
-        .unwrap();
-    if !probe.status.success()
-        && String::from_utf8_lossy(&probe.stderr).contains("unrecognized subcommand")
-    {
-        eprintln!("skipped: `ccem plot` is not wired into src/cli/mod.rs yet");
-        return None;
-    }
-    let mut cmd = Command::cargo_bin("ccem").unwrap();
+/// `ccem plot ...`; the `plot` subcommand must exist (a test fails rather than skips without it).
+fn ccem_plot() -> Command {
+    let mut cmd = Command::cargo_bin("ccem").expect("the ccem binary is built");
     cmd.arg("plot");
-    Some(cmd)
+    cmd
 }
 
 #[test]
@@ -612,7 +600,7 @@ fn cli_every_subcommand_writes_its_figure() {
         ],
     ];
     for args in runs {
-        let Some(mut cmd) = ccem_plot() else { return };
+        let mut cmd = ccem_plot();
         let out = args[args.len() - 1];
         cmd.current_dir(d)
             .args(args)
@@ -653,7 +641,7 @@ fn cli_errors_are_clear_and_write_nothing() {
         ),
     ];
     for (args, needle) in cases {
-        let Some(mut cmd) = ccem_plot() else { return };
+        let mut cmd = ccem_plot();
         cmd.current_dir(d)
             .args(args)
             .assert()
@@ -666,7 +654,7 @@ fn cli_errors_are_clear_and_write_nothing() {
 #[test]
 fn cli_help_has_examples() {
     for sub in ["phase", "theory", "diff", "curves", "loss-curve"] {
-        let Some(mut cmd) = ccem_plot() else { return };
+        let mut cmd = ccem_plot();
         cmd.args([sub, "--help"]).assert().success().stdout(
             predicate::str::contains("Examples:")
                 .and(predicate::str::contains(format!("ccem plot {sub}"))),
