@@ -298,4 +298,15 @@ fn reproduce_quick_writes_the_report_and_every_figure() {
         .success();
     let again = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     assert!(again.contains("| `free-sigmoid/` | 72 | 0 | 72 |"));
+    // After a resume the report still tells what the cells cost to compute (not 0.00 s).
+    let row = again
+        .lines()
+        .find(|l| l.starts_with("| `encoder-sigmoid/` |"))
+        .unwrap();
+    let compute: f64 = row.split('|').nth(6).unwrap().trim().parse().unwrap();
+    assert!(compute > 0.0, "{row}");
+    assert!(again.contains("compute time of all cells"));
+    // Timings never go into results.csv.
+    let header = std::fs::read_to_string(out.join("free-sigmoid/results.csv")).unwrap();
+    assert!(!header.lines().next().unwrap().contains("second"));
 }
