@@ -242,6 +242,41 @@ fn diff_map_from_theory_column_or_computed() {
 }
 
 #[test]
+fn diff_map_default_scale_is_the_datas_range_even_for_tiny_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("n,d,t,b,seed,s_pos,s_neg,objective,mode\n");
+    for (i, n) in (4..=8usize).enumerate() {
+        for t in [0.5, 1.0, 2.0] {
+            let o = SigmoidOptimum::solve(n, t, t).unwrap();
+            let err = 1e-7 * (i as f64 - 2.0) / 2.0;
+            writeln!(
+                csv,
+                "{n},{n},{t},{t},0,{},{},sigmoid,free",
+                o.s_pos + err,
+                o.s_neg
+            )
+            .unwrap();
+        }
+    }
+    let input = PanelInput::read(&write(dir.path(), "tiny.csv", &csv)).unwrap();
+    let svg = dir.path().join("tiny.svg");
+    plot::diff_map(&input, &svg, &DiffOptions::default()).unwrap();
+    let texts = svg_texts(&svg);
+    // The colour bar spans [-1e-7, 1e-7] (not [-0.01, 0.01], which shows the map all white) and
+    // its ticks are labelled (not all "0").
+    let top = texts
+        .iter()
+        .filter_map(|t| t.replace('\u{2212}', "-").parse::<f64>().ok())
+        .filter(|v| v.abs() < 1e-3)
+        .fold(0.0f64, |a, v| a.max(v.abs()));
+    assert!(top > 1e-7 && top <= 2e-7, "{texts:?}");
+    assert!(texts
+        .iter()
+        .any(|t| t.starts_with('\u{2212}') && t.ends_with("e\u{2212}7")));
+    assert!(!texts.iter().any(|t| t == "0.01"), "{texts:?}");
+}
+
+#[test]
 fn diff_map_needs_a_theory_or_a_bias() {
     let dir = tempfile::tempdir().unwrap();
     let csv =
