@@ -111,7 +111,7 @@ fn an_npy_claiming_more_data_than_it_holds_is_a_clear_error() {
     let d = tempfile::tempdir().unwrap();
     let mut header =
         "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000, 6), }".to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');

@@ -351,7 +351,7 @@ mod tests {
         let p = dir.path().join("big.npy");
         let mut header =
             "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000, 6), }".to_string();
-        while (10 + header.len() + 1) % 64 != 0 {
+        while !(10 + header.len() + 1).is_multiple_of(64) {
             header.push(' ');
         }
         header.push('\n');

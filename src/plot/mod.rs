@@ -24,7 +24,9 @@ mod lines;
 mod results;
 mod text;
 
-pub use curves::{curves, loss_curve, CurveQuantity, CurvesOptions, LossCurveOptions};
+pub use curves::{
+    curves, loss_curve, CurveQuantity, CurvesOptions, LossCurveOptions, MAX_CURVES, MAX_LINE_POINTS,
+};
 pub use results::{read_results, ResultRow, ResultsTable};
 
 use crate::theory::{BiasMode, InfoNceOptimum, SigmoidOptimum};
