@@ -655,7 +655,7 @@ mod tests {
         assert_eq!(format_tick(7.5e-7, 2.5e-7), "7.5e\u{2212}7");
         assert_eq!(format_tick(1.2e-5, 1e-6), "1.2e\u{2212}5");
         assert_eq!(format_tick(0.0, 1e-6), "0");
-        assert_eq!(format_tick(2e7, 5e6), "2e7");
+        assert_eq!(format_tick(2e7, 5e6), "2.0e7"); // beside 2.5e7
     }
 
     #[test]
