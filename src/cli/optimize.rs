@@ -91,11 +91,11 @@ pub struct OptimizeArgs {
     /// Seed of the random starts
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Save the final U (N x d, .npy, float64)
-    #[arg(long, value_name = "U.npy")]
+    /// Save the final U (N x d): .npy (float64) or .csv (no header, full precision), by extension
+    #[arg(long, value_name = "U.npy|U.csv")]
     pub save_u: Option<PathBuf>,
-    /// Save the final V (N x d, .npy, float64)
-    #[arg(long, value_name = "V.npy")]
+    /// Save the final V (N x d): .npy or .csv, by extension
+    #[arg(long, value_name = "V.npy|V.csv")]
     pub save_v: Option<PathBuf>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -230,13 +230,11 @@ fn sigmoid_loss(a: &OptimizeArgs) -> Result<Loss> {
 
 pub fn run(a: &OptimizeArgs) -> Result<()> {
     let cfg = config(a)?;
+    for p in a.save_u.iter().chain(&a.save_v) {
+        ccem::io::MatrixFormat::from_path(p)?;
+    }
     let r = optim::optimize(&cfg)?;
     let diverged = r.termination.is_diverged();
-    if diverged {
-        eprintln!(
-            "warning: every start diverged (a non-finite value appeared); try a smaller --lr"
-        );
-    }
     let final_loss = if diverged {
         cfg.loss
     } else {
@@ -279,10 +277,19 @@ pub fn run(a: &OptimizeArgs) -> Result<()> {
         restart_losses: r.restart_losses.clone(),
     };
     if let Some(p) = &a.save_u {
-        ccem::io::write_npy(p, &r.u).with_context(|| format!("saving U to {}", p.display()))?;
+        ccem::io::write_matrix(p, &r.u).with_context(|| format!("saving U to {}", p.display()))?;
     }
     if let Some(p) = &a.save_v {
-        ccem::io::write_npy(p, &r.v).with_context(|| format!("saving V to {}", p.display()))?;
+        ccem::io::write_matrix(p, &r.v).with_context(|| format!("saving V to {}", p.display()))?;
     }
-    print_records(a.format, &[record])
+    print_records(a.format, &[record])?;
+    if diverged {
+        return Err(super::ExitStatus {
+            code: super::ExitStatus::DIVERGED,
+            message: "every start diverged (a non-finite value appeared); try a smaller --lr"
+                .into(),
+        }
+        .into());
+    }
+    Ok(())
 }

@@ -52,11 +52,11 @@ pub struct TrainArgs {
     /// Seed of the data and the initial weights
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Save the final U (N x d, .npy)
-    #[arg(long)]
+    /// Save the final U (N x d): .npy (float64) or .csv (no header, full precision), by extension
+    #[arg(long, value_name = "U.npy|U.csv")]
     pub save_u: Option<PathBuf>,
-    /// Save the final V (N x d, .npy)
-    #[arg(long)]
+    /// Save the final V (N x d): .npy or .csv, by extension
+    #[arg(long, value_name = "V.npy|V.csv")]
     pub save_v: Option<PathBuf>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -124,6 +124,9 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         lr: a.lr,
         seed: a.seed,
     };
+    for p in a.save_u.iter().chain(&a.save_v) {
+        ccem::io::MatrixFormat::from_path(p)?;
+    }
     let r = encoder::train(&cfg, &loss)?;
     let diverged = r.termination.is_diverged();
     if diverged {
@@ -135,10 +138,10 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         Report::new(r.u.view(), r.v.view(), &loss)?
     };
     if let Some(p) = &a.save_u {
-        ccem::io::write_npy(p, &r.u)?;
+        ccem::io::write_matrix(p, &r.u)?;
     }
     if let Some(p) = &a.save_v {
-        ccem::io::write_npy(p, &r.v)?;
+        ccem::io::write_matrix(p, &r.v)?;
     }
     let (t, b, tau) = match loss {
         Loss::Sigmoid { t, b } => (Some(t), Some(b), None),
@@ -162,7 +165,11 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     };
     print_records(a.format, &[rec])?;
     if diverged {
-        std::process::exit(3);
+        return Err(super::ExitStatus {
+            code: super::ExitStatus::DIVERGED,
+            message: String::new(),
+        }
+        .into());
     }
     Ok(())
 }
