@@ -13,6 +13,8 @@
 pub mod blocked;
 pub mod embedding;
 pub mod infonce;
+pub mod precision;
+pub mod sgemm;
 pub mod sigmoid;
 pub(crate) mod sigmoid_grad;
 
