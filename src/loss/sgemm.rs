@@ -3,7 +3,7 @@
 //! Every product there is one call `C = A B` or `C += A B` on a fixed piece of the output, run
 //! single-threaded inside a rayon task whose size does not depend on the thread count, so the
 //! result is bitwise the same for any number of threads. The kernel is chosen by measurement
-//! (`benches/loss_f32.rs`, SPEC §1 "float32 path"); the candidates stay selectable through
+//! (`benches/loss_f32.rs`, SPEC §1.1); the library's candidates stay selectable through
 //! [`sgemm_with`] so that the benchmark can compare them inside the loss itself.
 
 use ndarray::linalg::general_mat_mul;
@@ -12,9 +12,6 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 /// A float32 matrix-product kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kernel {
-    /// The `gemm` crate (packed panels, AVX2/FMA or AVX-512 micro-kernels chosen at run time),
-    /// called without its own threads.
-    Gemm,
     /// `matrixmultiply::sgemm` (through `ndarray::linalg::general_mat_mul`).
     MatrixMultiply,
     /// The encoder's register-tiled AVX2/FMA kernel without packing (`src/encoder/gemm.rs`);
@@ -23,9 +20,11 @@ pub enum Kernel {
     Tiled,
 }
 
-/// The kernel of the float32 loss path: the fastest at `N = 1024..16384, d = 768` on the
-/// development machine (measured by `benches/loss_f32.rs`).
-pub const DEFAULT_KERNEL: Kernel = Kernel::Gemm;
+/// The kernel of the float32 loss path: the fastest on the products of the blocked loss at
+/// `N = 4096, d = 768` on the development machine (`benches/loss_f32.rs`, which also measures
+/// the `gemm` and `faer` crates: `matrixmultiply` 20.1 GFLOP/s, `faer` 19.1, `gemm` 16.9, the
+/// tiled kernel 11.1, all on one loaded 2-core machine; SPEC §1.1).
+pub const DEFAULT_KERNEL: Kernel = Kernel::MatrixMultiply;
 
 /// `C = A B` (`accumulate = false`) or `C += A B` (`accumulate = true`) in float32, with the
 /// default kernel, on the calling thread. Deterministic: the result depends only on the inputs
@@ -90,38 +89,6 @@ pub fn sgemm_with(
                 crate::encoder::gemm::gemm(a, bc.view(), c, accumulate);
             }
         }
-        Kernel::Gemm => {
-            let (ars, acs) = (a.strides()[0], a.strides()[1]);
-            let (brs, bcs) = (b.strides()[0], b.strides()[1]);
-            let (crs, ccs) = (c.strides()[0], c.strides()[1]);
-            // SAFETY: the shapes were checked above and the strides are the views' own, so every
-            // element the kernel touches lies inside `a`, `b` or `c`; `c` is a unique (mutable)
-            // view, so it overlaps neither input. `gemm` computes
-            // `dst = alpha dst + beta lhs rhs`, reading `dst` only when `read_dst` is set.
-            unsafe {
-                gemm::gemm(
-                    m,
-                    n,
-                    k,
-                    c.as_mut_ptr(),
-                    ccs,
-                    crs,
-                    accumulate,
-                    a.as_ptr(),
-                    acs,
-                    ars,
-                    b.as_ptr(),
-                    bcs,
-                    brs,
-                    1.0f32,
-                    1.0f32,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
-                );
-            }
-        }
     }
 }
 
@@ -136,7 +103,7 @@ mod tests {
             let a = Array2::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 13) as f32 / 13.0);
             let bt = Array2::from_shape_fn((n, k), |(i, j)| ((i * 5 + j) % 11) as f32 / 11.0 - 0.5);
             let exact = a.mapv(f64::from).dot(&bt.t().mapv(f64::from));
-            for kernel in [Kernel::Gemm, Kernel::MatrixMultiply, Kernel::Tiled] {
+            for kernel in [Kernel::MatrixMultiply, Kernel::Tiled] {
                 for accumulate in [false, true] {
                     // C as a column window of a wider array, B as a transposed view.
                     let mut big = Array2::<f32>::from_elem((m, n + 3), 0.5);
