@@ -188,7 +188,7 @@ unsafe fn kernel_fma<T: Scalar, const W: usize>(
 /// # Panics
 /// Mismatched shapes, non-contiguous rows of `B` or `C`, `n` not a multiple of [`PAD`], or
 /// negative strides.
-pub(super) fn gemm<T: Scalar>(
+pub(crate) fn gemm<T: Scalar>(
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
     c: ArrayViewMut2<'_, T>,

@@ -37,7 +37,7 @@
 //! `ChaCha8Rng::seed_from_u64(seed)` in a fixed order, every sum runs in a fixed order, and one
 //! run is single-threaded. Sweeps parallelise across runs.
 
-mod gemm;
+pub(crate) mod gemm;
 mod network;
 mod scalar;
 

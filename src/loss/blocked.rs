@@ -82,7 +82,7 @@ pub(crate) fn block_product(
 }
 
 /// Runs `f(k, item)` over `items`, on the rayon pool or in order, collecting the results in order.
-fn map_items<T: Send, R: Send>(
+pub(crate) fn map_items<T: Send, R: Send>(
     items: Vec<T>,
     parallel: bool,
     f: impl Fn(usize, T) -> R + Sync + Send,

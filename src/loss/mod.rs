@@ -7,6 +7,8 @@
 //!   the row normalisation `u = x / ||x||`.
 //! - [`blocked`]: the same values and gradients in row blocks, memory `O(N * block)` instead of
 //!   `O(N^2)`, parallel over blocks and independent of the thread count.
+//! - [`precision`]: the float32 path of all of the above (float32 products, float64 sums;
+//!   SPEC §1.1), with its matrix kernel in [`sgemm`].
 //!
 //! [`Loss`] is the validated choice of loss and parameters that the rest of the crate passes
 //! around.
@@ -14,6 +16,8 @@
 pub mod blocked;
 pub mod embedding;
 pub mod infonce;
+pub mod precision;
+pub mod sgemm;
 pub mod sigmoid;
 pub(crate) mod sigmoid_grad;
 
