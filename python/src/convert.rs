@@ -15,7 +15,9 @@ use numpy::{
 use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+use rayon::prelude::*;
 use serde::ser::{self, Impossible, Serialize};
+use std::borrow::Cow;
 
 /// A library error as a Python exception: `OSError` for I/O, `ValueError` for everything else
 /// (bad values, shapes, configurations), with the library's message.
@@ -137,7 +139,7 @@ enum Column {
     /// Booleans, possibly with nulls (then it becomes an object array of True/False/None).
     Bool(Vec<Option<bool>>),
     /// Strings; a null is an empty string.
-    Str(Vec<String>),
+    Str(Vec<Cow<'static, str>>),
 }
 
 /// One value of a record's field.
@@ -146,7 +148,7 @@ enum Value {
     F64(f64),
     I64(i64),
     Bool(bool),
-    Str(String),
+    Str(Cow<'static, str>),
 }
 
 impl Column {
@@ -163,7 +165,7 @@ impl Column {
                 *self = Column::F64(vec![f64::NAN; *k])
             }
             (Column::Nulls(k), Value::Bool(_)) => *self = Column::Bool(vec![None; *k]),
-            (Column::Nulls(k), Value::Str(_)) => *self = Column::Str(vec![String::new(); *k]),
+            (Column::Nulls(k), Value::Str(_)) => *self = Column::Str(vec![Cow::Borrowed(""); *k]),
             (Column::I64(v), Value::Null | Value::F64(_)) => {
                 *self = Column::F64(v.iter().map(|&i| i as f64).collect())
             }
@@ -177,12 +179,63 @@ impl Column {
             (Column::Bool(v), Value::Bool(b)) => v.push(Some(b)),
             (Column::Bool(v), Value::Null) => v.push(None),
             (Column::Str(v), Value::Str(s)) => v.push(s),
-            (Column::Str(v), Value::Null) => v.push(String::new()),
+            (Column::Str(v), Value::Null) => v.push(Cow::Borrowed("")),
             _ => return Err(ColumnError("a field changes type between records".into())),
         }
         Ok(())
     }
+
+    /// The values, for [`Column::append`].
+    fn into_values(self) -> Vec<Value> {
+        match self {
+            Column::Nulls(k) => (0..k).map(|_| Value::Null).collect(),
+            Column::F64(v) => v.into_iter().map(Value::F64).collect(),
+            Column::I64(v) => v.into_iter().map(Value::I64).collect(),
+            Column::Bool(v) => v
+                .into_iter()
+                .map(|b| b.map_or(Value::Null, Value::Bool))
+                .collect(),
+            Column::Str(v) => v.into_iter().map(Value::Str).collect(),
+        }
+    }
+
+    /// Appends the column `other` (of the same field in later records).
+    fn append(&mut self, other: Column) -> Result<(), ColumnError> {
+        match (&mut *self, other) {
+            (Column::F64(a), Column::F64(b)) => a.extend(b),
+            (Column::I64(a), Column::I64(b)) => a.extend(b),
+            (Column::Bool(a), Column::Bool(b)) => a.extend(b),
+            (Column::Str(a), Column::Str(b)) => a.extend(b),
+            (_, b) => {
+                for x in b.into_values() {
+                    self.push(x)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
+
+/// A chunk of records, owned or borrowed, for [`Columns::build`].
+pub trait RecordsRef {
+    /// The chunk's columns.
+    fn columns(&self) -> Result<Columns, ColumnError>;
+}
+
+impl<T: Serialize> RecordsRef for Vec<T> {
+    fn columns(&self) -> Result<Columns, ColumnError> {
+        Columns::of_serial(self)
+    }
+}
+
+impl<T: Serialize> RecordsRef for &[T] {
+    fn columns(&self) -> Result<Columns, ColumnError> {
+        Columns::of_serial(self)
+    }
+}
+
+/// Records per parallel task of [`Columns::build`].
+const CHUNK: usize = 1 << 14;
 
 /// Records turned into columns: `keys[i]` names `cols[i]`.
 pub struct Columns {
@@ -192,7 +245,44 @@ pub struct Columns {
 
 impl Columns {
     /// Columns of `records` (structs of scalars: numbers, options, strings, unit enums).
-    pub fn of<T: Serialize>(records: &[T]) -> Result<Self, ColumnError> {
+    pub fn of<T: Serialize + Sync>(records: &[T]) -> Result<Self, ColumnError> {
+        Columns::build(records.len(), |r| Ok::<_, ColumnError>(&records[r]))
+    }
+
+    /// Columns of `len` records made by `make` for consecutive ranges of indices, in chunks in
+    /// parallel (so the records of a chunk stay in cache) and joined in order.
+    pub fn build<R, E, F>(len: usize, make: F) -> Result<Self, E>
+    where
+        R: RecordsRef,
+        E: From<ColumnError> + Send,
+        F: Fn(std::ops::Range<usize>) -> Result<R, E> + Sync,
+    {
+        let parts = (0..len.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|k| {
+                let recs = make(k * CHUNK..((k + 1) * CHUNK).min(len))?;
+                Ok(recs.columns()?)
+            })
+            .collect::<Result<Vec<Columns>, E>>()?;
+        let mut parts = parts.into_iter();
+        let Some(mut all) = parts.next() else {
+            return Ok(Columns {
+                keys: Vec::new(),
+                cols: Vec::new(),
+            });
+        };
+        for part in parts {
+            if part.keys != all.keys {
+                return Err(ColumnError("records with different fields".into()).into());
+            }
+            for (a, b) in all.cols.iter_mut().zip(part.cols) {
+                a.append(b)?;
+            }
+        }
+        Ok(all)
+    }
+
+    fn of_serial<T: Serialize>(records: &[T]) -> Result<Self, ColumnError> {
         let mut c = Columns {
             keys: Vec::new(),
             cols: Vec::new(),
@@ -236,7 +326,7 @@ impl Columns {
 
 /// Strings as a numpy fixed-width unicode array (`<U{width}`), built from one UCS-4 buffer
 /// rather than one Python string per element.
-fn unicode_array<'py>(py: Python<'py>, v: &[String]) -> PyResult<Bound<'py, PyAny>> {
+fn unicode_array<'py>(py: Python<'py>, v: &[Cow<'static, str>]) -> PyResult<Bound<'py, PyAny>> {
     let width = v
         .iter()
         .map(|s| s.chars().count())
@@ -449,8 +539,8 @@ impl ser::Serializer for ValueSer {
         serialize_u64(u64) => |v| i64::try_from(v).map_or(Value::F64(v as f64), Value::I64),
         serialize_f32(f32) => |v| Value::F64(f64::from(v)),
         serialize_f64(f64) => Value::F64,
-        serialize_char(char) => |v: char| Value::Str(v.to_string()),
-        serialize_str(&str) => |v: &str| Value::Str(v.to_string())
+        serialize_char(char) => |v: char| Value::Str(Cow::Owned(v.to_string())),
+        serialize_str(&str) => |v: &str| Value::Str(Cow::Owned(v.to_string()))
     );
 
     fn serialize_bytes(self, _: &[u8]) -> Result<Value, ColumnError> {
@@ -474,7 +564,7 @@ impl ser::Serializer for ValueSer {
         _: u32,
         variant: &'static str,
     ) -> Result<Value, ColumnError> {
-        Ok(Value::Str(variant.to_string()))
+        Ok(Value::Str(Cow::Borrowed(variant)))
     }
     fn serialize_newtype_struct<T: ?Sized + Serialize>(
         self,

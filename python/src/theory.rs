@@ -220,10 +220,12 @@ pub fn theory<'py>(
                 (true, None) => Bias::Tied,
             };
             let ns = ns.into_iter().map(batch).collect::<PyResult<Vec<_>>>()?;
-            let records = py
-                .detach(|| sigmoid_cells(&ns, &ts, &bias, boundaries))
-                .map_err(convert::error)?;
-            finish(py, &records, &bc.shape, bc.scalar)
+            let cells = |i: usize, b: &HashMap<_, _>| sigmoid_cell(ns[i], ts[i], bias.mode(i), b);
+            let out = py.detach(|| {
+                let b = boundaries_of(&ns, &ts, &bias, boundaries).map_err(convert::error)?;
+                Output::build(ns.len(), bc.scalar, |i| cells(i, &b))
+            })?;
+            out.into_py(py, &bc.shape)
         }
         "infonce" => {
             if t.is_some() || b.is_some() || relative_bias.is_some() {
@@ -239,15 +241,12 @@ pub fn theory<'py>(
                 .map(|&x| batch(x))
                 .collect::<PyResult<Vec<_>>>()?;
             let taus = &bc.values[1];
-            let records = py
-                .detach(|| {
-                    ns.par_iter()
-                        .zip(taus.par_iter())
-                        .map(|(&n, &tau)| InfoNceOptimum::solve(n, tau))
-                        .collect::<ccem::Result<Vec<_>>>()
+            let out = py.detach(|| {
+                Output::build(ns.len(), bc.scalar, |i| {
+                    InfoNceOptimum::solve(ns[i], taus[i])
                 })
-                .map_err(convert::error)?;
-            finish(py, &records, &bc.shape, bc.scalar)
+            })?;
+            out.into_py(py, &bc.shape)
         }
         other => Err(value_error(format!(
             "invalid loss '{other}': use 'sigmoid' or 'infonce'"
@@ -255,81 +254,101 @@ pub fn theory<'py>(
     }
 }
 
-/// One record as a dict of scalars, or the records as a dict of arrays of `shape`.
-fn finish<'py, T: Serialize>(
-    py: Python<'py>,
-    records: &[T],
-    shape: &[usize],
-    scalar: bool,
-) -> PyResult<Bound<'py, PyDict>> {
-    if scalar {
-        convert::record(py, &records[0])
-    } else {
-        Columns::of(records)?.into_dict(py, shape)
+/// The result of a theory call: one record (scalar inputs) or columns (array inputs).
+enum Output<T> {
+    One(T),
+    Many(Columns),
+}
+
+impl<T: Serialize + Send> Output<T> {
+    /// Computes the `len` cells with `cell`, in parallel chunks for arrays.
+    fn build(
+        len: usize,
+        scalar: bool,
+        cell: impl Fn(usize) -> ccem::Result<T> + Sync,
+    ) -> PyResult<Self> {
+        if scalar {
+            return Ok(Output::One(cell(0).map_err(convert::error)?));
+        }
+        Ok(Output::Many(Columns::build(len, |r| {
+            r.map(&cell)
+                .collect::<ccem::Result<Vec<T>>>()
+                .map_err(convert::error)
+        })?))
+    }
+
+    /// A dict of scalars, or of arrays of `shape`.
+    fn into_py<'py>(self, py: Python<'py>, shape: &[usize]) -> PyResult<Bound<'py, PyDict>> {
+        match self {
+            Output::One(rec) => convert::record(py, &rec),
+            Output::Many(cols) => cols.into_dict(py, shape),
+        }
     }
 }
 
-/// Every cell's optimum (in parallel, deterministic), with the phase boundaries of each distinct
-/// `(N, bias setting)` computed once, over the same range of `t` as `ccem theory`:
-/// `(1e-9, 2 max(10, max t)]`.
-fn sigmoid_cells(
+/// The phase boundaries of each distinct `(N, bias setting)` of the cells, computed once each
+/// in parallel, over the same range of `t` as `ccem theory`: `(1e-9, 2 max(10, max t)]`. Checks
+/// every cell first (the search assumes `N >= 2` and a finite `t >= 0`).
+fn boundaries_of(
     ns: &[usize],
     ts: &[f64],
     bias: &Bias,
     with_boundaries: bool,
-) -> ccem::Result<Vec<SigmoidRecord>> {
-    // Validate first: the boundary search assumes N >= 2 and finite t >= 0.
+) -> ccem::Result<HashMap<(usize, u8, u64), Boundaries>> {
     for (i, (&n, &t)) in ns.iter().zip(ts).enumerate() {
         check_batch(n)?;
         check_nonneg("t", t)?;
         check_finite("b", bias.mode(i).bias(t))?;
     }
+    if !with_boundaries {
+        return Ok(HashMap::new());
+    }
     let (t_lo, t_hi) = (1e-9, ts.iter().cloned().fold(10.0, f64::max) * 2.0);
-    let bounds: HashMap<(usize, u8, u64), Boundaries> = if with_boundaries {
-        let mut keys: Vec<(usize, BiasMode)> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (i, &n) in ns.iter().enumerate() {
-            let m = bias.mode(i);
-            if seen.insert(boundary_key(n, m)) {
-                keys.push((n, m));
-            }
+    let mut keys: Vec<(usize, BiasMode)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, &n) in ns.iter().enumerate() {
+        let m = bias.mode(i);
+        if seen.insert(boundary_key(n, m)) {
+            keys.push((n, m));
         }
-        keys.par_iter()
-            .map(|&(n, m)| {
+    }
+    Ok(keys
+        .par_iter()
+        .map(|&(n, m)| {
+            (
+                boundary_key(n, m),
                 (
-                    boundary_key(n, m),
-                    (
-                        m.etf_boundaries(n, t_lo, t_hi, 2000).first().copied(),
-                        m.antipodal_boundaries(n, t_lo, t_hi, 2000).first().copied(),
-                    ),
-                )
-            })
-            .collect()
-    } else {
-        HashMap::new()
-    };
-    (0..ns.len())
-        .into_par_iter()
-        .map(|i| {
-            let (n, t, m) = (ns[i], ts[i], bias.mode(i));
-            let o = SigmoidOptimum::solve(n, t, m.bias(t))?;
-            let (te, ta) = bounds
-                .get(&boundary_key(n, m))
-                .copied()
-                .unwrap_or((None, None));
-            Ok(SigmoidRecord {
-                n,
-                t,
-                b: o.b,
-                c_star: o.c_star,
-                delta_star: o.delta_star,
-                s_pos: o.s_pos,
-                s_neg: o.s_neg,
-                loss: o.loss,
-                phase: o.phase,
-                t_etf_boundary: te,
-                t_antipodal_boundary: ta,
-            })
+                    m.etf_boundaries(n, t_lo, t_hi, 2000).first().copied(),
+                    m.antipodal_boundaries(n, t_lo, t_hi, 2000).first().copied(),
+                ),
+            )
         })
-        .collect()
+        .collect())
+}
+
+/// One cell of the sigmoid theory, with its boundaries looked up.
+fn sigmoid_cell(
+    n: usize,
+    t: f64,
+    m: BiasMode,
+    bounds: &HashMap<(usize, u8, u64), Boundaries>,
+) -> ccem::Result<SigmoidRecord> {
+    let o = SigmoidOptimum::solve(n, t, m.bias(t))?;
+    let (te, ta) = bounds
+        .get(&boundary_key(n, m))
+        .copied()
+        .unwrap_or((None, None));
+    Ok(SigmoidRecord {
+        n,
+        t,
+        b: o.b,
+        c_star: o.c_star,
+        delta_star: o.delta_star,
+        s_pos: o.s_pos,
+        s_neg: o.s_neg,
+        loss: o.loss,
+        phase: o.phase,
+        t_etf_boundary: te,
+        t_antipodal_boundary: ta,
+    })
 }
