@@ -6,7 +6,7 @@ use ccem::theory::{BiasMode, InfoNceOptimum, Phase, SigmoidOptimum};
 use numpy::PyReadonlyArray1;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyDict, PyFloat, PyInt, PyString};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -65,6 +65,20 @@ struct Broadcast {
 }
 
 fn broadcast(py: Python<'_>, args: &[(&str, &Bound<'_, PyAny>)]) -> PyResult<Broadcast> {
+    // Fast path: plain Python numbers need no numpy.
+    if args
+        .iter()
+        .all(|(_, a)| a.is_exact_instance_of::<PyFloat>() || a.is_exact_instance_of::<PyInt>())
+    {
+        return Ok(Broadcast {
+            shape: Vec::new(),
+            scalar: true,
+            values: args
+                .iter()
+                .map(|(_, a)| Ok(vec![a.extract::<f64>()?]))
+                .collect::<PyResult<_>>()?,
+        });
+    }
     let np = py.import("numpy")?;
     let mut arrays = Vec::with_capacity(args.len());
     for (name, a) in args {
