@@ -43,6 +43,12 @@ pub fn value_error(msg: impl Into<String>) -> PyErr {
     PyValueError::new_err(msg.into())
 }
 
+/// A count (`n`, `d`, `steps`, ...) from a Python int: a negative value is a `ValueError`
+/// naming it (pyo3 would raise `OverflowError`); the library checks the rest.
+pub fn count(x: i64, name: &str) -> PyResult<usize> {
+    usize::try_from(x).map_err(|_| value_error(format!("invalid {name} = {x}: must be >= 0")))
+}
+
 /// The precision an array came in, which is the precision its gradient goes back in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Precision {

@@ -172,11 +172,12 @@ pub fn infonce_loss<'py>(
 #[pyo3(signature = (n, d, c, *, seed=None))]
 pub fn ccem_embedding<'py>(
     py: Python<'py>,
-    n: usize,
-    d: usize,
+    n: i64,
+    d: i64,
     c: f64,
     seed: Option<u64>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let (n, d) = (convert::count(n, "n")?, convert::count(d, "d")?);
     let model = Ccem::from_c(n, d, c).map_err(convert::error)?;
     let (u, v) = py.detach(|| match seed {
         Some(s) => model.build_rotated(s),

@@ -14,6 +14,18 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use serde::Serialize;
 
+// The defaults in the signatures below are literals so that `help()` shows them; they must be
+// the library's (checked at compile time).
+const _: () = assert!(
+    optim::DEFAULT_STEPS == 10000
+        && optim::DEFAULT_GRAD_TOL == 1e-7
+        && optim::DEFAULT_RESTARTS == 1
+        && encoder::DEFAULT_LAYERS == 2
+        && encoder::DEFAULT_STEPS == 100
+        && encoder::DEFAULT_LR == 0.5,
+    "update the defaults of ccem.optimize / ccem.train to the library's"
+);
+
 /// The keys of `ccem optimize --format json`.
 #[derive(Serialize)]
 struct OptimizeRecord {
@@ -290,13 +302,13 @@ fn optimize_record(cfg: &FreeConfig) -> ccem::Result<(OptimizeRecord, Array2<f64
 #[pyfunction]
 #[pyo3(signature = (n, *, d=None, loss="sigmoid", t=None, b=None, tau=None, relative_bias=None,
     learn_t=false, learn_b=false, init_t=None, init_b=None, optimizer="adam", lr=None,
-    momentum=0.0, steps=optim::DEFAULT_STEPS, grad_tol=optim::DEFAULT_GRAD_TOL,
-    restarts=optim::DEFAULT_RESTARTS, seed=0))]
+    momentum=0.0, steps=10000, grad_tol=1e-7,
+    restarts=1, seed=0))]
 #[allow(clippy::too_many_arguments)]
 pub fn optimize<'py>(
     py: Python<'py>,
-    n: usize,
-    d: Option<usize>,
+    n: i64,
+    d: Option<i64>,
     loss: &str,
     t: Option<f64>,
     b: Option<f64>,
@@ -309,11 +321,17 @@ pub fn optimize<'py>(
     optimizer: &str,
     lr: Option<f64>,
     momentum: f64,
-    steps: usize,
+    steps: i64,
     grad_tol: f64,
-    restarts: usize,
+    restarts: i64,
     seed: u64,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let n = convert::count(n, "n")?;
+    let d = d.map(|d| convert::count(d, "d")).transpose()?;
+    let (steps, restarts) = (
+        convert::count(steps, "steps")?,
+        convert::count(restarts, "restarts")?,
+    );
     let start = start_loss(&LossArgs {
         loss,
         t,
@@ -366,22 +384,28 @@ pub fn optimize<'py>(
 ///     >>> sorted(k for k in ("loss", "s_pos_mean", "theory_c_star", "U") if k in r)
 ///     ['U', 'loss', 's_pos_mean', 'theory_c_star']
 #[pyfunction]
-#[pyo3(signature = (n, *, d=None, layers=encoder::DEFAULT_LAYERS, loss="sigmoid", t=None, b=None,
-    tau=None, steps=encoder::DEFAULT_STEPS, lr=encoder::DEFAULT_LR, seed=0))]
+#[pyo3(signature = (n, *, d=None, layers=2, loss="sigmoid", t=None, b=None,
+    tau=None, steps=100, lr=0.5, seed=0))]
 #[allow(clippy::too_many_arguments)]
 pub fn train<'py>(
     py: Python<'py>,
-    n: usize,
-    d: Option<usize>,
-    layers: usize,
+    n: i64,
+    d: Option<i64>,
+    layers: i64,
     loss: &str,
     t: Option<f64>,
     b: Option<f64>,
     tau: Option<f64>,
-    steps: usize,
+    steps: i64,
     lr: f64,
     seed: u64,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let n = convert::count(n, "n")?;
+    let d = d.map(|d| convert::count(d, "d")).transpose()?;
+    let (layers, steps) = (
+        convert::count(layers, "layers")?,
+        convert::count(steps, "steps")?,
+    );
     let (objective, lossv, tt, bb) = match loss {
         "sigmoid" => {
             if tau.is_some() {

@@ -153,7 +153,7 @@ def test_ccem_embedding():
 @pytest.mark.parametrize(
     "args, message",
     [((10, 9, 0.1), "d = 9 is smaller than the batch size N = 10"), ((1, 4, 0.1), "too small"),
-     ((4, 4, 1.5), "invalid c"), ((4, 4, float("nan")), "invalid c")],
+     ((4, 4, 1.5), "invalid c"), ((-4, 4, 0.5), "invalid n = -4"), ((4, -4, 0.5), "invalid d"), ((4, 4, float("nan")), "invalid c")],
 )
 def test_ccem_embedding_bad_input(args, message):
     with pytest.raises(ValueError, match=message):

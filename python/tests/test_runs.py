@@ -55,6 +55,9 @@ def test_optimize_relative_bias():
     "kwargs, message",
     [
         (dict(n=1, t=1.0), "too small"),
+        (dict(n=-3, t=1.0), "invalid n = -3"),
+        (dict(n=4, t=1.0, d=-1), "invalid d = -1"),
+        (dict(n=4, t=1.0, steps=-5), "invalid steps"),
         (dict(n=4, t=-1.0), "invalid t"),
         (dict(n=4), "t is required"),
         (dict(n=4, t=1.0, loss="x"), "invalid loss"),
@@ -91,6 +94,7 @@ def test_train_matches_cli(cli):
 @pytest.mark.parametrize(
     "kwargs, message",
     [(dict(n=1, t=1.0), "too small"), (dict(n=4, t=1.0, layers=4), "layers"),
+     (dict(n=-1, t=1.0), "invalid n = -1"), (dict(n=4, t=1.0, layers=-2), "invalid layers"),
      (dict(n=4, t=1.0, lr=-1.0), "invalid lr"), (dict(n=4, loss="infonce", t=1.0), "tau"),
      (dict(n=4, t=1.0, steps=0), "steps"), (dict(n=4), "t is required")],
 )
