@@ -59,6 +59,7 @@ def infonce_loss(
     *,
     grad: Literal[False] = False,
     normalize: bool = True,
+    convention: Literal["paper", "clip"] = "paper",
 ) -> float: ...
 @overload
 def infonce_loss(
@@ -68,6 +69,7 @@ def infonce_loss(
     *,
     grad: Literal[True],
     normalize: bool = True,
+    convention: Literal["paper", "clip"] = "paper",
 ) -> Tuple[float, _Matrix, _Matrix]: ...
 def ccem_embedding(
     n: int, d: int, c: float, *, seed: Optional[int] = None

@@ -67,7 +67,8 @@ pub struct Matrix {
 }
 
 /// Reads `obj` (a numpy array, or anything `numpy.asarray` accepts, e.g. a list) as a 2-D
-/// float32/float64 matrix named `name` in messages. Any memory layout is accepted.
+/// float32/float64 matrix named `name` in messages. Any memory layout and either byte order is
+/// accepted.
 ///
 /// # Errors
 /// `TypeError` for any other dtype (integers, float16, objects, ...); `ValueError` for a number
@@ -83,6 +84,15 @@ pub fn matrix(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Matrix> {
                 .map_err(|e| PyTypeError::new_err(format!("{name} must be a numpy array: {e}")))?;
             a.cast_into::<PyUntypedArray>()?
         }
+    };
+    // A float array in the other byte order (e.g. read from a big-endian file) is converted to
+    // the native one: same values, same precision.
+    let arr = if arr.dtype().kind() == b'f' && arr.dtype().is_native_byteorder() == Some(false) {
+        let native = arr.dtype().call_method1("newbyteorder", ("=",))?;
+        arr.call_method1("astype", (native,))?
+            .cast_into::<PyUntypedArray>()?
+    } else {
+        arr
     };
     let dt = arr.dtype();
     let precision = if dt.is_equiv_to(&dtype::<f64>(py)) {
@@ -245,7 +255,7 @@ const CHUNK: usize = 1 << 14;
 
 /// Records turned into columns: `keys[i]` names `cols[i]`.
 pub struct Columns {
-    keys: Vec<&'static str>,
+    keys: Vec<Cow<'static, str>>,
     cols: Vec<Column>,
 }
 
@@ -391,21 +401,55 @@ impl ser::SerializeStruct for RowSer<'_> {
         key: &'static str,
         value: &T,
     ) -> Result<(), ColumnError> {
-        let x = value.serialize(ValueSer)?;
+        self.key(key)?;
+        ser::SerializeMap::serialize_value(self, value)
+    }
+
+    fn end(self) -> Result<(), ColumnError> {
+        ser::SerializeMap::end(self)
+    }
+}
+
+impl RowSer<'_> {
+    /// The next field is `key`: a new column in the first record, else checked to be the
+    /// column's.
+    fn key(&mut self, key: &str) -> Result<(), ColumnError> {
         if self.row == 0 {
-            self.cols.keys.push(key);
+            self.cols.keys.push(Cow::Owned(key.to_string()));
             self.cols.cols.push(Column::Nulls(0));
-        } else if self.cols.keys.get(self.field) != Some(&key) {
+        } else if self.cols.keys.get(self.field).map(|k| k.as_ref()) != Some(key) {
             return Err(ColumnError(format!(
                 "records with different fields ({key})"
             )));
         }
+        Ok(())
+    }
+}
+
+/// Records that serialise as maps: `#[serde(flatten)]` fields (a [`ccem::Report`] inside a
+/// command's record) and map-shaped records ([`ccem::Optimum`]). Keys must be strings.
+impl ser::SerializeMap for RowSer<'_> {
+    type Ok = ();
+    type Error = ColumnError;
+
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), ColumnError> {
+        match key.serialize(ValueSer)? {
+            Value::Str(k) => self.key(&k),
+            _ => unsupported("a map key that is not a string"),
+        }
+    }
+
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), ColumnError> {
+        let x = value.serialize(ValueSer)?;
         self.cols.cols[self.field].push(x)?;
         self.field += 1;
         Ok(())
     }
 
     fn end(self) -> Result<(), ColumnError> {
+        if self.field != self.cols.keys.len() {
+            return Err(ColumnError("records with different fields".into()));
+        }
         Ok(())
     }
 }
@@ -429,7 +473,7 @@ impl<'a> ser::Serializer for RowSer<'a> {
     type SerializeTuple = Impossible<(), ColumnError>;
     type SerializeTupleStruct = Impossible<(), ColumnError>;
     type SerializeTupleVariant = Impossible<(), ColumnError>;
-    type SerializeMap = Impossible<(), ColumnError>;
+    type SerializeMap = RowSer<'a>;
     type SerializeStruct = RowSer<'a>;
     type SerializeStructVariant = Impossible<(), ColumnError>;
 
@@ -499,8 +543,8 @@ impl<'a> ser::Serializer for RowSer<'a> {
     ) -> Result<Self::SerializeTupleVariant, ColumnError> {
         unsupported("tuple variant")
     }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, ColumnError> {
-        unsupported("map")
+    fn serialize_map(self, _: Option<usize>) -> Result<RowSer<'a>, ColumnError> {
+        Ok(self)
     }
     fn serialize_struct_variant(
         self,

@@ -1,60 +1,46 @@
 //! `ccem.inspect`: measure an embedding against the CCEM and the theory.
 
 use crate::convert::{self, matrix, value_error};
-use ccem::geometry::{measure, Stats};
-use ccem::loss::embedding::{check_all_finite, check_pair};
-use ccem::loss::{blocked_loss, normalize_rows, BlockOptions, Loss};
-use ccem::theory::{Phase, SigmoidOptimum};
+use ccem::loss::{blocked_loss, infonce_clip, normalize_rows, BlockOptions, Loss};
+use ccem::Report;
 use ndarray::Array2;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use serde::Serialize;
 
-/// The keys of `ccem inspect --format json`.
+/// The keys of `ccem inspect --format json`: the inputs and the losses, the library's
+/// [`Report`] (measured, then the sigmoid theory), and the measurement's other statistics.
 #[derive(Serialize)]
 struct InspectRecord {
     n: usize,
     d: usize,
     normalized: bool,
-    s_pos_mean: f64,
-    s_pos_std: f64,
+    t: f64,
+    b: f64,
+    tau: f64,
+    sigmoid_loss: f64,
+    infonce_loss: f64,
+    infonce_loss_clip: f64,
+    #[serde(flatten)]
+    report: Report,
     s_pos_min: f64,
     s_pos_max: f64,
-    s_neg_mean: f64,
-    s_neg_std: f64,
     s_neg_min: f64,
     s_neg_max: f64,
     within_u_mean: f64,
     within_u_std: f64,
     within_v_mean: f64,
     within_v_std: f64,
-    c_fit: f64,
     c_from_s_pos: f64,
-    gram_distance: f64,
-    t: f64,
-    b: f64,
-    sigmoid_loss: f64,
-    tau: f64,
-    infonce_loss: f64,
-    theory_c_star: f64,
-    theory_s_pos: f64,
-    theory_phase: Phase,
-    theory_loss: f64,
-    gram_distance_to_theory: f64,
-    theory_applies: bool,
 }
 
 fn inspect_record(
     u: Array2<f64>,
     v: Array2<f64>,
-    sig: Loss,
-    info: Loss,
+    (sig, info): (Loss, Loss),
     normalize: bool,
     block: usize,
 ) -> ccem::Result<InspectRecord> {
-    check_pair(u.view(), v.view())?;
-    check_all_finite(u.view(), "U")?;
-    check_all_finite(v.view(), "V")?;
     let (u, v) = if normalize {
         (
             normalize_rows(u.view(), "U")?.u,
@@ -63,58 +49,39 @@ fn inspect_record(
     } else {
         (u, v)
     };
+    // Checks the shapes and the values, measures, and compares with the theory.
+    let report = Report::new(u.view(), v.view(), &sig)?;
+    let m = report
+        .measurement
+        .expect("Report::new measures the embedding");
     let opts = BlockOptions {
         block,
         parallel: true,
     };
-    let m = measure(u.view(), v.view(), opts);
-    let (n, d) = u.dim();
-    let (t, b) = match sig {
-        Loss::Sigmoid { t, b } => (t, b),
-        Loss::InfoNce { .. } => unreachable!("constructed as sigmoid"),
+    let (Loss::Sigmoid { t, b }, Loss::InfoNce { tau }) = (sig, info) else {
+        unreachable!("constructed as a sigmoid loss and InfoNCE");
     };
-    let tau = match info {
-        Loss::InfoNce { tau } => tau,
-        Loss::Sigmoid { .. } => unreachable!("constructed as infonce"),
-    };
-    let theory = SigmoidOptimum::solve(n, t, b)?;
-    let pick = |s: &Stats| (s.mean, s.std, s.min, s.max);
-    let (pm, ps, pmin, pmax) = pick(&m.pos);
-    let (nm, ns, nmin, nmax) = pick(&m.neg);
+    let infonce_loss = blocked_loss(&info, u.view(), v.view(), opts);
     Ok(InspectRecord {
-        n,
-        d,
+        n: report.n,
+        d: report.d,
         normalized: normalize,
-        s_pos_mean: pm,
-        s_pos_std: ps,
-        s_pos_min: pmin,
-        s_pos_max: pmax,
-        s_neg_mean: nm,
-        s_neg_std: ns,
-        s_neg_min: nmin,
-        s_neg_max: nmax,
+        t,
+        b,
+        tau,
+        sigmoid_loss: blocked_loss(&sig, u.view(), v.view(), opts),
+        infonce_loss,
+        infonce_loss_clip: infonce_clip(infonce_loss),
+        report,
+        s_pos_min: m.pos.min,
+        s_pos_max: m.pos.max,
+        s_neg_min: m.neg.min,
+        s_neg_max: m.neg.max,
         within_u_mean: m.within_u.mean,
         within_u_std: m.within_u.std,
         within_v_mean: m.within_v.mean,
         within_v_std: m.within_v.std,
-        c_fit: m.c_fit,
         c_from_s_pos: m.c_from_s_pos,
-        gram_distance: m.gram_distance,
-        t,
-        b,
-        sigmoid_loss: blocked_loss(&sig, u.view(), v.view(), opts),
-        tau,
-        infonce_loss: blocked_loss(&info, u.view(), v.view(), opts),
-        theory_c_star: theory.c_star,
-        theory_s_pos: theory.s_pos,
-        theory_phase: theory.phase,
-        theory_loss: theory.loss,
-        gram_distance_to_theory: if theory.c_star.is_nan() {
-            f64::NAN
-        } else {
-            m.gram_distance_to(theory.c_star)
-        },
-        theory_applies: d >= n,
     })
 }
 
@@ -126,8 +93,10 @@ fn inspect_record(
 /// (``s_neg_*``), the within-modality ones (``within_u_*``, ``within_v_*``), the least-squares
 /// CCEM parameter ``c_fit`` with its ``gram_distance``, both losses (``sigmoid_loss`` at ``t``,
 /// ``b``; ``infonce_loss`` at ``tau``, the sum of both cross-entropies = 2x open_clip's
-/// ``ClipLoss``), and the theory's optimum for ``N``, ``t``, ``b`` (``theory_*``; it applies for
-/// ``d >= N``). SigLIP's ``logit_scale`` is ``t`` and its ``logit_bias`` is ``-b``.
+/// ``ClipLoss``, and ``infonce_loss_clip``, the same in CLIP's convention), the theory's
+/// prediction for ``N``, ``d``, ``t``, ``b`` (``theory_*``; ``None`` for ``d < N``), the Gram
+/// distance to it and ``meets_theory``. SigLIP's ``logit_scale`` is ``t`` and its
+/// ``logit_bias`` is ``-b``.
 ///
 /// Args:
 ///     U, V: ``N x d`` float32/float64 arrays, any layout; row i of U pairs with row i of V.
@@ -164,7 +133,7 @@ pub fn inspect<'py>(
     let u = matrix(U, "U")?.data;
     let v = matrix(V, "V")?.data;
     let rec = py
-        .detach(|| inspect_record(u, v, sig, info, normalize, block))
+        .detach(|| inspect_record(u, v, (sig, info), normalize, block))
         .map_err(convert::error)?;
     convert::record(py, &rec)
 }

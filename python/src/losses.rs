@@ -3,7 +3,9 @@
 use crate::convert::{self, matrix, matrix_out};
 use ccem::geometry::Ccem;
 use ccem::loss::embedding::{backprop_normalization, check_all_finite, check_pair};
-use ccem::loss::{blocked_loss, blocked_loss_grad, normalize_rows, BlockOptions, Loss};
+use ccem::loss::{
+    blocked_loss, blocked_loss_grad, infonce_clip, normalize_rows, BlockOptions, Loss,
+};
 use ndarray::Array2;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -44,6 +46,8 @@ fn value_grad(
 }
 
 /// Shared by both losses: read the arrays, compute without the GIL, return a float or a tuple.
+/// `clip`: InfoNCE in open_clip's convention (the loss and its gradients through
+/// [`infonce_clip`]).
 fn call<'py>(
     py: Python<'py>,
     loss: Loss,
@@ -51,13 +55,22 @@ fn call<'py>(
     v: &Bound<'py, PyAny>,
     grad: bool,
     normalize: bool,
+    clip: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let u = matrix(u, "U")?;
     let v = matrix(v, "V")?;
     let (pu, pv) = (u.precision, v.precision);
-    let (value, grads) = py
+    let (mut value, mut grads) = py
         .detach(|| value_grad(&loss, u.data, v.data, grad, normalize))
         .map_err(convert::error)?;
+    if clip {
+        // ClipLoss is linear in ccem's InfoNCE: so are its gradients.
+        value = infonce_clip(value);
+        if let Some((du, dv)) = &mut grads {
+            du.mapv_inplace(infonce_clip);
+            dv.mapv_inplace(infonce_clip);
+        }
+    }
     match grads {
         None => Ok(value.into_pyobject(py)?.into_any()),
         Some((du, dv)) => Ok(PyTuple::new(
@@ -115,7 +128,7 @@ pub fn sigmoid_loss<'py>(
     normalize: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let loss = Loss::sigmoid(t, b.unwrap_or(t)).map_err(convert::error)?;
-    call(py, loss, U, V, grad, normalize)
+    call(py, loss, U, V, grad, normalize, false)
 }
 
 /// The symmetric InfoNCE (CLIP) loss of the pairs ``(U[i], V[i])`` at temperature ``tau``.
@@ -125,16 +138,25 @@ pub fn sigmoid_loss<'py>(
 /// open_clip's ``ClipLoss`` (their mean); divide by 2 to compare with CLIP training logs. CLIP's
 /// ``logit_scale`` (after ``exp``) is ``1/tau``.
 ///
-/// Args, returns and errors as :func:`sigmoid_loss`, with ``tau > 0`` in place of ``t``, ``b``.
+/// Args, returns and errors as :func:`sigmoid_loss`, with ``tau > 0`` in place of ``t``, ``b``,
+/// and:
+///
+/// Args:
+///     convention: ``"paper"`` (the default) for the sum of the two cross-entropies, as above,
+///         ``ccem``'s ``loss`` everywhere; ``"clip"`` for open_clip's ``ClipLoss``, their mean
+///         (half the value, and half the gradients): the number a CLIP training log shows, and
+///         ``ccem``'s ``loss_clip`` / ``infonce_loss_clip`` keys.
 ///
 /// Example:
 ///     >>> import ccem, numpy as np
 ///     >>> U, V = ccem.ccem_embedding(8, 8, 0.0)   # the simplex ETF
 ///     >>> round(ccem.infonce_loss(U, V, 0.5), 6)
 ///     1.075219
+///     >>> round(ccem.infonce_loss(U, V, 0.5, convention="clip"), 6)   # open_clip's ClipLoss
+///     0.537609
 #[pyfunction]
-#[pyo3(signature = (U, V, tau, *, grad=false, normalize=true))]
-#[allow(non_snake_case)]
+#[pyo3(signature = (U, V, tau, *, grad=false, normalize=true, convention="paper"))]
+#[allow(non_snake_case, clippy::too_many_arguments)]
 pub fn infonce_loss<'py>(
     py: Python<'py>,
     U: &Bound<'py, PyAny>,
@@ -142,9 +164,20 @@ pub fn infonce_loss<'py>(
     tau: f64,
     grad: bool,
     normalize: bool,
+    convention: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let clip = match convention {
+        "paper" => false,
+        "clip" => true,
+        other => {
+            return Err(convert::value_error(format!(
+                "invalid convention '{other}': use 'paper' (the sum of the two cross-entropies) \
+                 or 'clip' (open_clip's ClipLoss, their mean)"
+            )))
+        }
+    };
     let loss = Loss::infonce(tau).map_err(convert::error)?;
-    call(py, loss, U, V, grad, normalize)
+    call(py, loss, U, V, grad, normalize, clip)
 }
 
 /// The double-Constant Embedding Model ``(U, V)``: ``N`` pairs in ``R^d`` with parameter ``c``.

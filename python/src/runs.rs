@@ -3,12 +3,9 @@
 
 use crate::convert::{self, matrix_out, value_error, Precision};
 use ccem::encoder::{self, EncoderConfig};
-use ccem::geometry::measure;
-use ccem::loss::{BlockOptions, Loss};
-use ccem::optim::{self, FreeConfig, OptimizerKind, TheoryComparison};
-use ccem::sweep::runner::cell_theory;
-use ccem::sweep::Objective;
-use ccem::theory::{InfoNceOptimum, Phase, SigmoidOptimum};
+use ccem::loss::{infonce_clip, Loss};
+use ccem::optim::{self, FreeConfig, OptimizerKind};
+use ccem::{LossKind, Report, Termination, Valid};
 use ndarray::Array2;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -26,12 +23,13 @@ const _: () = assert!(
     "update the defaults of ccem.optimize / ccem.train to the library's"
 );
 
-/// The keys of `ccem optimize --format json`.
+/// The keys of `ccem optimize --format json`: the run, then the library's [`Report`] (the
+/// measured embedding and the theory's prediction).
 #[derive(Serialize)]
 struct OptimizeRecord {
     n: usize,
     d: usize,
-    objective: &'static str,
+    objective: LossKind,
     t: Option<f64>,
     b: Option<f64>,
     r_b: Option<f64>,
@@ -44,49 +42,64 @@ struct OptimizeRecord {
     restarts: usize,
     best_restart: usize,
     steps_run: usize,
-    converged: bool,
-    diverged: bool,
+    termination: Termination,
     grad_norm: f64,
     grad_norm_relative: f64,
     loss: f64,
-    s_pos_mean: f64,
-    s_pos_std: f64,
-    s_neg_mean: f64,
-    s_neg_std: f64,
-    c_fit: f64,
-    gram_distance: f64,
-    theory_c_star: Option<f64>,
-    theory_s_pos: Option<f64>,
-    theory_s_neg: Option<f64>,
-    theory_phase: Option<Phase>,
-    theory_loss: Option<f64>,
-    gram_distance_to_theory: Option<f64>,
-    meets_theory: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss_clip: Option<f64>,
+    #[serde(flatten)]
+    report: Report,
     restart_losses: Vec<f64>,
 }
 
-/// The keys of `ccem train --format json`.
+/// The keys of `ccem train --format json`: the run, then the library's [`Report`].
 #[derive(Serialize)]
 struct TrainRecord {
     n: usize,
     d: usize,
     layers: usize,
-    objective: &'static str,
-    t: f64,
+    objective: LossKind,
+    t: Option<f64>,
     b: Option<f64>,
+    tau: Option<f64>,
     steps: usize,
     lr: f64,
     seed: u64,
-    diverged: bool,
+    termination: Termination,
     loss: f64,
-    s_pos_mean: f64,
-    s_neg_mean: f64,
-    s_pos_std: f64,
-    c_fit: f64,
-    gram_distance: f64,
-    theory_c_star: f64,
-    theory_s_pos: f64,
-    theory_phase: Phase,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss_clip: Option<f64>,
+    #[serde(flatten)]
+    report: Report,
+}
+
+/// `(t, b, tau)` of a loss, as the records print them.
+fn parameters(loss: &Loss) -> (Option<f64>, Option<f64>, Option<f64>) {
+    match *loss {
+        Loss::Sigmoid { t, b } => (Some(t), Some(b), None),
+        Loss::InfoNce { tau } => (None, None, Some(tau)),
+    }
+}
+
+/// The measured embedding (none after a divergence) compared with the theory for `loss`.
+fn report(
+    (n, d): (usize, usize),
+    u: &Array2<f64>,
+    v: &Array2<f64>,
+    diverged: bool,
+    loss: &Loss,
+) -> ccem::Result<Report> {
+    if diverged {
+        Ok(Report::unmeasured(n, d, loss))
+    } else {
+        Report::new(u.view(), v.view(), loss)
+    }
+}
+
+/// `loss` in open_clip's convention, for InfoNCE.
+fn loss_clip(loss: &Loss, value: f64) -> Option<f64> {
+    (loss.kind() == LossKind::InfoNce).then(|| infonce_clip(value))
 }
 
 /// The options of `ccem.optimize` that decide the loss.
@@ -104,8 +117,8 @@ struct LossArgs<'a> {
 
 /// The loss to start from, as `ccem optimize` builds it from its options.
 fn start_loss(a: &LossArgs) -> PyResult<Loss> {
-    let loss = match a.loss {
-        "infonce" => {
+    let loss = match a.loss.parse().map_err(convert::error)? {
+        LossKind::InfoNce => {
             if a.t.is_some() || a.b.is_some() || a.relative_bias.is_some() {
                 return Err(value_error(
                     "t/b/relative_bias are for the sigmoid loss; InfoNCE takes tau",
@@ -121,7 +134,7 @@ fn start_loss(a: &LossArgs) -> PyResult<Loss> {
                 .ok_or_else(|| value_error("tau is required for loss='infonce' (e.g. tau=0.5)"))?;
             Loss::infonce(tau)
         }
-        "sigmoid" => {
+        LossKind::Sigmoid => {
             if a.tau.is_some() {
                 return Err(value_error(
                     "tau is for loss='infonce'; the sigmoid loss takes t and b",
@@ -179,11 +192,6 @@ fn start_loss(a: &LossArgs) -> PyResult<Loss> {
             };
             Loss::sigmoid(t, b)
         }
-        other => {
-            return Err(value_error(format!(
-                "invalid loss '{other}': use 'sigmoid' or 'infonce'"
-            )))
-        }
     };
     loss.map_err(convert::error)
 }
@@ -200,38 +208,22 @@ fn with_embeddings<'py>(
     Ok(dict)
 }
 
-fn optimize_record(cfg: &FreeConfig) -> ccem::Result<(OptimizeRecord, Array2<f64>, Array2<f64>)> {
-    let r = optim::optimize(cfg)?;
-    let m = measure(
-        r.u.view(),
-        r.v.view(),
-        BlockOptions {
-            block: 256,
-            parallel: false,
-        },
-    );
-    let final_loss = r.final_loss(cfg);
-    let theory = optim::theory_c_star(cfg.n, cfg.d, &final_loss)
-        .filter(|c| c.is_finite())
-        .map(|c| TheoryComparison::new(&m, c));
-    let sig_opt = match final_loss {
-        Loss::Sigmoid { t, b } if theory.is_some() => {
-            Some(SigmoidOptimum::solve_unchecked(cfg.n, t, b))
-        }
-        _ => None,
+/// One run of `ccem optimize` on a checked configuration, measured and compared with the theory.
+fn optimize_record(
+    cfg: &Valid<FreeConfig>,
+) -> ccem::Result<(OptimizeRecord, Array2<f64>, Array2<f64>)> {
+    let r = optim::optimize_checked(cfg);
+    let diverged = r.termination.is_diverged();
+    let final_loss = if diverged {
+        cfg.loss
+    } else {
+        r.final_loss(cfg)
     };
-    let info = match final_loss {
-        Loss::InfoNce { tau } if theory.is_some() => Some(InfoNceOptimum::solve(cfg.n, tau)?),
-        _ => None,
-    };
-    let (t, b, tau) = match final_loss {
-        Loss::Sigmoid { t, b } => (Some(t), Some(b), None),
-        Loss::InfoNce { tau } => (None, None, Some(tau)),
-    };
+    let (t, b, tau) = parameters(&final_loss);
     let rec = OptimizeRecord {
         n: cfg.n,
         d: cfg.d,
-        objective: final_loss.name(),
+        objective: final_loss.kind(),
         t,
         b,
         r_b: match (t, b) {
@@ -247,25 +239,13 @@ fn optimize_record(cfg: &FreeConfig) -> ccem::Result<(OptimizeRecord, Array2<f64
         restarts: cfg.restarts,
         best_restart: r.best_restart,
         steps_run: r.steps_run,
-        converged: r.converged,
-        diverged: r.diverged,
+        termination: r.termination,
         grad_norm: r.grad_norm,
         grad_norm_relative: r.grad_norm_relative,
         loss: r.loss,
-        s_pos_mean: m.pos.mean,
-        s_pos_std: m.pos.std,
-        s_neg_mean: m.neg.mean,
-        s_neg_std: m.neg.std,
-        c_fit: m.c_fit,
-        gram_distance: m.gram_distance,
-        theory_c_star: theory.map(|c| c.c_star),
-        theory_s_pos: theory.map(|c| c.s_pos_theory),
-        theory_s_neg: sig_opt.map(|o| o.s_neg).or(info.map(|o| o.s_neg)),
-        theory_phase: sig_opt.map(|o| o.phase).or(info.map(|o| o.phase)),
-        theory_loss: sig_opt.map(|o| o.loss).or(info.map(|o| o.loss)),
-        gram_distance_to_theory: theory.map(|c| c.gram_distance_to_theory),
-        meets_theory: theory.map(|c| c.meets_theory && !r.diverged),
-        restart_losses: r.restart_losses.clone(),
+        loss_clip: loss_clip(&final_loss, r.loss),
+        report: report((cfg.n, cfg.d), &r.u, &r.v, diverged, &final_loss)?,
+        restart_losses: r.restart_losses,
     };
     Ok((rec, r.u, r.v))
 }
@@ -290,9 +270,15 @@ fn optimize_record(cfg: &FreeConfig) -> ccem::Result<(OptimizeRecord, Array2<f64
 ///         grad_tol, restarts (the lowest final loss is kept), seed.
 ///
 /// Returns:
-///     a dict with the keys of ``ccem optimize --format json`` (final ``t``, ``b``, ``loss``,
-///     measured ``s_pos_mean`` ..., ``theory_c_star``, ``theory_s_pos``, ``theory_phase`` ...,
-///     ``meets_theory``) plus ``"U"`` and ``"V"``, the ``n x d`` float64 embeddings (unit rows).
+///     a dict with the keys of ``ccem optimize --format json``: the run (final ``t``, ``b``,
+///     ``r_b`` or ``tau``; ``termination``: ``"converged"``, ``"step_limit"`` or
+///     ``"diverged"``; ``loss``, and for InfoNCE ``loss_clip``, the same in open_clip's
+///     ``ClipLoss`` convention, half of it), the measured embedding (``s_pos_mean``,
+///     ``s_pos_std``, ``s_neg_mean``, ``s_neg_std``, ``c_fit``, ``gram_distance``), the theory's
+///     prediction (``theory_c_star``, ``theory_s_pos``, ``theory_s_neg``, ``theory_loss``,
+///     ``theory_phase``; ``None`` for ``d < n``), ``gram_distance_to_theory`` and
+///     ``meets_theory``; plus ``"U"`` and ``"V"``, the ``n x d`` float64 embeddings (unit
+///     rows).
 ///
 /// Example:
 ///     >>> import ccem
@@ -354,7 +340,7 @@ pub fn optimize<'py>(
     cfg.learn_t = learn_t;
     cfg.learn_b = learn_b;
     cfg.relative_bias = relative_bias.is_some();
-    cfg.validate().map_err(convert::error)?;
+    let cfg = cfg.check().map_err(convert::error)?;
     let (rec, u, v) = py
         .detach(|| optimize_record(&cfg))
         .map_err(convert::error)?;
@@ -375,8 +361,9 @@ pub fn optimize<'py>(
 ///     steps (default 100), lr (default 0.5), seed: of the data and the initial weights.
 ///
 /// Returns:
-///     a dict with the keys of ``ccem train --format json`` plus ``"U"`` and ``"V"`` (float64,
-///     unit rows). ``diverged`` is True when a non-finite value appeared.
+///     a dict with the keys of ``ccem train --format json`` (the run, ``termination`` is
+///     ``"diverged"`` when a non-finite value appeared, then the measurement and the theory as
+///     in :func:`optimize`) plus ``"U"`` and ``"V"`` (float64, unit rows).
 ///
 /// Example:
 ///     >>> import ccem
@@ -406,31 +393,27 @@ pub fn train<'py>(
         convert::count(layers, "layers")?,
         convert::count(steps, "steps")?,
     );
-    let (objective, lossv, tt, bb) = match loss {
-        "sigmoid" => {
+    let loss = match loss.parse().map_err(convert::error)? {
+        LossKind::Sigmoid => {
             if tau.is_some() {
-                return Err(value_error("tau is for loss='infonce'"));
+                return Err(value_error(
+                    "tau is for loss='infonce'; the sigmoid loss takes t and b",
+                ));
             }
             let t = t.ok_or_else(|| value_error("t is required (e.g. t=1.0)"))?;
-            let b = b.unwrap_or(t);
-            (Objective::Sigmoid, Loss::sigmoid(t, b), t, Some(b))
+            Loss::sigmoid(t, b.unwrap_or(t))
         }
-        "infonce" => {
+        LossKind::InfoNce => {
             if t.is_some() || b.is_some() {
                 return Err(value_error(
                     "t/b are for the sigmoid loss; InfoNCE takes tau",
                 ));
             }
             let tau = tau.ok_or_else(|| value_error("tau is required for loss='infonce'"))?;
-            (Objective::Infonce, Loss::infonce(tau), tau, None)
+            Loss::infonce(tau)
         }
-        other => {
-            return Err(value_error(format!(
-                "invalid loss '{other}': use 'sigmoid' or 'infonce'"
-            )))
-        }
-    };
-    let lossv = lossv.map_err(convert::error)?;
+    }
+    .map_err(convert::error)?;
     let cfg = EncoderConfig {
         n,
         d: d.unwrap_or(n),
@@ -438,33 +421,34 @@ pub fn train<'py>(
         steps,
         lr,
         seed,
-    };
-    cfg.validate().map_err(convert::error)?;
+    }
+    .check()
+    .map_err(convert::error)?;
     let (rec, u, v) = py
         .detach(|| -> ccem::Result<_> {
-            let r = encoder::train(&cfg, &lossv)?;
-            let (c_star, s_pos_theory, _, phase) = cell_theory(objective, n, tt, bb);
-            let m = (!r.diverged).then(|| measure(r.u.view(), r.v.view(), BlockOptions::default()));
+            let r = encoder::train_checked(&cfg, &loss);
+            let (t, b, tau) = parameters(&loss);
             let rec = TrainRecord {
                 n: cfg.n,
                 d: cfg.d,
                 layers: cfg.layers,
-                objective: objective.as_str(),
-                t: tt,
-                b: bb,
+                objective: loss.kind(),
+                t,
+                b,
+                tau,
                 steps: r.steps_run,
                 lr: cfg.lr,
                 seed: cfg.seed,
-                diverged: r.diverged,
+                termination: r.termination,
                 loss: r.loss,
-                s_pos_mean: r.s_pos,
-                s_neg_mean: r.s_neg,
-                s_pos_std: m.map_or(f64::NAN, |m| m.pos.std),
-                c_fit: m.map_or(f64::NAN, |m| m.c_fit),
-                gram_distance: m.map_or(f64::NAN, |m| m.gram_distance),
-                theory_c_star: c_star,
-                theory_s_pos: s_pos_theory,
-                theory_phase: phase,
+                loss_clip: loss_clip(&loss, r.loss),
+                report: report(
+                    (cfg.n, cfg.d),
+                    &r.u,
+                    &r.v,
+                    r.termination.is_diverged(),
+                    &loss,
+                )?,
             };
             Ok((rec, r.u, r.v))
         })

@@ -5,8 +5,9 @@ use ccem::grid::{parse_int_grid, parse_real_grid};
 use ccem::plot::{self as figures, CurveQuantity, PanelInput, Quantity, ResultsTable};
 use ccem::sweep::engine::{run_sweep, Silent};
 use ccem::sweep::summary::summarize;
-use ccem::sweep::{runner, Mode, Objective, RunOptions, Shard, SweepSpec};
+use ccem::sweep::{runner, Mode, RunOptions, Shard, SweepSpec};
 use ccem::theory::BiasMode;
+use ccem::LossKind;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
@@ -143,40 +144,11 @@ pub fn sweep<'py>(
     shard: Option<&str>,
     threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let mode = match mode {
-        "free" => Mode::Free,
-        "encoder" => Mode::Encoder,
-        other => {
-            return Err(value_error(format!(
-                "invalid mode '{other}': use 'free' or 'encoder'"
-            )))
-        }
-    };
-    let objective = match loss {
-        "sigmoid" => Objective::Sigmoid,
-        "infonce" => Objective::Infonce,
-        other => {
-            return Err(value_error(format!(
-                "invalid loss '{other}': use 'sigmoid' or 'infonce'"
-            )))
-        }
-    };
+    let mode: Mode = mode.parse().map_err(convert::error)?;
+    let objective: LossKind = loss.parse().map_err(convert::error)?;
     let bias = bias_mode(b, relative_bias)?;
-    if objective == Objective::Infonce && bias.is_some() {
+    if objective == LossKind::InfoNce && bias.is_some() {
         return Err(value_error("b/relative_bias are for the sigmoid loss"));
-    }
-    if let Some(o) = &optimizer {
-        if o != "adam" && o != "sgd" {
-            return Err(value_error(format!(
-                "invalid optimizer '{o}': use 'adam' or 'sgd'"
-            )));
-        }
-    }
-    if let Some(g) = grad_tol {
-        ccem::error::check_nonneg("grad_tol", g).map_err(convert::error)?;
-    }
-    if threads == Some(0) {
-        return Err(value_error("threads must be >= 1"));
     }
     let spec = SweepSpec {
         mode,
@@ -199,16 +171,9 @@ pub fn sweep<'py>(
             .map(Shard::parse)
             .transpose()
             .map_err(convert::error)?,
-    };
-    spec.validate().map_err(convert::error)?;
-    if spec.mode == Mode::Free && spec.objective == Objective::Sigmoid {
-        if let Some(&n) = spec.ns.iter().find(|&&n| spec.dim(n) < n) {
-            return Err(value_error(format!(
-                "free embeddings with d = {} < N = {n}: the theory needs d >= N (use d_ratio >= 1)",
-                spec.dim(n)
-            )));
-        }
     }
+    .check()
+    .map_err(convert::error)?;
     let rows = py
         .detach(|| -> ccem::Result<_> {
             let cell_runner = |c: &ccem::sweep::Cell| runner::run_cell(&spec, c);

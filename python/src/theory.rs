@@ -1,8 +1,12 @@
 //! `ccem.theory`: the exact optimum on scalars or on numpy arrays that broadcast.
+//!
+//! Every cell is the library's [`Optimum`] (its `Serialize` gives the keys of
+//! `ccem theory --format json`), with the phase boundaries of its `N` and bias setting after it.
 
 use crate::convert::{self, value_error, Columns};
-use ccem::error::{check_batch, check_finite, check_nonneg};
-use ccem::theory::{BiasMode, InfoNceOptimum, Phase, SigmoidOptimum};
+use ccem::error::check_batch;
+use ccem::theory::{BiasMode, Optimum};
+use ccem::{Loss, LossKind};
 use numpy::PyReadonlyArray1;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -11,18 +15,12 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 
-/// One cell of the sigmoid theory: the keys of `ccem theory --format json`.
+/// One cell of the sigmoid theory: the [`Optimum`] and the scales at which its `N` enters the
+/// ETF phase and leaves the antipodal one under its bias setting (as `ccem theory` prints them).
 #[derive(Serialize)]
-struct SigmoidRecord {
-    n: usize,
-    t: f64,
-    b: f64,
-    c_star: f64,
-    delta_star: f64,
-    s_pos: f64,
-    s_neg: f64,
-    loss: f64,
-    phase: Phase,
+struct SigmoidCell {
+    #[serde(flatten)]
+    optimum: Optimum,
     t_etf_boundary: Option<f64>,
     t_antipodal_boundary: Option<f64>,
 }
@@ -151,7 +149,10 @@ fn is_tied(b: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
 /// ``ccem theory --format json``:
 ///
 /// sigmoid: ``n, t, b, c_star, delta_star, s_pos, s_neg, loss, phase, t_etf_boundary,
-/// t_antipodal_boundary``; infonce: ``n, tau, c_star, delta_star, s_pos, s_neg, loss, phase``.
+/// t_antipodal_boundary``; infonce: ``n, tau, c_star, delta_star, s_pos, s_neg, loss,
+/// loss_clip, phase``. InfoNCE's ``loss`` is the paper's (the sum of the row and column
+/// cross-entropies); ``loss_clip`` is the same optimum in open_clip's ``ClipLoss`` convention
+/// (their mean, ``loss / 2``).
 ///
 /// The sigmoid loss has logits ``t * S_ij - b``: SigLIP's ``logit_scale`` (after ``exp``) is
 /// ``t`` and its ``logit_bias`` is ``-b`` (a released model's bias of -12.7 is ``b = 12.7``).
@@ -198,8 +199,8 @@ pub fn theory<'py>(
     tau: Option<&Bound<'py, PyAny>>,
     boundaries: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    match loss {
-        "sigmoid" => {
+    match loss.parse().map_err(convert::error)? {
+        LossKind::Sigmoid => {
             if tau.is_some() {
                 return Err(value_error(
                     "tau is for loss='infonce'; the sigmoid loss takes t and b",
@@ -227,7 +228,7 @@ pub fn theory<'py>(
                 (true, Some(_)) => {
                     let r = vals.next().expect("relative_bias");
                     if let Some(&x) = r.iter().find(|x| !x.is_finite()) {
-                        check_finite("relative_bias", x).map_err(convert::error)?;
+                        ccem::error::check_finite("relative_bias", x).map_err(convert::error)?;
                     }
                     Bias::Relative(r)
                 }
@@ -241,7 +242,7 @@ pub fn theory<'py>(
             })?;
             out.into_py(py, &bc.shape)
         }
-        "infonce" => {
+        LossKind::InfoNce => {
             if t.is_some() || b.is_some() || relative_bias.is_some() {
                 return Err(value_error(
                     "t/b/relative_bias are for the sigmoid loss; InfoNCE takes tau",
@@ -256,15 +257,10 @@ pub fn theory<'py>(
                 .collect::<PyResult<Vec<_>>>()?;
             let taus = &bc.values[1];
             let out = py.detach(|| {
-                Output::build(ns.len(), bc.scalar, |i| {
-                    InfoNceOptimum::solve(ns[i], taus[i])
-                })
+                Output::build(ns.len(), bc.scalar, |i| Optimum::infonce(ns[i], taus[i]))
             })?;
             out.into_py(py, &bc.shape)
         }
-        other => Err(value_error(format!(
-            "invalid loss '{other}': use 'sigmoid' or 'infonce'"
-        ))),
     }
 }
 
@@ -301,8 +297,8 @@ impl<T: Serialize + Send> Output<T> {
 }
 
 /// The phase boundaries of each distinct `(N, bias setting)` of the cells, computed once each
-/// in parallel, over the same range of `t` as `ccem theory`: `(1e-9, 2 max(10, max t)]`. Checks
-/// every cell first (the search assumes `N >= 2` and a finite `t >= 0`).
+/// in parallel, over the same range of `t` as `ccem theory`: `(1e-9, 2 max(10, max t)]`. The
+/// library checks every cell first (the search assumes `N >= 2` and a valid loss).
 fn boundaries_of(
     ns: &[usize],
     ts: &[f64],
@@ -311,8 +307,7 @@ fn boundaries_of(
 ) -> ccem::Result<HashMap<(usize, u8, u64), Boundaries>> {
     for (i, (&n, &t)) in ns.iter().zip(ts).enumerate() {
         check_batch(n)?;
-        check_nonneg("t", t)?;
-        check_finite("b", bias.mode(i).bias(t))?;
+        Loss::sigmoid(t, bias.mode(i).bias(t))?;
     }
     if !with_boundaries {
         return Ok(HashMap::new());
@@ -346,23 +341,14 @@ fn sigmoid_cell(
     t: f64,
     m: BiasMode,
     bounds: &HashMap<(usize, u8, u64), Boundaries>,
-) -> ccem::Result<SigmoidRecord> {
-    let o = SigmoidOptimum::solve(n, t, m.bias(t))?;
-    let (te, ta) = bounds
+) -> ccem::Result<SigmoidCell> {
+    let (t_etf_boundary, t_antipodal_boundary) = bounds
         .get(&boundary_key(n, m))
         .copied()
         .unwrap_or((None, None));
-    Ok(SigmoidRecord {
-        n,
-        t,
-        b: o.b,
-        c_star: o.c_star,
-        delta_star: o.delta_star,
-        s_pos: o.s_pos,
-        s_neg: o.s_neg,
-        loss: o.loss,
-        phase: o.phase,
-        t_etf_boundary: te,
-        t_antipodal_boundary: ta,
+    Ok(SigmoidCell {
+        optimum: Optimum::sigmoid(n, t, m.bias(t))?,
+        t_etf_boundary,
+        t_antipodal_boundary,
     })
 }

@@ -27,10 +27,14 @@ def test_statistics_match_numpy(normalize):
     assert r["sigmoid_loss"] == pytest.approx(sigmoid_ref(un, vn, 3.0, 2.0, False), rel=1e-12)
     assert r["infonce_loss"] == pytest.approx(infonce_ref(un, vn, 0.2, False), rel=1e-12)
     assert (r["n"], r["d"], r["t"], r["b"], r["tau"]) == (9, 12, 3.0, 2.0, 0.2)
-    assert r["normalized"] is normalize and r["theory_applies"] is True
+    assert r["infonce_loss_clip"] == r["infonce_loss"] / 2
+    assert r["normalized"] is normalize
     th = ccem.theory(9, 3.0, 2.0)
     assert (r["theory_c_star"], r["theory_s_pos"], r["theory_phase"], r["theory_loss"]) == (
         th["c_star"], th["s_pos"], th["phase"], th["loss"])
+    # d < N: the theory makes no prediction
+    r = ccem.inspect(u[:, :5], v[:, :5], t=3.0, b=2.0)
+    assert r["theory_c_star"] is None and r["meets_theory"] is None
 
 
 def test_ccem_is_recognised():

@@ -158,3 +158,27 @@ def test_ccem_embedding():
 def test_ccem_embedding_bad_input(args, message):
     with pytest.raises(ValueError, match=message):
         ccem.ccem_embedding(*args)
+
+
+def test_infonce_clip_convention():
+    u, v = np.random.default_rng(5).normal(size=(2, 6, 4))
+    paper = ccem.infonce_loss(u, v, 0.3, grad=True)
+    clip = ccem.infonce_loss(u, v, 0.3, grad=True, convention="clip")
+    assert clip[0] == paper[0] / 2
+    assert np.array_equal(clip[1], paper[1] / 2) and np.array_equal(clip[2], paper[2] / 2)
+    assert ccem.infonce_loss(u, v, 0.3, convention="paper") == paper[0]
+    with pytest.raises(ValueError, match="convention"):
+        ccem.infonce_loss(u, v, 0.3, convention="mean")
+
+
+@pytest.mark.parametrize("order", [">", "<"])
+def test_either_byte_order(order):
+    u, v = np.random.default_rng(6).normal(size=(2, 5, 3))
+    want = ccem.sigmoid_loss(u, v, 2.0, 1.0, grad=True)
+    for dtype in ["f8", "f4"]:
+        uo, vo = u.astype(order + dtype), v.astype(order + dtype)
+        got = ccem.sigmoid_loss(uo, vo, 2.0, 1.0, grad=True)
+        ref = ccem.sigmoid_loss(u.astype(dtype), v.astype(dtype), 2.0, 1.0, grad=True)
+        assert got[0] == ref[0]
+        assert got[1].dtype == np.dtype(dtype) and np.array_equal(got[1], ref[1])
+    assert got[0] == pytest.approx(want[0], rel=1e-6)

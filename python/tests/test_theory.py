@@ -38,6 +38,7 @@ def test_relative_bias_and_infonce_match_cli(cli):
     py = ccem.theory(10, loss="infonce", tau=0.07)
     js = cli("theory", "--loss", "infonce", "--n", 10, "--tau", 0.07)
     assert list(py) == list(js)
+    assert "loss_clip" in py and py["loss_clip"] == py["loss"] / 2
     assert all(same(py[k], js[k]) for k in js)
 
 
@@ -109,7 +110,7 @@ def test_boundaries_can_be_skipped():
         (dict(n=10, t=1.0, b=float("nan")), "invalid b"),
         (dict(n=10, t=1.0, b="x"), "tied"),
         (dict(n=10, t=1.0, b=1.0, relative_bias=0.5), "either b or relative_bias"),
-        (dict(n=10, t=1.0, loss="hinge"), "invalid loss"),
+        (dict(n=10, t=1.0, loss="hinge"), "unknown loss"),
         (dict(n=10, t=1.0, tau=0.1), "tau is for"),
         (dict(n=10), "t is required"),
         (dict(n=10, loss="infonce"), "tau is required"),
