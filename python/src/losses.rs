@@ -152,8 +152,8 @@ pub fn sigmoid_loss<'py>(
 ///     >>> U, V = ccem.ccem_embedding(8, 8, 0.0)   # the simplex ETF
 ///     >>> round(ccem.infonce_loss(U, V, 0.5), 6)
 ///     1.075219
-///     >>> round(ccem.infonce_loss(U, V, 0.5, convention="clip"), 6)   # open_clip's ClipLoss
-///     0.537609
+///     >>> ccem.infonce_loss(U, V, 0.5, convention="clip") == ccem.infonce_loss(U, V, 0.5) / 2
+///     True
 #[pyfunction]
 #[pyo3(signature = (U, V, tau, *, grad=false, normalize=true, convention="paper"))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
