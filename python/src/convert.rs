@@ -433,10 +433,16 @@ impl ser::SerializeMap for RowSer<'_> {
     type Error = ColumnError;
 
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), ColumnError> {
-        match key.serialize(ValueSer)? {
-            Value::Str(k) => self.key(&k),
-            _ => unsupported("a map key that is not a string"),
+        if self.row == 0 {
+            self.cols
+                .keys
+                .push(Cow::Owned(key.serialize(KeySer(None))?));
+            self.cols.cols.push(Column::Nulls(0));
+            return Ok(());
         }
+        let expected = self.cols.keys.get(self.field).map(|k| k.as_ref());
+        key.serialize(KeySer(Some(expected.unwrap_or_default())))?;
+        Ok(())
     }
 
     fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), ColumnError> {
@@ -458,6 +464,117 @@ fn unsupported<T>(what: &str) -> Result<T, ColumnError> {
     Err(ColumnError(format!(
         "a record must be a struct of scalars ({what})"
     )))
+}
+
+/// Serialises a map key: in the first record the key itself; in the others it is compared with
+/// the column's name (no allocation per cell) and an empty string is returned.
+struct KeySer<'a>(Option<&'a str>);
+
+macro_rules! not_a_key {
+    ($($m:ident($($a:ty),*)),*) => {$(
+        fn $m(self, $(_: $a),*) -> Result<String, ColumnError> { unsupported("a map key that is not a string") }
+    )*};
+}
+
+impl ser::Serializer for KeySer<'_> {
+    type Ok = String;
+    type Error = ColumnError;
+    type SerializeSeq = Impossible<String, ColumnError>;
+    type SerializeTuple = Impossible<String, ColumnError>;
+    type SerializeTupleStruct = Impossible<String, ColumnError>;
+    type SerializeTupleVariant = Impossible<String, ColumnError>;
+    type SerializeMap = Impossible<String, ColumnError>;
+    type SerializeStruct = Impossible<String, ColumnError>;
+    type SerializeStructVariant = Impossible<String, ColumnError>;
+
+    fn serialize_str(self, v: &str) -> Result<String, ColumnError> {
+        match self.0 {
+            None => Ok(v.to_string()),
+            Some(k) if k == v => Ok(String::new()),
+            Some(_) => Err(ColumnError(format!("records with different fields ({v})"))),
+        }
+    }
+
+    not_a_key!(
+        serialize_bool(bool),
+        serialize_i8(i8),
+        serialize_i16(i16),
+        serialize_i32(i32),
+        serialize_i64(i64),
+        serialize_u8(u8),
+        serialize_u16(u16),
+        serialize_u32(u32),
+        serialize_u64(u64),
+        serialize_f32(f32),
+        serialize_f64(f64),
+        serialize_char(char),
+        serialize_bytes(&[u8]),
+        serialize_none(),
+        serialize_unit(),
+        serialize_unit_struct(&'static str),
+        serialize_unit_variant(&'static str, u32, &'static str)
+    );
+
+    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<String, ColumnError> {
+        unsupported("an optional map key")
+    }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        v: &T,
+    ) -> Result<String, ColumnError> {
+        v.serialize(self)
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<String, ColumnError> {
+        unsupported("a map key that is not a string")
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, ColumnError> {
+        unsupported("a map key that is not a string")
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, ColumnError> {
+        unsupported("a map key that is not a string")
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, ColumnError> {
+        unsupported("a map key that is not a string")
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, ColumnError> {
+        unsupported("a map key that is not a string")
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, ColumnError> {
+        unsupported("a map key that is not a string")
+    }
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, ColumnError> {
+        unsupported("a map key that is not a string")
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, ColumnError> {
+        unsupported("a map key that is not a string")
+    }
 }
 
 macro_rules! not_a_record {
