@@ -1,0 +1,174 @@
+"""Type stubs of ccem (the functions live in the Rust extension ccem._ccem)."""
+
+import os
+from typing import Any, Literal, Optional, Sequence, Tuple, Union, overload
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+_Float = Union[float, int]
+_ArrayLike = Union[_Float, Sequence[Any], npt.NDArray[Any]]
+_Matrix = Union[npt.NDArray[np.float32], npt.NDArray[np.float64]]
+_Grid = Union[str, _Float, Sequence[_Float], npt.NDArray[Any]]
+_Path = Union[str, "os.PathLike[str]"]
+
+def theory(
+    n: _ArrayLike,
+    t: Optional[_ArrayLike] = None,
+    b: Union[_ArrayLike, Literal["tied"], None] = None,
+    *,
+    relative_bias: Optional[_ArrayLike] = None,
+    loss: Literal["sigmoid", "infonce"] = "sigmoid",
+    tau: Optional[_ArrayLike] = None,
+    boundaries: bool = True,
+) -> dict[str, Any]:
+    """The exact optimum: a dict of scalars, or of numpy arrays when an argument is an array.
+
+    Keys (sigmoid): n, t, b, c_star, delta_star, s_pos, s_neg, loss, phase, t_etf_boundary,
+    t_antipodal_boundary; (infonce): n, tau, c_star, delta_star, s_pos, s_neg, loss, phase.
+    SigLIP's logit_scale is t and its logit_bias is -b.
+    """
+
+@overload
+def sigmoid_loss(
+    U: _Matrix,
+    V: _Matrix,
+    t: float,
+    b: Optional[float] = None,
+    *,
+    grad: Literal[False] = False,
+    normalize: bool = True,
+) -> float: ...
+@overload
+def sigmoid_loss(
+    U: _Matrix,
+    V: _Matrix,
+    t: float,
+    b: Optional[float] = None,
+    *,
+    grad: Literal[True],
+    normalize: bool = True,
+) -> Tuple[float, _Matrix, _Matrix]: ...
+@overload
+def infonce_loss(
+    U: _Matrix,
+    V: _Matrix,
+    tau: float,
+    *,
+    grad: Literal[False] = False,
+    normalize: bool = True,
+    convention: Literal["paper", "clip"] = "paper",
+) -> float: ...
+@overload
+def infonce_loss(
+    U: _Matrix,
+    V: _Matrix,
+    tau: float,
+    *,
+    grad: Literal[True],
+    normalize: bool = True,
+    convention: Literal["paper", "clip"] = "paper",
+) -> Tuple[float, _Matrix, _Matrix]: ...
+def ccem_embedding(
+    n: int, d: int, c: float, *, seed: Optional[int] = None
+) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The CCEM (U, V) with parameter c in [0, 1], rotated at random when a seed is given."""
+
+def inspect(
+    U: _Matrix,
+    V: _Matrix,
+    *,
+    t: float = 10.0,
+    b: Optional[float] = None,
+    tau: float = 0.07,
+    normalize: bool = True,
+    block: int = 256,
+) -> dict[str, Any]:
+    """Measure (U, V) against the CCEM and the theory: the keys of `ccem inspect --format json`."""
+
+def optimize(
+    n: int,
+    *,
+    d: Optional[int] = None,
+    loss: Literal["sigmoid", "infonce"] = "sigmoid",
+    t: Optional[float] = None,
+    b: Optional[float] = None,
+    tau: Optional[float] = None,
+    relative_bias: Optional[float] = None,
+    learn_t: bool = False,
+    learn_b: bool = False,
+    init_t: Optional[float] = None,
+    init_b: Optional[float] = None,
+    optimizer: Literal["adam", "sgd"] = "adam",
+    lr: Optional[float] = None,
+    momentum: float = 0.0,
+    steps: int = 10000,
+    grad_tol: float = 1e-7,
+    restarts: int = 1,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Free-embedding optimisation: the keys of `ccem optimize --format json` plus "U", "V"."""
+
+def train(
+    n: int,
+    *,
+    d: Optional[int] = None,
+    layers: int = 2,
+    loss: Literal["sigmoid", "infonce"] = "sigmoid",
+    t: Optional[float] = None,
+    b: Optional[float] = None,
+    tau: Optional[float] = None,
+    steps: int = 100,
+    lr: float = 0.5,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The paper's encoder, one run: the keys of `ccem train --format json` plus "U", "V"."""
+
+def sweep(
+    out: _Path,
+    *,
+    mode: Literal["free", "encoder"],
+    n: _Grid,
+    t: _Grid,
+    loss: Literal["sigmoid", "infonce"] = "sigmoid",
+    b: Union[float, Literal["tied"], None] = None,
+    relative_bias: Optional[float] = None,
+    seeds: int = 1,
+    seed: int = 0,
+    d_ratio: float = 1.0,
+    steps: Optional[int] = None,
+    lr: Optional[float] = None,
+    layers: Optional[int] = None,
+    optimizer: Optional[Literal["adam", "sgd"]] = None,
+    restarts: Optional[int] = None,
+    grad_tol: Optional[float] = None,
+    shard: Optional[str] = None,
+    threads: Optional[int] = None,
+) -> dict[str, npt.NDArray[Any]]:
+    """A resumable sweep into `out`; returns results.csv as a dict of numpy columns."""
+
+def plot(
+    kind: Literal["phase", "theory", "diff", "curves", "loss-curve", "loss_curve"],
+    *,
+    out: _Path,
+    input: Optional[_Path] = None,
+    input2: Optional[_Path] = None,
+    title: Optional[str] = None,
+    title2: Optional[str] = None,
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+    curves: bool = True,
+    objective: Optional[str] = None,
+    mode: Optional[str] = None,
+    n: Optional[_Grid] = None,
+    t: Optional[_Grid] = None,
+    b: Union[float, Literal["tied"], None] = None,
+    relative_bias: Optional[float] = None,
+    quantity: Optional[Literal["s_pos", "c_star", "delta"]] = None,
+    delta_max: float = 3.0,
+    limit: Optional[float] = None,
+    relative: bool = False,
+) -> None:
+    """Draw one of the CLI's figures (`ccem plot KIND`) into `out` (.png or .svg)."""

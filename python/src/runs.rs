@@ -1,0 +1,457 @@
+//! `ccem.optimize` (free embeddings) and `ccem.train` (the paper's encoder): one run each,
+//! measured and compared with the theory, as a dict with the embeddings.
+
+use crate::convert::{self, matrix_out, value_error, Precision};
+use ccem::encoder::{self, EncoderConfig};
+use ccem::loss::{infonce_clip, Loss};
+use ccem::optim::{self, FreeConfig, OptimizerKind};
+use ccem::{LossKind, Report, Termination, Valid};
+use ndarray::Array2;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use serde::Serialize;
+
+// The defaults in the signatures below are literals so that `help()` shows them; they must be
+// the library's (checked at compile time).
+const _: () = assert!(
+    optim::DEFAULT_STEPS == 10000
+        && optim::DEFAULT_GRAD_TOL == 1e-7
+        && optim::DEFAULT_RESTARTS == 1
+        && encoder::DEFAULT_LAYERS == 2
+        && encoder::DEFAULT_STEPS == 100
+        && encoder::DEFAULT_LR == 0.5,
+    "update the defaults of ccem.optimize / ccem.train to the library's"
+);
+
+/// The keys of `ccem optimize --format json`: the run, then the library's [`Report`] (the
+/// measured embedding and the theory's prediction).
+#[derive(Serialize)]
+struct OptimizeRecord {
+    n: usize,
+    d: usize,
+    objective: LossKind,
+    t: Option<f64>,
+    b: Option<f64>,
+    r_b: Option<f64>,
+    tau: Option<f64>,
+    learn_t: bool,
+    learn_b: bool,
+    optimizer: &'static str,
+    lr: f64,
+    seed: u64,
+    restarts: usize,
+    best_restart: usize,
+    steps_run: usize,
+    termination: Termination,
+    grad_norm: f64,
+    grad_norm_relative: f64,
+    loss: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss_clip: Option<f64>,
+    #[serde(flatten)]
+    report: Report,
+    restart_losses: Vec<f64>,
+}
+
+/// The keys of `ccem train --format json`: the run, then the library's [`Report`].
+#[derive(Serialize)]
+struct TrainRecord {
+    n: usize,
+    d: usize,
+    layers: usize,
+    objective: LossKind,
+    t: Option<f64>,
+    b: Option<f64>,
+    tau: Option<f64>,
+    steps: usize,
+    lr: f64,
+    seed: u64,
+    termination: Termination,
+    loss: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss_clip: Option<f64>,
+    #[serde(flatten)]
+    report: Report,
+}
+
+/// `(t, b, tau)` of a loss, as the records print them.
+fn parameters(loss: &Loss) -> (Option<f64>, Option<f64>, Option<f64>) {
+    match *loss {
+        Loss::Sigmoid { t, b } => (Some(t), Some(b), None),
+        Loss::InfoNce { tau } => (None, None, Some(tau)),
+    }
+}
+
+/// The measured embedding (none after a divergence) compared with the theory for `loss`.
+fn report(
+    (n, d): (usize, usize),
+    u: &Array2<f64>,
+    v: &Array2<f64>,
+    diverged: bool,
+    loss: &Loss,
+) -> ccem::Result<Report> {
+    if diverged {
+        Ok(Report::unmeasured(n, d, loss))
+    } else {
+        Report::new(u.view(), v.view(), loss)
+    }
+}
+
+/// `loss` in open_clip's convention, for InfoNCE.
+fn loss_clip(loss: &Loss, value: f64) -> Option<f64> {
+    (loss.kind() == LossKind::InfoNce).then(|| infonce_clip(value))
+}
+
+/// The options of `ccem.optimize` that decide the loss.
+struct LossArgs<'a> {
+    loss: &'a str,
+    t: Option<f64>,
+    b: Option<f64>,
+    tau: Option<f64>,
+    relative_bias: Option<f64>,
+    learn_t: bool,
+    learn_b: bool,
+    init_t: Option<f64>,
+    init_b: Option<f64>,
+}
+
+/// The loss to start from, as `ccem optimize` builds it from its options.
+fn start_loss(a: &LossArgs) -> PyResult<Loss> {
+    let loss = match a.loss.parse().map_err(convert::error)? {
+        LossKind::InfoNce => {
+            if a.t.is_some() || a.b.is_some() || a.relative_bias.is_some() {
+                return Err(value_error(
+                    "t/b/relative_bias are for the sigmoid loss; InfoNCE takes tau",
+                ));
+            }
+            if a.learn_t || a.learn_b || a.init_t.is_some() || a.init_b.is_some() {
+                return Err(value_error(
+                    "learn_t/learn_b/init_t/init_b are for the sigmoid loss",
+                ));
+            }
+            let tau = a
+                .tau
+                .ok_or_else(|| value_error("tau is required for loss='infonce' (e.g. tau=0.5)"))?;
+            Loss::infonce(tau)
+        }
+        LossKind::Sigmoid => {
+            if a.tau.is_some() {
+                return Err(value_error(
+                    "tau is for loss='infonce'; the sigmoid loss takes t and b",
+                ));
+            }
+            let t = if a.learn_t {
+                if a.t.is_some() {
+                    return Err(value_error(
+                        "t fixes the scale; with learn_t=True give its start as init_t (default 10)",
+                    ));
+                }
+                a.init_t.unwrap_or(optim::SIGLIP_INIT_T)
+            } else {
+                if a.init_t.is_some() {
+                    return Err(value_error(
+                        "init_t is the start of a learnt scale: add learn_t=True, or fix it with t",
+                    ));
+                }
+                a.t.ok_or_else(|| {
+                    value_error("t is required for the sigmoid loss (e.g. t=1.0), or learn_t=True")
+                })?
+            };
+            if a.b.is_some() && a.relative_bias.is_some() {
+                return Err(value_error("give either b or relative_bias, not both"));
+            }
+            let b = if a.learn_b {
+                if a.b.is_some() {
+                    return Err(value_error(
+                        "b fixes the bias; with learn_b=True give its start as init_b (default 10)",
+                    ));
+                }
+                match (a.relative_bias, a.init_b) {
+                    (Some(_), Some(_)) => {
+                        return Err(value_error(
+                            "with learn_b=True, relative_bias is the start of the learnt r_b: \
+                             give it or init_b, not both",
+                        ))
+                    }
+                    (Some(r), None) => r * t,
+                    (None, b0) => b0.unwrap_or(optim::SIGLIP_INIT_B),
+                }
+            } else {
+                if a.init_b.is_some() {
+                    return Err(value_error(
+                        "init_b is the start of a learnt bias: add learn_b=True, or fix it with b",
+                    ));
+                }
+                match (a.relative_bias, a.b) {
+                    (Some(r), _) => {
+                        ccem::error::check_finite("relative_bias", r).map_err(convert::error)?;
+                        r * t
+                    }
+                    (None, b) => b.unwrap_or(t),
+                }
+            };
+            Loss::sigmoid(t, b)
+        }
+    };
+    loss.map_err(convert::error)
+}
+
+/// Adds `"U"` and `"V"` to a record's dict.
+fn with_embeddings<'py>(
+    py: Python<'py>,
+    dict: Bound<'py, PyDict>,
+    u: Array2<f64>,
+    v: Array2<f64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    dict.set_item("U", matrix_out(py, u, Precision::F64))?;
+    dict.set_item("V", matrix_out(py, v, Precision::F64))?;
+    Ok(dict)
+}
+
+/// One run of `ccem optimize` on a checked configuration, measured and compared with the theory.
+fn optimize_record(
+    cfg: &Valid<FreeConfig>,
+) -> ccem::Result<(OptimizeRecord, Array2<f64>, Array2<f64>)> {
+    let r = optim::optimize_checked(cfg);
+    let diverged = r.termination.is_diverged();
+    let final_loss = if diverged {
+        cfg.loss
+    } else {
+        r.final_loss(cfg)
+    };
+    let (t, b, tau) = parameters(&final_loss);
+    let rec = OptimizeRecord {
+        n: cfg.n,
+        d: cfg.d,
+        objective: final_loss.kind(),
+        t,
+        b,
+        r_b: match (t, b) {
+            (Some(t), Some(b)) if cfg.relative_bias => Some(b / t),
+            _ => None,
+        },
+        tau,
+        learn_t: cfg.learn_t,
+        learn_b: cfg.learn_b,
+        optimizer: cfg.optimizer.as_str(),
+        lr: cfg.lr,
+        seed: cfg.seed,
+        restarts: cfg.restarts,
+        best_restart: r.best_restart,
+        steps_run: r.steps_run,
+        termination: r.termination,
+        grad_norm: r.grad_norm,
+        grad_norm_relative: r.grad_norm_relative,
+        loss: r.loss,
+        loss_clip: loss_clip(&final_loss, r.loss),
+        report: report((cfg.n, cfg.d), &r.u, &r.v, diverged, &final_loss)?,
+        restart_losses: r.restart_losses,
+    };
+    Ok((rec, r.u, r.v))
+}
+
+/// Minimises the sigmoid or InfoNCE loss over free unit embeddings (``ccem optimize``) and
+/// compares the optimum with the theory.
+///
+/// Rows of U and V live on the unit sphere (a Riemannian step with the projective retraction).
+/// Defaults: Adam, ``lr`` 0.05 halving every 1000 steps down to 2%, at most 10000 steps, stop
+/// when ``|grad| <= grad_tol * sum|dL/dS|``, one start. The sigmoid loss has logits
+/// ``t * S - b``: SigLIP's ``logit_scale`` is ``t``, its ``logit_bias`` is ``-b``.
+///
+/// Args:
+///     n: batch size (>= 2); d: dimension (default n; the theory needs d >= n).
+///     loss: ``"sigmoid"`` (takes ``t``, ``b``) or ``"infonce"`` (takes ``tau``).
+///     t, b: fixed scale and bias (default ``b = t``).
+///     relative_bias: ``r_b`` with ``b = r_b * t`` fixed; with ``learn_b=True`` the start of the
+///         learnt ``r_b``.
+///     learn_t: learn ``t = exp(t')`` from ``init_t`` (default 10, SigLIP's).
+///     learn_b: learn ``b`` from ``init_b`` (default 10), or ``r_b`` (see relative_bias).
+///     optimizer: ``"adam"`` or ``"sgd"``; lr (default 0.05 / 1), momentum (SGD), steps,
+///         grad_tol, restarts (the lowest final loss is kept), seed.
+///
+/// Returns:
+///     a dict with the keys of ``ccem optimize --format json``: the run (final ``t``, ``b``,
+///     ``r_b`` or ``tau``; ``termination``: ``"converged"``, ``"step_limit"`` or
+///     ``"diverged"``; ``loss``, and for InfoNCE ``loss_clip``, the same in open_clip's
+///     ``ClipLoss`` convention, half of it), the measured embedding (``s_pos_mean``,
+///     ``s_pos_std``, ``s_neg_mean``, ``s_neg_std``, ``c_fit``, ``gram_distance``), the theory's
+///     prediction (``theory_c_star``, ``theory_s_pos``, ``theory_s_neg``, ``theory_loss``,
+///     ``theory_phase``; ``None`` for ``d < n``), ``gram_distance_to_theory`` and
+///     ``meets_theory``; plus ``"U"`` and ``"V"``, the ``n x d`` float64 embeddings (unit
+///     rows).
+///
+/// Example:
+///     >>> import ccem
+///     >>> r = ccem.optimize(10, t=1.0)
+///     >>> r["meets_theory"], r["U"].shape
+///     (True, (10, 10))
+#[pyfunction]
+#[pyo3(signature = (n, *, d=None, loss="sigmoid", t=None, b=None, tau=None, relative_bias=None,
+    learn_t=false, learn_b=false, init_t=None, init_b=None, optimizer="adam", lr=None,
+    momentum=0.0, steps=10000, grad_tol=1e-7,
+    restarts=1, seed=0))]
+#[allow(clippy::too_many_arguments)]
+pub fn optimize<'py>(
+    py: Python<'py>,
+    n: i64,
+    d: Option<i64>,
+    loss: &str,
+    t: Option<f64>,
+    b: Option<f64>,
+    tau: Option<f64>,
+    relative_bias: Option<f64>,
+    learn_t: bool,
+    learn_b: bool,
+    init_t: Option<f64>,
+    init_b: Option<f64>,
+    optimizer: &str,
+    lr: Option<f64>,
+    momentum: f64,
+    steps: i64,
+    grad_tol: f64,
+    restarts: i64,
+    seed: u64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let n = convert::count(n, "n")?;
+    let d = d.map(|d| convert::count(d, "d")).transpose()?;
+    let (steps, restarts) = (
+        convert::count(steps, "steps")?,
+        convert::count(restarts, "restarts")?,
+    );
+    let start = start_loss(&LossArgs {
+        loss,
+        t,
+        b,
+        tau,
+        relative_bias,
+        learn_t,
+        learn_b,
+        init_t,
+        init_b,
+    })?;
+    let optimizer: OptimizerKind = optimizer.parse().map_err(convert::error)?;
+    let mut cfg = FreeConfig::new(n, d.unwrap_or(n), start, seed);
+    cfg.optimizer = optimizer;
+    cfg.lr = lr.unwrap_or(optimizer.default_lr());
+    cfg.momentum = momentum;
+    cfg.steps = steps;
+    cfg.grad_tol = grad_tol;
+    cfg.restarts = restarts;
+    cfg.learn_t = learn_t;
+    cfg.learn_b = learn_b;
+    cfg.relative_bias = relative_bias.is_some();
+    let cfg = cfg.check().map_err(convert::error)?;
+    let (rec, u, v) = py
+        .detach(|| optimize_record(&cfg))
+        .map_err(convert::error)?;
+    with_embeddings(py, convert::record(py, &rec)?, u, v)
+}
+
+/// Trains the paper's ReLU encoder on Gaussian data (``ccem train``): one run of full-batch SGD.
+///
+/// The data are ``2n`` Gaussian points in ``R^{2d}``; the encoder is
+/// ``ReLU(W2 ReLU(W1 x + b1) + b2)`` (a third layer with ``layers=3``), PyTorch's default
+/// initialisation, rows normalised. The sigmoid loss has logits ``t * S - b`` (SigLIP's
+/// ``logit_scale`` is ``t``, its ``logit_bias`` is ``-b``).
+///
+/// Args:
+///     n: batch size (>= 2); d: embedding dimension (default n); layers: 2 or 3.
+///     loss: ``"sigmoid"`` (takes ``t`` and ``b``, default ``b = t``) or ``"infonce"`` (takes
+///         ``tau``).
+///     steps (default 100), lr (default 0.5), seed: of the data and the initial weights.
+///
+/// Returns:
+///     a dict with the keys of ``ccem train --format json`` (the run, ``termination`` is
+///     ``"diverged"`` when a non-finite value appeared, then the measurement and the theory as
+///     in :func:`optimize`) plus ``"U"`` and ``"V"`` (float64, unit rows).
+///
+/// Example:
+///     >>> import ccem
+///     >>> r = ccem.train(20, t=3.0, seed=1)
+///     >>> sorted(k for k in ("loss", "s_pos_mean", "theory_c_star", "U") if k in r)
+///     ['U', 'loss', 's_pos_mean', 'theory_c_star']
+#[pyfunction]
+#[pyo3(signature = (n, *, d=None, layers=2, loss="sigmoid", t=None, b=None,
+    tau=None, steps=100, lr=0.5, seed=0))]
+#[allow(clippy::too_many_arguments)]
+pub fn train<'py>(
+    py: Python<'py>,
+    n: i64,
+    d: Option<i64>,
+    layers: i64,
+    loss: &str,
+    t: Option<f64>,
+    b: Option<f64>,
+    tau: Option<f64>,
+    steps: i64,
+    lr: f64,
+    seed: u64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let n = convert::count(n, "n")?;
+    let d = d.map(|d| convert::count(d, "d")).transpose()?;
+    let (layers, steps) = (
+        convert::count(layers, "layers")?,
+        convert::count(steps, "steps")?,
+    );
+    let loss = match loss.parse().map_err(convert::error)? {
+        LossKind::Sigmoid => {
+            if tau.is_some() {
+                return Err(value_error(
+                    "tau is for loss='infonce'; the sigmoid loss takes t and b",
+                ));
+            }
+            let t = t.ok_or_else(|| value_error("t is required (e.g. t=1.0)"))?;
+            Loss::sigmoid(t, b.unwrap_or(t))
+        }
+        LossKind::InfoNce => {
+            if t.is_some() || b.is_some() {
+                return Err(value_error(
+                    "t/b are for the sigmoid loss; InfoNCE takes tau",
+                ));
+            }
+            let tau = tau.ok_or_else(|| value_error("tau is required for loss='infonce'"))?;
+            Loss::infonce(tau)
+        }
+    }
+    .map_err(convert::error)?;
+    let cfg = EncoderConfig {
+        n,
+        d: d.unwrap_or(n),
+        layers,
+        steps,
+        lr,
+        seed,
+    }
+    .check()
+    .map_err(convert::error)?;
+    let (rec, u, v) = py
+        .detach(|| -> ccem::Result<_> {
+            let r = encoder::train_checked(&cfg, &loss);
+            let (t, b, tau) = parameters(&loss);
+            let rec = TrainRecord {
+                n: cfg.n,
+                d: cfg.d,
+                layers: cfg.layers,
+                objective: loss.kind(),
+                t,
+                b,
+                tau,
+                steps: r.steps_run,
+                lr: cfg.lr,
+                seed: cfg.seed,
+                termination: r.termination,
+                loss: r.loss,
+                loss_clip: loss_clip(&loss, r.loss),
+                report: report(
+                    (cfg.n, cfg.d),
+                    &r.u,
+                    &r.v,
+                    r.termination.is_diverged(),
+                    &loss,
+                )?,
+            };
+            Ok((rec, r.u, r.v))
+        })
+        .map_err(convert::error)?;
+    with_embeddings(py, convert::record(py, &rec)?, u, v)
+}
