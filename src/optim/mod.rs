@@ -48,6 +48,7 @@
 
 pub mod adam;
 mod check;
+pub mod max_margin;
 mod objective;
 pub mod scalars;
 pub mod sgd;
