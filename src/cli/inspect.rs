@@ -2,6 +2,7 @@
 
 use super::output::{print_records, Format};
 use anyhow::{Context, Result};
+use ccem::geometry::margin::{margins, Margins, QuantileLevel};
 use ccem::geometry::{measure, Stats};
 use ccem::loss::embedding::{check_all_finite, check_pair};
 use ccem::loss::{blocked_loss, normalize_rows, BlockOptions, Loss};
@@ -14,6 +15,10 @@ use std::path::PathBuf;
   ccem inspect --u U.npy --v V.npy                 # t = b = 10 (SigLIP's init), tau = 0.07
   ccem inspect --u U.npy --v V.npy --t 2 --b 1 --tau 0.1 --format json
   ccem inspect --u U.csv --v V.csv --no-normalize
+
+margin = (min S_ii - max S_ij)/2 (> 0: a constellation), margin_bias = the relative bias r_b
+that realises it, margin_bound = N/(2(N-1)), margin_quantile = (q_p(S_ii) - q_(1-p)(S_ij))/2
+with numpy's linear quantile (exact for N <= 4096, absolute error < 1e-9 above).
 
 Files: N x d matrices, .npy (float32 or float64, as numpy.save writes them) or .csv without header.")]
 pub struct InspectArgs {
@@ -35,6 +40,9 @@ pub struct InspectArgs {
     /// Use the rows as they are (by default they are put on the unit sphere)
     #[arg(long)]
     pub no_normalize: bool,
+    /// Quantile level p of margin_quantile = (q_p(S_ii) - q_{1-p}(S_ij)) / 2
+    #[arg(long, value_name = "P", default_value_t = ccem::geometry::margin::DEFAULT_MARGIN_QUANTILE, allow_hyphen_values = true)]
+    pub margin_quantile: f64,
     /// Rows per block for large N (memory O(N * block))
     #[arg(long, default_value_t = 256)]
     pub block: usize,
@@ -75,11 +83,14 @@ struct InspectRecord {
     gram_distance_to_theory: f64,
     /// The theory (optimum over all embeddings) holds for d >= N.
     theory_applies: bool,
+    #[serde(flatten)]
+    margins: Margins,
 }
 
 pub fn run(a: &InspectArgs) -> Result<()> {
     let sig = Loss::sigmoid(a.t, a.b.unwrap_or(a.t)).context("invalid sigmoid-loss parameters")?;
     let info = Loss::infonce(a.tau).context("invalid InfoNCE temperature")?;
+    let level = QuantileLevel::new(a.margin_quantile).context("invalid --margin-quantile")?;
     if a.block == 0 {
         anyhow::bail!("--block must be >= 1");
     }
@@ -101,6 +112,7 @@ pub fn run(a: &InspectArgs) -> Result<()> {
         parallel: true,
     };
     let m = measure(u.view(), v.view(), opts);
+    let margins = margins(u.view(), v.view(), level, opts)?;
     let (n, d) = u.dim();
     let (t, b) = match sig {
         Loss::Sigmoid { t, b } => (t, b),
@@ -144,6 +156,7 @@ pub fn run(a: &InspectArgs) -> Result<()> {
             m.gram_distance_to(theory.c_star)
         },
         theory_applies: d >= n,
+        margins,
     };
     if a.format == Format::Table {
         println!(

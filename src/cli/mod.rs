@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and dispatch; one file per subcommand.
 
 pub mod inspect;
+pub mod max_margin;
 pub mod optimize;
 pub mod output;
 pub mod plot;

@@ -4,8 +4,10 @@
 use super::output::{print_records, Format};
 use super::theory::{bias_mode, LossKind};
 use anyhow::{bail, Context, Result};
+use ccem::geometry::margin::{Margins, QuantileLevel};
 use ccem::geometry::measure;
 use ccem::loss::{BlockOptions, Loss};
+use ccem::optim::learnt::log_sigmoid_loss;
 use ccem::optim::{
     self, FreeConfig, OptimizerKind, TheoryComparison, SIGLIP_INIT_B, SIGLIP_INIT_T,
 };
@@ -21,12 +23,17 @@ use std::path::PathBuf;
   ccem optimize --n 10 --loss infonce --tau 0.5     # the simplex ETF
   ccem optimize --n 16 --learn-t --learn-b          # SigLIP: t = exp(t'), b learnt, from t = b = 10
   ccem optimize --n 20 --t 1 --restarts 4 --seed 3 --save-u U.npy --save-v V.npy
+  ccem optimize --n 8 --learn-t --learn-b --relative-bias   # t, r_b learnt: stops when the margin converges
+  ccem optimize --n 5 --d 2 --max-margin            # the pentagon: margin (1 - cos 72 deg)/2
 
 Rows of U and V live on the unit sphere: raw rows are renormalised after every step (a Riemannian
 step with the projective retraction). Defaults: Adam, lr 0.05 halving every 1000 steps down to 2%,
 at most 10000 steps, stop when |grad| <= grad-tol * sum|dL/dS|, one start.
 meets_theory: |mean S_ii - s+*| <= 1e-3 and the Gram distance to the predicted CCEM <= 1e-3
-(reported for d >= N; InfoNCE: d >= N-1).")]
+(reported for d >= N; InfoNCE: d >= N-1).
+margin = (min S_ii - max S_ij)/2, margin_bias = (min S_ii + max S_ij)/2, margin_bound = N/(2(N-1)),
+margin_quantile = (q_p(S_ii) - q_(1-p)(S_ij))/2 (numpy's linear quantile, p = --margin-quantile).
+With --learn-t the run stops when the margin has converged (not on the gradient norm).")]
 pub struct OptimizeArgs {
     /// Batch size N (>= 2)
     #[arg(long)]
@@ -78,14 +85,23 @@ pub struct OptimizeArgs {
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub momentum: f64,
     /// Maximum number of steps per start
-    #[arg(long, default_value_t = optim::DEFAULT_STEPS)]
-    pub steps: usize,
+    /// [default: 10000; 3600 with --max-margin]
+    #[arg(long)]
+    pub steps: Option<usize>,
     /// Relative gradient tolerance: stop when |grad| <= G * sum|dL/dS| (0: run every step)
     #[arg(long, value_name = "G", default_value_t = optim::DEFAULT_GRAD_TOL, allow_hyphen_values = true)]
     pub grad_tol: f64,
-    /// Random starts; the lowest final loss is kept
-    #[arg(long, default_value_t = optim::DEFAULT_RESTARTS)]
-    pub restarts: usize,
+    /// Random starts; the lowest final loss (the largest margin with --max-margin) is kept
+    /// [default: 1; 8 with --max-margin]
+    #[arg(long)]
+    pub restarts: Option<usize>,
+    /// Find a maximum-margin constellation of N pairs in R^d instead of minimising a loss
+    /// (any N, d; takes --n, --d, --restarts, --seed, --save-u/--save-v, --format)
+    #[arg(long)]
+    pub max_margin: bool,
+    /// Quantile level p of margin_quantile = (q_p(S_ii) - q_{1-p}(S_ij)) / 2
+    #[arg(long, value_name = "P", default_value_t = ccem::geometry::margin::DEFAULT_MARGIN_QUANTILE, allow_hyphen_values = true)]
+    pub margin_quantile: f64,
     /// Seed of the random starts
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -158,6 +174,10 @@ struct OptimizeRecord {
     gram_distance_to_theory: Option<f64>,
     meets_theory: Option<bool>,
     restart_losses: Vec<f64>,
+    #[serde(flatten)]
+    margins: Margins,
+    /// `-log(L) / t` (learnt t): tends to the margin when the bias sits at `margin_bias`.
+    log_loss_rate: Option<f64>,
 }
 
 /// Turns the arguments into a validated configuration.
@@ -169,10 +189,12 @@ fn config(a: &OptimizeArgs) -> Result<FreeConfig> {
     if d < 1 {
         bail!("invalid --d {d}: the dimension must be >= 1");
     }
-    if a.steps < 1 {
+    let steps = a.steps.unwrap_or(optim::DEFAULT_STEPS);
+    if steps < 1 {
         bail!("invalid --steps 0: need at least one step");
     }
-    if a.restarts < 1 {
+    let restarts = a.restarts.unwrap_or(optim::DEFAULT_RESTARTS);
+    if restarts < 1 {
         bail!("invalid --restarts 0: need at least one start");
     }
     let optimizer = OptimizerKind::from(a.optimizer);
@@ -211,9 +233,9 @@ fn config(a: &OptimizeArgs) -> Result<FreeConfig> {
     cfg.optimizer = optimizer;
     cfg.lr = lr;
     cfg.momentum = a.momentum;
-    cfg.steps = a.steps;
+    cfg.steps = steps;
     cfg.grad_tol = a.grad_tol;
-    cfg.restarts = a.restarts;
+    cfg.restarts = restarts;
     cfg.learn_t = a.learn_t;
     cfg.learn_b = a.learn_b;
     cfg.relative_bias = relative_bias;
@@ -265,6 +287,10 @@ fn sigmoid_loss(a: &OptimizeArgs) -> Result<Loss> {
 }
 
 pub fn run(a: &OptimizeArgs) -> Result<()> {
+    let level = QuantileLevel::new(a.margin_quantile).context("invalid --margin-quantile")?;
+    if a.max_margin {
+        return super::max_margin::run(a, level);
+    }
     let cfg = config(a)?;
     let r = optim::optimize(&cfg)?;
     if r.diverged {
@@ -280,6 +306,7 @@ pub fn run(a: &OptimizeArgs) -> Result<()> {
             parallel: false,
         },
     );
+    let margins = ccem::geometry::margins(r.u.view(), r.v.view(), level, BlockOptions::default())?;
     let final_loss = r.final_loss(&cfg);
     let theory = optim::theory_c_star(cfg.n, cfg.d, &final_loss)
         .filter(|c| c.is_finite())
@@ -338,6 +365,15 @@ pub fn run(a: &OptimizeArgs) -> Result<()> {
         gram_distance_to_theory: theory.map(|c| c.gram_distance_to_theory),
         meets_theory: theory.map(|c| c.meets_theory && !r.diverged),
         restart_losses: r.restart_losses.clone(),
+        margins,
+        log_loss_rate: match final_loss {
+            Loss::Sigmoid { t, b } if cfg.learn_t && !r.diverged => {
+                let (x, y) = (r.u.as_slice(), r.v.as_slice());
+                x.zip(y)
+                    .map(|(x, y)| -log_sigmoid_loss(x, y, cfg.n, cfg.d, t, b) / t)
+            }
+            _ => None,
+        },
     };
     if let Some(p) = &a.save_u {
         ccem::io::write_npy(p, &r.u).with_context(|| format!("saving U to {}", p.display()))?;

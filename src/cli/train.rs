@@ -1,7 +1,7 @@
 //! `ccem train`: one run of the paper's encoder experiment (SPEC §5).
 
 use super::output::{print_records, Format};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use ccem::encoder::{self, EncoderConfig};
 use ccem::geometry::measure;
 use ccem::loss::{BlockOptions, Loss};
@@ -57,6 +57,9 @@ pub struct TrainArgs {
     #[arg(long)]
     pub save_v: Option<PathBuf>,
     /// Output format
+    /// Quantile level p of margin_quantile = (q_p(S_ii) - q_{1-p}(S_ij)) / 2
+    #[arg(long, value_name = "P", default_value_t = ccem::geometry::margin::DEFAULT_MARGIN_QUANTILE, allow_hyphen_values = true)]
+    pub margin_quantile: f64,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -82,6 +85,8 @@ struct TrainRecord {
     c_star: f64,
     s_pos_theory: f64,
     phase: Phase,
+    #[serde(flatten)]
+    margins: Option<ccem::geometry::Margins>,
 }
 
 pub fn run(a: &TrainArgs) -> Result<()> {
@@ -106,6 +111,8 @@ pub fn run(a: &TrainArgs) -> Result<()> {
             (Loss::infonce(tau)?, tau, None)
         }
     };
+    let level = ccem::geometry::QuantileLevel::new(a.margin_quantile)
+        .context("invalid --margin-quantile")?;
     let cfg = EncoderConfig {
         n: a.n,
         d: a.d.unwrap_or(a.n),
@@ -121,6 +128,16 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     }
     let (c_star, s_pos_theory, _, phase) = cell_theory(a.loss, a.n, t, b);
     let m = (!r.diverged).then(|| measure(r.u.view(), r.v.view(), BlockOptions::default()));
+    let margins = if r.diverged {
+        None
+    } else {
+        Some(ccem::geometry::margins(
+            r.u.view(),
+            r.v.view(),
+            level,
+            BlockOptions::default(),
+        )?)
+    };
     if let Some(p) = &a.save_u {
         ccem::io::write_npy(p, &r.u)?;
     }
@@ -147,6 +164,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         c_star,
         s_pos_theory,
         phase,
+        margins,
     };
     print_records(a.format, &[rec])?;
     if r.diverged {
