@@ -1,11 +1,11 @@
-//! Learnt `t` and relative bias (SPEC.md §6.1): the free optimiser heads for a maximum-margin
+//! Learnt `t` and relative bias (SPEC.md §7.1): the free optimiser heads for a maximum-margin
 //! constellation, stops when the margin has converged, and `ccem optimize` reports the margin
 //! keys and `log_loss_rate`; `--max-margin` end to end.
 
 use assert_cmd::Command;
-use ccem::geometry::margin::{margin_bound, margins, QuantileLevel};
+use ccem::geometry::{margin_bound, margins, QuantileLevel};
 use ccem::loss::{BlockOptions, Loss};
-use ccem::optim::{optimize, FreeConfig};
+use ccem::optim::{optimize, FreeConfig, Termination};
 
 fn learnt(n: usize, d: usize, steps: usize) -> FreeConfig {
     let mut cfg = FreeConfig::new(n, d, Loss::sigmoid(10.0, 10.0).unwrap(), 7);
@@ -28,7 +28,7 @@ fn learnt_t_and_relative_bias_approach_the_etf_margin_when_d_is_at_least_n() {
             BlockOptions::default(),
         )
         .unwrap();
-        assert!(!r.diverged);
+        assert_ne!(r.termination, Termination::Diverged);
         assert!(
             (m.margin - margin_bound(n)).abs() < 2e-3,
             "N = {n}: margin {} vs {} (t = {}, {} steps)",
@@ -47,12 +47,18 @@ fn learnt_t_and_relative_bias_approach_the_etf_margin_when_d_is_at_least_n() {
 fn learnt_t_stops_on_the_margin_not_at_the_step_limit() {
     let cfg = learnt(4, 4, 200_000);
     let r = optimize(&cfg).unwrap();
-    assert!(r.converged, "ran {} steps", r.steps_run);
+    assert_eq!(
+        r.termination,
+        Termination::Converged,
+        "ran {} steps",
+        r.steps_run
+    );
     assert!(r.steps_run < 200_000);
     // A fixed t keeps the gradient-norm rule.
     let fixed = FreeConfig::new(4, 4, Loss::sigmoid(2.0, 2.0).unwrap(), 7);
     let rf = optimize(&fixed).unwrap();
-    assert!(rf.converged && rf.grad_norm_relative <= fixed.grad_tol);
+    assert_eq!(rf.termination, Termination::Converged);
+    assert!(rf.grad_norm_relative <= fixed.grad_tol);
 }
 
 fn json(args: &[&str]) -> serde_json::Value {

@@ -1,7 +1,7 @@
-//! Margins (SPEC.md §6) on constructed embeddings, against independent computations.
+//! Margins (SPEC.md §7) on constructed embeddings, against independent computations.
 
-use ccem::geometry::margin::{margin_bound, margins, QuantileLevel};
 use ccem::geometry::{ccem_embedding, simplex_etf};
+use ccem::geometry::{margin_bound, margins, QuantileLevel};
 use ccem::loss::{normalize_rows, BlockOptions};
 use ndarray::Array2;
 use proptest::prelude::*;

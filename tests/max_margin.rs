@@ -1,7 +1,7 @@
-//! `max_margin` (SPEC.md §6.2) finds the known maximum-margin constellations within 2e-3 and
+//! `max_margin` (SPEC.md §7.2) finds the known maximum-margin constellations within 2e-3 and
 //! never reports more than the bound `N / (2(N-1))`.
 
-use ccem::geometry::margin::{margin_bound, margins, QuantileLevel};
+use ccem::geometry::{margin_bound, margins, QuantileLevel};
 use ccem::loss::BlockOptions;
 use ccem::optim::max_margin::{max_margin, MaxMarginConfig};
 

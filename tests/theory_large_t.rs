@@ -1,7 +1,7 @@
 //! The optimum of SPEC.md §3 at large `N` and `t` (SPEC §3.1): SigLIP's trained values, and
 //! scales where both sigmoids of `l'` underflow.
 
-use ccem::theory::{ccem_loss, Phase, SigmoidOptimum};
+use ccem::theory::{ccem_loss, Optimum, Phase};
 
 /// The root of `l'` by an independent route: `l'(c*) = 0` is `log 2 + log sigmoid(a) =
 /// log(N-2) + log sigmoid(beta)`, and with `log sigmoid(x) = x - log1p(e^x)` it is the linear
@@ -35,7 +35,7 @@ fn fixed_point_root(n: usize, t: f64, b: f64) -> f64 {
 fn siglip_trained_values_are_solved_to_machine_precision() {
     // SigLIP's released models: t ~ 117.8, b' ~ -12.9 (b = +12.9 here), batch 32768.
     let (n, t, b) = (32768, 117.8, 12.9);
-    let o = SigmoidOptimum::solve(n, t, b).unwrap();
+    let o = Optimum::sigmoid(n, t, b).unwrap();
     assert_eq!(o.phase, Phase::Intermediate);
     let want = fixed_point_root(n, t, b);
     assert!(
@@ -64,7 +64,7 @@ fn underflowing_sigmoids_still_give_the_right_phase_and_root() {
         (4096, 5000.0, 100.0),
         (100, 1e4, 0.0),
     ] {
-        let o = SigmoidOptimum::solve(n, t, b).unwrap();
+        let o = Optimum::sigmoid(n, t, b).unwrap();
         let want = fixed_point_root(n, t, b);
         assert_eq!(o.phase, Phase::Intermediate, "{n} {t} {b}");
         assert!(
@@ -78,7 +78,7 @@ fn underflowing_sigmoids_still_give_the_right_phase_and_root() {
 #[test]
 fn moderate_values_agree_with_the_fixed_point_too() {
     for &(n, t, b) in &[(10usize, 1.0, 1.0), (8, 3.0, 1.0), (1000, 20.0, 5.0)] {
-        let o = SigmoidOptimum::solve(n, t, b).unwrap();
+        let o = Optimum::sigmoid(n, t, b).unwrap();
         if o.phase == Phase::Intermediate {
             let a = b - t + 2.0 * t * o.c_star;
             if a < 0.0 {

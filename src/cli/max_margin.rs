@@ -1,11 +1,11 @@
 //! `ccem optimize --max-margin`: a maximum-margin constellation of `N` pairs in `R^d`
-//! (SPEC.md §6.2).
+//! (SPEC.md §7.2).
 
 use super::optimize::{OptimizeArgs, OptimizerArg};
 use super::output::{print_records, Format};
 use super::theory::LossKind;
 use anyhow::{bail, Context, Result};
-use ccem::geometry::margin::{margins, QuantileLevel};
+use ccem::geometry::{margins, QuantileLevel};
 use ccem::loss::BlockOptions;
 use ccem::optim::max_margin::{
     max_margin, MaxMarginConfig, DEFAULT_MM_BETA0, DEFAULT_MM_BETA_MAX, DEFAULT_MM_STAGES,

@@ -4,14 +4,12 @@
 use super::output::{print_records, Format};
 use super::theory::{bias_mode, LossKind};
 use anyhow::{bail, Context, Result};
-use ccem::geometry::margin::{Margins, QuantileLevel};
-use ccem::geometry::measure;
-use ccem::loss::{BlockOptions, Loss};
+use ccem::geometry::QuantileLevel;
+use ccem::loss::{infonce_clip, BlockOptions, Loss};
 use ccem::optim::learnt::log_sigmoid_loss;
-use ccem::optim::{
-    self, FreeConfig, OptimizerKind, TheoryComparison, SIGLIP_INIT_B, SIGLIP_INIT_T,
-};
-use ccem::theory::{BiasMode, Phase, SigmoidOptimum};
+use ccem::optim::{self, FreeConfig, OptimizerKind, SIGLIP_INIT_B, SIGLIP_INIT_T};
+use ccem::theory::BiasMode;
+use ccem::{Report, Termination};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -29,11 +27,16 @@ use std::path::PathBuf;
 Rows of U and V live on the unit sphere: raw rows are renormalised after every step (a Riemannian
 step with the projective retraction). Defaults: Adam, lr 0.05 halving every 1000 steps down to 2%,
 at most 10000 steps, stop when |grad| <= grad-tol * sum|dL/dS|, one start.
-meets_theory: |mean S_ii - s+*| <= 1e-3 and the Gram distance to the predicted CCEM <= 1e-3
-(reported for d >= N; InfoNCE: d >= N-1).
+Output: the run (termination: converged, step_limit or diverged), the measured embedding
+(s_pos_mean, s_pos_std, s_neg_mean, s_neg_std, c_fit, gram_distance) and the theory's prediction
+(theory_c_star, theory_s_pos, theory_s_neg, theory_loss, theory_phase; empty for d < N, InfoNCE:
+d < N-1). meets_theory: |s_pos_mean - theory_s_pos| <= 1e-3 and gram_distance_to_theory <= 1e-3.
 margin = (min S_ii - max S_ij)/2, margin_bias = (min S_ii + max S_ij)/2, margin_bound = N/(2(N-1)),
 margin_quantile = (q_p(S_ii) - q_(1-p)(S_ij))/2 (numpy's linear quantile, p = --margin-quantile).
-With --learn-t the run stops when the margin has converged (not on the gradient norm).")]
+With --learn-t the run stops when the margin has converged (not on the gradient norm), and
+log_loss_rate = -log(L)/t is reported.
+InfoNCE is the sum of the row and column cross-entropies (the paper's convention), twice
+open_clip's ClipLoss (their mean); loss_clip / infonce_loss_clip give the CLIP value.")]
 pub struct OptimizeArgs {
     /// Batch size N (>= 2)
     #[arg(long)]
@@ -84,8 +87,7 @@ pub struct OptimizeArgs {
     /// SGD momentum in [0, 1)
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub momentum: f64,
-    /// Maximum number of steps per start
-    /// [default: 10000; 3600 with --max-margin]
+    /// Maximum number of steps per start [default: 10000; 3600 with --max-margin]
     #[arg(long)]
     pub steps: Option<usize>,
     /// Relative gradient tolerance: stop when |grad| <= G * sum|dL/dS| (0: run every step)
@@ -96,11 +98,11 @@ pub struct OptimizeArgs {
     #[arg(long)]
     pub restarts: Option<usize>,
     /// Find a maximum-margin constellation of N pairs in R^d instead of minimising a loss
-    /// (any N, d; takes --n, --d, --restarts, --seed, --save-u/--save-v, --format)
+    /// (any N, d; takes --n, --d, --restarts, --steps, --lr, --seed, --save-u/--save-v, --format)
     #[arg(long)]
     pub max_margin: bool,
     /// Quantile level p of margin_quantile = (q_p(S_ii) - q_{1-p}(S_ij)) / 2
-    #[arg(long, value_name = "P", default_value_t = ccem::geometry::margin::DEFAULT_MARGIN_QUANTILE, allow_hyphen_values = true)]
+    #[arg(long, value_name = "P", default_value_t = ccem::geometry::DEFAULT_MARGIN_QUANTILE, allow_hyphen_values = true)]
     pub margin_quantile: f64,
     /// Seed of the random starts
     #[arg(long, default_value_t = 0)]
@@ -139,7 +141,7 @@ impl From<OptimizerArg> for OptimizerKind {
 struct OptimizeRecord {
     n: usize,
     d: usize,
-    objective: &'static str,
+    objective: ccem::LossKind,
     /// Final scale (learnt or fixed); `null` for InfoNCE.
     t: Option<f64>,
     /// Final bias; `null` for InfoNCE.
@@ -155,59 +157,23 @@ struct OptimizeRecord {
     restarts: usize,
     best_restart: usize,
     steps_run: usize,
-    converged: bool,
-    diverged: bool,
+    termination: Termination,
     grad_norm: f64,
     grad_norm_relative: f64,
     loss: f64,
-    s_pos_mean: f64,
-    s_pos_std: f64,
-    s_neg_mean: f64,
-    s_neg_std: f64,
-    c_fit: f64,
-    gram_distance: f64,
-    c_star: Option<f64>,
-    s_pos_theory: Option<f64>,
-    s_neg_theory: Option<f64>,
-    phase: Option<Phase>,
-    loss_theory: Option<f64>,
-    gram_distance_to_theory: Option<f64>,
-    meets_theory: Option<bool>,
-    restart_losses: Vec<f64>,
+    /// InfoNCE: `loss` in open_clip's convention (half of ccem's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss_clip: Option<f64>,
     #[serde(flatten)]
-    margins: Margins,
-    /// `-log(L) / t` (learnt t): tends to the margin when the bias sits at `margin_bias`.
+    report: Report,
+    /// Learnt t: `-log(L) / t`, which tends to `margin` when the bias sits at `margin_bias`.
     log_loss_rate: Option<f64>,
+    restart_losses: Vec<f64>,
 }
 
-/// Turns the arguments into a validated configuration.
+/// Turns the arguments into a configuration (checked by the library in `optimize`).
 fn config(a: &OptimizeArgs) -> Result<FreeConfig> {
-    if a.n < 2 {
-        bail!("batch size N = {} is too small: need --n >= 2", a.n);
-    }
-    let d = a.d.unwrap_or(a.n);
-    if d < 1 {
-        bail!("invalid --d {d}: the dimension must be >= 1");
-    }
-    let steps = a.steps.unwrap_or(optim::DEFAULT_STEPS);
-    if steps < 1 {
-        bail!("invalid --steps 0: need at least one step");
-    }
-    let restarts = a.restarts.unwrap_or(optim::DEFAULT_RESTARTS);
-    if restarts < 1 {
-        bail!("invalid --restarts 0: need at least one start");
-    }
     let optimizer = OptimizerKind::from(a.optimizer);
-    let lr = a.lr.unwrap_or(optimizer.default_lr());
-    if !(lr.is_finite() && lr > 0.0) {
-        bail!("invalid --lr {lr}: the learning rate must be a finite number > 0");
-    }
-    if !(a.grad_tol.is_finite() && a.grad_tol >= 0.0) {
-        bail!(
-            "invalid --grad-tol {}: must be a finite number >= 0",
-            a.grad_tol
-        );
-    }
     let relative_bias = a.relative_bias.is_some();
     let loss = match a.loss {
         LossKind::Sigmoid => {
@@ -229,17 +195,16 @@ fn config(a: &OptimizeArgs) -> Result<FreeConfig> {
             Loss::infonce(tau)?
         }
     };
-    let mut cfg = FreeConfig::new(a.n, d, loss, a.seed);
+    let mut cfg = FreeConfig::new(a.n, a.d.unwrap_or(a.n), loss, a.seed);
     cfg.optimizer = optimizer;
-    cfg.lr = lr;
+    cfg.lr = a.lr.unwrap_or(optimizer.default_lr());
     cfg.momentum = a.momentum;
-    cfg.steps = steps;
+    cfg.steps = a.steps.unwrap_or(optim::DEFAULT_STEPS);
     cfg.grad_tol = a.grad_tol;
-    cfg.restarts = restarts;
+    cfg.restarts = a.restarts.unwrap_or(optim::DEFAULT_RESTARTS);
     cfg.learn_t = a.learn_t;
     cfg.learn_b = a.learn_b;
     cfg.relative_bias = relative_bias;
-    cfg.validate()?;
     Ok(cfg)
 }
 
@@ -258,9 +223,6 @@ fn sigmoid_loss(a: &OptimizeArgs) -> Result<Loss> {
             "--t is required for the sigmoid loss (e.g. --t 1), or learn it with --learn-t",
         )?
     };
-    if !(t.is_finite() && t >= 0.0) {
-        bail!("invalid t = {t}: the scale must be a finite number >= 0");
-    }
     let rel_value = a.relative_bias.flatten();
     let b = if a.learn_b {
         if a.b.is_some() || rel_value.is_some() {
@@ -280,9 +242,7 @@ fn sigmoid_loss(a: &OptimizeArgs) -> Result<Loss> {
         };
         mode.bias(t)
     };
-    if a.relative_bias.is_some() && t <= 0.0 {
-        bail!("the relative bias r_b = b/t needs t > 0 (got t = {t})");
-    }
+    // The library checks t and b (and, in `optimize`, that a relative bias has t > 0).
     Ok(Loss::sigmoid(t, b)?)
 }
 
@@ -293,44 +253,36 @@ pub fn run(a: &OptimizeArgs) -> Result<()> {
     }
     let cfg = config(a)?;
     let r = optim::optimize(&cfg)?;
-    if r.diverged {
+    let diverged = r.termination.is_diverged();
+    if diverged {
         eprintln!(
             "warning: every start diverged (a non-finite value appeared); try a smaller --lr"
         );
     }
-    let m = measure(
-        r.u.view(),
-        r.v.view(),
-        BlockOptions {
-            block: 256,
-            parallel: false,
-        },
-    );
-    let margins = ccem::geometry::margins(r.u.view(), r.v.view(), level, BlockOptions::default())?;
-    let final_loss = r.final_loss(&cfg);
-    let theory = optim::theory_c_star(cfg.n, cfg.d, &final_loss)
-        .filter(|c| c.is_finite())
-        .map(|c| TheoryComparison::new(&m, c));
-    let sig_opt = match final_loss {
-        Loss::Sigmoid { t, b } if theory.is_some() => {
-            Some(SigmoidOptimum::solve_unchecked(cfg.n, t, b))
-        }
-        _ => None,
+    let final_loss = if diverged {
+        cfg.loss
+    } else {
+        r.final_loss(&cfg)
+    };
+    let report = if diverged {
+        Report::unmeasured(cfg.n, cfg.d, &final_loss)
+    } else {
+        Report::new_with(
+            r.u.view(),
+            r.v.view(),
+            &final_loss,
+            level,
+            BlockOptions::default(),
+        )?
     };
     let (t, b, tau) = match final_loss {
         Loss::Sigmoid { t, b } => (Some(t), Some(b), None),
         Loss::InfoNce { tau } => (None, None, Some(tau)),
     };
-    let info = match final_loss {
-        Loss::InfoNce { tau } if theory.is_some() => {
-            Some(ccem::theory::InfoNceOptimum::solve(cfg.n, tau)?)
-        }
-        _ => None,
-    };
     let record = OptimizeRecord {
         n: cfg.n,
         d: cfg.d,
-        objective: final_loss.name(),
+        objective: final_loss.kind(),
         t,
         b,
         r_b: match (t, b) {
@@ -346,34 +298,21 @@ pub fn run(a: &OptimizeArgs) -> Result<()> {
         restarts: cfg.restarts,
         best_restart: r.best_restart,
         steps_run: r.steps_run,
-        converged: r.converged,
-        diverged: r.diverged,
+        termination: r.termination,
         grad_norm: r.grad_norm,
         grad_norm_relative: r.grad_norm_relative,
         loss: r.loss,
-        s_pos_mean: m.pos.mean,
-        s_pos_std: m.pos.std,
-        s_neg_mean: m.neg.mean,
-        s_neg_std: m.neg.std,
-        c_fit: m.c_fit,
-        gram_distance: m.gram_distance,
-        c_star: theory.map(|c| c.c_star),
-        s_pos_theory: theory.map(|c| c.s_pos_theory),
-        s_neg_theory: sig_opt.map(|o| o.s_neg).or(info.map(|o| o.s_neg)),
-        phase: sig_opt.map(|o| o.phase).or(info.map(|o| o.phase)),
-        loss_theory: sig_opt.map(|o| o.loss).or(info.map(|o| o.loss)),
-        gram_distance_to_theory: theory.map(|c| c.gram_distance_to_theory),
-        meets_theory: theory.map(|c| c.meets_theory && !r.diverged),
-        restart_losses: r.restart_losses.clone(),
-        margins,
+        loss_clip: (final_loss.kind() == ccem::LossKind::InfoNce).then(|| infonce_clip(r.loss)),
+        report,
         log_loss_rate: match final_loss {
-            Loss::Sigmoid { t, b } if cfg.learn_t && !r.diverged => {
+            Loss::Sigmoid { t, b } if cfg.learn_t && !diverged => {
                 let (x, y) = (r.u.as_slice(), r.v.as_slice());
                 x.zip(y)
                     .map(|(x, y)| -log_sigmoid_loss(x, y, cfg.n, cfg.d, t, b) / t)
             }
             _ => None,
         },
+        restart_losses: r.restart_losses.clone(),
     };
     if let Some(p) = &a.save_u {
         ccem::io::write_npy(p, &r.u).with_context(|| format!("saving U to {}", p.display()))?;

@@ -1,13 +1,11 @@
 //! `ccem train`: one run of the paper's encoder experiment (SPEC §5).
 
 use super::output::{print_records, Format};
+use super::theory::LossKind;
 use anyhow::{bail, Context, Result};
 use ccem::encoder::{self, EncoderConfig};
-use ccem::geometry::measure;
-use ccem::loss::{BlockOptions, Loss};
-use ccem::sweep::runner::cell_theory;
-use ccem::sweep::Objective;
-use ccem::theory::Phase;
+use ccem::loss::{infonce_clip, Loss};
+use ccem::{Report, Termination};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -18,7 +16,11 @@ use std::path::PathBuf;
   ccem train --n 30 --d 60 --layers 3 --loss sigmoid --t 1 --b 2 --seed 4 --save-u U.npy --save-v V.npy
 
 The data are 2N Gaussian points in R^{2d}; the encoder is ReLU(W2 ReLU(W1 x + b1) + b2) (a third
-layer with --layers 3), PyTorch's default init, rows normalised, full-batch SGD.")]
+layer with --layers 3), PyTorch's default init, rows normalised, full-batch SGD.
+Output: the run, the measured embedding (s_pos_mean, ..., gram_distance) and the theory's
+prediction (theory_c_star, theory_s_pos, ..., theory_phase; empty for d < N).
+InfoNCE is the sum of the row and column cross-entropies (the paper's convention), twice
+open_clip's ClipLoss (their mean); loss_clip / infonce_loss_clip give the CLIP value.")]
 pub struct TrainArgs {
     /// Batch size N
     #[arg(long)]
@@ -30,8 +32,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = encoder::DEFAULT_LAYERS)]
     pub layers: usize,
     /// Loss
-    #[arg(long, value_enum, default_value_t = Objective::Sigmoid)]
-    pub loss: Objective,
+    #[arg(long, value_enum, default_value_t = LossKind::Sigmoid)]
+    pub loss: LossKind,
     /// Sigmoid scale t; for --loss infonce, the temperature tau (as in the paper's script)
     #[arg(long, allow_hyphen_values = true)]
     pub t: Option<f64>,
@@ -56,10 +58,10 @@ pub struct TrainArgs {
     /// Save the final V (N x d, .npy)
     #[arg(long)]
     pub save_v: Option<PathBuf>,
-    /// Output format
     /// Quantile level p of margin_quantile = (q_p(S_ii) - q_{1-p}(S_ij)) / 2
-    #[arg(long, value_name = "P", default_value_t = ccem::geometry::margin::DEFAULT_MARGIN_QUANTILE, allow_hyphen_values = true)]
+    #[arg(long, value_name = "P", default_value_t = ccem::geometry::DEFAULT_MARGIN_QUANTILE, allow_hyphen_values = true)]
     pub margin_quantile: f64,
+    /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
@@ -69,50 +71,54 @@ struct TrainRecord {
     n: usize,
     d: usize,
     layers: usize,
-    objective: &'static str,
-    t: f64,
+    objective: ccem::LossKind,
+    /// Sigmoid scale; `null` for InfoNCE.
+    t: Option<f64>,
+    /// Sigmoid bias; `null` for InfoNCE.
     b: Option<f64>,
+    /// InfoNCE temperature; `null` for the sigmoid loss.
+    tau: Option<f64>,
     steps: usize,
     lr: f64,
     seed: u64,
-    diverged: bool,
+    termination: Termination,
     loss: f64,
-    s_pos_mean: f64,
-    s_neg_mean: f64,
-    s_pos_std: f64,
-    c_fit: f64,
-    gram_distance: f64,
-    c_star: f64,
-    s_pos_theory: f64,
-    phase: Phase,
+    /// InfoNCE: `loss` in open_clip's convention (half of ccem's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss_clip: Option<f64>,
     #[serde(flatten)]
-    margins: Option<ccem::geometry::Margins>,
+    report: Report,
 }
 
-pub fn run(a: &TrainArgs) -> Result<()> {
-    let (loss, t, b) = match a.loss {
-        Objective::Sigmoid => {
+/// The loss from the arguments (checked by the library).
+fn loss(a: &TrainArgs) -> Result<Loss> {
+    Ok(match a.loss {
+        LossKind::Sigmoid => {
             if a.tau.is_some() {
-                bail!("--tau is for --loss infonce");
+                bail!("--tau is for --loss infonce; the sigmoid loss takes --t and --b");
             }
             let t =
                 a.t.ok_or_else(|| anyhow::anyhow!("--t is required (e.g. --t 1)"))?;
-            let b = a.b.unwrap_or(t);
-            (Loss::sigmoid(t, b)?, t, Some(b))
+            Loss::sigmoid(t, a.b.unwrap_or(t))?
         }
-        Objective::Infonce => {
+        LossKind::Infonce => {
             if a.b.is_some() {
                 bail!("--b is for the sigmoid loss");
             }
-            let tau = a
-                .tau
-                .or(a.t)
-                .ok_or_else(|| anyhow::anyhow!("--tau (or --t) is required for InfoNCE"))?;
-            (Loss::infonce(tau)?, tau, None)
+            let tau = match (a.tau, a.t) {
+                (Some(_), Some(_)) => {
+                    bail!("--t and --tau both give the InfoNCE temperature: use --tau alone")
+                }
+                (Some(tau), None) | (None, Some(tau)) => tau,
+                (None, None) => bail!("--tau (or --t) is required for InfoNCE (e.g. --tau 0.5)"),
+            };
+            Loss::infonce(tau)?
         }
-    };
-    let level = ccem::geometry::QuantileLevel::new(a.margin_quantile)
-        .context("invalid --margin-quantile")?;
+    })
+}
+
+pub fn run(a: &TrainArgs) -> Result<()> {
+    let loss = loss(a)?;
     let cfg = EncoderConfig {
         n: a.n,
         d: a.d.unwrap_or(a.n),
@@ -121,22 +127,23 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         lr: a.lr,
         seed: a.seed,
     };
-    cfg.validate()?;
+    let level = ccem::geometry::QuantileLevel::new(a.margin_quantile)
+        .context("invalid --margin-quantile")?;
     let r = encoder::train(&cfg, &loss)?;
-    if r.diverged {
+    let diverged = r.termination.is_diverged();
+    if diverged {
         eprintln!("warning: training diverged after {} steps (a non-finite value appeared); try a smaller --lr", r.steps_run);
     }
-    let (c_star, s_pos_theory, _, phase) = cell_theory(a.loss, a.n, t, b);
-    let m = (!r.diverged).then(|| measure(r.u.view(), r.v.view(), BlockOptions::default()));
-    let margins = if r.diverged {
-        None
+    let report = if diverged {
+        Report::unmeasured(cfg.n, cfg.d, &loss)
     } else {
-        Some(ccem::geometry::margins(
+        Report::new_with(
             r.u.view(),
             r.v.view(),
+            &loss,
             level,
-            BlockOptions::default(),
-        )?)
+            ccem::BlockOptions::default(),
+        )?
     };
     if let Some(p) = &a.save_u {
         ccem::io::write_npy(p, &r.u)?;
@@ -144,30 +151,28 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     if let Some(p) = &a.save_v {
         ccem::io::write_npy(p, &r.v)?;
     }
+    let (t, b, tau) = match loss {
+        Loss::Sigmoid { t, b } => (Some(t), Some(b), None),
+        Loss::InfoNce { tau } => (None, None, Some(tau)),
+    };
     let rec = TrainRecord {
         n: cfg.n,
         d: cfg.d,
         layers: cfg.layers,
-        objective: a.loss.as_str(),
+        objective: loss.kind(),
         t,
         b,
+        tau,
         steps: r.steps_run,
         lr: cfg.lr,
         seed: cfg.seed,
-        diverged: r.diverged,
+        termination: r.termination,
         loss: r.loss,
-        s_pos_mean: r.s_pos,
-        s_neg_mean: r.s_neg,
-        s_pos_std: m.map_or(f64::NAN, |m| m.pos.std),
-        c_fit: m.map_or(f64::NAN, |m| m.c_fit),
-        gram_distance: m.map_or(f64::NAN, |m| m.gram_distance),
-        c_star,
-        s_pos_theory,
-        phase,
-        margins,
+        loss_clip: (loss.kind() == ccem::LossKind::InfoNce).then(|| infonce_clip(r.loss)),
+        report,
     };
     print_records(a.format, &[rec])?;
-    if r.diverged {
+    if diverged {
         std::process::exit(3);
     }
     Ok(())

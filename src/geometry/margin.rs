@@ -1,7 +1,7 @@
 //! Margins of an embedding: how well the positives are separated from the negatives
-//! (SPEC.md §6, after Bangachev, Bresler, Noman, Polyanskiy 2025, arXiv:2509.18552).
+//! (SPEC.md §7, after Bangachev, Bresler, Noman, Polyanskiy 2025, arXiv:2509.18552).
 //!
-//! # Formulas (SPEC §6)
+//! # Formulas (SPEC §7)
 //! - `margin m = (min_i S_ii - max_{i != j} S_ij) / 2`: positive exactly when `(U, V)` is a
 //!   *constellation*, i.e. some threshold `r_b` separates every positive from every negative;
 //! - `margin_bias r_b* = (min_i S_ii + max_{i != j} S_ij) / 2`: the relative bias that puts the
@@ -69,7 +69,7 @@ impl QuantileLevel {
     /// `p` outside `[0, 1/2]` or not finite.
     ///
     /// ```
-    /// use ccem::geometry::margin::QuantileLevel;
+    /// use ccem::geometry::QuantileLevel;
     /// assert!(QuantileLevel::new(0.05).is_ok());
     /// assert!(QuantileLevel::new(0.7).is_err());
     /// ```
@@ -98,7 +98,7 @@ impl Default for QuantileLevel {
     }
 }
 
-/// The margins of one embedding (module documentation, SPEC §6).
+/// The margins of one embedding (module documentation, SPEC §7).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Margins {
     /// `(min_i S_ii - max_{i != j} S_ij) / 2`; `> 0` iff `(U, V)` is a constellation.
@@ -117,17 +117,17 @@ pub struct Margins {
     pub quantile_error: f64,
 }
 
-/// `N / (2 (N - 1))`, the largest margin of `N >= 2` pairs of unit vectors (SPEC §6; reached by
+/// `N / (2 (N - 1))`, the largest margin of `N >= 2` pairs of unit vectors (SPEC §7; reached by
 /// the simplex ETF with `U = V`).
 ///
 /// ```
-/// assert_eq!(ccem::geometry::margin::margin_bound(4), 2.0 / 3.0);
+/// assert_eq!(ccem::geometry::margin_bound(4), 2.0 / 3.0);
 /// ```
 pub fn margin_bound(n: usize) -> f64 {
     n as f64 / (2.0 * (n as f64 - 1.0))
 }
 
-/// numpy's default (linear) quantile of `sorted` at level `q` (SPEC §6): virtual index
+/// numpy's default (linear) quantile of `sorted` at level `q` (SPEC §7): virtual index
 /// `h = (M - 1) q`, interpolation between `x_floor(h)` and the next value, with numpy's
 /// two-sided `lerp` (so the result is the one numpy returns).
 ///
@@ -211,7 +211,7 @@ fn fold_blocks<T: Send>(
 /// Shapes differ, `N < 2`, or a non-finite entry.
 ///
 /// ```
-/// use ccem::geometry::margin::{margins, QuantileLevel};
+/// use ccem::geometry::{margins, QuantileLevel};
 /// use ccem::geometry::simplex_etf;
 /// use ccem::loss::BlockOptions;
 /// let x = simplex_etf(4);

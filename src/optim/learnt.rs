@@ -1,10 +1,10 @@
-//! Where a run with learnt `t` ends (SPEC.md §6.1): the margin it approaches, the rate
+//! Where a run with learnt `t` ends (SPEC.md §7.1): the margin it approaches, the rate
 //! `-log(L) / t`, and the stopping rule on the margin.
 //!
 //! With `t = exp(t')` learnt and a constellation within reach, the loss can be driven to `0`
 //! and `t` grows without end, so the gradient-norm rule of [`super::optimize`] never fires in
 //! a meaningful way. What converges is the geometry: the margin `m` of `(U, V)`, and
-//! `-log(L) / t`, which tends to `m` when the bias sits at `r_b*` (SPEC §6.1). A run with a
+//! `-log(L) / t`, which tends to `m` when the bias sits at `r_b*` (SPEC §7.1). A run with a
 //! learnt `t` therefore stops when the margin has converged: every [`MARGIN_CHECK_EVERY`]
 //! steps the exact margin is recorded, and the run stops once the last
 //! [`MARGIN_WINDOW`] records (a window of `MARGIN_CHECK_EVERY * (MARGIN_WINDOW - 1)` steps)

@@ -1,9 +1,9 @@
 //! Maximum-margin constellations: maximise the margin
 //! `m(U, V) = (min_i S_ii - max_{i != j} S_ij) / 2` over unit embeddings, for any `N` and `d`
-//! (SPEC.md §6.2).
+//! (SPEC.md §7.2).
 //!
 //! With a learnt scale `t` and relative bias `r_b`, the minimisers of the sigmoid loss approach
-//! a maximum-margin constellation as `t` grows (SPEC §6.1), so this is where SigLIP training
+//! a maximum-margin constellation as `t` grows (SPEC §7.1), so this is where SigLIP training
 //! heads for `d < N`, a spherical-code problem without a closed form in general.
 //!
 //! # Algorithm
@@ -34,7 +34,7 @@
 
 use super::{Adam, Optimizer};
 use crate::error::{check_batch, check_positive, Error, Result};
-use crate::geometry::margin::margin_bound;
+use crate::geometry::margin_bound;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use rand::SeedableRng;
