@@ -89,6 +89,7 @@ impl ReproduceConfig {
             },
             base_seed: self.seed,
             d_ratio: 1.0,
+            ds: None,
             run: RunOptions {
                 steps: (mode == Mode::Encoder).then_some(self.steps),
                 ..RunOptions::default()

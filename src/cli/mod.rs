@@ -1,5 +1,6 @@
 //! Command-line definitions (clap) and dispatch; one file per subcommand.
 
+pub mod dimension;
 pub mod inspect;
 pub mod max_margin;
 pub mod optimize;

@@ -14,6 +14,7 @@ use serde::Serialize;
   ccem theory --n 4..50 --t 0.1..5:10 --format csv > theory.csv
   ccem theory --n 10 --t 1..10:4 --relative-bias 0.5
   ccem theory --loss infonce --n 10 --tau 0.07
+  ccem theory --n 32768 --t 117.8 --b 12.9 --d 768   # SigLIP's trained values: d < N
 
 InfoNCE's loss is the sum of the row and column cross-entropies (the paper's convention), twice
 open_clip's ClipLoss (their mean); loss_clip gives the CLIP value.")]
@@ -41,6 +42,10 @@ pub struct TheoryArgs {
     /// InfoNCE temperature tau: a value or a grid like --t
     #[arg(long, value_name = "TAU|LO..HI:COUNT", allow_hyphen_values = true)]
     pub tau: Option<String>,
+    /// Embedding dimension d: the CCEM optimum needs d >= N (InfoNCE: d >= N-1); below, the
+    /// output says so and gives the margin bound (SPEC §7)
+    #[arg(long)]
+    pub d: Option<usize>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -163,7 +168,7 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
                     })
                 })
                 .collect();
-            print_records(a.format, &records)
+            print_theory(a, &records, |n| n)
         }
         LossKind::Infonce => {
             if a.t.is_some() || a.b.is_some() || a.relative_bias.is_some() {
@@ -177,7 +182,26 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
                 .iter()
                 .flat_map(|&n| taus.iter().map(move |&tau| Optimum::infonce(n, tau)))
                 .collect::<ccem::Result<Vec<_>>>()?;
-            print_records(a.format, &records)
+            print_theory(a, &records, |n| n.saturating_sub(1))
         }
     }
+}
+
+/// Prints the records, annotated with `--d` when given ([`super::dimension::annotate`]).
+fn print_theory<T: Serialize>(
+    a: &TheoryArgs,
+    records: &[T],
+    needed: impl Fn(usize) -> usize,
+) -> Result<()> {
+    let Some(d) = a.d else {
+        return print_records(a.format, records);
+    };
+    if d == 0 {
+        bail!("invalid --d 0: the dimension must be >= 1");
+    }
+    let (values, below) = super::dimension::annotate(records, d, needed)?;
+    if below {
+        eprintln!("{}", super::dimension::BELOW_NOTE);
+    }
+    print_records(a.format, &values)
 }
