@@ -6,6 +6,7 @@ pub mod max_margin;
 pub mod optimize;
 pub mod output;
 pub mod plot;
+pub mod plot_margin;
 pub mod progress;
 pub mod reproduce;
 pub mod sweep;
