@@ -84,3 +84,32 @@ fn invalid_configurations_are_errors() {
     assert!(c.with_schedule(3, 10, 5.0, 2.0).is_err());
     assert!(c.with_lr(f64::NAN).is_err());
 }
+
+#[test]
+fn margin_map_cells_and_figure() {
+    use ccem::plot::{margin_cells, margin_map, MarginMapOptions};
+    let opts = MarginMapOptions {
+        ns: vec![3, 4, 5],
+        ds: vec![2, 3, 4],
+        restarts: 2,
+        steps_per_stage: 60,
+        ..Default::default()
+    };
+    let cells = margin_cells(&opts).unwrap();
+    assert_eq!(cells.len(), 9);
+    for c in &cells {
+        assert!(c.margin <= c.margin_bound + 1e-12);
+        if c.d + 1 >= c.n {
+            assert!((c.margin - c.margin_bound).abs() < TOL, "{c:?}");
+        }
+    }
+    let square = cells.iter().find(|c| (c.n, c.d) == (4, 2)).unwrap();
+    assert!((square.margin - 0.5).abs() < TOL);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.svg");
+    margin_map(&cells, &out, None).unwrap();
+    let svg = std::fs::read_to_string(&out).unwrap();
+    assert!(svg.contains("d = N − 1"));
+    assert!(margin_map(&cells[..1], &dir.path().join("x.png"), None).is_err());
+    assert!(margin_map(&cells, &dir.path().join("x.txt"), None).is_err());
+}
