@@ -17,6 +17,17 @@ pub fn log_sigmoid(x: f64) -> f64 {
     -softplus(-x)
 }
 
+/// `log softplus(x) = log log(1 + e^x)`, finite for every finite `x` (where `softplus(x)`
+/// underflows, `x < -30`, it is `x + log1p(-e^x / 2)`, exact to `O(e^{2x})`).
+#[inline]
+pub fn log_softplus(x: f64) -> f64 {
+    if x < -30.0 {
+        x + (-0.5 * x.exp()).ln_1p()
+    } else {
+        softplus(x).ln()
+    }
+}
+
 /// `sigmoid(x) = 1 / (1 + e^{-x})`, evaluated without overflow on either side.
 ///
 /// The derivative of [`softplus`]: `softplus'(x) = sigmoid(x)`.
@@ -71,6 +82,16 @@ mod tests {
             let fd = (softplus(x + h) - softplus(x - h)) / (2.0 * h);
             assert!((fd - sigmoid(x)).abs() < 1e-8);
         }
+    }
+
+    #[test]
+    fn log_softplus_is_continuous_and_finite() {
+        let at = |x: f64| (log_softplus(x), softplus(x).ln());
+        let (a, b) = at(-29.999_999);
+        assert!((a - b).abs() < 1e-12);
+        let (a, _) = at(-30.000_001);
+        assert!((a - softplus(-30.000_001).ln()).abs() < 1e-12);
+        assert!((log_softplus(-1e4) + 1e4).abs() < 1e-12);
     }
 
     #[test]

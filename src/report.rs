@@ -10,6 +10,7 @@
 //! | `s_pos_mean`, `s_pos_std` | mean and standard deviation of the positive similarities `S_ii` |
 //! | `s_neg_mean`, `s_neg_std` | the same for the negatives `S_ij`, `i != j` |
 //! | `c_fit`, `gram_distance` | the best-fitting CCEM and the distance to it (SPEC §4) |
+//! | `margin`, `margin_bias`, `margin_bound`, `margin_quantile`, `margin_quantile_p` | the margins of the embedding ([`Margins`], SPEC §7) |
 //! | `theory_c_star`, `theory_s_pos`, `theory_s_neg`, `theory_loss`, `theory_phase` | the prediction ([`Optimum`]'s `c_star`, `s_pos`, ... with a `theory_` prefix) |
 //! | `theory_loss_clip` | InfoNCE only: `theory_loss` in open_clip's convention (half of it) |
 //! | `gram_distance_to_theory` | the Gram distance to the predicted CCEM |
@@ -19,7 +20,7 @@
 //! `null` in JSON and an empty field in CSV.
 
 use crate::error::Result;
-use crate::geometry::{measure, Measurement};
+use crate::geometry::{margin_bound, margins, measure, Margins, Measurement, QuantileLevel};
 use crate::loss::embedding::{check_all_finite, check_pair};
 use crate::loss::{BlockOptions, Loss};
 use crate::theory::{predict, s_pos_of_c, Optimum, Phase};
@@ -56,6 +57,8 @@ pub struct Report {
     pub measurement: Option<Measurement>,
     /// The theory's prediction ([`predict`]); `None` where the theory does not cover `d`.
     pub prediction: Option<Optimum>,
+    /// The margins of the embedding (SPEC §7); `None` without an embedding.
+    pub margins: Option<Margins>,
 }
 
 impl Report {
@@ -64,14 +67,36 @@ impl Report {
     ///
     /// # Errors
     /// `U` and `V` differ in shape, `N < 2`, or an entry is not finite.
+    ///
+    /// The margins use the default quantile level (5%); [`Report::new_with`] sets it.
     pub fn new(u: ArrayView2<f64>, v: ArrayView2<f64>, loss: &Loss) -> Result<Self> {
+        Self::new_with(
+            u,
+            v,
+            loss,
+            QuantileLevel::default(),
+            BlockOptions::default(),
+        )
+    }
+
+    /// [`Report::new`] with the quantile level of `margin_quantile` and the blocking of the
+    /// passes over `U V^T`.
+    ///
+    /// # Errors
+    /// As [`Report::new`].
+    pub fn new_with(
+        u: ArrayView2<f64>,
+        v: ArrayView2<f64>,
+        loss: &Loss,
+        level: QuantileLevel,
+        opts: BlockOptions,
+    ) -> Result<Self> {
         check_pair(u, v)?;
         check_all_finite(u, "U")?;
         check_all_finite(v, "V")?;
-        Ok(Self::from_measurement(
-            measure(u, v, BlockOptions::default()),
-            loss,
-        ))
+        let mut r = Self::from_measurement(measure(u, v, opts), loss);
+        r.margins = Some(margins(u, v, level, opts)?);
+        Ok(r)
     }
 
     /// Compares a measurement with the theory's prediction for `loss`.
@@ -81,6 +106,7 @@ impl Report {
             d: m.d,
             measurement: Some(m),
             prediction: predict(m.n, m.d, loss),
+            margins: None,
         }
     }
 
@@ -92,6 +118,7 @@ impl Report {
             d,
             measurement: None,
             prediction: predict(n, d, loss),
+            margins: None,
         }
     }
 
@@ -138,6 +165,11 @@ struct Flat {
     s_neg_std: Option<f64>,
     c_fit: Option<f64>,
     gram_distance: Option<f64>,
+    margin: Option<f64>,
+    margin_bias: Option<f64>,
+    margin_bound: f64,
+    margin_quantile: Option<f64>,
+    margin_quantile_p: Option<f64>,
     theory_c_star: Option<f64>,
     theory_s_pos: Option<f64>,
     theory_s_neg: Option<f64>,
@@ -161,6 +193,11 @@ impl Serialize for Report {
             s_neg_std: m.map(|m| m.neg.std),
             c_fit: m.map(|m| m.c_fit),
             gram_distance: m.map(|m| m.gram_distance),
+            margin: self.margins.map(|g| g.margin),
+            margin_bias: self.margins.map(|g| g.margin_bias),
+            margin_bound: margin_bound(self.n),
+            margin_quantile: self.margins.map(|g| g.margin_quantile),
+            margin_quantile_p: self.margins.map(|g| g.margin_quantile_p),
             theory_c_star: o.and_then(|o| fin(o.c_star)),
             theory_s_pos: o.and_then(|o| fin(o.s_pos)),
             theory_s_neg: o.and_then(|o| fin(o.s_neg)),
@@ -199,6 +236,11 @@ mod tests {
                 "s_neg_std",
                 "c_fit",
                 "gram_distance",
+                "margin",
+                "margin_bias",
+                "margin_bound",
+                "margin_quantile",
+                "margin_quantile_p",
                 "theory_c_star",
                 "theory_s_pos",
                 "theory_s_neg",
@@ -209,6 +251,9 @@ mod tests {
                 "meets_theory"
             ]
         );
+        // The CCEM's margin is (1 - c) N / (2 (N - 1)) (SPEC §7).
+        assert!((r.margins.unwrap().margin - 0.8 * 0.6).abs() < 1e-12);
+        assert_eq!(json["margin_bound"], 0.6);
         // c = 0.2 is not the ETF that InfoNCE predicts.
         assert_eq!(r.meets_theory(), Some(false));
         assert!((r.measurement.unwrap().c_fit - 0.2).abs() < 1e-12);

@@ -135,6 +135,7 @@ pub fn sweep<'py>(
     seeds: usize,
     seed: u64,
     d_ratio: f64,
+    ds: None,
     steps: Option<usize>,
     lr: Option<f64>,
     layers: Option<usize>,

@@ -2,6 +2,7 @@
 
 use super::output::{print_records, Format};
 use anyhow::{Context, Result};
+use ccem::geometry::QuantileLevel;
 use ccem::loss::{blocked_loss, infonce_clip, normalize_rows, BlockOptions, Loss};
 use ccem::Report;
 use serde::Serialize;
@@ -15,6 +16,9 @@ use std::path::PathBuf;
 
 Files: N x d matrices, .npy (float32 or float64, as numpy.save writes them) or .csv without header.
 The theory_* keys are the sigmoid optimum for (N, t, b); empty when d < N.
+margin = (min S_ii - max S_ij)/2 (> 0: a constellation), margin_bias = the relative bias r_b
+that realises it, margin_bound = N/(2(N-1)), margin_quantile = (q_p(S_ii) - q_(1-p)(S_ij))/2
+with numpy's linear quantile (exact for N <= 4096, absolute error < 1e-9 above).
 InfoNCE is the sum of the row and column cross-entropies (the paper's convention), twice
 open_clip's ClipLoss (their mean); loss_clip / infonce_loss_clip give the CLIP value.")]
 pub struct InspectArgs {
@@ -36,6 +40,9 @@ pub struct InspectArgs {
     /// Use the rows as they are (by default they are put on the unit sphere)
     #[arg(long)]
     pub no_normalize: bool,
+    /// Quantile level p of margin_quantile = (q_p(S_ii) - q_{1-p}(S_ij)) / 2
+    #[arg(long, value_name = "P", default_value_t = ccem::geometry::DEFAULT_MARGIN_QUANTILE, allow_hyphen_values = true)]
+    pub margin_quantile: f64,
     /// Rows per block for large N (memory O(N * block))
     #[arg(long, default_value_t = 256)]
     pub block: usize,
@@ -74,6 +81,7 @@ struct InspectRecord {
 pub fn run(a: &InspectArgs) -> Result<()> {
     let sig = Loss::sigmoid(a.t, a.b.unwrap_or(a.t)).context("invalid sigmoid-loss parameters")?;
     let info = Loss::infonce(a.tau).context("invalid InfoNCE temperature")?;
+    let level = QuantileLevel::new(a.margin_quantile).context("invalid --margin-quantile")?;
     if a.block == 0 {
         anyhow::bail!("--block must be >= 1");
     }
@@ -88,14 +96,14 @@ pub fn run(a: &InspectArgs) -> Result<()> {
         )
     };
     // Checks the shapes and the values, measures, and compares with the theory.
-    let report = Report::new(u.view(), v.view(), &sig)?;
-    let m = report
-        .measurement
-        .context("the embedding could not be measured")?;
     let opts = BlockOptions {
         block: a.block,
         parallel: true,
     };
+    let report = Report::new_with(u.view(), v.view(), &sig, level, opts)?;
+    let m = report
+        .measurement
+        .context("the embedding could not be measured")?;
     let (n, d) = u.dim();
     let (t, b) = match sig {
         Loss::Sigmoid { t, b } => (t, b),

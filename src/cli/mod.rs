@@ -16,10 +16,13 @@ macro_rules! out {
     }};
 }
 
+pub mod dimension;
 pub mod inspect;
+pub mod max_margin;
 pub mod optimize;
 pub mod output;
 pub mod plot;
+pub mod plot_margin;
 pub mod progress;
 pub mod reproduce;
 pub mod sweep;

@@ -4,7 +4,9 @@
 use super::output::{print_records, Format};
 use super::theory::{bias_mode, LossKind};
 use anyhow::{bail, Context, Result};
-use ccem::loss::{infonce_clip, Loss};
+use ccem::geometry::QuantileLevel;
+use ccem::loss::{infonce_clip, BlockOptions, Loss};
+use ccem::optim::learnt::log_sigmoid_loss;
 use ccem::optim::{self, FreeConfig, OptimizerKind, SIGLIP_INIT_B, SIGLIP_INIT_T};
 use ccem::theory::BiasMode;
 use ccem::{Report, Termination};
@@ -19,6 +21,8 @@ use std::path::PathBuf;
   ccem optimize --n 10 --loss infonce --tau 0.5     # the simplex ETF
   ccem optimize --n 16 --learn-t --learn-b          # SigLIP: t = exp(t'), b learnt, from t = b = 10
   ccem optimize --n 20 --t 1 --restarts 4 --seed 3 --save-u U.npy --save-v V.npy
+  ccem optimize --n 8 --learn-t --learn-b --relative-bias   # t, r_b learnt: stops when the margin converges
+  ccem optimize --n 5 --d 2 --max-margin            # the pentagon: margin (1 - cos 72 deg)/2
 
 Rows of U and V live on the unit sphere: raw rows are renormalised after every step (a Riemannian
 step with the projective retraction). Defaults: Adam, lr 0.05 halving every 1000 steps down to 2%,
@@ -27,6 +31,10 @@ Output: the run (termination: converged, step_limit or diverged), the measured e
 (s_pos_mean, s_pos_std, s_neg_mean, s_neg_std, c_fit, gram_distance) and the theory's prediction
 (theory_c_star, theory_s_pos, theory_s_neg, theory_loss, theory_phase; empty for d < N, InfoNCE:
 d < N-1). meets_theory: |s_pos_mean - theory_s_pos| <= 1e-3 and gram_distance_to_theory <= 1e-3.
+margin = (min S_ii - max S_ij)/2, margin_bias = (min S_ii + max S_ij)/2, margin_bound = N/(2(N-1)),
+margin_quantile = (q_p(S_ii) - q_(1-p)(S_ij))/2 (numpy's linear quantile, p = --margin-quantile).
+With --learn-t the run stops when the margin has converged (not on the gradient norm), and
+log_loss_rate = -log(L)/t is reported.
 InfoNCE is the sum of the row and column cross-entropies (the paper's convention), twice
 open_clip's ClipLoss (their mean); loss_clip / infonce_loss_clip give the CLIP value.")]
 pub struct OptimizeArgs {
@@ -79,15 +87,23 @@ pub struct OptimizeArgs {
     /// SGD momentum in [0, 1)
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub momentum: f64,
-    /// Maximum number of steps per start
-    #[arg(long, default_value_t = optim::DEFAULT_STEPS)]
-    pub steps: usize,
+    /// Maximum number of steps per start [default: 10000; 3600 with --max-margin]
+    #[arg(long)]
+    pub steps: Option<usize>,
     /// Relative gradient tolerance: stop when |grad| <= G * sum|dL/dS| (0: run every step)
     #[arg(long, value_name = "G", default_value_t = optim::DEFAULT_GRAD_TOL, allow_hyphen_values = true)]
     pub grad_tol: f64,
-    /// Random starts; the lowest final loss is kept
-    #[arg(long, default_value_t = optim::DEFAULT_RESTARTS)]
-    pub restarts: usize,
+    /// Random starts; the lowest final loss (the largest margin with --max-margin) is kept
+    /// [default: 1; 8 with --max-margin]
+    #[arg(long)]
+    pub restarts: Option<usize>,
+    /// Find a maximum-margin constellation of N pairs in R^d instead of minimising a loss
+    /// (any N, d; takes --n, --d, --restarts, --steps, --lr, --seed, --save-u/--save-v, --format)
+    #[arg(long)]
+    pub max_margin: bool,
+    /// Quantile level p of margin_quantile = (q_p(S_ii) - q_{1-p}(S_ij)) / 2
+    #[arg(long, value_name = "P", default_value_t = ccem::geometry::DEFAULT_MARGIN_QUANTILE, allow_hyphen_values = true)]
+    pub margin_quantile: f64,
     /// Seed of the random starts
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -150,6 +166,8 @@ struct OptimizeRecord {
     loss_clip: Option<f64>,
     #[serde(flatten)]
     report: Report,
+    /// Learnt t: `-log(L) / t`, which tends to `margin` when the bias sits at `margin_bias`.
+    log_loss_rate: Option<f64>,
     restart_losses: Vec<f64>,
 }
 
@@ -181,9 +199,9 @@ fn config(a: &OptimizeArgs) -> Result<FreeConfig> {
     cfg.optimizer = optimizer;
     cfg.lr = a.lr.unwrap_or(optimizer.default_lr());
     cfg.momentum = a.momentum;
-    cfg.steps = a.steps;
+    cfg.steps = a.steps.unwrap_or(optim::DEFAULT_STEPS);
     cfg.grad_tol = a.grad_tol;
-    cfg.restarts = a.restarts;
+    cfg.restarts = a.restarts.unwrap_or(optim::DEFAULT_RESTARTS);
     cfg.learn_t = a.learn_t;
     cfg.learn_b = a.learn_b;
     cfg.relative_bias = relative_bias;
@@ -229,6 +247,10 @@ fn sigmoid_loss(a: &OptimizeArgs) -> Result<Loss> {
 }
 
 pub fn run(a: &OptimizeArgs) -> Result<()> {
+    let level = QuantileLevel::new(a.margin_quantile).context("invalid --margin-quantile")?;
+    if a.max_margin {
+        return super::max_margin::run(a, level);
+    }
     let cfg = config(a)?;
     for p in a.save_u.iter().chain(&a.save_v) {
         ccem::io::MatrixFormat::from_path(p)?;
@@ -243,7 +265,13 @@ pub fn run(a: &OptimizeArgs) -> Result<()> {
     let report = if diverged {
         Report::unmeasured(cfg.n, cfg.d, &final_loss)
     } else {
-        Report::new(r.u.view(), r.v.view(), &final_loss)?
+        Report::new_with(
+            r.u.view(),
+            r.v.view(),
+            &final_loss,
+            level,
+            BlockOptions::default(),
+        )?
     };
     let (t, b, tau) = match final_loss {
         Loss::Sigmoid { t, b } => (Some(t), Some(b), None),
@@ -274,6 +302,14 @@ pub fn run(a: &OptimizeArgs) -> Result<()> {
         loss: r.loss,
         loss_clip: (final_loss.kind() == ccem::LossKind::InfoNce).then(|| infonce_clip(r.loss)),
         report,
+        log_loss_rate: match final_loss {
+            Loss::Sigmoid { t, b } if cfg.learn_t && !diverged => {
+                let (x, y) = (r.u.as_slice(), r.v.as_slice());
+                x.zip(y)
+                    .map(|(x, y)| -log_sigmoid_loss(x, y, cfg.n, cfg.d, t, b) / t)
+            }
+            _ => None,
+        },
         restart_losses: r.restart_losses.clone(),
     };
     if let Some(p) = &a.save_u {

@@ -48,6 +48,14 @@ boundaries for a fixed b or a fixed b/t; InfoNCE panels have none.")]
 Colour scales: s+* on [-1, 1], c* on [0, 1], delta* on [0, --delta-max] (larger values and the
 antipodal delta* = inf get the top colour).")]
     Theory(TheoryMapArgs),
+    /// Maximum margin of N pairs in R^d over (N, d), as a fraction of the ETF bound N/(2(N-1))
+    #[command(after_help = "Examples:
+  ccem plot margin --out margin.png                          # N = 3..12, d = 2..12
+  ccem plot margin --n 3..8 --d 2..6 --restarts 2 --csv cells.csv --out margin.svg
+
+Each cell is `ccem optimize --n N --d D --max-margin` (smooth max-min with restarts, SPEC §7.2).
+The red line d = N - 1 marks where the simplex ETF reaches the bound.")]
+    Margin(super::plot_margin::MarginMapArgs),
     /// Map of the measured s_pos minus the theory s+* over (N, t), blue-white-red
     #[command(after_help = "Examples:
   ccem plot diff --input runs/free-sigmoid/results.csv --out diff.png
@@ -318,6 +326,7 @@ pub fn run(args: &PlotArgs) -> Result<()> {
             plot::theory_map(&a.out, &opts)?;
             &a.out
         }
+        PlotKind::Margin(a) => super::plot_margin::run(a)?,
         PlotKind::Diff(a) => {
             let input = PanelInput {
                 table: read_table(&a.input, &a.filter)?,

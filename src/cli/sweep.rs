@@ -56,6 +56,15 @@ pub struct SweepArgs {
     /// Dimension d = round(d_ratio * N)
     #[arg(long, default_value_t = 1.0)]
     pub d_ratio: f64,
+    /// A grid of dimensions (`2..12`, `2,3,5`): the cells are every (N, d) pair, d < N included
+    /// (no CCEM theory there; compare the margin columns)
+    #[arg(
+        long,
+        value_name = "D|LO..HI",
+        allow_hyphen_values = true,
+        conflicts_with = "d_ratio"
+    )]
+    pub d: Option<String>,
     /// Training steps (encoder default 100; free embeddings: the maximum)
     #[arg(long)]
     pub steps: Option<usize>,
@@ -128,6 +137,7 @@ impl SweepArgs {
             seeds: self.seeds,
             base_seed: self.seed,
             d_ratio: self.d_ratio,
+            ds: self.d.as_deref().map(parse_int_grid).transpose()?,
             run: RunOptions {
                 steps: self.steps,
                 lr: self.lr,

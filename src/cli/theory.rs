@@ -14,6 +14,7 @@ use serde::Serialize;
   ccem theory --n 4..50 --t 0.1..5:10 --format csv > theory.csv
   ccem theory --n 10 --t 1..10:4 --relative-bias 0.5
   ccem theory --loss infonce --n 10 --tau 0.07
+  ccem theory --n 32768 --t 117.8 --b 12.9 --d 768   # SigLIP's trained values: d < N
 
 InfoNCE's loss is the sum of the row and column cross-entropies (the paper's convention), twice
 open_clip's ClipLoss (their mean); loss_clip gives the CLIP value.")]
@@ -41,6 +42,10 @@ pub struct TheoryArgs {
     /// InfoNCE temperature tau: a value or a grid like --t
     #[arg(long, value_name = "TAU|LO..HI:COUNT", allow_hyphen_values = true)]
     pub tau: Option<String>,
+    /// Embedding dimension d: the CCEM optimum needs d >= N (InfoNCE: d >= N-1); below, the
+    /// output says so and gives the margin bound (SPEC §7)
+    #[arg(long)]
+    pub d: Option<usize>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -201,7 +206,7 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
                     t_antipodal_boundary: ta,
                 }
             });
-            write_record_stream(&mut out, a.format, count, records)
+            emit(a, &mut out, count, ns.min(), records, |n| n)
         }
         LossKind::Infonce => {
             if a.t.is_some() || a.b.is_some() || a.relative_bias.is_some() {
@@ -220,7 +225,41 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
                 |_| (),
                 |n, tau, ()| Optimum::infonce(n, tau).expect("the grid's ends were checked"),
             );
-            write_record_stream(&mut out, a.format, count, records)
+            emit(a, &mut out, count, ns.min(), records, |n| {
+                n.saturating_sub(1)
+            })
         }
     }
+}
+
+/// Writes the records; with `--d`, each is annotated with where the CCEM optimum applies
+/// ([`super::dimension::annotate_one`]) and a note goes to stderr when some cell has `d` below
+/// `needed(N)` (the smallest `N` decides).
+fn emit<T: Serialize>(
+    a: &TheoryArgs,
+    out: &mut impl std::io::Write,
+    count: usize,
+    n_min: usize,
+    records: impl Iterator<Item = T>,
+    needed: impl Fn(usize) -> usize + Copy,
+) -> Result<()> {
+    let Some(d) = a.d else {
+        return write_record_stream(out, a.format, count, records);
+    };
+    if d == 0 {
+        bail!("invalid --d 0: the dimension must be >= 1");
+    }
+    if d < needed(n_min) {
+        eprintln!("{}", super::dimension::BELOW_NOTE);
+    }
+    let mut failure = None;
+    let values = records.map_while(|r| match super::dimension::annotate_one(&r, d, needed) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            failure = Some(e);
+            None
+        }
+    });
+    write_record_stream(out, a.format, count, values)?;
+    failure.map_or(Ok(()), Err)
 }

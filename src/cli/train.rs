@@ -2,7 +2,7 @@
 
 use super::output::{print_records, Format};
 use super::theory::LossKind;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use ccem::encoder::{self, EncoderConfig};
 use ccem::loss::{infonce_clip, Loss};
 use ccem::{Report, Termination};
@@ -58,6 +58,9 @@ pub struct TrainArgs {
     /// Save the final V (N x d): .npy or .csv, by extension
     #[arg(long, value_name = "V.npy|V.csv")]
     pub save_v: Option<PathBuf>,
+    /// Quantile level p of margin_quantile = (q_p(S_ii) - q_{1-p}(S_ij)) / 2
+    #[arg(long, value_name = "P", default_value_t = ccem::geometry::DEFAULT_MARGIN_QUANTILE, allow_hyphen_values = true)]
+    pub margin_quantile: f64,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -127,6 +130,8 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     for p in a.save_u.iter().chain(&a.save_v) {
         ccem::io::MatrixFormat::from_path(p)?;
     }
+    let level = ccem::geometry::QuantileLevel::new(a.margin_quantile)
+        .context("invalid --margin-quantile")?;
     let r = encoder::train(&cfg, &loss)?;
     let diverged = r.termination.is_diverged();
     if diverged {
@@ -135,7 +140,13 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     let report = if diverged {
         Report::unmeasured(cfg.n, cfg.d, &loss)
     } else {
-        Report::new(r.u.view(), r.v.view(), &loss)?
+        Report::new_with(
+            r.u.view(),
+            r.v.view(),
+            &loss,
+            level,
+            ccem::BlockOptions::default(),
+        )?
     };
     if let Some(p) = &a.save_u {
         ccem::io::write_matrix(p, &r.u)?;

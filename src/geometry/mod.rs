@@ -1,8 +1,13 @@
-//! The double-Constant Embedding Model (SPEC.md §2) and the measurement of any embedding
-//! against it (SPEC.md §4).
+//! The double-Constant Embedding Model (SPEC.md §2), the measurement of any embedding
+//! against it (SPEC.md §4), and its margins (SPEC.md §7).
 
 mod ccem;
+mod margin;
 mod measure;
 
 pub use ccem::{ccem_embedding, random_orthogonal, simplex_etf, Ccem};
+pub use margin::{
+    linear_quantile_sorted, margin_bound, margins, Margins, QuantileLevel, CANDIDATE_CAP,
+    DEFAULT_MARGIN_QUANTILE, EXACT_QUANTILE_MAX_N, HISTOGRAM_BINS,
+};
 pub use measure::{measure, Measurement, Stats};

@@ -24,7 +24,9 @@
 //!   `||grad||_F <= grad_tol * ||G||_1`, with `||grad||_F` the Riemannian gradient norm over
 //!   every row of `U`, `V` and the learnt scalars, and `||G||_1 = sum_ij |dL/dS_ij|` the total
 //!   size of the "forces" `G_ij v_j` whose sum is `dL/du_i` (so the ratio is at most about 1
-//!   and measures how completely they cancel); otherwise after `steps` steps. An absolute
+//!   and measures how completely they cancel); otherwise after `steps` steps. With a learnt
+//!   `t` the run stops instead when the margin has converged ([`learnt`]): `t` grows without
+//!   end there and the gradient norm says nothing. An absolute
 //!   tolerance would stop far too early where the loss is flat because `t` is small or the
 //!   terms saturate (`||G||_1` scales like `t`, and like the loss itself for InfoNCE at small
 //!   `tau`); the relative one needs no per-cell tuning.
@@ -47,6 +49,8 @@
 //! parallelise across cells.
 
 mod adam;
+pub mod learnt;
+pub mod max_margin;
 mod objective;
 pub mod scalars;
 mod sgd;
@@ -385,7 +389,8 @@ impl FreeResult {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Termination {
-    /// The stopping rule was met (free embeddings: the relative gradient tolerance).
+    /// The stopping rule was met (free embeddings: the relative gradient tolerance; with a learnt
+    /// `t`, the margin's convergence, see [`learnt`]).
     Converged,
     /// Every step was taken without meeting a stopping rule (the encoder always ends so).
     StepLimit,
@@ -544,6 +549,7 @@ impl Solver {
         scalars.write(&mut self.theta[2 * nd..]);
         self.opt.reset();
 
+        let mut tracker = cfg.learn_t.then(learnt::MarginTracker::new);
         let mut steps_run = 0;
         let mut converged = false;
         let mut grad_norm = f64::NAN;
@@ -554,7 +560,16 @@ impl Solver {
                 diverged = true;
                 break;
             }
-            if grad_norm <= cfg.grad_tol * ev.g_l1 {
+            if let Some(tr) = tracker.as_mut() {
+                // Learnt t: stop when the margin has converged (learnt.rs).
+                if tr.due(steps_run) {
+                    let (p, q) = learnt::extremes(&self.theta[..nd], &self.theta[nd..2 * nd], n, d);
+                    if tr.record((p - q) / 2.0) {
+                        converged = true;
+                        break;
+                    }
+                }
+            } else if grad_norm <= cfg.grad_tol * ev.g_l1 {
                 converged = true;
                 break;
             }

@@ -14,6 +14,7 @@
 //! | [`diff_map`] | measured `s_pos` minus the theory `s_+*`, diverging colours |
 //! | [`curves`] | `c*` (or `delta*`) and `s_+*`, `s_-*` against `t` for a few `N`, measured points on top |
 //! | [`loss_curve`] | the CCEM loss `l(c)` on `[0, 1]` for a few `t`, minimum `c*` marked |
+//! | [`margin_map`] | the maximum margin over (N, d) as a fraction of the ETF bound, with `d = N - 1` (SPEC §7.2) |
 
 mod axes;
 mod canvas;
@@ -21,12 +22,14 @@ mod colormap;
 mod curves;
 mod heatmap;
 mod lines;
+mod margin_map;
 mod results;
 mod text;
 
 pub use curves::{
     curves, loss_curve, CurveQuantity, CurvesOptions, LossCurveOptions, MAX_CURVES, MAX_LINE_POINTS,
 };
+pub use margin_map::{margin_cells, margin_map, MarginCell, MarginMapOptions};
 pub use results::{read_results, ResultRow, ResultsTable};
 
 use crate::theory::{BiasMode, Optimum};

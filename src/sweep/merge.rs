@@ -145,6 +145,7 @@ mod tests {
             seeds: 1,
             base_seed: 0,
             d_ratio: 1.0,
+            ds: None,
             run: RunOptions::default(),
             shard,
         }
@@ -177,6 +178,8 @@ mod tests {
             converged: Some(true),
             loss_clip: None,
             theory_loss: Some(1.0),
+            margin: Some(0.1),
+            margin_quantile: Some(0.2),
         }
     }
 

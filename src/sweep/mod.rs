@@ -144,8 +144,13 @@ pub struct SweepSpec {
     pub seeds: usize,
     /// Base seed.
     pub base_seed: u64,
-    /// `d = max(1, round(d_ratio * N))`.
+    /// `d = max(1, round(d_ratio * N))` (unless `ds` is given).
     pub d_ratio: f64,
+    /// A grid of dimensions: the cells are then every `(N, d)` pair, `d < N` included (where
+    /// the CCEM theory does not apply and the margins are what is measured, SPEC §7).
+    /// `None`: `d` from `d_ratio`. Absent from the `config.json` of older sweeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ds: Option<Vec<usize>>,
     /// Options of the single runs.
     pub run: RunOptions,
     /// The shard this directory holds (`None`: all cells).
@@ -156,7 +161,7 @@ pub struct SweepSpec {
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Cell {
-    /// Position in the full grid (n-major, then t, then seed index).
+    /// Position in the full grid (n-major, then d when `ds` is given, then t, then seed index).
     pub index: usize,
     /// Batch size.
     pub n: usize,
@@ -222,7 +227,13 @@ impl SweepSpec {
             return Err(Error::Config("--seeds must be >= 1".into()));
         }
         crate::error::check_positive("d-ratio", self.d_ratio)?;
-        if self.mode == Mode::Free && self.objective == LossKind::Sigmoid {
+        if let Some(ds) = &self.ds {
+            if ds.is_empty() || ds.contains(&0) {
+                return Err(Error::Config(
+                    "the grid of dimensions --d must be non-empty, every d >= 1".into(),
+                ));
+            }
+        } else if self.mode == Mode::Free && self.objective == LossKind::Sigmoid {
             if let Some(&n) = self.ns.iter().find(|&&n| self.dim(n) < n) {
                 return Err(Error::DimensionTooSmall { n, d: self.dim(n) });
             }
@@ -293,6 +304,7 @@ impl SweepSpec {
     ///     seeds: 1,
     ///     base_seed: 0,
     ///     d_ratio: 1.0,
+    ///     ds: None,
     ///     run: RunOptions::default(),
     ///     shard: None,
     /// }
@@ -315,29 +327,39 @@ impl SweepSpec {
         ((self.d_ratio * n as f64).round() as usize).max(1)
     }
 
+    /// The dimensions of the cells with batch size `n`: the grid `ds`, or `[dim(n)]`.
+    pub fn dims(&self, n: usize) -> Vec<usize> {
+        match &self.ds {
+            Some(ds) => ds.clone(),
+            None => vec![self.dim(n)],
+        }
+    }
+
     /// Number of cells in the full grid (all shards).
     pub fn total_cells(&self) -> usize {
-        self.ns.len() * self.ts.len() * self.seeds
+        self.ns.len() * self.ds.as_ref().map_or(1, |d| d.len()) * self.ts.len() * self.seeds
     }
 
     /// Every cell of the full grid, in grid order (all shards).
     pub fn all_cells(&self) -> Vec<Cell> {
         let mut cells = Vec::with_capacity(self.total_cells());
         for &n in &self.ns {
-            for &t in &self.ts {
-                for s in 0..self.seeds {
-                    cells.push(Cell {
-                        index: cells.len(),
-                        n,
-                        d: self.dim(n),
-                        t,
-                        b: match self.objective {
-                            LossKind::Sigmoid => Some(self.bias.bias(t)),
-                            LossKind::InfoNce => None,
-                        },
-                        seed_index: s,
-                        seed: cell_seed(self.base_seed, n, s),
-                    });
+            for d in self.dims(n) {
+                for &t in &self.ts {
+                    for s in 0..self.seeds {
+                        cells.push(Cell {
+                            index: cells.len(),
+                            n,
+                            d,
+                            t,
+                            b: match self.objective {
+                                LossKind::Sigmoid => Some(self.bias.bias(t)),
+                                LossKind::InfoNce => None,
+                            },
+                            seed_index: s,
+                            seed: cell_seed(self.base_seed, n, s),
+                        });
+                    }
                 }
             }
         }

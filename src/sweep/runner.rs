@@ -135,5 +135,7 @@ fn row(spec: &SweepSpec, cell: &Cell, loss: &Loss, tr: &Trained, report: &Report
             LossKind::Sigmoid => None,
         },
         theory_loss: o.and_then(|o| fin(o.loss)),
+        margin: report.margins.map(|g| g.margin),
+        margin_quantile: report.margins.map(|g| g.margin_quantile),
     }
 }

@@ -102,6 +102,13 @@ pub struct ResultRow {
     pub loss_clip: Option<f64>,
     /// Theory: the optimal loss (InfoNCE: ccem's convention).
     pub theory_loss: Option<f64>,
+    /// The margin `(min S_ii - max S_ij) / 2` (SPEC §7); empty if diverged, and in files written
+    /// before this column existed.
+    #[serde(default)]
+    pub margin: Option<f64>,
+    /// The 5% quantile margin (SPEC §7); empty as `margin`.
+    #[serde(default)]
+    pub margin_quantile: Option<f64>,
 }
 
 /// The CSV header of [`ResultRow`].
@@ -132,8 +139,14 @@ pub fn header() -> Vec<&'static str> {
         "converged",
         "loss_clip",
         "theory_loss",
+        "margin",
+        "margin_quantile",
     ]
 }
+
+/// Columns appended since the first layout, newest last; a file may lack a suffix of them (it was
+/// written by an older ccem): it is still read (the missing values are empty) but not resumed.
+const APPENDED_COLUMNS: usize = 2;
 
 /// The results file of a sweep directory.
 #[derive(Debug)]
@@ -151,8 +164,14 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 }
 
 /// Reads the complete rows of a `results.csv` (a partial last line is ignored). Returns the
-/// rows and the byte length of the complete part.
+/// rows and the byte length of the complete part. A file written before the `margin` and
+/// `margin_quantile` columns existed is read with those values empty.
 pub fn read_rows(path: &Path) -> Result<(Vec<ResultRow>, u64)> {
+    read_rows_layout(path).map(|(rows, len, _)| (rows, len))
+}
+
+/// [`read_rows`], also telling whether the file has an older layout (lacks appended columns).
+fn read_rows_layout(path: &Path) -> Result<(Vec<ResultRow>, u64, bool)> {
     let mut text = String::new();
     File::open(path)
         .and_then(|mut f| f.read_to_string(&mut text))
@@ -164,19 +183,24 @@ pub fn read_rows(path: &Path) -> Result<(Vec<ResultRow>, u64)> {
         path: path.to_path_buf(),
         reason,
     };
+    let mut legacy = false;
     if complete > 0 {
         let hdr = rdr.headers().map_err(|e| bad(e.to_string()))?;
-        if hdr.iter().collect::<Vec<_>>() != header() {
+        let got: Vec<&str> = hdr.iter().collect();
+        let want = header();
+        let older = (1..=APPENDED_COLUMNS).any(|k| got == want[..want.len() - k]);
+        if got != want && !older {
             return Err(bad(
                 "its header is not that of a ccem results.csv (written by another version?)".into(),
             ));
         }
+        legacy = older;
     }
     let mut rows = Vec::new();
     for r in rdr.deserialize() {
         rows.push(r.map_err(|e: csv::Error| bad(e.to_string()))?);
     }
-    Ok((rows, complete as u64))
+    Ok((rows, complete as u64, legacy))
 }
 
 impl ResultStore {
@@ -203,7 +227,16 @@ impl ResultStore {
         let path = dir.join("results.csv");
         let mut rows = BTreeMap::new();
         if path.exists() {
-            let (old, complete) = read_rows(&path)?;
+            let (old, complete, legacy) = read_rows_layout(&path)?;
+            if legacy {
+                return Err(Error::Config(format!(
+                    "'{}' was written by an older ccem, without the margin and margin_quantile \
+                     columns: it can still be plotted and merged, but not resumed (rows with and \
+                     without margins would mix); use another --out directory, or delete it to \
+                     start over",
+                    path.display()
+                )));
+            }
             for r in old {
                 rows.insert(r.cell, r);
             }
@@ -413,6 +446,7 @@ mod tests {
                 seeds: 1,
                 base_seed: 0,
                 d_ratio: 1.1,
+                ds: None,
                 run: RunOptions {
                     lr: Some(0.05 / 3.0),
                     ..RunOptions::default()

@@ -24,6 +24,7 @@ fn spec(mode: Mode) -> SweepSpec {
         seeds: 2,
         base_seed: 7,
         d_ratio: 1.0,
+        ds: None,
         run: RunOptions::default(),
         shard: None,
     }
@@ -58,6 +59,8 @@ fn fake(cell: &Cell) -> ResultRow {
         converged: Some(true),
         loss_clip: None,
         theory_loss: Some(1.25),
+        margin: Some(0.125),
+        margin_quantile: Some(0.25),
     }
 }
 

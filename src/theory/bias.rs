@@ -1,6 +1,6 @@
 //! How the bias `b` is set across a grid of scales `t`, and the phase boundaries that follow.
 
-use super::{antipodal_threshold_tied, ccem_loss_derivative, etf_threshold_tied};
+use super::{antipodal_threshold_tied, ccem_log_derivative_ratio, etf_threshold_tied};
 use serde::{Deserialize, Serialize};
 
 /// The bias as a function of the scale `t` (SPEC §1).
@@ -45,7 +45,7 @@ impl BiasMode {
                 .collect();
         }
         sign_changes(
-            |t| ccem_loss_derivative(n, t, self.bias(t), 0.0) / t.max(1e-300),
+            |t| ccem_log_derivative_ratio(n, t, self.bias(t), 0.0),
             t_lo,
             t_hi,
             steps,
@@ -62,7 +62,7 @@ impl BiasMode {
                 .collect();
         }
         sign_changes(
-            |t| ccem_loss_derivative(n, t, self.bias(t), 1.0) / t.max(1e-300),
+            |t| ccem_log_derivative_ratio(n, t, self.bias(t), 1.0),
             t_lo,
             t_hi,
             steps,

@@ -13,13 +13,31 @@
 //! [`Optimum`] is the optimum of either loss; [`predict`] is the theory's prediction for the
 //! minimiser over all embeddings in `R^d`, the one that every measured result is compared with
 //! (see [`crate::Report`]).
+//!
+//! # Precision at large `t` and `N` (SPEC §3.1)
+//! At SigLIP's trained values (`N = 32768`, `t = 117.8`, `b = 12.9`) both sigmoids of `l'` are
+//! near `1e-17` and the loss near `1e-16`; at larger `t` they underflow to `0`, and `l' = 0 - 0`
+//! would give a wrong phase. The sign of `l'` is therefore read from the log-ratio
+//! [`ccem_log_derivative_ratio`]
+//!
+//! `g(c) = log 2 + log sigmoid(a) - log(N-2) - log sigmoid(beta)`,
+//!
+//! (`a`, `beta` the two arguments of [`ccem_loss`]), which has the sign of `l'`, is strictly
+//! increasing with slope `g' = 2t sigmoid(-a) + t (N-2)/(N-1) sigmoid(-beta) > 0`, and involves
+//! only log-sigmoids, exact in floating point for every finite argument. `c*` is the root of `g`
+//! by a safeguarded Newton iteration (bisection whenever Newton would leave the bracket), run
+//! until the bracket closes. With `g` evaluated to an absolute error of a few ulps of
+//! `|a| + |beta| + log N`, the computed `c*` is within
+//! `eps_c = 8 eps (|a| + |beta| + log N + 1) / g'(c*)` of the exact root (`eps = 2^-52`):
+//! at SigLIP's values `|a| + |beta| ~ 84`, `g' ~ 3t`, so `eps_c ~ 4e-16` (tested against the
+//! closed form of the exponential regime).
 
 mod bias;
 pub use bias::BiasMode;
 
 use crate::error::{check_batch, check_positive, Result};
 use crate::loss::{Loss, LossKind};
-use crate::numerics::{sigmoid, softplus};
+use crate::numerics::{log_sigmoid, sigmoid, softplus};
 use serde::{Deserialize, Serialize};
 
 /// Which structure the optimum of the sigmoid loss takes (SPEC §3).
@@ -228,9 +246,9 @@ impl Optimum {
                 phase: Phase::Degenerate,
             };
         }
-        let (c, phase) = if ccem_loss_derivative(n, t, b, 0.0) >= 0.0 {
+        let (c, phase) = if ccem_log_derivative_ratio(n, t, b, 0.0) >= 0.0 {
             (0.0, Phase::Etf)
-        } else if ccem_loss_derivative(n, t, b, 1.0) <= 0.0 {
+        } else if ccem_log_derivative_ratio(n, t, b, 1.0) <= 0.0 {
             (1.0, Phase::Antipodal)
         } else {
             (root_of_derivative(n, t, b), Phase::Intermediate)
@@ -338,14 +356,44 @@ pub fn predict(n: usize, d: usize, loss: &Loss) -> Option<Optimum> {
     (n >= 2 && covered).then(|| Optimum::of_unchecked(n, loss))
 }
 
-/// Root of the increasing `l'` on `(0, 1)`, given `l'(0) < 0 < l'(1)`: Newton steps kept inside
-/// the shrinking bracket, bisection otherwise; stops when the bracket or the step is at machine
-/// precision.
+/// `g(c) = log 2 + log sigmoid(a) - log(N-2) - log sigmoid(beta)`, with
+/// `a = b - t + 2tc` and `beta = -b - t/(N-1) - tc(N-2)/(N-1)` (SPEC §3.1): the log of the ratio
+/// of the two terms of `l'(c)`, so it has the sign of `l'` (`+inf` for `N = 2`, where `l' > 0`),
+/// and it stays exact where both terms underflow.
+///
+/// ```
+/// use ccem::theory::{ccem_log_derivative_ratio, ccem_loss_derivative};
+/// let (n, t, b, c) = (10, 2.0, 1.0, 0.3);
+/// let g = ccem_log_derivative_ratio(n, t, b, c);
+/// assert_eq!(g > 0.0, ccem_loss_derivative(n, t, b, c) > 0.0);
+/// // Where both sigmoids of l' underflow, g still has the right sign.
+/// assert_eq!(ccem_loss_derivative(32768, 2000.0, 1000.0, 0.0), 0.0);
+/// assert!(ccem_log_derivative_ratio(32768, 2000.0, 1000.0, 0.0) < 0.0);
+/// ```
+#[inline]
+pub fn ccem_log_derivative_ratio(n: usize, t: f64, b: f64, c: f64) -> f64 {
+    let nm2 = (n as f64) - 2.0;
+    std::f64::consts::LN_2 + log_sigmoid(b - t + 2.0 * t * c)
+        - nm2.ln()
+        - log_sigmoid(neg_arg(n, t, b, c))
+}
+
+/// `g'(c) = 2t sigmoid(-a) + t (N-2)/(N-1) sigmoid(-beta) > 0` for [`ccem_log_derivative_ratio`].
+#[inline]
+fn ccem_log_derivative_ratio_slope(n: usize, t: f64, b: f64, c: f64) -> f64 {
+    let nm1 = (n - 1) as f64;
+    let nm2 = (n as f64) - 2.0;
+    2.0 * t * sigmoid(-(b - t + 2.0 * t * c)) + t * nm2 / nm1 * sigmoid(-neg_arg(n, t, b, c))
+}
+
+/// Root of the increasing `g` ([`ccem_log_derivative_ratio`]) on `(0, 1)`, given
+/// `g(0) < 0 < g(1)`: Newton steps kept inside the shrinking bracket, bisection otherwise;
+/// stops when the bracket or the step is at machine precision (error bound in the module docs).
 fn root_of_derivative(n: usize, t: f64, b: f64) -> f64 {
     let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
     let mut c = 0.5;
     for _ in 0..200 {
-        let g = ccem_loss_derivative(n, t, b, c);
+        let g = ccem_log_derivative_ratio(n, t, b, c);
         if g == 0.0 {
             return c;
         }
@@ -354,7 +402,7 @@ fn root_of_derivative(n: usize, t: f64, b: f64) -> f64 {
         } else {
             hi = c;
         }
-        let h = ccem_loss_second_derivative(n, t, b, c);
+        let h = ccem_log_derivative_ratio_slope(n, t, b, c);
         let newton = c - g / h;
         let next = if h > 0.0 && newton > lo && newton < hi {
             newton

@@ -1,0 +1,456 @@
+//! Margins of an embedding: how well the positives are separated from the negatives
+//! (SPEC.md §7, after Bangachev, Bresler, Noman, Polyanskiy 2025, arXiv:2509.18552).
+//!
+//! # Formulas (SPEC §7)
+//! - `margin m = (min_i S_ii - max_{i != j} S_ij) / 2`: positive exactly when `(U, V)` is a
+//!   *constellation*, i.e. some threshold `r_b` separates every positive from every negative;
+//! - `margin_bias r_b* = (min_i S_ii + max_{i != j} S_ij) / 2`: the relative bias that puts the
+//!   threshold half-way, so that `S_ii - r_b* >= m` and `r_b* - S_ij >= m`;
+//! - `margin_bound = N / (2 (N - 1))`: no embedding of `N` pairs of unit vectors has a larger
+//!   margin (Thm 3.4 of the paper: `m + r_b <= 1` and `(3 - 4/N) m <= 1 + r_b`); the simplex
+//!   ETF reaches it;
+//! - `margin_quantile = (q_p(positives) - q_{1-p}(negatives)) / 2`, with `q` numpy's default
+//!   ("linear") quantile: for `M` sorted values `x_0 <= ... <= x_{M-1}` and the virtual index
+//!   `h = (M - 1) q`, `q(x) = x_lo + (h - lo) (x_{lo+1} - x_lo)` with `lo = floor(h)`. At
+//!   `p = 0` it is the margin itself.
+//!
+//! # Algorithm and precision
+//! The `N (N - 1)` negatives are never held at once unless they are few. Two blocked passes
+//! over `S = U V^T` (memory `O(N * block)` each, like [`crate::loss::blocked`]):
+//!
+//! 1. the positives (`N` values, kept), the extreme negatives, and a histogram of the negatives
+//!    with [`HISTOGRAM_BINS`] equal bins on `[-R, R]`, `R = max_i ||u_i|| max_j ||v_j||` (so
+//!    every `S_ij` lies inside by Cauchy–Schwarz);
+//! 2. the bins holding the two order statistics that the quantile interpolates between are
+//!    known from the counts; every negative in those bins is collected and the two order
+//!    statistics are selected exactly (`select_nth_unstable`). The quantile is then **exact**
+//!    (the same floating-point value numpy computes from the same `S_ij`).
+//!
+//! If those bins hold more than [`CANDIDATE_CAP`] values (`2^24`, 128 MiB), pass 2 instead
+//! histograms each of them into [`HISTOGRAM_BINS`] sub-bins and takes the centre of the sub-bin
+//! of each order statistic: the absolute error of `q_{1-p}` is then at most
+//! `R / HISTOGRAM_BINS^2 = R / 2^32` (about `2.3e-10` for unit rows), far below the `1e-4` the
+//! specification allows. Since `N (N - 1) <= 2^24` for `N <= 4096`, **the quantile margin is
+//! exact for every `N <= 4096`**; above it is exact whenever the bins are not that crowded,
+//! and [`Margins::quantile_error`] says which case happened (`0` when exact).
+//!
+//! Counts, extremes and selections do not depend on the order in which blocks are visited, so
+//! the result is identical for every thread count.
+
+use crate::error::{check_nonneg, Error, Result};
+use crate::loss::blocked::block_product;
+use crate::loss::embedding::{check_all_finite, check_pair};
+use crate::loss::BlockOptions;
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// The default quantile level `p` of [`Margins::margin_quantile`]: the 5% quantile margin.
+pub const DEFAULT_MARGIN_QUANTILE: f64 = 0.05;
+
+/// Bins of the histogram of negatives (pass 1), and sub-bins of the approximate pass 2.
+pub const HISTOGRAM_BINS: usize = 1 << 16;
+
+/// At most this many negatives are collected for the exact selection (`2^24`, 128 MiB of
+/// `f64`); `N (N - 1)` stays below it for every `N <= 4096`.
+pub const CANDIDATE_CAP: usize = 1 << 24;
+
+/// The largest `N` for which the quantile margin is guaranteed exact whatever the embedding.
+pub const EXACT_QUANTILE_MAX_N: usize = 4096;
+
+/// A validated quantile level `p in [0, 1/2]` for the quantile margin.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct QuantileLevel(f64);
+
+impl QuantileLevel {
+    /// Checks `0 <= p <= 1/2`.
+    ///
+    /// # Errors
+    /// `p` outside `[0, 1/2]` or not finite.
+    ///
+    /// ```
+    /// use ccem::geometry::QuantileLevel;
+    /// assert!(QuantileLevel::new(0.05).is_ok());
+    /// assert!(QuantileLevel::new(0.7).is_err());
+    /// ```
+    pub fn new(p: f64) -> Result<Self> {
+        check_nonneg("margin quantile p", p)?;
+        if p > 0.5 {
+            return Err(Error::InvalidParameter {
+                name: "margin quantile p",
+                value: p,
+                requirement: "must be in [0, 0.5] (the fraction of positives and of negatives \
+                              allowed on the wrong side)",
+            });
+        }
+        Ok(QuantileLevel(p))
+    }
+
+    /// The level `p`.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+impl Default for QuantileLevel {
+    fn default() -> Self {
+        QuantileLevel(DEFAULT_MARGIN_QUANTILE)
+    }
+}
+
+/// The margins of one embedding (module documentation, SPEC §7).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Margins {
+    /// `(min_i S_ii - max_{i != j} S_ij) / 2`; `> 0` iff `(U, V)` is a constellation.
+    pub margin: f64,
+    /// `(min_i S_ii + max_{i != j} S_ij) / 2`: the relative bias `r_b*` that realises the margin.
+    pub margin_bias: f64,
+    /// `N / (2 (N - 1))`: the largest margin any `N` pairs of unit vectors can have.
+    pub margin_bound: f64,
+    /// `(q_p(S_ii) - q_{1-p}(S_ij)) / 2` with numpy's linear quantile.
+    pub margin_quantile: f64,
+    /// The level `p` of [`Margins::margin_quantile`].
+    pub margin_quantile_p: f64,
+    /// An upper bound on the absolute error of `margin_quantile`: `0` when exact (always for
+    /// `N <= 4096`), else `R / 2^33` (module documentation).
+    #[serde(skip)]
+    pub quantile_error: f64,
+}
+
+/// `N / (2 (N - 1))`, the largest margin of `N >= 2` pairs of unit vectors (SPEC §7; reached by
+/// the simplex ETF with `U = V`).
+///
+/// ```
+/// assert_eq!(ccem::geometry::margin_bound(4), 2.0 / 3.0);
+/// ```
+pub fn margin_bound(n: usize) -> f64 {
+    n as f64 / (2.0 * (n as f64 - 1.0))
+}
+
+/// numpy's default (linear) quantile of `sorted` at level `q` (SPEC §7): virtual index
+/// `h = (M - 1) q`, interpolation between `x_floor(h)` and the next value, with numpy's
+/// two-sided `lerp` (so the result is the one numpy returns).
+///
+/// # Panics
+/// Never for non-empty input; returns `NaN` for an empty slice.
+pub fn linear_quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let (lo, frac) = virtual_index(sorted.len(), q);
+    let a = sorted[lo];
+    let b = sorted[(lo + 1).min(sorted.len() - 1)];
+    lerp(a, b, frac)
+}
+
+/// `(floor(h), h - floor(h))` for `h = (M - 1) q`, clamped to `[0, M - 1]`.
+fn virtual_index(m: usize, q: f64) -> (usize, f64) {
+    let h = ((m - 1) as f64 * q).clamp(0.0, (m - 1) as f64);
+    let lo = h.floor();
+    (lo as usize, h - lo)
+}
+
+/// numpy's `_lerp`: `a + t (b - a)`, computed from `b` when `t >= 1/2`.
+fn lerp(a: f64, b: f64, t: f64) -> f64 {
+    let diff = b - a;
+    if t >= 0.5 {
+        b - diff * (1.0 - t)
+    } else {
+        a + diff * t
+    }
+}
+
+/// What pass 1 gathers about one set of rows.
+struct Pass1 {
+    /// `(i, S_ii)`.
+    pos: Vec<(usize, f64)>,
+    neg_max: f64,
+    hist: Vec<u64>,
+}
+
+/// The bin of `x` in `HISTOGRAM_BINS` equal bins on `[lo, lo + width * bins)`, clamped.
+#[inline]
+fn bin_of(x: f64, lo: f64, inv_width: f64, bins: usize) -> usize {
+    let k = ((x - lo) * inv_width).floor();
+    if k <= 0.0 {
+        0
+    } else {
+        (k as usize).min(bins - 1)
+    }
+}
+
+/// Runs `f` on every block of rows (in parallel or not) and folds the results with `merge`.
+fn fold_blocks<T: Send>(
+    n: usize,
+    opts: BlockOptions,
+    init: impl Fn() -> T + Sync + Send,
+    f: impl Fn(&mut T, usize, usize) + Sync + Send,
+    merge: impl Fn(T, T) -> T + Sync + Send,
+) -> T {
+    let block = opts.block.max(1);
+    let nblocks = n.div_ceil(block);
+    let visit = |mut acc: T, k: usize| {
+        let r0 = k * block;
+        f(&mut acc, r0, (r0 + block).min(n));
+        acc
+    };
+    if opts.parallel {
+        (0..nblocks)
+            .into_par_iter()
+            .fold(&init, visit)
+            .reduce(&init, merge)
+    } else {
+        (0..nblocks).fold(init(), visit)
+    }
+}
+
+/// Computes the margins of `(U, V)` taken as given (normalise first for cosines), at quantile
+/// level `p` (module documentation for the algorithm and its precision).
+///
+/// # Errors
+/// Shapes differ, `N < 2`, or a non-finite entry.
+///
+/// ```
+/// use ccem::geometry::{margins, QuantileLevel};
+/// use ccem::geometry::simplex_etf;
+/// use ccem::loss::BlockOptions;
+/// let x = simplex_etf(4);
+/// let m = margins(x.view(), x.view(), QuantileLevel::default(), BlockOptions::default()).unwrap();
+/// assert!((m.margin - 2.0 / 3.0).abs() < 1e-12);
+/// assert!((m.margin_bias - 1.0 / 3.0).abs() < 1e-12);
+/// ```
+pub fn margins(
+    u: ArrayView2<f64>,
+    v: ArrayView2<f64>,
+    p: QuantileLevel,
+    opts: BlockOptions,
+) -> Result<Margins> {
+    margins_with_cap(u, v, p, opts, CANDIDATE_CAP)
+}
+
+/// [`margins`] with the exact-selection cap as a parameter (tests force the approximate path).
+fn margins_with_cap(
+    u: ArrayView2<f64>,
+    v: ArrayView2<f64>,
+    p: QuantileLevel,
+    opts: BlockOptions,
+    cap: usize,
+) -> Result<Margins> {
+    check_pair(u, v)?;
+    check_all_finite(u, "U")?;
+    check_all_finite(v, "V")?;
+    let n = u.nrows();
+    let max_norm = |x: ArrayView2<f64>| {
+        x.outer_iter()
+            .map(|r| r.dot(&r).sqrt())
+            .fold(0.0_f64, f64::max)
+    };
+    // Every S_ij is in [-R, R]; widen by a few ulps for the rounding of the products.
+    let r = (max_norm(u) * max_norm(v)).max(f64::MIN_POSITIVE) * (1.0 + 1e-12);
+    let (lo, width) = (-r, 2.0 * r);
+    let bins = HISTOGRAM_BINS;
+    let inv_w = bins as f64 / width;
+
+    // Pass 1: positives, the largest negative, the histogram of negatives.
+    let p1 = fold_blocks(
+        n,
+        opts,
+        || Pass1 {
+            pos: Vec::new(),
+            neg_max: f64::NEG_INFINITY,
+            hist: vec![0; bins],
+        },
+        |acc, r0, r1| {
+            let s = block_product(u, v, r0, r1);
+            for (i, row) in s.outer_iter().enumerate() {
+                let gi = r0 + i;
+                for (j, &x) in row.iter().enumerate() {
+                    if j == gi {
+                        acc.pos.push((gi, x));
+                    } else {
+                        acc.neg_max = acc.neg_max.max(x);
+                        acc.hist[bin_of(x, lo, inv_w, bins)] += 1;
+                    }
+                }
+            }
+        },
+        |mut a, b| {
+            a.pos.extend(b.pos);
+            a.neg_max = a.neg_max.max(b.neg_max);
+            a.hist.iter_mut().zip(&b.hist).for_each(|(x, y)| *x += y);
+            a
+        },
+    );
+    let mut pos: Vec<f64> = p1.pos.iter().map(|&(_, x)| x).collect();
+    pos.sort_by(f64::total_cmp);
+    let pos_min = pos[0];
+    let q_pos = linear_quantile_sorted(&pos, p.get());
+
+    // The two order statistics of the negatives that q_{1-p} interpolates between.
+    let m_neg = n * (n - 1);
+    let (k_lo, frac) = virtual_index(m_neg, 1.0 - p.get());
+    let k_hi = (k_lo + 1).min(m_neg - 1);
+    // (bin, rank within the bin) of each.
+    let locate = |k: usize| {
+        let mut below = 0u64;
+        for (b, &c) in p1.hist.iter().enumerate() {
+            if below + c > k as u64 {
+                return (b, (k as u64 - below) as usize);
+            }
+            below += c;
+        }
+        unreachable!("the histogram counts every negative")
+    };
+    let (b_lo, r_lo) = locate(k_lo);
+    let (b_hi, r_hi) = locate(k_hi);
+    let targets: Vec<usize> = if b_lo == b_hi {
+        vec![b_lo]
+    } else {
+        vec![b_lo, b_hi]
+    };
+    let crowd: u64 = targets.iter().map(|&b| p1.hist[b]).sum();
+
+    let (x_lo, x_hi, quantile_error) = if crowd as usize <= cap {
+        // Pass 2, exact: collect the target bins' values.
+        let mut cand = fold_blocks(
+            n,
+            opts,
+            || vec![Vec::<f64>::new(); targets.len()],
+            |acc, r0, r1| {
+                let s = block_product(u, v, r0, r1);
+                for (i, row) in s.outer_iter().enumerate() {
+                    let gi = r0 + i;
+                    for (j, &x) in row.iter().enumerate() {
+                        if j != gi {
+                            let b = bin_of(x, lo, inv_w, bins);
+                            if let Some(t) = targets.iter().position(|&tb| tb == b) {
+                                acc[t].push(x);
+                            }
+                        }
+                    }
+                }
+            },
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| x.extend(y));
+                a
+            },
+        );
+        let mut select = |t: usize, r: usize| {
+            let v = &mut cand[t];
+            *v.select_nth_unstable_by(r, f64::total_cmp).1
+        };
+        let x_lo = select(0, r_lo);
+        let x_hi = select(targets.len() - 1, r_hi);
+        (x_lo, x_hi, 0.0)
+    } else {
+        // Pass 2, approximate: sub-histograms of the target bins.
+        let sub_w = width / bins as f64 / bins as f64;
+        let sub_inv = 1.0 / sub_w;
+        let sub = fold_blocks(
+            n,
+            opts,
+            || vec![vec![0u64; bins]; targets.len()],
+            |acc, r0, r1| {
+                let s = block_product(u, v, r0, r1);
+                for (i, row) in s.outer_iter().enumerate() {
+                    let gi = r0 + i;
+                    for (j, &x) in row.iter().enumerate() {
+                        if j != gi {
+                            let b = bin_of(x, lo, inv_w, bins);
+                            if let Some(t) = targets.iter().position(|&tb| tb == b) {
+                                let start = lo + b as f64 * width / bins as f64;
+                                acc[t][bin_of(x, start, sub_inv, bins)] += 1;
+                            }
+                        }
+                    }
+                }
+            },
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(b) {
+                    x.iter_mut().zip(&y).for_each(|(p, q)| *p += q);
+                }
+                a
+            },
+        );
+        let centre = |t: usize, r: usize| {
+            let b = targets[t];
+            let start = lo + b as f64 * width / bins as f64;
+            let mut below = 0u64;
+            for (k, &c) in sub[t].iter().enumerate() {
+                if below + c > r as u64 {
+                    return start + (k as f64 + 0.5) * sub_w;
+                }
+                below += c;
+            }
+            unreachable!("the sub-histogram counts every value of its bin")
+        };
+        // Each order statistic is within half a sub-bin of its centre; the margin halves that.
+        (
+            centre(0, r_lo),
+            centre(targets.len() - 1, r_hi),
+            sub_w / 4.0,
+        )
+    };
+    let q_neg = lerp(x_lo, x_hi, frac);
+    let neg_max = p1.neg_max;
+    Ok(Margins {
+        margin: (pos_min - neg_max) / 2.0,
+        margin_bias: (pos_min + neg_max) / 2.0,
+        margin_bound: margin_bound(n),
+        margin_quantile: (q_pos - q_neg) / 2.0,
+        margin_quantile_p: p.get(),
+        quantile_error,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lerp_and_quantile_match_numpy_examples() {
+        // numpy.quantile([1, 2, 3, 4], 0.4) = 2.2; ([1, 2, 3, 4], 1) = 4; (.., 0) = 1.
+        let x = [1.0, 2.0, 3.0, 4.0];
+        assert!((linear_quantile_sorted(&x, 0.4) - 2.2).abs() < 1e-15);
+        assert_eq!(linear_quantile_sorted(&x, 1.0), 4.0);
+        assert_eq!(linear_quantile_sorted(&x, 0.0), 1.0);
+        assert!(linear_quantile_sorted(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn approximate_path_is_within_its_error_bound() {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, StandardNormal};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let x = ndarray::Array2::<f64>::from_shape_fn((40, 5), |_| StandardNormal.sample(&mut rng));
+        let y = ndarray::Array2::<f64>::from_shape_fn((40, 5), |_| StandardNormal.sample(&mut rng));
+        let u = crate::loss::normalize_rows(x.view(), "U").unwrap().u;
+        let v = crate::loss::normalize_rows(y.view(), "V").unwrap().u;
+        let opts = BlockOptions {
+            block: 7,
+            parallel: true,
+        };
+        for &p in &[0.0, 0.05, 0.3] {
+            let p = QuantileLevel::new(p).unwrap();
+            let exact = margins_with_cap(u.view(), v.view(), p, opts, CANDIDATE_CAP).unwrap();
+            let approx = margins_with_cap(u.view(), v.view(), p, opts, 0).unwrap();
+            assert_eq!(exact.quantile_error, 0.0);
+            assert!(approx.quantile_error > 0.0 && approx.quantile_error < 1e-9);
+            let err = (exact.margin_quantile - approx.margin_quantile).abs();
+            assert!(
+                err <= approx.quantile_error,
+                "{err} > {}",
+                approx.quantile_error
+            );
+            assert_eq!(exact.margin, approx.margin);
+        }
+    }
+
+    #[test]
+    fn quantile_level_is_validated() {
+        assert!(QuantileLevel::new(0.0).is_ok());
+        assert!(QuantileLevel::new(0.5).is_ok());
+        assert!(QuantileLevel::new(-0.1).is_err());
+        assert!(QuantileLevel::new(f64::NAN).is_err());
+    }
+}
