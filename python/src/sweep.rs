@@ -135,7 +135,6 @@ pub fn sweep<'py>(
     seeds: usize,
     seed: u64,
     d_ratio: f64,
-    ds: None,
     steps: Option<usize>,
     lr: Option<f64>,
     layers: Option<usize>,
@@ -160,6 +159,7 @@ pub fn sweep<'py>(
         seeds,
         base_seed: seed,
         d_ratio,
+        ds: None,
         run: RunOptions {
             steps,
             lr,
