@@ -9,6 +9,7 @@
 //!
 //! The library computes and returns; it never prints. The `ccem` binary owns all output.
 
+pub mod batch;
 pub mod encoder;
 pub mod error;
 pub mod geometry;

@@ -4,6 +4,7 @@
 use super::output::{print_records, Format};
 use super::theory::{bias_mode, LossKind};
 use anyhow::{bail, Context, Result};
+use ccem::batch::{in_batch_mask, masked_negative_stats, Batching, MiniBatch};
 use ccem::geometry::measure;
 use ccem::loss::{BlockOptions, Loss};
 use ccem::optim::{
@@ -21,6 +22,9 @@ use std::path::PathBuf;
   ccem optimize --n 10 --loss infonce --tau 0.5     # the simplex ETF
   ccem optimize --n 16 --learn-t --learn-b          # SigLIP: t = exp(t'), b learnt, from t = b = 10
   ccem optimize --n 20 --t 1 --restarts 4 --seed 3 --save-u U.npy --save-v V.npy
+  ccem optimize --n 16 --t 2 --b 1 --batch 4                      # shuffled batches of 4
+  ccem optimize --n 16 --t 2 --b 1 --batch 4 --batching expected  # the exact expected loss
+  ccem optimize --n 16 --t 2 --b 1 --batch 4 --batching fixed --neg-variance-weight 1
 
 Rows of U and V live on the unit sphere: raw rows are renormalised after every step (a Riemannian
 step with the projective retraction). Defaults: Adam, lr 0.05 halving every 1000 steps down to 2%,
@@ -95,9 +99,48 @@ pub struct OptimizeArgs {
     /// Save the final V (N x d, .npy, float64)
     #[arg(long, value_name = "V.npy")]
     pub save_v: Option<PathBuf>,
+    #[command(flatten)]
+    pub mini_batch: MiniBatchArgs,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+/// The mini-batch options shared by `optimize`, `train` and `sweep` (SPEC §7).
+#[derive(clap::Args, Debug, Clone)]
+pub struct MiniBatchArgs {
+    /// Mini-batch size B (2 <= B <= N; B = N is the full batch)
+    #[arg(long, value_name = "B")]
+    pub batch: Option<usize>,
+    /// How batches are chosen: expected (exact expected loss, sigmoid only), shuffled (new
+    /// partition each epoch; default), fixed (one partition), all (every C(N,B) batch),
+    /// hardest (OSGD: the batch of largest loss)
+    #[arg(long, value_name = "STRATEGY", requires = "batch")]
+    pub batching: Option<String>,
+    /// Weight lambda of the negative-variance penalty of Lee et al. 2025 (mean of
+    /// (S_ij + 1/(N-1))^2 over the negative pairs of each batch)
+    #[arg(
+        long,
+        value_name = "LAMBDA",
+        default_value_t = 0.0,
+        allow_hyphen_values = true
+    )]
+    pub neg_variance_weight: f64,
+}
+
+impl MiniBatchArgs {
+    /// The validated mini-batch setting for `n` pairs and `loss` (`None`: the full batch).
+    pub fn mini_batch(&self, n: usize, loss: &Loss) -> Result<Option<MiniBatch>> {
+        let batching = self
+            .batching
+            .as_deref()
+            .map(str::parse::<Batching>)
+            .transpose()?;
+        Ok(match self.batch {
+            Some(b) => Some(MiniBatch::new(n, b, batching, loss)?),
+            None => None,
+        })
+    }
 }
 
 /// `adam` or `sgd`.
@@ -158,6 +201,21 @@ struct OptimizeRecord {
     gram_distance_to_theory: Option<f64>,
     meets_theory: Option<bool>,
     restart_losses: Vec<f64>,
+    /// Mini-batch size (with --batch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batching: Option<&'static str>,
+    /// Negative weight (B-1)/(N-1) of the expected loss (with --batch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    w: Option<f64>,
+    /// Mean and spread of the negatives that share a batch (stochastic strategies).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s_neg_mean_in_batch: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s_neg_std_in_batch: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    neg_variance_weight: Option<f64>,
 }
 
 /// Turns the arguments into a validated configuration.
@@ -217,6 +275,8 @@ fn config(a: &OptimizeArgs) -> Result<FreeConfig> {
     cfg.learn_t = a.learn_t;
     cfg.learn_b = a.learn_b;
     cfg.relative_bias = relative_bias;
+    cfg.batch = a.mini_batch.mini_batch(a.n, &loss)?;
+    cfg.neg_variance_weight = a.mini_batch.neg_variance_weight;
     cfg.validate()?;
     Ok(cfg)
 }
@@ -281,13 +341,18 @@ pub fn run(a: &OptimizeArgs) -> Result<()> {
         },
     );
     let final_loss = r.final_loss(&cfg);
-    let theory = optim::theory_c_star(cfg.n, cfg.d, &final_loss)
+    let in_batch = (!r.last_batches.is_empty()).then(|| {
+        let s = r.u.dot(&r.v.t());
+        masked_negative_stats(s.view(), &in_batch_mask(cfg.n, &r.last_batches))
+    });
+    let theory = cfg
+        .expected_c_star(&final_loss)
         .filter(|c| c.is_finite())
         .map(|c| TheoryComparison::new(&m, c));
     let sig_opt = match final_loss {
-        Loss::Sigmoid { t, b } if theory.is_some() => {
-            Some(SigmoidOptimum::solve_unchecked(cfg.n, t, b))
-        }
+        Loss::Sigmoid { t, b } if theory.is_some() => Some(
+            SigmoidOptimum::solve_weighted_unchecked(cfg.n, t, b, cfg.negative_weight()),
+        ),
         _ => None,
     };
     let (t, b, tau) = match final_loss {
@@ -338,6 +403,12 @@ pub fn run(a: &OptimizeArgs) -> Result<()> {
         gram_distance_to_theory: theory.map(|c| c.gram_distance_to_theory),
         meets_theory: theory.map(|c| c.meets_theory && !r.diverged),
         restart_losses: r.restart_losses.clone(),
+        batch: cfg.batch.map(|mb| mb.size()),
+        batching: cfg.batch.map(|mb| mb.batching().as_str()),
+        w: cfg.batch.map(|mb| mb.weight()),
+        s_neg_mean_in_batch: in_batch.map(|x| x.0),
+        s_neg_std_in_batch: in_batch.map(|x| x.1),
+        neg_variance_weight: (cfg.neg_variance_weight != 0.0).then_some(cfg.neg_variance_weight),
     };
     if let Some(p) = &a.save_u {
         ccem::io::write_npy(p, &r.u).with_context(|| format!("saving U to {}", p.display()))?;

@@ -13,7 +13,8 @@ use serde::Serialize;
   ccem theory --n 8 --t 3 --b 1 --format json
   ccem theory --n 4..50 --t 0.1..5:10 --format csv > theory.csv
   ccem theory --n 10 --t 1..10:4 --relative-bias 0.5
-  ccem theory --loss infonce --n 10 --tau 0.07")]
+  ccem theory --loss infonce --n 10 --tau 0.07
+  ccem theory --n 16 --t 2 --b 1 --batch 4          # the optimum of the expected loss over batches of 4")]
 pub struct TheoryArgs {
     /// Batch size N: a value, `4..50` (inclusive) or `4,8,16`
     #[arg(long, value_name = "N|LO..HI", allow_hyphen_values = true)]
@@ -38,6 +39,10 @@ pub struct TheoryArgs {
     /// InfoNCE temperature tau: a value or a grid like --t
     #[arg(long, value_name = "TAU|LO..HI:COUNT", allow_hyphen_values = true)]
     pub tau: Option<String>,
+    /// Mini-batch size B (2 <= B <= every N): the optimum of the expected loss over uniformly
+    /// drawn batches of B pairs, negatives weighted by w = (B-1)/(N-1) (sigmoid only)
+    #[arg(long, value_name = "B")]
+    pub batch: Option<usize>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -95,12 +100,30 @@ struct SigmoidRecord {
     t_etf_boundary: Option<f64>,
     /// The scale t below which this N is antipodal under this bias setting.
     t_antipodal_boundary: Option<f64>,
+    /// The mini-batch size B (with --batch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch: Option<usize>,
+    /// The negative weight w = (B-1)/(N-1) (with --batch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    w: Option<f64>,
 }
 
 pub fn run(a: &TheoryArgs) -> Result<()> {
     let ns = parse_int_grid(&a.n)?;
     if let Some(&n) = ns.iter().find(|&&n| n < 2) {
         bail!("batch size N = {n} is too small: need N >= 2");
+    }
+    if let Some(b) = a.batch {
+        if a.loss == LossKind::Infonce {
+            bail!(
+                "--batch gives the optimum of the expected mini-batch loss, which only the \
+                 sigmoid loss has in closed form; InfoNCE has no weighted equivalent (train it \
+                 with `ccem optimize --loss infonce --batch B --batching shuffled`)"
+            );
+        }
+        for &n in &ns {
+            ccem::theory::batch::check_mini_batch(n, b)?;
+        }
     }
     match a.loss {
         LossKind::Sigmoid => {
@@ -117,16 +140,29 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
                 bail!("invalid t = {t}: the scale must be >= 0");
             }
             let mode = bias_mode(a.b.as_deref(), a.relative_bias)?;
+            // The negative weight (SPEC §7): 1 for the full batch, bitwise.
+            let weight = |n: usize| {
+                a.batch.map_or(1.0, |b| {
+                    ccem::theory::batch::negative_weight(n, b).expect("checked above")
+                })
+            };
             // Phase boundaries depend on N only: one search per N.
             let (t_lo, t_hi) = (1e-9, ts.iter().cloned().fold(10.0, f64::max) * 2.0);
             let bounds: Vec<(Option<f64>, Option<f64>)> = ns
                 .par_iter()
                 .map(|&n| {
+                    let w = weight(n);
                     (
-                        mode.etf_boundaries(n, t_lo, t_hi, 2000).first().copied(),
-                        mode.antipodal_boundaries(n, t_lo, t_hi, 2000)
+                        mode.etf_boundaries_weighted(n, w, t_lo, t_hi, 2000)
                             .first()
                             .copied(),
+                        if a.batch.is_some() {
+                            mode.antipodal_boundaries_weighted(n, w, t_lo, t_hi, 2000)
+                        } else {
+                            mode.antipodal_boundaries(n, t_lo, t_hi, 2000)
+                        }
+                        .first()
+                        .copied(),
                     )
                 })
                 .collect();
@@ -135,7 +171,8 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
                 .zip(bounds.par_iter())
                 .flat_map_iter(|(&n, &(te, ta))| {
                     ts.iter().map(move |&t| {
-                        let o = SigmoidOptimum::solve_unchecked(n, t, mode.bias(t));
+                        let o =
+                            SigmoidOptimum::solve_weighted_unchecked(n, t, mode.bias(t), weight(n));
                         SigmoidRecord {
                             n,
                             t,
@@ -148,6 +185,8 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
                             phase: o.phase,
                             t_etf_boundary: te,
                             t_antipodal_boundary: ta,
+                            batch: a.batch,
+                            w: a.batch.map(|_| weight(n)),
                         }
                     })
                 })

@@ -56,6 +56,8 @@ pub struct TrainArgs {
     /// Save the final V (N x d, .npy)
     #[arg(long)]
     pub save_v: Option<PathBuf>,
+    #[command(flatten)]
+    pub mini_batch: super::optimize::MiniBatchArgs,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -82,6 +84,17 @@ struct TrainRecord {
     c_star: f64,
     s_pos_theory: f64,
     phase: Phase,
+    s_neg_std: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batching: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    w: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s_neg_mean_in_batch: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s_neg_std_in_batch: Option<f64>,
 }
 
 pub fn run(a: &TrainArgs) -> Result<()> {
@@ -113,13 +126,27 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         steps: a.steps,
         lr: a.lr,
         seed: a.seed,
+        batch: a.mini_batch.mini_batch(a.n, &loss)?,
+        neg_variance_weight: a.mini_batch.neg_variance_weight,
     };
     cfg.validate()?;
     let r = encoder::train(&cfg, &loss)?;
     if r.diverged {
         eprintln!("warning: training diverged after {} steps (a non-finite value appeared); try a smaller --lr", r.steps_run);
     }
-    let (c_star, s_pos_theory, _, phase) = cell_theory(a.loss, a.n, t, b);
+    let (mut c_star, mut s_pos_theory, _, mut phase) = cell_theory(a.loss, a.n, t, b);
+    if let (Some(mb), Loss::Sigmoid { t, b }) = (cfg.batch, loss) {
+        // The optimum of the expected mini-batch loss (SPEC §7).
+        let o = ccem::theory::BatchOptimum::solve(cfg.n, mb.size(), t, b)?.optimum;
+        (c_star, s_pos_theory, phase) = (o.c_star, o.s_pos, o.phase);
+    }
+    let in_batch = (!r.last_batches.is_empty()).then(|| {
+        let s = r.u.dot(&r.v.t());
+        ccem::batch::masked_negative_stats(
+            s.view(),
+            &ccem::batch::in_batch_mask(cfg.n, &r.last_batches),
+        )
+    });
     let m = (!r.diverged).then(|| measure(r.u.view(), r.v.view(), BlockOptions::default()));
     if let Some(p) = &a.save_u {
         ccem::io::write_npy(p, &r.u)?;
@@ -147,6 +174,12 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         c_star,
         s_pos_theory,
         phase,
+        s_neg_std: m.map_or(f64::NAN, |m| m.neg.std),
+        batch: cfg.batch.map(|mb| mb.size()),
+        batching: cfg.batch.map(|mb| mb.batching().as_str()),
+        w: cfg.batch.map(|mb| mb.weight()),
+        s_neg_mean_in_batch: in_batch.map(|x| x.0),
+        s_neg_std_in_batch: in_batch.map(|x| x.1),
     };
     print_records(a.format, &[rec])?;
     if r.diverged {

@@ -37,6 +37,7 @@
 //! `ChaCha8Rng::seed_from_u64(seed)` in a fixed order, every sum runs in a fixed order, and one
 //! run is single-threaded. Sweeps parallelise across runs.
 
+mod batched;
 mod gemm;
 mod network;
 mod scalar;
@@ -47,6 +48,7 @@ mod tests;
 pub use network::Encoder;
 pub use scalar::Scalar;
 
+use crate::batch::MiniBatch;
 use crate::error::{check_batch, check_positive, Error, Result};
 use crate::loss::Loss;
 use ndarray::Array2;
@@ -74,6 +76,12 @@ pub struct EncoderConfig {
     pub lr: f64,
     /// Seed of the data and the initial network.
     pub seed: u64,
+    /// Mini-batch training (SPEC §7, [`crate::batch`]); `None` is the full batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<MiniBatch>,
+    /// Weight `lambda >= 0` of the negative-variance penalty of SPEC §7 (`0`: none).
+    #[serde(default, skip_serializing_if = "batched::is_zero")]
+    pub neg_variance_weight: f64,
 }
 
 impl EncoderConfig {
@@ -86,6 +94,8 @@ impl EncoderConfig {
             steps: DEFAULT_STEPS,
             lr: DEFAULT_LR,
             seed,
+            batch: None,
+            neg_variance_weight: 0.0,
         }
     }
 
@@ -140,6 +150,9 @@ pub struct EncoderResult {
     pub u: Array2<f64>,
     /// The final normalised embeddings `V` (`N x d`).
     pub v: Array2<f64>,
+    /// Mini-batch runs (SPEC §7): the batches whose negative pairs count as "in a batch"
+    /// ([`crate::batch::BatchSampler::last_batches`]); empty otherwise.
+    pub last_batches: Vec<Vec<usize>>,
 }
 
 /// Trains the paper's encoder (SPEC §5) with `cfg` on `loss`, the network in `f32` and the loss
@@ -170,6 +183,9 @@ pub fn train_with<T: Scalar>(
     loss: &Loss,
     mut observer: Option<LossObserver<'_>>,
 ) -> Result<EncoderResult> {
+    if cfg.batch.is_some_and(|mb| !mb.is_full()) || cfg.neg_variance_weight != 0.0 {
+        return batched::train_batched::<T>(cfg, loss, observer);
+    }
     let mut net = Encoder::<T>::new(cfg)?;
     let mut steps_run = 0;
     let mut diverged = false;
@@ -205,5 +221,6 @@ pub fn train_with<T: Scalar>(
         steps_run,
         u: net.u().mapv(Scalar::to_f64),
         v: net.v().mapv(Scalar::to_f64),
+        last_batches: Vec::new(),
     })
 }

@@ -13,6 +13,7 @@
 pub mod blocked;
 pub mod embedding;
 pub mod infonce;
+pub mod minibatch;
 pub mod sigmoid;
 pub(crate) mod sigmoid_grad;
 

@@ -47,6 +47,7 @@
 //! parallelise across cells.
 
 pub mod adam;
+mod batching;
 mod check;
 mod objective;
 pub mod scalars;
@@ -60,6 +61,7 @@ pub use check::{meets_theory, theory_c_star, TheoryComparison, GRAM_TOL, S_POS_T
 pub use scalars::{scalar_gradients, ScalarFlags, Scalars};
 pub use sgd::Sgd;
 
+use crate::batch::MiniBatch;
 use crate::error::{check_batch, check_nonneg, check_positive, Error, Result};
 use crate::loss::Loss;
 use ndarray::Array2;
@@ -223,6 +225,12 @@ pub struct FreeConfig {
     pub learn_b: bool,
     /// Parametrise the bias as `b = r_b t` (sigmoid only; needs `t > 0`; `r_b = b / t`).
     pub relative_bias: bool,
+    /// Mini-batch training (SPEC §7, [`crate::batch`]); `None` is the full batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<MiniBatch>,
+    /// Weight `lambda >= 0` of the negative-variance penalty of SPEC §7 (`0`: none).
+    #[serde(default, skip_serializing_if = "batching::is_zero")]
+    pub neg_variance_weight: f64,
 }
 
 impl FreeConfig {
@@ -244,6 +252,8 @@ impl FreeConfig {
             learn_t: false,
             learn_b: false,
             relative_bias: false,
+            batch: None,
+            neg_variance_weight: 0.0,
         }
     }
 
@@ -291,6 +301,7 @@ impl FreeConfig {
                 });
             }
         }
+        self.validate_batch()?;
         match self.loss {
             Loss::InfoNce { .. } => {
                 if self.learn_t || self.learn_b || self.relative_bias {
@@ -352,6 +363,9 @@ pub struct FreeResult {
     pub best_restart: usize,
     /// The final loss of every restart, in order (`NaN` for a diverged one).
     pub restart_losses: Vec<f64>,
+    /// The kept restart's batches whose negative pairs count as "in a batch" (SPEC §7,
+    /// [`crate::batch::BatchSampler::last_batches`]); empty for the full batch and `expected`.
+    pub last_batches: Vec<Vec<usize>>,
 }
 
 impl FreeResult {
@@ -368,7 +382,7 @@ impl FreeResult {
 }
 
 /// The outcome of one restart (its embedding stays in the shared buffer).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Run {
     loss: f64,
     t: f64,
@@ -378,6 +392,8 @@ struct Run {
     grad_norm: f64,
     grad_norm_relative: f64,
     diverged: bool,
+    /// The batches of the end of a stochastic mini-batch run (empty otherwise).
+    last_batches: Vec<Vec<usize>>,
 }
 
 /// Buffers of one [`optimize`] call, reused by every restart.
@@ -416,17 +432,22 @@ pub fn optimize(cfg: &FreeConfig) -> Result<FreeResult> {
         grad: vec![0.0; len],
         opt,
     };
+    solver.ws.set_penalty(cfg.penalty()?);
+    let mut batched = batching::Batched::new(cfg)?;
     let mut best: Option<(usize, Run, Vec<f64>)> = None;
     let mut restart_losses = Vec::with_capacity(cfg.restarts);
     for r in 0..cfg.restarts {
-        let run = solver.run(cfg, r as u64, t0, b0);
+        let run = match batched.as_mut() {
+            Some(bt) => solver.run_batched(cfg, bt, r as u64, t0, b0),
+            None => solver.run(cfg, r as u64, t0, b0),
+        };
         restart_losses.push(if run.diverged { f64::NAN } else { run.loss });
         let better = match &best {
             None => true,
             Some((_, b, _)) => !run.diverged && (b.diverged || run.loss < b.loss),
         };
         if better {
-            best = Some((r, run, solver.theta[..2 * n * d].to_vec()));
+            best = Some((r, run.clone(), solver.theta[..2 * n * d].to_vec()));
         }
     }
     let (best_restart, run, theta) = best.expect("restarts >= 1");
@@ -444,6 +465,7 @@ pub fn optimize(cfg: &FreeConfig) -> Result<FreeResult> {
         diverged: run.diverged,
         best_restart,
         restart_losses,
+        last_batches: run.last_batches,
     })
 }
 
@@ -526,6 +548,7 @@ impl Solver {
             grad_norm,
             grad_norm_relative,
             diverged: diverged || !loss.is_finite(),
+            last_batches: Vec::new(),
         }
     }
 
@@ -541,6 +564,7 @@ impl Solver {
             Loss::Sigmoid { .. } => Objective::Sigmoid {
                 t: scalars.t(),
                 b: scalars.b(),
+                w: cfg.negative_weight(),
             },
             l @ Loss::InfoNce { .. } => Objective::from(l),
         };
