@@ -45,7 +45,19 @@ pub fn cell_loss(spec: &SweepSpec, cell: &Cell) -> Loss {
 /// gives a row with status `diverged`.
 pub fn run_cell(spec: &SweepSpec, cell: &Cell) -> ResultRow {
     let loss = cell_loss(spec, cell);
-    let (c_star, s_pos_th, s_neg_th, phase) = cell_theory(spec.objective, cell.n, cell.t, cell.b);
+    let mb = spec.run.batch.map(|b| {
+        crate::batch::MiniBatch::new(cell.n, b, spec.run.batching, &loss)
+            .expect("mini-batch validated by the spec")
+    });
+    let (c_star, s_pos_th, s_neg_th, phase) = match (mb, loss) {
+        // The optimum of the expected mini-batch loss (SPEC §7).
+        (Some(mb), Loss::Sigmoid { t, b }) => {
+            let o = SigmoidOptimum::solve_weighted_unchecked(cell.n, t, b, mb.weight());
+            (o.c_star, o.s_pos, o.s_neg, o.phase)
+        }
+        _ => cell_theory(spec.objective, cell.n, cell.t, cell.b),
+    };
+    let nvw = spec.run.neg_variance_weight.unwrap_or(0.0);
     let (u, v, value, steps, converged, diverged, b_final) = match spec.mode {
         Mode::Encoder => {
             let mut cfg = EncoderConfig::new(cell.n, cell.d, cell.seed);
@@ -58,6 +70,8 @@ pub fn run_cell(spec: &SweepSpec, cell: &Cell) -> ResultRow {
             if let Some(l) = spec.run.layers {
                 cfg.layers = l;
             }
+            cfg.batch = mb;
+            cfg.neg_variance_weight = nvw;
             let r = encoder::train(&cfg, &loss).expect("configuration validated by the spec");
             (r.u, r.v, r.loss, r.steps_run, None, r.diverged, cell.b)
         }
@@ -78,6 +92,8 @@ pub fn run_cell(spec: &SweepSpec, cell: &Cell) -> ResultRow {
             if let Some(o) = &spec.run.optimizer {
                 cfg.optimizer = o.parse().expect("optimizer validated by the CLI");
             }
+            cfg.batch = mb;
+            cfg.neg_variance_weight = nvw;
             let r = optim::optimize(&cfg).expect("configuration validated by the spec");
             let b = match loss {
                 Loss::Sigmoid { .. } => Some(r.b),
