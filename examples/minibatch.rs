@@ -14,8 +14,7 @@ fn run(
     n: usize,
     b: usize,
     batching: Batching,
-    t: f64,
-    bias: f64,
+    (t, bias): (f64, f64),
     steps: usize,
     seed: u64,
     lambda: f64,
@@ -42,7 +41,7 @@ fn main() {
         for steps in [500, 1000, 2000, 5000, DEFAULT_STEPS, 20_000] {
             let mut err = 0.0;
             for seed in 0..3 {
-                let r = run(n, b, Batching::Shuffled, t, bias, steps, seed, 0.0);
+                let r = run(n, b, Batching::Shuffled, (t, bias), steps, seed, 0.0);
                 let m = measure(r.u.view(), r.v.view(), BlockOptions::default());
                 err += (m.pos.mean - o.s_pos).abs() / 3.0;
             }
@@ -67,7 +66,7 @@ fn main() {
             {
                 continue;
             }
-            let r = run(n, b, batching, t, t, DEFAULT_STEPS, 0, 0.0);
+            let r = run(n, b, batching, (t, t), DEFAULT_STEPS, 0, 0.0);
             let m = measure(r.u.view(), r.v.view(), BlockOptions::default());
             let s = r.u.dot(&r.v.t());
             let (_, sd_in) = masked_negative_stats(s.view(), &in_batch_mask(n, &r.last_batches));
@@ -82,7 +81,7 @@ fn main() {
     println!("# fixed, N = 16, B = 4, t = b = 2: the negative-variance penalty");
     println!("lambda s_pos_mean s_neg_std s_neg_mean_in_batch s_neg_std_in_batch");
     for lambda in [0.0, 1.0, 5.0, 20.0, 100.0] {
-        let r = run(16, 4, Batching::Fixed, 2.0, 2.0, DEFAULT_STEPS, 0, lambda);
+        let r = run(16, 4, Batching::Fixed, (2.0, 2.0), DEFAULT_STEPS, 0, lambda);
         let m = measure(r.u.view(), r.v.view(), BlockOptions::default());
         let s = r.u.dot(&r.v.t());
         let (mi, si) = masked_negative_stats(s.view(), &in_batch_mask(16, &r.last_batches));

@@ -4,7 +4,7 @@
 //! J. Sohn, AISTATS 2024, arXiv:2402.12613): the sigmoid (SigLIP) and symmetric InfoNCE (CLIP)
 //! losses with exact gradients ([`loss`]), the double-Constant Embedding Model ([`geometry`]),
 //! the exact optimum of the sigmoid loss ([`theory`]), and the measurement of any embedding
-//! against it ([`geometry::measure`]). Every formula is stated in its doc comment with the section
+//! against it ([`geometry::measure`](mod@geometry::measure)). Every formula is stated in its doc comment with the section
 //! of `SPEC.md` it comes from.
 //!
 //! The library computes and returns; it never prints. The `ccem` binary owns all output.

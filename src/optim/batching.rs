@@ -67,9 +67,9 @@ impl FreeConfig {
 
     /// The penalty of the full-batch evaluation (`expected`, and the final report).
     pub(super) fn penalty(&self) -> Result<Option<NegVariance>> {
-        Ok((self.neg_variance_weight > 0.0)
+        (self.neg_variance_weight > 0.0)
             .then(|| NegVariance::new(self.neg_variance_weight, self.n))
-            .transpose()?)
+            .transpose()
     }
 
     /// The predicted `c*` of the objective this run minimises in expectation (SPEC §3, §7):
@@ -213,7 +213,8 @@ impl Solver {
                 break;
             }
             scalars.read(&self.theta[2 * nd..]);
-            if !scalars.is_empty() && !(scalars.t().is_finite() && scalars.b().is_finite()) {
+            let scalars_finite = scalars.t().is_finite() && scalars.b().is_finite();
+            if !scalars.is_empty() && !scalars_finite {
                 diverged = true;
             }
         }
