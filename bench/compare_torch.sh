@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 SEEDS=${1:-5}
-REF=${REF:-../shared/bench/torch_reference.py}
+REF=${REF:-bench/torch_reference.py}
 work=$(mktemp -d)
 cargo build --release --quiet
 ccem=target/release/ccem

@@ -5,12 +5,12 @@
 //!   Time per step = reported time / 100. The throughput is in flops of matrix products
 //!   ([`ccem::encoder::Encoder::flops_per_step`], true sizes), so "Gelem/s" reads as GFLOP/s.
 //! - `gemm_512_{f32,f64}`: `matrixmultiply` at `512^3`, the machine's matrix-product rate for
-//!   comparison (CRATES.md).
+//!   comparison.
 //! - `sweep_sigmoid_470_cells_100_steps_f32`: the paper's whole sweep (sigmoid, `t = b` in
 //!   `linspace(0.1, 5, 10)`, `N = d = 4..50`, 100 steps, one seed), one cell after another on one
 //!   thread (`sequential`: the sum of the cell times) and over all cores with rayon, largest cells
 //!   first, as the sweep engine runs it (`rayon`). Compare with
-//!   `torch_reference.py sigmoid 100 4 50 10 0.1 5` (about 50 s on this machine).
+//!   `bench/torch_reference.py sigmoid 100 4 50 10 0.1 5` (about 50 s on this machine).
 //!
 //! - `encoder_minibatch_per_sample/...` (SPEC §7): 100 steps of `N = 64`, `d = 32` trained in
 //!   shuffled batches of `B = 16`, against the full batch of the same step shape (`N = 16`) and

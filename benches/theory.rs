@@ -4,7 +4,7 @@
 //! `cargo bench --bench theory`
 
 use ccem::grid::linspace;
-use ccem::theory::SigmoidOptimum;
+use ccem::theory::Optimum;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rayon::prelude::*;
 use std::hint::black_box;
@@ -22,7 +22,7 @@ fn bench_theory(c: &mut Criterion) {
             let mut acc = 0.0;
             for &n in &ns {
                 for &t in &ts {
-                    acc += SigmoidOptimum::solve_unchecked(n, t, t).c_star;
+                    acc += Optimum::sigmoid_unchecked(n, t, t).c_star;
                 }
             }
             black_box(acc)
@@ -34,7 +34,7 @@ fn bench_theory(c: &mut Criterion) {
                 .par_iter()
                 .map(|&n| {
                     ts.iter()
-                        .map(|&t| SigmoidOptimum::solve_unchecked(n, t, t).c_star)
+                        .map(|&t| Optimum::sigmoid_unchecked(n, t, t).c_star)
                         .sum::<f64>()
                 })
                 .sum();

@@ -1,7 +1,7 @@
 //! The free-embedding sweep of the paper's grid, timed: `N = 4..50`, `t in linspace(0.1, 5, 10)`
 //! (470 cells), `d = N`, every cell optimised to convergence with [`ccem::optim`]'s defaults,
 //! cells in parallel on a rayon pool of 2 threads. Prints the wall time and the fraction of
-//! cells meeting the theory ([`ccem::optim::meets_theory`]), then the cells that do not.
+//! cells meeting the theory ([`ccem::Report::meets_theory`]), then the cells that do not.
 //!
 //! ```text
 //! cargo run --release --example free_grid               # b = t (the paper's setting)
@@ -13,10 +13,10 @@
 //! Environment overrides for tuning: `LR`, `HALF_LIFE`, `FLOOR`, `STEPS`, `GRAD_TOL`,
 //! `RESTARTS`, `OPTIMIZER`, `THREADS`, `SEED`.
 
-use ccem::geometry::measure;
 use ccem::grid::linspace;
-use ccem::loss::{BlockOptions, Loss};
-use ccem::optim::{optimize, theory_c_star, FreeConfig, Schedule, TheoryComparison};
+use ccem::loss::Loss;
+use ccem::optim::{optimize, FreeConfig, Schedule};
+use ccem::report::{Report, GRAM_TOL, S_POS_TOL};
 use rayon::prelude::*;
 use std::time::Instant;
 
@@ -86,22 +86,18 @@ fn main() {
                 let t0 = Instant::now();
                 let r = optimize(&cfg).unwrap();
                 let secs = t0.elapsed().as_secs_f64();
-                let m = measure(
-                    r.u.view(),
-                    r.v.view(),
-                    BlockOptions {
-                        block: 256,
-                        parallel: false,
-                    },
-                );
-                let c = theory_c_star(n, n, &loss).expect("d = N");
-                (n, t, loss, r, TheoryComparison::new(&m, c), secs)
+                let report = Report::new(r.u.view(), r.v.view(), &loss).unwrap();
+                (n, t, loss, r, report, secs)
             })
             .collect()
     });
     let wall = start.elapsed().as_secs_f64();
-    let ok = rows.iter().filter(|r| r.4.meets_theory).count();
-    let conv = rows.iter().filter(|r| r.3.converged).count();
+    let meets = |r: &Report| r.meets_theory() == Some(true);
+    let ok = rows.iter().filter(|r| meets(&r.4)).count();
+    let conv = rows
+        .iter()
+        .filter(|r| r.3.termination.is_converged())
+        .count();
     let cpu: f64 = rows.iter().map(|r| r.5).sum();
     let steps: usize = rows.iter().map(|r| r.3.steps_run).sum();
     println!(
@@ -112,15 +108,16 @@ fn main() {
         100.0 * ok as f64 / rows.len() as f64,
         steps as f64 / rows.len() as f64
     );
-    let worst =
-        |f: &dyn Fn(&TheoryComparison) -> f64| rows.iter().map(|r| f(&r.4)).fold(0.0_f64, f64::max);
+    let worst = |f: &dyn Fn(&Report) -> Option<f64>| {
+        rows.iter().filter_map(|r| f(&r.4)).fold(0.0_f64, f64::max)
+    };
     println!(
         "worst |s_pos - s_+*| = {:.2e}, worst Gram distance to the CCEM(c*) = {:.2e} \
          (tolerances {:.0e}, {:.0e})",
-        worst(&|c| c.s_pos_error),
-        worst(&|c| c.gram_distance_to_theory),
-        ccem::optim::S_POS_TOL,
-        ccem::optim::GRAM_TOL
+        worst(&|c| c.s_pos_error()),
+        worst(&|c| c.gram_distance_to_theory()),
+        S_POS_TOL,
+        GRAM_TOL
     );
     let mut by_n = vec![0.0; 51];
     for r in &rows {
@@ -130,18 +127,18 @@ fn main() {
         "cpu seconds per N (all t): N=10 {:.3}, N=30 {:.3}, N=50 {:.3}",
         by_n[10], by_n[30], by_n[50]
     );
-    for (n, t, loss, r, cmp, secs) in rows.iter().filter(|r| !r.4.meets_theory) {
+    for (n, t, loss, r, cmp, secs) in rows.iter().filter(|r| !meets(&r.4)) {
         let b = match loss {
             Loss::Sigmoid { b, .. } => *b,
             _ => f64::NAN,
         };
         println!(
             "  FAIL N={n} t={t:.3} b={b:.3} c*={:.5} s_pos_err={:.2e} gram={:.2e} steps={} conv={} grad={:.2e} loss={:.8} restarts={:?} {:.3}s",
-            cmp.c_star,
-            cmp.s_pos_error,
-            cmp.gram_distance_to_theory,
+            cmp.theory_c_star().unwrap_or(f64::NAN),
+            cmp.s_pos_error().unwrap_or(f64::NAN),
+            cmp.gram_distance_to_theory().unwrap_or(f64::NAN),
             r.steps_run,
-            r.converged,
+            r.termination,
             r.grad_norm,
             r.loss,
             r.restart_losses,

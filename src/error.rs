@@ -1,6 +1,6 @@
 //! The library's error type: every way an input can be invalid, with the offending value.
 //!
-//! Constructors and readers validate once at the boundary (see `STYLE.md`, habit 5) and return
+//! Constructors and readers validate once at the boundary and return
 //! one of these; kernels behind a validated type do not re-check.
 
 use std::path::PathBuf;
@@ -10,15 +10,26 @@ use std::path::PathBuf;
 pub enum Error {
     /// A batch needs at least two pairs (one positive and one negative per row).
     #[error("batch size N = {n} is too small: need N >= 2")]
-    BatchTooSmall { n: usize },
+    BatchTooSmall {
+        /// The batch size given.
+        n: usize,
+    },
     /// The CCEM lives in `R^N`: it needs `d >= N`.
     #[error("dimension d = {d} is smaller than the batch size N = {n}: the CCEM needs d >= N")]
-    DimensionTooSmall { n: usize, d: usize },
+    DimensionTooSmall {
+        /// The batch size.
+        n: usize,
+        /// The dimension given.
+        d: usize,
+    },
     /// A parameter that must be a finite number with a given sign was not.
     #[error("invalid {name} = {value}: {requirement}")]
     InvalidParameter {
+        /// The parameter's name.
         name: &'static str,
+        /// The value given.
         value: f64,
+        /// What it must be.
         requirement: &'static str,
     },
     /// Two matrices that must have the same shape do not.
@@ -26,35 +37,57 @@ pub enum Error {
         "shape mismatch: U is {u_rows} x {u_cols} but V is {v_rows} x {v_cols}; they must match"
     )]
     ShapeMismatch {
+        /// Rows of `U`.
         u_rows: usize,
+        /// Columns of `U`.
         u_cols: usize,
+        /// Rows of `V`.
         v_rows: usize,
+        /// Columns of `V`.
         v_cols: usize,
     },
     /// A row has zero (or non-finite) norm and cannot be put on the sphere.
     #[error("row {row} of {which} has norm {norm}: it cannot be normalised (use rows with a non-zero, finite norm)")]
     ZeroRow {
+        /// Which matrix.
         which: &'static str,
+        /// The row.
         row: usize,
+        /// Its norm.
         norm: f64,
     },
     /// A matrix holds a NaN or an infinity.
     #[error("{which} holds a non-finite value at row {row}, column {col}")]
     NonFinite {
+        /// Which matrix.
         which: &'static str,
+        /// The row of the entry.
         row: usize,
+        /// The column of the entry.
         col: usize,
     },
     /// A grid specification such as `4..50` or `0.1..5:10` could not be parsed or is empty.
     #[error("invalid grid '{spec}': {reason}")]
-    InvalidGrid { spec: String, reason: String },
+    InvalidGrid {
+        /// The grid as given.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A file could not be read or has the wrong content.
     #[error("cannot read '{path}': {reason}")]
-    BadInput { path: PathBuf, reason: String },
+    BadInput {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An I/O failure while writing results.
     #[error("I/O error on '{path}'")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },

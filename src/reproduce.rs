@@ -15,12 +15,13 @@
 
 use crate::error::{Error, Result};
 use crate::grid::linspace;
+use crate::loss::LossKind;
 use crate::plot::{self, PanelInput};
 use crate::sweep::engine::{run_sweep, SweepObserver};
 use crate::sweep::runner::run_cell;
 use crate::sweep::summary::{summarize, Summary};
-use crate::sweep::{Cell, Mode, Objective, RunOptions, SweepSpec};
-use crate::theory::{BiasMode, SigmoidOptimum};
+use crate::sweep::{Cell, Mode, RunOptions, SweepSpec};
+use crate::theory::{BiasMode, Optimum};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -75,7 +76,7 @@ impl ReproduceConfig {
         }
     }
 
-    fn spec(&self, mode: Mode, objective: Objective) -> SweepSpec {
+    fn spec(&self, mode: Mode, objective: LossKind) -> SweepSpec {
         SweepSpec {
             mode,
             objective,
@@ -154,7 +155,7 @@ fn write_theory(path: &Path, ns: &[usize], ts: &[f64]) -> Result<()> {
         .map_err(e)?;
         for &n in ns {
             for &t in ts {
-                let o = SigmoidOptimum::solve_unchecked(n, t, t);
+                let o = Optimum::sigmoid_unchecked(n, t, t);
                 let f = |x: f64| {
                     if x.is_finite() {
                         x.to_string()
@@ -193,14 +194,14 @@ pub fn reproduce(
     std::fs::create_dir_all(&cfg.out).map_err(io(&cfg.out))?;
     write_theory(&cfg.out.join("theory.csv"), &cfg.ns, &cfg.ts)?;
     let plan = [
-        ("free-sigmoid", Mode::Free, Objective::Sigmoid),
-        ("free-infonce", Mode::Free, Objective::Infonce),
-        ("encoder-sigmoid", Mode::Encoder, Objective::Sigmoid),
-        ("encoder-infonce", Mode::Encoder, Objective::Infonce),
+        ("free-sigmoid", Mode::Free, LossKind::Sigmoid),
+        ("free-infonce", Mode::Free, LossKind::InfoNce),
+        ("encoder-sigmoid", Mode::Encoder, LossKind::Sigmoid),
+        ("encoder-infonce", Mode::Encoder, LossKind::InfoNce),
     ];
     let mut stages = Vec::new();
     for (name, mode, objective) in plan {
-        let spec = cfg.spec(mode, objective);
+        let spec = cfg.spec(mode, objective).check()?;
         let dir = cfg.out.join(name);
         let mut obs = observer(name);
         let runner = |c: &Cell| run_cell(&spec, c);
@@ -209,7 +210,7 @@ pub fn reproduce(
         summary.write(&dir)?;
         stages.push(Stage {
             name: name.to_string(),
-            spec,
+            spec: spec.into_inner(),
             summary,
             seconds: outcome.elapsed.as_secs_f64(),
             computed: outcome.computed,

@@ -30,7 +30,7 @@ fn expected_lands_on_the_weighted_ccem() {
         let r = run(n, b, Batching::Expected, t, bias, 1);
         let o = BatchOptimum::solve(n, b, t, bias).unwrap().optimum;
         let m = measured(&r);
-        assert!(r.converged, "{n} {b} {t} {bias}");
+        assert!(r.termination.is_converged(), "{n} {b} {t} {bias}");
         assert!(
             (m.pos.mean - o.s_pos).abs() < 1e-5,
             "{n} {b} {t} {bias}: s+ {} vs {}",
@@ -41,7 +41,7 @@ fn expected_lands_on_the_weighted_ccem() {
         assert!(gd < 1e-5, "{n} {b} {t} {bias}: Gram distance {gd}");
         assert!((r.loss - o.loss).abs() < 1e-8, "{} vs {}", r.loss, o.loss);
         // The weighted optimum differs from the full-batch one here: the test can tell.
-        let full = ccem::theory::SigmoidOptimum::solve(n, t, bias).unwrap();
+        let full = ccem::Optimum::sigmoid(n, t, bias).unwrap();
         if (full.s_pos - o.s_pos).abs() > 1e-3 {
             assert!((m.pos.mean - full.s_pos).abs() > 1e-3);
         }
@@ -69,7 +69,7 @@ fn fixed_aligns_positives_and_spreads_negatives() {
     // N = 16, B = 4, t = b = 2: the full-batch theory at N = 4 is the ETF.
     let (n, b, t) = (16, 4, 2.0);
     assert_eq!(
-        ccem::theory::SigmoidOptimum::solve(b, t, t).unwrap().phase,
+        ccem::Optimum::sigmoid(b, t, t).unwrap().phase,
         ccem::theory::Phase::Etf
     );
     let fixed = run(n, b, Batching::Fixed, t, t, 3);
@@ -182,7 +182,7 @@ fn encoder_mini_batches() {
         let a = encoder::train(&cfg, &loss).unwrap();
         let b = encoder::train(&cfg, &loss).unwrap();
         assert_eq!(a, b, "{batching}");
-        assert!(!a.diverged && a.loss.is_finite());
+        assert!(!a.termination.is_diverged() && a.loss.is_finite());
         assert_ne!(a.u, full.u);
         assert_eq!(a.last_batches.is_empty(), batching == Batching::Expected);
     }

@@ -5,7 +5,8 @@
 use assert_cmd::Command;
 use ccem::geometry::measure;
 use ccem::loss::{BlockOptions, Loss};
-use ccem::optim::{optimize, theory_c_star, FreeConfig, FreeResult, TheoryComparison};
+use ccem::optim::{optimize, FreeConfig, FreeResult};
+use ccem::Report;
 use predicates::prelude::*;
 use rayon::prelude::*;
 
@@ -14,10 +15,10 @@ const SEQ: BlockOptions = BlockOptions {
     parallel: false,
 };
 
-fn compare(cfg: &FreeConfig, r: &FreeResult) -> TheoryComparison {
-    let m = measure(r.u.view(), r.v.view(), SEQ);
-    let c = theory_c_star(cfg.n, cfg.d, &r.final_loss(cfg)).expect("d >= N");
-    TheoryComparison::new(&m, c)
+fn compare(cfg: &FreeConfig, r: &FreeResult) -> Report {
+    let rep = Report::new(r.u.view(), r.v.view(), &r.final_loss(cfg)).unwrap();
+    assert!(rep.prediction.is_some(), "d >= N");
+    rep
 }
 
 /// Optimises every `(N, loss)` with the defaults and returns the cells that miss the theory.
@@ -29,7 +30,7 @@ fn misses(cells: Vec<(usize, usize, Loss, bool)>) -> Vec<String> {
             cfg.relative_bias = relative_bias;
             let r = optimize(&cfg).unwrap();
             let cmp = compare(&cfg, &r);
-            (!cmp.meets_theory || r.diverged)
+            (cmp.meets_theory() != Some(true) || r.termination.is_diverged())
                 .then(|| format!("N={n} d={d} {loss:?}: {cmp:?}, {} steps", r.steps_run))
         })
         .collect()
@@ -128,9 +129,12 @@ fn learnt_bias_ends_on_the_theory_of_its_final_value() {
         cfg.learn_b = true;
         cfg.relative_bias = relative_bias;
         let r = optimize(&cfg).unwrap();
-        assert!(!r.diverged && r.b.is_finite() && r.t == 2.0);
+        assert!(!r.termination.is_diverged() && r.b.is_finite() && r.t == 2.0);
         let cmp = compare(&cfg, &r);
-        assert!(cmp.s_pos_error < 1e-3, "{relative_bias}: {cmp:?} {r:?}");
+        assert!(
+            cmp.s_pos_error().unwrap() < 1e-3,
+            "{relative_bias}: {cmp:?} {r:?}"
+        );
     }
 }
 
@@ -162,24 +166,29 @@ fn cli_json_has_the_measurement_and_the_theory() {
         "s_neg_mean",
         "c_fit",
         "gram_distance",
-        "c_star",
-        "s_pos_theory",
+        "theory_c_star",
+        "theory_s_pos",
+        "theory_s_neg",
+        "theory_loss",
+        "theory_phase",
         "t",
         "b",
         "gram_distance_to_theory",
         "meets_theory",
-        "converged",
+        "termination",
         "steps_run",
         "restarts",
     ] {
         assert!(v.get(key).is_some(), "missing key {key}: {v}");
     }
     // SPEC.md §3 table, N = 10, t = b = 1.
-    assert!((v["c_star"].as_f64().unwrap() - 0.4630146707).abs() < 1e-9);
+    assert!((v["theory_c_star"].as_f64().unwrap() - 0.4630146707).abs() < 1e-9);
     assert!((v["s_pos_mean"].as_f64().unwrap() - 0.0739706585).abs() < 1e-3);
     assert!((v["loss"].as_f64().unwrap() - 3.0355556342).abs() < 1e-6);
     assert_eq!(v["meets_theory"], true);
-    assert_eq!(v["converged"], true);
+    assert_eq!(v["termination"], "converged");
+    // The theory's loss at N = 10, t = b = 1 is the loss the optimiser reaches.
+    assert!((v["theory_loss"].as_f64().unwrap() - 3.0355556342).abs() < 1e-6);
     assert_eq!((v["t"].as_f64(), v["b"].as_f64()), (Some(1.0), Some(1.0)));
 }
 
@@ -187,8 +196,16 @@ fn cli_json_has_the_measurement_and_the_theory() {
 fn cli_infonce_b_not_t_and_learnt_parameters() {
     let v = json(&["--n", "8", "--loss", "infonce", "--tau", "0.5"]);
     assert_eq!(v["meets_theory"], true);
-    assert_eq!(v["c_star"].as_f64(), Some(0.0));
+    assert_eq!(v["theory_c_star"].as_f64(), Some(0.0));
     assert!(v["t"].is_null() && v["b"].is_null());
+    // InfoNCE is printed in both conventions: ccem's sum and open_clip's mean.
+    let (l, clip) = (
+        v["loss"].as_f64().unwrap(),
+        v["loss_clip"].as_f64().unwrap(),
+    );
+    assert_eq!(clip, l / 2.0);
+    let th = v["theory_loss"].as_f64().unwrap();
+    assert_eq!(v["theory_loss_clip"].as_f64(), Some(th / 2.0));
     let v = json(&["--n", "8", "--t", "3", "--relative-bias", "0.5"]);
     assert_eq!(v["b"].as_f64(), Some(1.5));
     assert_eq!(v["meets_theory"], true);
@@ -208,7 +225,8 @@ fn cli_infonce_b_not_t_and_learnt_parameters() {
     assert_eq!(v["restart_losses"].as_array().unwrap().len(), 2);
     // Below d = N the theory makes no prediction.
     let v = json(&["--n", "6", "--d", "3", "--t", "1"]);
-    assert!(v["meets_theory"].is_null() && v["c_star"].is_null());
+    assert!(v["meets_theory"].is_null() && v["theory_c_star"].is_null());
+    assert!(v["s_pos_mean"].is_number());
 }
 
 #[test]
@@ -239,19 +257,25 @@ fn cli_saves_the_embedding_as_npy() {
 #[test]
 fn cli_rejects_bad_input_with_a_clear_message() {
     let cases: &[(&[&str], &str)] = &[
-        (&["--n", "10", "--t", "1", "--steps", "0"], "--steps"),
-        (&["--n", "10", "--t", "1", "--lr", "0"], "--lr"),
-        (&["--n", "10", "--t", "1", "--lr", "-0.1"], "--lr"),
-        (&["--n", "10", "--t", "1", "--lr", "nan"], "--lr"),
-        (&["--n", "10", "--t", "1", "--lr", "inf"], "--lr"),
+        (&["--n", "10", "--t", "1", "--steps", "0"], "steps = 0"),
+        (&["--n", "10", "--t", "1", "--lr", "0"], "lr = 0"),
+        (&["--n", "10", "--t", "1", "--lr", "-0.1"], "lr = -0.1"),
+        (&["--n", "10", "--t", "1", "--lr", "nan"], "lr = NaN"),
+        (&["--n", "10", "--t", "1", "--lr", "inf"], "lr = inf"),
         (&["--n", "1", "--t", "1"], "N = 1"),
-        (&["--n", "10", "--d", "0", "--t", "1"], "--d"),
-        (&["--n", "10", "--t", "1", "--restarts", "0"], "--restarts"),
+        (&["--n", "10", "--d", "0", "--t", "1"], "d = 0"),
+        (
+            &["--n", "10", "--t", "1", "--restarts", "0"],
+            "restarts = 0",
+        ),
         (&["--n", "10"], "--t"),
         (&["--n", "10", "--loss", "infonce"], "--tau"),
         (&["--n", "10", "--t", "1", "--learn-t"], "--init-t"),
         (&["--n", "10", "--t", "-1"], "t = -1"),
-        (&["--n", "10", "--t", "1", "--grad-tol", "-1"], "--grad-tol"),
+        (
+            &["--n", "10", "--t", "1", "--grad-tol", "-1"],
+            "grad_tol = -1",
+        ),
         (&["--n", "10", "--loss", "infonce", "--tau", "0"], "tau"),
     ];
     for (args, needle) in cases {

@@ -5,7 +5,7 @@ use ccem::plot::{
     self, CurveQuantity, CurvesOptions, DiffOptions, LossCurveOptions, PanelInput, PhaseOptions,
     Quantity, TheoryMapOptions,
 };
-use ccem::theory::{BiasMode, SigmoidOptimum};
+use ccem::theory::{BiasMode, Optimum};
 use ccem::Error;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -27,7 +27,7 @@ fn sigmoid_csv(with_theory: bool) -> String {
     for n in 4..=12usize {
         for t in [0.1, 1.325, 2.55, 3.775, 5.0] {
             for seed in 0..2u64 {
-                let o = SigmoidOptimum::solve(n, t, t).unwrap();
+                let o = Optimum::sigmoid(n, t, t).unwrap();
                 let wiggle = 0.01 * ((n * 7 + seed as usize * 3) % 5) as f64;
                 let sp = if n == 6 && seed == 0 && t == 2.55 {
                     String::new()

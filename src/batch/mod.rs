@@ -164,6 +164,15 @@ impl MiniBatch {
         Ok(MiniBatch { n, size, batching })
     }
 
+    /// The full batch of `n >= 2` pairs (`B = N`), valid for both losses.
+    pub(crate) fn full(n: usize) -> Self {
+        MiniBatch {
+            n,
+            size: n,
+            batching: Batching::Shuffled,
+        }
+    }
+
     /// The number of pairs `N`.
     pub fn n(&self) -> usize {
         self.n
@@ -314,6 +323,29 @@ pub(crate) fn next_combination(c: &mut [usize], n: usize) -> bool {
     false
 }
 
+/// The theory's prediction for a run of `n` pairs in `R^d` trained on `batch` (`None`: the full
+/// batch) (SPEC §7): the optimum of the expected mini-batch loss ([`crate::predict_batch`]),
+/// whatever the strategy, since every strategy samples each batch equally often in the long
+/// run. `None` for InfoNCE with `B < N` (no closed form), with the negative-variance penalty
+/// (`penalised`), and where [`crate::predict`] makes none. `B = N` is [`crate::predict`].
+pub fn predict_trained(
+    n: usize,
+    d: usize,
+    loss: &Loss,
+    batch: Option<&MiniBatch>,
+    penalised: bool,
+) -> Option<crate::Optimum> {
+    if penalised {
+        return None;
+    }
+    match batch {
+        None => crate::predict(n, d, loss),
+        Some(mb) => crate::theory::predict_batch(n, d, loss, mb.size())
+            .ok()
+            .flatten(),
+    }
+}
+
 /// `N x N` mask of the negative pairs `(i, j)`, `i != j`, that share one of `batches`.
 pub fn in_batch_mask(n: usize, batches: &[Vec<usize>]) -> Vec<bool> {
     let mut mask = vec![false; n * n];
@@ -332,7 +364,7 @@ pub fn in_batch_mask(n: usize, batches: &[Vec<usize>]) -> Vec<bool> {
 /// Mean and population standard deviation of the negative similarities `S_ij` (`i != j`)
 /// selected by `mask` (`N x N`, row-major); `(NaN, NaN)` when none is.
 pub fn masked_negative_stats(s: ndarray::ArrayView2<f64>, mask: &[bool]) -> (f64, f64) {
-    let mut st = crate::geometry::measure::Stats::default();
+    let mut st = crate::geometry::Stats::default();
     let n = s.nrows();
     for ((i, j), &v) in s.indexed_iter() {
         if i != j && mask[i * n + j] {

@@ -2,10 +2,8 @@
 
 use super::output::{print_records, Format};
 use anyhow::{Context, Result};
-use ccem::geometry::{measure, Stats};
-use ccem::loss::embedding::{check_all_finite, check_pair};
-use ccem::loss::{blocked_loss, normalize_rows, BlockOptions, Loss};
-use ccem::theory::{Phase, SigmoidOptimum};
+use ccem::loss::{blocked_loss, infonce_clip, normalize_rows, BlockOptions, Loss};
+use ccem::Report;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -15,7 +13,10 @@ use std::path::PathBuf;
   ccem inspect --u U.npy --v V.npy --t 2 --b 1 --tau 0.1 --format json
   ccem inspect --u U.csv --v V.csv --no-normalize
 
-Files: N x d matrices, .npy (float32 or float64, as numpy.save writes them) or .csv without header.")]
+Files: N x d matrices, .npy (float32 or float64, as numpy.save writes them) or .csv without header.
+The theory_* keys are the sigmoid optimum for (N, t, b); empty when d < N.
+InfoNCE is the sum of the row and column cross-entropies (the paper's convention), twice
+open_clip's ClipLoss (their mean); loss_clip / infonce_loss_clip give the CLIP value.")]
 pub struct InspectArgs {
     /// First modality, N x d (.npy or .csv)
     #[arg(long, value_name = "U.npy")]
@@ -48,33 +49,26 @@ struct InspectRecord {
     n: usize,
     d: usize,
     normalized: bool,
-    s_pos_mean: f64,
-    s_pos_std: f64,
+    t: f64,
+    b: f64,
+    tau: f64,
+    sigmoid_loss: f64,
+    /// ccem's convention: the sum of the row and column cross-entropies.
+    infonce_loss: f64,
+    /// open_clip's `ClipLoss` convention: their mean, `infonce_loss / 2`.
+    infonce_loss_clip: f64,
+    /// Measured, then the sigmoid theory for (N, d, t, b); `theory_*` are empty for d < N.
+    #[serde(flatten)]
+    report: Report,
     s_pos_min: f64,
     s_pos_max: f64,
-    s_neg_mean: f64,
-    s_neg_std: f64,
     s_neg_min: f64,
     s_neg_max: f64,
     within_u_mean: f64,
     within_u_std: f64,
     within_v_mean: f64,
     within_v_std: f64,
-    c_fit: f64,
     c_from_s_pos: f64,
-    gram_distance: f64,
-    t: f64,
-    b: f64,
-    sigmoid_loss: f64,
-    tau: f64,
-    infonce_loss: f64,
-    theory_c_star: f64,
-    theory_s_pos: f64,
-    theory_phase: Phase,
-    theory_loss: f64,
-    gram_distance_to_theory: f64,
-    /// The theory (optimum over all embeddings) holds for d >= N.
-    theory_applies: bool,
 }
 
 pub fn run(a: &InspectArgs) -> Result<()> {
@@ -85,9 +79,6 @@ pub fn run(a: &InspectArgs) -> Result<()> {
     }
     let u = ccem::io::read_matrix(&a.u)?;
     let v = ccem::io::read_matrix(&a.v)?;
-    check_pair(u.view(), v.view())?;
-    check_all_finite(u.view(), "U")?;
-    check_all_finite(v.view(), "V")?;
     let (u, v) = if a.no_normalize {
         (u, v)
     } else {
@@ -96,54 +87,41 @@ pub fn run(a: &InspectArgs) -> Result<()> {
             normalize_rows(v.view(), "V")?.u,
         )
     };
+    // Checks the shapes and the values, measures, and compares with the theory.
+    let report = Report::new(u.view(), v.view(), &sig)?;
+    let m = report
+        .measurement
+        .context("the embedding could not be measured")?;
     let opts = BlockOptions {
         block: a.block,
         parallel: true,
     };
-    let m = measure(u.view(), v.view(), opts);
     let (n, d) = u.dim();
     let (t, b) = match sig {
         Loss::Sigmoid { t, b } => (t, b),
         Loss::InfoNce { .. } => unreachable!("constructed as sigmoid"),
     };
-    let theory = SigmoidOptimum::solve(n, t, b)?;
-    let pick = |s: &Stats| (s.mean, s.std, s.min, s.max);
-    let (pm, ps, pmin, pmax) = pick(&m.pos);
-    let (nm, ns, nmin, nmax) = pick(&m.neg);
+    let infonce_loss = blocked_loss(&info, u.view(), v.view(), opts);
     let rec = InspectRecord {
         n,
         d,
         normalized: !a.no_normalize,
-        s_pos_mean: pm,
-        s_pos_std: ps,
-        s_pos_min: pmin,
-        s_pos_max: pmax,
-        s_neg_mean: nm,
-        s_neg_std: ns,
-        s_neg_min: nmin,
-        s_neg_max: nmax,
+        t,
+        b,
+        tau: a.tau,
+        sigmoid_loss: blocked_loss(&sig, u.view(), v.view(), opts),
+        infonce_loss,
+        infonce_loss_clip: infonce_clip(infonce_loss),
+        report,
+        s_pos_min: m.pos.min,
+        s_pos_max: m.pos.max,
+        s_neg_min: m.neg.min,
+        s_neg_max: m.neg.max,
         within_u_mean: m.within_u.mean,
         within_u_std: m.within_u.std,
         within_v_mean: m.within_v.mean,
         within_v_std: m.within_v.std,
-        c_fit: m.c_fit,
         c_from_s_pos: m.c_from_s_pos,
-        gram_distance: m.gram_distance,
-        t,
-        b,
-        sigmoid_loss: blocked_loss(&sig, u.view(), v.view(), opts),
-        tau: a.tau,
-        infonce_loss: blocked_loss(&info, u.view(), v.view(), opts),
-        theory_c_star: theory.c_star,
-        theory_s_pos: theory.s_pos,
-        theory_phase: theory.phase,
-        theory_loss: theory.loss,
-        gram_distance_to_theory: if theory.c_star.is_nan() {
-            f64::NAN
-        } else {
-            m.gram_distance_to(theory.c_star)
-        },
-        theory_applies: d >= n,
     };
     if a.format == Format::Table {
         println!(

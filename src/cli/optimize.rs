@@ -4,13 +4,11 @@
 use super::output::{print_records, Format};
 use super::theory::{bias_mode, LossKind};
 use anyhow::{bail, Context, Result};
-use ccem::batch::{in_batch_mask, masked_negative_stats, Batching, MiniBatch};
-use ccem::geometry::measure;
-use ccem::loss::{BlockOptions, Loss};
-use ccem::optim::{
-    self, FreeConfig, OptimizerKind, TheoryComparison, SIGLIP_INIT_B, SIGLIP_INIT_T,
-};
-use ccem::theory::{BiasMode, Phase, SigmoidOptimum};
+use ccem::batch::{Batching, MiniBatch};
+use ccem::loss::{infonce_clip, Loss};
+use ccem::optim::{self, FreeConfig, OptimizerKind, SIGLIP_INIT_B, SIGLIP_INIT_T};
+use ccem::theory::BiasMode;
+use ccem::{Report, Termination};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -29,8 +27,12 @@ use std::path::PathBuf;
 Rows of U and V live on the unit sphere: raw rows are renormalised after every step (a Riemannian
 step with the projective retraction). Defaults: Adam, lr 0.05 halving every 1000 steps down to 2%,
 at most 10000 steps, stop when |grad| <= grad-tol * sum|dL/dS|, one start.
-meets_theory: |mean S_ii - s+*| <= 1e-3 and the Gram distance to the predicted CCEM <= 1e-3
-(reported for d >= N; InfoNCE: d >= N-1).")]
+Output: the run (termination: converged, step_limit or diverged), the measured embedding
+(s_pos_mean, s_pos_std, s_neg_mean, s_neg_std, c_fit, gram_distance) and the theory's prediction
+(theory_c_star, theory_s_pos, theory_s_neg, theory_loss, theory_phase; empty for d < N, InfoNCE:
+d < N-1). meets_theory: |s_pos_mean - theory_s_pos| <= 1e-3 and gram_distance_to_theory <= 1e-3.
+InfoNCE is the sum of the row and column cross-entropies (the paper's convention), twice
+open_clip's ClipLoss (their mean); loss_clip / infonce_loss_clip give the CLIP value.")]
 pub struct OptimizeArgs {
     /// Batch size N (>= 2)
     #[arg(long)]
@@ -166,7 +168,7 @@ impl From<OptimizerArg> for OptimizerKind {
 struct OptimizeRecord {
     n: usize,
     d: usize,
-    objective: &'static str,
+    objective: ccem::LossKind,
     /// Final scale (learnt or fixed); `null` for InfoNCE.
     t: Option<f64>,
     /// Final bias; `null` for InfoNCE.
@@ -182,24 +184,15 @@ struct OptimizeRecord {
     restarts: usize,
     best_restart: usize,
     steps_run: usize,
-    converged: bool,
-    diverged: bool,
+    termination: Termination,
     grad_norm: f64,
     grad_norm_relative: f64,
     loss: f64,
-    s_pos_mean: f64,
-    s_pos_std: f64,
-    s_neg_mean: f64,
-    s_neg_std: f64,
-    c_fit: f64,
-    gram_distance: f64,
-    c_star: Option<f64>,
-    s_pos_theory: Option<f64>,
-    s_neg_theory: Option<f64>,
-    phase: Option<Phase>,
-    loss_theory: Option<f64>,
-    gram_distance_to_theory: Option<f64>,
-    meets_theory: Option<bool>,
+    /// InfoNCE: `loss` in open_clip's convention (half of ccem's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss_clip: Option<f64>,
+    #[serde(flatten)]
+    report: Report,
     restart_losses: Vec<f64>,
     /// Mini-batch size (with --batch).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -209,41 +202,13 @@ struct OptimizeRecord {
     /// Negative weight (B-1)/(N-1) of the expected loss (with --batch).
     #[serde(skip_serializing_if = "Option::is_none")]
     w: Option<f64>,
-    /// Mean and spread of the negatives that share a batch (stochastic strategies).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    s_neg_mean_in_batch: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    s_neg_std_in_batch: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     neg_variance_weight: Option<f64>,
 }
 
-/// Turns the arguments into a validated configuration.
+/// Turns the arguments into a configuration (checked by the library in `optimize`).
 fn config(a: &OptimizeArgs) -> Result<FreeConfig> {
-    if a.n < 2 {
-        bail!("batch size N = {} is too small: need --n >= 2", a.n);
-    }
-    let d = a.d.unwrap_or(a.n);
-    if d < 1 {
-        bail!("invalid --d {d}: the dimension must be >= 1");
-    }
-    if a.steps < 1 {
-        bail!("invalid --steps 0: need at least one step");
-    }
-    if a.restarts < 1 {
-        bail!("invalid --restarts 0: need at least one start");
-    }
     let optimizer = OptimizerKind::from(a.optimizer);
-    let lr = a.lr.unwrap_or(optimizer.default_lr());
-    if !(lr.is_finite() && lr > 0.0) {
-        bail!("invalid --lr {lr}: the learning rate must be a finite number > 0");
-    }
-    if !(a.grad_tol.is_finite() && a.grad_tol >= 0.0) {
-        bail!(
-            "invalid --grad-tol {}: must be a finite number >= 0",
-            a.grad_tol
-        );
-    }
     let relative_bias = a.relative_bias.is_some();
     let loss = match a.loss {
         LossKind::Sigmoid => {
@@ -265,9 +230,9 @@ fn config(a: &OptimizeArgs) -> Result<FreeConfig> {
             Loss::infonce(tau)?
         }
     };
-    let mut cfg = FreeConfig::new(a.n, d, loss, a.seed);
+    let mut cfg = FreeConfig::new(a.n, a.d.unwrap_or(a.n), loss, a.seed);
     cfg.optimizer = optimizer;
-    cfg.lr = lr;
+    cfg.lr = a.lr.unwrap_or(optimizer.default_lr());
     cfg.momentum = a.momentum;
     cfg.steps = a.steps;
     cfg.grad_tol = a.grad_tol;
@@ -277,7 +242,6 @@ fn config(a: &OptimizeArgs) -> Result<FreeConfig> {
     cfg.relative_bias = relative_bias;
     cfg.batch = a.mini_batch.mini_batch(a.n, &loss)?;
     cfg.neg_variance_weight = a.mini_batch.neg_variance_weight;
-    cfg.validate()?;
     Ok(cfg)
 }
 
@@ -296,9 +260,6 @@ fn sigmoid_loss(a: &OptimizeArgs) -> Result<Loss> {
             "--t is required for the sigmoid loss (e.g. --t 1), or learn it with --learn-t",
         )?
     };
-    if !(t.is_finite() && t >= 0.0) {
-        bail!("invalid t = {t}: the scale must be a finite number >= 0");
-    }
     let rel_value = a.relative_bias.flatten();
     let b = if a.learn_b {
         if a.b.is_some() || rel_value.is_some() {
@@ -318,57 +279,43 @@ fn sigmoid_loss(a: &OptimizeArgs) -> Result<Loss> {
         };
         mode.bias(t)
     };
-    if a.relative_bias.is_some() && t <= 0.0 {
-        bail!("the relative bias r_b = b/t needs t > 0 (got t = {t})");
-    }
+    // The library checks t and b (and, in `optimize`, that a relative bias has t > 0).
     Ok(Loss::sigmoid(t, b)?)
 }
 
 pub fn run(a: &OptimizeArgs) -> Result<()> {
     let cfg = config(a)?;
     let r = optim::optimize(&cfg)?;
-    if r.diverged {
+    let diverged = r.termination.is_diverged();
+    if diverged {
         eprintln!(
             "warning: every start diverged (a non-finite value appeared); try a smaller --lr"
         );
     }
-    let m = measure(
-        r.u.view(),
-        r.v.view(),
-        BlockOptions {
-            block: 256,
-            parallel: false,
-        },
-    );
-    let final_loss = r.final_loss(&cfg);
-    let in_batch = (!r.last_batches.is_empty()).then(|| {
-        let s = r.u.dot(&r.v.t());
-        masked_negative_stats(s.view(), &in_batch_mask(cfg.n, &r.last_batches))
-    });
-    let theory = cfg
-        .expected_c_star(&final_loss)
-        .filter(|c| c.is_finite())
-        .map(|c| TheoryComparison::new(&m, c));
-    let sig_opt = match final_loss {
-        Loss::Sigmoid { t, b } if theory.is_some() => Some(
-            SigmoidOptimum::solve_weighted_unchecked(cfg.n, t, b, cfg.negative_weight()),
-        ),
-        _ => None,
+    let final_loss = if diverged {
+        cfg.loss
+    } else {
+        r.final_loss(&cfg)
     };
+    let report = if diverged {
+        Report::unmeasured(cfg.n, cfg.d, &final_loss)
+    } else {
+        Report::new(r.u.view(), r.v.view(), &final_loss)?.with_in_batch(
+            r.u.view(),
+            r.v.view(),
+            &r.last_batches,
+        )
+    }
+    // The theory of a mini-batch run: the optimum of the expected loss (SPEC §7).
+    .with_training(cfg.batch, cfg.neg_variance_weight > 0.0, &final_loss);
     let (t, b, tau) = match final_loss {
         Loss::Sigmoid { t, b } => (Some(t), Some(b), None),
         Loss::InfoNce { tau } => (None, None, Some(tau)),
     };
-    let info = match final_loss {
-        Loss::InfoNce { tau } if theory.is_some() => {
-            Some(ccem::theory::InfoNceOptimum::solve(cfg.n, tau)?)
-        }
-        _ => None,
-    };
     let record = OptimizeRecord {
         n: cfg.n,
         d: cfg.d,
-        objective: final_loss.name(),
+        objective: final_loss.kind(),
         t,
         b,
         r_b: match (t, b) {
@@ -384,30 +331,16 @@ pub fn run(a: &OptimizeArgs) -> Result<()> {
         restarts: cfg.restarts,
         best_restart: r.best_restart,
         steps_run: r.steps_run,
-        converged: r.converged,
-        diverged: r.diverged,
+        termination: r.termination,
         grad_norm: r.grad_norm,
         grad_norm_relative: r.grad_norm_relative,
         loss: r.loss,
-        s_pos_mean: m.pos.mean,
-        s_pos_std: m.pos.std,
-        s_neg_mean: m.neg.mean,
-        s_neg_std: m.neg.std,
-        c_fit: m.c_fit,
-        gram_distance: m.gram_distance,
-        c_star: theory.map(|c| c.c_star),
-        s_pos_theory: theory.map(|c| c.s_pos_theory),
-        s_neg_theory: sig_opt.map(|o| o.s_neg).or(info.map(|o| o.s_neg)),
-        phase: sig_opt.map(|o| o.phase).or(info.map(|o| o.phase)),
-        loss_theory: sig_opt.map(|o| o.loss).or(info.map(|o| o.loss)),
-        gram_distance_to_theory: theory.map(|c| c.gram_distance_to_theory),
-        meets_theory: theory.map(|c| c.meets_theory && !r.diverged),
+        loss_clip: (final_loss.kind() == ccem::LossKind::InfoNce).then(|| infonce_clip(r.loss)),
+        report,
         restart_losses: r.restart_losses.clone(),
         batch: cfg.batch.map(|mb| mb.size()),
         batching: cfg.batch.map(|mb| mb.batching().as_str()),
         w: cfg.batch.map(|mb| mb.weight()),
-        s_neg_mean_in_batch: in_batch.map(|x| x.0),
-        s_neg_std_in_batch: in_batch.map(|x| x.1),
         neg_variance_weight: (cfg.neg_variance_weight != 0.0).then_some(cfg.neg_variance_weight),
     };
     if let Some(p) = &a.save_u {

@@ -2,7 +2,7 @@
 //! terminal, plain lines (at most one every few seconds) when stderr is not a terminal.
 
 use ccem::sweep::engine::SweepObserver;
-use ccem::sweep::store::ResultRow;
+use ccem::sweep::{ResultRow, RowStatus};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -68,7 +68,7 @@ impl SweepObserver for SweepProgress {
     }
 
     fn cell_done(&mut self, row: &ResultRow, done: usize, total: usize) {
-        if row.status != "ok" {
+        if row.status != RowStatus::Ok {
             self.diverged += 1;
         }
         if self.quiet {
@@ -76,7 +76,7 @@ impl SweepObserver for SweepProgress {
         }
         if let Some(b) = &self.bar {
             b.set_position(done as u64);
-            if row.status != "ok" {
+            if row.status != RowStatus::Ok {
                 b.println(format!(
                     "cell N = {}, t = {}, seed {}: {}",
                     row.n, row.t, row.seed_index, row.status

@@ -8,7 +8,9 @@ use ccem::grid::{parse_int_grid, parse_real_grid};
 use ccem::sweep::engine::run_sweep;
 use ccem::sweep::summary::{summarize, Summary};
 
-use ccem::sweep::{merge, runner, Mode, Objective, RunOptions, Shard, SweepSpec};
+use super::theory::LossKind;
+use ccem::sweep::{merge, runner, Mode, RunOptions, Shard, SweepSpec};
+use ccem::Valid;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -28,10 +30,10 @@ Writes DIR/config.json, DIR/results.csv (one row per cell and seed), DIR/summary
 pub struct SweepArgs {
     /// Train free embeddings on the sphere, or the paper's ReLU encoder
     #[arg(long, value_enum)]
-    pub mode: Mode,
+    pub mode: ModeArg,
     /// Loss; for infonce the swept value --t is the temperature tau
-    #[arg(long, value_enum, default_value_t = Objective::Sigmoid)]
-    pub loss: Objective,
+    #[arg(long, value_enum, default_value_t = LossKind::Sigmoid)]
+    pub loss: LossKind,
     /// Batch sizes: `4..50`, `4..50:2` or `4,8,16`
     #[arg(long, allow_hyphen_values = true)]
     pub n: String,
@@ -90,29 +92,37 @@ pub struct SweepArgs {
     pub format: Format,
 }
 
+/// `free` or `encoder` ([`Mode`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    /// The embedding vectors themselves, on the sphere.
+    Free,
+    /// The paper's ReLU encoder on Gaussian data.
+    Encoder,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Free => Mode::Free,
+            ModeArg::Encoder => Mode::Encoder,
+        }
+    }
+}
+
 impl SweepArgs {
-    /// The sweep's specification, checked.
-    pub fn spec(&self) -> Result<SweepSpec> {
+    /// The sweep's specification, checked by the library.
+    pub fn spec(&self) -> Result<Valid<SweepSpec>> {
         let bias = bias_mode(self.b.as_deref(), self.relative_bias)?;
-        if self.loss == Objective::Infonce && (self.b.is_some() || self.relative_bias.is_some()) {
+        if self.loss == LossKind::Infonce && (self.b.is_some() || self.relative_bias.is_some()) {
             bail!("--b/--relative-bias are for the sigmoid loss");
-        }
-        if let Some(o) = &self.optimizer {
-            if o != "adam" && o != "sgd" {
-                bail!("invalid --optimizer '{o}': use adam or sgd");
-            }
-        }
-        if let Some(g) = self.grad_tol {
-            if !(g.is_finite() && g >= 0.0) {
-                bail!("invalid --grad-tol {g}: must be a finite number >= 0");
-            }
         }
         if self.threads == Some(0) {
             bail!("--threads must be >= 1");
         }
         let spec = SweepSpec {
-            mode: self.mode,
-            objective: self.loss,
+            mode: self.mode.into(),
+            objective: self.loss.into(),
             ns: parse_int_grid(&self.n)?,
             ts: parse_real_grid(&self.t)?,
             bias,
@@ -138,19 +148,13 @@ impl SweepArgs {
             },
             shard: self.shard.as_deref().map(Shard::parse).transpose()?,
         };
-        spec.validate()?;
-        if spec.mode == Mode::Free && spec.objective == Objective::Sigmoid {
-            if let Some(&n) = spec.ns.iter().find(|&&n| spec.dim(n) < n) {
-                bail!("free embeddings with d = {} < N = {n}: the theory needs d >= N (use --d-ratio >= 1)", spec.dim(n));
-            }
-        }
-        Ok(spec)
+        Ok(spec.check()?)
     }
 }
 
 /// Runs a sweep with a progress display; returns the spec and the summary.
 pub fn execute(
-    spec: &SweepSpec,
+    spec: &Valid<SweepSpec>,
     out: &Path,
     threads: Option<usize>,
     label: &str,

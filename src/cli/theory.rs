@@ -3,7 +3,7 @@
 use super::output::{print_records, Format};
 use anyhow::{bail, Result};
 use ccem::grid::{parse_int_grid, parse_real_grid};
-use ccem::theory::{BiasMode, InfoNceOptimum, Phase, SigmoidOptimum};
+use ccem::theory::{BiasMode, Optimum, Phase};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -14,7 +14,10 @@ use serde::Serialize;
   ccem theory --n 4..50 --t 0.1..5:10 --format csv > theory.csv
   ccem theory --n 10 --t 1..10:4 --relative-bias 0.5
   ccem theory --loss infonce --n 10 --tau 0.07
-  ccem theory --n 16 --t 2 --b 1 --batch 4          # the optimum of the expected loss over batches of 4")]
+  ccem theory --n 16 --t 2 --b 1 --batch 4          # the optimum of the expected loss over batches of 4
+
+InfoNCE's loss is the sum of the row and column cross-entropies (the paper's convention), twice
+open_clip's ClipLoss (their mean); loss_clip gives the CLIP value.")]
 pub struct TheoryArgs {
     /// Batch size N: a value, `4..50` (inclusive) or `4,8,16`
     #[arg(long, value_name = "N|LO..HI", allow_hyphen_values = true)]
@@ -48,16 +51,23 @@ pub struct TheoryArgs {
     pub format: Format,
 }
 
-/// sigmoid (SigLIP) or infonce (CLIP).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
+/// sigmoid (SigLIP) or infonce (CLIP): the `--loss` argument ([`ccem::LossKind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LossKind {
     /// Sigmoid loss with scale t and bias b.
     Sigmoid,
-    /// Symmetric InfoNCE with temperature tau.
+    /// Symmetric InfoNCE with temperature tau (the sum of the row and column cross-entropies,
+    /// twice open_clip's ClipLoss).
     Infonce,
+}
+
+impl From<LossKind> for ccem::LossKind {
+    fn from(l: LossKind) -> Self {
+        match l {
+            LossKind::Sigmoid => ccem::LossKind::Sigmoid,
+            LossKind::Infonce => ccem::LossKind::InfoNce,
+        }
+    }
 }
 
 /// Parses `--b`: `tied`, a number; or `--relative-bias`.
@@ -171,12 +181,12 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
                 .zip(bounds.par_iter())
                 .flat_map_iter(|(&n, &(te, ta))| {
                     ts.iter().map(move |&t| {
-                        let o =
-                            SigmoidOptimum::solve_weighted_unchecked(n, t, mode.bias(t), weight(n));
+                        let b = mode.bias(t);
+                        let o = Optimum::sigmoid_weighted_unchecked(n, t, b, weight(n));
                         SigmoidRecord {
                             n,
                             t,
-                            b: o.b,
+                            b,
                             c_star: o.c_star,
                             delta_star: o.delta_star,
                             s_pos: o.s_pos,
@@ -203,7 +213,7 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
             let taus = parse_real_grid(tau_spec)?;
             let records = ns
                 .iter()
-                .flat_map(|&n| taus.iter().map(move |&tau| InfoNceOptimum::solve(n, tau)))
+                .flat_map(|&n| taus.iter().map(move |&tau| Optimum::infonce(n, tau)))
                 .collect::<ccem::Result<Vec<_>>>()?;
             print_records(a.format, &records)
         }

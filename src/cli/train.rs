@@ -1,13 +1,11 @@
 //! `ccem train`: one run of the paper's encoder experiment (SPEC §5).
 
 use super::output::{print_records, Format};
+use super::theory::LossKind;
 use anyhow::{bail, Result};
 use ccem::encoder::{self, EncoderConfig};
-use ccem::geometry::measure;
-use ccem::loss::{BlockOptions, Loss};
-use ccem::sweep::runner::cell_theory;
-use ccem::sweep::Objective;
-use ccem::theory::Phase;
+use ccem::loss::{infonce_clip, Loss};
+use ccem::{Report, Termination};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -18,7 +16,11 @@ use std::path::PathBuf;
   ccem train --n 30 --d 60 --layers 3 --loss sigmoid --t 1 --b 2 --seed 4 --save-u U.npy --save-v V.npy
 
 The data are 2N Gaussian points in R^{2d}; the encoder is ReLU(W2 ReLU(W1 x + b1) + b2) (a third
-layer with --layers 3), PyTorch's default init, rows normalised, full-batch SGD.")]
+layer with --layers 3), PyTorch's default init, rows normalised, full-batch SGD.
+Output: the run, the measured embedding (s_pos_mean, ..., gram_distance) and the theory's
+prediction (theory_c_star, theory_s_pos, ..., theory_phase; empty for d < N).
+InfoNCE is the sum of the row and column cross-entropies (the paper's convention), twice
+open_clip's ClipLoss (their mean); loss_clip / infonce_loss_clip give the CLIP value.")]
 pub struct TrainArgs {
     /// Batch size N
     #[arg(long)]
@@ -30,8 +32,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = encoder::DEFAULT_LAYERS)]
     pub layers: usize,
     /// Loss
-    #[arg(long, value_enum, default_value_t = Objective::Sigmoid)]
-    pub loss: Objective,
+    #[arg(long, value_enum, default_value_t = LossKind::Sigmoid)]
+    pub loss: LossKind,
     /// Sigmoid scale t; for --loss infonce, the temperature tau (as in the paper's script)
     #[arg(long, allow_hyphen_values = true)]
     pub t: Option<f64>,
@@ -68,57 +70,61 @@ struct TrainRecord {
     n: usize,
     d: usize,
     layers: usize,
-    objective: &'static str,
-    t: f64,
+    objective: ccem::LossKind,
+    /// Sigmoid scale; `null` for InfoNCE.
+    t: Option<f64>,
+    /// Sigmoid bias; `null` for InfoNCE.
     b: Option<f64>,
+    /// InfoNCE temperature; `null` for the sigmoid loss.
+    tau: Option<f64>,
     steps: usize,
     lr: f64,
     seed: u64,
-    diverged: bool,
+    termination: Termination,
     loss: f64,
-    s_pos_mean: f64,
-    s_neg_mean: f64,
-    s_pos_std: f64,
-    c_fit: f64,
-    gram_distance: f64,
-    c_star: f64,
-    s_pos_theory: f64,
-    phase: Phase,
-    s_neg_std: f64,
+    /// InfoNCE: `loss` in open_clip's convention (half of ccem's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loss_clip: Option<f64>,
+    #[serde(flatten)]
+    report: Report,
     #[serde(skip_serializing_if = "Option::is_none")]
     batch: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     batching: Option<&'static str>,
+    /// Negative weight (B-1)/(N-1) of the expected loss (with --batch).
     #[serde(skip_serializing_if = "Option::is_none")]
     w: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    s_neg_mean_in_batch: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    s_neg_std_in_batch: Option<f64>,
 }
 
-pub fn run(a: &TrainArgs) -> Result<()> {
-    let (loss, t, b) = match a.loss {
-        Objective::Sigmoid => {
+/// The loss from the arguments (checked by the library).
+fn loss(a: &TrainArgs) -> Result<Loss> {
+    Ok(match a.loss {
+        LossKind::Sigmoid => {
             if a.tau.is_some() {
-                bail!("--tau is for --loss infonce");
+                bail!("--tau is for --loss infonce; the sigmoid loss takes --t and --b");
             }
             let t =
                 a.t.ok_or_else(|| anyhow::anyhow!("--t is required (e.g. --t 1)"))?;
-            let b = a.b.unwrap_or(t);
-            (Loss::sigmoid(t, b)?, t, Some(b))
+            Loss::sigmoid(t, a.b.unwrap_or(t))?
         }
-        Objective::Infonce => {
+        LossKind::Infonce => {
             if a.b.is_some() {
                 bail!("--b is for the sigmoid loss");
             }
-            let tau = a
-                .tau
-                .or(a.t)
-                .ok_or_else(|| anyhow::anyhow!("--tau (or --t) is required for InfoNCE"))?;
-            (Loss::infonce(tau)?, tau, None)
+            let tau = match (a.tau, a.t) {
+                (Some(_), Some(_)) => {
+                    bail!("--t and --tau both give the InfoNCE temperature: use --tau alone")
+                }
+                (Some(tau), None) | (None, Some(tau)) => tau,
+                (None, None) => bail!("--tau (or --t) is required for InfoNCE (e.g. --tau 0.5)"),
+            };
+            Loss::infonce(tau)?
         }
-    };
+    })
+}
+
+pub fn run(a: &TrainArgs) -> Result<()> {
+    let loss = loss(a)?;
     let cfg = EncoderConfig {
         n: a.n,
         d: a.d.unwrap_or(a.n),
@@ -129,60 +135,53 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         batch: a.mini_batch.mini_batch(a.n, &loss)?,
         neg_variance_weight: a.mini_batch.neg_variance_weight,
     };
-    cfg.validate()?;
     let r = encoder::train(&cfg, &loss)?;
-    if r.diverged {
+    let diverged = r.termination.is_diverged();
+    if diverged {
         eprintln!("warning: training diverged after {} steps (a non-finite value appeared); try a smaller --lr", r.steps_run);
     }
-    let (mut c_star, mut s_pos_theory, _, mut phase) = cell_theory(a.loss, a.n, t, b);
-    if let (Some(mb), Loss::Sigmoid { t, b }) = (cfg.batch, loss) {
-        // The optimum of the expected mini-batch loss (SPEC §7).
-        let o = ccem::theory::BatchOptimum::solve(cfg.n, mb.size(), t, b)?.optimum;
-        (c_star, s_pos_theory, phase) = (o.c_star, o.s_pos, o.phase);
-    }
-    let in_batch = (!r.last_batches.is_empty()).then(|| {
-        let s = r.u.dot(&r.v.t());
-        ccem::batch::masked_negative_stats(
-            s.view(),
-            &ccem::batch::in_batch_mask(cfg.n, &r.last_batches),
+    let report = if diverged {
+        Report::unmeasured(cfg.n, cfg.d, &loss)
+    } else {
+        Report::new(r.u.view(), r.v.view(), &loss)?.with_in_batch(
+            r.u.view(),
+            r.v.view(),
+            &r.last_batches,
         )
-    });
-    let m = (!r.diverged).then(|| measure(r.u.view(), r.v.view(), BlockOptions::default()));
+    }
+    // The theory of a mini-batch run: the optimum of the expected loss (SPEC §7).
+    .with_training(cfg.batch, cfg.neg_variance_weight > 0.0, &loss);
     if let Some(p) = &a.save_u {
         ccem::io::write_npy(p, &r.u)?;
     }
     if let Some(p) = &a.save_v {
         ccem::io::write_npy(p, &r.v)?;
     }
+    let (t, b, tau) = match loss {
+        Loss::Sigmoid { t, b } => (Some(t), Some(b), None),
+        Loss::InfoNce { tau } => (None, None, Some(tau)),
+    };
     let rec = TrainRecord {
         n: cfg.n,
         d: cfg.d,
         layers: cfg.layers,
-        objective: a.loss.as_str(),
+        objective: loss.kind(),
         t,
         b,
+        tau,
         steps: r.steps_run,
         lr: cfg.lr,
         seed: cfg.seed,
-        diverged: r.diverged,
+        termination: r.termination,
         loss: r.loss,
-        s_pos_mean: r.s_pos,
-        s_neg_mean: r.s_neg,
-        s_pos_std: m.map_or(f64::NAN, |m| m.pos.std),
-        c_fit: m.map_or(f64::NAN, |m| m.c_fit),
-        gram_distance: m.map_or(f64::NAN, |m| m.gram_distance),
-        c_star,
-        s_pos_theory,
-        phase,
-        s_neg_std: m.map_or(f64::NAN, |m| m.neg.std),
+        loss_clip: (loss.kind() == ccem::LossKind::InfoNce).then(|| infonce_clip(r.loss)),
+        report,
         batch: cfg.batch.map(|mb| mb.size()),
         batching: cfg.batch.map(|mb| mb.batching().as_str()),
         w: cfg.batch.map(|mb| mb.weight()),
-        s_neg_mean_in_batch: in_batch.map(|x| x.0),
-        s_neg_std_in_batch: in_batch.map(|x| x.1),
     };
     print_records(a.format, &[rec])?;
-    if r.diverged {
+    if diverged {
         std::process::exit(3);
     }
     Ok(())

@@ -17,9 +17,10 @@
 use super::network::Encoder;
 use super::scalar::Scalar;
 use super::{EncoderConfig, EncoderResult, LossObserver};
-use crate::batch::hardest::{check_hardest, hardest_batch};
+use crate::batch::hardest::hardest_batch;
 use crate::batch::{BatchSampler, Batching, MiniBatch};
-use crate::error::Result;
+use crate::optim::Termination;
+use crate::valid::Valid;
 use crate::loss::minibatch::{sigmoid_loss_weighted, weight_negatives, NegVariance};
 use crate::loss::Loss;
 use ndarray::{s, ArrayView2};
@@ -47,24 +48,20 @@ fn objective_value(loss: &Loss, w: f64, penalty: Option<NegVariance>, s: ArrayVi
 }
 
 /// [`super::train_with`] for a mini-batch run or a penalised one (module documentation).
+///
+/// The configuration is checked (the batch is for `N`, `hardest` is affordable, the penalty
+/// weight is valid). An `expected` setting with InfoNCE (which [`MiniBatch::new`] refuses for
+/// that loss) trains on the plain full-batch loss, InfoNCE having no weighted form.
 pub(super) fn train_batched<T: Scalar>(
-    cfg: &EncoderConfig,
+    cfg: &Valid<EncoderConfig>,
     loss: &Loss,
     mut observer: Option<LossObserver<'_>>,
-) -> Result<EncoderResult> {
-    cfg.validate()?;
+) -> EncoderResult {
     let n = cfg.n;
-    let mb = match cfg.batch {
-        Some(mb) => MiniBatch::new(n, mb.size(), Some(mb.batching()), loss)?,
-        None => MiniBatch::new(n, n, Some(Batching::Expected), loss)
-            .or_else(|_| MiniBatch::new(n, n, Some(Batching::Shuffled), loss))?,
-    };
-    if mb.batching() == Batching::Hardest && !mb.is_full() {
-        check_hardest(n, mb.size())?;
-    }
-    let penalty = (cfg.neg_variance_weight != 0.0)
-        .then(|| NegVariance::new(cfg.neg_variance_weight, n))
-        .transpose()?;
+    let mb = cfg.batch.unwrap_or_else(|| MiniBatch::full(n));
+    let penalty = NegVariance::new(cfg.neg_variance_weight, n)
+        .ok()
+        .filter(|p| p.lambda > 0.0);
     let w = match loss {
         Loss::Sigmoid { .. } => mb.weight(),
         Loss::InfoNce { .. } => 1.0,
@@ -81,11 +78,12 @@ pub(super) fn train_batched<T: Scalar>(
         }
         true
     };
-    let mut full = Encoder::<T>::new(&EncoderConfig {
+    // The same configuration without its mini-batch fields: still valid.
+    let mut full = Encoder::<T>::from_valid(&Valid::new_unchecked(EncoderConfig {
         batch: None,
         neg_variance_weight: 0.0,
-        ..*cfg
-    })?;
+        ..**cfg
+    }));
     let mut steps_run = 0;
     let mut diverged = false;
     let mut last_batches = Vec::new();
@@ -106,12 +104,13 @@ pub(super) fn train_batched<T: Scalar>(
         }
     } else {
         let bsz = mb.size();
-        let mut worker = Encoder::<T>::new(&EncoderConfig {
+        // Batch size `B >= 2` (a valid mini-batch): still a valid configuration.
+        let mut worker = Encoder::<T>::from_valid(&Valid::new_unchecked(EncoderConfig {
             n: bsz,
             batch: None,
             neg_variance_weight: 0.0,
-            ..*cfg
-        })?;
+            ..**cfg
+        }));
         copy_params(&full, &mut worker);
         let mut sampler = BatchSampler::new(mb, cfg.seed, 0);
         let mut idx = Vec::with_capacity(bsz);
@@ -167,14 +166,14 @@ pub(super) fn train_batched<T: Scalar>(
     let s = full.similarities();
     let nf = n as f64;
     let trace: f64 = s.diag().sum();
-    Ok(EncoderResult {
+    EncoderResult {
         s_pos: trace / nf,
         s_neg: (s.sum() - trace) / (nf * (nf - 1.0)),
         loss: value,
-        diverged,
+        termination: Termination::from_flags(false, diverged),
         steps_run,
         u: full.u().mapv(Scalar::to_f64),
         v: full.v().mapv(Scalar::to_f64),
         last_batches,
-    })
+    }
 }

@@ -15,7 +15,7 @@
 //! analytic backward, SGD step) for finer control, in `f32` or `f64` ([`Scalar`]).
 //!
 //! # Precision
-//! [`train`] runs the network in `f32`, like the PyTorch reference (`torch_reference.py`), and
+//! [`train`] runs the network in `f32`, like the PyTorch reference (`bench/torch_reference.py`), and
 //! evaluates the loss and its gradient on `S` in `f64`. Measured on the project's 2-core AVX2
 //! machine (`benches/encoder.rs`), a step in `f32` is 1.2x faster than in `f64` at `N = d = 10`,
 //! 1.5x at 20 and 1.7-1.8x from 30 to 50, where the paper's sweep spends most of its time (an
@@ -51,6 +51,8 @@ pub use scalar::Scalar;
 use crate::batch::MiniBatch;
 use crate::error::{check_batch, check_positive, Error, Result};
 use crate::loss::Loss;
+use crate::optim::Termination;
+use crate::valid::Valid;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -123,7 +125,29 @@ impl EncoderConfig {
             ));
         }
         check_positive("lr", self.lr)?;
+        crate::loss::minibatch::NegVariance::new(self.neg_variance_weight, self.n)?;
+        if let Some(mb) = self.batch {
+            if mb.n() != self.n {
+                return Err(Error::Config(format!(
+                    "the mini-batch setting is for N = {} but the encoder has N = {}",
+                    mb.n(),
+                    self.n
+                )));
+            }
+            if mb.batching() == crate::batch::Batching::Hardest && !mb.is_full() {
+                crate::batch::hardest::check_hardest(self.n, mb.size())?;
+            }
+        }
         Ok(())
+    }
+
+    /// The configuration, checked ([`EncoderConfig::validate`]): what [`train_checked`] takes.
+    ///
+    /// # Errors
+    /// As [`EncoderConfig::validate`].
+    pub fn check(self) -> Result<Valid<Self>> {
+        self.validate()?;
+        Ok(Valid::new_unchecked(self))
     }
 }
 
@@ -141,9 +165,9 @@ pub struct EncoderResult {
     pub s_neg: f64,
     /// The loss `L(S)` at the final parameters.
     pub loss: f64,
-    /// `true` if a non-finite value (loss, activation norm or parameter) appeared; training then
-    /// stopped early.
-    pub diverged: bool,
+    /// [`Termination::Diverged`] if a non-finite value (loss, activation norm or parameter)
+    /// appeared (training then stopped early), [`Termination::StepLimit`] otherwise.
+    pub termination: Termination,
     /// The number of SGD steps applied (`cfg.steps` unless the run diverged).
     pub steps_run: usize,
     /// The final normalised embeddings `U` (`N x d`).
@@ -160,9 +184,27 @@ pub struct EncoderResult {
 ///
 /// # Errors
 /// An invalid configuration ([`EncoderConfig::validate`]). Divergence is not an error: it is
-/// reported in [`EncoderResult::diverged`].
+/// reported in [`EncoderResult::termination`].
+///
+/// # Example
+/// ```
+/// use ccem::{encoder, EncoderConfig, Loss};
+///
+/// let mut cfg = EncoderConfig::new(6, 6, 1);
+/// cfg.steps = 20;
+/// let r = encoder::train(&cfg, &Loss::sigmoid(2.0, 2.0)?)?;
+/// assert!(!r.termination.is_diverged());
+/// assert_eq!((r.u.dim(), r.steps_run), ((6, 6), 20));
+/// assert!(r.s_pos > r.s_neg); // positive pairs end up closer than negative ones
+/// # Ok::<(), ccem::Error>(())
+/// ```
 pub fn train(cfg: &EncoderConfig, loss: &Loss) -> Result<EncoderResult> {
-    train_with::<f32>(cfg, loss, None)
+    Ok(train_checked(&cfg.check()?, loss))
+}
+
+/// [`train`] for a configuration already checked: it cannot fail.
+pub fn train_checked(cfg: &Valid<EncoderConfig>, loss: &Loss) -> EncoderResult {
+    run::<f32>(cfg, loss, None)
 }
 
 /// The loss seen by an observer of [`train_with`]: `observer(k, L_k)`.
@@ -181,12 +223,26 @@ pub type LossObserver<'a> = &'a mut dyn FnMut(usize, f64);
 pub fn train_with<T: Scalar>(
     cfg: &EncoderConfig,
     loss: &Loss,
-    mut observer: Option<LossObserver<'_>>,
+    observer: Option<LossObserver<'_>>,
 ) -> Result<EncoderResult> {
+    let valid = cfg.check()?;
+    if let Some(mb) = cfg.batch {
+        // The mini-batch setting must be one for this loss (InfoNCE has no `expected`).
+        MiniBatch::new(mb.n(), mb.size(), Some(mb.batching()), loss)?;
+    }
+    Ok(run::<T>(&valid, loss, observer))
+}
+
+/// The training loop of [`train_with`] on a checked configuration.
+fn run<T: Scalar>(
+    cfg: &Valid<EncoderConfig>,
+    loss: &Loss,
+    mut observer: Option<LossObserver<'_>>,
+) -> EncoderResult {
     if cfg.batch.is_some_and(|mb| !mb.is_full()) || cfg.neg_variance_weight != 0.0 {
         return batched::train_batched::<T>(cfg, loss, observer);
     }
-    let mut net = Encoder::<T>::new(cfg)?;
+    let mut net = Encoder::<T>::from_valid(cfg);
     let mut steps_run = 0;
     let mut diverged = false;
     for k in 0..cfg.steps {
@@ -213,14 +269,14 @@ pub fn train_with<T: Scalar>(
     let trace: f64 = s.diag().sum();
     let s_pos = trace / n;
     let s_neg = (s.sum() - trace) / (n * (n - 1.0));
-    Ok(EncoderResult {
+    EncoderResult {
         s_pos,
         s_neg,
         loss: value,
-        diverged,
+        termination: Termination::from_flags(false, diverged),
         steps_run,
         u: net.u().mapv(Scalar::to_f64),
         v: net.v().mapv(Scalar::to_f64),
         last_batches: Vec::new(),
-    })
+    }
 }

@@ -35,6 +35,7 @@ use super::scalar::Scalar;
 use super::EncoderConfig;
 use crate::error::Result;
 use crate::loss::Loss;
+use crate::valid::Valid;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -105,7 +106,11 @@ impl<T: Scalar> Encoder<T> {
     /// # Errors
     /// An invalid configuration ([`EncoderConfig::validate`]).
     pub fn new(cfg: &EncoderConfig) -> Result<Self> {
-        cfg.validate()?;
+        Ok(Self::from_valid(&cfg.check()?))
+    }
+
+    /// [`Encoder::new`] for a configuration already checked: it cannot fail.
+    pub fn from_valid(cfg: &Valid<EncoderConfig>) -> Self {
         let (n, d) = (cfg.n, cfg.d);
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         let mut x = Array2::<T>::zeros((2 * n, 2 * d));
@@ -135,7 +140,7 @@ impl<T: Scalar> Encoder<T> {
         }
         let gwt = wt.iter().map(|w| Array2::zeros(w.raw_dim())).collect();
         let gb = b.iter().map(|bl| Array1::zeros(bl.raw_dim())).collect();
-        Ok(Encoder {
+        Encoder {
             n,
             d,
             x,
@@ -156,7 +161,7 @@ impl<T: Scalar> Encoder<T> {
             g: Array2::zeros((n, n)),
             da: Array2::zeros((2 * n, dp)),
             db: Array2::zeros((2 * n, dp)),
-        })
+        }
     }
 
     /// The batch size `N`.

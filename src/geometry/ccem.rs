@@ -13,7 +13,21 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-/// A validated CCEM: `N >= 2`, `d >= N`, `delta in [0, inf]`.
+/// A validated CCEM: `N >= 2`, `d >= N`, `delta in [0, inf]` (SPEC §2).
+///
+/// # Example
+/// ```
+/// use ccem::{measure, BlockOptions, Ccem};
+///
+/// let (u, v) = Ccem::from_c(5, 7, 0.25)?.build();
+/// assert_eq!(u.dim(), (5, 7));
+/// let m = measure(u.view(), v.view(), BlockOptions::default());
+/// // s_+ = 1 - 2c and s_- = -(1-c)/(N-1) - c, and the fit recovers c.
+/// assert!((m.pos.mean - 0.5).abs() < 1e-12);
+/// assert!((m.neg.mean - (-0.75 / 4.0 - 0.25)).abs() < 1e-12);
+/// assert!((m.c_fit - 0.25).abs() < 1e-12 && m.gram_distance < 1e-7);
+/// # Ok::<(), ccem::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Ccem {
     n: usize,

@@ -150,8 +150,22 @@ impl Measurement {
     }
 }
 
-/// Measures `(U, V)` (taken as given: normalise first if they are raw). Shapes must match and
-/// `N >= 2` (checked at the boundary, e.g. by [`crate::loss::embedding::check_pair`]).
+/// Measures `(U, V)` (taken as given: normalise first if they are raw), SPEC §4.
+/// [`crate::Report::new`] checks its input, measures and compares with the theory.
+///
+/// # Panics
+/// Shapes must match and `N >= 2` (checked at the boundary, e.g. by
+/// [`crate::loss::embedding::check_pair`]); otherwise it may panic on an index.
+///
+/// # Example
+/// ```
+/// use ccem::{measure, BlockOptions};
+/// use ndarray::array;
+///
+/// let u = array![[1.0, 0.0], [0.0, 1.0]];
+/// let m = measure(u.view(), u.view(), BlockOptions::default());
+/// assert_eq!((m.pos.mean, m.neg.mean), (1.0, 0.0));
+/// ```
 pub fn measure(u: ArrayView2<f64>, v: ArrayView2<f64>, opts: BlockOptions) -> Measurement {
     let (n, d) = u.dim();
     #[derive(Default, Clone, Copy)]

@@ -55,8 +55,10 @@ pub fn check_all_finite(x: ArrayView2<f64>, which: &'static str) -> Result<()> {
 /// `u_i = x_i / ||x_i||` for every row.
 ///
 /// # Errors
-/// A row of zero or non-finite norm ([`Error::ZeroRow`]), naming `which` and the row.
+/// A non-finite entry ([`Error::NonFinite`]), or a row of zero norm or of a norm that overflows
+/// ([`Error::ZeroRow`]), naming `which` and the row.
 pub fn normalize_rows(x: ArrayView2<f64>, which: &'static str) -> Result<Normalized> {
+    check_all_finite(x, which)?;
     let norms: Array1<f64> = x.outer_iter().map(|r| r.dot(&r).sqrt()).collect();
     if let Some((row, &norm)) = norms
         .iter()

@@ -4,6 +4,12 @@
 //! column log-sum-exps `r_i = log sum_j e^{S_ij/tau}`, `c_j = log sum_i e^{S_ij/tau}`; gradient
 //! `G = (P_row + P_col - 2I) / (N tau)`, `P_row,ij = e^{S_ij/tau - r_i}`, `P_col,ij = e^{S_ij/tau - c_j}`.
 //! Every exponent is shifted by its log-sum-exp, so `tau` down to `1e-3` (and below) stays finite.
+//!
+//! # Convention
+//! `ccem`'s symmetric InfoNCE is the **sum** of the row and the column cross-entropies, as in the
+//! paper (Lee, Chang, Sohn 2024). open_clip's `ClipLoss` takes their **mean**, so its value is
+//! exactly half of ours; [`infonce_clip`] converts, and every output that prints an InfoNCE loss
+//! prints the CLIP value beside it (`infonce_loss_clip`, `loss_clip`).
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 
@@ -72,4 +78,21 @@ pub fn infonce_loss_grad(s: ArrayView2<f64>, tau: f64, mut g: ArrayViewMut2<f64>
     infonce_grad_in_place(g, (0, 0), &r, &c, tau, n);
     let cols: f64 = (0..n).map(|j| c[j] - s[[j, j]] / tau).sum();
     (rows + cols) / n as f64
+}
+
+/// An InfoNCE value of `ccem` (the sum of the two cross-entropies) in open_clip's `ClipLoss`
+/// convention (their mean): `value / 2`. See the module's "Convention".
+///
+/// ```
+/// use ccem::loss::{infonce_clip, infonce_loss};
+/// use ndarray::array;
+///
+/// let s = array![[1.0, 0.0], [0.0, 1.0]];
+/// let ours = infonce_loss(s.view(), 1.0);
+/// // Each cross-entropy term is log(1 + e^{-1}); ccem sums rows and columns, CLIP averages them.
+/// assert!((ours - 2.0 * (-1.0f64).exp().ln_1p()).abs() < 1e-15);
+/// assert_eq!(infonce_clip(ours), ours / 2.0);
+/// ```
+pub fn infonce_clip(value: f64) -> f64 {
+    0.5 * value
 }

@@ -1,7 +1,8 @@
 //! The contrastive losses of SPEC.md §1 and their exact gradients.
 //!
 //! - [`sigmoid`]: `L_sig(U, V; t, b) = (1/N) sum_{i,j} softplus(-z_ij (t S_ij - b))`.
-//! - [`infonce`]: symmetric InfoNCE with temperature `tau`.
+//! - [`infonce`]: symmetric InfoNCE with temperature `tau`, the sum of the row and column
+//!   cross-entropies (twice open_clip's `ClipLoss`, see [`infonce_clip`]).
 //! - [`embedding`]: from similarities to embeddings (`dL/dU = G V`, `dL/dV = G^T U`) and through
 //!   the row normalisation `u = x / ||x||`.
 //! - [`blocked`]: the same values and gradients in row blocks, memory `O(N * block)` instead of
@@ -19,17 +20,79 @@ pub(crate) mod sigmoid_grad;
 
 pub use blocked::{blocked_loss, blocked_loss_grad, BlockOptions};
 pub use embedding::{loss_grad_raw, loss_grad_uv, normalize_rows, LossGrad, Normalized};
-pub use infonce::{infonce_loss, infonce_loss_grad};
+pub use infonce::{infonce_clip, infonce_loss, infonce_loss_grad};
 pub use sigmoid::{sigmoid_loss, sigmoid_loss_grad};
 
 use crate::error::{check_finite, check_nonneg, check_positive, Result};
 use ndarray::{ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
+/// The kind of a loss, without its parameters: `sigmoid` (SigLIP) or `infonce` (CLIP).
+///
+/// Written and parsed as `sigmoid` and `infonce` (the `objective` column of `results.csv`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LossKind {
+    /// The sigmoid loss of SigLIP (SPEC §1).
+    #[serde(rename = "sigmoid")]
+    Sigmoid,
+    /// Symmetric InfoNCE, the loss of CLIP (SPEC §1).
+    #[serde(rename = "infonce")]
+    InfoNce,
+}
+
+impl LossKind {
+    /// `sigmoid` or `infonce`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LossKind::Sigmoid => "sigmoid",
+            LossKind::InfoNce => "infonce",
+        }
+    }
+}
+
+impl std::fmt::Display for LossKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for LossKind {
+    type Err = crate::Error;
+
+    /// `sigmoid` or `infonce` (any case).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sigmoid" => Ok(LossKind::Sigmoid),
+            "infonce" => Ok(LossKind::InfoNce),
+            _ => Err(crate::Error::Config(format!(
+                "unknown loss '{s}': use sigmoid or infonce"
+            ))),
+        }
+    }
+}
+
 /// Which loss, with its validated parameters.
 ///
 /// Construct with [`Loss::sigmoid`], [`Loss::sigmoid_relative`] or [`Loss::infonce`]; the fields
 /// are then known to be valid and kernels do not re-check them.
+///
+/// # Example
+/// ```
+/// use ccem::Loss;
+/// use ndarray::{array, Array2};
+///
+/// // Two pairs, each positive pair aligned and the negatives orthogonal: S = I.
+/// let s = array![[1.0, 0.0], [0.0, 1.0]];
+/// let loss = Loss::sigmoid(2.0, 1.0)?; // logit t S - b
+/// let mut g = Array2::zeros((2, 2));
+/// let value = loss.value_grad_s(s.view(), g.view_mut());
+/// // (1/N) sum_ij softplus(-z_ij (t S_ij - b)): 2 positives at logit 1, 2 negatives at -1.
+/// let sp = |x: f64| x.exp().ln_1p();
+/// assert!((value - (2.0 * sp(-1.0) + 2.0 * sp(-1.0)) / 2.0).abs() < 1e-15);
+/// assert!(g[[0, 0]] < 0.0 && g[[0, 1]] > 0.0); // pull positives together, push negatives apart
+/// assert!(Loss::sigmoid(-1.0, 0.0).is_err());
+/// # Ok::<(), ccem::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "objective", rename_all = "lowercase")]
 pub enum Loss {
@@ -82,9 +145,14 @@ impl Loss {
 
     /// `sigmoid` or `infonce`.
     pub fn name(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// Which kind of loss this is.
+    pub fn kind(&self) -> LossKind {
         match self {
-            Loss::Sigmoid { .. } => "sigmoid",
-            Loss::InfoNce { .. } => "infonce",
+            Loss::Sigmoid { .. } => LossKind::Sigmoid,
+            Loss::InfoNce { .. } => LossKind::InfoNce,
         }
     }
 

@@ -18,6 +18,84 @@ fn softplus_and_sigmoid(x: f64) -> (f64, f64) {
     (sp, sg)
 }
 
+/// `(sigmoid(x), e^{-|x|})` from one exponential, exact for every finite `x`.
+#[inline(always)]
+fn sigmoid_and_exp(x: f64) -> (f64, f64) {
+    let q = (-x.abs()).exp();
+    let r = 1.0 / (1.0 + q);
+    (if x >= 0.0 { r } else { q * r }, q)
+}
+
+/// What [`sigmoid_grad_sums_in_place`] returns besides `G`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct SigmoidSums {
+    /// The loss, or `NaN` when it was not asked for.
+    pub loss: f64,
+    /// `sum_ij H_ij`, `H = dL/dlogit`.
+    pub sum_h: f64,
+    /// `sum_ij H_ij S_ij`.
+    pub sum_hs: f64,
+    /// `||G||_1 = sum_ij |G_ij|`.
+    pub g_l1: f64,
+}
+
+/// The free-embedding optimiser's kernel over a row-major `N x N` `S` in place (SPEC §1):
+/// `G = t H` with `H_ij = dL/dlogit_ij = -(z_ij/N) sigmoid(-z_ij x_ij)`, `x_ij = t S_ij - b`,
+/// plus `sum H`, `sum H S` (for the gradients of learnt `t`, `b`), `||G||_1` and (when `LOSS`)
+/// the loss `(1/N) sum softplus(-z_ij x_ij)`. Every negative term (and its `H`) is multiplied by
+/// `w` (SPEC §7: the expected mini-batch loss; `w = 1` is the plain loss, bitwise). Each term shares one `exp(-|x|)` between its
+/// sigmoid and its softplus, so every finite logit gives finite values; the loss value costs one
+/// more `log1p` per entry and is only computed when asked for.
+///
+/// # Panics
+/// `sg.len()` must be `n * n` (each row is split at its diagonal entry).
+pub(crate) fn sigmoid_grad_sums_in_place<const LOSS: bool>(
+    sg: &mut [f64],
+    n: usize,
+    t: f64,
+    b: f64,
+    w: f64,
+) -> SigmoidSums {
+    let inv_n = 1.0 / n as f64;
+    let (mut loss, mut sum_h, mut sum_hs, mut sum_abs) = (0.0, 0.0, 0.0, 0.0);
+    for (i, row) in sg.chunks_exact_mut(n).enumerate() {
+        let (before, rest) = row.split_at_mut(i);
+        let (diag, after) = rest.split_first_mut().expect("row i has an entry i");
+        // Negative pairs (z = -1): term softplus(x), H = sigmoid(x) / N.
+        for e in before.iter_mut().chain(after.iter_mut()) {
+            let s = *e;
+            let x = t * s - b;
+            let (sig, q) = sigmoid_and_exp(x);
+            let h = w * sig * inv_n;
+            sum_h += h;
+            sum_abs += h;
+            sum_hs += h * s;
+            *e = t * h;
+            if LOSS {
+                loss += w * (x.max(0.0) + q.ln_1p());
+            }
+        }
+        // The positive pair (z = +1): term softplus(-x), H = -sigmoid(-x) / N.
+        let s = *diag;
+        let x = t * s - b;
+        let (sig, q) = sigmoid_and_exp(-x);
+        let h = -sig * inv_n;
+        sum_h += h;
+        sum_abs -= h;
+        sum_hs += h * s;
+        *diag = t * h;
+        if LOSS {
+            loss += (-x).max(0.0) + q.ln_1p();
+        }
+    }
+    SigmoidSums {
+        loss: if LOSS { loss * inv_n } else { f64::NAN },
+        sum_h,
+        sum_hs,
+        g_l1: t * sum_abs,
+    }
+}
+
 /// Sum of the loss terms `softplus(-z_ij (t S_ij - b))` of a block of rows of `S` whose first row
 /// is row `row0` of the full matrix (so the positives are at `(i, row0 + i)`); **not** divided by
 /// `N`.

@@ -66,34 +66,30 @@ impl FreeConfig {
     }
 
     /// The penalty of the full-batch evaluation (`expected`, and the final report).
-    pub(super) fn penalty(&self) -> Result<Option<NegVariance>> {
+    /// The weight was checked by [`FreeConfig::validate`], so the construction cannot fail.
+    pub(super) fn penalty(&self) -> Option<NegVariance> {
         (self.neg_variance_weight > 0.0)
-            .then(|| NegVariance::new(self.neg_variance_weight, self.n))
-            .transpose()
+            .then(|| NegVariance::new(self.neg_variance_weight, self.n).ok())
+            .flatten()
     }
 
-    /// The predicted `c*` of the objective this run minimises in expectation (SPEC §3, §7):
-    /// [`super::theory_c_star`] with the negative weight; `None` with the penalty (no theory).
+    /// The theory's prediction for the objective this run minimises in expectation (SPEC §3,
+    /// §7): [`crate::batch::predict_trained`] at the final `loss`.
+    pub fn prediction(&self, loss: &Loss) -> Option<crate::Optimum> {
+        crate::batch::predict_trained(
+            self.n,
+            self.d,
+            loss,
+            self.batch.as_ref(),
+            self.neg_variance_weight > 0.0,
+        )
+    }
+
+    /// The predicted `c*` of [`FreeConfig::prediction`], when it is a number.
     pub fn expected_c_star(&self, loss: &Loss) -> Option<f64> {
-        if self.neg_variance_weight > 0.0 {
-            return None;
-        }
-        match *loss {
-            Loss::Sigmoid { t, b } if self.batch.is_some() => {
-                (self.d >= self.n && t > 0.0).then(|| {
-                    crate::theory::SigmoidOptimum::solve_weighted_unchecked(
-                        self.n,
-                        t,
-                        b,
-                        self.negative_weight(),
-                    )
-                    .c_star
-                })
-            }
-            // Stochastic InfoNCE has no closed-form optimum.
-            Loss::InfoNce { .. } if self.batch.is_some_and(|mb| mb.is_stochastic()) => None,
-            _ => super::theory_c_star(self.n, self.d, loss),
-        }
+        self.prediction(loss)
+            .map(|o| o.c_star)
+            .filter(|c| c.is_finite())
     }
 }
 
@@ -115,19 +111,17 @@ pub(super) struct Batched {
 
 impl Batched {
     /// Buffers for `cfg` when it samples batches; `None` for the full batch or `expected`.
-    pub(super) fn new(cfg: &FreeConfig) -> Result<Option<Self>> {
-        let Some(mb) = cfg.batch.filter(|mb| mb.is_stochastic()) else {
-            return Ok(None);
-        };
+    pub(super) fn new(cfg: &FreeConfig) -> Option<Self> {
+        let mb = cfg.batch.filter(|mb| mb.is_stochastic())?;
         let (b, d) = (mb.size(), cfg.d);
         let mut ws = Workspace::new(b, d);
-        ws.set_penalty(cfg.penalty()?);
+        ws.set_penalty(cfg.penalty());
         let s_full = if mb.batching() == Batching::Hardest {
             Array2::zeros((cfg.n, cfg.n))
         } else {
             Array2::zeros((0, 0))
         };
-        Ok(Some(Batched {
+        Some(Batched {
             mb,
             ws,
             bx: vec![0.0; b * d],
@@ -136,7 +130,7 @@ impl Batched {
             gby: vec![0.0; b * d],
             idx: Vec::with_capacity(b),
             s_full,
-        }))
+        })
     }
 }
 

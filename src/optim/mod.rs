@@ -3,7 +3,7 @@
 //!
 //! This is the experiment that tests the theory of SPEC.md §3 without an encoder in the way:
 //! for `d >= N` the minimiser of the sigmoid loss is the CCEM with the predicted `c*`, and the
-//! InfoNCE minimiser is the simplex ETF; [`meets_theory`] judges a result against that.
+//! InfoNCE minimiser is the simplex ETF; [`crate::Report`] judges a result against that.
 //!
 //! # Algorithm
 //! - **Parametrisation.** Raw rows `X`, `Y` with `u_i = x_i / ||x_i||`. The raw rows are
@@ -46,24 +46,23 @@
 //! calling thread, with no rayon and `matrixmultiply` without its threading feature. Sweeps
 //! parallelise across cells.
 
-pub mod adam;
+mod adam;
 mod batching;
-mod check;
 mod objective;
 pub mod scalars;
-pub mod sgd;
+mod sgd;
 
 #[cfg(test)]
 mod tests;
 
 pub use adam::Adam;
-pub use check::{meets_theory, theory_c_star, TheoryComparison, GRAM_TOL, S_POS_TOL};
 pub use scalars::{scalar_gradients, ScalarFlags, Scalars};
 pub use sgd::Sgd;
 
 use crate::batch::MiniBatch;
 use crate::error::{check_batch, check_nonneg, check_positive, Error, Result};
 use crate::loss::Loss;
+use crate::valid::Valid;
 use ndarray::Array2;
 use objective::{Objective, Workspace};
 use rand::SeedableRng;
@@ -326,6 +325,15 @@ impl FreeConfig {
         Ok(())
     }
 
+    /// The configuration, checked ([`FreeConfig::validate`]): what [`optimize_checked`] takes.
+    ///
+    /// # Errors
+    /// As [`FreeConfig::validate`].
+    pub fn check(self) -> Result<Valid<Self>> {
+        self.validate()?;
+        Ok(Valid::new_unchecked(self))
+    }
+
     fn flags(&self) -> ScalarFlags {
         ScalarFlags {
             learn_t: self.learn_t,
@@ -350,15 +358,14 @@ pub struct FreeResult {
     pub b: f64,
     /// Steps taken by the kept restart.
     pub steps_run: usize,
-    /// Whether the kept restart met the gradient tolerance.
-    pub converged: bool,
+    /// How the kept restart ended: it met the gradient tolerance, ran out of steps, or produced a
+    /// non-finite value (the last only when every restart did).
+    pub termination: Termination,
     /// The Riemannian gradient norm `||grad||_F` at the returned point.
     pub grad_norm: f64,
     /// `||grad||_F / ||G||_1` at the returned point: what the stopping rule compares with
     /// `grad_tol`.
     pub grad_norm_relative: f64,
-    /// Whether the kept restart produced a non-finite value (only when every restart did).
-    pub diverged: bool,
     /// Which restart was kept (`0`-based).
     pub best_restart: usize,
     /// The final loss of every restart, in order (`NaN` for a diverged one).
@@ -378,6 +385,58 @@ impl FreeResult {
             },
             l @ Loss::InfoNce { .. } => l,
         }
+    }
+}
+
+/// How a run ended.
+///
+/// Written as `converged`, `step_limit` and `diverged`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Termination {
+    /// The stopping rule was met (free embeddings: the relative gradient tolerance).
+    Converged,
+    /// Every step was taken without meeting a stopping rule (the encoder always ends so).
+    StepLimit,
+    /// A non-finite value appeared; the run stopped there.
+    Diverged,
+}
+
+impl Termination {
+    /// From the two flags of a run (divergence wins).
+    pub(crate) fn from_flags(converged: bool, diverged: bool) -> Self {
+        if diverged {
+            Termination::Diverged
+        } else if converged {
+            Termination::Converged
+        } else {
+            Termination::StepLimit
+        }
+    }
+
+    /// `converged`, `step_limit` or `diverged`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Termination::Converged => "converged",
+            Termination::StepLimit => "step_limit",
+            Termination::Diverged => "diverged",
+        }
+    }
+
+    /// Whether the run diverged.
+    pub fn is_diverged(self) -> bool {
+        self == Termination::Diverged
+    }
+
+    /// Whether the run met its stopping rule.
+    pub fn is_converged(self) -> bool {
+        self == Termination::Converged
+    }
+}
+
+impl std::fmt::Display for Termination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -410,9 +469,28 @@ struct Solver {
 /// Minimises the loss of `cfg` over free unit embeddings (module documentation).
 ///
 /// # Errors
-/// An invalid configuration ([`FreeConfig::validate`]).
+/// An invalid configuration ([`FreeConfig::validate`]). Divergence is not an error: it is
+/// reported in [`FreeResult::termination`].
+///
+/// # Example
+/// ```
+/// use ccem::{optimize, FreeConfig, Loss, Report};
+///
+/// // N = 6 pairs in R^6 under the sigmoid loss with t = b = 1: the optimum is the predicted CCEM.
+/// let loss = Loss::sigmoid(1.0, 1.0)?;
+/// let r = optimize(&FreeConfig::new(6, 6, loss, 0))?;
+/// assert!(r.termination.is_converged());
+/// let report = Report::new(r.u.view(), r.v.view(), &loss)?;
+/// assert_eq!(report.meets_theory(), Some(true));
+/// # Ok::<(), ccem::Error>(())
+/// ```
 pub fn optimize(cfg: &FreeConfig) -> Result<FreeResult> {
-    cfg.validate()?;
+    Ok(optimize_checked(&cfg.check()?))
+}
+
+/// [`optimize`] for a configuration already checked: it cannot fail.
+pub fn optimize_checked(cfg: &Valid<FreeConfig>) -> FreeResult {
+    let cfg: &FreeConfig = cfg;
     let (n, d) = (cfg.n, cfg.d);
     let (t0, b0) = match cfg.loss {
         Loss::Sigmoid { t, b } => (t, b),
@@ -432,8 +510,8 @@ pub fn optimize(cfg: &FreeConfig) -> Result<FreeResult> {
         grad: vec![0.0; len],
         opt,
     };
-    solver.ws.set_penalty(cfg.penalty()?);
-    let mut batched = batching::Batched::new(cfg)?;
+    solver.ws.set_penalty(cfg.penalty());
+    let mut batched = batching::Batched::new(cfg);
     let mut best: Option<(usize, Run, Vec<f64>)> = None;
     let mut restart_losses = Vec::with_capacity(cfg.restarts);
     for r in 0..cfg.restarts {
@@ -450,23 +528,22 @@ pub fn optimize(cfg: &FreeConfig) -> Result<FreeResult> {
             best = Some((r, run.clone(), solver.theta[..2 * n * d].to_vec()));
         }
     }
-    let (best_restart, run, theta) = best.expect("restarts >= 1");
+    let (best_restart, run, theta) = best.expect("a valid configuration has restarts >= 1");
     let (xs, ys) = theta.split_at(n * d);
-    Ok(FreeResult {
+    FreeResult {
         u: Array2::from_shape_vec((n, d), xs.to_vec()).expect("N x d"),
         v: Array2::from_shape_vec((n, d), ys.to_vec()).expect("N x d"),
         loss: run.loss,
         t: run.t,
         b: run.b,
         steps_run: run.steps_run,
-        converged: run.converged,
+        termination: Termination::from_flags(run.converged, run.diverged),
         grad_norm: run.grad_norm,
         grad_norm_relative: run.grad_norm_relative,
-        diverged: run.diverged,
         best_restart,
         restart_losses,
         last_batches: run.last_batches,
-    })
+    }
 }
 
 impl Solver {

@@ -16,10 +16,10 @@
 //!    `x_i` of norm 1 this is also the gradient through the normalisation
 //!    `dL/dx = (I - u u^T)(dL/du) / ||x||` of SPEC §1.
 //!
-//! Each term of the sigmoid loss shares one `exp(-|x|)` between its sigmoid and (when the value
-//! is wanted) its softplus, so every logit gives finite values; the loss value costs one more
-//! `log1p` per entry and is only computed when asked for.
+//! The sigmoid kernel lives with the loss (`crate::loss::sigmoid`); the InfoNCE one here needs
+//! the workspace's row and column buffers.
 
+use crate::loss::sigmoid::sigmoid_grad_sums_in_place;
 use crate::loss::Loss;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
@@ -133,10 +133,16 @@ impl Workspace {
         }
         let mut eval = match obj {
             Objective::Sigmoid { t, b, w } => {
-                if want_loss {
-                    sigmoid_kernel::<true>(&mut self.sg, n, t, b, w)
+                let p = if want_loss {
+                    sigmoid_grad_sums_in_place::<true>(&mut self.sg, n, t, b, w)
                 } else {
-                    sigmoid_kernel::<false>(&mut self.sg, n, t, b, w)
+                    sigmoid_grad_sums_in_place::<false>(&mut self.sg, n, t, b, w)
+                };
+                Evaluation {
+                    loss: p.loss,
+                    sum_h: p.sum_h,
+                    sum_hs: p.sum_hs,
+                    g_l1: p.g_l1,
                 }
             }
             Objective::InfoNce { tau } => self.infonce_kernel(tau),
@@ -229,64 +235,6 @@ impl Workspace {
             g_l1,
         }
     }
-}
-
-/// The sigmoid kernel over `S` in place: `G = t H` with `H_ij = -(z_ij/N) sigmoid(-z_ij x_ij)`,
-/// `x_ij = t S_ij - b`, plus `sum H`, `sum H S` and (when `LOSS`) the loss
-/// `(1/N) sum softplus(-z_ij x_ij)`.
-fn sigmoid_kernel<const LOSS: bool>(
-    sg: &mut [f64],
-    n: usize,
-    t: f64,
-    b: f64,
-    w: f64,
-) -> Evaluation {
-    let inv_n = 1.0 / n as f64;
-    let (mut loss, mut sum_h, mut sum_hs, mut sum_abs) = (0.0, 0.0, 0.0, 0.0);
-    for (i, row) in sg.chunks_exact_mut(n).enumerate() {
-        let (before, rest) = row.split_at_mut(i);
-        let (diag, after) = rest.split_first_mut().expect("row i has an entry i");
-        // Negative pairs (z = -1): term softplus(x), H = sigmoid(x) / N.
-        for e in before.iter_mut().chain(after.iter_mut()) {
-            let s = *e;
-            let x = t * s - b;
-            let (sig, q) = sigmoid_and_exp(x);
-            let h = w * sig * inv_n;
-            sum_h += h;
-            sum_abs += h;
-            sum_hs += h * s;
-            *e = t * h;
-            if LOSS {
-                loss += w * (x.max(0.0) + q.ln_1p());
-            }
-        }
-        // The positive pair (z = +1): term softplus(-x), H = -sigmoid(-x) / N.
-        let s = *diag;
-        let x = t * s - b;
-        let (sig, q) = sigmoid_and_exp(-x);
-        let h = -sig * inv_n;
-        sum_h += h;
-        sum_abs -= h;
-        sum_hs += h * s;
-        *diag = t * h;
-        if LOSS {
-            loss += (-x).max(0.0) + q.ln_1p();
-        }
-    }
-    Evaluation {
-        loss: if LOSS { loss * inv_n } else { f64::NAN },
-        sum_h,
-        sum_hs,
-        g_l1: t * sum_abs,
-    }
-}
-
-/// `(sigmoid(x), e^{-|x|})` from one exponential, exact for every finite `x`.
-#[inline(always)]
-fn sigmoid_and_exp(x: f64) -> (f64, f64) {
-    let q = (-x.abs()).exp();
-    let r = 1.0 / (1.0 + q);
-    (if x >= 0.0 { r } else { q * r }, q)
 }
 
 /// `g_i <- g_i - (g_i . x_i) x_i` for every row (`x_i` of norm 1): the projection onto the

@@ -5,7 +5,7 @@ use super::axes::{Entry, Swatch};
 use super::canvas::{self, Dash, Format};
 use super::lines::{padded, ErrPoint, LineFigure, LinePanel, Series, PALETTE};
 use super::results::{cell_stats, ResultsTable};
-use crate::theory::{ccem_loss, BiasMode, InfoNceOptimum, SigmoidOptimum};
+use crate::theory::{ccem_loss, BiasMode, Optimum};
 use crate::{Error, Result};
 use std::path::Path;
 
@@ -59,7 +59,7 @@ fn delta_clamped(c: f64, max: f64) -> f64 {
 
 /// Two panels against `t` for each `N` in `opts.ns`: left, the optimal `c*` (or `delta*`); right,
 /// the optimal similarities `s_+* = 1 - 2c*` (solid) and `s_-* = -(1-c*)/(N-1) - c*` (dashed)
-/// (SPEC §2-3, from [`SigmoidOptimum::solve`], or the ETF for InfoNCE results). With results, the
+/// (SPEC §2-3, from [`Optimum::sigmoid`], or the ETF for InfoNCE results). With results, the
 /// measured values are drawn on top as markers at the mean over seeds with error bars of ±1
 /// sample standard deviation: `s_pos` (filled) and `s_neg` (open) on the right, `c = (1 - s_pos)/2`
 /// (or its `delta`) on the left.
@@ -155,10 +155,10 @@ pub fn curves(results: Option<&ResultsTable>, out: &Path, opts: &CurvesOptions) 
         let (mut sp, mut sn) = (Vec::with_capacity(ts.len()), Vec::with_capacity(ts.len()));
         for &t in &ts {
             let (c, s_pos, s_neg) = if infonce {
-                let o = InfoNceOptimum::solve(n, t)?;
+                let o = Optimum::infonce(n, t)?;
                 (o.c_star, o.s_pos, o.s_neg)
             } else {
-                let o = SigmoidOptimum::solve(n, t, bias.bias(t))?;
+                let o = Optimum::sigmoid(n, t, bias.bias(t))?;
                 (o.c_star, o.s_pos, o.s_neg)
             };
             lc.push((t, left_of_c(c)));
@@ -356,7 +356,7 @@ impl Default for LossCurveOptions {
 
 /// The CCEM loss `l(c) = softplus(b - t + 2tc) + (N-1) softplus(-b - t/(N-1) - t c (N-2)/(N-1))`
 /// (SPEC §3, [`ccem_loss`]) against `c in [0, 1]`, one curve per `t` with `b = bias.bias(t)`, the
-/// minimum `(c*, l(c*))` from [`SigmoidOptimum::solve`] marked.
+/// minimum `(c*, l(c*))` from [`Optimum::sigmoid`] marked.
 ///
 /// # Errors
 /// `N < 2`; no `t`; a negative or non-finite `t` or bias; an unknown extension; a failed write.
@@ -374,7 +374,7 @@ pub fn loss_curve(out: &Path, opts: &LossCurveOptions) -> Result<()> {
     let mut all_y = Vec::new();
     for (k, &t) in opts.ts.iter().enumerate() {
         let b = opts.bias.bias(t);
-        let o = SigmoidOptimum::solve(n, t, b)?;
+        let o = Optimum::sigmoid(n, t, b)?;
         let shift = if opts.relative { o.loss } else { 0.0 };
         let color = PALETTE[k % PALETTE.len()];
         let data: Vec<(f64, f64)> = cs

@@ -27,7 +27,7 @@ mod text;
 pub use curves::{curves, loss_curve, CurveQuantity, CurvesOptions, LossCurveOptions};
 pub use results::{read_results, ResultRow, ResultsTable};
 
-use crate::theory::{BiasMode, InfoNceOptimum, SigmoidOptimum};
+use crate::theory::{BiasMode, Optimum};
 use crate::{Error, Result};
 use canvas::Format;
 use colormap::{BLUE_WHITE_RED, VIRIDIS};
@@ -253,7 +253,7 @@ fn check_axis_grid<T: PartialOrd + Copy>(name: &str, v: &[T]) -> Result<Vec<T>> 
 
 /// Map of the exact optimum of the sigmoid loss (SPEC §3) over (N, t) with `b = bias.bias(t)`:
 /// `s_+* = 1 - 2c*` on `[-1, 1]`, `c*` on `[0, 1]`, or `delta* = sqrt(c*/(1-c*))` clamped to
-/// `[0, delta_max]`; computed by [`SigmoidOptimum::solve`]. The phase boundaries of the bias
+/// `[0, delta_max]`; computed by [`Optimum::sigmoid`]. The phase boundaries of the bias
 /// setting are drawn dashed on top.
 ///
 /// # Errors
@@ -269,7 +269,7 @@ pub fn theory_map(out: &Path, opts: &TheoryMapOptions) -> Result<()> {
     let mut values = vec![vec![f64::NAN; ns.len()]; ts.len()];
     for (it, &t) in ts.iter().enumerate() {
         for (i_n, &n) in ns.iter().enumerate() {
-            let o = SigmoidOptimum::solve(n, t, opts.bias.bias(t))?;
+            let o = Optimum::sigmoid(n, t, opts.bias.bias(t))?;
             values[it][i_n] = match opts.quantity {
                 Quantity::SPos => o.s_pos,
                 Quantity::CStar => o.c_star,
@@ -349,7 +349,7 @@ fn theory_s_pos(table: &ResultsTable, r: &ResultRow) -> Result<f64> {
         return Ok(v);
     }
     if r.objective.as_deref() == Some("infonce") {
-        return Ok(InfoNceOptimum::solve(r.n, r.t)?.s_pos);
+        return Ok(Optimum::infonce(r.n, r.t)?.s_pos);
     }
     let b = r.b.ok_or_else(|| Error::BadInput {
         path: table.path.clone(),
@@ -358,7 +358,7 @@ fn theory_s_pos(table: &ResultsTable, r: &ResultRow) -> Result<f64> {
             r.n, r.t
         ),
     })?;
-    Ok(SigmoidOptimum::solve(r.n, r.t, b)?.s_pos)
+    Ok(Optimum::sigmoid(r.n, r.t, b)?.s_pos)
 }
 
 /// A round number at or above `x`: 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten.
@@ -375,7 +375,7 @@ fn round_up(x: f64) -> f64 {
 /// blue-white-red scale symmetric about `0` (blue: measured below theory).
 ///
 /// The theory comes from the `s_pos_theory` column when present, otherwise from
-/// [`SigmoidOptimum::solve`]`(n, t, b)` (SPEC §3), or `1` (the ETF) for InfoNCE rows.
+/// [`Optimum::sigmoid`]`(n, t, b)` (SPEC §3), or `1` (the ETF) for InfoNCE rows.
 ///
 /// # Errors
 /// As [`phase_diagram`]; also a sigmoid row with neither `s_pos_theory` nor `b`, or a bad limit.

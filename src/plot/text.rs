@@ -1,7 +1,7 @@
 //! Text drawn glyph by glyph with the bundled DejaVu Sans font.
 //!
 //! plotters' `ab_glyph` text path leaves out each glyph's left bearing, which makes letter
-//! spacing uneven (see `CRATES.md`). This module lays text out itself with the `ab_glyph` crate:
+//! spacing uneven. This module lays text out itself with the `ab_glyph` crate:
 //! every glyph is placed at the running pen position (advance widths plus kerning), outlined with
 //! its own bearing, rasterised to coverage and blended into an RGB buffer. The same metrics give
 //! string widths for the layout and the baseline offsets used by the SVG `<text>` elements, so

@@ -8,6 +8,7 @@
 use super::store::{ResultRow, ResultStore};
 use super::{Cell, SweepSpec};
 use crate::error::{Error, Result};
+use crate::valid::Valid;
 use rayon::prelude::*;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,17 +44,20 @@ pub struct SweepOutcome {
 /// Runs the cells of `spec` missing from `dir` with `runner`, on `threads` threads (`None`: all
 /// cores), appending rows to `dir/results.csv`.
 ///
+/// `runner` is usually [`super::run_cell`]; see [`SweepSpec::check`] for an example.
+///
 /// # Errors
-/// The directory holds another configuration or cannot be written, or the thread pool cannot be
-/// built. A cell that diverges is a row with status `diverged`, not an error.
+/// The directory holds another configuration or cannot be written, the thread pool cannot be
+/// built, or `runner` returns an error (the sweep then stops starting new cells). A cell that
+/// diverges is a row with status `diverged`, not an error.
 pub fn run_sweep(
-    spec: &SweepSpec,
+    spec: &Valid<SweepSpec>,
     dir: &Path,
     threads: Option<usize>,
-    runner: &(dyn Fn(&Cell) -> ResultRow + Sync),
+    runner: &(dyn Fn(&Cell) -> Result<ResultRow> + Sync),
     observer: &mut dyn SweepObserver,
 ) -> Result<SweepOutcome> {
-    spec.validate()?;
+    let spec: &SweepSpec = spec;
     let start = Instant::now();
     let mut store = ResultStore::open(dir, spec)?;
     let cells = spec.cells();
@@ -72,7 +76,7 @@ pub fn run_sweep(
         .build()
         .map_err(|e| Error::Config(format!("cannot start the thread pool: {e}")))?;
     let stop = AtomicBool::new(false);
-    let (tx, rx) = std::sync::mpsc::channel::<ResultRow>();
+    let (tx, rx) = std::sync::mpsc::channel::<Result<ResultRow>>();
     let mut computed = 0;
     let mut write_error = None;
     std::thread::scope(|scope| {
@@ -91,6 +95,14 @@ pub fn run_sweep(
             if write_error.is_some() {
                 continue;
             }
+            let row = match row {
+                Ok(row) => row,
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    write_error = Some(e);
+                    continue;
+                }
+            };
             match store.append(row.clone()) {
                 Ok(()) => {
                     computed += 1;

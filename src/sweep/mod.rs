@@ -2,7 +2,8 @@
 //! store, the parallel engine, the summary and the merge of shards.
 //!
 //! - [`SweepSpec`] is everything that defines a sweep; it is saved as `DIR/config.json` and a
-//!   different specification in the same directory is refused ([`store`]).
+//!   different specification in the same directory is refused ([`store`]). [`SweepSpec::check`]
+//!   validates it once into a [`Valid`] specification, which the engine and the runner take.
 //! - [`SweepSpec::cells`] enumerates the cells in a fixed order; a cell's seed depends only on
 //!   the base seed, `N` and the seed index ([`cell_seed`]), never on the thread count or the order
 //!   in which cells finish. Cells that differ only in `t` share their seed, so along `t` they
@@ -17,12 +18,20 @@ pub mod runner;
 pub mod store;
 pub mod summary;
 
+pub use engine::{run_sweep, Silent, SweepObserver, SweepOutcome};
+pub use runner::run_cell;
+pub use store::{ResultRow, RowStatus};
+pub use summary::{summarize, Summary};
+
 use crate::error::{Error, Result};
+use crate::loss::LossKind;
+use crate::optim::OptimizerKind;
 use crate::theory::BiasMode;
+use crate::valid::Valid;
 use serde::{Deserialize, Serialize};
 
-/// What is trained in each cell.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+/// What is trained in each cell. Written and parsed as `free` and `encoder`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// The embedding vectors themselves, on the sphere.
@@ -41,23 +50,23 @@ impl Mode {
     }
 }
 
-/// The loss minimised in each cell; the swept value `t` is the sigmoid scale (with the bias
-/// given by the [`BiasMode`]) or the InfoNCE temperature `tau`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Objective {
-    /// Sigmoid loss (SigLIP).
-    Sigmoid,
-    /// Symmetric InfoNCE (CLIP).
-    Infonce,
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
-impl Objective {
-    /// `sigmoid` or `infonce`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Objective::Sigmoid => "sigmoid",
-            Objective::Infonce => "infonce",
+impl std::str::FromStr for Mode {
+    type Err = Error;
+
+    /// `free` or `encoder` (any case).
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "free" => Ok(Mode::Free),
+            "encoder" => Ok(Mode::Encoder),
+            _ => Err(Error::Config(format!(
+                "unknown mode '{s}': use free or encoder"
+            ))),
         }
     }
 }
@@ -133,7 +142,7 @@ pub struct SweepSpec {
     /// Free embeddings or the encoder.
     pub mode: Mode,
     /// Loss.
-    pub objective: Objective,
+    pub objective: LossKind,
     /// Batch sizes.
     pub ns: Vec<usize>,
     /// Swept values (sigmoid scale `t`, or InfoNCE temperature `tau`).
@@ -152,8 +161,9 @@ pub struct SweepSpec {
     pub shard: Option<Shard>,
 }
 
-/// One cell of a sweep: a grid point and a seed.
+/// One cell of a sweep: a grid point and a seed. Made by [`SweepSpec::cells`].
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Cell {
     /// Position in the full grid (n-major, then t, then seed index).
     pub index: usize,
@@ -193,9 +203,11 @@ impl SweepSpec {
     /// Checks the specification.
     ///
     /// # Errors
-    /// Empty grids, `N < 2`, a negative `t` (or `tau <= 0`), `seeds = 0`, a non-positive
-    /// `d_ratio`, or (free embeddings with the sigmoid loss) `d < N`, where the theory does not
-    /// apply.
+    /// Empty grids, `N < 2`, a negative `t` (sigmoid) or `tau <= 0` (InfoNCE), a bias that is
+    /// not finite at some `t`, `seeds = 0`, a non-positive `d_ratio`, run options out of range
+    /// (`steps = 0`, `lr <= 0`, `layers` not 2 or 3, `restarts = 0`, a negative `grad_tol`, an
+    /// unknown optimiser), or, for free embeddings with the sigmoid loss, `d < N`, where the
+    /// theory that the sweep is compared with does not apply.
     pub fn validate(&self) -> Result<()> {
         if self.ns.is_empty() || self.ts.is_empty() {
             return Err(Error::Config("the grid is empty".into()));
@@ -205,44 +217,54 @@ impl SweepSpec {
         }
         for &t in &self.ts {
             match self.objective {
-                Objective::Sigmoid => crate::error::check_nonneg("t", t)?,
-                Objective::Infonce => crate::error::check_positive("tau", t)?,
-            };
-            if self.objective == Objective::Sigmoid {
-                crate::error::check_finite("b", self.bias.bias(t))?;
+                LossKind::Sigmoid => {
+                    crate::error::check_nonneg("t", t)?;
+                    crate::error::check_finite("b", self.bias.bias(t))?;
+                }
+                LossKind::InfoNce => {
+                    crate::error::check_positive("tau", t)?;
+                }
             }
         }
         if self.seeds == 0 {
             return Err(Error::Config("--seeds must be >= 1".into()));
         }
         crate::error::check_positive("d-ratio", self.d_ratio)?;
-        if let Some(s) = self.run.steps {
-            if s == 0 {
-                return Err(Error::Config("--steps must be >= 1".into()));
+        if self.mode == Mode::Free && self.objective == LossKind::Sigmoid {
+            if let Some(&n) = self.ns.iter().find(|&&n| self.dim(n) < n) {
+                return Err(Error::DimensionTooSmall { n, d: self.dim(n) });
             }
         }
-        if let Some(lr) = self.run.lr {
+        let r = &self.run;
+        if r.steps == Some(0) {
+            return Err(Error::Config("--steps must be >= 1".into()));
+        }
+        if let Some(lr) = r.lr {
             crate::error::check_positive("lr", lr)?;
         }
-        if let Some(l) = self.run.layers {
+        if let Some(l) = r.layers {
             if l != 2 && l != 3 {
                 return Err(Error::Config(format!(
                     "--layers {l}: the encoder has 2 or 3 layers"
                 )));
             }
         }
-        if let Some(r) = self.run.restarts {
-            if r == 0 {
-                return Err(Error::Config("--restarts must be >= 1".into()));
-            }
+        if r.restarts == Some(0) {
+            return Err(Error::Config("--restarts must be >= 1".into()));
+        }
+        if let Some(g) = r.grad_tol {
+            crate::error::check_nonneg("grad-tol", g)?;
+        }
+        if let Some(o) = &r.optimizer {
+            o.parse::<OptimizerKind>()?;
         }
         if let Some(l) = self.run.neg_variance_weight {
             crate::error::check_nonneg("neg_variance_weight", l)?;
         }
         if let Some(b) = self.run.batch {
             let loss = match self.objective {
-                Objective::Sigmoid => crate::loss::Loss::sigmoid(1.0, 1.0)?,
-                Objective::Infonce => crate::loss::Loss::infonce(1.0)?,
+                LossKind::Sigmoid => crate::loss::Loss::sigmoid(1.0, 1.0)?,
+                LossKind::InfoNce => crate::loss::Loss::infonce(1.0)?,
             };
             for &n in &self.ns {
                 crate::batch::MiniBatch::new(n, b, self.run.batching, &loss)?;
@@ -251,6 +273,44 @@ impl SweepSpec {
             return Err(Error::Config("--batching needs --batch B".into()));
         }
         Ok(())
+    }
+
+    /// The specification, checked ([`SweepSpec::validate`]): what [`engine::run_sweep`] and
+    /// [`runner::run_cell`] take.
+    ///
+    /// # Errors
+    /// As [`SweepSpec::validate`].
+    ///
+    /// # Example
+    /// A small free-embedding sweep, run into a directory and summarised:
+    /// ```
+    /// use ccem::sweep::{run_cell, run_sweep, summarize, Mode, RunOptions, Silent, SweepSpec};
+    /// use ccem::{BiasMode, LossKind};
+    ///
+    /// let spec = SweepSpec {
+    ///     mode: Mode::Free,
+    ///     objective: LossKind::Sigmoid,
+    ///     ns: vec![4, 6],
+    ///     ts: vec![0.5, 2.0],
+    ///     bias: BiasMode::Tied,
+    ///     seeds: 1,
+    ///     base_seed: 0,
+    ///     d_ratio: 1.0,
+    ///     run: RunOptions::default(),
+    ///     shard: None,
+    /// }
+    /// .check()?;
+    /// let dir = std::env::temp_dir().join(format!("ccem-doctest-sweep-{}", std::process::id()));
+    /// let out = run_sweep(&spec, &dir, Some(1), &|c| run_cell(&spec, c), &mut Silent)?;
+    /// assert!(out.complete && out.rows.len() == 4);
+    /// let summary = summarize(&spec, &out.rows);
+    /// assert_eq!(summary.free.unwrap().meets, 4); // every cell lands on the predicted CCEM
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), ccem::Error>(())
+    /// ```
+    pub fn check(self) -> Result<Valid<Self>> {
+        self.validate()?;
+        Ok(Valid::new_unchecked(self))
     }
 
     /// The dimension used for batch size `n`.
@@ -275,8 +335,8 @@ impl SweepSpec {
                         d: self.dim(n),
                         t,
                         b: match self.objective {
-                            Objective::Sigmoid => Some(self.bias.bias(t)),
-                            Objective::Infonce => None,
+                            LossKind::Sigmoid => Some(self.bias.bias(t)),
+                            LossKind::InfoNce => None,
                         },
                         seed_index: s,
                         seed: cell_seed(self.base_seed, n, s),

@@ -1,156 +1,166 @@
 //! Running one cell: build the loss, train (free embeddings or the encoder), measure the result
-//! against the theory, and return its row.
+//! against the theory ([`Report`]), and return its row.
 
-use super::store::ResultRow;
-use super::{Cell, Mode, Objective, SweepSpec};
+use super::store::{ResultRow, RowStatus};
+use super::{Cell, Mode, SweepSpec};
 use crate::encoder::{self, EncoderConfig};
-use crate::geometry::measure;
-use crate::loss::{BlockOptions, Loss};
+use crate::error::Result;
+use crate::loss::{infonce_clip, Loss, LossKind};
 use crate::optim::{self, FreeConfig};
-use crate::theory::{InfoNceOptimum, Phase, SigmoidOptimum};
-
-/// The theory of a cell: `(c*, s_+*, s_-*, phase)`.
-pub fn cell_theory(
-    objective: Objective,
-    n: usize,
-    t: f64,
-    b: Option<f64>,
-) -> (f64, f64, f64, Phase) {
-    match objective {
-        Objective::Sigmoid => {
-            let o = SigmoidOptimum::solve_unchecked(n, t, b.unwrap_or(t));
-            (o.c_star, o.s_pos, o.s_neg, o.phase)
-        }
-        Objective::Infonce => {
-            let o = InfoNceOptimum::solve(n, t).expect("tau validated by the spec");
-            (o.c_star, o.s_pos, o.s_neg, o.phase)
-        }
-    }
-}
-
-fn finite(x: f64) -> Option<f64> {
-    x.is_finite().then_some(x)
-}
+use crate::report::Report;
+use crate::valid::Valid;
 
 /// The loss of a cell.
-pub fn cell_loss(spec: &SweepSpec, cell: &Cell) -> Loss {
+///
+/// # Errors
+/// Only for a cell that is not one of a valid sweep's ([`SweepSpec::cells`] of a checked spec
+/// always gives a valid loss).
+pub fn cell_loss(spec: &SweepSpec, cell: &Cell) -> Result<Loss> {
     match spec.objective {
-        Objective::Sigmoid => Loss::sigmoid(cell.t, cell.b.unwrap_or(cell.t)),
-        Objective::Infonce => Loss::infonce(cell.t),
+        LossKind::Sigmoid => Loss::sigmoid(cell.t, cell.b.unwrap_or(cell.t)),
+        LossKind::InfoNce => Loss::infonce(cell.t),
     }
-    .expect("parameters validated by the spec")
 }
 
-/// Runs one cell of `spec` and returns its row. Never panics on divergence: a non-finite value
-/// gives a row with status `diverged`.
-pub fn run_cell(spec: &SweepSpec, cell: &Cell) -> ResultRow {
-    let loss = cell_loss(spec, cell);
-    let mb = spec.run.batch.map(|b| {
-        crate::batch::MiniBatch::new(cell.n, b, spec.run.batching, &loss)
-            .expect("mini-batch validated by the spec")
-    });
-    let (c_star, s_pos_th, s_neg_th, phase) = match (mb, loss) {
-        // The optimum of the expected mini-batch loss (SPEC §7).
-        (Some(mb), Loss::Sigmoid { t, b }) => {
-            let o = SigmoidOptimum::solve_weighted_unchecked(cell.n, t, b, mb.weight());
-            (o.c_star, o.s_pos, o.s_neg, o.phase)
-        }
-        _ => cell_theory(spec.objective, cell.n, cell.t, cell.b),
-    };
+/// What one training run ended with, whatever was trained.
+struct Trained {
+    u: ndarray::Array2<f64>,
+    v: ndarray::Array2<f64>,
+    loss: f64,
+    steps: usize,
+    converged: Option<bool>,
+    diverged: bool,
+    b: Option<f64>,
+    /// The batches of the end of a stochastic mini-batch run (empty otherwise).
+    last_batches: Vec<Vec<usize>>,
+}
+
+/// Runs one cell of `spec` and returns its row. A run that diverges gives a row with status
+/// `diverged` (no measurements), not an error.
+///
+/// # Errors
+/// Only for a `cell` that is not one of `spec`'s cells (its configuration is then checked and
+/// refused); the cells of [`SweepSpec::cells`] never fail.
+pub fn run_cell(spec: &Valid<SweepSpec>, cell: &Cell) -> Result<ResultRow> {
+    let loss = cell_loss(spec, cell)?;
+    let mb = spec
+        .run
+        .batch
+        .map(|b| crate::batch::MiniBatch::new(cell.n, b, spec.run.batching, &loss))
+        .transpose()?;
     let nvw = spec.run.neg_variance_weight.unwrap_or(0.0);
-    let (u, v, value, steps, converged, diverged, b_final) = match spec.mode {
+    let tr = match spec.mode {
         Mode::Encoder => {
             let mut cfg = EncoderConfig::new(cell.n, cell.d, cell.seed);
-            if let Some(s) = spec.run.steps {
-                cfg.steps = s;
-            }
-            if let Some(lr) = spec.run.lr {
-                cfg.lr = lr;
-            }
-            if let Some(l) = spec.run.layers {
-                cfg.layers = l;
-            }
+            let o = &spec.run;
+            cfg.steps = o.steps.unwrap_or(cfg.steps);
+            cfg.lr = o.lr.unwrap_or(cfg.lr);
+            cfg.layers = o.layers.unwrap_or(cfg.layers);
             cfg.batch = mb;
             cfg.neg_variance_weight = nvw;
-            let r = encoder::train(&cfg, &loss).expect("configuration validated by the spec");
-            (r.u, r.v, r.loss, r.steps_run, None, r.diverged, cell.b)
+            let r = encoder::train_checked(&cfg.check()?, &loss);
+            Trained {
+                diverged: r.termination.is_diverged(),
+                u: r.u,
+                v: r.v,
+                loss: r.loss,
+                steps: r.steps_run,
+                converged: None,
+                b: cell.b,
+                last_batches: r.last_batches,
+            }
         }
         Mode::Free => {
             let mut cfg = FreeConfig::new(cell.n, cell.d, loss, cell.seed);
-            if let Some(s) = spec.run.steps {
-                cfg.steps = s;
-            }
-            if let Some(lr) = spec.run.lr {
-                cfg.lr = lr;
-            }
-            if let Some(r) = spec.run.restarts {
-                cfg.restarts = r;
-            }
-            if let Some(g) = spec.run.grad_tol {
-                cfg.grad_tol = g;
-            }
-            if let Some(o) = &spec.run.optimizer {
-                cfg.optimizer = o.parse().expect("optimizer validated by the CLI");
+            let o = &spec.run;
+            cfg.steps = o.steps.unwrap_or(cfg.steps);
+            cfg.lr = o.lr.unwrap_or(cfg.lr);
+            cfg.restarts = o.restarts.unwrap_or(cfg.restarts);
+            cfg.grad_tol = o.grad_tol.unwrap_or(cfg.grad_tol);
+            if let Some(name) = &o.optimizer {
+                cfg.optimizer = name.parse()?;
             }
             cfg.batch = mb;
             cfg.neg_variance_weight = nvw;
-            let r = optim::optimize(&cfg).expect("configuration validated by the spec");
-            let b = match loss {
-                Loss::Sigmoid { .. } => Some(r.b),
-                Loss::InfoNce { .. } => None,
-            };
-            (
-                r.u,
-                r.v,
-                r.loss,
-                r.steps_run,
-                Some(r.converged),
-                r.diverged,
-                b,
-            )
+            let r = optim::optimize_checked(&cfg.check()?);
+            Trained {
+                b: match loss {
+                    Loss::Sigmoid { .. } => Some(r.b),
+                    Loss::InfoNce { .. } => None,
+                },
+                diverged: r.termination.is_diverged(),
+                converged: Some(r.termination.is_converged()),
+                u: r.u,
+                v: r.v,
+                loss: r.loss,
+                steps: r.steps_run,
+                last_batches: r.last_batches,
+            }
         }
     };
-    let all_finite = value.is_finite() && u.iter().chain(v.iter()).all(|x| x.is_finite());
+    let all_finite = tr.loss.is_finite() && tr.u.iter().chain(tr.v.iter()).all(|x| x.is_finite());
     // A diverged cell keeps its row (status `diverged`, no measurements): the sweep goes on.
-    let m = (!diverged && all_finite).then(|| {
-        measure(
-            u.view(),
-            v.view(),
-            BlockOptions {
-                block: 256,
-                parallel: false,
-            },
+    let report = if !tr.diverged && all_finite {
+        Report::new(tr.u.view(), tr.v.view(), &loss)?.with_in_batch(
+            tr.u.view(),
+            tr.v.view(),
+            &tr.last_batches,
         )
-    });
-    let gd_theory = m.and_then(|m| finite(c_star).map(|c| m.gram_distance_to(c)));
-    let meets = (spec.mode == Mode::Free).then(|| match (m, gd_theory) {
-        (None, _) => false,
-        (Some(m), Some(gd)) => optim::meets_theory(m.pos.mean, s_pos_th, gd),
-        (Some(_), None) => true,
-    });
+    } else {
+        Report::unmeasured(cell.n, cell.d, &loss)
+    }
+    // The theory of a mini-batch run is the optimum of the expected loss (SPEC §7).
+    .with_training(mb, nvw > 0.0, &loss);
+    Ok(row(spec, cell, &loss, &tr, &report))
+}
+
+/// The row of a cell from its run and report.
+fn row(spec: &SweepSpec, cell: &Cell, loss: &Loss, tr: &Trained, report: &Report) -> ResultRow {
+    let m = report.measurement;
+    let o = report.prediction;
+    let fin = |x: f64| x.is_finite().then_some(x);
+    let value = m.map(|_| tr.loss);
     ResultRow {
         cell: cell.index,
-        mode: spec.mode.as_str().into(),
-        objective: spec.objective.as_str().into(),
+        mode: spec.mode,
+        objective: spec.objective,
         n: cell.n,
         d: cell.d,
         t: cell.t,
-        b: b_final,
+        b: tr.b,
         seed_index: cell.seed_index,
         seed: cell.seed,
-        status: if m.is_some() { "ok" } else { "diverged" }.into(),
+        status: if m.is_some() {
+            RowStatus::Ok
+        } else {
+            RowStatus::Diverged
+        },
         s_pos: m.map(|m| m.pos.mean),
         s_neg: m.map(|m| m.neg.mean),
-        loss: m.map(|_| value),
+        loss: value,
         c_fit: m.map(|m| m.c_fit),
         gram_distance: m.map(|m| m.gram_distance),
-        c_star: finite(c_star),
-        s_pos_theory: finite(s_pos_th),
-        s_neg_theory: finite(s_neg_th),
-        phase,
-        gram_distance_to_theory: gd_theory,
-        meets_theory: meets,
-        steps,
-        converged,
+        c_star: report.theory_c_star(),
+        s_pos_theory: o.and_then(|o| fin(o.s_pos)),
+        s_neg_theory: o.and_then(|o| fin(o.s_neg)),
+        phase: o.map(|o| o.phase),
+        gram_distance_to_theory: report.gram_distance_to_theory(),
+        meets_theory: (spec.mode == Mode::Free)
+            .then(|| report.meets_theory())
+            .flatten(),
+        steps: tr.steps,
+        converged: tr.converged,
+        loss_clip: match loss.kind() {
+            LossKind::InfoNce => value.map(infonce_clip),
+            LossKind::Sigmoid => None,
+        },
+        theory_loss: o.and_then(|o| fin(o.loss)),
+        s_neg_std: m.map(|m| m.neg.std),
+        s_neg_std_in_batch: report.s_neg_in_batch.map(|x| x.1).and_then(fin),
+        batch: spec.run.batch,
+        batching: spec
+            .run
+            .batch
+            .map(|_| spec.run.batching.unwrap_or(crate::batch::Batching::Shuffled)),
     }
 }

@@ -5,8 +5,9 @@
 //! process leaves at most a partial last line; [`ResultStore::open`] drops such a line, reads the
 //! complete rows, and the engine then runs only the missing cells.
 
-use super::SweepSpec;
+use super::{Mode, SweepSpec};
 use crate::error::{Error, Result};
+use crate::loss::LossKind;
 use crate::theory::Phase;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -14,15 +15,46 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+/// Whether a cell finished with finite values. Written `ok` or `diverged`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RowStatus {
+    /// The run finished with finite values; the row holds its measurements.
+    Ok,
+    /// A non-finite value appeared; the row has no measurements.
+    Diverged,
+}
+
+impl RowStatus {
+    /// `ok` or `diverged`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowStatus::Ok => "ok",
+            RowStatus::Diverged => "diverged",
+        }
+    }
+}
+
+impl std::fmt::Display for RowStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One row of `results.csv`: a cell, what was measured and what the theory predicts.
+///
+/// Its column names predate the `theory_` naming of the other outputs and are kept for the files
+/// already written: `s_pos`, `s_neg` are the measured means (`s_pos_mean`, `s_neg_mean`
+/// elsewhere), `c_star`, `s_pos_theory`, `s_neg_theory`, `phase` the prediction
+/// (`theory_c_star`, ...). Columns added since then use the new names.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResultRow {
     /// Index of the cell in the full grid.
     pub cell: usize,
     /// `free` or `encoder`.
-    pub mode: String,
+    pub mode: Mode,
     /// `sigmoid` or `infonce`.
-    pub objective: String,
+    pub objective: LossKind,
     /// Batch size.
     pub n: usize,
     /// Dimension.
@@ -36,12 +68,13 @@ pub struct ResultRow {
     /// The cell's seed.
     pub seed: u64,
     /// `ok` or `diverged` (a non-finite value appeared).
-    pub status: String,
+    pub status: RowStatus,
     /// Mean positive similarity `mean_i S_ii` (empty if diverged).
     pub s_pos: Option<f64>,
     /// Mean negative similarity.
     pub s_neg: Option<f64>,
-    /// Final loss.
+    /// Final loss (InfoNCE: ccem's convention, the sum of the two cross-entropies; see
+    /// `loss_clip`).
     pub loss: Option<f64>,
     /// Least-squares CCEM parameter of the result (SPEC §4).
     pub c_fit: Option<f64>,
@@ -53,8 +86,8 @@ pub struct ResultRow {
     pub s_pos_theory: Option<f64>,
     /// Theory: `s_-*`.
     pub s_neg_theory: Option<f64>,
-    /// Theory: the phase.
-    pub phase: Phase,
+    /// Theory: the phase (empty where the theory makes no prediction, `d < N`).
+    pub phase: Option<Phase>,
     /// Gram distance to the theory's CCEM (`c*`).
     pub gram_distance_to_theory: Option<f64>,
     /// Free embeddings: whether the result meets the theory (`|s_pos - s_+*| <= 1e-3` and Gram
@@ -64,6 +97,20 @@ pub struct ResultRow {
     pub steps: usize,
     /// Free embeddings: whether the gradient-norm stopping rule was met.
     pub converged: Option<bool>,
+    /// InfoNCE: the final loss in open_clip's `ClipLoss` convention, `loss / 2` (empty for the
+    /// sigmoid loss).
+    pub loss_clip: Option<f64>,
+    /// Theory: the optimal loss (InfoNCE: ccem's convention).
+    pub theory_loss: Option<f64>,
+    /// Standard deviation of the negative similarities over all pairs (empty if diverged).
+    pub s_neg_std: Option<f64>,
+    /// Mini-batch runs that sample batches: the same over the negative pairs that share a batch
+    /// (for `shuffled`, in the last epoch's partition; SPEC §7).
+    pub s_neg_std_in_batch: Option<f64>,
+    /// Mini-batch size `B` (empty: the full batch).
+    pub batch: Option<usize>,
+    /// Mini-batch strategy (empty: the full batch).
+    pub batching: Option<crate::batch::Batching>,
 }
 
 /// The CSV header of [`ResultRow`].
@@ -92,6 +139,12 @@ pub fn header() -> Vec<&'static str> {
         "meets_theory",
         "steps",
         "converged",
+        "loss_clip",
+        "theory_loss",
+        "s_neg_std",
+        "s_neg_std_in_batch",
+        "batch",
+        "batching",
     ]
 }
 

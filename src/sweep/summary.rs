@@ -8,8 +8,9 @@
 //!   `s_+*`, with the spread over seeds (the region mean per seed, then mean and standard
 //!   deviation over seeds).
 
-use super::store::ResultRow;
-use super::SweepSpec;
+use super::store::{ResultRow, RowStatus};
+use super::{Mode, SweepSpec};
+use crate::loss::LossKind;
 use crate::theory::Phase;
 use serde::Serialize;
 
@@ -51,9 +52,9 @@ pub struct RegionStat {
 #[derive(Clone, Debug, Serialize)]
 pub struct Summary {
     /// `free` or `encoder`.
-    pub mode: String,
+    pub mode: Mode,
     /// `sigmoid` or `infonce`.
-    pub objective: String,
+    pub objective: LossKind,
     /// Cells in this directory's shard.
     pub cells_total: usize,
     /// Rows present.
@@ -80,9 +81,9 @@ fn mean_std(xs: &[f64]) -> (f64, f64) {
 pub fn summarize(spec: &SweepSpec, rows: &[ResultRow]) -> Summary {
     let ok: Vec<&ResultRow> = rows
         .iter()
-        .filter(|r| r.status == "ok" && r.s_pos.is_some())
+        .filter(|r| r.status == RowStatus::Ok && r.s_pos.is_some())
         .collect();
-    let free = (spec.mode == super::Mode::Free).then(|| {
+    let free = (spec.mode == Mode::Free).then(|| {
         let meets = ok.iter().filter(|r| r.meets_theory == Some(true)).count();
         let max_err = ok
             .iter()
@@ -117,7 +118,7 @@ pub fn summarize(spec: &SweepSpec, rows: &[ResultRow]) -> Summary {
         Phase::Antipodal,
         Phase::Degenerate,
     ] {
-        let in_region: Vec<&&ResultRow> = ok.iter().filter(|r| r.phase == phase).collect();
+        let in_region: Vec<&&ResultRow> = ok.iter().filter(|r| r.phase == Some(phase)).collect();
         if in_region.is_empty() {
             continue;
         }
@@ -144,11 +145,14 @@ pub fn summarize(spec: &SweepSpec, rows: &[ResultRow]) -> Summary {
         });
     }
     Summary {
-        mode: spec.mode.as_str().into(),
-        objective: spec.objective.as_str().into(),
+        mode: spec.mode,
+        objective: spec.objective,
         cells_total: spec.cells().len(),
         cells_done: rows.len(),
-        diverged: rows.iter().filter(|r| r.status == "diverged").count(),
+        diverged: rows
+            .iter()
+            .filter(|r| r.status == RowStatus::Diverged)
+            .count(),
         free,
         regions,
     }

@@ -2,14 +2,22 @@
 //! crash, refusal of a changed configuration, shards and their merge, thread-count independence.
 
 use super::engine::{run_sweep, Silent, SweepObserver};
-use super::store::{read_rows, ResultRow};
+use super::store::{read_rows, ResultRow, RowStatus};
 use super::*;
 use crate::theory::Phase;
+
+fn valid(s: &SweepSpec) -> Valid<SweepSpec> {
+    s.clone().check().unwrap()
+}
+
+fn fake_ok(cell: &Cell) -> Result<ResultRow> {
+    Ok(fake(cell))
+}
 
 fn spec(mode: Mode) -> SweepSpec {
     SweepSpec {
         mode,
-        objective: Objective::Sigmoid,
+        objective: LossKind::Sigmoid,
         ns: vec![4, 5, 6],
         ts: vec![0.5, 1.0, 2.0],
         bias: BiasMode::Tied,
@@ -26,15 +34,15 @@ fn fake(cell: &Cell) -> ResultRow {
     let x = (cell.seed % 1000) as f64 / 1000.0;
     ResultRow {
         cell: cell.index,
-        mode: "free".into(),
-        objective: "sigmoid".into(),
+        mode: Mode::Free,
+        objective: LossKind::Sigmoid,
         n: cell.n,
         d: cell.d,
         t: cell.t,
         b: cell.b,
         seed_index: cell.seed_index,
         seed: cell.seed,
-        status: "ok".into(),
+        status: RowStatus::Ok,
         s_pos: Some(x * cell.t),
         s_neg: Some(-x),
         loss: Some(1.0 / 3.0 + cell.n as f64),
@@ -43,11 +51,17 @@ fn fake(cell: &Cell) -> ResultRow {
         c_star: Some(0.1),
         s_pos_theory: Some(0.8),
         s_neg_theory: Some(-0.3),
-        phase: Phase::Intermediate,
+        phase: Some(Phase::Intermediate),
         gram_distance_to_theory: Some(2e-9),
         meets_theory: Some(cell.n != 5),
         steps: 10,
         converged: Some(true),
+        loss_clip: None,
+        theory_loss: Some(1.25),
+        s_neg_std: Some(0.25),
+        s_neg_std_in_batch: None,
+        batch: None,
+        batching: None,
     }
 }
 
@@ -97,7 +111,7 @@ fn resumes_after_a_crash_and_gives_the_same_file() {
     let dir = tempfile::tempdir().unwrap();
     let s = spec(Mode::Free);
     let full = dir.path().join("full");
-    let out = run_sweep(&s, &full, Some(2), &fake, &mut Silent).unwrap();
+    let out = run_sweep(&valid(&s), &full, Some(2), &fake_ok, &mut Silent).unwrap();
     assert_eq!(out.computed, 18);
     assert!(out.complete);
     let reference = std::fs::read(full.join("results.csv")).unwrap();
@@ -113,7 +127,7 @@ fn resumes_after_a_crash_and_gives_the_same_file() {
     partial.push_str(&lines[6][..lines[6].len() / 2]);
     std::fs::write(crashed.join("results.csv"), partial).unwrap();
     let mut count = Count(0, 0);
-    let out = run_sweep(&s, &crashed, Some(1), &fake, &mut count).unwrap();
+    let out = run_sweep(&valid(&s), &crashed, Some(1), &fake_ok, &mut count).unwrap();
     assert_eq!((count.0, count.1), (18, 5));
     assert_eq!(out.computed, 13);
     assert_eq!(
@@ -122,7 +136,7 @@ fn resumes_after_a_crash_and_gives_the_same_file() {
     );
 
     // Running again computes nothing.
-    let out = run_sweep(&s, &full, Some(2), &fake, &mut Silent).unwrap();
+    let out = run_sweep(&valid(&s), &full, Some(2), &fake_ok, &mut Silent).unwrap();
     assert_eq!(out.computed, 0);
     assert_eq!(std::fs::read(full.join("results.csv")).unwrap(), reference);
 }
@@ -131,10 +145,10 @@ fn resumes_after_a_crash_and_gives_the_same_file() {
 fn refuses_a_changed_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let s = spec(Mode::Free);
-    run_sweep(&s, dir.path(), Some(1), &fake, &mut Silent).unwrap();
+    run_sweep(&valid(&s), dir.path(), Some(1), &fake_ok, &mut Silent).unwrap();
     let mut changed = s.clone();
     changed.ts = vec![0.5, 1.0];
-    let err = run_sweep(&changed, dir.path(), Some(1), &fake, &mut Silent).unwrap_err();
+    let err = run_sweep(&valid(&changed), dir.path(), Some(1), &fake_ok, &mut Silent).unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("different configuration") && msg.contains("ts"),
@@ -146,13 +160,20 @@ fn refuses_a_changed_configuration() {
 fn shards_merge_into_the_full_sweep_and_report_gaps() {
     let dir = tempfile::tempdir().unwrap();
     let s = spec(Mode::Free);
-    run_sweep(&s, &dir.path().join("full"), Some(2), &fake, &mut Silent).unwrap();
+    run_sweep(
+        &valid(&s),
+        &dir.path().join("full"),
+        Some(2),
+        &fake_ok,
+        &mut Silent,
+    )
+    .unwrap();
     let mut shard_dirs = Vec::new();
     for i in 0..3 {
         let mut sh = s.clone();
         sh.shard = Some(Shard { index: i, count: 3 });
         let d = dir.path().join(format!("shard{i}"));
-        run_sweep(&sh, &d, Some(1), &fake, &mut Silent).unwrap();
+        run_sweep(&valid(&sh), &d, Some(1), &fake_ok, &mut Silent).unwrap();
         shard_dirs.push(d);
     }
     let rep = merge::merge(&shard_dirs, &dir.path().join("merged")).unwrap();
@@ -171,10 +192,10 @@ fn shards_merge_into_the_full_sweep_and_report_gaps() {
     let mut other = s.clone();
     other.seeds = 1;
     run_sweep(
-        &other,
+        &valid(&other),
         &dir.path().join("other"),
         Some(1),
-        &fake,
+        &fake_ok,
         &mut Silent,
     )
     .unwrap();
@@ -186,8 +207,22 @@ fn shards_merge_into_the_full_sweep_and_report_gaps() {
 fn thread_count_does_not_change_the_rows() {
     let dir = tempfile::tempdir().unwrap();
     let s = spec(Mode::Free);
-    run_sweep(&s, &dir.path().join("a"), Some(1), &fake, &mut Silent).unwrap();
-    run_sweep(&s, &dir.path().join("b"), Some(3), &fake, &mut Silent).unwrap();
+    run_sweep(
+        &valid(&s),
+        &dir.path().join("a"),
+        Some(1),
+        &fake_ok,
+        &mut Silent,
+    )
+    .unwrap();
+    run_sweep(
+        &valid(&s),
+        &dir.path().join("b"),
+        Some(3),
+        &fake_ok,
+        &mut Silent,
+    )
+    .unwrap();
     assert_eq!(
         read_rows(&dir.path().join("a/results.csv")).unwrap().0,
         read_rows(&dir.path().join("b/results.csv")).unwrap().0
@@ -223,7 +258,7 @@ fn bad_specs_are_errors() {
     s.ns = vec![1, 4];
     assert!(s.validate().is_err());
     let mut s = spec(Mode::Free);
-    s.objective = Objective::Infonce;
+    s.objective = LossKind::InfoNce;
     s.ts = vec![0.0];
     assert!(s.validate().is_err());
 }
@@ -234,11 +269,96 @@ fn unwritable_out_is_an_error() {
     let file = dir.path().join("afile");
     std::fs::write(&file, "x").unwrap();
     assert!(run_sweep(
-        &spec(Mode::Free),
+        &valid(&spec(Mode::Free)),
         &file.join("sub"),
         Some(1),
-        &fake,
+        &fake_ok,
         &mut Silent
     )
     .is_err());
+}
+
+#[test]
+fn free_sigmoid_with_d_below_n_is_refused() {
+    let mut s = spec(Mode::Free);
+    s.d_ratio = 0.5;
+    assert!(matches!(
+        s.validate(),
+        Err(Error::DimensionTooSmall { n: 4, d: 2 })
+    ));
+    s.mode = Mode::Encoder;
+    assert!(s.validate().is_ok());
+    let mut s = spec(Mode::Free);
+    s.run.optimizer = Some("lbfgs".into());
+    assert!(s.validate().is_err());
+    s.run.optimizer = None;
+    s.run.grad_tol = Some(-1.0);
+    assert!(s.validate().is_err());
+}
+
+fn one_cell(mode: Mode, objective: LossKind, t: f64, run: RunOptions) -> (Cell, ResultRow) {
+    let s = SweepSpec {
+        mode,
+        objective,
+        ns: vec![5],
+        ts: vec![t],
+        seeds: 1,
+        run,
+        ..spec(mode)
+    }
+    .check()
+    .unwrap();
+    let cell = s.cells()[0];
+    (cell, run_cell(&s, &cell).unwrap())
+}
+
+#[test]
+fn run_cell_meets_the_theory_on_a_free_cell() {
+    let (cell, r) = one_cell(Mode::Free, LossKind::Sigmoid, 1.0, RunOptions::default());
+    assert_eq!(
+        (r.cell, r.n, r.d, r.status),
+        (cell.index, 5, 5, RowStatus::Ok)
+    );
+    assert_eq!(r.meets_theory, Some(true));
+    assert_eq!(r.converged, Some(true));
+    assert!((r.s_pos.unwrap() - r.s_pos_theory.unwrap()).abs() < 1e-3);
+    assert!(r.loss_clip.is_none() && r.theory_loss.is_some());
+    let (_, r) = one_cell(Mode::Free, LossKind::InfoNce, 0.5, RunOptions::default());
+    assert_eq!(
+        (r.phase, r.c_star, r.b),
+        (Some(Phase::Etf), Some(0.0), None)
+    );
+    assert_eq!(r.loss_clip, Some(r.loss.unwrap() / 2.0));
+}
+
+#[test]
+fn run_cell_at_t_zero_is_degenerate_and_meets_the_theory() {
+    let (_, r) = one_cell(Mode::Free, LossKind::Sigmoid, 0.0, RunOptions::default());
+    assert_eq!(r.status, RowStatus::Ok);
+    assert_eq!(r.phase, Some(Phase::Degenerate));
+    assert_eq!(
+        (r.c_star, r.s_pos_theory, r.gram_distance_to_theory),
+        (None, None, None)
+    );
+    // At t = 0 the loss does not depend on the embedding: every result is optimal.
+    assert_eq!(r.meets_theory, Some(true));
+    assert!((r.loss.unwrap() - r.theory_loss.unwrap()).abs() < 1e-12);
+}
+
+#[test]
+fn run_cell_reports_divergence_as_a_row() {
+    let run = RunOptions {
+        lr: Some(1e300),
+        steps: Some(20),
+        ..RunOptions::default()
+    };
+    for mode in [Mode::Encoder, Mode::Free] {
+        let (_, r) = one_cell(mode, LossKind::Sigmoid, 5.0, run.clone());
+        assert_eq!(r.status, RowStatus::Diverged, "{mode}");
+        assert_eq!((r.s_pos, r.loss, r.c_fit), (None, None, None), "{mode}");
+        // The prediction is still there; a diverged free run does not meet it.
+        assert!(r.c_star.is_some() && r.phase.is_some());
+        let expected = (mode == Mode::Free).then_some(false);
+        assert_eq!(r.meets_theory, expected, "{mode}");
+    }
 }

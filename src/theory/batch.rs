@@ -10,13 +10,13 @@
 //! `B(B-1)/(N(N-1))`, and the batch loss divides by `B`). The CCEM argument goes through with
 //! the weight, so the optimum of the expected loss is the CCEM at the minimiser `c*` of
 //! [`ccem_loss_weighted`](super::ccem_loss_weighted), found by the same safeguarded root finding
-//! as the full batch ([`SigmoidOptimum::solve_weighted`]). `B = N` gives `w = 1` exactly, and
+//! as the full batch ([`Optimum::sigmoid_weighted`]). `B = N` gives `w = 1` exactly, and
 //! then every number here is bitwise the full-batch one.
 //!
 //! ```
-//! use ccem::theory::{BatchOptimum, Phase, SigmoidOptimum};
+//! use ccem::theory::{BatchOptimum, Phase, Optimum};
 //! // N = 16, t = 2, b = 1: the full batch is intermediate with s+ near -0.05 ...
-//! let full = SigmoidOptimum::solve(16, 2.0, 1.0)?;
+//! let full = Optimum::sigmoid(16, 2.0, 1.0)?;
 //! assert!((full.s_pos + 0.05).abs() < 0.01);
 //! // ... batches of 4 push it toward the ETF (s+ near 0.89).
 //! let b4 = BatchOptimum::solve(16, 4, 2.0, 1.0)?;
@@ -28,7 +28,7 @@
 //! # Ok::<(), ccem::Error>(())
 //! ```
 
-use super::{antipodal_threshold_tied_weighted, etf_threshold_tied_weighted, SigmoidOptimum};
+use super::{antipodal_threshold_tied_weighted, etf_threshold_tied_weighted, Optimum};
 use crate::error::{check_batch, check_finite, check_nonneg, Error, Result};
 use serde::Serialize;
 
@@ -40,6 +40,16 @@ use serde::Serialize;
 pub fn negative_weight(n: usize, batch: usize) -> Result<f64> {
     check_mini_batch(n, batch)?;
     Ok((batch - 1) as f64 / (n - 1) as f64)
+}
+
+/// The error for a mini-batch optimum of InfoNCE, which has no weighted equivalent (SPEC §7).
+pub(crate) fn infonce_expected_error() -> Error {
+    Error::Config(
+        "the expected mini-batch loss has a closed form (negatives weighted by (B-1)/(N-1)) only \
+         for the sigmoid loss; InfoNCE has no weighted equivalent: train it with batching \
+         shuffled, fixed, all or hardest"
+            .into(),
+    )
 }
 
 /// Checks `2 <= B <= N`.
@@ -66,7 +76,7 @@ pub struct BatchOptimum {
     pub w: f64,
     /// The CCEM optimum of the weighted loss (`loss` is the minimal expected batch loss).
     #[serde(flatten)]
-    pub optimum: SigmoidOptimum,
+    pub optimum: Optimum,
     /// For `b = t`: the `t` above which the optimum is the ETF,
     /// `((N-1)/N) log(w (N-2) - 1)`; `None` when `w (N-2) < 2` (always the ETF).
     pub t_etf_threshold_tied: Option<f64>,
@@ -79,7 +89,7 @@ impl BatchOptimum {
     /// The optimum for `N` pairs drawn in batches of `B`, scale `t`, bias `b`.
     ///
     /// # Errors
-    /// As [`negative_weight`] and [`SigmoidOptimum::solve`].
+    /// As [`negative_weight`] and [`Optimum::sigmoid`].
     pub fn solve(n: usize, batch: usize, t: f64, b: f64) -> Result<Self> {
         let w = negative_weight(n, batch)?;
         check_nonneg("t", t)?;
@@ -87,7 +97,7 @@ impl BatchOptimum {
         Ok(BatchOptimum {
             batch,
             w,
-            optimum: SigmoidOptimum::solve_weighted_unchecked(n, t, b, w),
+            optimum: Optimum::sigmoid_weighted_unchecked(n, t, b, w),
             t_etf_threshold_tied: etf_threshold_tied_weighted(n, w),
             t_antipodal_threshold_tied: antipodal_threshold_tied_weighted(n, w),
         })
@@ -168,14 +178,14 @@ mod tests {
         ] {
             let o = BatchOptimum::solve(n, n, t, b).unwrap();
             assert_eq!(o.w, 1.0);
-            assert_eq!(o.optimum, SigmoidOptimum::solve(n, t, b).unwrap());
+            assert_eq!(o.optimum, Optimum::sigmoid(n, t, b).unwrap());
             assert_eq!(o.t_etf_threshold_tied, crate::theory::etf_threshold_tied(n));
         }
     }
 
     #[test]
     fn issue_worked_example() {
-        let full = SigmoidOptimum::solve(16, 2.0, 1.0).unwrap();
+        let full = Optimum::sigmoid(16, 2.0, 1.0).unwrap();
         let b4 = BatchOptimum::solve(16, 4, 2.0, 1.0).unwrap();
         assert!((full.s_pos - (-0.05)).abs() < 0.01, "{}", full.s_pos);
         assert!(
@@ -192,7 +202,7 @@ mod tests {
             for batch in 2..=n {
                 let o = BatchOptimum::solve(n, batch, 1.0, 1.0).unwrap();
                 let wn = o.w * (n as f64 - 2.0);
-                let phase = |t: f64| SigmoidOptimum::solve_weighted(n, t, t, o.w).unwrap().phase;
+                let phase = |t: f64| Optimum::sigmoid_weighted(n, t, t, o.w).unwrap().phase;
                 match o.t_etf_threshold_tied {
                     Some(te) if te > 1e-6 => {
                         assert_eq!(phase(te * 1.0001), Phase::Etf, "{n} {batch}");
@@ -231,6 +241,6 @@ mod tests {
         assert!(negative_weight(10, 11).is_err());
         assert!(negative_weight(1, 1).is_err());
         assert!(BatchOptimum::solve(10, 4, -1.0, 0.0).is_err());
-        assert!(SigmoidOptimum::solve_weighted(10, 1.0, 1.0, 0.0).is_err());
+        assert!(Optimum::sigmoid_weighted(10, 1.0, 1.0, 0.0).is_err());
     }
 }

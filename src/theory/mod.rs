@@ -7,7 +7,12 @@
 //!
 //! over `c in [0, 1]` ([`ccem_loss`]). Its derivative [`ccem_loss_derivative`] is monotone, so
 //! the phase is read off its signs at the two ends and `c*` is its root, found by a safeguarded
-//! Newton iteration (bisection whenever Newton would leave the bracket) to machine precision.
+//! Newton iteration (a bisection step whenever Newton would leave the bracket) to machine
+//! precision (SPEC §3).
+//!
+//! [`Optimum`] is the optimum of either loss; [`predict`] is the theory's prediction for the
+//! minimiser over all embeddings in `R^d`, the one that every measured result is compared with
+//! (see [`crate::Report`]).
 
 pub mod batch;
 mod bias;
@@ -15,6 +20,7 @@ pub use batch::BatchOptimum;
 pub use bias::BiasMode;
 
 use crate::error::{check_batch, check_finite, check_nonneg, check_positive, Result};
+use crate::loss::{Loss, LossKind};
 use crate::numerics::{sigmoid, softplus};
 use serde::{Deserialize, Serialize};
 
@@ -152,69 +158,137 @@ pub fn c_of_delta(delta: f64) -> f64 {
     }
 }
 
-/// The exact optimum of the sigmoid loss for `N` pairs, scale `t` and bias `b` (SPEC §3).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct SigmoidOptimum {
+/// The exact optimum of a loss on the CCEM for `N` pairs (SPEC §3): for the sigmoid loss the
+/// minimiser `c*` of [`ccem_loss`], for InfoNCE the simplex ETF (`c* = 0`).
+///
+/// For `d >= N` this is also the optimum over all embeddings of `N` pairs in `R^d` (see
+/// [`predict`]). Serialised with the keys `n`, then `t` and `b` (sigmoid) or `tau` (InfoNCE),
+/// `c_star`, `delta_star`, `s_pos`, `s_neg`, `loss`, `loss_clip` (InfoNCE only) and `phase`;
+/// non-finite numbers become `null`.
+///
+/// # Example
+/// ```
+/// use ccem::{Loss, Optimum, Phase};
+///
+/// // The paper's setting t = b: N = 10 at t = 1 lies between the two phase boundaries.
+/// let o = Optimum::sigmoid(10, 1.0, 1.0)?;
+/// assert_eq!(o.phase, Phase::Intermediate);
+/// assert!(o.c_star > 0.0 && o.c_star < 1.0);
+/// assert!((o.s_pos - (1.0 - 2.0 * o.c_star)).abs() < 1e-15);
+///
+/// // InfoNCE: the simplex ETF at every temperature.
+/// let e = Optimum::of(10, &Loss::infonce(0.5)?)?;
+/// assert_eq!((e.phase, e.c_star, e.s_pos), (Phase::Etf, 0.0, 1.0));
+/// assert_eq!(e.loss_clip(), Some(e.loss / 2.0));
+/// # Ok::<(), ccem::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Optimum {
     /// Batch size.
     pub n: usize,
-    /// Scale (inverse temperature).
-    pub t: f64,
-    /// Bias (logit `t S - b`).
-    pub b: f64,
-    /// The optimal `c* in [0, 1]`; `NaN` (JSON `null`) in the degenerate phase `t = 0`.
+    /// The loss whose optimum this is, with its parameters.
+    pub objective: Loss,
+    /// The optimal `c* in [0, 1]`; `NaN` in the degenerate phase `t = 0`.
     pub c_star: f64,
-    /// `delta* = sqrt(c*/(1-c*))`; `inf` (JSON `null`) when antipodal, `NaN` when degenerate.
+    /// `delta* = sqrt(c*/(1-c*))`; `inf` when antipodal, `NaN` when degenerate.
     pub delta_star: f64,
     /// Optimal positive similarity `s_+* = 1 - 2c*`.
     pub s_pos: f64,
     /// Optimal negative similarity `s_-* = -(1-c*)/(N-1) - c*`.
     pub s_neg: f64,
-    /// The minimal loss `l(c*)`.
+    /// The minimal loss: `l(c*)` for the sigmoid loss, the InfoNCE loss of the ETF (ccem's
+    /// convention, the sum of the two cross-entropies: see [`Optimum::loss_clip`]).
     pub loss: f64,
     /// The phase.
     pub phase: Phase,
 }
 
-impl SigmoidOptimum {
-    /// Solves for the optimum.
+impl Optimum {
+    /// The optimum of `loss` for `n` pairs.
+    ///
+    /// # Errors
+    /// `N < 2` ([`crate::Error::BatchTooSmall`]). A [`Loss`] is valid by construction.
+    pub fn of(n: usize, loss: &Loss) -> Result<Self> {
+        check_batch(n)?;
+        Ok(Self::of_unchecked(n, loss))
+    }
+
+    /// [`Optimum::of`] for `n >= 2`, not checked.
+    ///
+    /// # Panics
+    /// May panic (or return meaningless values) for `n < 2`.
+    pub fn of_unchecked(n: usize, loss: &Loss) -> Self {
+        match *loss {
+            Loss::Sigmoid { t, b } => Self::sigmoid_unchecked(n, t, b),
+            Loss::InfoNce { tau } => Self::infonce_unchecked(n, tau),
+        }
+    }
+
+    /// The exact optimum of the sigmoid loss with scale `t` and bias `b` (SPEC §3).
     ///
     /// # Errors
     /// `N < 2`, `t` negative or non-finite, `b` non-finite.
-    pub fn solve(n: usize, t: f64, b: f64) -> Result<Self> {
+    pub fn sigmoid(n: usize, t: f64, b: f64) -> Result<Self> {
         check_batch(n)?;
         check_nonneg("t", t)?;
         check_finite("b", b)?;
-        Ok(Self::solve_unchecked(n, t, b))
+        Ok(Self::sigmoid_unchecked(n, t, b))
     }
 
-    /// [`SigmoidOptimum::solve`] without the argument checks, for inner loops over validated grids.
-    pub fn solve_unchecked(n: usize, t: f64, b: f64) -> Self {
-        Self::solve_weighted_unchecked(n, t, b, 1.0)
+    /// [`Optimum::sigmoid`] without the argument checks, for inner loops over validated grids.
+    ///
+    /// # Panics
+    /// The arguments must satisfy `n >= 2`, finite `t >= 0` and finite `b`: otherwise the result
+    /// is meaningless (and `n = 0` panics in debug builds on the `n - 1` underflow).
+    pub fn sigmoid_unchecked(n: usize, t: f64, b: f64) -> Self {
+        Self::sigmoid_weighted_unchecked(n, t, b, 1.0)
     }
 
-    /// The optimum of the loss whose negative pairs are weighted by `w` (SPEC §7): the expected
-    /// mini-batch loss for `w = (B-1)/(N-1)` ([`batch::BatchOptimum`] takes `B` instead). The
-    /// fields are those of the weighted problem (`loss = l_w(c*)`); `w = 1` is
-    /// [`SigmoidOptimum::solve`], bitwise.
+    /// The optimum of the sigmoid loss whose negative pairs are weighted by `w` (SPEC §7): the
+    /// expected mini-batch loss for `w = (B-1)/(N-1)` ([`Optimum::sigmoid_batch`] takes `B`
+    /// instead). The fields are those of the weighted problem (`loss = l_w(c*)`); `w = 1` is
+    /// [`Optimum::sigmoid`], bitwise.
     ///
     /// # Errors
-    /// As [`SigmoidOptimum::solve`], and `w` not finite and `> 0`.
-    pub fn solve_weighted(n: usize, t: f64, b: f64, w: f64) -> Result<Self> {
+    /// As [`Optimum::sigmoid`], and `w` not finite and `> 0`.
+    pub fn sigmoid_weighted(n: usize, t: f64, b: f64, w: f64) -> Result<Self> {
         check_batch(n)?;
         check_nonneg("t", t)?;
         check_finite("b", b)?;
         check_positive("w", w)?;
-        Ok(Self::solve_weighted_unchecked(n, t, b, w))
+        Ok(Self::sigmoid_weighted_unchecked(n, t, b, w))
     }
 
-    /// [`SigmoidOptimum::solve_weighted`] without the argument checks.
-    pub fn solve_weighted_unchecked(n: usize, t: f64, b: f64, w: f64) -> Self {
+    /// The optimum of the expected sigmoid loss over uniformly drawn mini-batches of `batch` of
+    /// the `n` pairs (SPEC §7): [`Optimum::sigmoid_weighted`] at `w = (B-1)/(N-1)`.
+    /// `batch = n` is [`Optimum::sigmoid`], bitwise.
+    ///
+    /// ```
+    /// use ccem::Optimum;
+    /// let b4 = Optimum::sigmoid_batch(16, 4, 2.0, 1.0)?;
+    /// assert!((b4.s_pos - 0.89).abs() < 0.01);
+    /// assert_eq!(Optimum::sigmoid_batch(16, 16, 2.0, 1.0)?, Optimum::sigmoid(16, 2.0, 1.0)?);
+    /// # Ok::<(), ccem::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`batch::negative_weight`] and [`Optimum::sigmoid`].
+    pub fn sigmoid_batch(n: usize, batch: usize, t: f64, b: f64) -> Result<Self> {
+        let w = batch::negative_weight(n, batch)?;
+        Self::sigmoid_weighted(n, t, b, w)
+    }
+
+    /// [`Optimum::sigmoid_weighted`] without the argument checks.
+    ///
+    /// # Panics
+    /// As [`Optimum::sigmoid_unchecked`]; `w` must be finite and positive.
+    pub fn sigmoid_weighted_unchecked(n: usize, t: f64, b: f64, w: f64) -> Self {
+        let objective = Loss::Sigmoid { t, b };
         if t == 0.0 {
             let nm1 = (n - 1) as f64;
-            return SigmoidOptimum {
+            return Optimum {
                 n,
-                t,
-                b,
+                objective,
                 c_star: f64::NAN,
                 delta_star: f64::NAN,
                 s_pos: f64::NAN,
@@ -230,16 +304,132 @@ impl SigmoidOptimum {
         } else {
             (root_of_derivative(n, t, b, w), Phase::Intermediate)
         };
-        SigmoidOptimum {
+        Optimum {
             n,
-            t,
-            b,
+            objective,
             c_star: c,
             delta_star: delta_of_c(c),
             s_pos: s_pos_of_c(c),
             s_neg: s_neg_of_c(n, c),
             loss: ccem_loss_weighted(n, t, b, w, c),
             phase,
+        }
+    }
+
+    /// The InfoNCE optimum on the CCEM: the simplex ETF for every `tau > 0`, and its loss.
+    ///
+    /// # Formula
+    /// On the ETF every row of `S/tau` is `1/tau` on the diagonal and `-1/((N-1) tau)` elsewhere,
+    /// so each cross-entropy term is `log(1 + (N-1) e^{-N/((N-1) tau)})`; rows and columns give
+    /// twice that: `loss = 2 softplus(log(N-1) - N/((N-1) tau))` (SPEC §3, in ccem's convention,
+    /// the sum of the row and column cross-entropies).
+    ///
+    /// # Errors
+    /// `N < 2`, `tau <= 0` or non-finite.
+    pub fn infonce(n: usize, tau: f64) -> Result<Self> {
+        check_batch(n)?;
+        check_positive("tau", tau)?;
+        Ok(Self::infonce_unchecked(n, tau))
+    }
+
+    fn infonce_unchecked(n: usize, tau: f64) -> Self {
+        let nm1 = (n - 1) as f64;
+        Optimum {
+            n,
+            objective: Loss::InfoNce { tau },
+            c_star: 0.0,
+            delta_star: 0.0,
+            s_pos: 1.0,
+            s_neg: -1.0 / nm1,
+            loss: 2.0 * softplus(nm1.ln() - n as f64 / (nm1 * tau)),
+            phase: Phase::Etf,
+        }
+    }
+
+    /// Which loss.
+    pub fn kind(&self) -> LossKind {
+        self.objective.kind()
+    }
+
+    /// For InfoNCE, the optimal loss in open_clip's `ClipLoss` convention (the mean of the two
+    /// cross-entropies): `loss / 2`. `None` for the sigmoid loss.
+    pub fn loss_clip(&self) -> Option<f64> {
+        (self.kind() == LossKind::InfoNce).then(|| crate::loss::infonce_clip(self.loss))
+    }
+}
+
+impl Serialize for Optimum {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = ser.serialize_map(None)?;
+        m.serialize_entry("n", &self.n)?;
+        match self.objective {
+            Loss::Sigmoid { t, b } => {
+                m.serialize_entry("t", &t)?;
+                m.serialize_entry("b", &b)?;
+            }
+            Loss::InfoNce { tau } => m.serialize_entry("tau", &tau)?,
+        }
+        m.serialize_entry("c_star", &self.c_star)?;
+        m.serialize_entry("delta_star", &self.delta_star)?;
+        m.serialize_entry("s_pos", &self.s_pos)?;
+        m.serialize_entry("s_neg", &self.s_neg)?;
+        m.serialize_entry("loss", &self.loss)?;
+        if let Some(l) = self.loss_clip() {
+            m.serialize_entry("loss_clip", &l)?;
+        }
+        m.serialize_entry("phase", &self.phase)?;
+        m.end()
+    }
+}
+
+/// The theory's prediction for the minimiser of `loss` over all embeddings of `n` pairs on the
+/// unit sphere of `R^d` (SPEC §3): the [`Optimum`] on the CCEM where the theory covers `d`, that
+/// is `d >= N` for the sigmoid loss (Lee, Chang, Sohn 2024) and `d >= N - 1` for InfoNCE (the
+/// simplex ETF); `None` otherwise (smaller `d`, or `N < 2`).
+///
+/// At `t = 0` the prediction is the degenerate phase: the loss does not depend on the embedding.
+///
+/// # Example
+/// ```
+/// use ccem::{predict, Loss};
+///
+/// let loss = Loss::sigmoid(1.0, 1.0)?;
+/// assert!(predict(10, 10, &loss).is_some());
+/// assert!(predict(10, 9, &loss).is_none()); // d < N: the theory makes no prediction
+/// # Ok::<(), ccem::Error>(())
+/// ```
+pub fn predict(n: usize, d: usize, loss: &Loss) -> Option<Optimum> {
+    let covered = match loss.kind() {
+        LossKind::Sigmoid => d >= n,
+        LossKind::InfoNce => d + 1 >= n,
+    };
+    (n >= 2 && covered).then(|| Optimum::of_unchecked(n, loss))
+}
+
+/// [`predict`] for training on mini-batches of `batch` of the `n` pairs: the optimum of the
+/// expected mini-batch loss (SPEC §7), which for the sigmoid loss is the full-batch loss with
+/// every negative pair weighted by `w = (B-1)/(N-1)` ([`Optimum::sigmoid_batch`]). `batch = n`
+/// is [`predict`], bitwise. `Ok(None)` where [`predict`] makes no prediction (`d` too small).
+///
+/// ```
+/// use ccem::{predict, predict_batch, Loss};
+/// let loss = Loss::sigmoid(2.0, 1.0)?;
+/// assert_eq!(predict_batch(16, 16, &loss, 16)?, predict(16, 16, &loss));
+/// assert!(predict_batch(16, 16, &loss, 4)?.unwrap().s_pos > 0.85);
+/// assert!(predict_batch(16, 16, &Loss::infonce(0.5)?, 4).is_err());
+/// # Ok::<(), ccem::Error>(())
+/// ```
+///
+/// # Errors
+/// `batch` outside `2..=n`; InfoNCE with `batch < n` (it has no weighted equivalent).
+pub fn predict_batch(n: usize, d: usize, loss: &Loss, batch: usize) -> Result<Option<Optimum>> {
+    let w = batch::negative_weight(n, batch)?;
+    match *loss {
+        _ if batch == n => Ok(predict(n, d, loss)),
+        Loss::InfoNce { .. } => Err(batch::infonce_expected_error()),
+        Loss::Sigmoid { t, b } => {
+            Ok((d >= n).then(|| Optimum::sigmoid_weighted_unchecked(n, t, b, w)))
         }
     }
 }
@@ -304,55 +494,6 @@ pub fn antipodal_threshold_tied(n: usize) -> Option<f64> {
 pub fn antipodal_threshold_tied_weighted(n: usize, w: f64) -> Option<f64> {
     let wn = w * (n as f64 - 2.0);
     (wn > 2.0).then(|| 0.5 * (wn / 2.0).ln())
-}
-
-/// The InfoNCE optimum on the CCEM: the simplex ETF for every `tau > 0` (SPEC §3).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct InfoNceOptimum {
-    /// Batch size.
-    pub n: usize,
-    /// Temperature.
-    pub tau: f64,
-    /// Always `0` (ETF).
-    pub c_star: f64,
-    /// Always `0`.
-    pub delta_star: f64,
-    /// `1`.
-    pub s_pos: f64,
-    /// `-1/(N-1)`.
-    pub s_neg: f64,
-    /// The symmetric InfoNCE loss of the ETF: `2 softplus(log(N-1) - N/((N-1) tau))`.
-    pub loss: f64,
-    /// Always [`Phase::Etf`].
-    pub phase: Phase,
-}
-
-impl InfoNceOptimum {
-    /// The ETF and its loss.
-    ///
-    /// # Formula
-    /// On the ETF every row of `S/tau` is `1/tau` on the diagonal and `-1/((N-1) tau)` elsewhere,
-    /// so each cross-entropy term is `log(1 + (N-1) e^{-N/((N-1) tau)})`; rows and columns give
-    /// twice that.
-    ///
-    /// # Errors
-    /// `N < 2`, `tau <= 0` or non-finite.
-    pub fn solve(n: usize, tau: f64) -> Result<Self> {
-        check_batch(n)?;
-        check_positive("tau", tau)?;
-        let nm1 = (n - 1) as f64;
-        let loss = 2.0 * softplus(nm1.ln() - n as f64 / (nm1 * tau));
-        Ok(InfoNceOptimum {
-            n,
-            tau,
-            c_star: 0.0,
-            delta_star: 0.0,
-            s_pos: 1.0,
-            s_neg: -1.0 / nm1,
-            loss,
-            phase: Phase::Etf,
-        })
-    }
 }
 
 #[cfg(test)]

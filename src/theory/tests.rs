@@ -54,7 +54,7 @@ const WORKED: [Worked; 4] = [
 #[test]
 fn spec_worked_values_to_1e9() {
     for &(n, t, b, c, delta, sp, sn, loss, phase) in &WORKED {
-        let o = SigmoidOptimum::solve(n, t, b).unwrap();
+        let o = Optimum::sigmoid(n, t, b).unwrap();
         // The table is printed with 10 decimals: agreement to 1e-9 is what it can show.
         assert!((o.c_star - c).abs() < 1e-9, "c* {n} {t} {b}: {}", o.c_star);
         if delta.is_infinite() {
@@ -85,7 +85,7 @@ fn c_star_equals_brute_force_minimum_on_a_fine_grid() {
         (30, 0.7, 2.5),
     ];
     for &(n, t, b) in &cases {
-        let o = SigmoidOptimum::solve(n, t, b).unwrap();
+        let o = Optimum::sigmoid(n, t, b).unwrap();
         let m = 200_000;
         let (mut best_c, mut best_l) = (0.0, f64::INFINITY);
         for k in 0..=m {
@@ -114,15 +114,11 @@ fn tied_threshold_formulas_agree_with_general_conditions() {
             assert!(ccem_loss_derivative(n, te * (1.0 + 1e-9), te * (1.0 + 1e-9), 0.0) >= 0.0);
             assert!(ccem_loss_derivative(n, te * (1.0 - 1e-7), te * (1.0 - 1e-7), 0.0) < 0.0);
             assert_eq!(
-                SigmoidOptimum::solve(n, te * 1.0001, te * 1.0001)
-                    .unwrap()
-                    .phase,
+                Optimum::sigmoid(n, te * 1.0001, te * 1.0001).unwrap().phase,
                 Phase::Etf
             );
             assert_ne!(
-                SigmoidOptimum::solve(n, te * 0.9999, te * 0.9999)
-                    .unwrap()
-                    .phase,
+                Optimum::sigmoid(n, te * 0.9999, te * 0.9999).unwrap().phase,
                 Phase::Etf
             );
         }
@@ -131,15 +127,11 @@ fn tied_threshold_formulas_agree_with_general_conditions() {
             assert!(ccem_loss_derivative(n, ta * (1.0 - 1e-9), ta * (1.0 - 1e-9), 1.0) <= 0.0);
             assert!(ccem_loss_derivative(n, ta * (1.0 + 1e-7), ta * (1.0 + 1e-7), 1.0) > 0.0);
             assert_eq!(
-                SigmoidOptimum::solve(n, ta * 0.9999, ta * 0.9999)
-                    .unwrap()
-                    .phase,
+                Optimum::sigmoid(n, ta * 0.9999, ta * 0.9999).unwrap().phase,
                 Phase::Antipodal
             );
             assert_ne!(
-                SigmoidOptimum::solve(n, ta * 1.0001, ta * 1.0001)
-                    .unwrap()
-                    .phase,
+                Optimum::sigmoid(n, ta * 1.0001, ta * 1.0001).unwrap().phase,
                 Phase::Antipodal
             );
         }
@@ -155,14 +147,14 @@ fn tied_threshold_formulas_agree_with_general_conditions() {
 #[test]
 fn small_n_and_degenerate_cases() {
     for &t in &[0.01, 1.0, 100.0, 1e4] {
-        assert_eq!(SigmoidOptimum::solve(2, t, t).unwrap().phase, Phase::Etf);
-        assert_eq!(SigmoidOptimum::solve(3, t, t).unwrap().phase, Phase::Etf);
+        assert_eq!(Optimum::sigmoid(2, t, t).unwrap().phase, Phase::Etf);
+        assert_eq!(Optimum::sigmoid(3, t, t).unwrap().phase, Phase::Etf);
     }
     assert_eq!(
-        SigmoidOptimum::solve(3, 1.0, -10.0).unwrap().phase,
+        Optimum::sigmoid(3, 1.0, -10.0).unwrap().phase,
         Phase::Antipodal
     );
-    let d = SigmoidOptimum::solve(10, 0.0, 1.0).unwrap();
+    let d = Optimum::sigmoid(10, 0.0, 1.0).unwrap();
     assert_eq!(d.phase, Phase::Degenerate);
     assert!(d.loss.is_finite());
 }
@@ -176,7 +168,7 @@ fn extreme_parameters_stay_finite() {
         (4, 1e-8, 1e-8),
         (1000, 50.0, 50.0),
     ] {
-        let o = SigmoidOptimum::solve(n, t, b).unwrap();
+        let o = Optimum::sigmoid(n, t, b).unwrap();
         assert!(
             o.loss.is_finite() && o.s_pos.is_finite() && o.s_neg.is_finite(),
             "{n} {t} {b}: {o:?}"
@@ -187,23 +179,23 @@ fn extreme_parameters_stay_finite() {
 
 #[test]
 fn bad_arguments_are_errors() {
-    assert!(SigmoidOptimum::solve(1, 1.0, 1.0).is_err());
-    assert!(SigmoidOptimum::solve(10, -1.0, 1.0).is_err());
-    assert!(SigmoidOptimum::solve(10, f64::NAN, 1.0).is_err());
-    assert!(SigmoidOptimum::solve(10, 1.0, f64::INFINITY).is_err());
-    assert!(InfoNceOptimum::solve(10, 0.0).is_err());
-    assert!(InfoNceOptimum::solve(10, -1.0).is_err());
+    assert!(Optimum::sigmoid(1, 1.0, 1.0).is_err());
+    assert!(Optimum::sigmoid(10, -1.0, 1.0).is_err());
+    assert!(Optimum::sigmoid(10, f64::NAN, 1.0).is_err());
+    assert!(Optimum::sigmoid(10, 1.0, f64::INFINITY).is_err());
+    assert!(Optimum::infonce(10, 0.0).is_err());
+    assert!(Optimum::infonce(10, -1.0).is_err());
 }
 
 #[test]
 fn infonce_etf_loss_matches_direct_formula() {
     let (n, tau) = (7, 0.3);
-    let o = InfoNceOptimum::solve(n, tau).unwrap();
+    let o = Optimum::infonce(n, tau).unwrap();
     let pos = 1.0 / tau;
     let neg = -1.0 / ((n - 1) as f64 * tau);
     let row = -(pos - (pos.exp() + (n - 1) as f64 * neg.exp()).ln());
     assert!((o.loss - 2.0 * row).abs() < 1e-12);
-    assert!(InfoNceOptimum::solve(n, 1e-3).unwrap().loss.is_finite());
+    assert!(Optimum::infonce(n, 1e-3).unwrap().loss.is_finite());
 }
 
 proptest::proptest! {
@@ -220,7 +212,7 @@ proptest::proptest! {
 
     #[test]
     fn optimum_is_stationary_or_at_a_boundary(n in 2usize..500, t in 0.001f64..100.0, b in -50.0f64..50.0) {
-        let o = SigmoidOptimum::solve(n, t, b).unwrap();
+        let o = Optimum::sigmoid(n, t, b).unwrap();
         let g = ccem_loss_derivative(n, t, b, o.c_star);
         match o.phase {
             Phase::Etf => proptest::prop_assert!(g >= 0.0),
