@@ -68,5 +68,5 @@ pub use loss::{BlockOptions, Loss, LossKind};
 pub use optim::{optimize, FreeConfig, FreeResult, OptimizerKind, Termination};
 pub use report::Report;
 pub use sweep::{Mode, ResultRow, RowStatus, SweepSpec};
-pub use theory::{predict, BiasMode, Optimum, Phase};
+pub use theory::{predict, predict_batch, BiasMode, Optimum, Phase};
 pub use valid::Valid;

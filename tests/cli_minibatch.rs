@@ -182,3 +182,90 @@ fn optimize_batch_reports_the_in_batch_spread() {
         .failure()
         .stderr(predicate::str::contains("unknown batching"));
 }
+
+#[test]
+fn batched_runs_compare_with_the_expected_loss_optimum() {
+    // `expected` at N = 16, B = 4, t = 2, b = 1: the theory keys are those of the weighted CCEM
+    // (s+ near 0.89), not of the full batch (s+ near -0.05), and the run meets them.
+    let rows = json(&[
+        "optimize",
+        "--n",
+        "16",
+        "--t",
+        "2",
+        "--b",
+        "1",
+        "--batch",
+        "4",
+        "--batching",
+        "expected",
+    ]);
+    let r = &rows[0];
+    let c = c_star_bisect(16, 4, 2.0, 1.0);
+    assert!(
+        (r["theory_c_star"].as_f64().unwrap() - c).abs() < 1e-9,
+        "{r}"
+    );
+    assert!((r["theory_s_pos"].as_f64().unwrap() - 0.89).abs() < 0.01);
+    assert_eq!(r["meets_theory"], true, "{r}");
+    // Full-batch runs have no in-batch keys; InfoNCE with B < N has no prediction.
+    let full = json(&["optimize", "--n", "8", "--t", "1"]);
+    assert!(full[0].get("s_neg_std_in_batch").is_none());
+    let info = json(&[
+        "optimize", "--n", "8", "--loss", "infonce", "--tau", "0.5", "--batch", "4", "--steps",
+        "200",
+    ]);
+    assert!(info[0]["theory_c_star"].is_null());
+    assert!(info[0]["s_neg_std_in_batch"].as_f64().is_some());
+}
+
+#[test]
+fn sweep_results_end_with_the_batch_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("s");
+    ccem()
+        .args([
+            "sweep",
+            "--mode",
+            "free",
+            "--n",
+            "8",
+            "--t",
+            "1,2",
+            "--batch",
+            "4",
+            "--batching",
+            "shuffled",
+            "--steps",
+            "300",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let hdr: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        hdr[hdr.len() - 4..],
+        ["s_neg_std", "s_neg_std_in_batch", "batch", "batching"]
+    );
+    assert_eq!(hdr[10..12], ["s_pos", "s_neg"]);
+    let c_star = hdr.iter().position(|h| h == "c_star").unwrap();
+    let t_col = hdr.iter().position(|h| h == "t").unwrap();
+    let mut rows = 0;
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        let n = hdr.len();
+        assert!(rec[n - 4].parse::<f64>().unwrap() >= 0.0);
+        assert!(rec[n - 3].parse::<f64>().unwrap() >= 0.0);
+        assert_eq!((&rec[n - 2], &rec[n - 1]), ("4", "shuffled"));
+        // The theory column is the expected-loss optimum.
+        let t: f64 = rec[t_col].parse().unwrap();
+        let c = c_star_bisect(8, 4, t, t);
+        assert!((rec[c_star].parse::<f64>().unwrap() - c).abs() < 1e-9);
+        rows += 1;
+    }
+    assert_eq!(rows, 2);
+}

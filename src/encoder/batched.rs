@@ -19,10 +19,10 @@ use super::scalar::Scalar;
 use super::{EncoderConfig, EncoderResult, LossObserver};
 use crate::batch::hardest::hardest_batch;
 use crate::batch::{BatchSampler, Batching, MiniBatch};
-use crate::optim::Termination;
-use crate::valid::Valid;
 use crate::loss::minibatch::{sigmoid_loss_weighted, weight_negatives, NegVariance};
 use crate::loss::Loss;
+use crate::optim::Termination;
+use crate::valid::Valid;
 use ndarray::{s, ArrayView2};
 
 /// `x == 0` (serde's `skip_serializing_if` for the penalty weight).

@@ -158,9 +158,10 @@ fn row(spec: &SweepSpec, cell: &Cell, loss: &Loss, tr: &Trained, report: &Report
         s_neg_std: m.map(|m| m.neg.std),
         s_neg_std_in_batch: report.s_neg_in_batch.map(|x| x.1).and_then(fin),
         batch: spec.run.batch,
-        batching: spec
-            .run
-            .batch
-            .map(|_| spec.run.batching.unwrap_or(crate::batch::Batching::Shuffled)),
+        batching: spec.run.batch.map(|_| {
+            spec.run
+                .batching
+                .unwrap_or(crate::batch::Batching::Shuffled)
+        }),
     }
 }
