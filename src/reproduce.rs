@@ -314,6 +314,18 @@ fn draw_figures(cfg: &ReproduceConfig) -> Result<Vec<(String, String)>> {
         "The optimum against t for a few N (lines: theory c*, s+*, s-*; points: free embeddings)."
             .into(),
     ));
+    // Mini-batches (SPEC §7): the optimum of the expected loss over (B, t) at N = 16.
+    let batches: Vec<usize> = (2..=16).collect();
+    plot::batch_theory_map(
+        &out.join("theory_batch.png"),
+        16,
+        &batches,
+        &linspace(cfg.ts[0], cfg.ts[cfg.ts.len() - 1], 100),
+    )?;
+    figs.push((
+        "theory_batch.png".into(),
+        "Mini-batches (SPEC §7): s+* of the optimum of the expected sigmoid loss over uniformly drawn batches of B of N = 16 pairs, b = t; negatives weighted by w = (B-1)/(N-1), with the weighted ETF and antipodal thresholds dashed. Smaller batches push the optimum toward the ETF; for B <= 3 there is no antipodal phase.".into(),
+    ));
     plot::loss_curve(
         &out.join("loss_curve.png"),
         &plot::LossCurveOptions::default(),

@@ -249,6 +249,7 @@ fn reproduce_quick_writes_the_report_and_every_figure() {
         "phase_encoder.png",
         "phase_free.png",
         "theory_map.png",
+        "theory_batch.png",
         "diff_free.png",
         "diff_encoder.png",
         "curves.png",

@@ -31,6 +31,9 @@ Output: the run (termination: converged, step_limit or diverged), the measured e
 (s_pos_mean, s_pos_std, s_neg_mean, s_neg_std, c_fit, gram_distance) and the theory's prediction
 (theory_c_star, theory_s_pos, theory_s_neg, theory_loss, theory_phase; empty for d < N, InfoNCE:
 d < N-1). meets_theory: |s_pos_mean - theory_s_pos| <= 1e-3 and gram_distance_to_theory <= 1e-3.
+With --batch B: batch, batching, w = (B-1)/(N-1), s_neg_mean_in_batch and s_neg_std_in_batch
+(the negatives sharing a batch; shuffled: the last epoch's partition), and the theory_* keys are
+the optimum of the expected mini-batch loss (none for InfoNCE with B < N or with the penalty).
 InfoNCE is the sum of the row and column cross-entropies (the paper's convention), twice
 open_clip's ClipLoss (their mean); loss_clip / infonce_loss_clip give the CLIP value.")]
 pub struct OptimizeArgs {

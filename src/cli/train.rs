@@ -19,6 +19,9 @@ The data are 2N Gaussian points in R^{2d}; the encoder is ReLU(W2 ReLU(W1 x + b1
 layer with --layers 3), PyTorch's default init, rows normalised, full-batch SGD.
 Output: the run, the measured embedding (s_pos_mean, ..., gram_distance) and the theory's
 prediction (theory_c_star, theory_s_pos, ..., theory_phase; empty for d < N).
+With --batch B: batch, batching, w = (B-1)/(N-1), s_neg_mean_in_batch and s_neg_std_in_batch
+(the negatives sharing a batch; shuffled: the last epoch's partition), and the theory_* keys are
+the optimum of the expected mini-batch loss (none for InfoNCE with B < N or with the penalty).
 InfoNCE is the sum of the row and column cross-entropies (the paper's convention), twice
 open_clip's ClipLoss (their mean); loss_clip / infonce_loss_clip give the CLIP value.")]
 pub struct TrainArgs {
