@@ -23,7 +23,7 @@ pub enum Error {
         d: usize,
     },
     /// A parameter that must be a finite number with a given sign was not.
-    #[error("invalid {name} = {value}: {requirement}")]
+    #[error("invalid {name} = {value:?}: {requirement}")]
     InvalidParameter {
         /// The parameter's name.
         name: &'static str,
@@ -91,6 +91,20 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A run that would need more memory than it may use (see [`crate::limits`]).
+    #[error("{what} would need about {} of memory, more than the {} {}; use a smaller problem{}", crate::limits::format_bytes(*.bytes), crate::limits::format_bytes(*.limit), .limit_source, if *.explicit { " or raise --max-memory" } else { " (or set a limit with --max-memory if you know better)" })]
+    TooLarge {
+        /// What was estimated (e.g. "optimize with N = 1000000, d = 1000000").
+        what: String,
+        /// The estimated size in bytes.
+        bytes: u64,
+        /// The limit it exceeds, in bytes.
+        limit: u64,
+        /// Where the limit comes from (e.g. "available (MemAvailable)").
+        limit_source: &'static str,
+        /// Whether the limit was set explicitly ([`crate::limits::set_memory_limit`]).
+        explicit: bool,
+    },
     /// A configuration that cannot be run (e.g. a sweep directory made by another configuration).
     #[error("{0}")]
     Config(String),
@@ -134,6 +148,38 @@ pub fn check_positive(name: &'static str, value: f64) -> Result<f64> {
             name,
             value,
             requirement: "must be a finite number > 0",
+        })
+    }
+}
+
+/// The largest magnitude accepted for the sigmoid loss's scale `t` and bias `b`: `1e250`.
+///
+/// Beyond it the loss's terms (`2 t c`, `(N - 1) softplus(..)`) overflow to infinity, so results
+/// would be silently wrong; well inside it every value is computed in full precision.
+pub const MAX_MAGNITUDE: f64 = 1e250;
+
+/// Checks that the sigmoid scale `t` is finite, `>= 0` and at most [`MAX_MAGNITUDE`].
+pub fn check_scale(name: &'static str, value: f64) -> Result<f64> {
+    if value.is_finite() && (0.0..=MAX_MAGNITUDE).contains(&value) {
+        Ok(value)
+    } else {
+        Err(Error::InvalidParameter {
+            name,
+            value,
+            requirement: "must be a finite number in [0, 1e250]",
+        })
+    }
+}
+
+/// Checks that the sigmoid bias `b` is finite with `|b| <= ` [`MAX_MAGNITUDE`].
+pub fn check_bias(name: &'static str, value: f64) -> Result<f64> {
+    if value.is_finite() && value.abs() <= MAX_MAGNITUDE {
+        Ok(value)
+    } else {
+        Err(Error::InvalidParameter {
+            name,
+            value,
+            requirement: "must be a finite number in [-1e250, 1e250]",
         })
     }
 }

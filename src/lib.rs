@@ -49,6 +49,7 @@ pub mod error;
 pub mod geometry;
 pub mod grid;
 pub mod io;
+pub mod limits;
 pub mod loss;
 pub mod numerics;
 pub mod optim;

@@ -19,6 +19,7 @@ use crate::loss::LossKind;
 use crate::plot::{self, PanelInput};
 use crate::sweep::engine::{run_sweep, SweepObserver};
 use crate::sweep::runner::run_cell;
+use crate::sweep::store::TimingLog;
 use crate::sweep::summary::{summarize, Summary};
 use crate::sweep::{Cell, Mode, RunOptions, SweepSpec};
 use crate::theory::{BiasMode, Optimum};
@@ -109,6 +110,9 @@ pub struct Stage {
     pub summary: Summary,
     /// Wall time of this call (seconds).
     pub seconds: f64,
+    /// Compute time of all the stage's cells, summed over cells (seconds), including those
+    /// computed by earlier, interrupted calls (from `timings.csv`).
+    pub compute_seconds: f64,
     /// Cells computed now / found done.
     pub computed: usize,
     /// Cells found done from an earlier, interrupted run.
@@ -204,15 +208,23 @@ pub fn reproduce(
         let spec = cfg.spec(mode, objective).check()?;
         let dir = cfg.out.join(name);
         let mut obs = observer(name);
-        let runner = |c: &Cell| run_cell(&spec, c);
+        let timings = TimingLog::new(&dir);
+        let runner = |c: &Cell| {
+            let t0 = Instant::now();
+            let row = run_cell(&spec, c);
+            timings.record(c.index, t0.elapsed().as_secs_f64());
+            row
+        };
         let outcome = run_sweep(&spec, &dir, cfg.threads, &runner, obs.as_mut())?;
         let summary = summarize(&spec, &outcome.rows);
         summary.write(&dir)?;
+        let compute_seconds = TimingLog::total_seconds(&dir, outcome.rows.iter().map(|r| r.cell));
         stages.push(Stage {
             name: name.to_string(),
             spec: spec.into_inner(),
             summary,
             seconds: outcome.elapsed.as_secs_f64(),
+            compute_seconds,
             computed: outcome.computed,
             resumed: outcome.resumed,
         });
@@ -461,13 +473,18 @@ fn report_markdown(
     let _ = writeln!(s, "- Total wall time of this call: {seconds:.1} s.\n");
     let _ = writeln!(
         s,
-        "| stage | cells | computed now | resumed | seconds |\n|---|---|---|---|---|"
+        "| stage | cells | computed now | resumed | wall time of this call (s) | compute time of all cells (s, summed over cells) |\n|---|---|---|---|---|---|"
     );
     for st in stages {
         let _ = writeln!(
             s,
-            "| `{}/` | {} | {} | {} | {:.2} |",
-            st.name, st.summary.cells_total, st.computed, st.resumed, st.seconds
+            "| `{}/` | {} | {} | {} | {:.2} | {:.2} |",
+            st.name,
+            st.summary.cells_total,
+            st.computed,
+            st.resumed,
+            st.seconds,
+            st.compute_seconds
         );
     }
     let _ = writeln!(s, "\n## Agreement with the theory\n");

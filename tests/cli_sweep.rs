@@ -68,10 +68,27 @@ fn killed_sweep_resumes_to_the_same_file() {
         .args(args)
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    // Kill it once some, but not all, cells are written.
+    let rows = || {
+        std::fs::read_to_string(killed.join("results.csv"))
+            .map(|t| t.lines().count().saturating_sub(1))
+            .unwrap_or(0)
+    };
+    let start = std::time::Instant::now();
+    while rows() < 2 && start.elapsed() < std::time::Duration::from_secs(120) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    sweep(&killed, &args).success();
+    let done = rows();
+    assert!(
+        (1..36).contains(&done),
+        "the run was not interrupted mid-way: {done} of 36 rows before the resume"
+    );
+    sweep(&killed, &args)
+        .success()
+        .stderr(predicate::str::is_empty());
+    assert!(rows() == 36);
     assert_eq!(
         std::fs::read_to_string(full.join("results.csv")).unwrap(),
         std::fs::read_to_string(killed.join("results.csv")).unwrap()
@@ -116,7 +133,7 @@ fn shards_merge_into_the_full_sweep() {
         .args(["--out", d.path().join("m2").to_str().unwrap()])
         .assert()
         .code(2)
-        .stdout(predicate::str::contains("cells missing"));
+        .stderr(predicate::str::contains("cells missing"));
 }
 
 #[test]
@@ -283,4 +300,15 @@ fn reproduce_quick_writes_the_report_and_every_figure() {
         .success();
     let again = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     assert!(again.contains("| `free-sigmoid/` | 72 | 0 | 72 |"));
+    // After a resume the report still tells what the cells cost to compute (not 0.00 s).
+    let row = again
+        .lines()
+        .find(|l| l.starts_with("| `encoder-sigmoid/` |"))
+        .unwrap();
+    let compute: f64 = row.split('|').nth(6).unwrap().trim().parse().unwrap();
+    assert!(compute > 0.0, "{row}");
+    assert!(again.contains("compute time of all cells"));
+    // Timings never go into results.csv.
+    let header = std::fs::read_to_string(out.join("free-sigmoid/results.csv")).unwrap();
+    assert!(!header.lines().next().unwrap().contains("second"));
 }

@@ -263,6 +263,41 @@ fn diff_map_from_theory_column_or_computed() {
 }
 
 #[test]
+fn diff_map_default_scale_is_the_datas_range_even_for_tiny_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("n,d,t,b,seed,s_pos,s_neg,objective,mode\n");
+    for (i, n) in (4..=8usize).enumerate() {
+        for t in [0.5, 1.0, 2.0] {
+            let o = Optimum::sigmoid(n, t, t).unwrap();
+            let err = 1e-7 * (i as f64 - 2.0) / 2.0;
+            writeln!(
+                csv,
+                "{n},{n},{t},{t},0,{},{},sigmoid,free",
+                o.s_pos + err,
+                o.s_neg
+            )
+            .unwrap();
+        }
+    }
+    let input = PanelInput::read(&write(dir.path(), "tiny.csv", &csv)).unwrap();
+    let svg = dir.path().join("tiny.svg");
+    plot::diff_map(&input, &svg, &DiffOptions::default()).unwrap();
+    let texts = svg_texts(&svg);
+    // The colour bar spans [-1e-7, 1e-7] (not [-0.01, 0.01], which shows the map all white) and
+    // its ticks are labelled (not all "0").
+    let top = texts
+        .iter()
+        .filter_map(|t| t.replace('\u{2212}', "-").parse::<f64>().ok())
+        .filter(|v| v.abs() < 1e-3)
+        .fold(0.0f64, |a, v| a.max(v.abs()));
+    assert!(top > 1e-7 && top <= 2e-7, "{texts:?}");
+    assert!(texts
+        .iter()
+        .any(|t| t.starts_with('\u{2212}') && t.ends_with("e\u{2212}7")));
+    assert!(!texts.iter().any(|t| t == "0.01"), "{texts:?}");
+}
+
+#[test]
 fn diff_map_needs_a_theory_or_a_bias() {
     let dir = tempfile::tempdir().unwrap();
     let csv =
@@ -553,23 +588,11 @@ fn read_results_keeps_diverged_cells_as_missing() {
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-/// `ccem plot` once it is wired into the command line; `None` (the test is skipped with a note)
-/// while the binary does not know the subcommand yet.
-fn ccem_plot() -> Option<Command> {
-    let probe = Command::cargo_bin("ccem")
-        .unwrap()
-        .args(["plot", "--help"])
-        .output()
-        .unwrap();
-    if !probe.status.success()
-        && String::from_utf8_lossy(&probe.stderr).contains("unrecognized subcommand")
-    {
-        eprintln!("skipped: `ccem plot` is not wired into src/cli/mod.rs yet");
-        return None;
-    }
-    let mut cmd = Command::cargo_bin("ccem").unwrap();
+/// `ccem plot ...`; the `plot` subcommand must exist (a test fails rather than skips without it).
+fn ccem_plot() -> Command {
+    let mut cmd = Command::cargo_bin("ccem").expect("the ccem binary is built");
     cmd.arg("plot");
-    Some(cmd)
+    cmd
 }
 
 #[test]
@@ -633,7 +656,7 @@ fn cli_every_subcommand_writes_its_figure() {
         ],
     ];
     for args in runs {
-        let Some(mut cmd) = ccem_plot() else { return };
+        let mut cmd = ccem_plot();
         let out = args[args.len() - 1];
         cmd.current_dir(d)
             .args(args)
@@ -674,7 +697,7 @@ fn cli_errors_are_clear_and_write_nothing() {
         ),
     ];
     for (args, needle) in cases {
-        let Some(mut cmd) = ccem_plot() else { return };
+        let mut cmd = ccem_plot();
         cmd.current_dir(d)
             .args(args)
             .assert()
@@ -687,7 +710,7 @@ fn cli_errors_are_clear_and_write_nothing() {
 #[test]
 fn cli_help_has_examples() {
     for sub in ["phase", "theory", "diff", "curves", "loss-curve"] {
-        let Some(mut cmd) = ccem_plot() else { return };
+        let mut cmd = ccem_plot();
         cmd.args([sub, "--help"]).assert().success().stdout(
             predicate::str::contains("Examples:")
                 .and(predicate::str::contains(format!("ccem plot {sub}"))),

@@ -124,7 +124,7 @@ pub fn run(a: &InspectArgs) -> Result<()> {
         c_from_s_pos: m.c_from_s_pos,
     };
     if a.format == Format::Table {
-        println!(
+        outln!(
             "# {n} pairs in R^{d}; rows {}",
             if a.no_normalize {
                 "used as given (--no-normalize)"

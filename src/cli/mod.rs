@@ -1,5 +1,21 @@
 //! Command-line definitions (clap) and dispatch; one file per subcommand.
 
+/// `println!` that returns a write error (e.g. a closed pipe) instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
+/// `print!` that returns a write error instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
 pub mod inspect;
 pub mod optimize;
 pub mod output;
@@ -10,7 +26,7 @@ pub mod sweep;
 pub mod theory;
 pub mod train;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// ccem: the geometry of contrastive losses (SigLIP's sigmoid loss and CLIP's InfoNCE).
 ///
@@ -22,6 +38,79 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// The most memory a run may use, e.g. 8G or 512M [default: the memory available]. Larger
+    /// runs are refused before they start.
+    #[arg(long, global = true, value_name = "SIZE")]
+    pub max_memory: Option<String>,
+}
+
+/// The exit codes, the same for every command (shown at the end of every `--help`).
+pub const EXIT_CODES: &str = "Exit codes (every command):
+  0  success, including an output pipe closed early (e.g. `ccem theory ... | head`)
+  1  error: bad input or options, a file that cannot be read or written
+  2  incomplete result: `merge` with missing cells (unless --allow-missing)
+  3  every run diverged (a non-finite value appeared): `optimize`, `train`";
+
+/// A result that is not an error but must be told by a non-zero exit code (see [`EXIT_CODES`]);
+/// `message` (if any) is printed on stderr.
+#[derive(Debug)]
+pub struct ExitStatus {
+    /// The exit code.
+    pub code: i32,
+    /// What to tell the user.
+    pub message: String,
+}
+
+impl ExitStatus {
+    /// Exit code 2: an incomplete result.
+    pub const INCOMPLETE: i32 = 2;
+    /// Exit code 3: every run diverged.
+    pub const DIVERGED: i32 = 3;
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExitStatus {}
+
+/// The command line with [`EXIT_CODES`] at the end of every command's help.
+pub fn command() -> clap::Command {
+    fn add(cmd: clap::Command) -> clap::Command {
+        let text = match cmd.get_after_help() {
+            Some(h) => format!("{h}\n\n{EXIT_CODES}"),
+            None => EXIT_CODES.to_string(),
+        };
+        let names: Vec<String> = cmd
+            .get_subcommands()
+            .map(|s| s.get_name().to_string())
+            .collect();
+        let mut cmd = cmd.after_help(text);
+        for name in names {
+            cmd = cmd.mut_subcommand(name, add);
+        }
+        cmd
+    }
+    add(Cli::command())
+}
+
+/// Whether `err` is, somewhere in its chain, a write to a closed pipe (also when wrapped by
+/// `ccem::Error::Io`, serde_json or csv).
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(BrokenPipe))
+            || cause.downcast_ref::<csv::Error>().is_some_and(
+                |e| matches!(e.kind(), csv::ErrorKind::Io(io) if io.kind() == BrokenPipe),
+            )
+    })
 }
 
 #[derive(Subcommand, Debug)]
@@ -46,6 +135,9 @@ pub enum Command {
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(m) = &cli.max_memory {
+        ccem::limits::set_memory_limit(Some(ccem::limits::parse_bytes(m)?));
+    }
     match cli.command {
         Command::Theory(a) => theory::run(&a),
         Command::Inspect(a) => inspect::run(&a),

@@ -98,11 +98,11 @@ pub struct OptimizeArgs {
     /// Seed of the random starts
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Save the final U (N x d, .npy, float64)
-    #[arg(long, value_name = "U.npy")]
+    /// Save the final U (N x d): .npy (float64) or .csv (no header, full precision), by extension
+    #[arg(long, value_name = "U.npy|U.csv")]
     pub save_u: Option<PathBuf>,
-    /// Save the final V (N x d, .npy, float64)
-    #[arg(long, value_name = "V.npy")]
+    /// Save the final V (N x d): .npy or .csv, by extension
+    #[arg(long, value_name = "V.npy|V.csv")]
     pub save_v: Option<PathBuf>,
     #[command(flatten)]
     pub mini_batch: MiniBatchArgs,
@@ -288,13 +288,11 @@ fn sigmoid_loss(a: &OptimizeArgs) -> Result<Loss> {
 
 pub fn run(a: &OptimizeArgs) -> Result<()> {
     let cfg = config(a)?;
+    for p in a.save_u.iter().chain(&a.save_v) {
+        ccem::io::MatrixFormat::from_path(p)?;
+    }
     let r = optim::optimize(&cfg)?;
     let diverged = r.termination.is_diverged();
-    if diverged {
-        eprintln!(
-            "warning: every start diverged (a non-finite value appeared); try a smaller --lr"
-        );
-    }
     let final_loss = if diverged {
         cfg.loss
     } else {
@@ -347,10 +345,19 @@ pub fn run(a: &OptimizeArgs) -> Result<()> {
         neg_variance_weight: (cfg.neg_variance_weight != 0.0).then_some(cfg.neg_variance_weight),
     };
     if let Some(p) = &a.save_u {
-        ccem::io::write_npy(p, &r.u).with_context(|| format!("saving U to {}", p.display()))?;
+        ccem::io::write_matrix(p, &r.u).with_context(|| format!("saving U to {}", p.display()))?;
     }
     if let Some(p) = &a.save_v {
-        ccem::io::write_npy(p, &r.v).with_context(|| format!("saving V to {}", p.display()))?;
+        ccem::io::write_matrix(p, &r.v).with_context(|| format!("saving V to {}", p.display()))?;
     }
-    print_records(a.format, &[record])
+    print_records(a.format, &[record])?;
+    if diverged {
+        return Err(super::ExitStatus {
+            code: super::ExitStatus::DIVERGED,
+            message: "every start diverged (a non-finite value appeared); try a smaller --lr"
+                .into(),
+        }
+        .into());
+    }
+    Ok(())
 }

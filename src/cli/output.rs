@@ -171,3 +171,54 @@ pub fn print_records<T: Serialize>(format: Format, records: &[T]) -> Result<()> 
     let mut lock = stdout.lock();
     write_records(&mut lock, format, records)
 }
+
+/// The most rows `--format table` shows; `csv` and `json` stream any number.
+pub const MAX_TABLE_ROWS: usize = 100_000;
+
+/// Writes `count` records produced lazily by `records`. `csv` and `json` stream them (memory
+/// does not grow with `count`, and a closed pipe stops the producer), with the same text as
+/// [`write_records`]; `table` needs every row for its column widths, so it refuses more than
+/// [`MAX_TABLE_ROWS`].
+pub fn write_record_stream<T: Serialize>(
+    out: &mut impl Write,
+    format: Format,
+    count: usize,
+    records: impl Iterator<Item = T>,
+) -> Result<()> {
+    use serde::Serializer as _;
+    match format {
+        Format::Table => {
+            if count > MAX_TABLE_ROWS {
+                anyhow::bail!(
+                    "{count} rows are too many for --format table (at most {MAX_TABLE_ROWS}); use --format csv or json, which stream any number"
+                );
+            }
+            let all: Vec<T> = records.collect();
+            write_records(out, format, &all)
+        }
+        Format::Json if count == 1 => {
+            let all: Vec<T> = records.collect();
+            write_records(out, format, &all)
+        }
+        Format::Json => {
+            let mut ser = serde_json::Serializer::pretty(&mut *out);
+            (&mut ser).collect_seq(records.map(|r| serde_json::to_value(r).unwrap_or_default()))?;
+            writeln!(out)?;
+            Ok(())
+        }
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(&mut *out);
+            let mut first = true;
+            for r in records {
+                let row = flatten(serde_json::to_value(r)?);
+                if first {
+                    w.write_record(row.keys())?;
+                    first = false;
+                }
+                w.write_record(row.values().map(|v| cell_text(v, false)))?;
+            }
+            w.flush()?;
+            Ok(())
+        }
+    }
+}

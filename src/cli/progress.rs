@@ -63,7 +63,7 @@ impl SweepObserver for SweepProgress {
             bar.reset_eta();
             self.bar = Some(bar);
         } else {
-            eprintln!("{}: {total} cells to do", self.label);
+            eprintln!("{}: {} cells to do", self.label, total - already_done);
         }
     }
 

@@ -92,9 +92,9 @@ pub fn run(a: &ReproduceArgs) -> Result<()> {
                 .join("; "),
             _ => String::new(),
         };
-        println!("{:<16} {:>6.2} s  {}", st.name, st.seconds, extra);
+        outln!("{:<16} {:>6.2} s  {}", st.name, st.seconds, extra);
     }
-    println!(
+    outln!(
         "figures: {}",
         rep.figures
             .iter()
@@ -102,7 +102,7 @@ pub fn run(a: &ReproduceArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!(
+    outln!(
         "report:  {} ({:.1} s in all)",
         rep.report.display(),
         rep.seconds

@@ -6,6 +6,7 @@ use super::theory::bias_mode;
 use anyhow::{bail, Context, Result};
 use ccem::grid::{parse_int_grid, parse_real_grid};
 use ccem::sweep::engine::run_sweep;
+use ccem::sweep::store::TimingLog;
 use ccem::sweep::summary::{summarize, Summary};
 
 use super::theory::LossKind;
@@ -161,7 +162,13 @@ pub fn execute(
     quiet: bool,
 ) -> Result<(Summary, ccem::sweep::engine::SweepOutcome)> {
     let mut progress = SweepProgress::new(label, quiet);
-    let runner = |c: &ccem::sweep::Cell| runner::run_cell(spec, c);
+    let timings = TimingLog::new(out);
+    let runner = |c: &ccem::sweep::Cell| {
+        let t0 = std::time::Instant::now();
+        let row = runner::run_cell(spec, c);
+        timings.record(c.index, t0.elapsed().as_secs_f64());
+        row
+    };
     let outcome = run_sweep(spec, out, threads, &runner, &mut progress)
         .with_context(|| format!("sweep into '{}'", out.display()))?;
     progress.finish();
@@ -176,16 +183,17 @@ pub fn run(a: &SweepArgs) -> Result<()> {
     let (summary, outcome) = execute(&spec, &a.out, a.threads, &label, a.quiet)?;
     if !a.quiet {
         eprintln!(
-            "{}: computed {} cells in {:.2} s ({} resumed); results in {}",
+            "{}: computed {} cells in {:.2} s ({} resumed; {:.2} s of compute over all cells); results in {}",
             label,
             outcome.computed,
             outcome.elapsed.as_secs_f64(),
             outcome.resumed,
+            TimingLog::total_seconds(&a.out, outcome.rows.iter().map(|r| r.cell)),
             a.out.join("results.csv").display()
         );
     }
     match a.format {
-        Format::Table => print!("{}", summary.to_markdown()),
+        Format::Table => out!("{}", summary.to_markdown()),
         f => print_records(f, &[summary])?,
     }
     Ok(())
@@ -227,7 +235,7 @@ pub fn run_merge(a: &MergeArgs) -> Result<()> {
             .join(", ")
             + if ks.len() > 20 { ", ..." } else { "" }
     };
-    println!(
+    outln!(
         "merged {} directories: {} of {} cells into {}",
         a.dirs.len(),
         rep.rows.len(),
@@ -235,21 +243,31 @@ pub fn run_merge(a: &MergeArgs) -> Result<()> {
         a.out.join("results.csv").display()
     );
     if !rep.duplicates.is_empty() {
-        println!(
-            "{} cells present more than once (first kept): {}",
+        eprintln!(
+            "warning: {} cells present more than once (first kept): {}",
             rep.duplicates.len(),
             describe(&rep.duplicates)
         );
     }
     if !rep.missing.is_empty() {
-        println!(
-            "{} cells missing: {}",
+        let message = format!(
+            "{}: {} cells missing: {}",
+            if a.allow_missing {
+                "warning"
+            } else {
+                "incomplete"
+            },
             rep.missing.len(),
             describe(&rep.missing)
         );
         if !a.allow_missing {
-            std::process::exit(2);
+            return Err(super::ExitStatus {
+                code: super::ExitStatus::INCOMPLETE,
+                message,
+            }
+            .into());
         }
+        eprintln!("{message}");
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! `ccem theory`: the exact optimum over a grid of (N, t).
 
-use super::output::{print_records, Format};
+use super::output::{write_record_stream, Format};
 use anyhow::{bail, Result};
-use ccem::grid::{parse_int_grid, parse_real_grid};
+use ccem::grid::{IntGrid, RealGrid};
 use ccem::theory::{BiasMode, Optimum, Phase};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -118,11 +118,46 @@ struct SigmoidRecord {
     w: Option<f64>,
 }
 
+/// Cells computed at once (in parallel) before they are written: memory does not grow with the
+/// grid.
+const CHUNK: usize = 4096;
+
+/// The grid's cells `(N, t)` in order, computed `CHUNK` at a time in parallel: `per_n(N)` once
+/// for each `N` of a chunk, then `cell(N, t, per_n(N))`.
+fn stream_cells<'g, P: Send + Sync + Copy + 'g, T: Send + 'g>(
+    ns: &'g IntGrid,
+    ts: &'g RealGrid,
+    per_n: impl Fn(usize) -> P + Sync + Send + 'g,
+    cell: impl Fn(usize, f64, P) -> T + Sync + Send + 'g,
+) -> impl Iterator<Item = T> + 'g {
+    let m = ts.len() as u128;
+    let total = ns.len() as u128 * m;
+    let chunks = total.div_ceil(CHUNK as u128);
+    (0..chunks).flat_map(move |c| {
+        let lo = c * CHUNK as u128;
+        let hi = (lo + CHUNK as u128).min(total);
+        let (first_n, last_n) = ((lo / m) as usize, ((hi - 1) / m) as usize);
+        let prepared: Vec<(usize, P)> = (first_n..=last_n)
+            .into_par_iter()
+            .map(|i| {
+                let n = ns.get(i).expect("in the grid");
+                (n, per_n(n))
+            })
+            .collect();
+        (lo..hi)
+            .collect::<Vec<u128>>()
+            .into_par_iter()
+            .map(|k| {
+                let (n, p) = prepared[(k / m) as usize - first_n];
+                cell(n, ts.get((k % m) as usize).expect("in the grid"), p)
+            })
+            .collect::<Vec<T>>()
+    })
+}
+
 pub fn run(a: &TheoryArgs) -> Result<()> {
-    let ns = parse_int_grid(&a.n)?;
-    if let Some(&n) = ns.iter().find(|&&n| n < 2) {
-        bail!("batch size N = {n} is too small: need N >= 2");
-    }
+    let ns = IntGrid::parse(&a.n)?;
+    ccem::error::check_batch(ns.min())?;
     if let Some(b) = a.batch {
         if a.loss == LossKind::Infonce {
             bail!(
@@ -131,10 +166,21 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
                  with `ccem optimize --loss infonce --batch B --batching shuffled`)"
             );
         }
-        for &n in &ns {
-            ccem::theory::batch::check_mini_batch(n, b)?;
-        }
+        // 2 <= B <= N for every N of the grid iff it holds for the smallest.
+        ccem::theory::batch::check_mini_batch(ns.min(), b)?;
     }
+    let count = ns.len().saturating_mul(match a.loss {
+        LossKind::Sigmoid => {
+            a.t.as_deref()
+                .map_or(Ok(1), |s| RealGrid::parse(s).map(|g| g.len()))?
+        }
+        LossKind::Infonce => a
+            .tau
+            .as_deref()
+            .map_or(Ok(1), |s| RealGrid::parse(s).map(|g| g.len()))?,
+    });
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     match a.loss {
         LossKind::Sigmoid => {
             if a.tau.is_some() {
@@ -145,63 +191,55 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
                     "--t is required for the sigmoid loss (e.g. --t 1 or --t 0.1..5:10)"
                 )
             })?;
-            let ts = parse_real_grid(t_spec)?;
-            if let Some(&t) = ts.iter().find(|&&t| t < 0.0) {
-                bail!("invalid t = {t}: the scale must be >= 0");
-            }
+            let ts = RealGrid::parse(t_spec)?;
             let mode = bias_mode(a.b.as_deref(), a.relative_bias)?;
+            // The library checks the ends of the grid (the bias is linear in t, so its extremes
+            // are there too); every cell between is then valid.
+            for t in [ts.min(), ts.max()] {
+                Optimum::sigmoid(ns.min(), t, mode.bias(t))?;
+            }
+            let batch = a.batch;
             // The negative weight (SPEC §7): 1 for the full batch, bitwise.
-            let weight = |n: usize| {
-                a.batch.map_or(1.0, |b| {
-                    ccem::theory::batch::negative_weight(n, b).expect("checked above")
+            let weight = move |n: usize| {
+                batch.map_or(1.0, |b| {
+                    ccem::theory::batch::negative_weight(n, b).expect("B <= min N checked above")
                 })
             };
-            // Phase boundaries depend on N only: one search per N.
-            let (t_lo, t_hi) = (1e-9, ts.iter().cloned().fold(10.0, f64::max) * 2.0);
-            let bounds: Vec<(Option<f64>, Option<f64>)> = ns
-                .par_iter()
-                .map(|&n| {
-                    let w = weight(n);
-                    (
-                        mode.etf_boundaries_weighted(n, w, t_lo, t_hi, 2000)
-                            .first()
-                            .copied(),
-                        if a.batch.is_some() {
-                            mode.antipodal_boundaries_weighted(n, w, t_lo, t_hi, 2000)
-                        } else {
-                            mode.antipodal_boundaries(n, t_lo, t_hi, 2000)
-                        }
+            let t_hi = ts.max().max(10.0) * 2.0;
+            let bounds = move |n: usize| {
+                let w = weight(n);
+                (
+                    mode.etf_boundaries_weighted(n, w, 1e-9, t_hi, 2000)
                         .first()
                         .copied(),
-                    )
-                })
-                .collect();
-            let records: Vec<SigmoidRecord> = ns
-                .par_iter()
-                .zip(bounds.par_iter())
-                .flat_map_iter(|(&n, &(te, ta))| {
-                    ts.iter().map(move |&t| {
-                        let b = mode.bias(t);
-                        let o = Optimum::sigmoid_weighted_unchecked(n, t, b, weight(n));
-                        SigmoidRecord {
-                            n,
-                            t,
-                            b,
-                            c_star: o.c_star,
-                            delta_star: o.delta_star,
-                            s_pos: o.s_pos,
-                            s_neg: o.s_neg,
-                            loss: o.loss,
-                            phase: o.phase,
-                            t_etf_boundary: te,
-                            t_antipodal_boundary: ta,
-                            batch: a.batch,
-                            w: a.batch.map(|_| weight(n)),
-                        }
-                    })
-                })
-                .collect();
-            print_records(a.format, &records)
+                    if batch.is_some() {
+                        mode.antipodal_boundaries_weighted(n, w, 1e-9, t_hi, 2000)
+                    } else {
+                        mode.antipodal_boundaries(n, 1e-9, t_hi, 2000)
+                    }
+                    .first()
+                    .copied(),
+                )
+            };
+            let records = stream_cells(&ns, &ts, bounds, move |n, t, (te, ta)| {
+                let o = Optimum::sigmoid_weighted_unchecked(n, t, mode.bias(t), weight(n));
+                SigmoidRecord {
+                    n,
+                    t,
+                    b: mode.bias(t),
+                    c_star: o.c_star,
+                    delta_star: o.delta_star,
+                    s_pos: o.s_pos,
+                    s_neg: o.s_neg,
+                    loss: o.loss,
+                    phase: o.phase,
+                    t_etf_boundary: te,
+                    t_antipodal_boundary: ta,
+                    batch,
+                    w: batch.map(|_| weight(n)),
+                }
+            });
+            write_record_stream(&mut out, a.format, count, records)
         }
         LossKind::Infonce => {
             if a.t.is_some() || a.b.is_some() || a.relative_bias.is_some() {
@@ -210,12 +248,17 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
             let tau_spec = a.tau.as_deref().ok_or_else(|| {
                 anyhow::anyhow!("--tau is required for --loss infonce (e.g. --tau 0.07)")
             })?;
-            let taus = parse_real_grid(tau_spec)?;
-            let records = ns
-                .iter()
-                .flat_map(|&n| taus.iter().map(move |&tau| Optimum::infonce(n, tau)))
-                .collect::<ccem::Result<Vec<_>>>()?;
-            print_records(a.format, &records)
+            let taus = RealGrid::parse(tau_spec)?;
+            for tau in [taus.min(), taus.max()] {
+                Optimum::infonce(ns.min(), tau)?;
+            }
+            let records = stream_cells(
+                &ns,
+                &taus,
+                |_| (),
+                |n, tau, ()| Optimum::infonce(n, tau).expect("the grid's ends were checked"),
+            );
+            write_record_stream(&mut out, a.format, count, records)
         }
     }
 }

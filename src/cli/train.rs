@@ -55,11 +55,11 @@ pub struct TrainArgs {
     /// Seed of the data and the initial weights
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Save the final U (N x d, .npy)
-    #[arg(long)]
+    /// Save the final U (N x d): .npy (float64) or .csv (no header, full precision), by extension
+    #[arg(long, value_name = "U.npy|U.csv")]
     pub save_u: Option<PathBuf>,
-    /// Save the final V (N x d, .npy)
-    #[arg(long)]
+    /// Save the final V (N x d): .npy or .csv, by extension
+    #[arg(long, value_name = "V.npy|V.csv")]
     pub save_v: Option<PathBuf>,
     #[command(flatten)]
     pub mini_batch: super::optimize::MiniBatchArgs,
@@ -138,6 +138,9 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         batch: a.mini_batch.mini_batch(a.n, &loss)?,
         neg_variance_weight: a.mini_batch.neg_variance_weight,
     };
+    for p in a.save_u.iter().chain(&a.save_v) {
+        ccem::io::MatrixFormat::from_path(p)?;
+    }
     let r = encoder::train(&cfg, &loss)?;
     let diverged = r.termination.is_diverged();
     if diverged {
@@ -155,10 +158,10 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     // The theory of a mini-batch run: the optimum of the expected loss (SPEC §7).
     .with_training(cfg.batch, cfg.neg_variance_weight > 0.0, &loss);
     if let Some(p) = &a.save_u {
-        ccem::io::write_npy(p, &r.u)?;
+        ccem::io::write_matrix(p, &r.u)?;
     }
     if let Some(p) = &a.save_v {
-        ccem::io::write_npy(p, &r.v)?;
+        ccem::io::write_matrix(p, &r.v)?;
     }
     let (t, b, tau) = match loss {
         Loss::Sigmoid { t, b } => (Some(t), Some(b), None),
@@ -185,7 +188,11 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     };
     print_records(a.format, &[rec])?;
     if diverged {
-        std::process::exit(3);
+        return Err(super::ExitStatus {
+            code: super::ExitStatus::DIVERGED,
+            message: String::new(),
+        }
+        .into());
     }
     Ok(())
 }

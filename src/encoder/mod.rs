@@ -105,7 +105,9 @@ impl EncoderConfig {
     ///
     /// # Errors
     /// [`Error::BatchTooSmall`] for `n < 2`; [`Error::InvalidParameter`] for an `lr` that is not
-    /// finite and `> 0`; [`Error::Config`] for `d = 0`, `layers` not 2 or 3, or `steps = 0`.
+    /// finite and `> 0`; [`Error::Config`] for `d = 0`, `layers` not 2 or 3, or `steps = 0`;
+    /// [`Error::TooLarge`] when the run would need more memory than it may use
+    /// ([`crate::limits`]).
     pub fn validate(&self) -> Result<()> {
         check_batch(self.n)?;
         if self.d == 0 {
@@ -138,7 +140,10 @@ impl EncoderConfig {
                 crate::batch::hardest::check_hardest(self.n, mb.size())?;
             }
         }
-        Ok(())
+        crate::limits::check_memory(
+            &format!("training the encoder with N = {}, d = {}", self.n, self.d),
+            crate::limits::encoder_run_bytes(self.n, self.d, self.layers),
+        )
     }
 
     /// The configuration, checked ([`EncoderConfig::validate`]): what [`train_checked`] takes.

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use ndarray::Array2;
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 fn bad(path: &Path, reason: impl Into<String>) -> Error {
@@ -55,8 +55,92 @@ fn open(path: &Path) -> Result<BufReader<File>> {
         .map_err(|e| bad(path, e.to_string()))
 }
 
+/// The shape and item size an `.npy` header claims, and the header's length in bytes.
+fn npy_header(path: &Path) -> Result<(Vec<usize>, usize, u64)> {
+    let mut f = File::open(path).map_err(|e| bad(path, e.to_string()))?;
+    let not_npy = || bad(path, "not an .npy file (no NUMPY magic string)");
+    let mut pre = [0u8; 12];
+    let got = std::io::Read::read(&mut f, &mut pre).map_err(|e| bad(path, e.to_string()))?;
+    if got < 10 || &pre[..6] != b"\x93NUMPY" {
+        return Err(not_npy());
+    }
+    let (len, start) = match pre[6] {
+        1 => (u16::from_le_bytes([pre[8], pre[9]]) as u64, 10u64),
+        2 | 3 if got == 12 => (
+            u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]) as u64,
+            12u64,
+        ),
+        v => return Err(bad(path, format!("unsupported .npy format version {v}"))),
+    };
+    if len > 1 << 20 {
+        return Err(bad(path, format!("its .npy header claims {len} bytes")));
+    }
+    let mut header = vec![0u8; len as usize];
+    f.seek(SeekFrom::Start(start))
+        .and_then(|_| std::io::Read::read_exact(&mut f, &mut header))
+        .map_err(|_| bad(path, "truncated .npy header"))?;
+    let text = String::from_utf8_lossy(&header);
+    let field = |key: &str| -> Option<String> {
+        let i = text.find(&format!("'{key}'"))? + key.len() + 2;
+        let rest = text[i..].trim_start().strip_prefix(':')?.trim_start();
+        Some(rest.to_string())
+    };
+    let descr = field("descr").ok_or_else(|| bad(path, ".npy header without 'descr'"))?;
+    let itemsize: usize = descr
+        .trim_start_matches(['\'', '"'])
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .unwrap_or(8);
+    let shape_text = field("shape").ok_or_else(|| bad(path, ".npy header without 'shape'"))?;
+    let inner = shape_text
+        .strip_prefix('(')
+        .and_then(|r| r.split_once(')'))
+        .map(|(a, _)| a)
+        .ok_or_else(|| bad(path, "unreadable shape in the .npy header"))?;
+    let shape = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(|x| x.trim_end_matches('L').parse::<usize>())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|_| {
+            bad(
+                path,
+                format!("unreadable shape ({inner}) in the .npy header"),
+            )
+        })?;
+    Ok((shape, itemsize.max(1), start + len))
+}
+
 /// Reads a 2-D f64 or f32 `.npy` file into f64.
+///
+/// The shape the header claims is checked against the file's length (and the memory it may use,
+/// [`crate::limits`]) before anything is allocated.
 pub fn read_npy(path: &Path) -> Result<Array2<f64>> {
+    let (shape, itemsize, data_start) = npy_header(path)?;
+    let file_len = std::fs::metadata(path)
+        .map_err(|e| bad(path, e.to_string()))?
+        .len();
+    let values = shape.iter().fold(1f64, |a, &x| a * x as f64);
+    let claimed = values * itemsize as f64;
+    let held = file_len.saturating_sub(data_start);
+    if claimed > held as f64 {
+        let dims: Vec<String> = shape.iter().map(|x| x.to_string()).collect();
+        return Err(bad(
+            path,
+            format!(
+                "its header claims shape ({}), {claimed} bytes of data, but the file holds only {held} bytes (truncated or corrupt)",
+                dims.join(", ")
+            ),
+        ));
+    }
+    crate::limits::check_memory(
+        &format!("reading {}", path.display()),
+        crate::limits::matrix_bytes(values as usize, 2),
+    )?;
     match Array2::<f64>::read_npy(open(path)?) {
         Ok(a) => Ok(a),
         Err(e64) => match Array2::<f32>::read_npy(open(path)?) {
@@ -151,6 +235,65 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// The file format of a matrix written by [`write_matrix`], chosen by the extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatrixFormat {
+    /// `.npy`: little-endian float64.
+    Npy,
+    /// `.csv`: one row per line, comma separated, no header, every value in full precision
+    /// (the shortest text that reads back to the same float).
+    Csv,
+}
+
+impl MatrixFormat {
+    /// The format for `path`'s extension (`.npy` or `.csv`, any case).
+    ///
+    /// ```
+    /// use ccem::io::MatrixFormat;
+    /// use std::path::Path;
+    /// assert_eq!(MatrixFormat::from_path(Path::new("U.csv")).unwrap(), MatrixFormat::Csv);
+    /// assert!(MatrixFormat::from_path(Path::new("U.txt")).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] for any other extension.
+    pub fn from_path(path: &Path) -> Result<Self> {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .as_deref()
+        {
+            Some("npy") => Ok(MatrixFormat::Npy),
+            Some("csv") => Ok(MatrixFormat::Csv),
+            _ => Err(Error::Config(format!(
+                "cannot save a matrix to '{}': the extension picks the format, use .npy or .csv",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// Writes `a` atomically, as `.npy` or headerless `.csv` according to the extension
+/// ([`MatrixFormat::from_path`]). [`read_matrix`] reads either back exactly.
+///
+/// # Errors
+/// An extension other than `.npy` or `.csv`; the file cannot be written.
+pub fn write_matrix(path: &Path, a: &Array2<f64>) -> Result<()> {
+    match MatrixFormat::from_path(path)? {
+        MatrixFormat::Npy => write_npy(path, a),
+        MatrixFormat::Csv => {
+            let mut text = String::with_capacity(a.len() * 20);
+            for row in a.rows() {
+                let cells: Vec<String> = row.iter().map(|x| x.to_string()).collect();
+                text.push_str(&cells.join(","));
+                text.push('\n');
+            }
+            write_bytes(path, text.as_bytes())
+        }
+    }
+}
+
 /// Writes `a` as a little-endian f64 `.npy` file, atomically.
 pub fn write_npy(path: &Path, a: &Array2<f64>) -> Result<()> {
     write_atomic(path, |w| {
@@ -184,5 +327,48 @@ mod tests {
         assert!(read_matrix(&c).is_err());
         assert!(read_matrix(&dir.path().join("a.bin")).is_err());
         assert!(read_matrix(&dir.path().join("missing.npy")).is_err());
+    }
+
+    #[test]
+    fn write_matrix_picks_the_format_by_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = ndarray::array![[0.1, -1.0 / 3.0], [1e-300, 2.0]];
+        for name in ["U.npy", "U.csv", "U.CSV"] {
+            let p = dir.path().join(name);
+            write_matrix(&p, &a).unwrap();
+            assert_eq!(read_matrix(&p).unwrap(), a, "{name}");
+        }
+        let text = std::fs::read_to_string(dir.path().join("U.csv")).unwrap();
+        assert!(text.starts_with("0.1,-0.3333333333333333\n"), "{text}");
+        let e = write_matrix(&dir.path().join("U.txt"), &a).unwrap_err();
+        assert!(e.to_string().contains(".npy or .csv"), "{e}");
+        assert!(!dir.path().join("U.txt").exists());
+    }
+
+    #[test]
+    fn npy_claiming_more_data_than_it_holds_is_refused_before_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.npy");
+        let mut header =
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000, 6), }".to_string();
+        while !(10 + header.len() + 1).is_multiple_of(64) {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(&[0u8; 48]);
+        std::fs::write(&p, &bytes).unwrap();
+        let e = read_matrix(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("(1000000000, 6)") && e.contains("holds only 48 bytes"),
+            "{e}"
+        );
+        // A well-formed file still reads.
+        let ok = dir.path().join("ok.npy");
+        let a = Array2::from_shape_fn((2, 3), |(i, j)| (i * 3 + j) as f64);
+        write_npy(&ok, &a).unwrap();
+        assert_eq!(read_matrix(&ok).unwrap(), a);
     }
 }

@@ -115,11 +115,11 @@ impl Loss {
     /// The sigmoid loss with scale `t` and bias `b`.
     ///
     /// # Errors
-    /// `t` negative or non-finite; `b` non-finite.
+    /// `t` negative, non-finite or above [`crate::error::MAX_MAGNITUDE`]; `|b|` non-finite or above it.
     pub fn sigmoid(t: f64, b: f64) -> Result<Self> {
         Ok(Loss::Sigmoid {
-            t: check_nonneg("t", t)?,
-            b: check_finite("b", b)?,
+            t: crate::error::check_scale("t", t)?,
+            b: crate::error::check_bias("b", b)?,
         })
     }
 

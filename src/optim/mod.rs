@@ -262,7 +262,8 @@ impl FreeConfig {
     /// `n < 2`, `d < 1`, `steps < 1`, `lr` not finite and `> 0`, `restarts < 1`, `grad_tol`
     /// negative or non-finite, `momentum` outside `[0, 1)`, a schedule with a non-positive
     /// half-life or a floor outside `(0, 1]`, learnt `t`/`b` or a relative bias with InfoNCE,
-    /// or with `t = 0` (learnt `t` or a relative bias).
+    /// or with `t = 0` (learnt `t` or a relative bias); [`Error::TooLarge`] when the run would
+    /// need more memory than it may use ([`crate::limits`]).
     pub fn validate(&self) -> Result<()> {
         check_batch(self.n)?;
         if self.d < 1 {
@@ -283,6 +284,10 @@ impl FreeConfig {
         }
         check_positive("lr", self.lr)?;
         check_nonneg("grad_tol", self.grad_tol)?;
+        crate::limits::check_memory(
+            &format!("optimize with N = {}, d = {}", self.n, self.d),
+            crate::limits::free_run_bytes(self.n, self.d),
+        )?;
         if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
             return Err(Error::InvalidParameter {
                 name: "momentum",

@@ -217,7 +217,7 @@ pub(crate) fn end_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, f64) {
         Some((count, step)) => (
             (0..=count)
                 .map(|k| lo + step * k as f64)
-                .map(|v| if v.abs() < 1e-12 { 0.0 } else { v })
+                .map(|v| if v.abs() < 1e-9 * step { 0.0 } else { v })
                 .collect(),
             step,
         ),
@@ -226,15 +226,41 @@ pub(crate) fn end_ticks(lo: f64, hi: f64, target: usize) -> (Vec<f64>, f64) {
 }
 
 /// A tick label: as many decimals as the step needs, with a true minus sign.
-pub(crate) fn format_tick(v: f64, step: f64) -> String {
+/// Steps below this (or at and above [`SCI_ABOVE`]) label their ticks in scientific notation.
+const SCI_BELOW: f64 = 1e-3;
+/// See [`SCI_BELOW`].
+const SCI_ABOVE: f64 = 1e6;
+
+/// The decimals `x` needs (at most 6).
+fn decimals_of(x: f64) -> usize {
     let mut decimals = 0usize;
     while decimals < 6
-        && ((step * 10f64.powi(decimals as i32)).round() - step * 10f64.powi(decimals as i32)).abs()
+        && ((x * 10f64.powi(decimals as i32)).round() - x * 10f64.powi(decimals as i32)).abs()
             > 1e-6
     {
         decimals += 1;
     }
-    let s = format!("{v:.decimals$}");
+    decimals
+}
+
+/// A tick label: as many decimals as the step needs (scientific notation for steps below
+/// `1e-3` or from `1e6`, e.g. `2.5e−7`), with a true minus sign.
+pub(crate) fn format_tick(v: f64, step: f64) -> String {
+    let step = step.abs();
+    let s = if step > 0.0 && step.is_finite() && !(SCI_BELOW..SCI_ABOVE).contains(&step) {
+        if v == 0.0 {
+            "0".to_string()
+        } else {
+            let e_step = step.log10().floor();
+            let mantissa_decimals = decimals_of(step / 10f64.powf(e_step));
+            let e_v = v.abs().log10().floor();
+            let p = (e_v - e_step).max(0.0) as usize + mantissa_decimals;
+            format!("{v:.p$e}")
+        }
+    } else {
+        let decimals = decimals_of(step);
+        format!("{v:.decimals$}")
+    };
     let s = if s.starts_with('-') && s.trim_start_matches(['-', '0', '.']).is_empty() {
         s[1..].to_string()
     } else {
@@ -374,6 +400,27 @@ fn step_of(t: &[f64]) -> f64 {
 
 /// Draws a vertical colour bar in `r` for `cmap` over `[lo, hi]`, with ticks and a rotated label
 /// on its right.
+/// The ticks of a colour bar of height `h` over `(lo, hi)`, and their step.
+fn colorbar_ticks(h: f64, (lo, hi): (f64, f64)) -> (Vec<f64>, f64) {
+    end_ticks(lo, hi, (h / 70.0).round().max(2.0) as usize)
+}
+
+/// The width of the widest tick label of a colour bar of height `h` over `(lo, hi)`.
+fn colorbar_tick_width(h: f64, range: (f64, f64)) -> f64 {
+    let (ticks, step) = colorbar_ticks(h, range);
+    ticks
+        .iter()
+        .map(|&v| text::width(&format_tick(v, step), TICK_FONT))
+        .fold(0.0, f64::max)
+}
+
+/// The room a colour bar of height `h` over `range` needs right of the bar: ticks, their labels
+/// (measured) and the rotated label, with a margin. Figures size themselves with it so that the
+/// label is never cut off, however wide the tick labels.
+pub(crate) fn colorbar_room(h: f64, range: (f64, f64)) -> f64 {
+    TICK_LEN + TICK_GAP + colorbar_tick_width(h, range) + 10.0 + 1.4 * AXIS_FONT + 8.0
+}
+
 pub(crate) fn colorbar<DB: DrawingBackend>(
     p: &mut Painter<DB>,
     r: Rect,
@@ -389,13 +436,12 @@ pub(crate) fn colorbar<DB: DrawingBackend>(
         p.fill_rect(r.x0, yb, r.x1, ya, cmap.at(h))?;
     }
     frame_box(p, r)?;
-    let (ticks, step) = end_ticks(lo, hi, ((r.y1 - r.y0) / 70.0).round().max(2.0) as usize);
-    let mut widest: f64 = 0.0;
+    let (ticks, step) = colorbar_ticks(r.y1 - r.y0, (lo, hi));
+    let widest = colorbar_tick_width(r.y1 - r.y0, (lo, hi));
     for v in ticks {
         let y = r.y1 - (v - lo) / (hi - lo) * (r.y1 - r.y0);
         p.polyline(&[(r.x1, y), (r.x1 + TICK_LEN, y)], BLACK, 1.0, Dash::Solid)?;
         let s = format_tick(v, step);
-        widest = widest.max(text::width(&s, TICK_FONT));
         p.text(
             &s,
             (r.x1 + TICK_LEN + TICK_GAP, y),
@@ -604,6 +650,12 @@ mod tests {
         assert_eq!(format_tick(-0.5, 0.5), "\u{2212}0.5");
         assert_eq!(format_tick(-0.0, 0.5), "0.0");
         assert_eq!(format_tick(1.25, 0.25), "1.25");
+        // Tiny steps (a difference map of errors near 1e-7) are labelled, not all "0".
+        assert_eq!(format_tick(-3e-6, 1e-6), "\u{2212}3e\u{2212}6");
+        assert_eq!(format_tick(7.5e-7, 2.5e-7), "7.5e\u{2212}7");
+        assert_eq!(format_tick(1.2e-5, 1e-6), "1.2e\u{2212}5");
+        assert_eq!(format_tick(0.0, 1e-6), "0");
+        assert_eq!(format_tick(2e7, 5e6), "2.0e7"); // beside 2.5e7
     }
 
     #[test]

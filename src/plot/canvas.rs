@@ -361,6 +361,12 @@ fn write_png(fig: &impl Figure, tmp: &Path, out: &Path) -> Result<()> {
         path: out.to_path_buf(),
         source: std::io::Error::other(e),
     };
+    // Open the file first, so that a directory that does not exist or cannot be written is told
+    // as a plain I/O error (plotters would wrap it as `ImageError(IoError(..))`).
+    std::fs::File::create(tmp).map_err(|source| Error::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
     let mut backend = BitMapBackend::new(tmp, (w, h));
     backend
         .blit_bitmap((0, 0), (w, h), &small)

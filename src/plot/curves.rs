@@ -75,6 +75,17 @@ pub fn curves(results: Option<&ResultsTable>, out: &Path, opts: &CurvesOptions) 
             "curves need at least one batch size N".into(),
         ));
     }
+    if opts.ns.len() > MAX_CURVES {
+        return Err(Error::Config(format!(
+            "{} values of N are more curves than a figure can tell apart (at most {MAX_CURVES})",
+            opts.ns.len()
+        )));
+    }
+    if opts.ts.as_ref().is_some_and(|t| t.len() > MAX_LINE_POINTS) {
+        return Err(Error::Config(format!(
+            "a t grid of more than {MAX_LINE_POINTS} values is finer than a figure can show"
+        )));
+    }
     for &n in &opts.ns {
         crate::error::check_batch(n)?;
     }
@@ -100,7 +111,7 @@ pub fn curves(results: Option<&ResultsTable>, out: &Path, opts: &CurvesOptions) 
         (None, Some(r)) if infonce => r.bias_mode().unwrap_or(BiasMode::Tied),
         (None, Some(r)) => r.bias_mode().ok_or_else(|| {
             Error::Config(format!(
-                "cannot tell the bias setting of '{}' (b is missing or follows no single rule); choose one (e.g. --bias tied)",
+                "cannot tell the bias setting of '{}' (b is missing or follows no single rule); choose one with --b B, --b tied or --relative-bias R",
                 r.path.display()
             ))
         })?,
@@ -330,6 +341,12 @@ pub fn curves(results: Option<&ResultsTable>, out: &Path, opts: &CurvesOptions) 
     canvas::save(&fig, out)
 }
 
+/// The most curves ([`curves`]' values of `N`, [`loss_curve`]'s values of `t`) a figure draws.
+pub const MAX_CURVES: usize = 12;
+
+/// The most values of `t` along a line of [`curves`].
+pub const MAX_LINE_POINTS: usize = 100_000;
+
 /// Options of [`loss_curve`].
 #[derive(Clone, Debug)]
 pub struct LossCurveOptions {
@@ -359,13 +376,20 @@ impl Default for LossCurveOptions {
 /// minimum `(c*, l(c*))` from [`Optimum::sigmoid`] marked.
 ///
 /// # Errors
-/// `N < 2`; no `t`; a negative or non-finite `t` or bias; an unknown extension; a failed write.
+/// `N < 2`; no `t`, or more than [`MAX_CURVES`]; a negative or non-finite `t` or bias; an
+/// unknown extension; a failed write.
 pub fn loss_curve(out: &Path, opts: &LossCurveOptions) -> Result<()> {
     Format::from_path(out)?;
     if opts.ts.is_empty() {
         return Err(Error::Config(
             "a loss curve needs at least one value of t".into(),
         ));
+    }
+    if opts.ts.len() > MAX_CURVES {
+        return Err(Error::Config(format!(
+            "{} values of t are more curves than a figure can tell apart (at most {MAX_CURVES})",
+            opts.ts.len()
+        )));
     }
     let n = opts.n;
     let cs: Vec<f64> = (0..=400).map(|k| f64::from(k) / 400.0).collect();

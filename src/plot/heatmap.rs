@@ -55,6 +55,17 @@ pub(crate) struct HeatmapFigure {
 }
 
 impl HeatmapFigure {
+    /// The colour bar, right of the last panel.
+    fn colorbar_rect(&self) -> Rect {
+        let last = self.plot_rect(self.panels.len() - 1);
+        Rect {
+            x0: last.x1 + 24.0,
+            y0: last.y0,
+            x1: last.x1 + 46.0,
+            y1: last.y1,
+        }
+    }
+
     fn plot_rect(&self, i: usize) -> Rect {
         let x = PANEL_W * i as f64;
         Rect {
@@ -69,7 +80,8 @@ impl HeatmapFigure {
 impl Figure for HeatmapFigure {
     fn size(&self) -> (u32, u32) {
         (
-            (PANEL_W * self.panels.len() as f64 - 22.0 + CBAR_BLOCK) as u32,
+            self.colorbar_rect().x1.max(0.0) as u32
+                + (axes::colorbar_room(FIG_H - 152.0, self.range).max(CBAR_BLOCK - 46.0)) as u32,
             FIG_H as u32,
         )
     }
@@ -146,14 +158,13 @@ impl Figure for HeatmapFigure {
                 axes::legend_row(p, &entries, (cx, 56.0))?;
             }
         }
-        let last = self.plot_rect(self.panels.len() - 1);
-        let cb = Rect {
-            x0: last.x1 + 24.0,
-            y0: last.y0,
-            x1: last.x1 + 46.0,
-            y1: last.y1,
-        };
-        axes::colorbar(p, cb, &self.cmap, self.range, &self.cbar_label)
+        axes::colorbar(
+            p,
+            self.colorbar_rect(),
+            &self.cmap,
+            self.range,
+            &self.cbar_label,
+        )
     }
 }
 

@@ -24,7 +24,9 @@ mod lines;
 mod results;
 mod text;
 
-pub use curves::{curves, loss_curve, CurveQuantity, CurvesOptions, LossCurveOptions};
+pub use curves::{
+    curves, loss_curve, CurveQuantity, CurvesOptions, LossCurveOptions, MAX_CURVES, MAX_LINE_POINTS,
+};
 pub use results::{read_results, ResultRow, ResultsTable};
 
 use crate::theory::{BiasMode, Optimum};
@@ -238,8 +240,17 @@ impl Default for TheoryMapOptions {
     }
 }
 
-/// Sorted distinct grid values, at least two.
+/// The most values of `N` or of `t` a map (a heatmap) draws: more than its pixels could show.
+pub const MAX_MAP_VALUES: usize = 2000;
+
+/// Sorted distinct grid values, at least two and at most [`MAX_MAP_VALUES`].
 fn check_axis_grid<T: PartialOrd + Copy>(name: &str, v: &[T]) -> Result<Vec<T>> {
+    if v.len() > MAX_MAP_VALUES {
+        return Err(Error::Config(format!(
+            "{} values of {name} are more than a map can show (at most {MAX_MAP_VALUES})",
+            v.len()
+        )));
+    }
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     s.dedup_by(|a, b| a == b);
@@ -257,7 +268,8 @@ fn check_axis_grid<T: PartialOrd + Copy>(name: &str, v: &[T]) -> Result<Vec<T>> 
 /// setting are drawn dashed on top.
 ///
 /// # Errors
-/// Fewer than two values of `N` or `t`; `N < 2`; a negative or non-finite `t`; a bad
+/// Fewer than two values of `N` or `t`, or more than [`MAX_MAP_VALUES`]; `N < 2`; a negative
+/// or non-finite `t`; a bad
 /// `delta_max`; an unknown extension; a failed write.
 pub fn theory_map(out: &Path, opts: &TheoryMapOptions) -> Result<()> {
     Format::from_path(out)?;
@@ -387,7 +399,8 @@ pub fn batch_theory_map(out: &Path, n: usize, batches: &[usize], ts: &[f64]) -> 
 #[derive(Clone, Debug)]
 pub struct DiffOptions {
     /// Half-width `L` of the symmetric colour scale `[-L, L]`; `None` (the default): the largest
-    /// `|difference|` rounded up to a round number (at least `0.01`).
+    /// `|difference|` of the data rounded up to a round number (so a map of errors of `1e-7` has
+    /// the scale `[-1e-7, 1e-7]`); `0.01` when every difference is `0`.
     pub limit: Option<f64>,
     /// Draw the phase boundaries of the data's bias setting (default `true`).
     pub curves: bool,
@@ -462,7 +475,11 @@ pub fn diff_map(input: &PanelInput, out: &Path, opts: &DiffOptions) -> Result<()
                 .flatten()
                 .filter(|v| v.is_finite())
                 .fold(0.0f64, |a, v| a.max(v.abs()));
-            round_up(m.max(0.01))
+            if m > 0.0 {
+                round_up(m)
+            } else {
+                0.01
+            }
         }
     };
     let overlays = table_overlays(table, &grid, opts.curves, heatmap::ON_DIVERGING);

@@ -23,14 +23,18 @@ pub struct MergeReport {
 /// (the specification without a shard) and `out/results.csv` in cell order.
 ///
 /// # Errors
-/// No input, an input that is not a sweep directory, inputs of different sweeps, or `out` not
-/// writable.
+/// No input, an input that is not a sweep directory, inputs of different sweeps, a row whose
+/// cell is not in the sweep's grid (an index past its end, or `N`, `t` or the seed index not those
+/// of the cell), `out` holding
+/// another sweep (or a `results.csv` without its `config.json`): then `out` is left untouched;
+/// or `out` not writable.
 pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
     let first = inputs
         .first()
         .ok_or_else(|| Error::Config("merge needs at least one directory".into()))?;
     let mut spec = read_spec(first)?;
     spec.shard = None;
+    let cells = spec.all_cells();
     let mut rows: BTreeMap<usize, ResultRow> = BTreeMap::new();
     let mut duplicates = Vec::new();
     for dir in inputs {
@@ -49,6 +53,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
             continue;
         }
         for r in read_rows(&path)?.0 {
+            check_in_grid(&r, &cells, &path)?;
             match rows.entry(r.cell) {
                 std::collections::btree_map::Entry::Occupied(_) => duplicates.push(r.cell),
                 std::collections::btree_map::Entry::Vacant(e) => {
@@ -57,8 +62,8 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
             }
         }
     }
-    let missing = spec
-        .all_cells()
+    refuse_another_sweep(out, &spec)?;
+    let missing = cells
         .iter()
         .map(|c| c.index)
         .filter(|k| !rows.contains_key(k))
@@ -77,4 +82,170 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
         missing,
         duplicates,
     })
+}
+
+/// Refuses an output directory that holds a sweep other than `spec` (as `sweep` does), so that a
+/// merge never overwrites another sweep's results.
+fn refuse_another_sweep(out: &Path, spec: &SweepSpec) -> Result<()> {
+    if out.join("config.json").exists() {
+        let old = read_spec(out)?;
+        if &old != spec {
+            return Err(Error::Config(format!(
+                "'{}' holds a different sweep ({}); merge into another --out directory, or delete it",
+                out.display(),
+                super::store::differences(&old, spec).join(", ")
+            )));
+        }
+    } else if out.join("results.csv").exists() {
+        return Err(Error::Config(format!(
+            "'{}' holds a results.csv without its config.json; merge into another --out directory",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that a row belongs to the grid: its cell index exists and its `N`, `t` and seed index
+/// are that cell's.
+fn check_in_grid(r: &ResultRow, cells: &[super::Cell], path: &Path) -> Result<()> {
+    let fits = cells
+        .get(r.cell)
+        .is_some_and(|c| c.n == r.n && c.t == r.t && c.seed_index == r.seed_index);
+    if fits {
+        Ok(())
+    } else {
+        Err(Error::BadInput {
+            path: path.to_path_buf(),
+            reason: format!(
+                "row of cell {} (N = {}, t = {}, seed {}) is not a cell of this sweep's grid ({} cells)",
+                r.cell,
+                r.n,
+                r.t,
+                r.seed_index,
+                cells.len()
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loss::LossKind;
+    use crate::sweep::{Mode, RowStatus, RunOptions, Shard};
+    use crate::theory::{BiasMode, Phase};
+
+    fn spec(shard: Option<Shard>) -> SweepSpec {
+        SweepSpec {
+            mode: Mode::Free,
+            objective: LossKind::Sigmoid,
+            ns: vec![4, 5],
+            ts: vec![0.5, 1.0],
+            bias: BiasMode::Tied,
+            seeds: 1,
+            base_seed: 0,
+            d_ratio: 1.0,
+            run: RunOptions::default(),
+            shard,
+        }
+    }
+
+    fn row(cell: usize, n: usize, t: f64) -> ResultRow {
+        ResultRow {
+            cell,
+            mode: Mode::Free,
+            objective: LossKind::Sigmoid,
+            n,
+            d: n,
+            t,
+            b: Some(t),
+            seed_index: 0,
+            seed: 1,
+            status: RowStatus::Ok,
+            s_pos: Some(0.5),
+            s_neg: Some(-0.1),
+            loss: Some(1.0),
+            c_fit: Some(0.2),
+            gram_distance: Some(0.0),
+            c_star: Some(0.2),
+            s_pos_theory: Some(0.6),
+            s_neg_theory: Some(-0.1),
+            phase: Some(Phase::Intermediate),
+            gram_distance_to_theory: Some(0.0),
+            meets_theory: Some(true),
+            steps: 1,
+            converged: Some(true),
+            loss_clip: None,
+            theory_loss: Some(1.0),
+            s_neg_std: Some(0.1),
+            s_neg_std_in_batch: None,
+            batch: None,
+            batching: None,
+        }
+    }
+
+    /// Two shard directories of `spec` holding `rows0` and `rows1`.
+    fn shards(dir: &Path, rows0: &[ResultRow], rows1: &[ResultRow]) -> Vec<PathBuf> {
+        [rows0, rows1]
+            .iter()
+            .enumerate()
+            .map(|(i, rows)| {
+                let p = dir.join(format!("s{i}"));
+                std::fs::create_dir_all(&p).unwrap();
+                write_spec(&p, &spec(Some(Shard { index: i, count: 2 }))).unwrap();
+                write_rows(&p.join("results.csv"), rows.iter()).unwrap();
+                p
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rows_of_the_grid_merge_in_cell_order() {
+        let d = tempfile::tempdir().unwrap();
+        let ins = shards(
+            d.path(),
+            &[row(2, 5, 0.5), row(0, 4, 0.5)],
+            &[row(3, 5, 1.0), row(1, 4, 1.0)],
+        );
+        let rep = merge(&ins, &d.path().join("m")).unwrap();
+        let cells: Vec<usize> = rep.rows.iter().map(|r| r.cell).collect();
+        assert_eq!(cells, vec![0, 1, 2, 3]);
+        assert!(rep.missing.is_empty() && rep.duplicates.is_empty());
+    }
+
+    #[test]
+    fn a_cell_past_the_grid_is_refused_and_nothing_written() {
+        let d = tempfile::tempdir().unwrap();
+        let ins = shards(d.path(), &[row(0, 4, 0.5)], &[row(7, 4, 0.5)]);
+        let out = d.path().join("m");
+        let e = merge(&ins, &out).unwrap_err().to_string();
+        assert!(e.contains("cell 7") && e.contains("4 cells"), "{e}");
+        assert!(!out.exists());
+    }
+
+    #[test]
+    fn a_cell_whose_values_are_not_the_grids_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        // Cell 1 is (N = 4, t = 1): a row claiming t = 3 or N = 9 there is not of this grid.
+        for bad in [row(1, 4, 3.0), row(1, 9, 1.0)] {
+            let sub = d.path().join(format!("c{}{}", bad.n, bad.t));
+            std::fs::create_dir_all(&sub).unwrap();
+            let ins = shards(&sub, &[row(0, 4, 0.5)], &[bad]);
+            let e = merge(&ins, &sub.join("m")).unwrap_err().to_string();
+            assert!(e.contains("not a cell of this sweep"), "{e}");
+        }
+    }
+
+    #[test]
+    fn missing_and_duplicate_cells_are_reported() {
+        let d = tempfile::tempdir().unwrap();
+        let ins = shards(
+            d.path(),
+            &[row(0, 4, 0.5)],
+            &[row(0, 4, 0.5), row(3, 5, 1.0)],
+        );
+        let rep = merge(&ins, &d.path().join("m")).unwrap();
+        assert_eq!(rep.missing, vec![1, 2]);
+        assert_eq!(rep.duplicates, vec![0]);
+    }
 }

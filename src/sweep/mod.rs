@@ -203,11 +203,12 @@ impl SweepSpec {
     /// Checks the specification.
     ///
     /// # Errors
-    /// Empty grids, `N < 2`, a negative `t` (sigmoid) or `tau <= 0` (InfoNCE), a bias that is
-    /// not finite at some `t`, `seeds = 0`, a non-positive `d_ratio`, run options out of range
-    /// (`steps = 0`, `lr <= 0`, `layers` not 2 or 3, `restarts = 0`, a negative `grad_tol`, an
-    /// unknown optimiser), or, for free embeddings with the sigmoid loss, `d < N`, where the
-    /// theory that the sweep is compared with does not apply.
+    /// Empty grids, `N < 2`, a negative `t` (sigmoid) or `tau <= 0` (InfoNCE), `t` or a bias
+    /// above [`crate::error::MAX_MAGNITUDE`] or not finite, `seeds = 0`, a non-positive
+    /// `d_ratio`, run options out of range (`steps = 0`, `lr <= 0`, `layers` not 2 or 3,
+    /// `restarts = 0`, a negative `grad_tol`, an unknown optimiser), or, for free embeddings
+    /// with the sigmoid loss, `d < N`, where the theory that the sweep is compared with does
+    /// not apply; [`Error::TooLarge`] when the sweep would need more memory than it may use.
     pub fn validate(&self) -> Result<()> {
         if self.ns.is_empty() || self.ts.is_empty() {
             return Err(Error::Config("the grid is empty".into()));
@@ -218,8 +219,8 @@ impl SweepSpec {
         for &t in &self.ts {
             match self.objective {
                 LossKind::Sigmoid => {
-                    crate::error::check_nonneg("t", t)?;
-                    crate::error::check_finite("b", self.bias.bias(t))?;
+                    crate::error::check_scale("t", t)?;
+                    crate::error::check_bias("b", self.bias.bias(t))?;
                 }
                 LossKind::InfoNce => {
                     crate::error::check_positive("tau", t)?;
@@ -272,7 +273,26 @@ impl SweepSpec {
         } else if self.run.batching.is_some() {
             return Err(Error::Config("--batching needs --batch B".into()));
         }
-        Ok(())
+        self.check_memory()
+    }
+
+    /// Refuses a sweep whose cell list and results (about 1 KiB per cell), plus one run per
+    /// worker thread of the largest `N`, would not fit in memory ([`crate::limits`]).
+    fn check_memory(&self) -> Result<()> {
+        let cells = self.ns.len() as f64 * self.ts.len() as f64 * self.seeds as f64;
+        let n = self.ns.iter().copied().max().unwrap_or(0);
+        let d = self.dim(n);
+        let run = match self.mode {
+            Mode::Free => crate::limits::free_run_bytes(n, d),
+            Mode::Encoder => crate::limits::encoder_run_bytes(n, d, self.run.layers.unwrap_or(3)),
+        };
+        crate::limits::check_memory(
+            &format!(
+                "a sweep of {cells} cells (N up to {n}, d = {d}, {} threads)",
+                rayon::current_num_threads()
+            ),
+            1024.0 * cells + rayon::current_num_threads() as f64 * run,
+        )
     }
 
     /// The specification, checked ([`SweepSpec::validate`]): what [`engine::run_sweep`] and

@@ -29,7 +29,7 @@
 //! ```
 
 use super::{antipodal_threshold_tied_weighted, etf_threshold_tied_weighted, Optimum};
-use crate::error::{check_batch, check_finite, check_nonneg, Error, Result};
+use crate::error::{check_batch, check_bias, check_scale, Error, Result};
 use serde::Serialize;
 
 /// The weight `w = (B-1)/(N-1)` of every negative pair in the expected mini-batch sigmoid loss
@@ -92,8 +92,8 @@ impl BatchOptimum {
     /// As [`negative_weight`] and [`Optimum::sigmoid`].
     pub fn solve(n: usize, batch: usize, t: f64, b: f64) -> Result<Self> {
         let w = negative_weight(n, batch)?;
-        check_nonneg("t", t)?;
-        check_finite("b", b)?;
+        check_scale("t", t)?;
+        check_bias("b", b)?;
         Ok(BatchOptimum {
             batch,
             w,

@@ -19,7 +19,7 @@ mod bias;
 pub use batch::BatchOptimum;
 pub use bias::BiasMode;
 
-use crate::error::{check_batch, check_finite, check_nonneg, check_positive, Result};
+use crate::error::{check_batch, check_positive, Result};
 use crate::loss::{Loss, LossKind};
 use crate::numerics::{sigmoid, softplus};
 use serde::{Deserialize, Serialize};
@@ -227,11 +227,12 @@ impl Optimum {
     /// The exact optimum of the sigmoid loss with scale `t` and bias `b` (SPEC §3).
     ///
     /// # Errors
-    /// `N < 2`, `t` negative or non-finite, `b` non-finite.
+    /// `N < 2`, `t` negative, non-finite or above [`crate::error::MAX_MAGNITUDE`], `|b|`
+    /// non-finite or above it.
     pub fn sigmoid(n: usize, t: f64, b: f64) -> Result<Self> {
         check_batch(n)?;
-        check_nonneg("t", t)?;
-        check_finite("b", b)?;
+        crate::error::check_scale("t", t)?;
+        crate::error::check_bias("b", b)?;
         Ok(Self::sigmoid_unchecked(n, t, b))
     }
 
@@ -253,8 +254,8 @@ impl Optimum {
     /// As [`Optimum::sigmoid`], and `w` not finite and `> 0`.
     pub fn sigmoid_weighted(n: usize, t: f64, b: f64, w: f64) -> Result<Self> {
         check_batch(n)?;
-        check_nonneg("t", t)?;
-        check_finite("b", b)?;
+        crate::error::check_scale("t", t)?;
+        crate::error::check_bias("b", b)?;
         check_positive("w", w)?;
         Ok(Self::sigmoid_weighted_unchecked(n, t, b, w))
     }

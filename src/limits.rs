@@ -1,0 +1,177 @@
+//! Memory limits: estimate what a run needs before starting it, and refuse it with
+//! [`Error::TooLarge`] (naming the size) when it exceeds the memory it may use, instead of
+//! aborting on a failed allocation half-way.
+//!
+//! The limit is the one set with [`set_memory_limit`] (the command line's `--max-memory`), or else
+//! the memory available to new processes (`MemAvailable` in `/proc/meminfo`), or else
+//! [`FALLBACK_LIMIT`] where that file does not exist.
+//!
+//! ```
+//! use ccem::limits;
+//! limits::set_memory_limit(Some(1 << 30)); // 1 GiB
+//! assert!(limits::check_memory("a small run", 1e6).is_ok());
+//! let e = limits::check_memory("optimize with N = 1000000", limits::free_run_bytes(1_000_000, 1_000_000));
+//! assert!(e.unwrap_err().to_string().contains("more than the 1.0 GiB"));
+//! limits::set_memory_limit(None);
+//! ```
+
+use crate::error::{Error, Result};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The limit when none is set and `/proc/meminfo` cannot be read: 4 GiB.
+pub const FALLBACK_LIMIT: u64 = 4 << 30;
+
+/// The explicit limit in bytes; 0 when none is set.
+static EXPLICIT: AtomicU64 = AtomicU64::new(0);
+
+/// Sets (or with `None` clears) the most memory, in bytes, a run may use. It replaces the default
+/// (the memory available) for every later check in this process.
+pub fn set_memory_limit(bytes: Option<u64>) {
+    EXPLICIT.store(
+        bytes.unwrap_or(0).max(u64::from(bytes.is_some())),
+        Ordering::Relaxed,
+    );
+}
+
+/// `MemAvailable` from `/proc/meminfo`, in bytes (`None` where it cannot be read).
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib.saturating_mul(1024))
+}
+
+/// The limit in force: `(bytes, where it comes from, whether it was set explicitly)`.
+pub fn memory_limit() -> (u64, &'static str, bool) {
+    match EXPLICIT.load(Ordering::Relaxed) {
+        0 => match available_memory() {
+            Some(b) => (b, "available (MemAvailable)", false),
+            None => (FALLBACK_LIMIT, "assumed available", false),
+        },
+        b => (b, "allowed (--max-memory)", true),
+    }
+}
+
+/// Checks that `bytes` (an estimate; any non-negative number, saturating) fits the limit.
+///
+/// # Errors
+/// [`Error::TooLarge`] naming `what`, the size and the limit.
+pub fn check_memory(what: &str, bytes: f64) -> Result<()> {
+    let (limit, limit_source, explicit) = memory_limit();
+    if bytes.is_nan() || bytes > limit as f64 {
+        return Err(Error::TooLarge {
+            what: what.to_string(),
+            bytes: if bytes.is_nan() {
+                u64::MAX
+            } else {
+                bytes as u64
+            },
+            limit,
+            limit_source,
+            explicit,
+        });
+    }
+    Ok(())
+}
+
+/// `1.5 GiB`, `12.0 MiB`, `900 B`: a size for people.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut x = bytes as f64 / 1024.0;
+    let mut u = 0;
+    while x >= 1024.0 && u + 1 < UNITS.len() {
+        x /= 1024.0;
+        u += 1;
+    }
+    format!("{x:.1} {}", UNITS[u])
+}
+
+/// Parses a size: a number of bytes with an optional unit `K`, `M`, `G`, `T` (powers of 1024;
+/// `KiB`, `MB`, `g`, ... are accepted too), e.g. `512M`, `1.5G`, `1000000`.
+///
+/// # Errors
+/// [`Error::Config`] for anything else, or a size of 0.
+pub fn parse_bytes(s: &str) -> Result<u64> {
+    let bad = || {
+        Error::Config(format!(
+            "invalid memory size '{s}': use e.g. 512M, 8G or 1.5G"
+        ))
+    };
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let x: f64 = num.parse().map_err(|_| bad())?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1u64,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    let bytes = x * mult as f64;
+    if !(bytes.is_finite() && bytes >= 1.0 && bytes < u64::MAX as f64) {
+        return Err(bad());
+    }
+    Ok(bytes as u64)
+}
+
+/// Bytes of an `rows x cols` matrix of f64 (as a float, so that it cannot overflow).
+pub fn matrix_bytes(rows: usize, cols: usize) -> f64 {
+    8.0 * rows as f64 * cols as f64
+}
+
+/// Estimated memory of a free-embedding optimisation ([`crate::optim::optimize`]) with `N = n`
+/// pairs in `R^d`: two `N x N` buffers of the objective, and about twelve `N x d` arrays (the
+/// parameters, their gradient, the optimiser's moments, the best start, the result).
+pub fn free_run_bytes(n: usize, d: usize) -> f64 {
+    2.0 * matrix_bytes(n, n) + 12.0 * matrix_bytes(n, d)
+}
+
+/// Estimated memory of an encoder run ([`crate::encoder::train`]): four `N x N` similarity and
+/// gradient buffers, about `11 + 2 layers` arrays of `N x d` (data, activations,
+/// back-propagation) and `4 layers + 1` of `d x d` (weights, their gradients).
+pub fn encoder_run_bytes(n: usize, d: usize, layers: usize) -> f64 {
+    4.0 * matrix_bytes(n, n)
+        + (11.0 + 2.0 * layers as f64) * matrix_bytes(n, d)
+        + (4.0 * layers as f64 + 1.0) * matrix_bytes(d, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_and_print() {
+        assert_eq!(parse_bytes("512M").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("1.5G").unwrap(), 3 << 29);
+        assert_eq!(parse_bytes("2GiB").unwrap(), 2 << 30);
+        assert_eq!(parse_bytes("1000").unwrap(), 1000);
+        for bad in ["", "G", "-1G", "0", "1X", "nan"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_bytes(3 << 29), "1.5 GiB");
+        assert_eq!(format_bytes(100), "100 B");
+    }
+
+    #[test]
+    fn available_memory_is_read() {
+        if std::path::Path::new("/proc/meminfo").exists() {
+            assert!(available_memory().unwrap() > 0);
+        }
+    }
+
+    #[test]
+    fn estimates_grow_with_the_problem() {
+        assert!(free_run_bytes(1_000_000, 1_000_000) > 1e13);
+        assert!(encoder_run_bytes(1_000_000, 1_000_000, 2) > 1e13);
+        assert!(free_run_bytes(50, 50) < 1e6);
+        let e = check_memory("x", f64::INFINITY).unwrap_err().to_string();
+        assert!(e.contains("x would need about"), "{e}");
+    }
+}
