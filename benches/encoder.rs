@@ -12,6 +12,15 @@
 //!   first, as the sweep engine runs it (`rayon`). Compare with
 //!   `bench/torch_reference.py sigmoid 100 4 50 10 0.1 5` (about 50 s on this machine).
 //!
+//! - `encoder_minibatch_per_sample/...` (SPEC §8): 100 steps of `N = 64`, `d = 32` trained in
+//!   shuffled batches of `B = 16`, against the full batch of the same step shape (`N = 16`) and
+//!   the full batch `N = 64`; throughput in samples (`steps x batch`), so equal "elem/s" is equal
+//!   per-sample speed. Measured on the 2-core machine under a load of ~16 (other builds running;
+//!   `-- encoder_minibatch --warm-up-time 1 --measurement-time 4`): full `N = 16` 309 Kelem/s,
+//!   full `N = 64` 274 Kelem/s, `N = 64` in batches of 16 210 Kelem/s, i.e. 1.30x below the full
+//!   batch `N = 64` and 1.47x below the full batch of the same shape (the gap includes the final
+//!   `N = 64` evaluation and the two network set-ups, ~5% of this 100-step run).
+//!
 //! Run: `cargo bench --bench encoder` (add e.g. `-- sweep` to run one group).
 
 use ccem::encoder::{train_with, Encoder, EncoderConfig, Scalar};
@@ -50,6 +59,29 @@ fn peak<T: Scalar>(c: &mut Criterion) {
     group.finish();
 }
 
+/// Per-sample speed of mini-batch training (module doc).
+fn minibatch(c: &mut Criterion) {
+    use ccem::batch::{Batching, MiniBatch};
+    let loss = Loss::sigmoid(2.0, 2.0).unwrap();
+    let mut group = c.benchmark_group("encoder_minibatch_per_sample");
+    let d = 32;
+    let batched = EncoderConfig {
+        batch: Some(MiniBatch::new(64, 16, Some(Batching::Shuffled), &loss).unwrap()),
+        ..EncoderConfig::new(64, d, 1)
+    };
+    for (name, cfg, per_step) in [
+        ("full_n16", EncoderConfig::new(16, d, 1), 16u64),
+        ("full_n64", EncoderConfig::new(64, d, 1), 64),
+        ("n64_shuffled_b16", batched, 16),
+    ] {
+        group.throughput(Throughput::Elements(cfg.steps as u64 * per_step));
+        group.bench_function(name, |b| {
+            b.iter(|| train_with::<f32>(black_box(&cfg), &loss, None).unwrap())
+        });
+    }
+    group.finish();
+}
+
 /// The paper's sweep: 470 cells, sequentially and with rayon (see the module doc).
 fn sweep(c: &mut Criterion) {
     use rayon::prelude::*;
@@ -83,6 +115,7 @@ criterion_group!(
     cell::<f64>,
     peak::<f32>,
     peak::<f64>,
-    sweep
+    sweep,
+    minibatch
 );
 criterion_main!(benches);

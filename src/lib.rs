@@ -5,6 +5,8 @@
 //! losses with exact gradients ([`loss`]), the double-Constant Embedding Model ([`Ccem`]), the
 //! exact optimum of the sigmoid loss ([`Optimum`], [`predict`]), the measurement of any
 //! embedding against it ([`measure`], [`Report`]), free-embedding optimisation ([`optimize`]),
+//! mini-batch training and the optimum of the expected mini-batch loss ([`batch`],
+//! [`predict_batch`]),
 //! the paper's encoder experiment ([`encoder::train`]) and resumable sweeps over grids of
 //! `(N, t)` ([`sweep`]). Every formula is stated in its doc comment with the section of the
 //! specification (`docs/SPEC.md` in the repository) it comes from.
@@ -41,6 +43,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod batch;
 pub mod encoder;
 pub mod error;
 pub mod geometry;
@@ -66,5 +69,5 @@ pub use loss::{BlockOptions, Loss, LossKind};
 pub use optim::{optimize, FreeConfig, FreeResult, OptimizerKind, Termination};
 pub use report::Report;
 pub use sweep::{Mode, ResultRow, RowStatus, SweepSpec};
-pub use theory::{predict, BiasMode, Optimum, Phase};
+pub use theory::{predict, predict_batch, BiasMode, Optimum, Phase};
 pub use valid::Valid;

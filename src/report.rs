@@ -9,9 +9,10 @@
 //! |---|---|
 //! | `s_pos_mean`, `s_pos_std` | mean and standard deviation of the positive similarities `S_ii` |
 //! | `s_neg_mean`, `s_neg_std` | the same for the negatives `S_ij`, `i != j` |
+//! | `s_neg_mean_in_batch`, `s_neg_std_in_batch` | mini-batch runs only: the same over the negative pairs that share a batch (SPEC §8; [`Report::with_in_batch`]) |
 //! | `c_fit`, `gram_distance` | the best-fitting CCEM and the distance to it (SPEC §4) |
 //! | `margin`, `margin_bias`, `margin_bound`, `margin_quantile`, `margin_quantile_p` | the margins of the embedding ([`Margins`], SPEC §7) |
-//! | `theory_c_star`, `theory_s_pos`, `theory_s_neg`, `theory_loss`, `theory_phase` | the prediction ([`Optimum`]'s `c_star`, `s_pos`, ... with a `theory_` prefix) |
+//! | `theory_c_star`, `theory_s_pos`, `theory_s_neg`, `theory_loss`, `theory_phase` | the prediction ([`Optimum`]'s `c_star`, `s_pos`, ... with a `theory_` prefix); for a mini-batch run, the optimum of the expected mini-batch loss ([`Report::with_training`]) |
 //! | `theory_loss_clip` | InfoNCE only: `theory_loss` in open_clip's convention (half of it) |
 //! | `gram_distance_to_theory` | the Gram distance to the predicted CCEM |
 //! | `meets_theory` | both `|s_pos_mean - theory_s_pos| <= S_POS_TOL` and `gram_distance_to_theory <= GRAM_TOL` |
@@ -19,6 +20,7 @@
 //! A quantity that is not defined (no measurement, no prediction, the degenerate phase) is
 //! `null` in JSON and an empty field in CSV.
 
+use crate::batch::{in_batch_mask, masked_negative_stats, predict_trained, MiniBatch};
 use crate::error::Result;
 use crate::geometry::{margin_bound, margins, measure, Margins, Measurement, QuantileLevel};
 use crate::loss::embedding::{check_all_finite, check_pair};
@@ -59,6 +61,9 @@ pub struct Report {
     pub prediction: Option<Optimum>,
     /// The margins of the embedding (SPEC §7); `None` without an embedding.
     pub margins: Option<Margins>,
+    /// Mini-batch runs: `(mean, std)` of the negative similarities over the pairs that share a
+    /// batch (SPEC §8); `None` otherwise.
+    pub s_neg_in_batch: Option<(f64, f64)>,
 }
 
 impl Report {
@@ -107,6 +112,7 @@ impl Report {
             measurement: Some(m),
             prediction: predict(m.n, m.d, loss),
             margins: None,
+            s_neg_in_batch: None,
         }
     }
 
@@ -119,7 +125,46 @@ impl Report {
             measurement: None,
             prediction: predict(n, d, loss),
             margins: None,
+            s_neg_in_batch: None,
         }
+    }
+
+    /// The report of a run trained on `batch` (`None`: the full batch), with the
+    /// negative-variance penalty when `penalised` (SPEC §8): the prediction becomes
+    /// [`crate::batch::predict_trained`], the optimum of the expected mini-batch loss (none for
+    /// InfoNCE with `B < N` or with the penalty). `batch = None` and `B = N` leave it unchanged.
+    ///
+    /// ```
+    /// use ccem::batch::{Batching, MiniBatch};
+    /// use ccem::{Loss, Optimum, Report};
+    /// let loss = Loss::sigmoid(2.0, 1.0)?;
+    /// let mb = MiniBatch::new(16, 4, Some(Batching::Expected), &loss)?;
+    /// let r = Report::unmeasured(16, 16, &loss).with_training(Some(mb), false, &loss);
+    /// assert_eq!(r.prediction, Some(Optimum::sigmoid_batch(16, 4, 2.0, 1.0)?));
+    /// # Ok::<(), ccem::Error>(())
+    /// ```
+    pub fn with_training(mut self, batch: Option<MiniBatch>, penalised: bool, loss: &Loss) -> Self {
+        self.prediction = predict_trained(self.n, self.d, loss, batch.as_ref(), penalised);
+        self
+    }
+
+    /// Records the spread of the negatives of `(U, V)` over the pairs that share one of
+    /// `batches` (`s_neg_mean_in_batch`, `s_neg_std_in_batch`; SPEC §8). No batches (the full
+    /// batch, `expected`) leave the report unchanged. `(U, V)` must be the measured pair.
+    pub fn with_in_batch(
+        mut self,
+        u: ArrayView2<f64>,
+        v: ArrayView2<f64>,
+        batches: &[Vec<usize>],
+    ) -> Self {
+        if !batches.is_empty() && u.nrows() == self.n && v.nrows() == self.n {
+            let s = u.dot(&v.t());
+            self.s_neg_in_batch = Some(masked_negative_stats(
+                s.view(),
+                &in_batch_mask(self.n, batches),
+            ));
+        }
+        self
     }
 
     /// The predicted `c*`, when it is a number (not in the degenerate phase).
@@ -163,6 +208,10 @@ struct Flat {
     s_pos_std: Option<f64>,
     s_neg_mean: Option<f64>,
     s_neg_std: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s_neg_mean_in_batch: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s_neg_std_in_batch: Option<f64>,
     c_fit: Option<f64>,
     gram_distance: Option<f64>,
     margin: Option<f64>,
@@ -191,6 +240,8 @@ impl Serialize for Report {
             s_pos_std: m.map(|m| m.pos.std),
             s_neg_mean: m.map(|m| m.neg.mean),
             s_neg_std: m.map(|m| m.neg.std),
+            s_neg_mean_in_batch: self.s_neg_in_batch.map(|x| x.0),
+            s_neg_std_in_batch: self.s_neg_in_batch.map(|x| x.1),
             c_fit: m.map(|m| m.c_fit),
             gram_distance: m.map(|m| m.gram_distance),
             margin: self.margins.map(|g| g.margin),

@@ -262,10 +262,12 @@ fn reproduce_quick_writes_the_report_and_every_figure() {
     let report = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     assert!(report.contains("on the predicted CCEM"));
     assert!(report.contains("| etf |") && report.contains("| antipodal |"));
+    assert!(report.contains("## Mini-batches") && report.contains("| 4 | shuffled |"));
     let figures = [
         "phase_encoder.png",
         "phase_free.png",
         "theory_map.png",
+        "theory_batch.png",
         "diff_free.png",
         "diff_encoder.png",
         "curves.png",

@@ -13,6 +13,8 @@ fn cfg(n: usize, d: usize, layers: usize, steps: usize, seed: u64) -> EncoderCon
         steps,
         lr: 0.5,
         seed,
+        batch: None,
+        neg_variance_weight: 0.0,
     }
 }
 

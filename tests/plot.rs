@@ -215,6 +215,27 @@ fn theory_map_every_quantity_and_bias() {
 }
 
 #[test]
+fn batch_theory_map_draws_the_weighted_thresholds() {
+    let dir = tempfile::tempdir().unwrap();
+    let bs: Vec<usize> = (2..=16).collect();
+    let ts: Vec<f64> = (0..30).map(|k| 0.1 + 0.1 * f64::from(k)).collect();
+    let png = dir.path().join("batch.png");
+    plot::batch_theory_map(&png, 16, &bs, &ts).unwrap();
+    assert_png(&png);
+    let svg = dir.path().join("batch.svg");
+    plot::batch_theory_map(&svg, 16, &bs, &ts).unwrap();
+    let texts = svg_texts(&svg);
+    assert_has(&texts, "mini-batch size B");
+    assert_has(&texts, "ETF threshold t = ((N−1)/N) log(w(N−2) − 1)");
+    // B = 17 > N, a single B, and a bad extension are errors that write nothing.
+    let bad = dir.path().join("bad.png");
+    assert!(plot::batch_theory_map(&bad, 16, &[2, 17], &ts).is_err());
+    assert!(plot::batch_theory_map(&bad, 16, &[4], &ts).is_err());
+    assert!(plot::batch_theory_map(&dir.path().join("x.bmp"), 16, &bs, &ts).is_err());
+    assert!(!bad.exists());
+}
+
+#[test]
 fn diff_map_from_theory_column_or_computed() {
     let dir = tempfile::tempdir().unwrap();
     let with = sigmoid_input(dir.path());

@@ -421,6 +421,8 @@ pub fn train<'py>(
         steps,
         lr,
         seed,
+        batch: None,
+        neg_variance_weight: 0.0,
     }
     .check()
     .map_err(convert::error)?;

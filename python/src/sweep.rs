@@ -167,6 +167,7 @@ pub fn sweep<'py>(
             optimizer,
             restarts,
             grad_tol,
+            ..Default::default()
         },
         shard: shard
             .map(Shard::parse)

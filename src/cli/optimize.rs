@@ -4,6 +4,7 @@
 use super::output::{print_records, Format};
 use super::theory::{bias_mode, LossKind};
 use anyhow::{bail, Context, Result};
+use ccem::batch::{Batching, MiniBatch};
 use ccem::geometry::QuantileLevel;
 use ccem::loss::{infonce_clip, BlockOptions, Loss};
 use ccem::optim::learnt::log_sigmoid_loss;
@@ -23,6 +24,9 @@ use std::path::PathBuf;
   ccem optimize --n 20 --t 1 --restarts 4 --seed 3 --save-u U.npy --save-v V.npy
   ccem optimize --n 8 --learn-t --learn-b --relative-bias   # t, r_b learnt: stops when the margin converges
   ccem optimize --n 5 --d 2 --max-margin            # the pentagon: margin (1 - cos 72 deg)/2
+  ccem optimize --n 16 --t 2 --b 1 --batch 4                      # shuffled batches of 4
+  ccem optimize --n 16 --t 2 --b 1 --batch 4 --batching expected  # the exact expected loss
+  ccem optimize --n 16 --t 2 --b 1 --batch 4 --batching fixed --neg-variance-weight 1
 
 Rows of U and V live on the unit sphere: raw rows are renormalised after every step (a Riemannian
 step with the projective retraction). Defaults: Adam, lr 0.05 halving every 1000 steps down to 2%,
@@ -35,6 +39,9 @@ margin = (min S_ii - max S_ij)/2, margin_bias = (min S_ii + max S_ij)/2, margin_
 margin_quantile = (q_p(S_ii) - q_(1-p)(S_ij))/2 (numpy's linear quantile, p = --margin-quantile).
 With --learn-t the run stops when the margin has converged (not on the gradient norm), and
 log_loss_rate = -log(L)/t is reported.
+With --batch B: batch, batching, w = (B-1)/(N-1), s_neg_mean_in_batch and s_neg_std_in_batch
+(the negatives sharing a batch; shuffled: the last epoch's partition), and the theory_* keys are
+the optimum of the expected mini-batch loss (none for InfoNCE with B < N or with the penalty).
 InfoNCE is the sum of the row and column cross-entropies (the paper's convention), twice
 open_clip's ClipLoss (their mean); loss_clip / infonce_loss_clip give the CLIP value.")]
 pub struct OptimizeArgs {
@@ -113,9 +120,48 @@ pub struct OptimizeArgs {
     /// Save the final V (N x d): .npy or .csv, by extension
     #[arg(long, value_name = "V.npy|V.csv")]
     pub save_v: Option<PathBuf>,
+    #[command(flatten)]
+    pub mini_batch: MiniBatchArgs,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+/// The mini-batch options shared by `optimize`, `train` and `sweep` (SPEC §8).
+#[derive(clap::Args, Debug, Clone)]
+pub struct MiniBatchArgs {
+    /// Mini-batch size B (2 <= B <= N; B = N is the full batch)
+    #[arg(long, value_name = "B")]
+    pub batch: Option<usize>,
+    /// How batches are chosen: expected (exact expected loss, sigmoid only), shuffled (new
+    /// partition each epoch; default), fixed (one partition), all (every C(N,B) batch),
+    /// hardest (OSGD: the batch of largest loss)
+    #[arg(long, value_name = "STRATEGY", requires = "batch")]
+    pub batching: Option<String>,
+    /// Weight lambda of the negative-variance penalty of Lee et al. 2025 (mean of
+    /// (S_ij + 1/(N-1))^2 over the negative pairs of each batch)
+    #[arg(
+        long,
+        value_name = "LAMBDA",
+        default_value_t = 0.0,
+        allow_hyphen_values = true
+    )]
+    pub neg_variance_weight: f64,
+}
+
+impl MiniBatchArgs {
+    /// The validated mini-batch setting for `n` pairs and `loss` (`None`: the full batch).
+    pub fn mini_batch(&self, n: usize, loss: &Loss) -> Result<Option<MiniBatch>> {
+        let batching = self
+            .batching
+            .as_deref()
+            .map(str::parse::<Batching>)
+            .transpose()?;
+        Ok(match self.batch {
+            Some(b) => Some(MiniBatch::new(n, b, batching, loss)?),
+            None => None,
+        })
+    }
 }
 
 /// `adam` or `sgd`.
@@ -169,6 +215,16 @@ struct OptimizeRecord {
     /// Learnt t: `-log(L) / t`, which tends to `margin` when the bias sits at `margin_bias`.
     log_loss_rate: Option<f64>,
     restart_losses: Vec<f64>,
+    /// Mini-batch size (with --batch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batching: Option<&'static str>,
+    /// Negative weight (B-1)/(N-1) of the expected loss (with --batch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    w: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    neg_variance_weight: Option<f64>,
 }
 
 /// Turns the arguments into a configuration (checked by the library in `optimize`).
@@ -205,6 +261,8 @@ fn config(a: &OptimizeArgs) -> Result<FreeConfig> {
     cfg.learn_t = a.learn_t;
     cfg.learn_b = a.learn_b;
     cfg.relative_bias = relative_bias;
+    cfg.batch = a.mini_batch.mini_batch(a.n, &loss)?;
+    cfg.neg_variance_weight = a.mini_batch.neg_variance_weight;
     Ok(cfg)
 }
 
@@ -272,7 +330,10 @@ pub fn run(a: &OptimizeArgs) -> Result<()> {
             level,
             BlockOptions::default(),
         )?
-    };
+        .with_in_batch(r.u.view(), r.v.view(), &r.last_batches)
+    }
+    // The theory of a mini-batch run: the optimum of the expected loss (SPEC §8).
+    .with_training(cfg.batch, cfg.neg_variance_weight > 0.0, &final_loss);
     let (t, b, tau) = match final_loss {
         Loss::Sigmoid { t, b } => (Some(t), Some(b), None),
         Loss::InfoNce { tau } => (None, None, Some(tau)),
@@ -311,6 +372,10 @@ pub fn run(a: &OptimizeArgs) -> Result<()> {
             _ => None,
         },
         restart_losses: r.restart_losses.clone(),
+        batch: cfg.batch.map(|mb| mb.size()),
+        batching: cfg.batch.map(|mb| mb.batching().as_str()),
+        w: cfg.batch.map(|mb| mb.weight()),
+        neg_variance_weight: (cfg.neg_variance_weight != 0.0).then_some(cfg.neg_variance_weight),
     };
     if let Some(p) = &a.save_u {
         ccem::io::write_matrix(p, &r.u).with_context(|| format!("saving U to {}", p.display()))?;

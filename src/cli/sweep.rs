@@ -83,6 +83,8 @@ pub struct SweepArgs {
     /// Free embeddings: stop when the gradient norm falls below this
     #[arg(long)]
     pub grad_tol: Option<f64>,
+    #[command(flatten)]
+    pub mini_batch: super::optimize::MiniBatchArgs,
     /// Run only cells k with k mod K = I (0 <= I < K), e.g. one task of a SLURM array
     #[arg(long, value_name = "I/K")]
     pub shard: Option<String>,
@@ -145,6 +147,15 @@ impl SweepArgs {
                 optimizer: self.optimizer.clone(),
                 restarts: self.restarts,
                 grad_tol: self.grad_tol,
+                batch: self.mini_batch.batch,
+                batching: self
+                    .mini_batch
+                    .batching
+                    .as_deref()
+                    .map(str::parse)
+                    .transpose()?,
+                neg_variance_weight: (self.mini_batch.neg_variance_weight != 0.0)
+                    .then_some(self.mini_batch.neg_variance_weight),
             },
             shard: self.shard.as_deref().map(Shard::parse).transpose()?,
         };

@@ -15,6 +15,7 @@ use serde::Serialize;
   ccem theory --n 10 --t 1..10:4 --relative-bias 0.5
   ccem theory --loss infonce --n 10 --tau 0.07
   ccem theory --n 32768 --t 117.8 --b 12.9 --d 768   # SigLIP's trained values: d < N
+  ccem theory --n 16 --t 2 --b 1 --batch 4          # the optimum of the expected loss over batches of 4
 
 InfoNCE's loss is the sum of the row and column cross-entropies (the paper's convention), twice
 open_clip's ClipLoss (their mean); loss_clip gives the CLIP value.")]
@@ -46,6 +47,10 @@ pub struct TheoryArgs {
     /// output says so and gives the margin bound (SPEC §7)
     #[arg(long)]
     pub d: Option<usize>,
+    /// Mini-batch size B (2 <= B <= every N): the optimum of the expected loss over uniformly
+    /// drawn batches of B pairs, negatives weighted by w = (B-1)/(N-1) (sigmoid only)
+    #[arg(long, value_name = "B")]
+    pub batch: Option<usize>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -110,6 +115,12 @@ struct SigmoidRecord {
     t_etf_boundary: Option<f64>,
     /// The scale t below which this N is antipodal under this bias setting.
     t_antipodal_boundary: Option<f64>,
+    /// The mini-batch size B (with --batch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch: Option<usize>,
+    /// The negative weight w = (B-1)/(N-1) (with --batch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    w: Option<f64>,
 }
 
 /// Cells computed at once (in parallel) before they are written: memory does not grow with the
@@ -152,6 +163,17 @@ fn stream_cells<'g, P: Send + Sync + Copy + 'g, T: Send + 'g>(
 pub fn run(a: &TheoryArgs) -> Result<()> {
     let ns = IntGrid::parse(&a.n)?;
     ccem::error::check_batch(ns.min())?;
+    if let Some(b) = a.batch {
+        if a.loss == LossKind::Infonce {
+            bail!(
+                "--batch gives the optimum of the expected mini-batch loss, which only the \
+                 sigmoid loss has in closed form; InfoNCE has no weighted equivalent (train it \
+                 with `ccem optimize --loss infonce --batch B --batching shuffled`)"
+            );
+        }
+        // 2 <= B <= N for every N of the grid iff it holds for the smallest.
+        ccem::theory::batch::check_mini_batch(ns.min(), b)?;
+    }
     let count = ns.len().saturating_mul(match a.loss {
         LossKind::Sigmoid => {
             a.t.as_deref()
@@ -181,17 +203,31 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
             for t in [ts.min(), ts.max()] {
                 Optimum::sigmoid(ns.min(), t, mode.bias(t))?;
             }
+            let batch = a.batch;
+            // The negative weight (SPEC §8): 1 for the full batch, bitwise.
+            let weight = move |n: usize| {
+                batch.map_or(1.0, |b| {
+                    ccem::theory::batch::negative_weight(n, b).expect("B <= min N checked above")
+                })
+            };
             let t_hi = ts.max().max(10.0) * 2.0;
             let bounds = move |n: usize| {
+                let w = weight(n);
                 (
-                    mode.etf_boundaries(n, 1e-9, t_hi, 2000).first().copied(),
-                    mode.antipodal_boundaries(n, 1e-9, t_hi, 2000)
+                    mode.etf_boundaries_weighted(n, w, 1e-9, t_hi, 2000)
                         .first()
                         .copied(),
+                    if batch.is_some() {
+                        mode.antipodal_boundaries_weighted(n, w, 1e-9, t_hi, 2000)
+                    } else {
+                        mode.antipodal_boundaries(n, 1e-9, t_hi, 2000)
+                    }
+                    .first()
+                    .copied(),
                 )
             };
-            let records = stream_cells(&ns, &ts, bounds, |n, t, (te, ta)| {
-                let o = Optimum::sigmoid_unchecked(n, t, mode.bias(t));
+            let records = stream_cells(&ns, &ts, bounds, move |n, t, (te, ta)| {
+                let o = Optimum::sigmoid_weighted_unchecked(n, t, mode.bias(t), weight(n));
                 SigmoidRecord {
                     n,
                     t,
@@ -204,6 +240,8 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
                     phase: o.phase,
                     t_etf_boundary: te,
                     t_antipodal_boundary: ta,
+                    batch,
+                    w: batch.map(|_| weight(n)),
                 }
             });
             emit(a, &mut out, count, ns.min(), records, |n| n)

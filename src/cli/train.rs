@@ -19,6 +19,9 @@ The data are 2N Gaussian points in R^{2d}; the encoder is ReLU(W2 ReLU(W1 x + b1
 layer with --layers 3), PyTorch's default init, rows normalised, full-batch SGD.
 Output: the run, the measured embedding (s_pos_mean, ..., gram_distance) and the theory's
 prediction (theory_c_star, theory_s_pos, ..., theory_phase; empty for d < N).
+With --batch B: batch, batching, w = (B-1)/(N-1), s_neg_mean_in_batch and s_neg_std_in_batch
+(the negatives sharing a batch; shuffled: the last epoch's partition), and the theory_* keys are
+the optimum of the expected mini-batch loss (none for InfoNCE with B < N or with the penalty).
 InfoNCE is the sum of the row and column cross-entropies (the paper's convention), twice
 open_clip's ClipLoss (their mean); loss_clip / infonce_loss_clip give the CLIP value.")]
 pub struct TrainArgs {
@@ -61,6 +64,8 @@ pub struct TrainArgs {
     /// Quantile level p of margin_quantile = (q_p(S_ii) - q_{1-p}(S_ij)) / 2
     #[arg(long, value_name = "P", default_value_t = ccem::geometry::DEFAULT_MARGIN_QUANTILE, allow_hyphen_values = true)]
     pub margin_quantile: f64,
+    #[command(flatten)]
+    pub mini_batch: super::optimize::MiniBatchArgs,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -88,6 +93,13 @@ struct TrainRecord {
     loss_clip: Option<f64>,
     #[serde(flatten)]
     report: Report,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batching: Option<&'static str>,
+    /// Negative weight (B-1)/(N-1) of the expected loss (with --batch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    w: Option<f64>,
 }
 
 /// The loss from the arguments (checked by the library).
@@ -126,6 +138,8 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         steps: a.steps,
         lr: a.lr,
         seed: a.seed,
+        batch: a.mini_batch.mini_batch(a.n, &loss)?,
+        neg_variance_weight: a.mini_batch.neg_variance_weight,
     };
     for p in a.save_u.iter().chain(&a.save_v) {
         ccem::io::MatrixFormat::from_path(p)?;
@@ -147,7 +161,10 @@ pub fn run(a: &TrainArgs) -> Result<()> {
             level,
             ccem::BlockOptions::default(),
         )?
-    };
+        .with_in_batch(r.u.view(), r.v.view(), &r.last_batches)
+    }
+    // The theory of a mini-batch run: the optimum of the expected loss (SPEC §8).
+    .with_training(cfg.batch, cfg.neg_variance_weight > 0.0, &loss);
     if let Some(p) = &a.save_u {
         ccem::io::write_matrix(p, &r.u)?;
     }
@@ -173,6 +190,9 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         loss: r.loss,
         loss_clip: (loss.kind() == ccem::LossKind::InfoNce).then(|| infonce_clip(r.loss)),
         report,
+        batch: cfg.batch.map(|mb| mb.size()),
+        batching: cfg.batch.map(|mb| mb.batching().as_str()),
+        w: cfg.batch.map(|mb| mb.weight()),
     };
     print_records(a.format, &[rec])?;
     if diverged {

@@ -37,6 +37,7 @@
 //! `ChaCha8Rng::seed_from_u64(seed)` in a fixed order, every sum runs in a fixed order, and one
 //! run is single-threaded. Sweeps parallelise across runs.
 
+mod batched;
 pub(crate) mod gemm;
 mod network;
 mod scalar;
@@ -47,6 +48,7 @@ mod tests;
 pub use network::Encoder;
 pub use scalar::Scalar;
 
+use crate::batch::MiniBatch;
 use crate::error::{check_batch, check_positive, Error, Result};
 use crate::loss::Loss;
 use crate::optim::Termination;
@@ -76,6 +78,12 @@ pub struct EncoderConfig {
     pub lr: f64,
     /// Seed of the data and the initial network.
     pub seed: u64,
+    /// Mini-batch training (SPEC §8, [`crate::batch`]); `None` is the full batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<MiniBatch>,
+    /// Weight `lambda >= 0` of the negative-variance penalty of SPEC §8 (`0`: none).
+    #[serde(default, skip_serializing_if = "batched::is_zero")]
+    pub neg_variance_weight: f64,
 }
 
 impl EncoderConfig {
@@ -88,6 +96,8 @@ impl EncoderConfig {
             steps: DEFAULT_STEPS,
             lr: DEFAULT_LR,
             seed,
+            batch: None,
+            neg_variance_weight: 0.0,
         }
     }
 
@@ -117,6 +127,19 @@ impl EncoderConfig {
             ));
         }
         check_positive("lr", self.lr)?;
+        crate::loss::minibatch::NegVariance::new(self.neg_variance_weight, self.n)?;
+        if let Some(mb) = self.batch {
+            if mb.n() != self.n {
+                return Err(Error::Config(format!(
+                    "the mini-batch setting is for N = {} but the encoder has N = {}",
+                    mb.n(),
+                    self.n
+                )));
+            }
+            if mb.batching() == crate::batch::Batching::Hardest && !mb.is_full() {
+                crate::batch::hardest::check_hardest(self.n, mb.size())?;
+            }
+        }
         crate::limits::check_memory(
             &format!("training the encoder with N = {}, d = {}", self.n, self.d),
             crate::limits::encoder_run_bytes(self.n, self.d, self.layers),
@@ -156,6 +179,9 @@ pub struct EncoderResult {
     pub u: Array2<f64>,
     /// The final normalised embeddings `V` (`N x d`).
     pub v: Array2<f64>,
+    /// Mini-batch runs (SPEC §8): the batches whose negative pairs count as "in a batch"
+    /// ([`crate::batch::BatchSampler::last_batches`]); empty otherwise.
+    pub last_batches: Vec<Vec<usize>>,
 }
 
 /// Trains the paper's encoder (SPEC §5) with `cfg` on `loss`, the network in `f32` and the loss
@@ -204,7 +230,12 @@ pub fn train_with<T: Scalar>(
     loss: &Loss,
     observer: Option<LossObserver<'_>>,
 ) -> Result<EncoderResult> {
-    Ok(run::<T>(&cfg.check()?, loss, observer))
+    let valid = cfg.check()?;
+    if let Some(mb) = cfg.batch {
+        // The mini-batch setting must be one for this loss (InfoNCE has no `expected`).
+        MiniBatch::new(mb.n(), mb.size(), Some(mb.batching()), loss)?;
+    }
+    Ok(run::<T>(&valid, loss, observer))
 }
 
 /// The training loop of [`train_with`] on a checked configuration.
@@ -213,6 +244,9 @@ fn run<T: Scalar>(
     loss: &Loss,
     mut observer: Option<LossObserver<'_>>,
 ) -> EncoderResult {
+    if cfg.batch.is_some_and(|mb| !mb.is_full()) || cfg.neg_variance_weight != 0.0 {
+        return batched::train_batched::<T>(cfg, loss, observer);
+    }
     let mut net = Encoder::<T>::from_valid(cfg);
     let mut steps_run = 0;
     let mut diverged = false;
@@ -248,5 +282,6 @@ fn run<T: Scalar>(
         steps_run,
         u: net.u().mapv(Scalar::to_f64),
         v: net.v().mapv(Scalar::to_f64),
+        last_batches: Vec::new(),
     }
 }

@@ -358,14 +358,29 @@ impl<T: Scalar> Encoder<T> {
     ///
     /// Returns `false` (gradients not computed) if the network produced a non-finite value.
     pub fn grad(&mut self, loss: &Loss) -> bool {
+        self.grad_with(|s, g| loss.grad_s(s, g))
+    }
+
+    /// As [`Encoder::grad`] with `G = dL/dS` written by `grad_s(S, G)` (which returns `false`
+    /// on a non-finite value): the hook of the mini-batch objectives (`batched.rs`).
+    pub(super) fn grad_with(
+        &mut self,
+        grad_s: impl FnOnce(ArrayView2<'_, f64>, ArrayViewMut2<'_, f64>) -> bool,
+    ) -> bool {
         if !self.forward() {
             return false;
         }
-        if !loss.grad_s(self.s64.view(), self.g64.view_mut()) {
+        if !grad_s(self.s64.view(), self.g64.view_mut()) {
             return false;
         }
         self.backward();
         true
+    }
+
+    /// Mutable access to the inputs (`x^u` over `x^v`, `2N x 2d`): a batch's rows are copied
+    /// in by `batched.rs`.
+    pub(super) fn inputs_mut(&mut self) -> ArrayViewMut2<'_, T> {
+        self.x.view_mut()
     }
 
     /// The loss `L(S)` of the `S` of the last forward pass ([`Encoder::grad`], [`Encoder::loss`]

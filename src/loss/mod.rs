@@ -16,6 +16,7 @@
 pub mod blocked;
 pub mod embedding;
 pub mod infonce;
+pub mod minibatch;
 pub mod precision;
 pub mod sgemm;
 pub mod sigmoid;

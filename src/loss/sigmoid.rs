@@ -42,7 +42,8 @@ pub(crate) struct SigmoidSums {
 /// The free-embedding optimiser's kernel over a row-major `N x N` `S` in place (SPEC §1):
 /// `G = t H` with `H_ij = dL/dlogit_ij = -(z_ij/N) sigmoid(-z_ij x_ij)`, `x_ij = t S_ij - b`,
 /// plus `sum H`, `sum H S` (for the gradients of learnt `t`, `b`), `||G||_1` and (when `LOSS`)
-/// the loss `(1/N) sum softplus(-z_ij x_ij)`. Each term shares one `exp(-|x|)` between its
+/// the loss `(1/N) sum softplus(-z_ij x_ij)`. Every negative term (and its `H`) is multiplied by
+/// `w` (SPEC §8: the expected mini-batch loss; `w = 1` is the plain loss, bitwise). Each term shares one `exp(-|x|)` between its
 /// sigmoid and its softplus, so every finite logit gives finite values; the loss value costs one
 /// more `log1p` per entry and is only computed when asked for.
 ///
@@ -53,6 +54,7 @@ pub(crate) fn sigmoid_grad_sums_in_place<const LOSS: bool>(
     n: usize,
     t: f64,
     b: f64,
+    w: f64,
 ) -> SigmoidSums {
     let inv_n = 1.0 / n as f64;
     let (mut loss, mut sum_h, mut sum_hs, mut sum_abs) = (0.0, 0.0, 0.0, 0.0);
@@ -64,13 +66,13 @@ pub(crate) fn sigmoid_grad_sums_in_place<const LOSS: bool>(
             let s = *e;
             let x = t * s - b;
             let (sig, q) = sigmoid_and_exp(x);
-            let h = sig * inv_n;
+            let h = w * sig * inv_n;
             sum_h += h;
             sum_abs += h;
             sum_hs += h * s;
             *e = t * h;
             if LOSS {
-                loss += x.max(0.0) + q.ln_1p();
+                loss += w * (x.max(0.0) + q.ln_1p());
             }
         }
         // The positive pair (z = +1): term softplus(-x), H = -sigmoid(-x) / N.

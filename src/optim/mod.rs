@@ -49,6 +49,7 @@
 //! parallelise across cells.
 
 mod adam;
+mod batching;
 pub mod learnt;
 pub mod max_margin;
 mod objective;
@@ -62,6 +63,7 @@ pub use adam::Adam;
 pub use scalars::{scalar_gradients, ScalarFlags, Scalars};
 pub use sgd::Sgd;
 
+use crate::batch::MiniBatch;
 use crate::error::{check_batch, check_nonneg, check_positive, Error, Result};
 use crate::loss::Loss;
 use crate::valid::Valid;
@@ -226,6 +228,12 @@ pub struct FreeConfig {
     pub learn_b: bool,
     /// Parametrise the bias as `b = r_b t` (sigmoid only; needs `t > 0`; `r_b = b / t`).
     pub relative_bias: bool,
+    /// Mini-batch training (SPEC §8, [`crate::batch`]); `None` is the full batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<MiniBatch>,
+    /// Weight `lambda >= 0` of the negative-variance penalty of SPEC §8 (`0`: none).
+    #[serde(default, skip_serializing_if = "batching::is_zero")]
+    pub neg_variance_weight: f64,
 }
 
 impl FreeConfig {
@@ -247,6 +255,8 @@ impl FreeConfig {
             learn_t: false,
             learn_b: false,
             relative_bias: false,
+            batch: None,
+            neg_variance_weight: 0.0,
         }
     }
 
@@ -299,6 +309,7 @@ impl FreeConfig {
                 });
             }
         }
+        self.validate_batch()?;
         match self.loss {
             Loss::InfoNce { .. } => {
                 if self.learn_t || self.learn_b || self.relative_bias {
@@ -368,6 +379,9 @@ pub struct FreeResult {
     pub best_restart: usize,
     /// The final loss of every restart, in order (`NaN` for a diverged one).
     pub restart_losses: Vec<f64>,
+    /// The kept restart's batches whose negative pairs count as "in a batch" (SPEC §8,
+    /// [`crate::batch::BatchSampler::last_batches`]); empty for the full batch and `expected`.
+    pub last_batches: Vec<Vec<usize>>,
 }
 
 impl FreeResult {
@@ -437,7 +451,7 @@ impl std::fmt::Display for Termination {
 }
 
 /// The outcome of one restart (its embedding stays in the shared buffer).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Run {
     loss: f64,
     t: f64,
@@ -447,6 +461,8 @@ struct Run {
     grad_norm: f64,
     grad_norm_relative: f64,
     diverged: bool,
+    /// The batches of the end of a stochastic mini-batch run (empty otherwise).
+    last_batches: Vec<Vec<usize>>,
 }
 
 /// Buffers of one [`optimize`] call, reused by every restart.
@@ -504,17 +520,22 @@ pub fn optimize_checked(cfg: &Valid<FreeConfig>) -> FreeResult {
         grad: vec![0.0; len],
         opt,
     };
+    solver.ws.set_penalty(cfg.penalty());
+    let mut batched = batching::Batched::new(cfg);
     let mut best: Option<(usize, Run, Vec<f64>)> = None;
     let mut restart_losses = Vec::with_capacity(cfg.restarts);
     for r in 0..cfg.restarts {
-        let run = solver.run(cfg, r as u64, t0, b0);
+        let run = match batched.as_mut() {
+            Some(bt) => solver.run_batched(cfg, bt, r as u64, t0, b0),
+            None => solver.run(cfg, r as u64, t0, b0),
+        };
         restart_losses.push(if run.diverged { f64::NAN } else { run.loss });
         let better = match &best {
             None => true,
             Some((_, b, _)) => !run.diverged && (b.diverged || run.loss < b.loss),
         };
         if better {
-            best = Some((r, run, solver.theta[..2 * n * d].to_vec()));
+            best = Some((r, run.clone(), solver.theta[..2 * n * d].to_vec()));
         }
     }
     let (best_restart, run, theta) = best.expect("a valid configuration has restarts >= 1");
@@ -531,6 +552,7 @@ pub fn optimize_checked(cfg: &Valid<FreeConfig>) -> FreeResult {
         grad_norm_relative: run.grad_norm_relative,
         best_restart,
         restart_losses,
+        last_batches: run.last_batches,
     }
 }
 
@@ -623,6 +645,7 @@ impl Solver {
             grad_norm,
             grad_norm_relative,
             diverged: diverged || !loss.is_finite(),
+            last_batches: Vec::new(),
         }
     }
 
@@ -638,6 +661,7 @@ impl Solver {
             Loss::Sigmoid { .. } => Objective::Sigmoid {
                 t: scalars.t(),
                 b: scalars.b(),
+                w: cfg.negative_weight(),
             },
             l @ Loss::InfoNce { .. } => Objective::from(l),
         };

@@ -27,8 +27,9 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 /// The scale and bias of one sigmoid evaluation, or the temperature of InfoNCE.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Objective {
-    /// Sigmoid loss, logit `t S - b`.
-    Sigmoid { t: f64, b: f64 },
+    /// Sigmoid loss, logit `t S - b`, every negative term weighted by `w` (`1`: the loss
+    /// itself; `(B-1)/(N-1)`: the expected mini-batch loss, SPEC §8).
+    Sigmoid { t: f64, b: f64, w: f64 },
     /// Symmetric InfoNCE with temperature `tau`.
     InfoNce { tau: f64 },
 }
@@ -36,7 +37,7 @@ pub(crate) enum Objective {
 impl From<Loss> for Objective {
     fn from(l: Loss) -> Self {
         match l {
-            Loss::Sigmoid { t, b } => Objective::Sigmoid { t, b },
+            Loss::Sigmoid { t, b } => Objective::Sigmoid { t, b, w: 1.0 },
             Loss::InfoNce { tau } => Objective::InfoNce { tau },
         }
     }
@@ -73,6 +74,11 @@ pub(crate) struct Workspace {
     col2: Vec<f64>,
     /// The diagonal of `S` (InfoNCE needs it after `S` is overwritten).
     diag: Vec<f64>,
+    /// The negative-variance penalty added to the loss (SPEC §8), if any
+    /// ([`Workspace::set_penalty`]).
+    penalty: Option<crate::loss::minibatch::NegVariance>,
+    /// A copy of `S` for the penalty (empty without one).
+    s_keep: Vec<f64>,
 }
 
 impl Workspace {
@@ -87,6 +93,16 @@ impl Workspace {
             col: vec![0.0; n],
             col2: vec![0.0; n],
             diag: vec![0.0; n],
+            penalty: None,
+            s_keep: Vec::new(),
+        }
+    }
+
+    /// Adds the negative-variance penalty of SPEC §8 to every evaluation (`None`: none).
+    pub fn set_penalty(&mut self, p: Option<crate::loss::minibatch::NegVariance>) {
+        self.penalty = p.filter(|p| p.lambda > 0.0);
+        if self.penalty.is_some() {
+            self.s_keep.resize(self.n * self.n, 0.0);
         }
     }
 
@@ -111,12 +127,16 @@ impl Workspace {
             let mut s = ArrayViewMut2::from_shape((n, n), &mut self.sg[..]).expect("S is N x N");
             general_mat_mul(1.0, &xv, &yv.t(), 0.0, &mut s);
         }
-        let eval = match obj {
-            Objective::Sigmoid { t, b } => {
+        if self.penalty.is_some() {
+            // The kernels overwrite `S` with `G`: keep `S` for the penalty.
+            self.s_keep.copy_from_slice(&self.sg);
+        }
+        let mut eval = match obj {
+            Objective::Sigmoid { t, b, w } => {
                 let p = if want_loss {
-                    sigmoid_grad_sums_in_place::<true>(&mut self.sg, n, t, b)
+                    sigmoid_grad_sums_in_place::<true>(&mut self.sg, n, t, b, w)
                 } else {
-                    sigmoid_grad_sums_in_place::<false>(&mut self.sg, n, t, b)
+                    sigmoid_grad_sums_in_place::<false>(&mut self.sg, n, t, b, w)
                 };
                 Evaluation {
                     loss: p.loss,
@@ -127,6 +147,14 @@ impl Workspace {
             }
             Objective::InfoNce { tau } => self.infonce_kernel(tau),
         };
+        if let Some(p) = self.penalty {
+            let sv = ArrayView2::from_shape((n, n), &self.s_keep[..]).expect("S is N x N");
+            let gv = ArrayViewMut2::from_shape((n, n), &mut self.sg[..]).expect("G is N x N");
+            let r = p.add_value_grad(sv, gv);
+            // `||G||_1` is that of the penalised gradient (both kernels report `sum |G_ij|`).
+            eval.g_l1 = self.sg.iter().map(|g| g.abs()).sum();
+            eval.loss += r;
+        }
         let g = ArrayView2::from_shape((n, n), &self.sg[..]).expect("G is N x N");
         {
             let mut gxv = ArrayViewMut2::from_shape((n, d), &mut *gx).expect("dX is N x d");

@@ -121,9 +121,21 @@ fn kernels_are_finite_at_extreme_parameters() {
     let x = unit_rows(n, d, 5);
     let y = unit_rows(n, d, 6);
     for obj in [
-        Objective::Sigmoid { t: 1e4, b: 1e4 },
-        Objective::Sigmoid { t: 1e4, b: -3e3 },
-        Objective::Sigmoid { t: 0.0, b: 5.0 },
+        Objective::Sigmoid {
+            t: 1e4,
+            b: 1e4,
+            w: 1.0,
+        },
+        Objective::Sigmoid {
+            t: 1e4,
+            b: -3e3,
+            w: 1.0,
+        },
+        Objective::Sigmoid {
+            t: 0.0,
+            b: 5.0,
+            w: 1.0,
+        },
         Objective::InfoNce { tau: 1e-3 },
     ] {
         let (ev, gx, gy) = evaluate(obj, &x, &y);
@@ -149,7 +161,7 @@ fn scalar_gradients_match_finite_differences() {
         let (x, y) = scalar_fd_case(seed);
         let s = x.dot(&y.t());
         let l = |t: f64, b: f64| sigmoid(t, b).value_s(s.view());
-        let (ev, _, _) = evaluate(Objective::Sigmoid { t, b }, &x, &y);
+        let (ev, _, _) = evaluate(Objective::Sigmoid { t, b, w: 1.0 }, &x, &y);
         // Absolute bias: parameters (t', b) with t = exp(t').
         let (dlt, db) = scalar_gradients(t, b, false, ev.sum_h, ev.sum_hs);
         let tp = t.ln();
@@ -398,4 +410,68 @@ fn the_prediction_depends_on_the_dimension() {
     assert!(predict(4, 2, &Loss::infonce(1.0).unwrap()).is_none());
     let c = predict(10, 10, &sigmoid(1.0, 1.0)).unwrap().c_star;
     assert!((c - 0.4630146707).abs() < 1e-9); // SPEC.md §3 table
+}
+
+#[test]
+fn weighted_and_penalised_objective_matches_finite_differences() {
+    // The expected mini-batch objective of SPEC §8: negatives weighted by w, plus the
+    // negative-variance penalty; both losses, through the normalisation.
+    use crate::loss::minibatch::{sigmoid_loss_weighted, NegVariance};
+    let (n, d, h) = (5, 4, 1e-6);
+    let x = unit_rows(n, d, 3);
+    let y = unit_rows(n, d, 4);
+    let pen = NegVariance::new(2.5, 12).unwrap();
+    let norm_rows = |a: &Array2<f64>| crate::loss::normalize_rows(a.view(), "X").unwrap().u;
+    for (obj, w) in [
+        (
+            Objective::Sigmoid {
+                t: 2.0,
+                b: 1.0,
+                w: 0.3,
+            },
+            0.3,
+        ),
+        (Objective::InfoNce { tau: 0.5 }, 1.0),
+    ] {
+        let value = |xa: &Array2<f64>, ya: &Array2<f64>| {
+            let s = norm_rows(xa).dot(&norm_rows(ya).t());
+            let base = match obj {
+                Objective::Sigmoid { t, b, w } => sigmoid_loss_weighted(s.view(), t, b, w),
+                Objective::InfoNce { tau } => Loss::infonce(tau).unwrap().value_s(s.view()),
+            };
+            base + pen.value(s.view())
+        };
+        let mut ws = Workspace::new(n, d);
+        ws.set_penalty(Some(pen));
+        let (mut gx, mut gy) = (Array2::zeros((n, d)), Array2::zeros((n, d)));
+        let ev = ws.evaluate(
+            obj,
+            x.as_slice().unwrap(),
+            y.as_slice().unwrap(),
+            gx.as_slice_mut().unwrap(),
+            gy.as_slice_mut().unwrap(),
+            true,
+        );
+        assert!((ev.loss - value(&x, &y)).abs() < 1e-12, "w = {w}");
+        let mut worst: f64 = 0.0;
+        for i in 0..n {
+            for k in 0..d {
+                for which in 0..2 {
+                    let (mut xp, mut xm, mut yp, mut ym) =
+                        (x.clone(), x.clone(), y.clone(), y.clone());
+                    if which == 0 {
+                        xp[[i, k]] += h;
+                        xm[[i, k]] -= h;
+                    } else {
+                        yp[[i, k]] += h;
+                        ym[[i, k]] -= h;
+                    }
+                    let fd = (value(&xp, &yp) - value(&xm, &ym)) / (2.0 * h);
+                    let g = if which == 0 { gx[[i, k]] } else { gy[[i, k]] };
+                    worst = worst.max((fd - g).abs());
+                }
+            }
+        }
+        assert!(worst < 1e-7, "{obj:?}: {worst}");
+    }
 }

@@ -335,6 +335,69 @@ pub fn theory_map(out: &Path, opts: &TheoryMapOptions) -> Result<()> {
     canvas::save(&fig, out)
 }
 
+/// Map of `s_+*` of the optimum of the expected mini-batch sigmoid loss (SPEC §8) over the
+/// batch size `B` and `t` at fixed `N`, with `b = t`: [`Optimum::sigmoid_batch`] in every cell,
+/// colour scale `[-1, 1]`. The weighted thresholds are drawn dashed on top, as curves in a real
+/// `B` with `w = (B-1)/(N-1)`: the ETF threshold `t = ((N-1)/N) log(w (N-2) - 1)` (where
+/// `w (N-2) >= 2`) and the antipodal threshold `t = (1/2) log(w (N-2)/2)` (where `w (N-2) > 2`).
+///
+/// # Errors
+/// Fewer than two batch sizes or values of `t`; a batch size outside `2..=n`; a negative or
+/// non-finite `t`; an unknown extension; a failed write.
+pub fn batch_theory_map(out: &Path, n: usize, batches: &[usize], ts: &[f64]) -> Result<()> {
+    Format::from_path(out)?;
+    let bs = check_axis_grid("B", batches)?;
+    let ts = check_axis_grid("t", ts)?;
+    let mut values = vec![vec![f64::NAN; bs.len()]; ts.len()];
+    for (it, &t) in ts.iter().enumerate() {
+        for (ib, &b) in bs.iter().enumerate() {
+            values[it][ib] = Optimum::sigmoid_batch(n, b, t, t)?.s_pos;
+        }
+    }
+    let grid = Grid { ns: bs, ts, values };
+    let ((b_lo, b_hi), _) = grid_extent(&grid);
+    let steps = 400;
+    let (etf_color, anti_color) = heatmap::ON_VIRIDIS;
+    let wn = |b: f64| (b - 1.0) / (n as f64 - 1.0) * (n as f64 - 2.0);
+    let curve = |f: &dyn Fn(f64) -> Option<f64>| -> Vec<(f64, f64)> {
+        (0..=steps)
+            .map(|k| b_lo.max(2.0) + (b_hi - b_lo.max(2.0)) * k as f64 / steps as f64)
+            .filter_map(|b| f(b).map(|t| (b, t)))
+            .collect()
+    };
+    let nn = n as f64;
+    let etf = curve(&|b| (wn(b) >= 2.0).then(|| ((nn - 1.0) / nn) * (wn(b) - 1.0).ln()));
+    let anti = curve(&|b| (wn(b) > 2.0).then(|| 0.5 * (wn(b) / 2.0).ln()));
+    let overlays = vec![
+        heatmap::Overlay {
+            lines: vec![etf],
+            color: etf_color,
+            label: "ETF threshold t = ((N−1)/N) log(w(N−2) − 1)".into(),
+            markers: false,
+        },
+        heatmap::Overlay {
+            lines: vec![anti],
+            color: anti_color,
+            label: "antipodal threshold t = ½ log(w(N−2)/2)".into(),
+            markers: false,
+        },
+    ];
+    let panel = Panel {
+        title: format!("Expected mini-batch loss, N = {n}, b = t: s₊*, w = (B−1)/(N−1)"),
+        x_title: "mini-batch size B".into(),
+        y_title: t_title(Some(BiasMode::Tied), false),
+        grid,
+        overlays,
+    };
+    let fig = HeatmapFigure {
+        panels: vec![panel],
+        cmap: VIRIDIS,
+        range: (-1.0, 1.0),
+        cbar_label: "s₊* = 1 − 2c* of the expected-loss optimum".into(),
+    };
+    canvas::save(&fig, out)
+}
+
 /// Options of [`diff_map`].
 #[derive(Clone, Debug)]
 pub struct DiffOptions {

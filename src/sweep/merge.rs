@@ -180,6 +180,10 @@ mod tests {
             theory_loss: Some(1.0),
             margin: Some(0.1),
             margin_quantile: Some(0.2),
+            s_neg_std: Some(0.1),
+            s_neg_std_in_batch: None,
+            batch: None,
+            batching: None,
         }
     }
 

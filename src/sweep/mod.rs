@@ -87,6 +87,15 @@ pub struct RunOptions {
     pub restarts: Option<usize>,
     /// Free embeddings: stop when the gradient norm is below this.
     pub grad_tol: Option<f64>,
+    /// Mini-batch size `B` (SPEC §8; `B <= N` for every `N` of the grid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
+    /// Mini-batch strategy (default `shuffled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batching: Option<crate::batch::Batching>,
+    /// Weight of the negative-variance penalty (SPEC §8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub neg_variance_weight: Option<f64>,
 }
 
 /// A shard `index/count`: the cells whose grid index is `index` modulo `count`.
@@ -260,6 +269,20 @@ impl SweepSpec {
         }
         if let Some(o) = &r.optimizer {
             o.parse::<OptimizerKind>()?;
+        }
+        if let Some(l) = self.run.neg_variance_weight {
+            crate::error::check_nonneg("neg_variance_weight", l)?;
+        }
+        if let Some(b) = self.run.batch {
+            let loss = match self.objective {
+                LossKind::Sigmoid => crate::loss::Loss::sigmoid(1.0, 1.0)?,
+                LossKind::InfoNce => crate::loss::Loss::infonce(1.0)?,
+            };
+            for &n in &self.ns {
+                crate::batch::MiniBatch::new(n, b, self.run.batching, &loss)?;
+            }
+        } else if self.run.batching.is_some() {
+            return Err(Error::Config("--batching needs --batch B".into()));
         }
         self.check_memory()
     }

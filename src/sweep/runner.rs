@@ -31,6 +31,8 @@ struct Trained {
     converged: Option<bool>,
     diverged: bool,
     b: Option<f64>,
+    /// The batches of the end of a stochastic mini-batch run (empty otherwise).
+    last_batches: Vec<Vec<usize>>,
 }
 
 /// Runs one cell of `spec` and returns its row. A run that diverges gives a row with status
@@ -41,6 +43,12 @@ struct Trained {
 /// refused); the cells of [`SweepSpec::cells`] never fail.
 pub fn run_cell(spec: &Valid<SweepSpec>, cell: &Cell) -> Result<ResultRow> {
     let loss = cell_loss(spec, cell)?;
+    let mb = spec
+        .run
+        .batch
+        .map(|b| crate::batch::MiniBatch::new(cell.n, b, spec.run.batching, &loss))
+        .transpose()?;
+    let nvw = spec.run.neg_variance_weight.unwrap_or(0.0);
     let tr = match spec.mode {
         Mode::Encoder => {
             let mut cfg = EncoderConfig::new(cell.n, cell.d, cell.seed);
@@ -48,6 +56,8 @@ pub fn run_cell(spec: &Valid<SweepSpec>, cell: &Cell) -> Result<ResultRow> {
             cfg.steps = o.steps.unwrap_or(cfg.steps);
             cfg.lr = o.lr.unwrap_or(cfg.lr);
             cfg.layers = o.layers.unwrap_or(cfg.layers);
+            cfg.batch = mb;
+            cfg.neg_variance_weight = nvw;
             let r = encoder::train_checked(&cfg.check()?, &loss);
             Trained {
                 diverged: r.termination.is_diverged(),
@@ -57,6 +67,7 @@ pub fn run_cell(spec: &Valid<SweepSpec>, cell: &Cell) -> Result<ResultRow> {
                 steps: r.steps_run,
                 converged: None,
                 b: cell.b,
+                last_batches: r.last_batches,
             }
         }
         Mode::Free => {
@@ -69,6 +80,8 @@ pub fn run_cell(spec: &Valid<SweepSpec>, cell: &Cell) -> Result<ResultRow> {
             if let Some(name) = &o.optimizer {
                 cfg.optimizer = name.parse()?;
             }
+            cfg.batch = mb;
+            cfg.neg_variance_weight = nvw;
             let r = optim::optimize_checked(&cfg.check()?);
             Trained {
                 b: match loss {
@@ -81,16 +94,23 @@ pub fn run_cell(spec: &Valid<SweepSpec>, cell: &Cell) -> Result<ResultRow> {
                 v: r.v,
                 loss: r.loss,
                 steps: r.steps_run,
+                last_batches: r.last_batches,
             }
         }
     };
     let all_finite = tr.loss.is_finite() && tr.u.iter().chain(tr.v.iter()).all(|x| x.is_finite());
     // A diverged cell keeps its row (status `diverged`, no measurements): the sweep goes on.
     let report = if !tr.diverged && all_finite {
-        Report::new(tr.u.view(), tr.v.view(), &loss)?
+        Report::new(tr.u.view(), tr.v.view(), &loss)?.with_in_batch(
+            tr.u.view(),
+            tr.v.view(),
+            &tr.last_batches,
+        )
     } else {
         Report::unmeasured(cell.n, cell.d, &loss)
-    };
+    }
+    // The theory of a mini-batch run is the optimum of the expected loss (SPEC §8).
+    .with_training(mb, nvw > 0.0, &loss);
     Ok(row(spec, cell, &loss, &tr, &report))
 }
 
@@ -137,5 +157,13 @@ fn row(spec: &SweepSpec, cell: &Cell, loss: &Loss, tr: &Trained, report: &Report
         theory_loss: o.and_then(|o| fin(o.loss)),
         margin: report.margins.map(|g| g.margin),
         margin_quantile: report.margins.map(|g| g.margin_quantile),
+        s_neg_std: m.map(|m| m.neg.std),
+        s_neg_std_in_batch: report.s_neg_in_batch.map(|x| x.1).and_then(fin),
+        batch: spec.run.batch,
+        batching: spec.run.batch.map(|_| {
+            spec.run
+                .batching
+                .unwrap_or(crate::batch::Batching::Shuffled)
+        }),
     }
 }

@@ -109,6 +109,15 @@ pub struct ResultRow {
     /// The 5% quantile margin (SPEC §7); empty as `margin`.
     #[serde(default)]
     pub margin_quantile: Option<f64>,
+    /// Standard deviation of the negative similarities over all pairs (empty if diverged).
+    pub s_neg_std: Option<f64>,
+    /// Mini-batch runs that sample batches: the same over the negative pairs that share a batch
+    /// (for `shuffled`, in the last epoch's partition; SPEC §8).
+    pub s_neg_std_in_batch: Option<f64>,
+    /// Mini-batch size `B` (empty: the full batch).
+    pub batch: Option<usize>,
+    /// Mini-batch strategy (empty: the full batch).
+    pub batching: Option<crate::batch::Batching>,
 }
 
 /// The CSV header of [`ResultRow`].
@@ -141,6 +150,10 @@ pub fn header() -> Vec<&'static str> {
         "theory_loss",
         "margin",
         "margin_quantile",
+        "s_neg_std",
+        "s_neg_std_in_batch",
+        "batch",
+        "batching",
     ]
 }
 

@@ -61,6 +61,10 @@ fn fake(cell: &Cell) -> ResultRow {
         theory_loss: Some(1.25),
         margin: Some(0.125),
         margin_quantile: Some(0.25),
+        s_neg_std: Some(0.25),
+        s_neg_std_in_batch: None,
+        batch: None,
+        batching: None,
     }
 }
 

@@ -1,6 +1,9 @@
 //! How the bias `b` is set across a grid of scales `t`, and the phase boundaries that follow.
 
-use super::{antipodal_threshold_tied, ccem_log_derivative_ratio, etf_threshold_tied};
+use super::{
+    antipodal_threshold_tied, antipodal_threshold_tied_weighted,
+    ccem_log_derivative_ratio_weighted, etf_threshold_tied_weighted,
+};
 use serde::{Deserialize, Serialize};
 
 /// The bias as a function of the scale `t` (SPEC §1).
@@ -38,18 +41,7 @@ impl BiasMode {
     /// sign), for batch size `n`. For [`BiasMode::Tied`] this is the closed form
     /// `((N-1)/N) log(N-3)`; otherwise it is located by scanning `steps` points and bisecting.
     pub fn etf_boundaries(self, n: usize, t_lo: f64, t_hi: f64, steps: usize) -> Vec<f64> {
-        if let BiasMode::Tied = self {
-            return etf_threshold_tied(n)
-                .filter(|&t| t > t_lo && t <= t_hi)
-                .into_iter()
-                .collect();
-        }
-        sign_changes(
-            |t| ccem_log_derivative_ratio(n, t, self.bias(t), 0.0),
-            t_lo,
-            t_hi,
-            steps,
-        )
+        self.etf_boundaries_weighted(n, 1.0, t_lo, t_hi, steps)
     }
 
     /// Scales where the phase changes to or from antipodal (`l'(1)` changes sign). For
@@ -61,8 +53,52 @@ impl BiasMode {
                 .into_iter()
                 .collect();
         }
+        self.antipodal_boundaries_weighted(n, 1.0, t_lo, t_hi, steps)
+    }
+
+    /// [`BiasMode::etf_boundaries`] for the loss whose negative pairs are weighted by `w`
+    /// (SPEC §8, mini-batches: `w = (B-1)/(N-1)`); the tied closed form is
+    /// [`etf_threshold_tied_weighted`].
+    pub fn etf_boundaries_weighted(
+        self,
+        n: usize,
+        w: f64,
+        t_lo: f64,
+        t_hi: f64,
+        steps: usize,
+    ) -> Vec<f64> {
+        if let BiasMode::Tied = self {
+            return etf_threshold_tied_weighted(n, w)
+                .filter(|&t| t > t_lo && t <= t_hi)
+                .into_iter()
+                .collect();
+        }
         sign_changes(
-            |t| ccem_log_derivative_ratio(n, t, self.bias(t), 1.0),
+            |t| ccem_log_derivative_ratio_weighted(n, t, self.bias(t), w, 0.0),
+            t_lo,
+            t_hi,
+            steps,
+        )
+    }
+
+    /// [`BiasMode::antipodal_boundaries`] under the negative weight `w` (SPEC §8): in general
+    /// `t + b = log(w (N-2)/2)`; tied, [`antipodal_threshold_tied_weighted`].
+    pub fn antipodal_boundaries_weighted(
+        self,
+        n: usize,
+        w: f64,
+        t_lo: f64,
+        t_hi: f64,
+        steps: usize,
+    ) -> Vec<f64> {
+        if let BiasMode::Tied = self {
+            return antipodal_threshold_tied_weighted(n, w)
+                .filter(|&t| t > t_lo && t <= t_hi)
+                .into_iter()
+                .collect();
+        }
+        sign_changes(
+            |t| ccem_log_derivative_ratio_weighted(n, t, self.bias(t), w, 1.0),
             t_lo,
             t_hi,
             steps,

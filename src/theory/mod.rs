@@ -32,7 +32,9 @@
 //! at SigLIP's values `|a| + |beta| ~ 84`, `g' ~ 3t`, so `eps_c ~ 4e-16` (tested against the
 //! closed form of the exponential regime).
 
+pub mod batch;
 mod bias;
+pub use batch::BatchOptimum;
 pub use bias::BiasMode;
 
 use crate::error::{check_batch, check_positive, Result};
@@ -80,26 +82,52 @@ impl std::fmt::Display for Phase {
 /// one positive term and `N-1` negative terms).
 #[inline]
 pub fn ccem_loss(n: usize, t: f64, b: f64, c: f64) -> f64 {
-    let nm1 = (n - 1) as f64;
-    softplus(b - t + 2.0 * t * c) + nm1 * softplus(neg_arg(n, t, b, c))
+    ccem_loss_weighted(n, t, b, 1.0, c)
 }
 
 /// `l'(c) = 2t sigmoid(b - t + 2tc) - t (N-2) sigmoid(-b - t/(N-1) - t c (N-2)/(N-1))` (SPEC §3).
 #[inline]
 pub fn ccem_loss_derivative(n: usize, t: f64, b: f64, c: f64) -> f64 {
-    let nm2 = (n as f64) - 2.0;
-    2.0 * t * sigmoid(b - t + 2.0 * t * c) - t * nm2 * sigmoid(neg_arg(n, t, b, c))
+    ccem_loss_derivative_weighted(n, t, b, 1.0, c)
 }
 
 /// `l''(c) = 4 t^2 sigmoid'(a) + t^2 (N-2)^2/(N-1) sigmoid'(beta)`, with `a`, `beta` the two
 /// arguments of [`ccem_loss`] and `sigmoid' = sigmoid (1 - sigmoid)`; always `>= 0` (convexity).
 #[inline]
 pub fn ccem_loss_second_derivative(n: usize, t: f64, b: f64, c: f64) -> f64 {
+    ccem_loss_second_derivative_weighted(n, t, b, 1.0, c)
+}
+
+/// The CCEM loss with every negative pair weighted by `w > 0` (SPEC §8, "Mini-batches"):
+///
+/// `l_w(c) = softplus(b - t + 2tc) + w (N-1) softplus(-b - t/(N-1) - t c (N-2)/(N-1))`.
+///
+/// With `w = (B-1)/(N-1)` it is the expected sigmoid loss over uniformly drawn batches of size
+/// `B` ([`crate::theory::batch`]); `w = 1` is [`ccem_loss`], bitwise (a product with `1.0` is
+/// exact).
+#[inline]
+pub fn ccem_loss_weighted(n: usize, t: f64, b: f64, w: f64, c: f64) -> f64 {
+    let nm1 = (n - 1) as f64;
+    softplus(b - t + 2.0 * t * c) + w * nm1 * softplus(neg_arg(n, t, b, c))
+}
+
+/// `l_w'(c) = 2t sigmoid(b - t + 2tc) - w t (N-2) sigmoid(-b - t/(N-1) - t c (N-2)/(N-1))`
+/// (SPEC §8); `w = 1` is [`ccem_loss_derivative`], bitwise.
+#[inline]
+pub fn ccem_loss_derivative_weighted(n: usize, t: f64, b: f64, w: f64, c: f64) -> f64 {
+    let nm2 = (n as f64) - 2.0;
+    2.0 * t * sigmoid(b - t + 2.0 * t * c) - w * t * nm2 * sigmoid(neg_arg(n, t, b, c))
+}
+
+/// `l_w''(c) = 4 t^2 sigmoid'(a) + w t^2 (N-2)^2/(N-1) sigmoid'(beta)` (SPEC §8); `>= 0` for
+/// `w >= 0`, and `w = 1` is [`ccem_loss_second_derivative`], bitwise.
+#[inline]
+pub fn ccem_loss_second_derivative_weighted(n: usize, t: f64, b: f64, w: f64, c: f64) -> f64 {
     let nm1 = (n - 1) as f64;
     let nm2 = (n as f64) - 2.0;
     let sa = sigmoid(b - t + 2.0 * t * c);
     let sb = sigmoid(neg_arg(n, t, b, c));
-    4.0 * t * t * sa * (1.0 - sa) + t * t * nm2 * nm2 / nm1 * sb * (1.0 - sb)
+    4.0 * t * t * sa * (1.0 - sa) + w * t * t * nm2 * nm2 / nm1 * sb * (1.0 - sb)
 }
 
 /// The argument of the negative-pair softplus: `t s_- - b` with `s_- = -(1-c)/(N-1) - c`.
@@ -232,6 +260,48 @@ impl Optimum {
     /// The arguments must satisfy `n >= 2`, finite `t >= 0` and finite `b`: otherwise the result
     /// is meaningless (and `n = 0` panics in debug builds on the `n - 1` underflow).
     pub fn sigmoid_unchecked(n: usize, t: f64, b: f64) -> Self {
+        Self::sigmoid_weighted_unchecked(n, t, b, 1.0)
+    }
+
+    /// The optimum of the sigmoid loss whose negative pairs are weighted by `w` (SPEC §8): the
+    /// expected mini-batch loss for `w = (B-1)/(N-1)` ([`Optimum::sigmoid_batch`] takes `B`
+    /// instead). The fields are those of the weighted problem (`loss = l_w(c*)`); `w = 1` is
+    /// [`Optimum::sigmoid`], bitwise.
+    ///
+    /// # Errors
+    /// As [`Optimum::sigmoid`], and `w` not finite and `> 0`.
+    pub fn sigmoid_weighted(n: usize, t: f64, b: f64, w: f64) -> Result<Self> {
+        check_batch(n)?;
+        crate::error::check_scale("t", t)?;
+        crate::error::check_bias("b", b)?;
+        check_positive("w", w)?;
+        Ok(Self::sigmoid_weighted_unchecked(n, t, b, w))
+    }
+
+    /// The optimum of the expected sigmoid loss over uniformly drawn mini-batches of `batch` of
+    /// the `n` pairs (SPEC §8): [`Optimum::sigmoid_weighted`] at `w = (B-1)/(N-1)`.
+    /// `batch = n` is [`Optimum::sigmoid`], bitwise.
+    ///
+    /// ```
+    /// use ccem::Optimum;
+    /// let b4 = Optimum::sigmoid_batch(16, 4, 2.0, 1.0)?;
+    /// assert!((b4.s_pos - 0.89).abs() < 0.01);
+    /// assert_eq!(Optimum::sigmoid_batch(16, 16, 2.0, 1.0)?, Optimum::sigmoid(16, 2.0, 1.0)?);
+    /// # Ok::<(), ccem::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`batch::negative_weight`] and [`Optimum::sigmoid`].
+    pub fn sigmoid_batch(n: usize, batch: usize, t: f64, b: f64) -> Result<Self> {
+        let w = batch::negative_weight(n, batch)?;
+        Self::sigmoid_weighted(n, t, b, w)
+    }
+
+    /// [`Optimum::sigmoid_weighted`] without the argument checks.
+    ///
+    /// # Panics
+    /// As [`Optimum::sigmoid_unchecked`]; `w` must be finite and positive.
+    pub fn sigmoid_weighted_unchecked(n: usize, t: f64, b: f64, w: f64) -> Self {
         let objective = Loss::Sigmoid { t, b };
         if t == 0.0 {
             let nm1 = (n - 1) as f64;
@@ -242,16 +312,16 @@ impl Optimum {
                 delta_star: f64::NAN,
                 s_pos: f64::NAN,
                 s_neg: f64::NAN,
-                loss: softplus(b) + nm1 * softplus(-b),
+                loss: softplus(b) + w * nm1 * softplus(-b),
                 phase: Phase::Degenerate,
             };
         }
-        let (c, phase) = if ccem_log_derivative_ratio(n, t, b, 0.0) >= 0.0 {
+        let (c, phase) = if ccem_log_derivative_ratio_weighted(n, t, b, w, 0.0) >= 0.0 {
             (0.0, Phase::Etf)
-        } else if ccem_log_derivative_ratio(n, t, b, 1.0) <= 0.0 {
+        } else if ccem_log_derivative_ratio_weighted(n, t, b, w, 1.0) <= 0.0 {
             (1.0, Phase::Antipodal)
         } else {
-            (root_of_derivative(n, t, b), Phase::Intermediate)
+            (root_of_derivative(n, t, b, w), Phase::Intermediate)
         };
         Optimum {
             n,
@@ -260,7 +330,7 @@ impl Optimum {
             delta_star: delta_of_c(c),
             s_pos: s_pos_of_c(c),
             s_neg: s_neg_of_c(n, c),
-            loss: ccem_loss(n, t, b, c),
+            loss: ccem_loss_weighted(n, t, b, w, c),
             phase,
         }
     }
@@ -356,10 +426,38 @@ pub fn predict(n: usize, d: usize, loss: &Loss) -> Option<Optimum> {
     (n >= 2 && covered).then(|| Optimum::of_unchecked(n, loss))
 }
 
+/// [`predict`] for training on mini-batches of `batch` of the `n` pairs: the optimum of the
+/// expected mini-batch loss (SPEC §8), which for the sigmoid loss is the full-batch loss with
+/// every negative pair weighted by `w = (B-1)/(N-1)` ([`Optimum::sigmoid_batch`]). `batch = n`
+/// is [`predict`], bitwise. `Ok(None)` where [`predict`] makes no prediction (`d` too small).
+///
+/// ```
+/// use ccem::{predict, predict_batch, Loss};
+/// let loss = Loss::sigmoid(2.0, 1.0)?;
+/// assert_eq!(predict_batch(16, 16, &loss, 16)?, predict(16, 16, &loss));
+/// assert!(predict_batch(16, 16, &loss, 4)?.unwrap().s_pos > 0.85);
+/// assert!(predict_batch(16, 16, &Loss::infonce(0.5)?, 4).is_err());
+/// # Ok::<(), ccem::Error>(())
+/// ```
+///
+/// # Errors
+/// `batch` outside `2..=n`; InfoNCE with `batch < n` (it has no weighted equivalent).
+pub fn predict_batch(n: usize, d: usize, loss: &Loss, batch: usize) -> Result<Option<Optimum>> {
+    let w = batch::negative_weight(n, batch)?;
+    match *loss {
+        _ if batch == n => Ok(predict(n, d, loss)),
+        Loss::InfoNce { .. } => Err(batch::infonce_expected_error()),
+        Loss::Sigmoid { t, b } => {
+            Ok((d >= n).then(|| Optimum::sigmoid_weighted_unchecked(n, t, b, w)))
+        }
+    }
+}
+
 /// `g(c) = log 2 + log sigmoid(a) - log(N-2) - log sigmoid(beta)`, with
 /// `a = b - t + 2tc` and `beta = -b - t/(N-1) - tc(N-2)/(N-1)` (SPEC §3.1): the log of the ratio
 /// of the two terms of `l'(c)`, so it has the sign of `l'` (`+inf` for `N = 2`, where `l' > 0`),
-/// and it stays exact where both terms underflow.
+/// and it stays exact where both terms underflow. [`ccem_log_derivative_ratio_weighted`] at
+/// `w = 1`.
 ///
 /// ```
 /// use ccem::theory::{ccem_log_derivative_ratio, ccem_loss_derivative};
@@ -372,13 +470,29 @@ pub fn predict(n: usize, d: usize, loss: &Loss) -> Option<Optimum> {
 /// ```
 #[inline]
 pub fn ccem_log_derivative_ratio(n: usize, t: f64, b: f64, c: f64) -> f64 {
+    ccem_log_derivative_ratio_weighted(n, t, b, 1.0, c)
+}
+
+/// [`ccem_log_derivative_ratio`] for the loss whose negative terms are weighted by `w > 0`
+/// (SPEC §8, `l_w'`): `g_w(c) = log 2 + log sigmoid(a) - log(w (N-2)) - log sigmoid(beta)`, the
+/// sign of `l_w'(c)`. `w = 1` is bitwise [`ccem_log_derivative_ratio`].
+///
+/// ```
+/// use ccem::theory::{ccem_log_derivative_ratio_weighted, ccem_loss_derivative_weighted};
+/// let (n, t, b, w, c) = (16, 2.0, 1.0, 0.2, 0.3);
+/// let g = ccem_log_derivative_ratio_weighted(n, t, b, w, c);
+/// assert_eq!(g > 0.0, ccem_loss_derivative_weighted(n, t, b, w, c) > 0.0);
+/// ```
+#[inline]
+pub fn ccem_log_derivative_ratio_weighted(n: usize, t: f64, b: f64, w: f64, c: f64) -> f64 {
     let nm2 = (n as f64) - 2.0;
     std::f64::consts::LN_2 + log_sigmoid(b - t + 2.0 * t * c)
-        - nm2.ln()
+        - (w * nm2).ln()
         - log_sigmoid(neg_arg(n, t, b, c))
 }
 
-/// `g'(c) = 2t sigmoid(-a) + t (N-2)/(N-1) sigmoid(-beta) > 0` for [`ccem_log_derivative_ratio`].
+/// `g'(c) = 2t sigmoid(-a) + t (N-2)/(N-1) sigmoid(-beta) > 0` for [`ccem_log_derivative_ratio`]
+/// (independent of the weight `w`).
 #[inline]
 fn ccem_log_derivative_ratio_slope(n: usize, t: f64, b: f64, c: f64) -> f64 {
     let nm1 = (n - 1) as f64;
@@ -386,14 +500,14 @@ fn ccem_log_derivative_ratio_slope(n: usize, t: f64, b: f64, c: f64) -> f64 {
     2.0 * t * sigmoid(-(b - t + 2.0 * t * c)) + t * nm2 / nm1 * sigmoid(-neg_arg(n, t, b, c))
 }
 
-/// Root of the increasing `g` ([`ccem_log_derivative_ratio`]) on `(0, 1)`, given
-/// `g(0) < 0 < g(1)`: Newton steps kept inside the shrinking bracket, bisection otherwise;
+/// Root of the increasing `g_w` ([`ccem_log_derivative_ratio_weighted`]) on `(0, 1)`, given
+/// `g_w(0) < 0 < g_w(1)`: Newton steps kept inside the shrinking bracket, bisection otherwise;
 /// stops when the bracket or the step is at machine precision (error bound in the module docs).
-fn root_of_derivative(n: usize, t: f64, b: f64) -> f64 {
+fn root_of_derivative(n: usize, t: f64, b: f64, w: f64) -> f64 {
     let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
     let mut c = 0.5;
     for _ in 0..200 {
-        let g = ccem_log_derivative_ratio(n, t, b, c);
+        let g = ccem_log_derivative_ratio_weighted(n, t, b, w, c);
         if g == 0.0 {
             return c;
         }
@@ -423,13 +537,29 @@ fn root_of_derivative(n: usize, t: f64, b: f64) -> f64 {
 /// `t >= ((N-1)/N) log(N-3)`. Defined for `N >= 4`; `None` below (for `N <= 3` and `t = b > 0` the
 /// optimum is always the ETF).
 pub fn etf_threshold_tied(n: usize) -> Option<f64> {
-    (n >= 4).then(|| ((n - 1) as f64 / n as f64) * ((n - 3) as f64).ln())
+    etf_threshold_tied_weighted(n, 1.0)
+}
+
+/// The ETF threshold of `t = b` when every negative pair is weighted by `w` (SPEC §8): the
+/// optimum is the ETF iff `t >= ((N-1)/N) log(w (N-2) - 1)`. `None` when `w (N-2) < 2`, where
+/// the optimum is the ETF for every `t = b > 0`; `w = 1` is [`etf_threshold_tied`].
+pub fn etf_threshold_tied_weighted(n: usize, w: f64) -> Option<f64> {
+    let wn = w * (n as f64 - 2.0);
+    (wn >= 2.0).then(|| ((n - 1) as f64 / n as f64) * (wn - 1.0).ln())
 }
 
 /// The antipodal threshold of the paper's setting `t = b` (SPEC §3): the optimum is antipodal iff
 /// `t <= (1/2) log((N-2)/2)`. Defined for `N >= 5` (it is `0` at `N = 4`); `None` below.
 pub fn antipodal_threshold_tied(n: usize) -> Option<f64> {
     (n >= 4).then(|| 0.5 * ((n as f64 - 2.0) / 2.0).ln())
+}
+
+/// The antipodal threshold of `t = b` when every negative pair is weighted by `w` (SPEC §8):
+/// the optimum is antipodal iff `t <= (1/2) log(w (N-2)/2)`. `None` when `w (N-2) <= 2`: there
+/// is then no antipodal phase at `t = b > 0` (every `N` when `B <= 3`).
+pub fn antipodal_threshold_tied_weighted(n: usize, w: f64) -> Option<f64> {
+    let wn = w * (n as f64 - 2.0);
+    (wn > 2.0).then(|| 0.5 * (wn / 2.0).ln())
 }
 
 #[cfg(test)]

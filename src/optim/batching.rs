@@ -1,0 +1,242 @@
+//! Mini-batch training of free embeddings (SPEC.md §8, [`crate::batch`]).
+//!
+//! - `expected` (and any strategy at `B = N`) runs the full-batch solver of the parent module on
+//!   the expected loss: the sigmoid loss with every negative term weighted by
+//!   `w = (B-1)/(N-1)` ([`FreeConfig::negative_weight`]), with the same stopping rule.
+//! - `shuffled`, `fixed`, `all`, `hardest` step on one batch at a time: the `B` rows of `X` and
+//!   of `Y` in the batch are gathered into a `B x d` workspace, the batch loss (SPEC §1 with `N`
+//!   replaced by `B`) and its Riemannian gradient are evaluated there exactly as for the full
+//!   batch, and the gradient is scattered back (zero on the other rows). The optimiser then
+//!   steps on the whole parameter vector (so Adam's momentum still moves rows outside the
+//!   batch, as it does in PyTorch) and every row is renormalised. There is no stopping rule:
+//!   the run takes `steps` batch steps with the learning-rate schedule; `converged` is `false`.
+//!   InfoNCE steps on the batch loss itself (not its logarithm).
+//! - The reported loss and gradient norm are those of the expected objective at the end (for
+//!   the sigmoid loss the weighted loss; InfoNCE, which has none, the full-batch loss), plus
+//!   the penalty if any.
+//! - The negative-variance penalty (SPEC §8) is added to each batch's loss; under `expected` its
+//!   expectation, `lambda` times the mean of `(S_ij + 1/(N-1))^2` over all negative pairs.
+
+use super::{norm, normalize, FreeConfig, Run, Scalars, Solver};
+use crate::batch::hardest::{check_hardest, hardest_batch};
+use crate::batch::{BatchSampler, Batching, MiniBatch};
+use crate::error::{Error, Result};
+use crate::loss::minibatch::NegVariance;
+use crate::loss::Loss;
+use crate::optim::objective::{Objective, Workspace};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+/// `x == 0` (serde's `skip_serializing_if` for the penalty weight).
+pub(super) fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+impl FreeConfig {
+    /// Checks the mini-batch fields: the batch is for these `N` and this loss
+    /// ([`MiniBatch::new`]), `hardest` is affordable, the penalty weight is finite and `>= 0`.
+    pub(super) fn validate_batch(&self) -> Result<()> {
+        NegVariance::new(self.neg_variance_weight, self.n.max(2))?;
+        if let Some(mb) = self.batch {
+            if mb.n() != self.n {
+                return Err(Error::Config(format!(
+                    "the mini-batch setting is for N = {} but the problem has N = {}",
+                    mb.n(),
+                    self.n
+                )));
+            }
+            MiniBatch::new(self.n, mb.size(), Some(mb.batching()), &self.loss)?;
+            if mb.batching() == Batching::Hardest && !mb.is_full() {
+                check_hardest(self.n, mb.size())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The weight of every negative term in the objective the run minimises in expectation:
+    /// `(B-1)/(N-1)` for the sigmoid loss with batches, `1` otherwise (SPEC §8).
+    pub fn negative_weight(&self) -> f64 {
+        match (self.batch, self.loss) {
+            (Some(mb), Loss::Sigmoid { .. }) => mb.weight(),
+            _ => 1.0,
+        }
+    }
+
+    /// The penalty of the full-batch evaluation (`expected`, and the final report).
+    /// The weight was checked by [`FreeConfig::validate`], so the construction cannot fail.
+    pub(super) fn penalty(&self) -> Option<NegVariance> {
+        (self.neg_variance_weight > 0.0)
+            .then(|| NegVariance::new(self.neg_variance_weight, self.n).ok())
+            .flatten()
+    }
+
+    /// The theory's prediction for the objective this run minimises in expectation (SPEC §3,
+    /// §8): [`crate::batch::predict_trained`] at the final `loss`.
+    pub fn prediction(&self, loss: &Loss) -> Option<crate::Optimum> {
+        crate::batch::predict_trained(
+            self.n,
+            self.d,
+            loss,
+            self.batch.as_ref(),
+            self.neg_variance_weight > 0.0,
+        )
+    }
+
+    /// The predicted `c*` of [`FreeConfig::prediction`], when it is a number.
+    pub fn expected_c_star(&self, loss: &Loss) -> Option<f64> {
+        self.prediction(loss)
+            .map(|o| o.c_star)
+            .filter(|c| c.is_finite())
+    }
+}
+
+/// Buffers of a stochastic mini-batch run.
+pub(super) struct Batched {
+    mb: MiniBatch,
+    /// The batch workspace (`B x B`).
+    ws: Workspace,
+    /// Gathered rows `X[batch]`, `Y[batch]` and their gradients (`B x d` each).
+    bx: Vec<f64>,
+    by: Vec<f64>,
+    gbx: Vec<f64>,
+    gby: Vec<f64>,
+    /// The batch's indices.
+    idx: Vec<usize>,
+    /// `hardest`: the full `S` (`N x N`).
+    s_full: Array2<f64>,
+}
+
+impl Batched {
+    /// Buffers for `cfg` when it samples batches; `None` for the full batch or `expected`.
+    pub(super) fn new(cfg: &FreeConfig) -> Option<Self> {
+        let mb = cfg.batch.filter(|mb| mb.is_stochastic())?;
+        let (b, d) = (mb.size(), cfg.d);
+        let mut ws = Workspace::new(b, d);
+        ws.set_penalty(cfg.penalty());
+        let s_full = if mb.batching() == Batching::Hardest {
+            Array2::zeros((cfg.n, cfg.n))
+        } else {
+            Array2::zeros((0, 0))
+        };
+        Some(Batched {
+            mb,
+            ws,
+            bx: vec![0.0; b * d],
+            by: vec![0.0; b * d],
+            gbx: vec![0.0; b * d],
+            gby: vec![0.0; b * d],
+            idx: Vec::with_capacity(b),
+            s_full,
+        })
+    }
+}
+
+impl Solver {
+    /// Restart `r` of a stochastic mini-batch run (module documentation).
+    pub(super) fn run_batched(
+        &mut self,
+        cfg: &FreeConfig,
+        bt: &mut Batched,
+        r: u64,
+        t0: f64,
+        b0: f64,
+    ) -> Run {
+        let (n, d) = (self.n, self.d);
+        let nd = n * d;
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        rng.set_stream(r);
+        for e in self.theta[..2 * nd].iter_mut() {
+            *e = StandardNormal.sample(&mut rng);
+        }
+        let mut diverged = !normalize(&mut self.theta[..2 * nd], d);
+        let mut scalars = Scalars::new(t0, b0, cfg.flags());
+        scalars.write(&mut self.theta[2 * nd..]);
+        self.opt.reset();
+        let mut sampler = BatchSampler::new(bt.mb, cfg.seed, r);
+        let bsz = bt.mb.size();
+
+        let mut steps_run = 0;
+        while !diverged && steps_run < cfg.steps {
+            let loss_now = match cfg.loss {
+                Loss::Sigmoid { .. } => Loss::Sigmoid {
+                    t: scalars.t(),
+                    b: scalars.b(),
+                },
+                l => l,
+            };
+            if bt.mb.batching() == Batching::Hardest {
+                let x = ArrayView2::from_shape((n, d), &self.theta[..nd]).expect("N x d");
+                let y = ArrayView2::from_shape((n, d), &self.theta[nd..2 * nd]).expect("N x d");
+                general_mat_mul(1.0, &x, &y.t(), 0.0, &mut bt.s_full);
+                hardest_batch(&loss_now, bt.s_full.view(), bsz, &mut bt.idx);
+                sampler.record(&bt.idx);
+            } else {
+                sampler.next_batch(&mut bt.idx);
+            }
+            for (k, &i) in bt.idx.iter().enumerate() {
+                bt.bx[k * d..(k + 1) * d].copy_from_slice(&self.theta[i * d..(i + 1) * d]);
+                bt.by[k * d..(k + 1) * d]
+                    .copy_from_slice(&self.theta[nd + i * d..nd + (i + 1) * d]);
+            }
+            let obj = match loss_now {
+                Loss::Sigmoid { t, b } => Objective::Sigmoid { t, b, w: 1.0 },
+                l => Objective::from(l),
+            };
+            let ev = bt
+                .ws
+                .evaluate(obj, &bt.bx, &bt.by, &mut bt.gbx, &mut bt.gby, false);
+            self.grad.fill(0.0);
+            for (k, &i) in bt.idx.iter().enumerate() {
+                self.grad[i * d..(i + 1) * d].copy_from_slice(&bt.gbx[k * d..(k + 1) * d]);
+                self.grad[nd + i * d..nd + (i + 1) * d]
+                    .copy_from_slice(&bt.gby[k * d..(k + 1) * d]);
+            }
+            scalars.gradient(ev.sum_h, ev.sum_hs, &mut self.grad[2 * nd..]);
+            if !norm(&self.grad).is_finite() {
+                diverged = true;
+                break;
+            }
+            let lr = cfg.lr * cfg.schedule.factor(steps_run);
+            self.opt.step(&mut self.theta, &self.grad, lr);
+            steps_run += 1;
+            if !normalize(&mut self.theta[..2 * nd], d) {
+                diverged = true;
+                break;
+            }
+            scalars.read(&self.theta[2 * nd..]);
+            let scalars_finite = scalars.t().is_finite() && scalars.b().is_finite();
+            if !scalars.is_empty() && !scalars_finite {
+                diverged = true;
+            }
+        }
+        let (mut loss, mut grad_norm, mut grad_norm_relative) = (f64::NAN, f64::NAN, f64::NAN);
+        if !diverged {
+            let ev = self.evaluate(cfg, &scalars, true);
+            grad_norm = norm(&self.grad);
+            grad_norm_relative = if ev.g_l1 > 0.0 {
+                grad_norm / ev.g_l1
+            } else {
+                0.0
+            };
+            loss = ev.loss;
+        }
+        let (t, b) = match cfg.loss {
+            Loss::Sigmoid { .. } => (scalars.t(), scalars.b()),
+            Loss::InfoNce { .. } => (f64::NAN, f64::NAN),
+        };
+        Run {
+            loss,
+            t,
+            b,
+            steps_run,
+            converged: false,
+            grad_norm,
+            grad_norm_relative,
+            diverged: diverged || !loss.is_finite(),
+            last_batches: sampler.last_batches(),
+        }
+    }
+}
