@@ -410,7 +410,7 @@ fn save_u_writes_the_format_of_its_extension() {
 #[test]
 fn every_option_named_in_a_message_exists() {
     let mut known = String::new();
-    let subs: [&[&str]; 13] = [
+    let subs: [&[&str]; 14] = [
         &[],
         &["theory"],
         &["inspect"],
@@ -424,6 +424,7 @@ fn every_option_named_in_a_message_exists() {
         &["plot", "diff"],
         &["plot", "curves"],
         &["plot", "loss-curve"],
+        &["plot", "margin"],
     ];
     for s in subs {
         let out = ccem().args(s).arg("--help").output().unwrap();

@@ -50,6 +50,8 @@ struct OptimizeRecord {
     loss_clip: Option<f64>,
     #[serde(flatten)]
     report: Report,
+    /// Learnt t: `-log(L) / t` ([`ccem::optim::learnt::log_loss_rate`]).
+    log_loss_rate: Option<f64>,
     restart_losses: Vec<f64>,
 }
 
@@ -245,6 +247,7 @@ fn optimize_record(
         loss: r.loss,
         loss_clip: loss_clip(&final_loss, r.loss),
         report: report((cfg.n, cfg.d), &r.u, &r.v, diverged, &final_loss)?,
+        log_loss_rate: ccem::optim::learnt::log_loss_rate(cfg, &r),
         restart_losses: r.restart_losses,
     };
     Ok((rec, r.u, r.v))

@@ -31,8 +31,10 @@ def ticks_during(call):
 
 
 def test_thread_runs_during_optimize():
+    # One call of 20,000 steps (about 2 s here; 1,500 steps took only 0.15 s on a quiet machine,
+    # too short to tell), with no Python between its start and its end.
     during, elapsed = ticks_during(
-        lambda: ccem.optimize(48, t=1.0, steps=1500, grad_tol=0.0))
+        lambda: ccem.optimize(48, t=1.0, steps=20000, grad_tol=0.0))
     assert elapsed > 0.2, "the call must be long enough to tell"
     # Holding the GIL, the other thread would get no time slice at all during the call (the
     # interpreter switches threads only between bytecodes of the thread holding it).

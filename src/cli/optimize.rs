@@ -7,7 +7,6 @@ use anyhow::{bail, Context, Result};
 use ccem::batch::{Batching, MiniBatch};
 use ccem::geometry::QuantileLevel;
 use ccem::loss::{infonce_clip, BlockOptions, Loss};
-use ccem::optim::learnt::log_sigmoid_loss;
 use ccem::optim::{self, FreeConfig, OptimizerKind, SIGLIP_INIT_B, SIGLIP_INIT_T};
 use ccem::theory::BiasMode;
 use ccem::{Report, Termination};
@@ -363,14 +362,7 @@ pub fn run(a: &OptimizeArgs) -> Result<()> {
         loss: r.loss,
         loss_clip: (final_loss.kind() == ccem::LossKind::InfoNce).then(|| infonce_clip(r.loss)),
         report,
-        log_loss_rate: match final_loss {
-            Loss::Sigmoid { t, b } if cfg.learn_t && !diverged => {
-                let (x, y) = (r.u.as_slice(), r.v.as_slice());
-                x.zip(y)
-                    .map(|(x, y)| -log_sigmoid_loss(x, y, cfg.n, cfg.d, t, b) / t)
-            }
-            _ => None,
-        },
+        log_loss_rate: ccem::optim::learnt::log_loss_rate(&cfg, &r),
         restart_losses: r.restart_losses.clone(),
         batch: cfg.batch.map(|mb| mb.size()),
         batching: cfg.batch.map(|mb| mb.batching().as_str()),

@@ -244,7 +244,7 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
                     w: batch.map(|_| weight(n)),
                 }
             });
-            emit(a, &mut out, count, ns.min(), records, |n| n)
+            emit(a, &mut out, count, ns.max(), records, |n| n)
         }
         LossKind::Infonce => {
             if a.t.is_some() || a.b.is_some() || a.relative_bias.is_some() {
@@ -263,7 +263,7 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
                 |_| (),
                 |n, tau, ()| Optimum::infonce(n, tau).expect("the grid's ends were checked"),
             );
-            emit(a, &mut out, count, ns.min(), records, |n| {
+            emit(a, &mut out, count, ns.max(), records, |n| {
                 n.saturating_sub(1)
             })
         }
@@ -272,12 +272,12 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
 
 /// Writes the records; with `--d`, each is annotated with where the CCEM optimum applies
 /// ([`super::dimension::annotate_one`]) and a note goes to stderr when some cell has `d` below
-/// `needed(N)` (the smallest `N` decides).
+/// `needed(N)` (the largest `N` decides).
 fn emit<T: Serialize>(
     a: &TheoryArgs,
     out: &mut impl std::io::Write,
     count: usize,
-    n_min: usize,
+    n_max: usize,
     records: impl Iterator<Item = T>,
     needed: impl Fn(usize) -> usize + Copy,
 ) -> Result<()> {
@@ -287,7 +287,7 @@ fn emit<T: Serialize>(
     if d == 0 {
         bail!("invalid --d 0: the dimension must be >= 1");
     }
-    if d < needed(n_min) {
+    if d < needed(n_max) {
         eprintln!("{}", super::dimension::BELOW_NOTE);
     }
     let mut failure = None;

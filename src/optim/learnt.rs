@@ -56,6 +56,20 @@ pub fn log_sigmoid_loss(x: &[f64], y: &[f64], n: usize, d: usize, t: f64, b: f64
     crate::numerics::log_sum_exp(terms.iter().copied()) - (n as f64).ln()
 }
 
+/// `log_loss_rate = -log(L) / t` of a run with learnt `t` (SPEC §7): it tends to the margin when
+/// the bias sits at `margin_bias`. `None` unless the loss is the sigmoid loss with `t` learnt and
+/// the run did not diverge. The one home of this key for the CLI and the Python package.
+pub fn log_loss_rate(cfg: &super::FreeConfig, r: &super::FreeResult) -> Option<f64> {
+    match r.final_loss(cfg) {
+        crate::loss::Loss::Sigmoid { t, b } if cfg.learn_t && !r.termination.is_diverged() => {
+            let (x, y) = (r.u.as_slice(), r.v.as_slice());
+            x.zip(y)
+                .map(|(x, y)| -log_sigmoid_loss(x, y, cfg.n, cfg.d, t, b) / t)
+        }
+        _ => None,
+    }
+}
+
 /// The margin-convergence rule (module documentation).
 #[derive(Clone, Debug, Default)]
 pub struct MarginTracker {
