@@ -157,9 +157,10 @@ pub fn header() -> Vec<&'static str> {
     ]
 }
 
-/// Columns appended since the first layout, newest last; a file may lack a suffix of them (it was
+/// Columns appended since the first layout (margin, margin_quantile, s_neg_std,
+/// s_neg_std_in_batch, batch, batching), newest last; a file may lack a suffix of them (it was
 /// written by an older ccem): it is still read (the missing values are empty) but not resumed.
-const APPENDED_COLUMNS: usize = 2;
+const APPENDED_COLUMNS: usize = 6;
 
 /// The results file of a sweep directory.
 #[derive(Debug)]
