@@ -17,7 +17,7 @@
 //! - The negative-variance penalty (SPEC §8) is added to each batch's loss; under `expected` its
 //!   expectation, `lambda` times the mean of `(S_ij + 1/(N-1))^2` over all negative pairs.
 
-use super::{norm, normalize, FreeConfig, Run, Scalars, Solver};
+use super::{norm, normalize, FreeConfig, Run, Solver};
 use crate::batch::hardest::{check_hardest, hardest_batch};
 use crate::batch::{BatchSampler, Batching, MiniBatch};
 use crate::error::{Error, Result};
@@ -26,9 +26,6 @@ use crate::loss::Loss;
 use crate::optim::objective::{Objective, Workspace};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 
 /// `x == 0` (serde's `skip_serializing_if` for the penalty weight).
 pub(super) fn is_zero(x: &f64) -> bool {
@@ -146,15 +143,7 @@ impl Solver {
     ) -> Run {
         let (n, d) = (self.n, self.d);
         let nd = n * d;
-        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-        rng.set_stream(r);
-        for e in self.theta[..2 * nd].iter_mut() {
-            *e = StandardNormal.sample(&mut rng);
-        }
-        let mut diverged = !normalize(&mut self.theta[..2 * nd], d);
-        let mut scalars = Scalars::new(t0, b0, cfg.flags());
-        scalars.write(&mut self.theta[2 * nd..]);
-        self.opt.reset();
+        let (mut diverged, mut scalars) = self.random_start(cfg, r, t0, b0);
         let mut sampler = BatchSampler::new(bt.mb, cfg.seed, r);
         let bsz = bt.mb.size();
 

@@ -557,8 +557,10 @@ pub fn optimize_checked(cfg: &Valid<FreeConfig>) -> FreeResult {
 }
 
 impl Solver {
-    /// Restart `r`: a random start, then steps until the gradient test passes or `cfg.steps`.
-    fn run(&mut self, cfg: &FreeConfig, r: u64, t0: f64, b0: f64) -> Run {
+    /// The random start of restart `r`: rows iid Gaussian from `ChaCha8Rng::seed_from_u64(seed)`
+    /// on stream `r`, normalised; the scalars at `(t0, b0)`; the optimiser's state reset.
+    /// Returns whether the normalisation failed (a diverged start) and the scalars.
+    fn random_start(&mut self, cfg: &FreeConfig, r: u64, t0: f64, b0: f64) -> (bool, Scalars) {
         let (n, d) = (self.n, self.d);
         let nd = n * d;
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -566,10 +568,18 @@ impl Solver {
         for e in self.theta[..2 * nd].iter_mut() {
             *e = StandardNormal.sample(&mut rng);
         }
-        let mut diverged = !normalize(&mut self.theta[..2 * nd], d);
-        let mut scalars = Scalars::new(t0, b0, cfg.flags());
+        let diverged = !normalize(&mut self.theta[..2 * nd], d);
+        let scalars = Scalars::new(t0, b0, cfg.flags());
         scalars.write(&mut self.theta[2 * nd..]);
         self.opt.reset();
+        (diverged, scalars)
+    }
+
+    /// Restart `r`: a random start, then steps until the gradient test passes or `cfg.steps`.
+    fn run(&mut self, cfg: &FreeConfig, r: u64, t0: f64, b0: f64) -> Run {
+        let (n, d) = (self.n, self.d);
+        let nd = n * d;
+        let (mut diverged, mut scalars) = self.random_start(cfg, r, t0, b0);
 
         let mut tracker = cfg.learn_t.then(learnt::MarginTracker::new);
         let mut steps_run = 0;
