@@ -160,6 +160,12 @@ fn ln1p_unit(e: f64) -> f64 {
     2.0 * z * p
 }
 
+/// `softplus(y) = ln(1 + e^y)`, branch-free from one `exp(-|y|)` (relative error below `1e-15`).
+#[inline(always)]
+pub(crate) fn softplus_fast(y: f64) -> f64 {
+    y.max(0.0) + ln1p_unit(exp_nonpos(-y.abs()))
+}
+
 /// The loss term `softplus(y)` and its derivative `sigmoid(y)`, from one `exp(-|y|)`.
 #[inline(always)]
 fn softplus_sigmoid(y: f64) -> (f64, f64) {
