@@ -55,6 +55,14 @@ impl Matrix {
         }
     }
 
+    /// The precision a pair runs in by default: float32 when both are float32, else float64.
+    pub fn common_precision(a: &Matrix, b: &Matrix) -> Precision {
+        match (a, b) {
+            (Matrix::F32(_), Matrix::F32(_)) => Precision::F32,
+            _ => Precision::F64,
+        }
+    }
+
     /// The values as float64 (exact for float32).
     pub fn into_f64(self) -> Array2<f64> {
         match self {

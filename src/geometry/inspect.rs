@@ -125,6 +125,22 @@ pub enum QuantileMode {
     Histogram,
 }
 
+impl std::str::FromStr for QuantileMode {
+    type Err = Error;
+
+    /// `"exact"` or `"histogram"`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "exact" => Ok(QuantileMode::Exact),
+            "histogram" => Ok(QuantileMode::Histogram),
+            other => Err(Error::Config(format!(
+                "invalid quantile method '{other}': use 'exact' (a second pass) or 'histogram' \
+                 (interpolated in 2^16 bins, no second pass)"
+            ))),
+        }
+    }
+}
+
 /// What to compute in the pass.
 #[derive(Clone, Copy, Debug)]
 struct ScanParams {
@@ -219,22 +235,40 @@ fn negatives_run<T: Real, const SIG: bool, const INFO: bool>(
     let mut mn = [f64::INFINITY; LANES];
     let mut mx = [f64::NEG_INFINITY; LANES];
     let full = xs.len() / LANES * LANES;
+    // Stage by stage over LANES values, so that each stage is one vector loop.
     for start in (0..full).step_by(LANES) {
+        let mut x = [0.0f64; LANES];
         for l in 0..LANES {
-            let x: f64 = xs[start + l].into();
-            if SIG {
-                sig[l] += softplus_fast(k.t * x - k.b);
+            x[l] = xs[start + l].into();
+        }
+        if SIG {
+            let mut y = [0.0f64; LANES];
+            for l in 0..LANES {
+                y[l] = softplus_fast(k.t * x[l] - k.b);
             }
-            if INFO {
-                let e = exp_nonpos((x * k.inv_tau - k.shift).min(0.0));
-                row[l] += e;
-                cols[start + l] += e;
+            for l in 0..LANES {
+                sig[l] += y[l];
             }
-            let dx = x - k.c;
+        }
+        if INFO {
+            let mut e = [0.0f64; LANES];
+            for l in 0..LANES {
+                e[l] = exp_nonpos((x[l] * k.inv_tau - k.shift).min(0.0));
+            }
+            for l in 0..LANES {
+                row[l] += e[l];
+            }
+            let c = &mut cols[start..start + LANES];
+            for l in 0..LANES {
+                c[l] += e[l];
+            }
+        }
+        for l in 0..LANES {
+            let dx = x[l] - k.c;
             s1[l] += dx;
             s2[l] += dx * dx;
-            mn[l] = mn[l].min(x);
-            mx[l] = mx[l].max(x);
+            mn[l] = mn[l].min(x[l]);
+            mx[l] = mx[l].max(x[l]);
         }
     }
     let mut out = RunSums {
@@ -264,6 +298,38 @@ fn negatives_run<T: Real, const SIG: bool, const INFO: bool>(
     out
 }
 
+/// The negatives `xs[lo..hi]` of row `gi` of a tile whose first column is `c0`.
+#[inline(always)]
+fn visit_negatives<T: Real, const SIG: bool, const INFO: bool>(
+    acc: &mut GroupAcc,
+    xs: &[T],
+    (gi, c0): (usize, usize),
+    (lo, hi): (usize, usize),
+    k: &Kernel,
+) {
+    if lo >= hi {
+        return;
+    }
+    let cols: &mut [f64] = if INFO {
+        &mut acc.cols[c0 + lo..c0 + hi]
+    } else {
+        &mut []
+    };
+    let r = negatives_run::<T, SIG, INFO>(&xs[lo..hi], cols, k);
+    acc.sig += r.sig;
+    if INFO {
+        acc.rows[gi] += r.row;
+    }
+    acc.s1 += r.s1;
+    acc.s2 += r.s2;
+    acc.neg_min = acc.neg_min.min(r.min);
+    acc.neg_max = acc.neg_max.max(r.max);
+    for &x in &xs[lo..hi] {
+        acc.staged[bin_of(x.into(), k.lo, k.inv_w, HISTOGRAM_BINS)] += 1;
+    }
+    acc.staged_count += (hi - lo) as u64;
+}
+
 /// One row of a tile: `xs` are `S[gi, c0..c0 + len]`.
 #[inline(always)]
 fn tile_row<T: Real, const SIG: bool, const INFO: bool>(
@@ -274,33 +340,9 @@ fn tile_row<T: Real, const SIG: bool, const INFO: bool>(
     k: &Kernel,
 ) {
     let len = xs.len();
-    let diag = gi.checked_sub(c0).filter(|&j| j < len);
-    let visit = |acc: &mut GroupAcc, lo: usize, hi: usize| {
-        if lo >= hi {
-            return;
-        }
-        let cols: &mut [f64] = if INFO {
-            &mut acc.cols[c0 + lo..c0 + hi]
-        } else {
-            &mut []
-        };
-        let r = negatives_run::<T, SIG, INFO>(&xs[lo..hi], cols, k);
-        acc.sig += r.sig;
-        if INFO {
-            acc.rows[gi] += r.row;
-        }
-        acc.s1 += r.s1;
-        acc.s2 += r.s2;
-        acc.neg_min = acc.neg_min.min(r.min);
-        acc.neg_max = acc.neg_max.max(r.max);
-        for &x in &xs[lo..hi] {
-            acc.staged[bin_of(x.into(), k.lo, k.inv_w, HISTOGRAM_BINS)] += 1;
-        }
-        acc.staged_count += (hi - lo) as u64;
-    };
-    match diag {
+    match gi.checked_sub(c0).filter(|&j| j < len) {
         Some(j) => {
-            visit(acc, 0, j);
+            visit_negatives::<T, SIG, INFO>(acc, xs, (gi, c0), (0, j), k);
             let x: f64 = xs[j].into();
             acc.pos[gi] = x;
             if SIG {
@@ -311,9 +353,9 @@ fn tile_row<T: Real, const SIG: bool, const INFO: bool>(
                 acc.rows[gi] += e;
                 acc.cols[gi] += e;
             }
-            visit(acc, j + 1, len);
+            visit_negatives::<T, SIG, INFO>(acc, xs, (gi, c0), (j + 1, len), k);
         }
-        None => visit(acc, 0, len),
+        None => visit_negatives::<T, SIG, INFO>(acc, xs, (gi, c0), (0, len), k),
     }
 }
 
@@ -802,7 +844,8 @@ pub struct InspectConfig {
     pub normalize: bool,
     /// Rows per block (memory `O(block x 512)` per group).
     pub block: usize,
-    /// The precision of the products; `None`: the input's.
+    /// The precision of the products; `None`: float32 when both inputs are float32, else
+    /// float64.
     pub precision: Option<Precision>,
     /// The quantile's method; `None`: exact up to `N = 4096`, histogram above.
     pub quantile: Option<QuantileMode>,
@@ -894,7 +937,9 @@ pub fn inspect(u: Matrix, v: Matrix, cfg: &InspectConfig) -> Result<Inspection> 
     if cfg.block == 0 {
         return Err(Error::Config("block must be at least 1 row".into()));
     }
-    let precision = cfg.precision.unwrap_or(u.precision());
+    let precision = cfg
+        .precision
+        .unwrap_or_else(|| Matrix::common_precision(&u, &v));
     let (u, v) = (u.to_precision(precision), v.to_precision(precision));
     let n = u.dim().0;
     let mode = cfg.quantile.unwrap_or(if n <= EXACT_QUANTILE_MAX_N {

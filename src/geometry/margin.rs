@@ -160,15 +160,11 @@ pub(crate) fn lerp(a: f64, b: f64, t: f64) -> f64 {
     }
 }
 
-/// The bin of `x` in `bins` equal bins on `[lo, lo + bins / inv_width)`, clamped.
-#[inline]
+/// The bin of `x` in `bins` equal bins on `[lo, lo + bins / inv_width)`, clamped to the first
+/// and last bins. (Truncating a number in `[0, bins - 1]` is taking its floor: no libm call.)
+#[inline(always)]
 pub(crate) fn bin_of(x: f64, lo: f64, inv_width: f64, bins: usize) -> usize {
-    let k = ((x - lo) * inv_width).floor();
-    if k <= 0.0 {
-        0
-    } else {
-        (k as usize).min(bins - 1)
-    }
+    ((x - lo) * inv_width).clamp(0.0, (bins - 1) as f64) as usize
 }
 
 /// Computes the margins of `(U, V)` taken as given (normalise first for cosines), at quantile

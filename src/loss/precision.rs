@@ -63,6 +63,22 @@ pub enum Precision {
     F64,
 }
 
+impl std::str::FromStr for Precision {
+    type Err = Error;
+
+    /// `"f32"`/`"float32"` or `"f64"`/`"float64"`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" | "float32" => Ok(Precision::F32),
+            "f64" | "float64" => Ok(Precision::F64),
+            other => Err(Error::Config(format!(
+                "invalid precision '{other}': use 'f32' (float32 products, float64 sums) or \
+                 'f64' (float64 throughout)"
+            ))),
+        }
+    }
+}
+
 impl fmt::Display for Precision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

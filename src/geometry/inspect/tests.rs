@@ -302,7 +302,7 @@ fn bad_input_is_an_error() {
     ] {
         assert!(ok(x.clone(), y.clone(), bad).is_err());
     }
-    // A mixed pair is converted to one precision, never rejected.
+    // A mixed pair runs in float64, never rejected.
     let r = inspect(Matrix::F32(x.mapv(|a| a as f32)), Matrix::F64(y), &cfg(4)).unwrap();
-    assert_eq!(r.precision, Precision::F32);
+    assert_eq!(r.precision, Precision::F64);
 }
