@@ -40,6 +40,7 @@ def sigmoid_loss(
     *,
     grad: Literal[False] = False,
     normalize: bool = True,
+    precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
 ) -> float: ...
 @overload
 def sigmoid_loss(
@@ -50,6 +51,7 @@ def sigmoid_loss(
     *,
     grad: Literal[True],
     normalize: bool = True,
+    precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
 ) -> Tuple[float, _Matrix, _Matrix]: ...
 @overload
 def infonce_loss(
@@ -60,6 +62,7 @@ def infonce_loss(
     grad: Literal[False] = False,
     normalize: bool = True,
     convention: Literal["paper", "clip"] = "paper",
+    precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
 ) -> float: ...
 @overload
 def infonce_loss(
@@ -70,6 +73,7 @@ def infonce_loss(
     grad: Literal[True],
     normalize: bool = True,
     convention: Literal["paper", "clip"] = "paper",
+    precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
 ) -> Tuple[float, _Matrix, _Matrix]: ...
 def ccem_embedding(
     n: int, d: int, c: float, *, seed: Optional[int] = None
@@ -84,6 +88,9 @@ def inspect(
     b: Optional[float] = None,
     tau: float = 0.07,
     normalize: bool = True,
+    margin_quantile: float = 0.05,
+    precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
+    quantile: Optional[Literal["exact", "histogram"]] = None,
     block: int = 256,
 ) -> dict[str, Any]:
     """Measure (U, V) against the CCEM and the theory: the keys of `ccem inspect --format json`."""

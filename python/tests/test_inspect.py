@@ -78,3 +78,31 @@ def test_bad_input(kwargs, error, message):
     u, v = args.pop("U"), args.pop("V")
     with pytest.raises(error, match=message):
         ccem.inspect(u, v, **args)
+
+
+def test_float32_and_options_match_cli(cli, tmp_path):
+    rng = np.random.default_rng(12)
+    u = rng.normal(size=(30, 6)).astype(np.float32)
+    v = (u + 0.6 * rng.normal(size=(30, 6))).astype(np.float32)
+    np.save(tmp_path / "U.npy", u)
+    np.save(tmp_path / "V.npy", v)
+    for extra, kw in [((), {}), (("--precision", "f64", "--quantile", "histogram"),
+                                 dict(precision="f64", quantile="histogram"))]:
+        js = cli("inspect", "--u", tmp_path / "U.npy", "--v", tmp_path / "V.npy", "--t", 3,
+                 "--margin-quantile", 0.1, *extra)
+        py = ccem.inspect(u, v, t=3.0, margin_quantile=0.1, **kw)
+        assert list(py) == list(js)
+        for k in js:
+            assert same(py[k], js[k]), (k, py[k], js[k])
+    assert ccem.inspect(u, v)["precision"] == "f32"
+    assert ccem.inspect(u, v.astype(np.float64))["precision"] == "f64"
+    exact = ccem.inspect(u, v, quantile="exact")
+    hist = ccem.inspect(u, v, quantile="histogram")
+    assert (exact["passes"], hist["passes"]) == (2, 1)
+    assert abs(exact["margin_quantile"] - hist["margin_quantile"]) <= hist["margin_quantile_error"]
+    for bad, msg in [(dict(precision="half"), "invalid precision"),
+                     (dict(quantile="approx"), "invalid quantile method"),
+                     (dict(margin_quantile=0.9), "margin quantile"),
+                     (dict(block=0), "block")]:
+        with pytest.raises(ValueError, match=msg):
+            ccem.inspect(u, v, **bad)
