@@ -87,7 +87,12 @@ def measured(cmd):
     _, status, ru = os.wait4(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited with {status}")
-    res = json.loads(out.strip().splitlines()[-1])
+    try:  # one JSON document (e.g. `ccem ... --format json`), else its last line
+        res = json.loads(out)
+    except json.JSONDecodeError:
+        res = json.loads(out.strip().splitlines()[-1])
+    if isinstance(res, list):
+        res = res[0]
     res["peak_rss_mib"] = ru.ru_maxrss / 1024.0  # Linux: KiB
     return res
 
