@@ -93,6 +93,10 @@ const LANES: usize = 8;
 pub(crate) trait Real: Copy + Send + Sync + Into<f64> + 'static {
     /// `C = A B`, single-threaded on the calling thread.
     fn gemm(a: ArrayView2<Self>, b: ArrayView2<Self>, c: ArrayViewMut2<Self>);
+    /// Rows on the unit sphere ([`normalize_rows`] or [`normalize_rows_f32`]).
+    fn normalize(x: ArrayView2<Self>, which: &'static str) -> Result<Array2<Self>>;
+    /// The blocked loss in this precision ([`blocked_loss`] or [`blocked_loss_f32`]).
+    fn loss(loss: &Loss, u: ArrayView2<Self>, v: ArrayView2<Self>, opts: BlockOptions) -> f64;
     /// The unit roundoff.
     const EPS: f64;
     /// Zero.
@@ -103,6 +107,12 @@ impl Real for f32 {
     fn gemm(a: ArrayView2<f32>, b: ArrayView2<f32>, c: ArrayViewMut2<f32>) {
         crate::loss::sgemm::sgemm(a, b, c, false);
     }
+    fn normalize(x: ArrayView2<f32>, which: &'static str) -> Result<Array2<f32>> {
+        Ok(normalize_rows_f32(x, which)?.u)
+    }
+    fn loss(loss: &Loss, u: ArrayView2<f32>, v: ArrayView2<f32>, opts: BlockOptions) -> f64 {
+        blocked_loss_f32(loss, u, v, opts)
+    }
     const EPS: f64 = f32::EPSILON as f64;
     const ZERO: f32 = 0.0;
 }
@@ -110,6 +120,12 @@ impl Real for f32 {
 impl Real for f64 {
     fn gemm(a: ArrayView2<f64>, b: ArrayView2<f64>, mut c: ArrayViewMut2<f64>) {
         general_mat_mul(1.0, &a, &b, 0.0, &mut c);
+    }
+    fn normalize(x: ArrayView2<f64>, which: &'static str) -> Result<Array2<f64>> {
+        Ok(normalize_rows(x, which)?.u)
+    }
+    fn loss(loss: &Loss, u: ArrayView2<f64>, v: ArrayView2<f64>, opts: BlockOptions) -> f64 {
+        blocked_loss(loss, u, v, opts)
     }
     const EPS: f64 = f64::EPSILON;
     const ZERO: f64 = 0.0;
@@ -958,25 +974,10 @@ pub fn inspect(u: Matrix, v: Matrix, cfg: &InspectConfig) -> Result<Inspection> 
         block: cfg.block,
         parallel: cfg.parallel,
     };
+    let how = (level, opts, &wants);
     let (sc, infonce_fallback) = match (u, v) {
-        (Matrix::F64(u), Matrix::F64(v)) => {
-            let (u, v) = prepare(u, v, cfg.normalize, |x, w| Ok(normalize_rows(x, w)?.u))?;
-            let sc = scan(u.view(), v.view(), level, opts, &wants);
-            let fb = sc
-                .infonce_loss
-                .is_none()
-                .then(|| blocked_loss(&info, u.view(), v.view(), opts));
-            (sc, fb)
-        }
-        (Matrix::F32(u), Matrix::F32(v)) => {
-            let (u, v) = prepare(u, v, cfg.normalize, |x, w| Ok(normalize_rows_f32(x, w)?.u))?;
-            let sc = scan(u.view(), v.view(), level, opts, &wants);
-            let fb = sc
-                .infonce_loss
-                .is_none()
-                .then(|| blocked_loss_f32(&info, u.view(), v.view(), opts));
-            (sc, fb)
-        }
+        (Matrix::F64(u), Matrix::F64(v)) => scan_pair(u, v, cfg.normalize, how, &info)?,
+        (Matrix::F32(u), Matrix::F32(v)) => scan_pair(u, v, cfg.normalize, how, &info)?,
         _ => unreachable!("both converted to one precision above"),
     };
     let m = sc.measurement.expect("asked for the measurement");
@@ -1010,21 +1011,29 @@ pub fn inspect(u: Matrix, v: Matrix, cfg: &InspectConfig) -> Result<Inspection> 
     })
 }
 
-/// Checks a pair (shape, `N >= 2`, finite) and normalises it when asked.
-fn prepare<T: Real>(
+/// Checks a pair (shape, `N >= 2`, finite), normalises it when asked, and scans it; InfoNCE
+/// by its own pass when the scan could not take it (module documentation).
+fn scan_pair<T: Real>(
     u: Array2<T>,
     v: Array2<T>,
     normalize: bool,
-    norm: impl Fn(ArrayView2<T>, &'static str) -> Result<Array2<T>>,
-) -> Result<(Array2<T>, Array2<T>)> {
+    (level, opts, wants): (QuantileLevel, BlockOptions, &ScanWants),
+    info: &Loss,
+) -> Result<(Scan, Option<f64>)> {
     check_pair(u.view(), v.view())?;
     check_all_finite(u.view(), "U")?;
     check_all_finite(v.view(), "V")?;
-    if normalize {
-        Ok((norm(u.view(), "U")?, norm(v.view(), "V")?))
+    let (u, v) = if normalize {
+        (T::normalize(u.view(), "U")?, T::normalize(v.view(), "V")?)
     } else {
-        Ok((u, v))
-    }
+        (u, v)
+    };
+    let sc = scan(u.view(), v.view(), level, opts, wants);
+    let fallback = sc
+        .infonce_loss
+        .is_none()
+        .then(|| T::loss(info, u.view(), v.view(), opts));
+    Ok((sc, fallback))
 }
 
 #[cfg(test)]
