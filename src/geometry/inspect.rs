@@ -170,9 +170,10 @@ struct ScanParams {
 
 /// What one group gathers.
 struct GroupAcc {
-    /// `S_ii` at `i` (zero for rows of other groups).
+    /// `S_ii` of the group's rows, at their local index ([`Layout`]).
     pos: Vec<f64>,
-    /// InfoNCE row and column sums of `e_ij` (empty without InfoNCE).
+    /// InfoNCE row sums (the group's rows, local index) and column sums (all `N`) of `e_ij`
+    /// (empty without InfoNCE).
     rows: Vec<f64>,
     cols: Vec<f64>,
     sig: f64,
@@ -183,14 +184,18 @@ struct GroupAcc {
     hist: Vec<u64>,
     staged: Vec<u32>,
     staged_count: u64,
+    /// `local - global` row index of the block being visited (wrapping).
+    base: usize,
 }
 
 impl GroupAcc {
-    fn new(n: usize, info: bool) -> Self {
+    /// A group of `local` rows (its `pos` and `rows`), with the `n` column sums of InfoNCE.
+    fn new(local: usize, n: usize, info: bool) -> Self {
         GroupAcc {
-            pos: vec![0.0; n],
-            rows: if info { vec![0.0; n] } else { Vec::new() },
+            pos: vec![0.0; local],
+            rows: if info { vec![0.0; local] } else { Vec::new() },
             cols: if info { vec![0.0; n] } else { Vec::new() },
+            base: 0,
             sig: 0.0,
             s1: 0.0,
             s2: 0.0,
@@ -242,8 +247,10 @@ struct RunSums {
 fn negatives_run<T: Real, const SIG: bool, const INFO: bool>(
     xs: &[T],
     cols: &mut [f64],
+    hist: &mut [u32],
     k: &Kernel,
 ) -> RunSums {
+    let top = (HISTOGRAM_BINS - 1) as f64;
     let mut sig = [0.0f64; LANES];
     let mut row = [0.0f64; LANES];
     let mut s1 = [0.0f64; LANES];
@@ -279,12 +286,18 @@ fn negatives_run<T: Real, const SIG: bool, const INFO: bool>(
                 c[l] += e[l];
             }
         }
+        let mut bin = [0u32; LANES];
         for l in 0..LANES {
             let dx = x[l] - k.c;
             s1[l] += dx;
             s2[l] += dx * dx;
             mn[l] = mn[l].min(x[l]);
             mx[l] = mx[l].max(x[l]);
+            // bin_of, vectorised: truncation of a number in [0, bins - 1] is its floor.
+            bin[l] = ((x[l] - k.lo) * k.inv_w).clamp(0.0, top) as u32;
+        }
+        for &b in &bin {
+            hist[b as usize] += 1;
         }
     }
     let mut out = RunSums {
@@ -310,6 +323,7 @@ fn negatives_run<T: Real, const SIG: bool, const INFO: bool>(
         out.s2 += dx * dx;
         out.min = out.min.min(x);
         out.max = out.max.max(x);
+        hist[bin_of(x, k.lo, k.inv_w, HISTOGRAM_BINS)] += 1;
     }
     out
 }
@@ -331,18 +345,15 @@ fn visit_negatives<T: Real, const SIG: bool, const INFO: bool>(
     } else {
         &mut []
     };
-    let r = negatives_run::<T, SIG, INFO>(&xs[lo..hi], cols, k);
+    let r = negatives_run::<T, SIG, INFO>(&xs[lo..hi], cols, &mut acc.staged, k);
     acc.sig += r.sig;
     if INFO {
-        acc.rows[gi] += r.row;
+        acc.rows[gi.wrapping_add(acc.base)] += r.row;
     }
     acc.s1 += r.s1;
     acc.s2 += r.s2;
     acc.neg_min = acc.neg_min.min(r.min);
     acc.neg_max = acc.neg_max.max(r.max);
-    for &x in &xs[lo..hi] {
-        acc.staged[bin_of(x.into(), k.lo, k.inv_w, HISTOGRAM_BINS)] += 1;
-    }
     acc.staged_count += (hi - lo) as u64;
 }
 
@@ -360,13 +371,13 @@ fn tile_row<T: Real, const SIG: bool, const INFO: bool>(
         Some(j) => {
             visit_negatives::<T, SIG, INFO>(acc, xs, (gi, c0), (0, j), k);
             let x: f64 = xs[j].into();
-            acc.pos[gi] = x;
+            acc.pos[gi.wrapping_add(acc.base)] = x;
             if SIG {
                 acc.sig += softplus_fast(-(k.t * x - k.b));
             }
             if INFO {
                 let e = exp_nonpos((x * k.inv_tau - k.shift).min(0.0));
-                acc.rows[gi] += e;
+                acc.rows[gi.wrapping_add(acc.base)] += e;
                 acc.cols[gi] += e;
             }
             visit_negatives::<T, SIG, INFO>(acc, xs, (gi, c0), (j + 1, len), k);
@@ -415,42 +426,77 @@ fn tile_dispatch<T: Real, const SIG: bool, const INFO: bool>(
     tile_plain::<T, SIG, INFO>(acc, tile, at, k)
 }
 
+/// How the rows are dealt: blocks of `block` rows, block `k` to group `k mod groups`; a group's
+/// rows are numbered locally in the order it visits them.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    n: usize,
+    block: usize,
+    nblocks: usize,
+    groups: usize,
+}
+
+impl Layout {
+    fn new(n: usize, block: usize) -> Self {
+        let block = block.clamp(1, n.max(1));
+        let nblocks = n.div_ceil(block);
+        Layout {
+            n,
+            block,
+            nblocks,
+            groups: GROUPS.min(nblocks),
+        }
+    }
+
+    /// The row blocks of group `g`: `(local index of the first row, r0, r1)`.
+    fn blocks(self, g: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+        (g..self.nblocks)
+            .step_by(self.groups)
+            .enumerate()
+            .map(move |(q, kb)| {
+                let r0 = kb * self.block;
+                (q * self.block, r0, (r0 + self.block).min(self.n))
+            })
+    }
+
+    /// The number of local rows of group `g` (an upper bound: whole blocks).
+    fn local_rows(self, g: usize) -> usize {
+        self.blocks(g).count() * self.block
+    }
+}
+
 /// Runs `visit` on every tile of `S = U V^T` (`block` rows by [`TILE_COLS`] columns), the row
-/// blocks dealt to [`GROUPS`] groups, each group's tiles in order; returns the groups' states
-/// in group order.
+/// blocks dealt to [`GROUPS`] groups ([`Layout`]), each group's tiles in order; `visit` gets
+/// `(r0, c0, l0)`: the tile's first row and column and the local index of its first row.
+/// Returns the groups' states in group order; `init(g)` makes group `g`'s.
 fn for_each_tile<T: Real, A: Send>(
     u: ArrayView2<T>,
     v: ArrayView2<T>,
-    block: usize,
+    layout: Layout,
     parallel: bool,
-    init: impl Fn() -> A + Sync + Send,
-    visit: impl Fn(&mut A, (usize, usize), ArrayView2<T>) + Sync + Send,
+    init: impl Fn(usize) -> A + Sync + Send,
+    visit: impl Fn(&mut A, (usize, usize, usize), ArrayView2<T>) + Sync + Send,
 ) -> Vec<A> {
-    let n = u.nrows();
-    let block = block.clamp(1, n);
-    let nblocks = n.div_ceil(block);
-    let groups = GROUPS.min(nblocks);
+    let n = layout.n;
     let width = TILE_COLS.min(n);
     let run = |g: usize| {
-        let mut acc = init();
-        let mut buf = Array2::<T>::from_elem((block, width), T::ZERO);
-        for kb in (g..nblocks).step_by(groups) {
-            let r0 = kb * block;
-            let r1 = (r0 + block).min(n);
+        let mut acc = init(g);
+        let mut buf = Array2::<T>::from_elem((layout.block, width), T::ZERO);
+        for (l0, r0, r1) in layout.blocks(g) {
             let ub = u.slice(s![r0..r1, ..]);
             for c0 in (0..n).step_by(width) {
                 let c1 = (c0 + width).min(n);
                 let mut tile = buf.slice_mut(s![..r1 - r0, ..c1 - c0]);
                 T::gemm(ub, v.slice(s![c0..c1, ..]).t(), tile.view_mut());
-                visit(&mut acc, (r0, c0), tile.view());
+                visit(&mut acc, (r0, c0, l0), tile.view());
             }
         }
         acc
     };
     if parallel {
-        (0..groups).into_par_iter().map(run).collect()
+        (0..layout.groups).into_par_iter().map(run).collect()
     } else {
-        (0..groups).map(run).collect()
+        (0..layout.groups).map(run).collect()
     }
 }
 
@@ -560,10 +606,13 @@ fn pass<T: Real>(u: ArrayView2<T>, v: ArrayView2<T>, p: &ScanParams, r: f64) -> 
     };
     let info = p.tau.is_some();
     let tile_elems = (p.block.min(n) * TILE_COLS.min(n)) as u64;
-    let visit = |acc: &mut GroupAcc, at: (usize, usize), tile: ArrayView2<T>| {
+    let layout = Layout::new(n, p.block);
+    let visit = |acc: &mut GroupAcc, (r0, c0, l0): (usize, usize, usize), tile: ArrayView2<T>| {
         if acc.staged_count + tile_elems > u64::from(u32::MAX) {
             acc.flush();
         }
+        acc.base = l0.wrapping_sub(r0);
+        let at = (r0, c0);
         match (p.sigmoid.is_some(), info) {
             (true, true) => tile_dispatch::<T, true, true>(acc, tile, at, &k),
             (true, false) => tile_dispatch::<T, true, false>(acc, tile, at, &k),
@@ -571,13 +620,22 @@ fn pass<T: Real>(u: ArrayView2<T>, v: ArrayView2<T>, p: &ScanParams, r: f64) -> 
             (false, false) => tile_dispatch::<T, false, false>(acc, tile, at, &k),
         }
     };
-    let groups = for_each_tile(u, v, p.block, p.parallel, || GroupAcc::new(n, info), visit);
-    // Merge in group order.
-    let mut all = GroupAcc::new(n, info);
-    for mut g in groups {
+    let init = |g: usize| GroupAcc::new(layout.local_rows(g), n, info);
+    let groups = for_each_tile(u, v, layout, p.parallel, init, visit);
+    // Merge in group order (rows back to their global index).
+    let mut all = GroupAcc::new(n, 0, false);
+    if info {
+        all.rows = vec![0.0; n];
+        all.cols = vec![0.0; n];
+    }
+    for (gi, mut g) in groups.into_iter().enumerate() {
         g.flush();
-        all.pos.iter_mut().zip(&g.pos).for_each(|(a, b)| *a += b);
-        all.rows.iter_mut().zip(&g.rows).for_each(|(a, b)| *a += b);
+        for (l0, r0, r1) in layout.blocks(gi) {
+            all.pos[r0..r1].copy_from_slice(&g.pos[l0..l0 + r1 - r0]);
+            if info {
+                all.rows[r0..r1].copy_from_slice(&g.rows[l0..l0 + r1 - r0]);
+            }
+        }
         all.cols.iter_mut().zip(&g.cols).for_each(|(a, b)| *a += b);
         all.hist.iter_mut().zip(&g.hist).for_each(|(a, b)| *a += b);
         all.sig += g.sig;
@@ -681,10 +739,10 @@ fn negative_quantile<T: Real>(
         let groups = for_each_tile(
             u,
             v,
-            block,
+            Layout::new(n, block),
             parallel,
-            || vec![Vec::<f64>::new(); targets.len()],
-            |acc, (r0, c0), tile| {
+            |_| vec![Vec::<f64>::new(); targets.len()],
+            |acc, (r0, c0, _), tile| {
                 for (i, row) in tile.outer_iter().enumerate() {
                     let row = row.as_slice().expect("tiles are standard-layout");
                     negatives(row, r0 + i, c0, &mut |x| {
@@ -711,10 +769,10 @@ fn negative_quantile<T: Real>(
     let groups = for_each_tile(
         u,
         v,
-        block,
+        Layout::new(n, block),
         parallel,
-        || vec![vec![0u64; bins]; targets.len()],
-        |acc, (r0, c0), tile| {
+        |_| vec![vec![0u64; bins]; targets.len()],
+        |acc, (r0, c0, _), tile| {
             for (i, row) in tile.outer_iter().enumerate() {
                 let row = row.as_slice().expect("tiles are standard-layout");
                 negatives(row, r0 + i, c0, &mut |x| {
@@ -963,6 +1021,10 @@ pub fn inspect(u: Matrix, v: Matrix, cfg: &InspectConfig) -> Result<Inspection> 
     } else {
         QuantileMode::Histogram
     });
+    crate::limits::check_memory(
+        &format!("inspecting {n} pairs"),
+        memory_estimate(u.dim(), precision, cfg.block, mode),
+    )?;
     let wants = ScanWants {
         sigmoid: Some((cfg.t, b)),
         tau: Some(cfg.tau),
@@ -1009,6 +1071,26 @@ pub fn inspect(u: Matrix, v: Matrix, cfg: &InspectConfig) -> Result<Inspection> 
         margin_quantile_error: sc.margins.quantile_error,
         passes: sc.passes + usize::from(infonce_fallback.is_some()),
     })
+}
+
+/// The bytes [`inspect`] allocates beyond its inputs, at most: the normalised copies, the
+/// groups' column sums and histograms, the rows' results, the tiles in flight, and the exact
+/// quantile's candidates.
+fn memory_estimate((n, d): (usize, usize), p: Precision, block: usize, mode: QuantileMode) -> f64 {
+    let size = match p {
+        Precision::F32 => 4.0,
+        Precision::F64 => 8.0,
+    };
+    let (n, d) = (n as f64, d as f64);
+    let layout = Layout::new(n as usize, block);
+    let groups = layout.groups as f64;
+    let hist = HISTOGRAM_BINS as f64 * 12.0;
+    let tiles = groups.min(64.0) * layout.block as f64 * TILE_COLS as f64 * size;
+    let candidates = match mode {
+        QuantileMode::Exact => (n * (n - 1.0)).min(CANDIDATE_CAP as f64) * 8.0,
+        QuantileMode::Histogram => 0.0,
+    };
+    2.0 * n * d * size + groups * (n * 8.0 + hist) + 6.0 * n * 8.0 + tiles + candidates
 }
 
 /// Checks a pair (shape, `N >= 2`, finite), normalises it when asked, and scans it; InfoNCE
