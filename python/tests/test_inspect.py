@@ -133,3 +133,11 @@ def test_float32_statistics_and_quantiles_match_numpy(n):
     assert (err == 0) == (n <= 4096)
     assert abs(r["margin_quantile"] - want) <= err + 1e-6  # + float32 products
     assert r["margin"] == pytest.approx((np.diag(s).min() - neg.max()) / 2, abs=1e-6)
+
+
+def test_too_large_is_refused_not_an_abort():
+    # 300,000 pairs in R^300,000 would need terabytes: a clear error before any allocation.
+    with pytest.raises(ValueError, match="memory"):
+        ccem.ccem_embedding(300_000, 300_000, 0.1)
+    with pytest.raises(ValueError, match="memory"):
+        ccem.optimize(n=200_000, d=200_000, t=1.0)
