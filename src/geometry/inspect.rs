@@ -99,6 +99,8 @@ pub(crate) trait Real: Copy + Send + Sync + Into<f64> + 'static {
     fn loss(loss: &Loss, u: ArrayView2<Self>, v: ArrayView2<Self>, opts: BlockOptions) -> f64;
     /// The unit roundoff.
     const EPS: f64;
+    /// The largest finite value.
+    const MAX: f64;
     /// Zero.
     const ZERO: Self;
 }
@@ -114,6 +116,7 @@ impl Real for f32 {
         blocked_loss_f32(loss, u, v, opts)
     }
     const EPS: f64 = f32::EPSILON as f64;
+    const MAX: f64 = f32::MAX as f64;
     const ZERO: f32 = 0.0;
 }
 
@@ -128,6 +131,7 @@ impl Real for f64 {
         blocked_loss(loss, u, v, opts)
     }
     const EPS: f64 = f64::EPSILON;
+    const MAX: f64 = f64::MAX;
     const ZERO: f64 = 0.0;
 }
 
@@ -1044,6 +1048,16 @@ pub fn inspect(u: Matrix, v: Matrix, cfg: &InspectConfig) -> Result<Inspection> 
     };
     let m = sc.measurement.expect("asked for the measurement");
     let infonce_loss = sc.infonce_loss.or(infonce_fallback).unwrap_or(f64::NAN);
+    let sigmoid_loss = sc.sigmoid_loss.unwrap_or(f64::NAN);
+    for (name, value) in [("sigmoid", sigmoid_loss), ("InfoNCE", infonce_loss)] {
+        if !value.is_finite() {
+            return Err(Error::Config(format!(
+                "the {name} loss overflows float64 ({value}) at t = {}, b = {b}, tau = {}: the \
+                 logits t S_ij - b or S_ij / tau are too large for these rows",
+                cfg.t, cfg.tau
+            )));
+        }
+    }
     let mut report = Report::from_measurement(m, &sig);
     report.margins = Some(sc.margins);
     Ok(Inspection {
@@ -1054,7 +1068,7 @@ pub fn inspect(u: Matrix, v: Matrix, cfg: &InspectConfig) -> Result<Inspection> 
         t: cfg.t,
         b,
         tau: cfg.tau,
-        sigmoid_loss: sc.sigmoid_loss.unwrap_or(f64::NAN),
+        sigmoid_loss,
         infonce_loss,
         infonce_loss_clip: infonce_clip(infonce_loss),
         report,
@@ -1110,6 +1124,15 @@ fn scan_pair<T: Real>(
     } else {
         (u, v)
     };
+    // Every product |u_i . v_j| <= R must be representable, or the pass would sum infinities.
+    let r = bound_of(u.view(), v.view());
+    if !(r < T::MAX / 4.0) {
+        return Err(Error::Config(format!(
+            "the rows are too long for the products in {}: max ||u_i|| max ||v_j|| = {r:e}; \
+             normalise them (drop --no-normalize) or scale them down",
+            if T::EPS > 1e-10 { "float32" } else { "float64" }
+        )));
+    }
     let sc = scan(u.view(), v.view(), level, opts, wants);
     let fallback = sc
         .infonce_loss

@@ -27,7 +27,7 @@
 use super::embedding::{backprop_normalization, check_all_finite, check_pair};
 use super::precision::{blocked_loss_f32, blocked_loss_grad_f32, loss_grad_raw_f32, Precision};
 use super::{blocked_loss, blocked_loss_grad, normalize_rows, BlockOptions, Loss};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::matrix::Matrix;
 
 /// The blocking that is fastest in each precision on the development machine
@@ -144,6 +144,20 @@ pub fn evaluate(loss: &Loss, u: Matrix, v: Matrix, opts: &EvalOptions) -> Result
         }
         _ => unreachable!("both converted to one precision above"),
     };
+    let finite = |m: &Matrix| match m {
+        Matrix::F32(a) => a.iter().all(|x| x.is_finite()),
+        Matrix::F64(a) => a.iter().all(|x| x.is_finite()),
+    };
+    if !value.is_finite()
+        || grads
+            .as_ref()
+            .is_some_and(|(a, b)| !finite(a) || !finite(b))
+    {
+        return Err(Error::Config(format!(
+            "the loss or its gradient overflows {precision} ({value}): the rows (or the logits \
+             t S_ij - b, S_ij / tau) are too large; normalise the rows or scale them down"
+        )));
+    }
     Ok(Evaluation {
         value,
         grads,
@@ -254,5 +268,16 @@ mod tests {
         z.row_mut(2).fill(0.0);
         assert!(evaluate(&loss, z.into(), data(5, 3, 1).mapv(|a| a as f32).into(), &o).is_err());
         assert!(evaluate(&loss, data(1, 3, 0).into(), data(1, 3, 1).into(), &o).is_err());
+        // Overflowing products are an error, not a NaN or an infinity.
+        let raw = EvalOptions {
+            normalize: false,
+            grad: true,
+            ..EvalOptions::default()
+        };
+        let huge = Array2::from_elem((3, 2), 1e200);
+        let e = evaluate(&loss, huge.clone().into(), huge.into(), &raw).unwrap_err();
+        assert!(e.to_string().contains("overflows"), "{e}");
+        let h32 = Array2::from_elem((3, 2), 1e30f32);
+        assert!(evaluate(&loss, h32.clone().into(), h32.into(), &raw).is_err());
     }
 }

@@ -302,6 +302,33 @@ fn bad_input_is_an_error() {
     ] {
         assert!(ok(x.clone(), y.clone(), bad).is_err());
     }
+    // Products that would overflow, and losses that overflow, are errors, never NaN or inf.
+    let huge = Array2::from_elem((3, 2), 1e200);
+    let e = ok(
+        huge.clone(),
+        huge,
+        InspectConfig {
+            normalize: false,
+            ..cfg(4)
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("too long"), "{e}");
+    let long32 = Matrix::F32(Array2::from_elem((3, 2), 1e20f32));
+    let c = InspectConfig {
+        normalize: false,
+        ..cfg(4)
+    };
+    assert!(inspect(long32.clone(), long32, &c).is_err());
+    let big = Array2::from_elem((3, 2), 1e100);
+    let c = InspectConfig {
+        normalize: false,
+        t: 1e200,
+        b: Some(0.0),
+        ..cfg(4)
+    };
+    let e = ok(big.clone(), big, c).unwrap_err();
+    assert!(e.to_string().contains("overflows"), "{e}");
     // A mixed pair runs in float64, never rejected.
     let r = inspect(Matrix::F32(x.mapv(|a| a as f32)), Matrix::F64(y), &cfg(4)).unwrap();
     assert_eq!(r.precision, Precision::F64);
