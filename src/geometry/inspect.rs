@@ -1126,7 +1126,7 @@ fn scan_pair<T: Real>(
     };
     // Every product |u_i . v_j| <= R must be representable, or the pass would sum infinities.
     let r = bound_of(u.view(), v.view());
-    if !(r < T::MAX / 4.0) {
+    if r.is_nan() || r >= T::MAX / 4.0 {
         return Err(Error::Config(format!(
             "the rows are too long for the products in {}: max ||u_i|| max ||v_j|| = {r:e}; \
              normalise them (drop --no-normalize) or scale them down",
