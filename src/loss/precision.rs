@@ -46,9 +46,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Columns of `S_B` (and rows of `dL/dV`) per parallel task.
-const COL_CHUNK: usize = 512;
+pub const COL_CHUNK: usize = 512;
 /// Rows of `dL/dU` per parallel task.
-const ROW_CHUNK: usize = 128;
+pub const ROW_CHUNK: usize = 128;
 /// Lanes of the vectorised float64 sums (a fixed number: the summation order does not depend
 /// on the machine).
 const LANES: usize = 8;
