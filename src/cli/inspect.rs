@@ -1,8 +1,9 @@
 //! `ccem inspect`: measure an embedding from files against the CCEM and the theory.
 
 use super::output::{print_records, Format};
+use super::progress::BlockBar;
 use anyhow::{Context, Result};
-use ccem::geometry::inspect::{inspect, InspectConfig, QuantileMode};
+use ccem::geometry::inspect::{inspect_with, InspectConfig, QuantileMode};
 use ccem::loss::precision::Precision;
 use std::path::PathBuf;
 
@@ -100,8 +101,12 @@ pub fn run(a: &InspectArgs) -> Result<()> {
         }),
         parallel: true,
     };
+    // A bar on a terminal for the long passes (N above 4096: blocks of 256 rows).
+    let bar = BlockBar::new("inspect", u.dim().0 / a.block.max(1), 16);
     // Checks the shapes, values and parameters, measures, and compares with the theory.
-    let rec = inspect(u, v, &cfg).context("cannot inspect the embedding")?;
+    let rec = inspect_with(u, v, &cfg, &|done, total| bar.update(done, total));
+    bar.finish();
+    let rec = rec.context("cannot inspect the embedding")?;
     if a.format == Format::Table {
         outln!(
             "# {} pairs in R^{} ({}); rows {}",

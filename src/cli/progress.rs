@@ -97,3 +97,40 @@ impl SweepObserver for SweepProgress {
         }
     }
 }
+
+/// A bar for the passes of `ccem inspect` over `U V^T`, on a terminal only (the work is one
+/// command's; logs stay clean): `(row blocks done, total)` from the library's hook.
+pub struct BlockBar(Option<ProgressBar>);
+
+impl BlockBar {
+    /// A bar on a terminal when there are at least `min_blocks` blocks to do.
+    pub fn new(label: &str, n_blocks_hint: usize, min_blocks: usize) -> Self {
+        if n_blocks_hint < min_blocks || !std::io::stderr().is_terminal() {
+            return BlockBar(None);
+        }
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{elapsed_precise}] {wide_bar} {percent}%, ETA {eta}",
+            )
+            .expect("valid template"),
+        );
+        bar.set_prefix(label.to_string());
+        BlockBar(Some(bar))
+    }
+
+    /// The library's progress hook.
+    pub fn update(&self, done: usize, total: usize) {
+        if let Some(b) = &self.0 {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -469,6 +469,20 @@ impl Layout {
     }
 }
 
+/// Counts the row blocks done over the whole scan and tells a hook `(done, total)`.
+struct Progress<'a> {
+    done: std::sync::atomic::AtomicUsize,
+    total: usize,
+    hook: &'a (dyn Fn(usize, usize) + Sync),
+}
+
+impl Progress<'_> {
+    fn tick(&self) {
+        let done = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        (self.hook)(done, self.total);
+    }
+}
+
 /// Runs `visit` on every tile of `S = U V^T` (`block` rows by [`TILE_COLS`] columns), the row
 /// blocks dealt to [`GROUPS`] groups ([`Layout`]), each group's tiles in order; `visit` gets
 /// `(r0, c0, l0)`: the tile's first row and column and the local index of its first row.
@@ -477,7 +491,7 @@ fn for_each_tile<T: Real, A: Send>(
     u: ArrayView2<T>,
     v: ArrayView2<T>,
     layout: Layout,
-    parallel: bool,
+    (parallel, progress): (bool, Option<&Progress>),
     init: impl Fn(usize) -> A + Sync + Send,
     visit: impl Fn(&mut A, (usize, usize, usize), ArrayView2<T>) + Sync + Send,
 ) -> Vec<A> {
@@ -493,6 +507,9 @@ fn for_each_tile<T: Real, A: Send>(
                 let mut tile = buf.slice_mut(s![..r1 - r0, ..c1 - c0]);
                 T::gemm(ub, v.slice(s![c0..c1, ..]).t(), tile.view_mut());
                 visit(&mut acc, (r0, c0, l0), tile.view());
+            }
+            if let Some(p) = progress {
+                p.tick();
             }
         }
         acc
@@ -572,7 +589,13 @@ struct Pass {
 }
 
 /// The one pass (module documentation).
-fn pass<T: Real>(u: ArrayView2<T>, v: ArrayView2<T>, p: &ScanParams, r: f64) -> Pass {
+fn pass<T: Real>(
+    u: ArrayView2<T>,
+    v: ArrayView2<T>,
+    p: &ScanParams,
+    r: f64,
+    progress: Option<&Progress>,
+) -> Pass {
     let n = u.nrows();
     let diag: Vec<f64> = u
         .outer_iter()
@@ -625,7 +648,7 @@ fn pass<T: Real>(u: ArrayView2<T>, v: ArrayView2<T>, p: &ScanParams, r: f64) -> 
         }
     };
     let init = |g: usize| GroupAcc::new(layout.local_rows(g), n, info);
-    let groups = for_each_tile(u, v, layout, p.parallel, init, visit);
+    let groups = for_each_tile(u, v, layout, (p.parallel, progress), init, visit);
     // Merge in group order (rows back to their global index).
     let mut all = GroupAcc::new(n, 0, false);
     if info {
@@ -697,7 +720,7 @@ fn negative_quantile<T: Real>(
     q: f64,
     r: f64,
     (mode, cap): (QuantileMode, usize),
-    (block, parallel): (usize, bool),
+    (block, parallel, progress): (usize, bool, Option<&Progress>),
 ) -> (f64, f64) {
     let n = u.nrows();
     let m_neg = n * (n - 1);
@@ -744,7 +767,7 @@ fn negative_quantile<T: Real>(
             u,
             v,
             Layout::new(n, block),
-            parallel,
+            (parallel, progress),
             |_| vec![Vec::<f64>::new(); targets.len()],
             |acc, (r0, c0, _), tile| {
                 for (i, row) in tile.outer_iter().enumerate() {
@@ -774,7 +797,7 @@ fn negative_quantile<T: Real>(
         u,
         v,
         Layout::new(n, block),
-        parallel,
+        (parallel, progress),
         |_| vec![vec![0u64; bins]; targets.len()],
         |acc, (r0, c0, _), tile| {
             for (i, row) in tile.outer_iter().enumerate() {
@@ -822,12 +845,14 @@ pub(crate) struct Scan {
 }
 
 /// What [`scan`] computes besides the margins.
-pub(crate) struct ScanWants {
+pub(crate) struct ScanWants<'a> {
     pub(crate) sigmoid: Option<(f64, f64)>,
     pub(crate) tau: Option<f64>,
     pub(crate) measurement: bool,
     pub(crate) mode: QuantileMode,
     pub(crate) cap: usize,
+    /// Told `(row blocks done, total)` as the passes go (from worker threads).
+    pub(crate) progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
 }
 
 /// The scan of `(U, V)` taken as given (checked by the caller: same shape, `N >= 2`, finite).
@@ -850,7 +875,12 @@ pub(crate) fn scan<T: Real>(
         block,
         parallel: opts.parallel,
     };
-    let p = pass(u, v, &params, r);
+    let progress = wants.progress.map(|hook| Progress {
+        done: Default::default(),
+        total: Layout::new(n, block).nblocks * (1 + usize::from(wants.mode == QuantileMode::Exact)),
+        hook,
+    });
+    let p = pass(u, v, &params, r, progress.as_ref());
     let mut passes = 1;
     let mut pos_sorted = p.pos.clone();
     pos_sorted.sort_by(f64::total_cmp);
@@ -862,7 +892,7 @@ pub(crate) fn scan<T: Real>(
         1.0 - level.get(),
         r,
         (wants.mode, wants.cap),
-        (block, opts.parallel),
+        (block, opts.parallel, progress.as_ref()),
     );
     if wants.mode == QuantileMode::Exact {
         passes += 1;
@@ -1008,6 +1038,20 @@ pub struct Inspection {
 /// Shapes differ, `N < 2`, a non-finite entry, a zero row (with `normalize`), or an invalid
 /// `t`, `b`, `tau`, quantile level or `block = 0`.
 pub fn inspect(u: Matrix, v: Matrix, cfg: &InspectConfig) -> Result<Inspection> {
+    inspect_with(u, v, cfg, &|_, _| {})
+}
+
+/// [`inspect`], telling `progress` `(row blocks done, total)` as the passes over `U V^T` go
+/// (called from the worker threads; e.g. for a progress bar).
+///
+/// # Errors
+/// As [`inspect`].
+pub fn inspect_with(
+    u: Matrix,
+    v: Matrix,
+    cfg: &InspectConfig,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Inspection> {
     let b = cfg.b.unwrap_or(cfg.t);
     let sig = Loss::sigmoid(cfg.t, b)?;
     let info = Loss::infonce(cfg.tau)?;
@@ -1035,6 +1079,7 @@ pub fn inspect(u: Matrix, v: Matrix, cfg: &InspectConfig) -> Result<Inspection> 
         measurement: true,
         mode,
         cap: CANDIDATE_CAP,
+        progress: Some(progress),
     };
     let opts = BlockOptions {
         block: cfg.block,

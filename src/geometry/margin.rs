@@ -208,6 +208,7 @@ fn margins_with_cap(
         measurement: false,
         mode: QuantileMode::Exact,
         cap,
+        progress: None,
     };
     Ok(scan(u, v, p, opts, &wants).margins)
 }

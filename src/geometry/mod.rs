@@ -8,7 +8,7 @@ mod margin;
 mod measure;
 
 pub use ccem::{ccem_embedding, random_orthogonal, simplex_etf, Ccem};
-pub use inspect::{inspect, InspectConfig, Inspection, QuantileMode};
+pub use inspect::{inspect, inspect_with, InspectConfig, Inspection, QuantileMode};
 pub use margin::{
     linear_quantile_sorted, margin_bound, margins, Margins, QuantileLevel, CANDIDATE_CAP,
     DEFAULT_MARGIN_QUANTILE, EXACT_QUANTILE_MAX_N, HISTOGRAM_BINS,

@@ -333,3 +333,26 @@ fn bad_input_is_an_error() {
     let r = inspect(Matrix::F32(x.mapv(|a| a as f32)), Matrix::F64(y), &cfg(4)).unwrap();
     assert_eq!(r.precision, Precision::F64);
 }
+
+#[test]
+fn progress_counts_every_block_of_every_pass() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (x, y) = pairs(100, 4, 6);
+    for (mode, passes) in [(QuantileMode::Exact, 2), (QuantileMode::Histogram, 1)] {
+        let calls = AtomicUsize::new(0);
+        let last = AtomicUsize::new(0);
+        let c = InspectConfig {
+            quantile: Some(mode),
+            ..cfg(7)
+        };
+        let hook = |done: usize, total: usize| {
+            assert_eq!(total, 15 * passes);
+            calls.fetch_add(1, Ordering::Relaxed);
+            last.fetch_max(done, Ordering::Relaxed);
+        };
+        let r = inspect_with(Matrix::F64(x.clone()), Matrix::F64(y.clone()), &c, &hook).unwrap();
+        assert_eq!(r.passes, passes);
+        assert_eq!(calls.load(Ordering::Relaxed), 15 * passes);
+        assert_eq!(last.load(Ordering::Relaxed), 15 * passes);
+    }
+}
