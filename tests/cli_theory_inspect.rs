@@ -278,33 +278,20 @@ fn inspect_precision_and_quantile_options() {
     let gap =
         (h["margin_quantile"].as_f64().unwrap() - own["margin_quantile"].as_f64().unwrap()).abs();
     assert!(gap <= err, "{gap} > {err}");
-    // Memory is estimated before the work starts, and a run that would not fit is refused.
-    ccem()
-        .args([
-            "inspect",
-            "--u",
-            u.to_str().unwrap(),
-            "--v",
-            u.to_str().unwrap(),
-            "--max-memory",
-            "100K",
-        ])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("inspecting 24 pairs"));
-    ccem()
-        .args([
-            "inspect",
-            "--u",
-            u.to_str().unwrap(),
-            "--v",
-            u.to_str().unwrap(),
-            "--precision",
-            "f16",
-        ])
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("f32, f64"));
+    // Memory is estimated before the work starts, and a run that would not fit is refused;
+    // an unknown precision is a usage error.
+    for (extra, says) in [
+        (["--max-memory", "100K"], "inspecting 24 pairs"),
+        (["--precision", "f16"], "f32, f64"),
+    ] {
+        let path = u.to_str().unwrap();
+        ccem()
+            .args(["inspect", "--u", path, "--v", path])
+            .args(extra)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(says));
+    }
 }
 
 #[test]
