@@ -91,7 +91,7 @@ def inspect(
     margin_quantile: float = 0.05,
     precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
     quantile: Optional[Literal["exact", "histogram"]] = None,
-    block: int = 256,
+    block: int = 1024,
 ) -> dict[str, Any]:
     """Measure (U, V) against the CCEM and the theory: the keys of `ccem inspect --format json`."""
 

@@ -41,7 +41,7 @@ use pyo3::types::PyDict;
 ///     >>> round(r["c_fit"], 9), round(r["s_pos_mean"], 9)
 ///     (0.3, 0.4)
 #[pyfunction]
-#[pyo3(signature = (U, V, *, t=10.0, b=None, tau=0.07, normalize=true, margin_quantile=ccem::geometry::DEFAULT_MARGIN_QUANTILE, precision=None, quantile=None, block=256))]
+#[pyo3(signature = (U, V, *, t=10.0, b=None, tau=0.07, normalize=true, margin_quantile=ccem::geometry::DEFAULT_MARGIN_QUANTILE, precision=None, quantile=None, block=ccem::geometry::inspect::DEFAULT_INSPECT_BLOCK))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
 pub fn inspect<'py>(
     py: Python<'py>,

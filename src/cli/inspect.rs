@@ -56,7 +56,7 @@ pub struct InspectArgs {
     #[arg(long, value_enum)]
     pub precision: Option<PrecisionArg>,
     /// Rows per block (memory O(block x 512) per group of blocks)
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = ccem::geometry::inspect::DEFAULT_INSPECT_BLOCK)]
     pub block: usize,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
