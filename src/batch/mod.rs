@@ -14,7 +14,9 @@
 //! - `all`: every one of the `C(N,B)` batches in turn, in lexicographic order (refused when
 //!   `C(N,B) > 1e6`).
 //! - `hardest`: OSGD (Cho et al., TMLR 2024): each step takes the batch with the largest loss
-//!   at the current embeddings ([`hardest`]).
+//!   at the current embeddings, by exact search over all `C(N,B)` batches when there are at
+//!   most `1e5`; above that (`B | N`, `N <= 1024`) by the authors' even-sized spectral
+//!   clustering into `N/B` batches once per epoch, stepped from the hardest down ([`hardest`]).
 //!
 //! `B = N` is the full batch under every strategy. Every draw comes from
 //! `ChaCha8Rng::seed_from_u64(seed)` on its own stream ([`SAMPLER_STREAM`]), so a run is
@@ -33,7 +35,7 @@ use serde::{Deserialize, Serialize};
 /// The largest `C(N,B)` that `all` cycles through.
 pub const MAX_ALL_BATCHES: f64 = 1e6;
 /// The largest `C(N,B)` over which `hardest` searches exactly; above it, the spectral
-/// approximation of Cho et al. ([`hardest`]).
+/// approximation of Cho et al. ([`hardest::HardestSearch`]).
 pub const MAX_EXACT_HARDEST: f64 = 1e5;
 /// The random stream of the batch sampler (the starts of restart `r` use stream `r`).
 pub const SAMPLER_STREAM: u64 = 1 << 32;

@@ -134,7 +134,9 @@ pub struct MiniBatchArgs {
     pub batch: Option<usize>,
     /// How batches are chosen: expected (exact expected loss, sigmoid only), shuffled (new
     /// partition each epoch; default), fixed (one partition), all (every C(N,B) batch),
-    /// hardest (OSGD: the batch of largest loss)
+    /// hardest (OSGD: the batch of largest loss; every step an exact search over all C(N,B)
+    /// batches when C(N,B) <= 1e5, else, for B | N and N <= 1024, Cho et al.'s even-sized
+    /// spectral clustering into N/B batches once per epoch, stepped hardest first)
     #[arg(long, value_name = "STRATEGY", requires = "batch")]
     pub batching: Option<String>,
     /// Weight lambda of the negative-variance penalty of Lee et al. 2025 (mean of
