@@ -125,13 +125,37 @@ pub fn hardest_batch(loss: &Loss, s: ArrayView2<f64>, b: usize, out: &mut Vec<us
     let n = s.nrows();
     let mut comb: Vec<usize> = (0..b).collect();
     let mut sub = Array2::<f64>::zeros((b, b));
+    // The sigmoid loss is a sum over pairs: each pair's term once, then sums per batch.
+    let pair_terms = match *loss {
+        Loss::Sigmoid { t, b: bias } => Some(Array2::from_shape_fn((n, n), |(i, j)| {
+            let logit = t * s[[i, j]] - bias;
+            if i == j {
+                softplus(-logit)
+            } else {
+                softplus(logit)
+            }
+        })),
+        Loss::InfoNce { .. } => None,
+    };
+    let value = |comb: &[usize], sub: &mut Array2<f64>| match &pair_terms {
+        Some(p) => {
+            let mut sum = 0.0;
+            for &i in comb {
+                for &j in comb {
+                    sum += p[[i, j]];
+                }
+            }
+            sum / b as f64
+        }
+        None => batch_loss(loss, s, comb, sub),
+    };
     let mut best = f64::NEG_INFINITY;
     out.clear();
     out.extend_from_slice(&comb);
     loop {
-        let value = batch_loss(loss, s, &comb, &mut sub);
-        if value > best {
-            best = value;
+        let v = value(&comb, &mut sub);
+        if v > best {
+            best = v;
             out.clear();
             out.extend_from_slice(&comb);
         }
@@ -578,7 +602,29 @@ mod tests {
         let v = hardest_batch(&loss, s.view(), 2, &mut out);
         assert_eq!(out, vec![1, 3]);
         let sub = ndarray::array![[-0.5, 0.8], [-0.2, -0.4]];
-        assert_eq!(v, loss.value_s(sub.view()));
+        assert!((v - loss.value_s(sub.view())).abs() < 1e-14);
+        let info = Loss::infonce(0.3).unwrap();
+        let vi = hardest_batch(&info, s.view(), 2, &mut out);
+        assert_eq!(vi, info.value_s(sub.view()));
+        assert_eq!(out, vec![1, 3]);
+        // The sigmoid path (pair terms summed) against the batch loss itself, on random S.
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let r = Array2::from_shape_fn((8, 8), |_| rng.random::<f64>() * 2.0 - 1.0);
+        let v = hardest_batch(&loss, r.view(), 3, &mut out);
+        let mut comb: Vec<usize> = (0..3).collect();
+        let mut sub3 = Array2::zeros((3, 3));
+        let mut best = (f64::NEG_INFINITY, Vec::new());
+        loop {
+            let x = batch_loss(&loss, r.view(), &comb, &mut sub3);
+            if x > best.0 {
+                best = (x, comb.clone());
+            }
+            if !next_combination(&mut comb, 8) {
+                break;
+            }
+        }
+        assert!((v - best.0).abs() < 1e-13);
+        assert_eq!(out, best.1);
         assert!(check_hardest(30, 4).is_ok());
         assert_eq!(
             HardestSearch::for_batch(60, 10).unwrap(),
