@@ -166,6 +166,38 @@ impl MiniBatch {
         Ok(MiniBatch { n, size, batching })
     }
 
+    /// The setting of the options `batch` (`B`) and `batching` (a strategy's name) of
+    /// `optimize`/`train` and the Python package: `None` (the full batch) without `batch`.
+    ///
+    /// ```
+    /// use ccem::batch::{Batching, MiniBatch};
+    /// let loss = ccem::Loss::sigmoid(2.0, 1.0)?;
+    /// let mb = MiniBatch::from_options(16, Some(4), Some("fixed"), &loss)?.unwrap();
+    /// assert_eq!(mb.batching(), Batching::Fixed);
+    /// assert!(MiniBatch::from_options(16, None, None, &loss)?.is_none());
+    /// assert!(MiniBatch::from_options(16, None, Some("fixed"), &loss).is_err());
+    /// assert!(MiniBatch::from_options(16, Some(4), Some("best"), &loss).is_err());
+    /// # Ok::<(), ccem::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `batching` without `batch`; an unknown strategy; as [`MiniBatch::new`].
+    pub fn from_options(
+        n: usize,
+        batch: Option<usize>,
+        batching: Option<&str>,
+        loss: &Loss,
+    ) -> Result<Option<Self>> {
+        let batching = batching.map(str::parse::<Batching>).transpose()?;
+        match batch {
+            Some(b) => Ok(Some(MiniBatch::new(n, b, batching, loss)?)),
+            None if batching.is_some() => Err(Error::Config(
+                "a batching strategy needs a mini-batch size: give batch B (--batch B)".into(),
+            )),
+            None => Ok(None),
+        }
+    }
+
     /// The full batch of `n >= 2` pairs (`B = N`), valid for both losses.
     pub(crate) fn full(n: usize) -> Self {
         MiniBatch {

@@ -153,15 +153,12 @@ pub struct MiniBatchArgs {
 impl MiniBatchArgs {
     /// The validated mini-batch setting for `n` pairs and `loss` (`None`: the full batch).
     pub fn mini_batch(&self, n: usize, loss: &Loss) -> Result<Option<MiniBatch>> {
-        let batching = self
-            .batching
-            .as_deref()
-            .map(str::parse::<Batching>)
-            .transpose()?;
-        Ok(match self.batch {
-            Some(b) => Some(MiniBatch::new(n, b, batching, loss)?),
-            None => None,
-        })
+        Ok(MiniBatch::from_options(
+            n,
+            self.batch,
+            self.batching.as_deref(),
+            loss,
+        )?)
     }
 }
 
