@@ -4,7 +4,7 @@
 use super::output::{print_records, Format};
 use super::theory::{bias_mode, LossKind};
 use anyhow::{bail, Context, Result};
-use ccem::batch::{Batching, MiniBatch};
+use ccem::batch::MiniBatch;
 use ccem::geometry::QuantileLevel;
 use ccem::loss::{infonce_clip, BlockOptions, Loss};
 use ccem::optim::{self, FreeConfig, OptimizerKind, SIGLIP_INIT_B, SIGLIP_INIT_T};
