@@ -223,7 +223,7 @@ pub fn pair_affinity(loss: &Loss, s: ArrayView2<f64>, b: usize) -> Array2<f64> {
 
 /// The authors' even-sized spectral clustering (module documentation): a partition of the `N`
 /// pairs of `S` into `N/b` batches of exactly `b` pairs (each sorted, the batches in the order
-/// of their smallest index). `None` if the eigen-decomposition fails or `S` is not finite.
+/// of their smallest index).
 ///
 /// ```
 /// use ccem::batch::hardest::spectral_partition;
@@ -237,33 +237,41 @@ pub fn pair_affinity(loss: &Loss, s: ArrayView2<f64>, b: usize) -> Array2<f64> {
 /// }
 /// s.diag_mut().fill(1.0);
 /// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-/// let p = spectral_partition(&Loss::sigmoid(5.0, 0.0)?, s.view(), 2, &mut rng).unwrap();
+/// let p = spectral_partition(&Loss::sigmoid(5.0, 0.0)?, s.view(), 2, &mut rng)?;
 /// assert_eq!(p, vec![vec![0, 2], vec![1, 3], vec![4, 5]]);
+/// assert!(spectral_partition(&Loss::sigmoid(5.0, 0.0)?, s.view(), 4, &mut rng).is_err());
 /// # Ok::<(), ccem::Error>(())
 /// ```
 ///
-/// # Panics
-/// If `S` is not square or `b` does not divide `N` (callers validate with
-/// [`HardestSearch::for_batch`]).
+/// # Errors
+/// `S` not square; `b < 2` or `b` not dividing `N`; `N` above [`MAX_SPECTRAL_N`]; a non-finite
+/// `S`; an eigen-decomposition that does not converge.
 pub fn spectral_partition(
     loss: &Loss,
     s: ArrayView2<f64>,
     b: usize,
     rng: &mut ChaCha8Rng,
-) -> Option<Vec<Vec<usize>>> {
+) -> Result<Vec<Vec<usize>>> {
     let n = s.nrows();
-    assert!(
-        s.ncols() == n && b >= 1 && n.is_multiple_of(b),
-        "N x N with B | N"
-    );
+    if s.ncols() != n || b < 2 || !n.is_multiple_of(b) || n > MAX_SPECTRAL_N {
+        return Err(Error::Config(format!(
+            "the spectral clustering needs a square S of N <= {MAX_SPECTRAL_N} pairs and a \
+             batch size B >= 2 dividing N; got {n} x {} and B = {b}",
+            s.ncols()
+        )));
+    }
     let k = n / b;
     if k == 1 {
-        return Some(vec![(0..n).collect()]);
+        return Ok(vec![(0..n).collect()]);
     }
     if s.iter().any(|v| !v.is_finite()) {
-        return None;
+        return Err(Error::Config(
+            "the spectral clustering needs finite similarities".into(),
+        ));
     }
-    let x = spectral_embedding(pair_affinity(loss, s, b), k)?;
+    let x = spectral_embedding(pair_affinity(loss, s, b), k).ok_or_else(|| {
+        Error::Config("the spectral embedding's eigen-decomposition did not converge".into())
+    })?;
     let centres = kmeans(&x, k, rng);
     let labels = balanced_assignment(&x, &centres, b);
     let mut parts = vec![Vec::with_capacity(b); k];
@@ -271,7 +279,7 @@ pub fn spectral_partition(
         parts[c].push(i);
     }
     parts.sort_by_key(|p| p[0]);
-    Some(parts)
+    Ok(parts)
 }
 
 /// Steps 2 and 3: the `N x k` spectral embedding of the affinity `a` (module documentation).
@@ -560,7 +568,7 @@ impl HardestChooser {
             HardestSearch::Exact => Some(hardest_batch(loss, s, b, out)),
             HardestSearch::Spectral => {
                 if self.queue.is_empty() {
-                    let parts = spectral_partition(loss, s, b, &mut self.rng)?;
+                    let parts = spectral_partition(loss, s, b, &mut self.rng).ok()?;
                     let mut sub = Array2::<f64>::zeros((b, b));
                     let mut scored: Vec<(f64, Vec<usize>)> = parts
                         .into_iter()
