@@ -6,7 +6,9 @@ Usage: loss_vs_torch.py [--sizes 1024,4096,16384] [--d 768] [--reps 3] [--torch 
 
 For each N, U and V (N x d, float32 unit rows, numpy seed 0) are written to a temporary
 directory once; then each path runs in its own process, reads them, times the loss + gradient
-(the fastest of --reps) and reports its value. The memory column is that process's whole peak
+(the fastest of --reps) and reports its value; its gradient dL/dU is saved, and every path's
+loss and gradient are compared with ccem's float64 path (relative error; the gradient's in
+Frobenius norm). The memory column is that process's whole peak
 resident memory (ru_maxrss of the child, from os.wait4), inputs and interpreter included.
 
 - torch: the open_clip form, logits = t U V^T - b, loss = -logsigmoid(labels * logits).sum() / N
@@ -46,7 +48,9 @@ def worker_torch(u_path, v_path, reps):
         loss.backward()
         best = min(best, time.perf_counter() - t0)
         value = float(loss.detach())
+        grad = u.grad.numpy().copy()
         del logits, labels, loss, u, v
+    np.save(os.path.join(os.path.dirname(u_path), "dU_torch.npy"), grad)
     return {"seconds": best, "value": value, "threads": torch.get_num_threads()}
 
 
@@ -59,9 +63,10 @@ def worker_ccem_package(u_path, v_path, reps, precision):
     best, value = float("inf"), None
     for _ in range(reps):
         t0 = time.perf_counter()
-        out = ccem.sigmoid_loss(u, v, T, B, grad=True)
+        # The rows are already unit vectors: the loss of U, V as given, as PyTorch computes it.
+        value, du, _ = ccem.sigmoid_loss(u, v, T, B, grad=True, normalize=False)
         best = min(best, time.perf_counter() - t0)
-        value = float(out[0] if isinstance(out, tuple) else out["loss"] if isinstance(out, dict) else out.value)
+    np.save(os.path.join(os.path.dirname(u_path), f"dU_{precision}.npy"), du)
     return {"seconds": best, "value": value}
 
 
@@ -87,7 +92,12 @@ def measured(cmd):
     _, status, ru = os.wait4(pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited with {status}")
-    res = json.loads(out.strip().splitlines()[-1])
+    try:  # one JSON document (e.g. `ccem ... --format json`), else its last line
+        res = json.loads(out)
+    except json.JSONDecodeError:
+        res = json.loads(out.strip().splitlines()[-1])
+    if isinstance(res, list):
+        res = res[0]
     res["peak_rss_mib"] = ru.ru_maxrss / 1024.0  # Linux: KiB
     return res
 
@@ -134,25 +144,43 @@ def main():
                     cmd = [EXAMPLE, str(n), str(a.d), ex_path, "256", "sigmoid", "--json", "--reps",
                            str(a.reps), "--t", str(T), "--b", str(B), "--npy", up, vp]
                 paths.append((f"ccem {prec} blocked", cmd))
-            ref = None
+            results = {}
+            for old in ("torch", "f32", "f64"):  # no gradient of an earlier N is compared
+                if os.path.exists(os.path.join(tmp, f"dU_{old}.npy")):
+                    os.remove(os.path.join(tmp, f"dU_{old}.npy"))
             for label, cmd in paths:
                 try:
                     res = measured(cmd)
                 except Exception as e:  # noqa: BLE001 (report and go on: e.g. out of memory)
                     print(f"N={n} {label}: failed ({e})")
                     continue
-                ref = ref if ref is not None else res["value"]
-                rows.append((n, label, res["seconds"], flops / res["seconds"] / 1e9,
-                             res["peak_rss_mib"], res["value"], abs(res["value"] - ref) / abs(ref)))
+                results[label] = res
                 print(f"N={n:>6} {label:<17} {res['seconds']:8.3f} s {flops / res['seconds'] / 1e9:7.1f} GFLOP/s "
                       f"{res['peak_rss_mib']:8.0f} MiB  loss {res['value']:.8f}", flush=True)
+            # Errors against ccem's float64 path (same float32 inputs, float64 throughout).
+            ref = results.get("ccem f64 blocked")
+            g64 = os.path.join(tmp, "dU_f64.npy")
+            g64 = np.load(g64).astype(np.float64) if os.path.exists(g64) else None
+            torch_res = results.get("torch f32 dense")
+            for label, res in results.items():
+                key = "torch" if label.startswith("torch") else label.split()[1]
+                gp = os.path.join(tmp, f"dU_{key}.npy")
+                gerr = (np.linalg.norm(np.load(gp).astype(np.float64) - g64) / np.linalg.norm(g64)
+                        if g64 is not None and os.path.exists(gp) else float("nan"))
+                lerr = abs(res["value"] - ref["value"]) / abs(ref["value"]) if ref else float("nan")
+                vs_t = (res["seconds"] / torch_res["seconds"], res["peak_rss_mib"] / torch_res["peak_rss_mib"]) \
+                    if torch_res else (float("nan"), float("nan"))
+                rows.append((n, label, res["seconds"], flops / res["seconds"] / 1e9, res["peak_rss_mib"],
+                             res["value"], lerr, gerr, *vs_t))
     peak = json.loads(subprocess.run([EXAMPLE, "0", "0", "peak32", "--json"], capture_output=True,
                                      text=True).stdout) if os.path.exists(EXAMPLE) else None
     print()
-    print(f"| N | path | time (s) | GFLOP/s | peak RSS (MiB) | loss | rel. diff to first |")
-    print(f"|---|---|---|---|---|---|---|")
-    for n, label, s, g, m, v, rd in rows:
-        print(f"| {n} | {label} | {s:.3f} | {g:.1f} | {m:.0f} | {v:.6f} | {rd:.1e} |")
+    print("| N | path | time (s) | GFLOP/s | peak RSS (MiB) | time / torch | memory / torch | loss | "
+          "loss error vs f64 | gradient error vs f64 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n, label, s, g, m, v, le, ge, tt, tm in rows:
+        print(f"| {n} | {label} | {s:.3f} | {g:.1f} | {m:.0f} | {tt:.2f} | {100 * tm:.0f}% | {v:.8f} | "
+              f"{le:.1e} | {ge:.1e} |")
     if peak:
         print(f"\nceiling: float32 matrix product 2048^3 on {peak['threads']} threads: {peak['gflops']:.1f} GFLOP/s")
 

@@ -11,7 +11,10 @@
 //! cargo bench --bench loss_f32 -- kernels     # the shoot-out alone
 //! ```
 
-use ccem::loss::precision::{blocked_loss_grad_f32, normalize_rows_f32};
+use ccem::loss::evaluate::default_block;
+use ccem::loss::precision::{
+    blocked_loss_grad_f32, normalize_rows_f32, Precision, COL_CHUNK, ROW_CHUNK,
+};
 use ccem::loss::sgemm::{sgemm_with, Kernel};
 use ccem::loss::{blocked_loss_grad, BlockOptions, Loss};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -104,7 +107,7 @@ fn kernels() -> Vec<(&'static str, Mm)> {
 }
 
 /// The three products of one block of `block` rows, chunked as in the loss (columns of `S_B`
-/// and rows of `dL/dV` by 256, rows of `dL/dU` by 64), in parallel.
+/// and rows of `dL/dV` by `COL_CHUNK`, rows of `dL/dU` by `ROW_CHUNK`), in parallel.
 fn block_products(
     mm: Mm,
     u: ArrayView2<f32>,
@@ -115,11 +118,11 @@ fn block_products(
 ) {
     let block = buf.nrows();
     let ub = u.slice(s![..block, ..]);
-    buf.axis_chunks_iter_mut(Axis(1), 256)
+    buf.axis_chunks_iter_mut(Axis(1), COL_CHUNK)
         .into_par_iter()
         .enumerate()
         .for_each(|(k, chunk)| {
-            let c0 = k * 256;
+            let c0 = k * COL_CHUNK;
             mm(
                 ub,
                 v.slice(s![c0..c0 + chunk.ncols(), ..]).t(),
@@ -129,15 +132,15 @@ fn block_products(
         });
     let g = buf.view();
     du.slice_mut(s![..block, ..])
-        .axis_chunks_iter_mut(Axis(0), 64)
+        .axis_chunks_iter_mut(Axis(0), ROW_CHUNK)
         .into_par_iter()
-        .zip(g.axis_chunks_iter(Axis(0), 64).into_par_iter())
+        .zip(g.axis_chunks_iter(Axis(0), ROW_CHUNK).into_par_iter())
         .for_each(|(out, gr)| mm(gr, v, out, false));
-    dv.axis_chunks_iter_mut(Axis(0), 256)
+    dv.axis_chunks_iter_mut(Axis(0), COL_CHUNK)
         .into_par_iter()
         .enumerate()
         .for_each(|(k, out)| {
-            let c0 = k * 256;
+            let c0 = k * COL_CHUNK;
             mm(g.slice(s![.., c0..c0 + out.nrows()]).t(), ub, out, true)
         });
 }
@@ -148,7 +151,7 @@ fn bench_kernels(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(4));
     let n = 4096;
-    let block = 256;
+    let block = default_block(Precision::F32).block;
     let (u, v) = (unit_f32(n, 1), unit_f32(n, 2));
     group.throughput(Throughput::Elements((3 * 2 * block * n * D) as u64));
     for (name, mm) in kernels() {
@@ -189,13 +192,14 @@ fn bench_loss(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(8));
     let loss = Loss::sigmoid(10.0, 10.0).unwrap();
+    let opts32 = default_block(Precision::F32);
     let opts = BlockOptions::default();
     for n in [1024, 4096] {
         let (u, v) = (unit_f32(n, 1), unit_f32(n, 2));
         let (u64_, v64) = (u.mapv(f64::from), v.mapv(f64::from));
         group.throughput(Throughput::Elements((3 * 2 * n * n * D) as u64));
         group.bench_with_input(BenchmarkId::new("sigmoid_f32_blocked", n), &n, |bch, _| {
-            bch.iter(|| black_box(blocked_loss_grad_f32(&loss, u.view(), v.view(), opts)))
+            bch.iter(|| black_box(blocked_loss_grad_f32(&loss, u.view(), v.view(), opts32)))
         });
         group.bench_with_input(BenchmarkId::new("sigmoid_f64_blocked", n), &n, |bch, _| {
             bch.iter(|| black_box(blocked_loss_grad(&loss, u64_.view(), v64.view(), opts)))

@@ -51,6 +51,7 @@ pub mod grid;
 pub mod io;
 pub mod limits;
 pub mod loss;
+pub mod matrix;
 pub mod numerics;
 pub mod optim;
 #[cfg(feature = "plot")]

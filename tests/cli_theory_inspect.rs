@@ -236,6 +236,77 @@ fn inspect_reads_numpy_f64_and_f32_files() {
     assert_eq!(j["n"], 2);
 }
 
+/// A float32 file is measured in float32 unless `--precision` says otherwise; the two agree to
+/// float32's accuracy, and `--quantile histogram` stays within its stated error.
+#[test]
+fn inspect_precision_and_quantile_options() {
+    let (_d, dir) = tmp();
+    let n = 24;
+    let d = 5;
+    let x: Vec<f64> = (0..n * d)
+        .map(|k| ((k * 37 % 101) as f64 / 101.0 - 0.5) + if k % (d + 1) == 0 { 1.0 } else { 0.0 })
+        .collect();
+    let u = dir.join("u.npy");
+    write_npy_raw(&u, "<f4", &[n, d], &f32_bytes(&x));
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "inspect",
+            "--u",
+            u.to_str().unwrap(),
+            "--v",
+            u.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--t", "5", "--b", "2", "--format", "json"]);
+        json(ccem().args(&args))
+    };
+    let own = run(&[]);
+    assert_eq!(own["precision"], "f32");
+    let f64_ = run(&["--precision", "f64"]);
+    assert_eq!(f64_["precision"], "f64");
+    for k in ["sigmoid_loss", "infonce_loss", "s_neg_mean", "within_u_std"] {
+        let (a, b) = (own[k].as_f64().unwrap(), f64_[k].as_f64().unwrap());
+        assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{k}: {a} vs {b}");
+    }
+    assert_eq!(own["quantile_method"], "exact");
+    assert_eq!(own["passes"], 2);
+    let h = run(&["--quantile", "histogram"]);
+    assert_eq!(h["quantile_method"], "histogram");
+    assert_eq!(h["passes"], 1);
+    let err = h["margin_quantile_error"].as_f64().unwrap();
+    assert!(err > 0.0);
+    let gap =
+        (h["margin_quantile"].as_f64().unwrap() - own["margin_quantile"].as_f64().unwrap()).abs();
+    assert!(gap <= err, "{gap} > {err}");
+    // Memory is estimated before the work starts, and a run that would not fit is refused.
+    ccem()
+        .args([
+            "inspect",
+            "--u",
+            u.to_str().unwrap(),
+            "--v",
+            u.to_str().unwrap(),
+            "--max-memory",
+            "100K",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("inspecting 24 pairs"));
+    ccem()
+        .args([
+            "inspect",
+            "--u",
+            u.to_str().unwrap(),
+            "--v",
+            u.to_str().unwrap(),
+            "--precision",
+            "f16",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("f32, f64"));
+}
+
 #[test]
 fn inspect_bad_input_is_a_clear_error() {
     let (_d, dir) = tmp();

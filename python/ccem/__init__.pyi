@@ -43,6 +43,7 @@ def sigmoid_loss(
     *,
     grad: Literal[False] = False,
     normalize: bool = True,
+    precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
 ) -> float: ...
 @overload
 def sigmoid_loss(
@@ -53,6 +54,7 @@ def sigmoid_loss(
     *,
     grad: Literal[True],
     normalize: bool = True,
+    precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
 ) -> Tuple[float, _Matrix, _Matrix]: ...
 @overload
 def infonce_loss(
@@ -63,6 +65,7 @@ def infonce_loss(
     grad: Literal[False] = False,
     normalize: bool = True,
     convention: Literal["paper", "clip"] = "paper",
+    precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
 ) -> float: ...
 @overload
 def infonce_loss(
@@ -73,6 +76,7 @@ def infonce_loss(
     grad: Literal[True],
     normalize: bool = True,
     convention: Literal["paper", "clip"] = "paper",
+    precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
 ) -> Tuple[float, _Matrix, _Matrix]: ...
 def ccem_embedding(
     n: int, d: int, c: float, *, seed: Optional[int] = None
@@ -87,6 +91,9 @@ def inspect(
     b: Optional[float] = None,
     tau: float = 0.07,
     normalize: bool = True,
+    margin_quantile: float = 0.05,
+    precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
+    quantile: Optional[Literal["exact", "histogram"]] = None,
     block: int = 256,
 ) -> dict[str, Any]:
     """Measure (U, V) against the CCEM and the theory: the keys of `ccem inspect --format json`."""

@@ -1,11 +1,13 @@
 //! The one place where Python objects become Rust values and back.
 //!
-//! - [`matrix`]: a numpy array (float32 or float64, any layout) as an owned `N x d` float64
-//!   matrix, remembering its precision; [`matrix_out`] gives an array back in that precision.
+//! - [`matrix`]: a numpy array (float32 or float64, any layout) as an owned `N x d`
+//!   [`Matrix`] of the same precision; [`matrix_out`] gives an array back.
+//! - [`parse`]: a string option (`precision=`, `quantile=`) through the library's `FromStr`.
 //! - [`record`]: a `Serialize` record (the same struct the CLI prints as JSON) as a dict.
 //! - [`columns`]: many records as a dict of numpy columns (nulls become NaN).
 //! - [`error`]: a library error as the Python exception for it.
 
+use ccem::matrix::Matrix;
 use ccem::Error;
 use ndarray::Array2;
 use numpy::{
@@ -49,23 +51,6 @@ pub fn count(x: i64, name: &str) -> PyResult<usize> {
     usize::try_from(x).map_err(|_| value_error(format!("invalid {name} = {x}: must be >= 0")))
 }
 
-/// The precision an array came in, which is the precision its gradient goes back in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Precision {
-    /// float32
-    F32,
-    /// float64
-    F64,
-}
-
-/// An `N x d` matrix from Python, as an owned float64 array in standard layout.
-pub struct Matrix {
-    /// The values (float32 inputs widened exactly).
-    pub data: Array2<f64>,
-    /// The input's precision.
-    pub precision: Precision,
-}
-
 /// Reads `obj` (a numpy array, or anything `numpy.asarray` accepts, e.g. a list) as a 2-D
 /// float32/float64 matrix named `name` in messages. Any memory layout and either byte order is
 /// accepted.
@@ -95,46 +80,49 @@ pub fn matrix(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Matrix> {
         arr
     };
     let dt = arr.dtype();
-    let precision = if dt.is_equiv_to(&dtype::<f64>(py)) {
-        Precision::F64
-    } else if dt.is_equiv_to(&dtype::<f32>(py)) {
-        Precision::F32
-    } else {
+    let is_f64 = dt.is_equiv_to(&dtype::<f64>(py));
+    if !is_f64 && !dt.is_equiv_to(&dtype::<f32>(py)) {
         return Err(PyTypeError::new_err(format!(
             "{name} must be a float32 or float64 array, got dtype {}; convert it with \
              {name}.astype(numpy.float64)",
             dt.str()?
         )));
-    };
+    }
     if arr.ndim() != 2 {
         return Err(value_error(format!(
             "{name} must be a 2-D array (N rows of dimension d), got shape {:?}",
             arr.shape()
         )));
     }
-    let data = match precision {
-        Precision::F64 => {
-            let a = arr.cast::<PyArrayDyn<f64>>()?.readonly();
-            let view = a.as_array();
-            Array2::from_shape_fn((view.shape()[0], view.shape()[1]), |(i, j)| view[[i, j]])
-        }
-        Precision::F32 => {
-            let a = arr.cast::<PyArrayDyn<f32>>()?.readonly();
-            let view = a.as_array();
-            Array2::from_shape_fn((view.shape()[0], view.shape()[1]), |(i, j)| {
-                f64::from(view[[i, j]])
-            })
-        }
-    };
-    Ok(Matrix { data, precision })
+    // An owned copy in standard layout, in the array's own precision.
+    Ok(if is_f64 {
+        let a = arr.cast::<PyArrayDyn<f64>>()?.readonly();
+        let view = a.as_array();
+        Matrix::F64(Array2::from_shape_fn(
+            (view.shape()[0], view.shape()[1]),
+            |(i, j)| view[[i, j]],
+        ))
+    } else {
+        let a = arr.cast::<PyArrayDyn<f32>>()?.readonly();
+        let view = a.as_array();
+        Matrix::F32(Array2::from_shape_fn(
+            (view.shape()[0], view.shape()[1]),
+            |(i, j)| view[[i, j]],
+        ))
+    })
 }
 
-/// `a` as a numpy array in `precision`.
-pub fn matrix_out<'py>(py: Python<'py>, a: Array2<f64>, precision: Precision) -> Bound<'py, PyAny> {
-    match precision {
-        Precision::F64 => a.into_pyarray(py).into_any(),
-        Precision::F32 => a.mapv(|x| x as f32).into_pyarray(py).into_any(),
+/// `m` as a numpy array of its own precision.
+pub fn matrix_out(py: Python<'_>, m: Matrix) -> Bound<'_, PyAny> {
+    match m {
+        Matrix::F64(a) => a.into_pyarray(py).into_any(),
+        Matrix::F32(a) => a.into_pyarray(py).into_any(),
     }
+}
+
+/// An optional string argument parsed by the library's `FromStr` (its error as `ValueError`).
+pub fn parse<T: std::str::FromStr<Err = ccem::Error>>(s: Option<&str>) -> PyResult<Option<T>> {
+    s.map(str::parse).transpose().map_err(error)
 }
 
 /// A record (any `Serialize` struct, the one the CLI prints with `--format json`) as a dict with

@@ -1,89 +1,9 @@
 //! `ccem.inspect`: measure an embedding against the CCEM and the theory.
 
-use crate::convert::{self, matrix, value_error};
-use ccem::loss::{blocked_loss, infonce_clip, normalize_rows, BlockOptions, Loss};
-use ccem::Report;
-use ndarray::Array2;
+use crate::convert::{self, matrix};
+use ccem::geometry::inspect::{inspect as inspect_pair, InspectConfig};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use serde::Serialize;
-
-/// The keys of `ccem inspect --format json`: the inputs and the losses, the library's
-/// [`Report`] (measured, then the sigmoid theory), and the measurement's other statistics.
-#[derive(Serialize)]
-struct InspectRecord {
-    n: usize,
-    d: usize,
-    normalized: bool,
-    t: f64,
-    b: f64,
-    tau: f64,
-    sigmoid_loss: f64,
-    infonce_loss: f64,
-    infonce_loss_clip: f64,
-    #[serde(flatten)]
-    report: Report,
-    s_pos_min: f64,
-    s_pos_max: f64,
-    s_neg_min: f64,
-    s_neg_max: f64,
-    within_u_mean: f64,
-    within_u_std: f64,
-    within_v_mean: f64,
-    within_v_std: f64,
-    c_from_s_pos: f64,
-}
-
-fn inspect_record(
-    u: Array2<f64>,
-    v: Array2<f64>,
-    (sig, info): (Loss, Loss),
-    normalize: bool,
-    block: usize,
-) -> ccem::Result<InspectRecord> {
-    let (u, v) = if normalize {
-        (
-            normalize_rows(u.view(), "U")?.u,
-            normalize_rows(v.view(), "V")?.u,
-        )
-    } else {
-        (u, v)
-    };
-    // Checks the shapes and the values, measures, and compares with the theory.
-    let report = Report::new(u.view(), v.view(), &sig)?;
-    let m = report
-        .measurement
-        .expect("Report::new measures the embedding");
-    let opts = BlockOptions {
-        block,
-        parallel: true,
-    };
-    let (Loss::Sigmoid { t, b }, Loss::InfoNce { tau }) = (sig, info) else {
-        unreachable!("constructed as a sigmoid loss and InfoNCE");
-    };
-    let infonce_loss = blocked_loss(&info, u.view(), v.view(), opts);
-    Ok(InspectRecord {
-        n: report.n,
-        d: report.d,
-        normalized: normalize,
-        t,
-        b,
-        tau,
-        sigmoid_loss: blocked_loss(&sig, u.view(), v.view(), opts),
-        infonce_loss,
-        infonce_loss_clip: infonce_clip(infonce_loss),
-        report,
-        s_pos_min: m.pos.min,
-        s_pos_max: m.pos.max,
-        s_neg_min: m.neg.min,
-        s_neg_max: m.neg.max,
-        within_u_mean: m.within_u.mean,
-        within_u_std: m.within_u.std,
-        within_v_mean: m.within_v.mean,
-        within_v_std: m.within_v.std,
-        c_from_s_pos: m.c_from_s_pos,
-    })
-}
 
 /// Measures an embedding ``(U, V)`` against the CCEM and the theory; the keys of
 /// ``ccem inspect --format json``.
@@ -104,7 +24,15 @@ fn inspect_record(
 ///     b: the sigmoid bias (default ``b = t``).
 ///     tau: the InfoNCE temperature (default 0.07).
 ///     normalize: put the rows on the unit sphere first (default).
-///     block: rows per block (memory ``O(N * block)``).
+///     margin_quantile: the level p of ``margin_quantile`` (default 0.05).
+///     precision: ``"f32"`` or ``"f64"``; default: ``"f32"`` when both arrays are float32,
+///         else ``"f64"``.
+///     quantile: ``"exact"`` (a second pass) or ``"histogram"`` (none; the error bound is
+///         ``margin_quantile_error``); default: exact up to N = 4096.
+///     block: rows per block.
+///
+/// Everything comes from one blocked pass over ``U V^T`` (``passes`` says how many ran); the
+/// within-modality statistics from ``sum_i u_i`` and ``U^T U``.
 ///
 /// Example:
 ///     >>> import ccem
@@ -113,7 +41,7 @@ fn inspect_record(
 ///     >>> round(r["c_fit"], 9), round(r["s_pos_mean"], 9)
 ///     (0.3, 0.4)
 #[pyfunction]
-#[pyo3(signature = (U, V, *, t=10.0, b=None, tau=0.07, normalize=true, block=256))]
+#[pyo3(signature = (U, V, *, t=10.0, b=None, tau=0.07, normalize=true, margin_quantile=ccem::geometry::DEFAULT_MARGIN_QUANTILE, precision=None, quantile=None, block=256))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
 pub fn inspect<'py>(
     py: Python<'py>,
@@ -123,17 +51,26 @@ pub fn inspect<'py>(
     b: Option<f64>,
     tau: f64,
     normalize: bool,
+    margin_quantile: f64,
+    precision: Option<&str>,
+    quantile: Option<&str>,
     block: usize,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let sig = Loss::sigmoid(t, b.unwrap_or(t)).map_err(convert::error)?;
-    let info = Loss::infonce(tau).map_err(convert::error)?;
-    if block == 0 {
-        return Err(value_error("block must be >= 1"));
-    }
-    let u = matrix(U, "U")?.data;
-    let v = matrix(V, "V")?.data;
+    let cfg = InspectConfig {
+        t,
+        b,
+        tau,
+        margin_quantile,
+        normalize,
+        block,
+        precision: convert::parse(precision)?,
+        quantile: convert::parse(quantile)?,
+        parallel: true,
+    };
+    let u = matrix(U, "U")?;
+    let v = matrix(V, "V")?;
     let rec = py
-        .detach(|| inspect_record(u, v, (sig, info), normalize, block))
+        .detach(|| inspect_pair(u, v, &cfg))
         .map_err(convert::error)?;
     convert::record(py, &rec)
 }

@@ -2,52 +2,18 @@
 
 use crate::convert::{self, matrix, matrix_out};
 use ccem::geometry::Ccem;
-use ccem::loss::embedding::{backprop_normalization, check_all_finite, check_pair};
-use ccem::loss::{
-    blocked_loss, blocked_loss_grad, infonce_clip, normalize_rows, BlockOptions, Loss,
-};
-use ndarray::Array2;
+use ccem::loss::evaluate::{evaluate, EvalOptions};
+use ccem::loss::precision::Precision;
+use ccem::loss::{infonce_clip, Loss};
+use ccem::matrix::Matrix;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-/// A loss and, when asked for, its gradients `(dL/dU, dL/dV)`.
-type ValueGrad = (f64, Option<(Array2<f64>, Array2<f64>)>);
-
-/// The loss of `(U, V)` and, with `grad`, its gradients with respect to the rows as given
-/// (through the row normalisation when `normalize`). Memory `O(N * block)`: the library's blocked
-/// kernels, bitwise independent of the thread count.
-fn value_grad(
-    loss: &Loss,
-    u: Array2<f64>,
-    v: Array2<f64>,
-    grad: bool,
-    normalize: bool,
-) -> ccem::Result<ValueGrad> {
-    check_pair(u.view(), v.view())?;
-    check_all_finite(u.view(), "U")?;
-    check_all_finite(v.view(), "V")?;
-    let opts = BlockOptions::default();
-    if !normalize {
-        if !grad {
-            return Ok((blocked_loss(loss, u.view(), v.view(), opts), None));
-        }
-        let lg = blocked_loss_grad(loss, u.view(), v.view(), opts);
-        return Ok((lg.value, Some((lg.du, lg.dv))));
-    }
-    let nu = normalize_rows(u.view(), "U")?;
-    let nv = normalize_rows(v.view(), "V")?;
-    if !grad {
-        return Ok((blocked_loss(loss, nu.u.view(), nv.u.view(), opts), None));
-    }
-    let lg = blocked_loss_grad(loss, nu.u.view(), nv.u.view(), opts);
-    let dx = backprop_normalization(nu.u.view(), nu.norms.view(), lg.du.view());
-    let dy = backprop_normalization(nv.u.view(), nv.norms.view(), lg.dv.view());
-    Ok((lg.value, Some((dx, dy))))
-}
-
-/// Shared by both losses: read the arrays, compute without the GIL, return a float or a tuple.
+/// Shared by both losses: read the arrays, compute without the GIL (the library's
+/// [`evaluate`]), return a float or a tuple whose gradients have their inputs' dtypes.
 /// `clip`: InfoNCE in open_clip's convention (the loss and its gradients through
 /// [`infonce_clip`]).
+#[allow(clippy::too_many_arguments)]
 fn call<'py>(
     py: Python<'py>,
     loss: Loss,
@@ -55,30 +21,36 @@ fn call<'py>(
     v: &Bound<'py, PyAny>,
     grad: bool,
     normalize: bool,
+    precision: Option<&str>,
     clip: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let opts = EvalOptions {
+        grad,
+        normalize,
+        precision: convert::parse::<Precision>(precision)?,
+        ..EvalOptions::default()
+    };
     let u = matrix(u, "U")?;
     let v = matrix(v, "V")?;
-    let (pu, pv) = (u.precision, v.precision);
-    let (mut value, mut grads) = py
-        .detach(|| value_grad(&loss, u.data, v.data, grad, normalize))
+    let (pu, pv) = (u.precision(), v.precision());
+    let r = py
+        .detach(|| evaluate(&loss, u, v, &opts))
         .map_err(convert::error)?;
-    if clip {
+    let scale = |m: Matrix| match (clip, m) {
         // ClipLoss is linear in ccem's InfoNCE: so are its gradients.
-        value = infonce_clip(value);
-        if let Some((du, dv)) = &mut grads {
-            du.mapv_inplace(infonce_clip);
-            dv.mapv_inplace(infonce_clip);
-        }
-    }
-    match grads {
+        (true, Matrix::F64(a)) => Matrix::F64(a.mapv(infonce_clip)),
+        (true, Matrix::F32(a)) => Matrix::F32(a.mapv(|x| x / 2.0)),
+        (false, m) => m,
+    };
+    let value = if clip { infonce_clip(r.value) } else { r.value };
+    match r.grads {
         None => Ok(value.into_pyobject(py)?.into_any()),
         Some((du, dv)) => Ok(PyTuple::new(
             py,
             [
                 value.into_pyobject(py)?.into_any(),
-                matrix_out(py, du, pu),
-                matrix_out(py, dv, pv),
+                matrix_out(py, scale(du).to_precision(pu)),
+                matrix_out(py, scale(dv).to_precision(pv)),
             ],
         )?
         .into_any()),
@@ -100,14 +72,18 @@ fn call<'py>(
 ///     grad: also return the gradients.
 ///     normalize: put the rows on the unit sphere first; the gradients are then taken through
 ///         the normalisation, with respect to the rows as given.
+///     precision: ``"f32"`` (float32 products, float64 sums, as PyTorch's float32 loss) or
+///         ``"f64"``; default: ``"f32"`` when both arrays are float32, else ``"f64"``. float32
+///         agrees with float64 to 1e-5 in the loss and 1e-4 of the gradient's norm.
 ///
 /// Returns:
 ///     the loss (a float), or with ``grad=True`` the tuple ``(loss, dU, dV)``; each gradient
-///     has its input's dtype (computed in float64).
+///     has its input's dtype.
 ///
 /// Raises:
 ///     TypeError: U or V is not float32/float64 (integers, float16, objects).
-///     ValueError: shapes differ or are not 2-D, N < 2, NaN/inf entries, a zero row, t < 0.
+///     ValueError: shapes differ or are not 2-D, N < 2, NaN/inf entries, a zero row, t < 0,
+///         an unknown precision.
 ///
 /// Example:
 ///     >>> import ccem, numpy as np
@@ -116,8 +92,8 @@ fn call<'py>(
 ///     >>> dU.shape
 ///     (8, 4)
 #[pyfunction]
-#[pyo3(signature = (U, V, t, b=None, *, grad=false, normalize=true))]
-#[allow(non_snake_case)]
+#[pyo3(signature = (U, V, t, b=None, *, grad=false, normalize=true, precision=None))]
+#[allow(non_snake_case, clippy::too_many_arguments)]
 pub fn sigmoid_loss<'py>(
     py: Python<'py>,
     U: &Bound<'py, PyAny>,
@@ -126,9 +102,10 @@ pub fn sigmoid_loss<'py>(
     b: Option<f64>,
     grad: bool,
     normalize: bool,
+    precision: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let loss = Loss::sigmoid(t, b.unwrap_or(t)).map_err(convert::error)?;
-    call(py, loss, U, V, grad, normalize, false)
+    call(py, loss, U, V, grad, normalize, precision, false)
 }
 
 /// The symmetric InfoNCE (CLIP) loss of the pairs ``(U[i], V[i])`` at temperature ``tau``.
@@ -155,7 +132,7 @@ pub fn sigmoid_loss<'py>(
 ///     >>> ccem.infonce_loss(U, V, 0.5, convention="clip") == ccem.infonce_loss(U, V, 0.5) / 2
 ///     True
 #[pyfunction]
-#[pyo3(signature = (U, V, tau, *, grad=false, normalize=true, convention="paper"))]
+#[pyo3(signature = (U, V, tau, *, grad=false, normalize=true, convention="paper", precision=None))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
 pub fn infonce_loss<'py>(
     py: Python<'py>,
@@ -165,6 +142,7 @@ pub fn infonce_loss<'py>(
     grad: bool,
     normalize: bool,
     convention: &str,
+    precision: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let clip = match convention {
         "paper" => false,
@@ -177,7 +155,7 @@ pub fn infonce_loss<'py>(
         }
     };
     let loss = Loss::infonce(tau).map_err(convert::error)?;
-    call(py, loss, U, V, grad, normalize, clip)
+    call(py, loss, U, V, grad, normalize, precision, clip)
 }
 
 /// The double-Constant Embedding Model ``(U, V)``: ``N`` pairs in ``R^d`` with parameter ``c``.
@@ -217,7 +195,7 @@ pub fn ccem_embedding<'py>(
         None => model.build(),
     });
     Ok((
-        matrix_out(py, u, convert::Precision::F64),
-        matrix_out(py, v, convert::Precision::F64),
+        matrix_out(py, Matrix::F64(u)),
+        matrix_out(py, Matrix::F64(v)),
     ))
 }

@@ -1,10 +1,11 @@
 //! `ccem.optimize` (free embeddings) and `ccem.train` (the paper's encoder): one run each,
 //! measured and compared with the theory, as a dict with the embeddings.
 
-use crate::convert::{self, matrix_out, value_error, Precision};
+use crate::convert::{self, matrix_out, value_error};
 use ccem::batch::MiniBatch;
 use ccem::encoder::{self, EncoderConfig};
 use ccem::loss::{infonce_clip, Loss};
+use ccem::matrix::Matrix;
 use ccem::optim::{self, FreeConfig, OptimizerKind};
 use ccem::{LossKind, Report, Termination, Valid};
 use ndarray::Array2;
@@ -261,8 +262,8 @@ fn with_embeddings<'py>(
     u: Array2<f64>,
     v: Array2<f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    dict.set_item("U", matrix_out(py, u, Precision::F64))?;
-    dict.set_item("V", matrix_out(py, v, Precision::F64))?;
+    dict.set_item("U", matrix_out(py, Matrix::F64(u)))?;
+    dict.set_item("V", matrix_out(py, Matrix::F64(v)))?;
     Ok(dict)
 }
 

@@ -78,3 +78,66 @@ def test_bad_input(kwargs, error, message):
     u, v = args.pop("U"), args.pop("V")
     with pytest.raises(error, match=message):
         ccem.inspect(u, v, **args)
+
+
+def test_float32_and_options_match_cli(cli, tmp_path):
+    rng = np.random.default_rng(12)
+    u = rng.normal(size=(30, 6)).astype(np.float32)
+    v = (u + 0.6 * rng.normal(size=(30, 6))).astype(np.float32)
+    np.save(tmp_path / "U.npy", u)
+    np.save(tmp_path / "V.npy", v)
+    for extra, kw in [((), {}), (("--precision", "f64", "--quantile", "histogram"),
+                                 dict(precision="f64", quantile="histogram"))]:
+        js = cli("inspect", "--u", tmp_path / "U.npy", "--v", tmp_path / "V.npy", "--t", 3,
+                 "--margin-quantile", 0.1, *extra)
+        py = ccem.inspect(u, v, t=3.0, margin_quantile=0.1, **kw)
+        assert list(py) == list(js)
+        for k in js:
+            assert same(py[k], js[k]), (k, py[k], js[k])
+    assert ccem.inspect(u, v)["precision"] == "f32"
+    assert ccem.inspect(u, v.astype(np.float64))["precision"] == "f64"
+    exact = ccem.inspect(u, v, quantile="exact")
+    hist = ccem.inspect(u, v, quantile="histogram")
+    assert (exact["passes"], hist["passes"]) == (2, 1)
+    assert abs(exact["margin_quantile"] - hist["margin_quantile"]) <= hist["margin_quantile_error"]
+    for bad, msg in [(dict(precision="half"), "invalid precision"),
+                     (dict(quantile="approx"), "invalid quantile method"),
+                     (dict(margin_quantile=0.9), "margin quantile"),
+                     (dict(block=0), "block")]:
+        with pytest.raises(ValueError, match=msg):
+            ccem.inspect(u, v, **bad)
+
+
+@pytest.mark.parametrize("n", [300, 4100])
+def test_float32_statistics_and_quantiles_match_numpy(n):
+    # An independent reference in float64 from the same float32 inputs; N = 4100 is above the
+    # exact-quantile limit, so the default there is the histogram with its stated error.
+    rng = np.random.default_rng(n)
+    u = rng.normal(size=(n, 24)).astype(np.float32)
+    v = (u + 0.9 * rng.normal(size=(n, 24))).astype(np.float32)
+    r = ccem.inspect(u, v, t=4.0, b=1.0, tau=0.1, margin_quantile=0.02)
+    assert r["precision"] == "f32"
+    un, vn = unit_rows(u.astype(np.float64)), unit_rows(v.astype(np.float64))
+    s = un @ vn.T
+    off = ~np.eye(n, dtype=bool)
+    neg = s[off]
+    tol = 1e-5
+    assert r["s_pos_mean"] == pytest.approx(np.diag(s).mean(), abs=tol)
+    assert r["s_neg_mean"] == pytest.approx(neg.mean(), abs=tol)
+    assert r["s_neg_std"] == pytest.approx(neg.std(), rel=tol)
+    assert r["within_u_std"] == pytest.approx((un @ un.T)[off].std(), rel=tol)
+    assert r["sigmoid_loss"] == pytest.approx(sigmoid_ref(un, vn, 4.0, 1.0, False), rel=tol)
+    assert r["infonce_loss"] == pytest.approx(infonce_ref(un, vn, 0.1, False), rel=tol)
+    want = (np.quantile(np.diag(s), 0.02) - np.quantile(neg, 0.98)) / 2
+    err = r["margin_quantile_error"]
+    assert (err == 0) == (n <= 4096)
+    assert abs(r["margin_quantile"] - want) <= err + 1e-6  # + float32 products
+    assert r["margin"] == pytest.approx((np.diag(s).min() - neg.max()) / 2, abs=1e-6)
+
+
+def test_too_large_is_refused_not_an_abort():
+    # 300,000 pairs in R^300,000 would need terabytes: a clear error before any allocation.
+    with pytest.raises(ValueError, match="memory"):
+        ccem.ccem_embedding(300_000, 300_000, 0.1)
+    with pytest.raises(ValueError, match="memory"):
+        ccem.optimize(n=200_000, d=200_000, t=1.0)

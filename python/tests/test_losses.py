@@ -51,15 +51,43 @@ def test_normalised_gradient_is_tangent_and_scale_free():
     np.testing.assert_allclose(du3, du / 3, rtol=1e-12, atol=1e-16)
 
 
-def test_float32_gives_float32_gradients():
+def test_float32_runs_in_float32_with_float32_gradients():
     u32, v32 = U0.astype(np.float32), V0.astype(np.float32)
     loss, du, dv = ccem.sigmoid_loss(u32, v32, 2.0, 1.0, grad=True)
     assert du.dtype == np.float32 and dv.dtype == np.float32 and isinstance(loss, float)
+    # float32 products, float64 sums: within the stated tolerances of float64 ...
     ref = ccem.sigmoid_loss(u32.astype(np.float64), v32.astype(np.float64), 2.0, 1.0, grad=True)
-    assert loss == ref[0]
-    np.testing.assert_array_equal(du, ref[1].astype(np.float32))
+    assert loss == pytest.approx(ref[0], rel=1e-5)
+    assert np.linalg.norm(du - ref[1]) <= 1e-4 * np.linalg.norm(ref[1])
+    # ... and precision="f64" is the float64 computation itself, still in float32 out.
+    loss64, du64, _ = ccem.sigmoid_loss(u32, v32, 2.0, 1.0, grad=True, precision="f64")
+    assert loss64 == ref[0] and du64.dtype == np.float32
+    np.testing.assert_array_equal(du64, ref[1].astype(np.float32))
+    # precision="f32" on float64 arrays: the float32 path, float64 gradients out.
+    l32, d32, _ = ccem.sigmoid_loss(u32.astype(np.float64), v32.astype(np.float64), 2.0, 1.0,
+                                    grad=True, precision="float32")
+    assert l32 == loss and d32.dtype == np.float64
+    np.testing.assert_array_equal(d32.astype(np.float32), du)
     _, du, dv = ccem.infonce_loss(u32, V0, 0.3, grad=True)  # each follows its input
     assert du.dtype == np.float32 and dv.dtype == np.float64
+    with pytest.raises(ValueError, match="invalid precision 'f16'"):
+        ccem.sigmoid_loss(U0, V0, 1.0, precision="f16")
+
+
+@pytest.mark.parametrize("kind, params, ref", CASES)
+@pytest.mark.parametrize("normalize", [True, False])
+def test_float32_path_matches_numpy(kind, params, ref, normalize):
+    rng = np.random.default_rng(3)
+    u = rng.normal(size=(64, 16)).astype(np.float32)
+    v = (u + 0.5 * rng.normal(size=(64, 16))).astype(np.float32)
+    if not normalize:
+        u, v = u / 5, v / 5
+    got, du, dv = call(kind, u, v, params, grad=True, normalize=normalize)
+    want = ref(u.astype(np.float64), v.astype(np.float64), *params, normalize=normalize)
+    assert got == pytest.approx(want, rel=1e-5)
+    _, du64, dv64 = call(kind, u, v, params, grad=True, normalize=normalize, precision="f64")
+    for g, r in [(du, du64), (dv, dv64)]:
+        assert np.linalg.norm(g - r) <= 1e-4 * np.linalg.norm(r)
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,8 @@
 
 use super::output::{print_records, Format};
 use anyhow::{Context, Result};
-use ccem::geometry::QuantileLevel;
-use ccem::loss::{blocked_loss, infonce_clip, normalize_rows, BlockOptions, Loss};
-use ccem::Report;
-use serde::Serialize;
+use ccem::geometry::inspect::{inspect, InspectConfig, QuantileMode};
+use ccem::loss::precision::Precision;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -13,12 +11,18 @@ use std::path::PathBuf;
   ccem inspect --u U.npy --v V.npy                 # t = b = 10 (SigLIP's init), tau = 0.07
   ccem inspect --u U.npy --v V.npy --t 2 --b 1 --tau 0.1 --format json
   ccem inspect --u U.csv --v V.csv --no-normalize
+  ccem inspect --u U.npy --v V.npy --precision f64 --quantile exact
 
 Files: N x d matrices, .npy (float32 or float64, as numpy.save writes them) or .csv without header.
+float32 files are measured in float32 (float32 products, float64 sums; SPEC §1.1), float64 in
+float64, unless --precision says otherwise.
+One blocked pass over U V^T gives the statistics, both losses and the margins (SPEC §4.1); the
+within-modality statistics come from sum_i u_i and U^T U. passes = the passes over U V^T.
 The theory_* keys are the sigmoid optimum for (N, t, b); empty when d < N.
 margin = (min S_ii - max S_ij)/2 (> 0: a constellation), margin_bias = the relative bias r_b
 that realises it, margin_bound = N/(2(N-1)), margin_quantile = (q_p(S_ii) - q_(1-p)(S_ij))/2
-with numpy's linear quantile (exact for N <= 4096, absolute error < 1e-9 above).
+with numpy's linear quantile: exact (a second pass) up to N = 4096, above from a 2^16-bin
+histogram with |error| <= margin_quantile_error (max|u| max|v| / 2^16).
 InfoNCE is the sum of the row and column cross-entropies (the paper's convention), twice
 open_clip's ClipLoss (their mean); loss_clip / infonce_loss_clip give the CLIP value.")]
 pub struct InspectArgs {
@@ -43,7 +47,14 @@ pub struct InspectArgs {
     /// Quantile level p of margin_quantile = (q_p(S_ii) - q_{1-p}(S_ij)) / 2
     #[arg(long, value_name = "P", default_value_t = ccem::geometry::DEFAULT_MARGIN_QUANTILE, allow_hyphen_values = true)]
     pub margin_quantile: f64,
-    /// Rows per block for large N (memory O(N * block))
+    /// How q_{1-p}(S_ij) is found: exact (a second pass) or histogram (none; error in
+    /// margin_quantile_error). Default: exact up to N = 4096, histogram above
+    #[arg(long, value_enum)]
+    pub quantile: Option<QuantileArg>,
+    /// Precision of the products: f32 or f64 (default: the files' own; .csv is f64)
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
+    /// Rows per block (memory O(block x 512) per group of blocks)
     #[arg(long, default_value_t = 256)]
     pub block: usize,
     /// Output format
@@ -51,89 +62,52 @@ pub struct InspectArgs {
     pub format: Format,
 }
 
-#[derive(Serialize)]
-struct InspectRecord {
-    n: usize,
-    d: usize,
-    normalized: bool,
-    t: f64,
-    b: f64,
-    tau: f64,
-    sigmoid_loss: f64,
-    /// ccem's convention: the sum of the row and column cross-entropies.
-    infonce_loss: f64,
-    /// open_clip's `ClipLoss` convention: their mean, `infonce_loss / 2`.
-    infonce_loss_clip: f64,
-    /// Measured, then the sigmoid theory for (N, d, t, b); `theory_*` are empty for d < N.
-    #[serde(flatten)]
-    report: Report,
-    s_pos_min: f64,
-    s_pos_max: f64,
-    s_neg_min: f64,
-    s_neg_max: f64,
-    within_u_mean: f64,
-    within_u_std: f64,
-    within_v_mean: f64,
-    within_v_std: f64,
-    c_from_s_pos: f64,
+/// `--precision`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum PrecisionArg {
+    /// float32 products, float64 sums
+    F32,
+    /// float64 throughout
+    F64,
+}
+
+/// `--quantile`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum QuantileArg {
+    /// select the order statistics exactly (a second pass)
+    Exact,
+    /// interpolate in a 2^16-bin histogram (no second pass)
+    Histogram,
 }
 
 pub fn run(a: &InspectArgs) -> Result<()> {
-    let sig = Loss::sigmoid(a.t, a.b.unwrap_or(a.t)).context("invalid sigmoid-loss parameters")?;
-    let info = Loss::infonce(a.tau).context("invalid InfoNCE temperature")?;
-    let level = QuantileLevel::new(a.margin_quantile).context("invalid --margin-quantile")?;
-    if a.block == 0 {
-        anyhow::bail!("--block must be >= 1");
-    }
-    let u = ccem::io::read_matrix(&a.u)?;
-    let v = ccem::io::read_matrix(&a.v)?;
-    let (u, v) = if a.no_normalize {
-        (u, v)
-    } else {
-        (
-            normalize_rows(u.view(), "U")?.u,
-            normalize_rows(v.view(), "V")?.u,
-        )
-    };
-    // Checks the shapes and the values, measures, and compares with the theory.
-    let opts = BlockOptions {
+    let u = ccem::io::read_matrix_any(&a.u)?;
+    let v = ccem::io::read_matrix_any(&a.v)?;
+    let cfg = InspectConfig {
+        t: a.t,
+        b: a.b,
+        tau: a.tau,
+        margin_quantile: a.margin_quantile,
+        normalize: !a.no_normalize,
         block: a.block,
+        precision: a.precision.map(|p| match p {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::F64 => Precision::F64,
+        }),
+        quantile: a.quantile.map(|q| match q {
+            QuantileArg::Exact => QuantileMode::Exact,
+            QuantileArg::Histogram => QuantileMode::Histogram,
+        }),
         parallel: true,
     };
-    let report = Report::new_with(u.view(), v.view(), &sig, level, opts)?;
-    let m = report
-        .measurement
-        .context("the embedding could not be measured")?;
-    let (n, d) = u.dim();
-    let (t, b) = match sig {
-        Loss::Sigmoid { t, b } => (t, b),
-        Loss::InfoNce { .. } => unreachable!("constructed as sigmoid"),
-    };
-    let infonce_loss = blocked_loss(&info, u.view(), v.view(), opts);
-    let rec = InspectRecord {
-        n,
-        d,
-        normalized: !a.no_normalize,
-        t,
-        b,
-        tau: a.tau,
-        sigmoid_loss: blocked_loss(&sig, u.view(), v.view(), opts),
-        infonce_loss,
-        infonce_loss_clip: infonce_clip(infonce_loss),
-        report,
-        s_pos_min: m.pos.min,
-        s_pos_max: m.pos.max,
-        s_neg_min: m.neg.min,
-        s_neg_max: m.neg.max,
-        within_u_mean: m.within_u.mean,
-        within_u_std: m.within_u.std,
-        within_v_mean: m.within_v.mean,
-        within_v_std: m.within_v.std,
-        c_from_s_pos: m.c_from_s_pos,
-    };
+    // Checks the shapes, values and parameters, measures, and compares with the theory.
+    let rec = inspect(u, v, &cfg).context("cannot inspect the embedding")?;
     if a.format == Format::Table {
         outln!(
-            "# {n} pairs in R^{d}; rows {}",
+            "# {} pairs in R^{} ({}); rows {}",
+            rec.n,
+            rec.d,
+            rec.precision,
             if a.no_normalize {
                 "used as given (--no-normalize)"
             } else {

@@ -39,7 +39,8 @@ impl Ccem {
     /// The CCEM with parameter `delta` (`0` = simplex ETF, `inf` = antipodal).
     ///
     /// # Errors
-    /// `N < 2`, `d < N`, `delta` negative or NaN.
+    /// `N < 2`, `d < N`, `delta` negative or NaN, or more memory than the machine has
+    /// ([`crate::limits`]) for the matrices [`Ccem::build_rotated`] holds.
     pub fn new(n: usize, d: usize, delta: f64) -> Result<Self> {
         check_batch(n)?;
         if d < n {
@@ -52,6 +53,12 @@ impl Ccem {
                 requirement: "must be in [0, inf]",
             });
         }
+        // build_rotated holds the ETF (N x N), the rotation (d x d) and two pairs (N x d).
+        let (nf, df) = (n as f64, d as f64);
+        crate::limits::check_memory(
+            &format!("the CCEM of {n} pairs in R^{d}"),
+            8.0 * (nf * nf + df * df + 4.0 * nf * df),
+        )?;
         Ok(Ccem { n, d, delta })
     }
 

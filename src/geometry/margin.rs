@@ -16,7 +16,8 @@
 //!
 //! # Algorithm and precision
 //! The `N (N - 1)` negatives are never held at once unless they are few. Two blocked passes
-//! over `S = U V^T` (memory `O(N * block)` each, like [`crate::loss::blocked`]):
+//! over `S = U V^T` (memory `O(N * block)` each; the engine of [`super::inspect`], which
+//! `ccem inspect` runs with the losses and the statistics in the same first pass):
 //!
 //! 1. the positives (`N` values, kept), the extreme negatives, and a histogram of the negatives
 //!    with [`HISTOGRAM_BINS`] equal bins on `[-R, R]`, `R = max_i ||u_i|| max_j ||v_j||` (so
@@ -37,12 +38,11 @@
 //! Counts, extremes and selections do not depend on the order in which blocks are visited, so
 //! the result is identical for every thread count.
 
+use super::inspect::{scan, QuantileMode, ScanWants};
 use crate::error::{check_nonneg, Error, Result};
-use crate::loss::blocked::block_product;
 use crate::loss::embedding::{check_all_finite, check_pair};
 use crate::loss::BlockOptions;
 use ndarray::ArrayView2;
-use rayon::prelude::*;
 use serde::Serialize;
 
 /// The default quantile level `p` of [`Margins::margin_quantile`]: the 5% quantile margin.
@@ -144,14 +144,14 @@ pub fn linear_quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// `(floor(h), h - floor(h))` for `h = (M - 1) q`, clamped to `[0, M - 1]`.
-fn virtual_index(m: usize, q: f64) -> (usize, f64) {
+pub(crate) fn virtual_index(m: usize, q: f64) -> (usize, f64) {
     let h = ((m - 1) as f64 * q).clamp(0.0, (m - 1) as f64);
     let lo = h.floor();
     (lo as usize, h - lo)
 }
 
 /// numpy's `_lerp`: `a + t (b - a)`, computed from `b` when `t >= 1/2`.
-fn lerp(a: f64, b: f64, t: f64) -> f64 {
+pub(crate) fn lerp(a: f64, b: f64, t: f64) -> f64 {
     let diff = b - a;
     if t >= 0.5 {
         b - diff * (1.0 - t)
@@ -160,48 +160,11 @@ fn lerp(a: f64, b: f64, t: f64) -> f64 {
     }
 }
 
-/// What pass 1 gathers about one set of rows.
-struct Pass1 {
-    /// `(i, S_ii)`.
-    pos: Vec<(usize, f64)>,
-    neg_max: f64,
-    hist: Vec<u64>,
-}
-
-/// The bin of `x` in `HISTOGRAM_BINS` equal bins on `[lo, lo + width * bins)`, clamped.
-#[inline]
-fn bin_of(x: f64, lo: f64, inv_width: f64, bins: usize) -> usize {
-    let k = ((x - lo) * inv_width).floor();
-    if k <= 0.0 {
-        0
-    } else {
-        (k as usize).min(bins - 1)
-    }
-}
-
-/// Runs `f` on every block of rows (in parallel or not) and folds the results with `merge`.
-fn fold_blocks<T: Send>(
-    n: usize,
-    opts: BlockOptions,
-    init: impl Fn() -> T + Sync + Send,
-    f: impl Fn(&mut T, usize, usize) + Sync + Send,
-    merge: impl Fn(T, T) -> T + Sync + Send,
-) -> T {
-    let block = opts.block.max(1);
-    let nblocks = n.div_ceil(block);
-    let visit = |mut acc: T, k: usize| {
-        let r0 = k * block;
-        f(&mut acc, r0, (r0 + block).min(n));
-        acc
-    };
-    if opts.parallel {
-        (0..nblocks)
-            .into_par_iter()
-            .fold(&init, visit)
-            .reduce(&init, merge)
-    } else {
-        (0..nblocks).fold(init(), visit)
-    }
+/// The bin of `x` in `bins` equal bins on `[lo, lo + bins / inv_width)`, clamped to the first
+/// and last bins. (Truncating a number in `[0, bins - 1]` is taking its floor: no libm call.)
+#[inline(always)]
+pub(crate) fn bin_of(x: f64, lo: f64, inv_width: f64, bins: usize) -> usize {
+    ((x - lo) * inv_width).clamp(0.0, (bins - 1) as f64) as usize
 }
 
 /// Computes the margins of `(U, V)` taken as given (normalise first for cosines), at quantile
@@ -239,168 +202,14 @@ fn margins_with_cap(
     check_pair(u, v)?;
     check_all_finite(u, "U")?;
     check_all_finite(v, "V")?;
-    let n = u.nrows();
-    let max_norm = |x: ArrayView2<f64>| {
-        x.outer_iter()
-            .map(|r| r.dot(&r).sqrt())
-            .fold(0.0_f64, f64::max)
+    let wants = ScanWants {
+        sigmoid: None,
+        tau: None,
+        measurement: false,
+        mode: QuantileMode::Exact,
+        cap,
     };
-    // Every S_ij is in [-R, R]; widen by a few ulps for the rounding of the products.
-    let r = (max_norm(u) * max_norm(v)).max(f64::MIN_POSITIVE) * (1.0 + 1e-12);
-    let (lo, width) = (-r, 2.0 * r);
-    let bins = HISTOGRAM_BINS;
-    let inv_w = bins as f64 / width;
-
-    // Pass 1: positives, the largest negative, the histogram of negatives.
-    let p1 = fold_blocks(
-        n,
-        opts,
-        || Pass1 {
-            pos: Vec::new(),
-            neg_max: f64::NEG_INFINITY,
-            hist: vec![0; bins],
-        },
-        |acc, r0, r1| {
-            let s = block_product(u, v, r0, r1);
-            for (i, row) in s.outer_iter().enumerate() {
-                let gi = r0 + i;
-                for (j, &x) in row.iter().enumerate() {
-                    if j == gi {
-                        acc.pos.push((gi, x));
-                    } else {
-                        acc.neg_max = acc.neg_max.max(x);
-                        acc.hist[bin_of(x, lo, inv_w, bins)] += 1;
-                    }
-                }
-            }
-        },
-        |mut a, b| {
-            a.pos.extend(b.pos);
-            a.neg_max = a.neg_max.max(b.neg_max);
-            a.hist.iter_mut().zip(&b.hist).for_each(|(x, y)| *x += y);
-            a
-        },
-    );
-    let mut pos: Vec<f64> = p1.pos.iter().map(|&(_, x)| x).collect();
-    pos.sort_by(f64::total_cmp);
-    let pos_min = pos[0];
-    let q_pos = linear_quantile_sorted(&pos, p.get());
-
-    // The two order statistics of the negatives that q_{1-p} interpolates between.
-    let m_neg = n * (n - 1);
-    let (k_lo, frac) = virtual_index(m_neg, 1.0 - p.get());
-    let k_hi = (k_lo + 1).min(m_neg - 1);
-    // (bin, rank within the bin) of each.
-    let locate = |k: usize| {
-        let mut below = 0u64;
-        for (b, &c) in p1.hist.iter().enumerate() {
-            if below + c > k as u64 {
-                return (b, (k as u64 - below) as usize);
-            }
-            below += c;
-        }
-        unreachable!("the histogram counts every negative")
-    };
-    let (b_lo, r_lo) = locate(k_lo);
-    let (b_hi, r_hi) = locate(k_hi);
-    let targets: Vec<usize> = if b_lo == b_hi {
-        vec![b_lo]
-    } else {
-        vec![b_lo, b_hi]
-    };
-    let crowd: u64 = targets.iter().map(|&b| p1.hist[b]).sum();
-
-    let (x_lo, x_hi, quantile_error) = if crowd as usize <= cap {
-        // Pass 2, exact: collect the target bins' values.
-        let mut cand = fold_blocks(
-            n,
-            opts,
-            || vec![Vec::<f64>::new(); targets.len()],
-            |acc, r0, r1| {
-                let s = block_product(u, v, r0, r1);
-                for (i, row) in s.outer_iter().enumerate() {
-                    let gi = r0 + i;
-                    for (j, &x) in row.iter().enumerate() {
-                        if j != gi {
-                            let b = bin_of(x, lo, inv_w, bins);
-                            if let Some(t) = targets.iter().position(|&tb| tb == b) {
-                                acc[t].push(x);
-                            }
-                        }
-                    }
-                }
-            },
-            |mut a, b| {
-                a.iter_mut().zip(b).for_each(|(x, y)| x.extend(y));
-                a
-            },
-        );
-        let mut select = |t: usize, r: usize| {
-            let v = &mut cand[t];
-            *v.select_nth_unstable_by(r, f64::total_cmp).1
-        };
-        let x_lo = select(0, r_lo);
-        let x_hi = select(targets.len() - 1, r_hi);
-        (x_lo, x_hi, 0.0)
-    } else {
-        // Pass 2, approximate: sub-histograms of the target bins.
-        let sub_w = width / bins as f64 / bins as f64;
-        let sub_inv = 1.0 / sub_w;
-        let sub = fold_blocks(
-            n,
-            opts,
-            || vec![vec![0u64; bins]; targets.len()],
-            |acc, r0, r1| {
-                let s = block_product(u, v, r0, r1);
-                for (i, row) in s.outer_iter().enumerate() {
-                    let gi = r0 + i;
-                    for (j, &x) in row.iter().enumerate() {
-                        if j != gi {
-                            let b = bin_of(x, lo, inv_w, bins);
-                            if let Some(t) = targets.iter().position(|&tb| tb == b) {
-                                let start = lo + b as f64 * width / bins as f64;
-                                acc[t][bin_of(x, start, sub_inv, bins)] += 1;
-                            }
-                        }
-                    }
-                }
-            },
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(b) {
-                    x.iter_mut().zip(&y).for_each(|(p, q)| *p += q);
-                }
-                a
-            },
-        );
-        let centre = |t: usize, r: usize| {
-            let b = targets[t];
-            let start = lo + b as f64 * width / bins as f64;
-            let mut below = 0u64;
-            for (k, &c) in sub[t].iter().enumerate() {
-                if below + c > r as u64 {
-                    return start + (k as f64 + 0.5) * sub_w;
-                }
-                below += c;
-            }
-            unreachable!("the sub-histogram counts every value of its bin")
-        };
-        // Each order statistic is within half a sub-bin of its centre; the margin halves that.
-        (
-            centre(0, r_lo),
-            centre(targets.len() - 1, r_hi),
-            sub_w / 4.0,
-        )
-    };
-    let q_neg = lerp(x_lo, x_hi, frac);
-    let neg_max = p1.neg_max;
-    Ok(Margins {
-        margin: (pos_min - neg_max) / 2.0,
-        margin_bias: (pos_min + neg_max) / 2.0,
-        margin_bound: margin_bound(n),
-        margin_quantile: (q_pos - q_neg) / 2.0,
-        margin_quantile_p: p.get(),
-        quantile_error,
-    })
+    Ok(scan(u, v, p, opts, &wants).margins)
 }
 
 #[cfg(test)]

@@ -83,7 +83,7 @@ impl Stats {
     }
 
     /// Fills in `std` from `m2`.
-    fn finish(mut self) -> Self {
+    pub(crate) fn finish(mut self) -> Self {
         self.std = if self.count > 0 {
             (self.m2 / self.count as f64).sqrt()
         } else {
@@ -205,28 +205,38 @@ pub fn measure(u: ArrayView2<f64>, v: ArrayView2<f64>, opts: BlockOptions) -> Me
         acc.wv.merge(&p.wv);
         acc.norms.merge(&p.norms);
     }
-    let mut m = Measurement {
-        n,
-        d,
-        pos: acc.pos.finish(),
-        neg: acc.neg.finish(),
-        within_u: acc.wu.finish(),
-        within_v: acc.wv.finish(),
-        norms: acc.norms.finish(),
-        c_fit: 0.0,
-        c_from_s_pos: ((1.0 - acc.pos.mean) / 2.0).clamp(0.0, 1.0),
-        gram_distance: 0.0,
-    };
-    let (num, den) = m
-        .categories()
-        .iter()
-        .fold((0.0, 0.0), |(num, den), (st, w, a, b)| {
-            let k = st.count as f64;
-            (num + w * b * k * (st.mean - a), den + w * k * b * b)
-        });
-    m.c_fit = (num / den).clamp(0.0, 1.0);
-    m.gram_distance = m.gram_distance_to(m.c_fit);
-    m
+    Measurement::from_stats(n, d, [acc.pos, acc.neg, acc.wu, acc.wv, acc.norms])
+}
+
+impl Measurement {
+    /// The measurement from the statistics of its five categories `[positives, negatives,
+    /// within U, within V, norms]` (each finished here): fits the CCEM (`c_fit`,
+    /// `gram_distance`, `c_from_s_pos`; module documentation).
+    pub(crate) fn from_stats(n: usize, d: usize, cats: [Stats; 5]) -> Measurement {
+        let [pos, neg, wu, wv, norms] = cats;
+        let mut m = Measurement {
+            n,
+            d,
+            pos: pos.finish(),
+            neg: neg.finish(),
+            within_u: wu.finish(),
+            within_v: wv.finish(),
+            norms: norms.finish(),
+            c_fit: 0.0,
+            c_from_s_pos: ((1.0 - pos.mean) / 2.0).clamp(0.0, 1.0),
+            gram_distance: 0.0,
+        };
+        let (num, den) = m
+            .categories()
+            .iter()
+            .fold((0.0, 0.0), |(num, den), (st, w, a, b)| {
+                let k = st.count as f64;
+                (num + w * b * k * (st.mean - a), den + w * k * b * b)
+            });
+        m.c_fit = (num / den).clamp(0.0, 1.0);
+        m.gram_distance = m.gram_distance_to(m.c_fit);
+        m
+    }
 }
 
 #[cfg(test)]

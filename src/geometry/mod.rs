@@ -1,11 +1,14 @@
 //! The double-Constant Embedding Model (SPEC.md §2), the measurement of any embedding
-//! against it (SPEC.md §4), and its margins (SPEC.md §7).
+//! against it (SPEC.md §4; in one pass with both losses, [`inspect()`], SPEC §4.1), and its margins
+//! (SPEC.md §7).
 
 mod ccem;
+pub mod inspect;
 mod margin;
 mod measure;
 
 pub use ccem::{ccem_embedding, random_orthogonal, simplex_etf, Ccem};
+pub use inspect::{inspect, InspectConfig, Inspection, QuantileMode};
 pub use margin::{
     linear_quantile_sorted, margin_bound, margins, Margins, QuantileLevel, CANDIDATE_CAP,
     DEFAULT_MARGIN_QUANTILE, EXACT_QUANTILE_MAX_N, HISTOGRAM_BINS,

@@ -1,12 +1,13 @@
 //! Reading and writing matrices and result files.
 //!
-//! - [`read_matrix`]: an `N x d` matrix from `.npy` (f32 or f64, C or Fortran order, as numpy
+//! - [`read_matrix`] ([`read_matrix_any`] in its own precision): an `N x d` matrix from `.npy` (f32 or f64, C or Fortran order, as numpy
 //!   writes them) or from CSV without a header.
 //! - [`write_npy`]: an `.npy` file (f64), written atomically.
 //! - [`write_atomic`]: any file, written to a temporary file beside it and renamed into place, so a
 //!   failure never leaves a half-written output.
 
 use crate::error::{Error, Result};
+use crate::matrix::Matrix;
 use ndarray::Array2;
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 use std::fs::File;
@@ -20,19 +21,29 @@ fn bad(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
-/// Reads a 2-D matrix from `.npy` or headerless `.csv`/`.txt`, choosing by the extension.
+/// Reads a 2-D matrix from `.npy` or headerless `.csv`/`.txt`, choosing by the extension, as
+/// float64 (float32 `.npy` values widened exactly). [`read_matrix_any`] keeps float32 as float32.
 ///
 /// # Errors
 /// Unreadable file, unknown extension, an `.npy` that is not 2-D or not f32/f64 or is truncated,
 /// a ragged or non-numeric CSV, an empty matrix.
 pub fn read_matrix(path: &Path) -> Result<Array2<f64>> {
+    read_matrix_any(path).map(Matrix::into_f64)
+}
+
+/// Reads a 2-D matrix from `.npy` (float32 stays [`Matrix::F32`], float64 is [`Matrix::F64`]) or
+/// from a headerless `.csv`/`.txt` (float64), choosing by the extension.
+///
+/// # Errors
+/// As [`read_matrix`].
+pub fn read_matrix_any(path: &Path) -> Result<Matrix> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(|e| e.to_ascii_lowercase());
     let m = match ext.as_deref() {
-        Some("npy") => read_npy(path)?,
-        Some("csv") | Some("txt") => read_csv_matrix(path)?,
+        Some("npy") => read_npy_any(path)?,
+        Some("csv") | Some("txt") => Matrix::F64(read_csv_matrix(path)?),
         _ => {
             return Err(bad(
                 path,
@@ -40,11 +51,9 @@ pub fn read_matrix(path: &Path) -> Result<Array2<f64>> {
             ))
         }
     };
-    if m.nrows() == 0 || m.ncols() == 0 {
-        return Err(bad(
-            path,
-            format!("the matrix is empty ({} x {})", m.nrows(), m.ncols()),
-        ));
+    let (rows, cols) = m.dim();
+    if rows == 0 || cols == 0 {
+        return Err(bad(path, format!("the matrix is empty ({rows} x {cols})")));
     }
     Ok(m)
 }
@@ -115,11 +124,19 @@ fn npy_header(path: &Path) -> Result<(Vec<usize>, usize, u64)> {
     Ok((shape, itemsize.max(1), start + len))
 }
 
-/// Reads a 2-D f64 or f32 `.npy` file into f64.
+/// Reads a 2-D f64 or f32 `.npy` file into f64 ([`read_npy_any`] keeps float32).
 ///
 /// The shape the header claims is checked against the file's length (and the memory it may use,
 /// [`crate::limits`]) before anything is allocated.
 pub fn read_npy(path: &Path) -> Result<Array2<f64>> {
+    read_npy_any(path).map(Matrix::into_f64)
+}
+
+/// Reads a 2-D f64 or f32 `.npy` file in its own precision.
+///
+/// The shape the header claims is checked against the file's length (and the memory it may use,
+/// [`crate::limits`]) before anything is allocated.
+pub fn read_npy_any(path: &Path) -> Result<Matrix> {
     let (shape, itemsize, data_start) = npy_header(path)?;
     let file_len = std::fs::metadata(path)
         .map_err(|e| bad(path, e.to_string()))?
@@ -142,9 +159,9 @@ pub fn read_npy(path: &Path) -> Result<Array2<f64>> {
         crate::limits::matrix_bytes(values as usize, 2),
     )?;
     match Array2::<f64>::read_npy(open(path)?) {
-        Ok(a) => Ok(a),
+        Ok(a) => Ok(Matrix::F64(a)),
         Err(e64) => match Array2::<f32>::read_npy(open(path)?) {
-            Ok(a) => Ok(a.mapv(f64::from)),
+            Ok(a) => Ok(Matrix::F32(a)),
             Err(_) => Err(bad(
                 path,
                 format!("not a 2-D .npy matrix of float64 or float32: {e64}"),

@@ -29,7 +29,7 @@ pub struct Normalized {
 }
 
 /// Checks that `U` and `V` have the same shape and at least two rows.
-pub fn check_pair(u: ArrayView2<f64>, v: ArrayView2<f64>) -> Result<()> {
+pub fn check_pair<A, B>(u: ArrayView2<A>, v: ArrayView2<B>) -> Result<()> {
     if u.dim() != v.dim() {
         return Err(Error::ShapeMismatch {
             u_rows: u.nrows(),
@@ -42,10 +42,11 @@ pub fn check_pair(u: ArrayView2<f64>, v: ArrayView2<f64>) -> Result<()> {
     Ok(())
 }
 
-/// Checks that every entry of `x` is finite; `which` names the matrix in the error.
-pub fn check_all_finite(x: ArrayView2<f64>, which: &'static str) -> Result<()> {
+/// Checks that every entry of `x` (float64 or float32) is finite; `which` names the matrix in
+/// the error.
+pub fn check_all_finite<T: Copy + Into<f64>>(x: ArrayView2<T>, which: &'static str) -> Result<()> {
     for ((row, col), &value) in x.indexed_iter() {
-        if !value.is_finite() {
+        if !value.into().is_finite() {
             return Err(Error::NonFinite { which, row, col });
         }
     }

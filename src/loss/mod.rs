@@ -15,6 +15,7 @@
 
 pub mod blocked;
 pub mod embedding;
+pub mod evaluate;
 pub mod infonce;
 pub mod minibatch;
 pub mod precision;

@@ -46,9 +46,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Columns of `S_B` (and rows of `dL/dV`) per parallel task.
-const COL_CHUNK: usize = 256;
+pub const COL_CHUNK: usize = 512;
 /// Rows of `dL/dU` per parallel task.
-const ROW_CHUNK: usize = 64;
+pub const ROW_CHUNK: usize = 128;
 /// Lanes of the vectorised float64 sums (a fixed number: the summation order does not depend
 /// on the machine).
 const LANES: usize = 8;
@@ -61,6 +61,22 @@ pub enum Precision {
     F32,
     /// float64 throughout ([`super::blocked`], [`super::embedding`]).
     F64,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+
+    /// `"f32"`/`"float32"` or `"f64"`/`"float64"`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "f32" | "float32" => Ok(Precision::F32),
+            "f64" | "float64" => Ok(Precision::F64),
+            other => Err(Error::Config(format!(
+                "invalid precision '{other}': use 'f32' (float32 products, float64 sums) or \
+                 'f64' (float64 throughout)"
+            ))),
+        }
+    }
 }
 
 impl fmt::Display for Precision {
@@ -158,6 +174,12 @@ fn ln1p_unit(e: f64) -> f64 {
         p = p * w + 1.0 / (2 * k + 1) as f64;
     }
     2.0 * z * p
+}
+
+/// `softplus(y) = ln(1 + e^y)`, branch-free from one `exp(-|y|)` (relative error below `1e-15`).
+#[inline(always)]
+pub(crate) fn softplus_fast(y: f64) -> f64 {
+    y.max(0.0) + ln1p_unit(exp_nonpos(-y.abs()))
 }
 
 /// The loss term `softplus(y)` and its derivative `sigmoid(y)`, from one `exp(-|y|)`.
