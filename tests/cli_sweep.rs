@@ -263,11 +263,15 @@ fn reproduce_quick_writes_the_report_and_every_figure() {
     assert!(report.contains("on the predicted CCEM"));
     assert!(report.contains("| etf |") && report.contains("| antipodal |"));
     assert!(report.contains("## Mini-batches") && report.contains("| 4 | shuffled |"));
+    assert!(report.contains("| 4 | hardest |") && report.contains("| 8 | all |"));
+    assert!(report.contains("| expected | 180 |") && report.contains("| shuffled | 24 |"));
     let figures = [
         "phase_encoder.png",
         "phase_free.png",
         "theory_map.png",
         "theory_batch.png",
+        "batch_spread.png",
+        "phase_batch.png",
         "diff_free.png",
         "diff_encoder.png",
         "curves.png",

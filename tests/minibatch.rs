@@ -190,3 +190,50 @@ fn encoder_mini_batches() {
     let info = Loss::infonce(0.5).unwrap();
     assert!(MiniBatch::new(12, 4, Some(Batching::Expected), &info).is_err());
 }
+
+/// Above `C(N,B) = 1e5` `hardest` runs the spectral clustering: reproducible, bitwise the same
+/// on 1 and 2 threads, its last batches a partition into `N/B` batches, and it lowers the
+/// loss; the encoder runs it too. Beyond `N = 1024` (or `B` not dividing `N`) it is refused.
+#[test]
+fn hardest_spectral_runs_are_reproducible_and_thread_independent() {
+    let (n, b) = (48, 4); // C(48,4) = 194580
+    let loss = Loss::sigmoid(2.0, 1.0).unwrap();
+    let mut cfg = FreeConfig::new(n, 8, loss, 3);
+    cfg.steps = 300;
+    cfg.batch = Some(MiniBatch::new(n, b, Some(Batching::Hardest), &loss).unwrap());
+    let pool = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    };
+    let one = pool(1).install(|| optimize(&cfg).unwrap());
+    let two = pool(2).install(|| optimize(&cfg).unwrap());
+    assert_eq!(one.u, two.u);
+    assert_eq!(one.v, two.v);
+    assert!(one.loss.is_finite());
+    let mut seen: Vec<usize> = one.last_batches.concat();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..n).collect::<Vec<_>>());
+    assert_eq!(one.last_batches.len(), n / b);
+    let mut start = cfg;
+    start.steps = 1;
+    let first = optimize(&start).unwrap();
+    assert!(one.loss < first.loss, "{} vs {}", one.loss, first.loss);
+
+    let enc = EncoderConfig {
+        steps: 24,
+        batch: cfg.batch,
+        ..EncoderConfig::new(n, 8, 1)
+    };
+    let a = encoder::train(&enc, &loss).unwrap();
+    assert_eq!(a, encoder::train(&enc, &loss).unwrap());
+    assert!(a.loss.is_finite() && a.last_batches.len() == n / b);
+
+    for (n, b) in [(2048, 8), (50, 4)] {
+        let mut bad = FreeConfig::new(n, 4, loss, 0);
+        bad.batch = Some(MiniBatch::new(n, b, Some(Batching::Hardest), &loss).unwrap());
+        let err = optimize(&bad).unwrap_err().to_string();
+        assert!(err.contains("hardest"), "{err}");
+    }
+}

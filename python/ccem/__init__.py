@@ -14,6 +14,12 @@ arrays or dicts whose keys are those of the CLI's ``--format json``. Bad input r
 ``TypeError`` (wrong dtype) or ``ValueError`` (bad values or shapes) with the library's message.
 Long calls release the GIL.
 
+Mini-batches (SPEC §8): ``theory(..., batch=B)`` is the optimum of the expected sigmoid loss
+over uniformly drawn batches of ``B`` pairs (negatives weighted by ``(B-1)/(N-1)``);
+``optimize``, ``train`` and ``sweep`` take ``batch=``, ``batching=`` (``"expected"``,
+``"shuffled"``, ``"fixed"``, ``"all"``, ``"hardest"``) and ``neg_variance_weight=``, as the
+CLI's ``--batch``, ``--batching`` and ``--neg-variance-weight``.
+
 Example:
     >>> import ccem
     >>> ccem.theory(32768, 117.8, 12.9)["phase"]   # SigLIP's trained t and b

@@ -13,6 +13,7 @@ _ArrayLike = Union[_Float, Sequence[Any], npt.NDArray[Any]]
 _Matrix = Union[npt.NDArray[np.float32], npt.NDArray[np.float64]]
 _Grid = Union[str, _Float, Sequence[_Float], npt.NDArray[Any]]
 _Path = Union[str, "os.PathLike[str]"]
+_Batching = Literal["expected", "shuffled", "fixed", "all", "hardest"]
 
 def theory(
     n: _ArrayLike,
@@ -23,12 +24,14 @@ def theory(
     loss: Literal["sigmoid", "infonce"] = "sigmoid",
     tau: Optional[_ArrayLike] = None,
     boundaries: bool = True,
+    batch: Optional[_ArrayLike] = None,
 ) -> dict[str, Any]:
     """The exact optimum: a dict of scalars, or of numpy arrays when an argument is an array.
 
     Keys (sigmoid): n, t, b, c_star, delta_star, s_pos, s_neg, loss, phase, t_etf_boundary,
-    t_antipodal_boundary; (infonce): n, tau, c_star, delta_star, s_pos, s_neg, loss, phase.
-    SigLIP's logit_scale is t and its logit_bias is -b.
+    t_antipodal_boundary, and with ``batch=B`` (the optimum of the expected loss over
+    mini-batches of B, as ``ccem theory --batch B``) batch, w; (infonce): n, tau, c_star,
+    delta_star, s_pos, s_neg, loss, phase. SigLIP's logit_scale is t and its logit_bias is -b.
     """
 
 @overload
@@ -115,8 +118,15 @@ def optimize(
     grad_tol: float = 1e-7,
     restarts: int = 1,
     seed: int = 0,
+    batch: Optional[int] = None,
+    batching: Optional[_Batching] = None,
+    neg_variance_weight: float = 0.0,
 ) -> dict[str, Any]:
-    """Free-embedding optimisation: the keys of `ccem optimize --format json` plus "U", "V"."""
+    """Free-embedding optimisation: the keys of `ccem optimize --format json` plus "U", "V".
+
+    ``batch``/``batching``/``neg_variance_weight``: mini-batch training, as ``--batch``,
+    ``--batching``, ``--neg-variance-weight``.
+    """
 
 def train(
     n: int,
@@ -130,8 +140,14 @@ def train(
     steps: int = 100,
     lr: float = 0.5,
     seed: int = 0,
+    batch: Optional[int] = None,
+    batching: Optional[_Batching] = None,
+    neg_variance_weight: float = 0.0,
 ) -> dict[str, Any]:
-    """The paper's encoder, one run: the keys of `ccem train --format json` plus "U", "V"."""
+    """The paper's encoder, one run: the keys of `ccem train --format json` plus "U", "V".
+
+    ``batch``/``batching``/``neg_variance_weight``: mini-batch training, as ``ccem train``.
+    """
 
 def sweep(
     out: _Path,
@@ -153,6 +169,9 @@ def sweep(
     grad_tol: Optional[float] = None,
     shard: Optional[str] = None,
     threads: Optional[int] = None,
+    batch: Optional[int] = None,
+    batching: Optional[_Batching] = None,
+    neg_variance_weight: float = 0.0,
 ) -> dict[str, npt.NDArray[Any]]:
     """A resumable sweep into `out`; returns results.csv as a dict of numpy columns."""
 

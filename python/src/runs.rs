@@ -2,6 +2,7 @@
 //! measured and compared with the theory, as a dict with the embeddings.
 
 use crate::convert::{self, matrix_out, value_error};
+use ccem::batch::MiniBatch;
 use ccem::encoder::{self, EncoderConfig};
 use ccem::loss::{infonce_clip, Loss};
 use ccem::matrix::Matrix;
@@ -54,6 +55,44 @@ struct OptimizeRecord {
     /// Learnt t: `-log(L) / t` ([`ccem::optim::learnt::log_loss_rate`]).
     log_loss_rate: Option<f64>,
     restart_losses: Vec<f64>,
+    #[serde(flatten)]
+    mini_batch: MiniBatchKeys,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    neg_variance_weight: Option<f64>,
+}
+
+/// The mini-batch keys of `ccem optimize/train --format json` (SPEC §8), absent for the full
+/// batch.
+#[derive(Serialize)]
+struct MiniBatchKeys {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batching: Option<&'static str>,
+    /// Negative weight `(B-1)/(N-1)` of the expected loss.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    w: Option<f64>,
+}
+
+impl MiniBatchKeys {
+    fn of(mb: Option<MiniBatch>) -> Self {
+        MiniBatchKeys {
+            batch: mb.map(|mb| mb.size()),
+            batching: mb.map(|mb| mb.batching().as_str()),
+            w: mb.map(|mb| mb.weight()),
+        }
+    }
+}
+
+/// The mini-batch setting of `batch=`/`batching=` (validated by the library).
+fn mini_batch(
+    n: usize,
+    batch: Option<i64>,
+    batching: Option<&str>,
+    loss: &Loss,
+) -> PyResult<Option<MiniBatch>> {
+    let batch = batch.map(|b| convert::count(b, "batch")).transpose()?;
+    MiniBatch::from_options(n, batch, batching, loss).map_err(convert::error)
 }
 
 /// The keys of `ccem train --format json`: the run, then the library's [`Report`].
@@ -75,6 +114,8 @@ struct TrainRecord {
     loss_clip: Option<f64>,
     #[serde(flatten)]
     report: Report,
+    #[serde(flatten)]
+    mini_batch: MiniBatchKeys,
 }
 
 /// `(t, b, tau)` of a loss, as the records print them.
@@ -85,19 +126,34 @@ fn parameters(loss: &Loss) -> (Option<f64>, Option<f64>, Option<f64>) {
     }
 }
 
-/// The measured embedding (none after a divergence) compared with the theory for `loss`.
+/// How a run was trained, for its report: the mini-batch setting, whether the
+/// negative-variance penalty was on, and the batches of its end (SPEC §8).
+struct Training<'a> {
+    batch: Option<MiniBatch>,
+    penalised: bool,
+    last_batches: &'a [Vec<usize>],
+}
+
+/// The measured embedding (none after a divergence) compared with the theory for `loss` (of the
+/// expected mini-batch loss for a mini-batch run), as `ccem optimize/train` report it.
 fn report(
     (n, d): (usize, usize),
     u: &Array2<f64>,
     v: &Array2<f64>,
     diverged: bool,
     loss: &Loss,
+    training: &Training,
 ) -> ccem::Result<Report> {
-    if diverged {
-        Ok(Report::unmeasured(n, d, loss))
+    Ok(if diverged {
+        Report::unmeasured(n, d, loss)
     } else {
-        Report::new(u.view(), v.view(), loss)
+        Report::new(u.view(), v.view(), loss)?.with_in_batch(
+            u.view(),
+            v.view(),
+            training.last_batches,
+        )
     }
+    .with_training(training.batch, training.penalised, loss))
 }
 
 /// `loss` in open_clip's convention, for InfoNCE.
@@ -247,9 +303,22 @@ fn optimize_record(
         grad_norm_relative: r.grad_norm_relative,
         loss: r.loss,
         loss_clip: loss_clip(&final_loss, r.loss),
-        report: report((cfg.n, cfg.d), &r.u, &r.v, diverged, &final_loss)?,
+        report: report(
+            (cfg.n, cfg.d),
+            &r.u,
+            &r.v,
+            diverged,
+            &final_loss,
+            &Training {
+                batch: cfg.batch,
+                penalised: cfg.neg_variance_weight > 0.0,
+                last_batches: &r.last_batches,
+            },
+        )?,
         log_loss_rate: ccem::optim::learnt::log_loss_rate(cfg, &r),
-        restart_losses: r.restart_losses,
+        restart_losses: r.restart_losses.clone(),
+        mini_batch: MiniBatchKeys::of(cfg.batch),
+        neg_variance_weight: (cfg.neg_variance_weight != 0.0).then_some(cfg.neg_variance_weight),
     };
     Ok((rec, r.u, r.v))
 }
@@ -272,6 +341,12 @@ fn optimize_record(
 ///     learn_b: learn ``b`` from ``init_b`` (default 10), or ``r_b`` (see relative_bias).
 ///     optimizer: ``"adam"`` or ``"sgd"``; lr (default 0.05 / 1), momentum (SGD), steps,
 ///         grad_tol, restarts (the lowest final loss is kept), seed.
+///     batch: mini-batch size ``B`` (``2 <= B <= n``; default: the full batch), SPEC §8.
+///     batching: ``"expected"`` (the exact expected loss, sigmoid only), ``"shuffled"`` (the
+///         default with ``batch``), ``"fixed"``, ``"all"`` or ``"hardest"``, as
+///         ``ccem optimize --batching``.
+///     neg_variance_weight: weight ``lambda >= 0`` of the negative-variance penalty of Lee et
+///         al. 2025 (default 0).
 ///
 /// Returns:
 ///     a dict with the keys of ``ccem optimize --format json``: the run (final ``t``, ``b``,
@@ -282,18 +357,26 @@ fn optimize_record(
 ///     prediction (``theory_c_star``, ``theory_s_pos``, ``theory_s_neg``, ``theory_loss``,
 ///     ``theory_phase``; ``None`` for ``d < n``), ``gram_distance_to_theory`` and
 ///     ``meets_theory``; plus ``"U"`` and ``"V"``, the ``n x d`` float64 embeddings (unit
-///     rows).
+///     rows). With ``batch``: ``batch``, ``batching``, ``w``, ``s_neg_mean_in_batch`` and
+///     ``s_neg_std_in_batch``, the theory being the optimum of the expected mini-batch loss.
+///
+/// Raises:
+///     ValueError: a bad option, with the library's message (e.g. ``batch`` that does not
+///         divide ``n`` under ``shuffled``, ``batching="expected"`` with InfoNCE).
 ///
 /// Example:
 ///     >>> import ccem
 ///     >>> r = ccem.optimize(10, t=1.0)
 ///     >>> r["meets_theory"], r["U"].shape
 ///     (True, (10, 10))
+///     >>> r = ccem.optimize(16, t=2.0, b=1.0, batch=4, batching="expected")
+///     >>> round(r["s_pos_mean"], 4), round(r["theory_s_pos"], 4), r["w"]
+///     (0.8887, 0.8887, 0.2)
 #[pyfunction]
 #[pyo3(signature = (n, *, d=None, loss="sigmoid", t=None, b=None, tau=None, relative_bias=None,
     learn_t=false, learn_b=false, init_t=None, init_b=None, optimizer="adam", lr=None,
     momentum=0.0, steps=10000, grad_tol=1e-7,
-    restarts=1, seed=0))]
+    restarts=1, seed=0, batch=None, batching=None, neg_variance_weight=0.0))]
 #[allow(clippy::too_many_arguments)]
 pub fn optimize<'py>(
     py: Python<'py>,
@@ -315,6 +398,9 @@ pub fn optimize<'py>(
     grad_tol: f64,
     restarts: i64,
     seed: u64,
+    batch: Option<i64>,
+    batching: Option<&str>,
+    neg_variance_weight: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let n = convert::count(n, "n")?;
     let d = d.map(|d| convert::count(d, "d")).transpose()?;
@@ -344,6 +430,8 @@ pub fn optimize<'py>(
     cfg.learn_t = learn_t;
     cfg.learn_b = learn_b;
     cfg.relative_bias = relative_bias.is_some();
+    cfg.batch = mini_batch(n, batch, batching, &start)?;
+    cfg.neg_variance_weight = neg_variance_weight;
     let cfg = cfg.check().map_err(convert::error)?;
     let (rec, u, v) = py
         .detach(|| optimize_record(&cfg))
@@ -363,11 +451,16 @@ pub fn optimize<'py>(
 ///     loss: ``"sigmoid"`` (takes ``t`` and ``b``, default ``b = t``) or ``"infonce"`` (takes
 ///         ``tau``).
 ///     steps (default 100), lr (default 0.5), seed: of the data and the initial weights.
+///     batch, batching, neg_variance_weight: mini-batch training (SPEC §8), as in
+///         :func:`optimize` and ``ccem train --batch``.
 ///
 /// Returns:
 ///     a dict with the keys of ``ccem train --format json`` (the run, ``termination`` is
 ///     ``"diverged"`` when a non-finite value appeared, then the measurement and the theory as
 ///     in :func:`optimize`) plus ``"U"`` and ``"V"`` (float64, unit rows).
+///
+/// Raises:
+///     ValueError: a bad option, with the library's message.
 ///
 /// Example:
 ///     >>> import ccem
@@ -376,7 +469,7 @@ pub fn optimize<'py>(
 ///     ['U', 'loss', 's_pos_mean', 'theory_c_star']
 #[pyfunction]
 #[pyo3(signature = (n, *, d=None, layers=2, loss="sigmoid", t=None, b=None,
-    tau=None, steps=100, lr=0.5, seed=0))]
+    tau=None, steps=100, lr=0.5, seed=0, batch=None, batching=None, neg_variance_weight=0.0))]
 #[allow(clippy::too_many_arguments)]
 pub fn train<'py>(
     py: Python<'py>,
@@ -390,6 +483,9 @@ pub fn train<'py>(
     steps: i64,
     lr: f64,
     seed: u64,
+    batch: Option<i64>,
+    batching: Option<&str>,
+    neg_variance_weight: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let n = convert::count(n, "n")?;
     let d = d.map(|d| convert::count(d, "d")).transpose()?;
@@ -425,8 +521,8 @@ pub fn train<'py>(
         steps,
         lr,
         seed,
-        batch: None,
-        neg_variance_weight: 0.0,
+        batch: mini_batch(n, batch, batching, &loss)?,
+        neg_variance_weight,
     }
     .check()
     .map_err(convert::error)?;
@@ -454,7 +550,13 @@ pub fn train<'py>(
                     &r.v,
                     r.termination.is_diverged(),
                     &loss,
+                    &Training {
+                        batch: cfg.batch,
+                        penalised: cfg.neg_variance_weight > 0.0,
+                        last_batches: &r.last_batches,
+                    },
                 )?,
+                mini_batch: MiniBatchKeys::of(cfg.batch),
             };
             Ok((rec, r.u, r.v))
         })

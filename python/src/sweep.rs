@@ -108,6 +108,11 @@ fn bias_mode(b: Option<&Bound<'_, PyAny>>, relative: Option<f64>) -> PyResult<Op
 ///     relative_bias: ``r_b`` with ``b = r_b * t``.
 ///     seeds, seed, d_ratio (``d = round(d_ratio * n)``), steps, lr, layers, optimizer,
 ///     restarts, grad_tol: as ``ccem sweep``; shard: ``"I/K"``; threads: worker threads.
+///     batch, batching, neg_variance_weight: mini-batch training (SPEC §8), as ``ccem sweep
+///         --batch B --batching S --neg-variance-weight L`` (``B <= n`` for every ``n``).
+///
+/// Raises:
+///     ValueError: a bad option, with the library's message.
 ///
 /// Returns:
 ///     the rows of ``results.csv`` as a dict of numpy arrays, one per column, in cell order
@@ -121,7 +126,7 @@ fn bias_mode(b: Option<&Bound<'_, PyAny>>, relative: Option<f64>) -> PyResult<Op
 #[pyfunction]
 #[pyo3(signature = (out, *, mode, n, t, loss="sigmoid", b=None, relative_bias=None, seeds=1,
     seed=0, d_ratio=1.0, steps=None, lr=None, layers=None, optimizer=None, restarts=None,
-    grad_tol=None, shard=None, threads=None))]
+    grad_tol=None, shard=None, threads=None, batch=None, batching=None, neg_variance_weight=0.0))]
 #[allow(clippy::too_many_arguments)]
 pub fn sweep<'py>(
     py: Python<'py>,
@@ -143,6 +148,9 @@ pub fn sweep<'py>(
     grad_tol: Option<f64>,
     shard: Option<&str>,
     threads: Option<usize>,
+    batch: Option<usize>,
+    batching: Option<&str>,
+    neg_variance_weight: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
     let mode: Mode = mode.parse().map_err(convert::error)?;
     let objective: LossKind = loss.parse().map_err(convert::error)?;
@@ -167,7 +175,12 @@ pub fn sweep<'py>(
             optimizer,
             restarts,
             grad_tol,
-            ..Default::default()
+            batch,
+            batching: batching
+                .map(str::parse)
+                .transpose()
+                .map_err(convert::error)?,
+            neg_variance_weight: (neg_variance_weight != 0.0).then_some(neg_variance_weight),
         },
         shard: shard
             .map(Shard::parse)

@@ -23,6 +23,12 @@ struct SigmoidCell {
     optimum: Optimum,
     t_etf_boundary: Option<f64>,
     t_antipodal_boundary: Option<f64>,
+    /// The mini-batch size `B` (with `batch=`), as `ccem theory --batch`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    batch: Option<usize>,
+    /// The negative weight `w = (B-1)/(N-1)` (with `batch=`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    w: Option<f64>,
 }
 
 /// How the bias is given: tied (`b = t`), fixed per cell, or relative per cell.
@@ -45,12 +51,15 @@ impl Bias {
 /// The ETF and antipodal boundaries of one `(N, bias setting)`.
 type Boundaries = (Option<f64>, Option<f64>);
 
-/// A key for the phase boundaries, which depend on `N` and the bias setting only.
-fn boundary_key(n: usize, m: BiasMode) -> (usize, u8, u64) {
+/// A key for the phase boundaries, which depend on `N`, the bias setting and the mini-batch
+/// size (`0`: the full batch) only.
+type BoundaryKey = (usize, u8, u64, usize);
+
+fn boundary_key(n: usize, m: BiasMode, batch: usize) -> BoundaryKey {
     match m {
-        BiasMode::Tied => (n, 0, 0),
-        BiasMode::Fixed(b) => (n, 1, b.to_bits()),
-        BiasMode::Relative(r) => (n, 2, r.to_bits()),
+        BiasMode::Tied => (n, 0, 0, batch),
+        BiasMode::Fixed(b) => (n, 1, b.to_bits(), batch),
+        BiasMode::Relative(r) => (n, 2, r.to_bits(), batch),
     }
 }
 
@@ -115,11 +124,11 @@ fn broadcast(py: Python<'_>, args: &[(&str, &Bound<'_, PyAny>)]) -> PyResult<Bro
     })
 }
 
-/// A batch size from a float holding an integer.
-fn batch(n: f64) -> PyResult<usize> {
+/// A batch size (`n` or `batch`) from a float holding an integer.
+fn size(n: f64) -> PyResult<usize> {
     if !(n.is_finite() && n.fract() == 0.0 && (0.0..=1e15).contains(&n)) {
         return Err(value_error(format!(
-            "invalid n = {n}: the batch size must be an integer >= 2"
+            "invalid batch size {n}: it must be an integer >= 2"
         )));
     }
     Ok(n as usize)
@@ -165,6 +174,12 @@ fn is_tied(b: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
 /// ``2 * max(10, max t)``); ``boundaries=False`` skips them (faster for many distinct fixed
 /// biases).
 ///
+/// ``batch=B`` gives the optimum of the expected loss over uniformly drawn mini-batches of
+/// ``B`` of the ``n`` pairs (negatives weighted by ``w = (B-1)/(n-1)``, SPEC §8), as
+/// ``ccem theory --batch B``: the keys ``batch`` and ``w`` follow, and the boundaries are the
+/// weighted ones. ``batch`` broadcasts like the other arguments; ``batch=n`` is the full batch.
+/// InfoNCE has no such form and raises.
+///
 /// Args:
 ///     n: batch size (>= 2), int or integer-valued array.
 ///     t: the scale (>= 0); required for the sigmoid loss.
@@ -173,10 +188,13 @@ fn is_tied(b: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
 ///     loss: ``"sigmoid"`` or ``"infonce"``.
 ///     tau: the InfoNCE temperature (> 0); required for ``loss="infonce"``.
 ///     boundaries: compute ``t_etf_boundary`` and ``t_antipodal_boundary``.
+///     batch: the mini-batch size ``B`` (``2 <= B <= n``), int or integer-valued array; sigmoid
+///         only.
 ///
 /// Raises:
-///     ValueError: ``n < 2``, a negative or non-finite ``t``, arguments that do not broadcast,
-///         or options of the other loss.
+///     ValueError: ``n < 2``, a negative or non-finite ``t``, ``batch`` outside ``2..=n``,
+///         ``batch`` with InfoNCE, arguments that do not broadcast, or options of the other
+///         loss.
 ///
 /// Example:
 ///     >>> import ccem, numpy as np
@@ -186,8 +204,11 @@ fn is_tied(b: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
 ///     >>> r = ccem.theory(np.arange(4, 51)[:, None], np.linspace(0.1, 5, 10))
 ///     >>> r["s_pos"].shape, r["phase"].dtype.kind
 ///     ((47, 10), 'U')
+///     >>> r = ccem.theory(16, 2.0, 1.0, batch=4)      # batches of 4 push it toward the ETF
+///     >>> round(r["s_pos"], 4), r["w"]
+///     (0.8887, 0.2)
 #[pyfunction]
-#[pyo3(signature = (n, t=None, b=None, *, relative_bias=None, loss="sigmoid", tau=None, boundaries=true))]
+#[pyo3(signature = (n, t=None, b=None, *, relative_bias=None, loss="sigmoid", tau=None, boundaries=true, batch=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn theory<'py>(
     py: Python<'py>,
@@ -198,7 +219,9 @@ pub fn theory<'py>(
     loss: &str,
     tau: Option<&Bound<'py, PyAny>>,
     boundaries: bool,
+    batch: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let batch = batch.filter(|b| !b.is_none());
     match loss.parse().map_err(convert::error)? {
         LossKind::Sigmoid => {
             if tau.is_some() {
@@ -219,6 +242,9 @@ pub fn theory<'py>(
                 (true, Some(r)) => args.push(("relative_bias", r)),
                 (true, None) => {}
             }
+            if let Some(bs) = batch {
+                args.push(("batch", bs));
+            }
             let bc = broadcast(py, &args)?;
             let mut vals = bc.values.into_iter();
             let ns = vals.next().expect("n");
@@ -234,10 +260,23 @@ pub fn theory<'py>(
                 }
                 (true, None) => Bias::Tied,
             };
-            let ns = ns.into_iter().map(batch).collect::<PyResult<Vec<_>>>()?;
-            let cells = |i: usize, b: &HashMap<_, _>| sigmoid_cell(ns[i], ts[i], bias.mode(i), b);
+            let ns = ns.into_iter().map(size).collect::<PyResult<Vec<_>>>()?;
+            let bs: Option<Vec<usize>> = match batch {
+                Some(_) => Some(
+                    vals.next()
+                        .expect("batch")
+                        .into_iter()
+                        .map(size)
+                        .collect::<PyResult<_>>()?,
+                ),
+                None => None,
+            };
+            let bs = bs.as_deref();
+            let cells = |i: usize, b: &HashMap<_, _>| {
+                sigmoid_cell(ns[i], ts[i], bias.mode(i), bs.map(|v| v[i]), b)
+            };
             let out = py.detach(|| {
-                let b = boundaries_of(&ns, &ts, &bias, boundaries).map_err(convert::error)?;
+                let b = boundaries_of(&ns, &ts, &bias, bs, boundaries).map_err(convert::error)?;
                 Output::build(ns.len(), bc.scalar, |i| cells(i, &b))
             })?;
             out.into_py(py, &bc.shape)
@@ -248,12 +287,15 @@ pub fn theory<'py>(
                     "t/b/relative_bias are for the sigmoid loss; InfoNCE takes tau",
                 ));
             }
+            if batch.is_some() {
+                return Err(convert::error(ccem::theory::batch::infonce_expected_error()));
+            }
             let tau = tau
                 .ok_or_else(|| value_error("tau is required for loss='infonce' (e.g. tau=0.07)"))?;
             let bc = broadcast(py, &[("n", n), ("tau", tau)])?;
             let ns = bc.values[0]
                 .iter()
-                .map(|&x| batch(x))
+                .map(|&x| size(x))
                 .collect::<PyResult<Vec<_>>>()?;
             let taus = &bc.values[1];
             let out = py.detach(|| {
@@ -296,59 +338,86 @@ impl<T: Serialize + Send> Output<T> {
     }
 }
 
-/// The phase boundaries of each distinct `(N, bias setting)` of the cells, computed once each
-/// in parallel, over the same range of `t` as `ccem theory`: `(1e-9, 2 max(10, max t)]`. The
-/// library checks every cell first (the search assumes `N >= 2` and a valid loss).
+/// The phase boundaries of each distinct `(N, bias setting, B)` of the cells, computed once
+/// each in parallel, over the same range of `t` as `ccem theory`: `(1e-9, 2 max(10, max t)]`;
+/// with mini-batches the weighted boundaries (SPEC §8), as `ccem theory --batch`. The library
+/// checks every cell first (the search assumes `N >= 2`, `2 <= B <= N` and a valid loss).
 fn boundaries_of(
     ns: &[usize],
     ts: &[f64],
     bias: &Bias,
+    batches: Option<&[usize]>,
     with_boundaries: bool,
-) -> ccem::Result<HashMap<(usize, u8, u64), Boundaries>> {
+) -> ccem::Result<HashMap<BoundaryKey, Boundaries>> {
     for (i, (&n, &t)) in ns.iter().zip(ts).enumerate() {
         check_batch(n)?;
+        if let Some(bs) = batches {
+            ccem::theory::batch::check_mini_batch(n, bs[i])?;
+        }
         Loss::sigmoid(t, bias.mode(i).bias(t))?;
     }
     if !with_boundaries {
         return Ok(HashMap::new());
     }
     let (t_lo, t_hi) = (1e-9, ts.iter().cloned().fold(10.0, f64::max) * 2.0);
-    let mut keys: Vec<(usize, BiasMode)> = Vec::new();
+    let mut keys: Vec<(usize, BiasMode, usize)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, &n) in ns.iter().enumerate() {
         let m = bias.mode(i);
-        if seen.insert(boundary_key(n, m)) {
-            keys.push((n, m));
+        let bsz = batches.map_or(0, |bs| bs[i]);
+        if seen.insert(boundary_key(n, m, bsz)) {
+            keys.push((n, m, bsz));
         }
     }
     Ok(keys
         .par_iter()
-        .map(|&(n, m)| {
-            (
-                boundary_key(n, m),
+        .map(|&(n, m, bsz)| {
+            let bounds = if bsz == 0 {
                 (
                     m.etf_boundaries(n, t_lo, t_hi, 2000).first().copied(),
                     m.antipodal_boundaries(n, t_lo, t_hi, 2000).first().copied(),
-                ),
-            )
+                )
+            } else {
+                let w = ccem::theory::batch::negative_weight(n, bsz).expect("checked above");
+                (
+                    m.etf_boundaries_weighted(n, w, t_lo, t_hi, 2000)
+                        .first()
+                        .copied(),
+                    m.antipodal_boundaries_weighted(n, w, t_lo, t_hi, 2000)
+                        .first()
+                        .copied(),
+                )
+            };
+            (boundary_key(n, m, bsz), bounds)
         })
         .collect())
 }
 
-/// One cell of the sigmoid theory, with its boundaries looked up.
+/// One cell of the sigmoid theory (of the expected loss over batches of `batch`, if given),
+/// with its boundaries looked up.
 fn sigmoid_cell(
     n: usize,
     t: f64,
     m: BiasMode,
-    bounds: &HashMap<(usize, u8, u64), Boundaries>,
+    batch: Option<usize>,
+    bounds: &HashMap<BoundaryKey, Boundaries>,
 ) -> ccem::Result<SigmoidCell> {
     let (t_etf_boundary, t_antipodal_boundary) = bounds
-        .get(&boundary_key(n, m))
+        .get(&boundary_key(n, m, batch.unwrap_or(0)))
         .copied()
         .unwrap_or((None, None));
+    let optimum = match batch {
+        Some(bsz) => Optimum::sigmoid_batch(n, bsz, t, m.bias(t))?,
+        None => Optimum::sigmoid(n, t, m.bias(t))?,
+    };
     Ok(SigmoidCell {
-        optimum: Optimum::sigmoid(n, t, m.bias(t))?,
+        optimum,
         t_etf_boundary,
         t_antipodal_boundary,
+        batch,
+        w: match batch {
+            Some(bsz) => Some(ccem::theory::batch::negative_weight(n, bsz)?),
+            None => None,
+        },
     })
 }

@@ -14,7 +14,9 @@
 //! - `all`: every one of the `C(N,B)` batches in turn, in lexicographic order (refused when
 //!   `C(N,B) > 1e6`).
 //! - `hardest`: OSGD (Cho et al., TMLR 2024): each step takes the batch with the largest loss
-//!   at the current embeddings ([`hardest`]).
+//!   at the current embeddings, by exact search over all `C(N,B)` batches when there are at
+//!   most `1e5`; above that (`B | N`, `N <= 1024`) by the authors' even-sized spectral
+//!   clustering into `N/B` batches once per epoch, stepped from the hardest down ([`hardest`]).
 //!
 //! `B = N` is the full batch under every strategy. Every draw comes from
 //! `ChaCha8Rng::seed_from_u64(seed)` on its own stream ([`SAMPLER_STREAM`]), so a run is
@@ -33,7 +35,7 @@ use serde::{Deserialize, Serialize};
 /// The largest `C(N,B)` that `all` cycles through.
 pub const MAX_ALL_BATCHES: f64 = 1e6;
 /// The largest `C(N,B)` over which `hardest` searches exactly; above it, the spectral
-/// approximation of Cho et al. ([`hardest`]).
+/// approximation of Cho et al. ([`hardest::HardestSearch`]).
 pub const MAX_EXACT_HARDEST: f64 = 1e5;
 /// The random stream of the batch sampler (the starts of restart `r` use stream `r`).
 pub const SAMPLER_STREAM: u64 = 1 << 32;
@@ -162,6 +164,38 @@ impl MiniBatch {
             Batching::Hardest => {}
         }
         Ok(MiniBatch { n, size, batching })
+    }
+
+    /// The setting of the options `batch` (`B`) and `batching` (a strategy's name) of
+    /// `optimize`/`train` and the Python package: `None` (the full batch) without `batch`.
+    ///
+    /// ```
+    /// use ccem::batch::{Batching, MiniBatch};
+    /// let loss = ccem::Loss::sigmoid(2.0, 1.0)?;
+    /// let mb = MiniBatch::from_options(16, Some(4), Some("fixed"), &loss)?.unwrap();
+    /// assert_eq!(mb.batching(), Batching::Fixed);
+    /// assert!(MiniBatch::from_options(16, None, None, &loss)?.is_none());
+    /// assert!(MiniBatch::from_options(16, None, Some("fixed"), &loss).is_err());
+    /// assert!(MiniBatch::from_options(16, Some(4), Some("best"), &loss).is_err());
+    /// # Ok::<(), ccem::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `batching` without `batch`; an unknown strategy; as [`MiniBatch::new`].
+    pub fn from_options(
+        n: usize,
+        batch: Option<usize>,
+        batching: Option<&str>,
+        loss: &Loss,
+    ) -> Result<Option<Self>> {
+        let batching = batching.map(str::parse::<Batching>).transpose()?;
+        match batch {
+            Some(b) => Ok(Some(MiniBatch::new(n, b, batching, loss)?)),
+            None if batching.is_some() => Err(Error::Config(
+                "a batching strategy needs a mini-batch size: give batch B (--batch B)".into(),
+            )),
+            None => Ok(None),
+        }
     }
 
     /// The full batch of `n >= 2` pairs (`B = N`), valid for both losses.

@@ -4,7 +4,7 @@
 use super::output::{print_records, Format};
 use super::theory::{bias_mode, LossKind};
 use anyhow::{bail, Context, Result};
-use ccem::batch::{Batching, MiniBatch};
+use ccem::batch::MiniBatch;
 use ccem::geometry::QuantileLevel;
 use ccem::loss::{infonce_clip, BlockOptions, Loss};
 use ccem::optim::{self, FreeConfig, OptimizerKind, SIGLIP_INIT_B, SIGLIP_INIT_T};
@@ -134,7 +134,9 @@ pub struct MiniBatchArgs {
     pub batch: Option<usize>,
     /// How batches are chosen: expected (exact expected loss, sigmoid only), shuffled (new
     /// partition each epoch; default), fixed (one partition), all (every C(N,B) batch),
-    /// hardest (OSGD: the batch of largest loss)
+    /// hardest (OSGD: the batch of largest loss; every step an exact search over all C(N,B)
+    /// batches when C(N,B) <= 1e5, else, for B | N and N <= 1024, Cho et al.'s even-sized
+    /// spectral clustering into N/B batches once per epoch, stepped hardest first)
     #[arg(long, value_name = "STRATEGY", requires = "batch")]
     pub batching: Option<String>,
     /// Weight lambda of the negative-variance penalty of Lee et al. 2025 (mean of
@@ -151,15 +153,12 @@ pub struct MiniBatchArgs {
 impl MiniBatchArgs {
     /// The validated mini-batch setting for `n` pairs and `loss` (`None`: the full batch).
     pub fn mini_batch(&self, n: usize, loss: &Loss) -> Result<Option<MiniBatch>> {
-        let batching = self
-            .batching
-            .as_deref()
-            .map(str::parse::<Batching>)
-            .transpose()?;
-        Ok(match self.batch {
-            Some(b) => Some(MiniBatch::new(n, b, batching, loss)?),
-            None => None,
-        })
+        Ok(MiniBatch::from_options(
+            n,
+            self.batch,
+            self.batching.as_deref(),
+            loss,
+        )?)
     }
 }
 

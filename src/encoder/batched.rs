@@ -17,7 +17,7 @@
 use super::network::Encoder;
 use super::scalar::Scalar;
 use super::{EncoderConfig, EncoderResult, LossObserver};
-use crate::batch::hardest::hardest_batch;
+use crate::batch::hardest::HardestChooser;
 use crate::batch::{BatchSampler, Batching, MiniBatch};
 use crate::loss::minibatch::{sigmoid_loss_weighted, weight_negatives, NegVariance};
 use crate::loss::Loss;
@@ -113,13 +113,25 @@ pub(super) fn train_batched<T: Scalar>(
         }));
         copy_params(&full, &mut worker);
         let mut sampler = BatchSampler::new(mb, cfg.seed, 0);
+        // `hardest` was checked by `EncoderConfig::validate`.
+        let mut hardest = (mb.batching() == Batching::Hardest)
+            .then(|| HardestChooser::new(&mb, cfg.seed, 0).ok())
+            .flatten();
         let mut idx = Vec::with_capacity(bsz);
         let data = full.inputs().to_owned();
         for k in 0..cfg.steps {
-            if mb.batching() == Batching::Hardest {
-                copy_params(&worker, &mut full);
-                full.loss(loss);
-                hardest_batch(loss, full.similarities(), bsz, &mut idx);
+            if let Some(chooser) = hardest.as_mut() {
+                if chooser.needs_similarities() {
+                    copy_params(&worker, &mut full);
+                    full.loss(loss);
+                }
+                if chooser
+                    .next_batch(loss, full.similarities(), &mut idx)
+                    .is_none()
+                {
+                    diverged = true;
+                    break;
+                }
                 sampler.record(&idx);
             } else {
                 sampler.next_batch(&mut idx);

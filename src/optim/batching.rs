@@ -18,7 +18,7 @@
 //!   expectation, `lambda` times the mean of `(S_ij + 1/(N-1))^2` over all negative pairs.
 
 use super::{norm, normalize, FreeConfig, Run, Solver};
-use crate::batch::hardest::{check_hardest, hardest_batch};
+use crate::batch::hardest::{check_hardest, HardestChooser};
 use crate::batch::{BatchSampler, Batching, MiniBatch};
 use crate::error::{Error, Result};
 use crate::loss::minibatch::NegVariance;
@@ -145,7 +145,10 @@ impl Solver {
         let nd = n * d;
         let (mut diverged, mut scalars) = self.random_start(cfg, r, t0, b0);
         let mut sampler = BatchSampler::new(bt.mb, cfg.seed, r);
-        let bsz = bt.mb.size();
+        // `hardest` was checked by `validate_batch`.
+        let mut hardest = (bt.mb.batching() == Batching::Hardest)
+            .then(|| HardestChooser::new(&bt.mb, cfg.seed, r).ok())
+            .flatten();
 
         let mut steps_run = 0;
         while !diverged && steps_run < cfg.steps {
@@ -156,11 +159,19 @@ impl Solver {
                 },
                 l => l,
             };
-            if bt.mb.batching() == Batching::Hardest {
-                let x = ArrayView2::from_shape((n, d), &self.theta[..nd]).expect("N x d");
-                let y = ArrayView2::from_shape((n, d), &self.theta[nd..2 * nd]).expect("N x d");
-                general_mat_mul(1.0, &x, &y.t(), 0.0, &mut bt.s_full);
-                hardest_batch(&loss_now, bt.s_full.view(), bsz, &mut bt.idx);
+            if let Some(chooser) = hardest.as_mut() {
+                if chooser.needs_similarities() {
+                    let x = ArrayView2::from_shape((n, d), &self.theta[..nd]).expect("N x d");
+                    let y = ArrayView2::from_shape((n, d), &self.theta[nd..2 * nd]).expect("N x d");
+                    general_mat_mul(1.0, &x, &y.t(), 0.0, &mut bt.s_full);
+                }
+                if chooser
+                    .next_batch(&loss_now, bt.s_full.view(), &mut bt.idx)
+                    .is_none()
+                {
+                    diverged = true;
+                    break;
+                }
                 sampler.record(&bt.idx);
             } else {
                 sampler.next_batch(&mut bt.idx);

@@ -17,6 +17,7 @@
 //! | [`margin_map`] | the maximum margin over (N, d) as a fraction of the ETF bound, with `d = N - 1` (SPEC §7.2) |
 
 mod axes;
+mod batch;
 mod canvas;
 mod colormap;
 mod curves;
@@ -26,6 +27,7 @@ mod margin_map;
 mod results;
 mod text;
 
+pub use batch::{batch_phase_map, batch_spread, BatchCell, BatchPanel, SpreadPoint};
 pub use curves::{
     curves, loss_curve, CurveQuantity, CurvesOptions, LossCurveOptions, MAX_CURVES, MAX_LINE_POINTS,
 };
@@ -356,32 +358,7 @@ pub fn batch_theory_map(out: &Path, n: usize, batches: &[usize], ts: &[f64]) -> 
     }
     let grid = Grid { ns: bs, ts, values };
     let ((b_lo, b_hi), _) = grid_extent(&grid);
-    let steps = 400;
-    let (etf_color, anti_color) = heatmap::ON_VIRIDIS;
-    let wn = |b: f64| (b - 1.0) / (n as f64 - 1.0) * (n as f64 - 2.0);
-    let curve = |f: &dyn Fn(f64) -> Option<f64>| -> Vec<(f64, f64)> {
-        (0..=steps)
-            .map(|k| b_lo.max(2.0) + (b_hi - b_lo.max(2.0)) * k as f64 / steps as f64)
-            .filter_map(|b| f(b).map(|t| (b, t)))
-            .collect()
-    };
-    let nn = n as f64;
-    let etf = curve(&|b| (wn(b) >= 2.0).then(|| ((nn - 1.0) / nn) * (wn(b) - 1.0).ln()));
-    let anti = curve(&|b| (wn(b) > 2.0).then(|| 0.5 * (wn(b) / 2.0).ln()));
-    let overlays = vec![
-        heatmap::Overlay {
-            lines: vec![etf],
-            color: etf_color,
-            label: "ETF threshold t = ((N−1)/N) log(w(N−2) − 1)".into(),
-            markers: false,
-        },
-        heatmap::Overlay {
-            lines: vec![anti],
-            color: anti_color,
-            label: "antipodal threshold t = ½ log(w(N−2)/2)".into(),
-            markers: false,
-        },
-    ];
+    let overlays = batch::threshold_overlays(n, b_lo, b_hi);
     let panel = Panel {
         title: format!("Expected mini-batch loss, N = {n}, b = t: s₊*, w = (B−1)/(N−1)"),
         x_title: "mini-batch size B".into(),

@@ -42,8 +42,14 @@ pub fn negative_weight(n: usize, batch: usize) -> Result<f64> {
     Ok((batch - 1) as f64 / (n - 1) as f64)
 }
 
-/// The error for a mini-batch optimum of InfoNCE, which has no weighted equivalent (SPEC §8).
-pub(crate) fn infonce_expected_error() -> Error {
+/// The error for a mini-batch optimum of InfoNCE, which has no weighted equivalent (SPEC §8):
+/// what `theory` with a batch size and InfoNCE returns (the Python binding raises it too).
+///
+/// ```
+/// let e = ccem::theory::batch::infonce_expected_error();
+/// assert!(e.to_string().contains("only for the sigmoid loss"));
+/// ```
+pub fn infonce_expected_error() -> Error {
     Error::Config(
         "the expected mini-batch loss has a closed form (negatives weighted by (B-1)/(N-1)) only \
          for the sigmoid loss; InfoNCE has no weighted equivalent: train it with batching \
