@@ -56,6 +56,7 @@ pub mod numerics;
 pub mod optim;
 #[cfg(feature = "plot")]
 pub mod plot;
+pub mod record;
 pub mod report;
 #[cfg(feature = "plot")]
 pub mod reproduce;

@@ -4,14 +4,15 @@
 use crate::convert::{self, matrix_out, value_error};
 use ccem::batch::MiniBatch;
 use ccem::encoder::{self, EncoderConfig};
-use ccem::loss::{infonce_clip, Loss};
+use ccem::geometry::QuantileLevel;
+use ccem::loss::Loss;
 use ccem::matrix::Matrix;
 use ccem::optim::{self, FreeConfig, OptimizerKind};
-use ccem::{LossKind, Report, Termination, Valid};
+use ccem::record::{OptimizeRecord, TrainRecord};
+use ccem::{LossKind, Valid};
 use ndarray::Array2;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use serde::Serialize;
 
 // The defaults in the signatures below are literals so that `help()` shows them; they must be
 // the library's (checked at compile time).
@@ -25,65 +26,6 @@ const _: () = assert!(
     "update the defaults of ccem.optimize / ccem.train to the library's"
 );
 
-/// The keys of `ccem optimize --format json`: the run, then the library's [`Report`] (the
-/// measured embedding and the theory's prediction).
-#[derive(Serialize)]
-struct OptimizeRecord {
-    n: usize,
-    d: usize,
-    objective: LossKind,
-    t: Option<f64>,
-    b: Option<f64>,
-    r_b: Option<f64>,
-    tau: Option<f64>,
-    learn_t: bool,
-    learn_b: bool,
-    optimizer: &'static str,
-    lr: f64,
-    seed: u64,
-    restarts: usize,
-    best_restart: usize,
-    steps_run: usize,
-    termination: Termination,
-    grad_norm: f64,
-    grad_norm_relative: f64,
-    loss: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    loss_clip: Option<f64>,
-    #[serde(flatten)]
-    report: Report,
-    /// Learnt t: `-log(L) / t` ([`ccem::optim::learnt::log_loss_rate`]).
-    log_loss_rate: Option<f64>,
-    restart_losses: Vec<f64>,
-    #[serde(flatten)]
-    mini_batch: MiniBatchKeys,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    neg_variance_weight: Option<f64>,
-}
-
-/// The mini-batch keys of `ccem optimize/train --format json` (SPEC §8), absent for the full
-/// batch.
-#[derive(Serialize)]
-struct MiniBatchKeys {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    batch: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    batching: Option<&'static str>,
-    /// Negative weight `(B-1)/(N-1)` of the expected loss.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    w: Option<f64>,
-}
-
-impl MiniBatchKeys {
-    fn of(mb: Option<MiniBatch>) -> Self {
-        MiniBatchKeys {
-            batch: mb.map(|mb| mb.size()),
-            batching: mb.map(|mb| mb.batching().as_str()),
-            w: mb.map(|mb| mb.weight()),
-        }
-    }
-}
-
 /// The mini-batch setting of `batch=`/`batching=` (validated by the library).
 fn mini_batch(
     n: usize,
@@ -93,72 +35,6 @@ fn mini_batch(
 ) -> PyResult<Option<MiniBatch>> {
     let batch = batch.map(|b| convert::count(b, "batch")).transpose()?;
     MiniBatch::from_options(n, batch, batching, loss).map_err(convert::error)
-}
-
-/// The keys of `ccem train --format json`: the run, then the library's [`Report`].
-#[derive(Serialize)]
-struct TrainRecord {
-    n: usize,
-    d: usize,
-    layers: usize,
-    objective: LossKind,
-    t: Option<f64>,
-    b: Option<f64>,
-    tau: Option<f64>,
-    steps: usize,
-    lr: f64,
-    seed: u64,
-    termination: Termination,
-    loss: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    loss_clip: Option<f64>,
-    #[serde(flatten)]
-    report: Report,
-    #[serde(flatten)]
-    mini_batch: MiniBatchKeys,
-}
-
-/// `(t, b, tau)` of a loss, as the records print them.
-fn parameters(loss: &Loss) -> (Option<f64>, Option<f64>, Option<f64>) {
-    match *loss {
-        Loss::Sigmoid { t, b } => (Some(t), Some(b), None),
-        Loss::InfoNce { tau } => (None, None, Some(tau)),
-    }
-}
-
-/// How a run was trained, for its report: the mini-batch setting, whether the
-/// negative-variance penalty was on, and the batches of its end (SPEC §8).
-struct Training<'a> {
-    batch: Option<MiniBatch>,
-    penalised: bool,
-    last_batches: &'a [Vec<usize>],
-}
-
-/// The measured embedding (none after a divergence) compared with the theory for `loss` (of the
-/// expected mini-batch loss for a mini-batch run), as `ccem optimize/train` report it.
-fn report(
-    (n, d): (usize, usize),
-    u: &Array2<f64>,
-    v: &Array2<f64>,
-    diverged: bool,
-    loss: &Loss,
-    training: &Training,
-) -> ccem::Result<Report> {
-    Ok(if diverged {
-        Report::unmeasured(n, d, loss)
-    } else {
-        Report::new(u.view(), v.view(), loss)?.with_in_batch(
-            u.view(),
-            v.view(),
-            training.last_batches,
-        )
-    }
-    .with_training(training.batch, training.penalised, loss))
-}
-
-/// `loss` in open_clip's convention, for InfoNCE.
-fn loss_clip(loss: &Loss, value: f64) -> Option<f64> {
-    (loss.kind() == LossKind::InfoNce).then(|| infonce_clip(value))
 }
 
 /// The options of `ccem.optimize` that decide the loss.
@@ -272,54 +148,7 @@ fn optimize_record(
     cfg: &Valid<FreeConfig>,
 ) -> ccem::Result<(OptimizeRecord, Array2<f64>, Array2<f64>)> {
     let r = optim::optimize_checked(cfg);
-    let diverged = r.termination.is_diverged();
-    let final_loss = if diverged {
-        cfg.loss
-    } else {
-        r.final_loss(cfg)
-    };
-    let (t, b, tau) = parameters(&final_loss);
-    let rec = OptimizeRecord {
-        n: cfg.n,
-        d: cfg.d,
-        objective: final_loss.kind(),
-        t,
-        b,
-        r_b: match (t, b) {
-            (Some(t), Some(b)) if cfg.relative_bias => Some(b / t),
-            _ => None,
-        },
-        tau,
-        learn_t: cfg.learn_t,
-        learn_b: cfg.learn_b,
-        optimizer: cfg.optimizer.as_str(),
-        lr: cfg.lr,
-        seed: cfg.seed,
-        restarts: cfg.restarts,
-        best_restart: r.best_restart,
-        steps_run: r.steps_run,
-        termination: r.termination,
-        grad_norm: r.grad_norm,
-        grad_norm_relative: r.grad_norm_relative,
-        loss: r.loss,
-        loss_clip: loss_clip(&final_loss, r.loss),
-        report: report(
-            (cfg.n, cfg.d),
-            &r.u,
-            &r.v,
-            diverged,
-            &final_loss,
-            &Training {
-                batch: cfg.batch,
-                penalised: cfg.neg_variance_weight > 0.0,
-                last_batches: &r.last_batches,
-            },
-        )?,
-        log_loss_rate: ccem::optim::learnt::log_loss_rate(cfg, &r),
-        restart_losses: r.restart_losses.clone(),
-        mini_batch: MiniBatchKeys::of(cfg.batch),
-        neg_variance_weight: (cfg.neg_variance_weight != 0.0).then_some(cfg.neg_variance_weight),
-    };
+    let rec = OptimizeRecord::new(cfg, &r, QuantileLevel::default())?;
     Ok((rec, r.u, r.v))
 }
 
@@ -529,35 +358,7 @@ pub fn train<'py>(
     let (rec, u, v) = py
         .detach(|| -> ccem::Result<_> {
             let r = encoder::train_checked(&cfg, &loss);
-            let (t, b, tau) = parameters(&loss);
-            let rec = TrainRecord {
-                n: cfg.n,
-                d: cfg.d,
-                layers: cfg.layers,
-                objective: loss.kind(),
-                t,
-                b,
-                tau,
-                steps: r.steps_run,
-                lr: cfg.lr,
-                seed: cfg.seed,
-                termination: r.termination,
-                loss: r.loss,
-                loss_clip: loss_clip(&loss, r.loss),
-                report: report(
-                    (cfg.n, cfg.d),
-                    &r.u,
-                    &r.v,
-                    r.termination.is_diverged(),
-                    &loss,
-                    &Training {
-                        batch: cfg.batch,
-                        penalised: cfg.neg_variance_weight > 0.0,
-                        last_batches: &r.last_batches,
-                    },
-                )?,
-                mini_batch: MiniBatchKeys::of(cfg.batch),
-            };
+            let rec = TrainRecord::new(&cfg, &loss, &r, QuantileLevel::default())?;
             Ok((rec, r.u, r.v))
         })
         .map_err(convert::error)?;

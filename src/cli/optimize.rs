@@ -6,11 +6,9 @@ use super::theory::{bias_mode, LossKind};
 use anyhow::{bail, Context, Result};
 use ccem::batch::MiniBatch;
 use ccem::geometry::QuantileLevel;
-use ccem::loss::{infonce_clip, BlockOptions, Loss};
+use ccem::loss::Loss;
 use ccem::optim::{self, FreeConfig, OptimizerKind, SIGLIP_INIT_B, SIGLIP_INIT_T};
 use ccem::theory::BiasMode;
-use ccem::{Report, Termination};
-use serde::Serialize;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -180,51 +178,6 @@ impl From<OptimizerArg> for OptimizerKind {
     }
 }
 
-/// One optimisation, measured and compared with the theory.
-#[derive(Serialize)]
-struct OptimizeRecord {
-    n: usize,
-    d: usize,
-    objective: ccem::LossKind,
-    /// Final scale (learnt or fixed); `null` for InfoNCE.
-    t: Option<f64>,
-    /// Final bias; `null` for InfoNCE.
-    b: Option<f64>,
-    /// Final relative bias `b / t` when the bias is relative.
-    r_b: Option<f64>,
-    tau: Option<f64>,
-    learn_t: bool,
-    learn_b: bool,
-    optimizer: &'static str,
-    lr: f64,
-    seed: u64,
-    restarts: usize,
-    best_restart: usize,
-    steps_run: usize,
-    termination: Termination,
-    grad_norm: f64,
-    grad_norm_relative: f64,
-    loss: f64,
-    /// InfoNCE: `loss` in open_clip's convention (half of ccem's).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    loss_clip: Option<f64>,
-    #[serde(flatten)]
-    report: Report,
-    /// Learnt t: `-log(L) / t`, which tends to `margin` when the bias sits at `margin_bias`.
-    log_loss_rate: Option<f64>,
-    restart_losses: Vec<f64>,
-    /// Mini-batch size (with --batch).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    batch: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    batching: Option<&'static str>,
-    /// Negative weight (B-1)/(N-1) of the expected loss (with --batch).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    w: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    neg_variance_weight: Option<f64>,
-}
-
 /// Turns the arguments into a configuration (checked by the library in `optimize`).
 fn config(a: &OptimizeArgs) -> Result<FreeConfig> {
     let optimizer = OptimizerKind::from(a.optimizer);
@@ -311,63 +264,11 @@ pub fn run(a: &OptimizeArgs) -> Result<()> {
     for p in a.save_u.iter().chain(&a.save_v) {
         ccem::io::MatrixFormat::from_path(p)?;
     }
-    let r = optim::optimize(&cfg)?;
+    let cfg = cfg.check()?;
+    let r = optim::optimize_checked(&cfg);
     let diverged = r.termination.is_diverged();
-    let final_loss = if diverged {
-        cfg.loss
-    } else {
-        r.final_loss(&cfg)
-    };
-    let report = if diverged {
-        Report::unmeasured(cfg.n, cfg.d, &final_loss)
-    } else {
-        Report::new_with(
-            r.u.view(),
-            r.v.view(),
-            &final_loss,
-            level,
-            BlockOptions::default(),
-        )?
-        .with_in_batch(r.u.view(), r.v.view(), &r.last_batches)
-    }
-    // The theory of a mini-batch run: the optimum of the expected loss (SPEC §8).
-    .with_training(cfg.batch, cfg.neg_variance_weight > 0.0, &final_loss);
-    let (t, b, tau) = match final_loss {
-        Loss::Sigmoid { t, b } => (Some(t), Some(b), None),
-        Loss::InfoNce { tau } => (None, None, Some(tau)),
-    };
-    let record = OptimizeRecord {
-        n: cfg.n,
-        d: cfg.d,
-        objective: final_loss.kind(),
-        t,
-        b,
-        r_b: match (t, b) {
-            (Some(t), Some(b)) if cfg.relative_bias => Some(b / t),
-            _ => None,
-        },
-        tau,
-        learn_t: cfg.learn_t,
-        learn_b: cfg.learn_b,
-        optimizer: cfg.optimizer.as_str(),
-        lr: cfg.lr,
-        seed: cfg.seed,
-        restarts: cfg.restarts,
-        best_restart: r.best_restart,
-        steps_run: r.steps_run,
-        termination: r.termination,
-        grad_norm: r.grad_norm,
-        grad_norm_relative: r.grad_norm_relative,
-        loss: r.loss,
-        loss_clip: (final_loss.kind() == ccem::LossKind::InfoNce).then(|| infonce_clip(r.loss)),
-        report,
-        log_loss_rate: ccem::optim::learnt::log_loss_rate(&cfg, &r),
-        restart_losses: r.restart_losses.clone(),
-        batch: cfg.batch.map(|mb| mb.size()),
-        batching: cfg.batch.map(|mb| mb.batching().as_str()),
-        w: cfg.batch.map(|mb| mb.weight()),
-        neg_variance_weight: (cfg.neg_variance_weight != 0.0).then_some(cfg.neg_variance_weight),
-    };
+    // Measured, and compared with the theory (of the expected loss for a mini-batch run).
+    let record = ccem::record::OptimizeRecord::new(&cfg, &r, level)?;
     if let Some(p) = &a.save_u {
         ccem::io::write_matrix(p, &r.u).with_context(|| format!("saving U to {}", p.display()))?;
     }

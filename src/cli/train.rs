@@ -4,9 +4,7 @@ use super::output::{print_records, Format};
 use super::theory::LossKind;
 use anyhow::{bail, Context, Result};
 use ccem::encoder::{self, EncoderConfig};
-use ccem::loss::{infonce_clip, Loss};
-use ccem::{Report, Termination};
-use serde::Serialize;
+use ccem::loss::Loss;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -71,37 +69,6 @@ pub struct TrainArgs {
     pub format: Format,
 }
 
-#[derive(Serialize)]
-struct TrainRecord {
-    n: usize,
-    d: usize,
-    layers: usize,
-    objective: ccem::LossKind,
-    /// Sigmoid scale; `null` for InfoNCE.
-    t: Option<f64>,
-    /// Sigmoid bias; `null` for InfoNCE.
-    b: Option<f64>,
-    /// InfoNCE temperature; `null` for the sigmoid loss.
-    tau: Option<f64>,
-    steps: usize,
-    lr: f64,
-    seed: u64,
-    termination: Termination,
-    loss: f64,
-    /// InfoNCE: `loss` in open_clip's convention (half of ccem's).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    loss_clip: Option<f64>,
-    #[serde(flatten)]
-    report: Report,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    batch: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    batching: Option<&'static str>,
-    /// Negative weight (B-1)/(N-1) of the expected loss (with --batch).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    w: Option<f64>,
-}
-
 /// The loss from the arguments (checked by the library).
 fn loss(a: &TrainArgs) -> Result<Loss> {
     Ok(match a.loss {
@@ -146,54 +113,20 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     }
     let level = ccem::geometry::QuantileLevel::new(a.margin_quantile)
         .context("invalid --margin-quantile")?;
-    let r = encoder::train(&cfg, &loss)?;
+    let cfg = cfg.check()?;
+    let r = encoder::train_checked(&cfg, &loss);
     let diverged = r.termination.is_diverged();
     if diverged {
         eprintln!("warning: training diverged after {} steps (a non-finite value appeared); try a smaller --lr", r.steps_run);
     }
-    let report = if diverged {
-        Report::unmeasured(cfg.n, cfg.d, &loss)
-    } else {
-        Report::new_with(
-            r.u.view(),
-            r.v.view(),
-            &loss,
-            level,
-            ccem::BlockOptions::default(),
-        )?
-        .with_in_batch(r.u.view(), r.v.view(), &r.last_batches)
-    }
-    // The theory of a mini-batch run: the optimum of the expected loss (SPEC §8).
-    .with_training(cfg.batch, cfg.neg_variance_weight > 0.0, &loss);
+    // Measured, and compared with the theory (of the expected loss for a mini-batch run).
+    let rec = ccem::record::TrainRecord::new(&cfg, &loss, &r, level)?;
     if let Some(p) = &a.save_u {
         ccem::io::write_matrix(p, &r.u)?;
     }
     if let Some(p) = &a.save_v {
         ccem::io::write_matrix(p, &r.v)?;
     }
-    let (t, b, tau) = match loss {
-        Loss::Sigmoid { t, b } => (Some(t), Some(b), None),
-        Loss::InfoNce { tau } => (None, None, Some(tau)),
-    };
-    let rec = TrainRecord {
-        n: cfg.n,
-        d: cfg.d,
-        layers: cfg.layers,
-        objective: loss.kind(),
-        t,
-        b,
-        tau,
-        steps: r.steps_run,
-        lr: cfg.lr,
-        seed: cfg.seed,
-        termination: r.termination,
-        loss: r.loss,
-        loss_clip: (loss.kind() == ccem::LossKind::InfoNce).then(|| infonce_clip(r.loss)),
-        report,
-        batch: cfg.batch.map(|mb| mb.size()),
-        batching: cfg.batch.map(|mb| mb.batching().as_str()),
-        w: cfg.batch.map(|mb| mb.weight()),
-    };
     print_records(a.format, &[rec])?;
     if diverged {
         return Err(super::ExitStatus {
