@@ -21,8 +21,8 @@ pub enum Kernel {
 }
 
 /// The kernel of the float32 loss path: the fastest on the products of the blocked loss at
-/// `N = 4096, d = 768` on the development machine, quiet (`cargo bench --bench loss_f32 --
-/// kernels`, which also measures the `gemm` and `faer` crates): `matrixmultiply` 116 GFLOP/s,
+/// `N = 4096, d = 768` on the development machine, quiet (the `kernels` group of
+/// `benches/loss_f32.rs`, which also measures the `gemm` and `faer` crates): `matrixmultiply` 116 GFLOP/s,
 /// `gemm` 108, `faer` 73, the tiled kernel 45 (SPEC §1.1).
 pub const DEFAULT_KERNEL: Kernel = Kernel::MatrixMultiply;
 
