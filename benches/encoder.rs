@@ -15,10 +15,10 @@
 //! - `encoder_minibatch_per_sample/...` (SPEC §8): 100 steps of `N = 64`, `d = 32` trained in
 //!   shuffled batches of `B = 16`, against the full batch of the same step shape (`N = 16`) and
 //!   the full batch `N = 64`; throughput in samples (`steps x batch`), so equal "elem/s" is equal
-//!   per-sample speed. Measured on the 2-core machine under a load of ~16 (other builds running;
-//!   `-- encoder_minibatch --warm-up-time 1 --measurement-time 4`): full `N = 16` 309 Kelem/s,
-//!   full `N = 64` 274 Kelem/s, `N = 64` in batches of 16 210 Kelem/s, i.e. 1.30x below the full
-//!   batch `N = 64` and 1.47x below the full batch of the same shape (the gap includes the final
+//!   per-sample speed. Measured on the quiet 2-core machine (`-- encoder_minibatch_per_sample`):
+//!   full `N = 16` 1158 Kelem/s, full `N = 64` 946 Kelem/s, `N = 64` in batches of 16
+//!   701 Kelem/s, i.e. 1.35x below the full batch `N = 64` and 1.65x below the full batch of the
+//!   same shape (the gap includes the final
 //!   `N = 64` evaluation and the two network set-ups, ~5% of this 100-step run).
 //!
 //! Run: `cargo bench --bench encoder` (add e.g. `-- sweep` to run one group).
