@@ -138,8 +138,12 @@ pub fn batch_phase_map(out: &Path, n: usize, panels: &[BatchPanel]) -> Result<()
             )));
         }
         let xs: Vec<f64> = bs.iter().map(|&b| b as f64).collect();
-        let xe = cell_edges(&xs);
+        let xe: Vec<f64> = cell_edges(&xs)
+            .into_iter()
+            .map(|e| e.clamp(1.5, n as f64 + 0.5))
+            .collect();
         drawn.push(Panel {
+            x_clip: Some((1.5, n as f64 + 0.5)),
             title: p.title.clone(),
             x_title: "mini-batch size B".into(),
             y_title: t_title(Some(BiasMode::Tied), false),

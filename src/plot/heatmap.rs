@@ -44,6 +44,9 @@ pub(crate) struct Panel {
     pub y_title: String,
     pub grid: Grid,
     pub overlays: Vec<Overlay>,
+    /// Cells are cut to this `x` range (e.g. batch sizes `2, 4, 8, 16` to `[1.5, 16.5]`, so
+    /// that the last cell does not run to 20).
+    pub x_clip: Option<(f64, f64)>,
 }
 
 /// Panels side by side with one colour bar.
@@ -92,7 +95,10 @@ impl Figure for HeatmapFigure {
             let rect = self.plot_rect(i);
             let g = &panel.grid;
             let xs: Vec<f64> = g.ns.iter().map(|&n| n as f64).collect();
-            let (xe, ye) = (cell_edges(&xs), cell_edges(&g.ts));
+            let (mut xe, ye) = (cell_edges(&xs), cell_edges(&g.ts));
+            if let Some((a, b)) = panel.x_clip {
+                xe.iter_mut().for_each(|e| *e = e.clamp(a, b));
+            }
             let ax = Axes {
                 rect,
                 x: (xe[0], xe[xe.len() - 1]),

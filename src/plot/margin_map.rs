@@ -124,6 +124,7 @@ pub fn margin_map(cells: &[MarginCell], out: &Path, title: Option<&str>) -> Resu
         markers: false,
     };
     let panel = Panel {
+        x_clip: None,
         title: title
             .map(str::to_string)
             .unwrap_or_else(|| "Maximum margin of N pairs in R^d".into()),

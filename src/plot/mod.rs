@@ -180,6 +180,7 @@ pub fn phase_diagram(inputs: &[PanelInput], out: &Path, opts: &PhaseOptions) -> 
         let grid = grid_of(table, |r| Ok(r.s_pos))?;
         let overlays = table_overlays(table, &grid, opts.curves, heatmap::ON_VIRIDIS);
         panels.push(Panel {
+            x_clip: None,
             title: input
                 .title
                 .clone()
@@ -319,6 +320,7 @@ pub fn theory_map(out: &Path, opts: &TheoryMapOptions) -> Result<()> {
         b => b.label(),
     };
     let panel = Panel {
+        x_clip: None,
         title: opts
             .title
             .clone()
@@ -360,6 +362,7 @@ pub fn batch_theory_map(out: &Path, n: usize, batches: &[usize], ts: &[f64]) -> 
     let ((b_lo, b_hi), _) = grid_extent(&grid);
     let overlays = batch::threshold_overlays(n, b_lo, b_hi);
     let panel = Panel {
+        x_clip: None,
         title: format!("Expected mini-batch loss, N = {n}, b = t: s₊*, w = (B−1)/(N−1)"),
         x_title: "mini-batch size B".into(),
         y_title: t_title(Some(BiasMode::Tied), false),
@@ -464,6 +467,7 @@ pub fn diff_map(input: &PanelInput, out: &Path, opts: &DiffOptions) -> Result<()
     };
     let overlays = table_overlays(table, &grid, opts.curves, heatmap::ON_DIVERGING);
     let panel = Panel {
+        x_clip: None,
         title: input
             .title
             .clone()
