@@ -16,6 +16,8 @@
 //! assert_eq!(wide.into_f64()[[1, 0]], 3.0);
 //! ```
 
+use crate::error::Result;
+use crate::loss::embedding::{check_all_finite, check_pair};
 use crate::loss::precision::Precision;
 use ndarray::Array2;
 
@@ -53,6 +55,29 @@ impl Matrix {
             (Matrix::F32(a), Precision::F64) => Matrix::F64(a.mapv(f64::from)),
             (m, _) => m,
         }
+    }
+
+    /// Checks a pair: the same shape, at least two rows, every entry finite (naming `U` or
+    /// `V` and the entry otherwise).
+    ///
+    /// # Errors
+    /// [`crate::Error::ShapeMismatch`], [`crate::Error::BatchTooSmall`] or
+    /// [`crate::Error::NonFinite`].
+    pub fn check_pair(u: &Matrix, v: &Matrix) -> Result<()> {
+        fn finite(m: &Matrix, which: &'static str) -> Result<()> {
+            match m {
+                Matrix::F32(a) => check_all_finite(a.view(), which),
+                Matrix::F64(a) => check_all_finite(a.view(), which),
+            }
+        }
+        match (u, v) {
+            (Matrix::F32(a), Matrix::F32(b)) => check_pair(a.view(), b.view())?,
+            (Matrix::F32(a), Matrix::F64(b)) => check_pair(a.view(), b.view())?,
+            (Matrix::F64(a), Matrix::F32(b)) => check_pair(a.view(), b.view())?,
+            (Matrix::F64(a), Matrix::F64(b)) => check_pair(a.view(), b.view())?,
+        }
+        finite(u, "U")?;
+        finite(v, "V")
     }
 
     /// The precision a pair runs in by default: float32 when both are float32, else float64.

@@ -66,7 +66,6 @@ use super::margin::{
 };
 use super::measure::{Measurement, Stats};
 use crate::error::{Error, Result};
-use crate::loss::embedding::{check_all_finite, check_pair};
 use crate::loss::precision::{blocked_loss_f32, normalize_rows_f32, softplus_fast, Precision};
 use crate::loss::sigmoid_grad::exp_nonpos;
 use crate::loss::{blocked_loss, infonce_clip, normalize_rows, BlockOptions, Loss};
@@ -527,19 +526,14 @@ fn for_each_tile<T: Real, A: Send>(
 
 /// `sum_{i != j} x_i.x_j` and `sum_{i != j} (x_i.x_j)^2` from `s = sum_i x_i` and `X^T X`
 /// (module documentation), with `X^T X` accumulated in float64 from products of `block` rows.
-fn within_sums<T: Real>(x: ArrayView2<T>, block: usize, parallel: bool) -> (f64, f64) {
+fn within_sums<T: Real>(
+    x: ArrayView2<T>,
+    rows: &RowSums,
+    block: usize,
+    parallel: bool,
+) -> (f64, f64) {
     let (n, d) = x.dim();
     let block = block.clamp(1, n);
-    let norms: Vec<f64> = x
-        .outer_iter()
-        .map(|r| r.iter().map(|&a| a.into() * a.into()).sum())
-        .collect();
-    let mut sum = vec![0.0f64; d];
-    for r in x.outer_iter() {
-        for (s, &a) in sum.iter_mut().zip(r.iter()) {
-            *s += a.into();
-        }
-    }
     // ||X^T X||_F^2 by column chunks of X^T X, each a fixed task summing the blocks in order.
     const COLS: usize = 128;
     let chunks: Vec<usize> = (0..d).step_by(COLS).collect();
@@ -561,9 +555,9 @@ fn within_sums<T: Real>(x: ArrayView2<T>, block: usize, parallel: bool) -> (f64,
         chunks.iter().map(part).collect()
     };
     let fro2: f64 = parts.iter().sum();
-    let s2: f64 = sum.iter().map(|a| a * a).sum();
-    let n1: f64 = norms.iter().sum();
-    let n2: f64 = norms.iter().map(|a| a * a).sum();
+    let s2: f64 = rows.sum.iter().map(|a| a * a).sum();
+    let n1: f64 = rows.norms2.iter().sum();
+    let n2: f64 = rows.norms2.iter().map(|a| a * a).sum();
     (s2 - n1, fro2 - n2)
 }
 
@@ -597,7 +591,7 @@ fn pass<T: Real>(
     u: ArrayView2<T>,
     v: ArrayView2<T>,
     p: &ScanParams,
-    r: f64,
+    (r, su, sv): (f64, &[f64], &[f64]),
     progress: Option<&Progress>,
 ) -> Pass {
     let n = u.nrows();
@@ -611,18 +605,8 @@ fn pass<T: Real>(
                 .sum()
         })
         .collect();
-    let mut su = vec![0.0f64; u.ncols()];
-    let mut sv = vec![0.0f64; v.ncols()];
-    for (a, b) in u.outer_iter().zip(v.outer_iter()) {
-        su.iter_mut()
-            .zip(a.iter())
-            .for_each(|(s, &x)| *s += x.into());
-        sv.iter_mut()
-            .zip(b.iter())
-            .for_each(|(s, &x)| *s += x.into());
-    }
     let m = (n * (n - 1)) as f64;
-    let total: f64 = su.iter().zip(&sv).map(|(a, b)| a * b).sum();
+    let total: f64 = su.iter().zip(sv).map(|(a, b)| a * b).sum();
     let c = (total - diag.iter().sum::<f64>()) / m;
     let (t, b) = p.sigmoid.unwrap_or((0.0, 0.0));
     let inv_tau = p.tau.map_or(0.0, |tau| 1.0 / tau);
@@ -703,16 +687,38 @@ fn pass<T: Real>(
     }
 }
 
+/// One sweep over a matrix's rows: their squared norms and their sum, in float64 (what the
+/// pass, the bound `R` and the within-modality statistics need of it).
+pub(crate) struct RowSums {
+    norms2: Vec<f64>,
+    sum: Vec<f64>,
+}
+
+impl RowSums {
+    pub(crate) fn of<T: Real>(x: ArrayView2<T>) -> Self {
+        let mut sum = vec![0.0f64; x.ncols()];
+        let norms2 = x
+            .outer_iter()
+            .map(|r| {
+                sum.iter_mut()
+                    .zip(r.iter())
+                    .for_each(|(s, &a)| *s += a.into());
+                r.iter().map(|&a| a.into() * a.into()).sum()
+            })
+            .collect();
+        RowSums { norms2, sum }
+    }
+
+    fn max_norm(&self) -> f64 {
+        self.norms2.iter().fold(0.0_f64, |m, &x| m.max(x)).sqrt()
+    }
+}
+
 /// `R = max_i ||u_i|| max_j ||v_j||`, widened for the rounding of the products in precision
-/// `T` (every computed `S_ij` lies in `[-R, R]`).
-fn bound_of<T: Real>(u: ArrayView2<T>, v: ArrayView2<T>) -> f64 {
-    let max_norm = |x: ArrayView2<T>| {
-        x.outer_iter()
-            .map(|r| r.iter().map(|&a| a.into() * a.into()).sum::<f64>().sqrt())
-            .fold(0.0_f64, f64::max)
-    };
-    let d = u.ncols() as f64;
-    (max_norm(u) * max_norm(v)).max(f64::MIN_POSITIVE) * (1.0 + 4.0 * (d + 2.0) * T::EPS)
+/// `T` of dimension `d` (every computed `S_ij` lies in `[-R, R]`).
+fn bound_of<T: Real>(u: &RowSums, v: &RowSums, d: usize) -> f64 {
+    let d = d as f64;
+    (u.max_norm() * v.max_norm()).max(f64::MIN_POSITIVE) * (1.0 + 4.0 * (d + 2.0) * T::EPS)
 }
 
 /// The negatives' quantile `q` from the pass's histogram: exactly with a second pass, or by
@@ -861,15 +867,15 @@ pub(crate) struct ScanWants<'a> {
 
 /// The scan of `(U, V)` taken as given (checked by the caller: same shape, `N >= 2`, finite).
 pub(crate) fn scan<T: Real>(
-    u: ArrayView2<T>,
-    v: ArrayView2<T>,
+    (u, v): (ArrayView2<T>, ArrayView2<T>),
+    (su, sv): (&RowSums, &RowSums),
     level: QuantileLevel,
     opts: BlockOptions,
     wants: &ScanWants,
 ) -> Scan {
     let (n, d) = u.dim();
     let block = opts.block.max(1);
-    let r = bound_of(u, v);
+    let r = bound_of::<T>(su, sv, d);
     let fixed = wants
         .tau
         .filter(|&tau| 2.0 * r / tau <= MAX_FIXED_SHIFT_SPAN);
@@ -884,7 +890,7 @@ pub(crate) fn scan<T: Real>(
         total: Layout::new(n, block).nblocks * (1 + usize::from(wants.mode == QuantileMode::Exact)),
         hook,
     });
-    let p = pass(u, v, &params, r, progress.as_ref());
+    let p = pass(u, v, &params, (r, &su.sum, &sv.sum), progress.as_ref());
     let mut passes = 1;
     let mut pos_sorted = p.pos.clone();
     pos_sorted.sort_by(f64::total_cmp);
@@ -913,21 +919,21 @@ pub(crate) fn scan<T: Real>(
         let mut pos = Stats::default();
         p.pos.iter().for_each(|&x| pos.push(x));
         let mut norms = Stats::default();
-        for (a, b) in u.outer_iter().zip(v.outer_iter()) {
-            norms.push(a.iter().map(|&x| x.into() * x.into()).sum());
-            norms.push(b.iter().map(|&x| x.into() * x.into()).sum());
+        for (&a, &b) in su.norms2.iter().zip(&sv.norms2) {
+            norms.push(a);
+            norms.push(b);
         }
         let count = n * (n - 1);
-        let (su, qu) = within_sums(u, block, opts.parallel);
-        let (sv, qv) = within_sums(v, block, opts.parallel);
+        let (wu, qu) = within_sums(u, su, block, opts.parallel);
+        let (wv, qv) = within_sums(v, sv, block, opts.parallel);
         Measurement::from_stats(
             n,
             d,
             [
                 pos,
                 p.neg,
-                stats_from_sums(count, su, qu),
-                stats_from_sums(count, sv, qv),
+                stats_from_sums(count, wu, qu),
+                stats_from_sums(count, wv, qv),
                 norms,
             ],
         )
@@ -1063,6 +1069,7 @@ pub fn inspect_with(
     if cfg.block == 0 {
         return Err(Error::Config("block must be at least 1 row".into()));
     }
+    Matrix::check_pair(&u, &v)?;
     let precision = cfg
         .precision
         .unwrap_or_else(|| Matrix::common_precision(&u, &v));
@@ -1156,7 +1163,7 @@ fn memory_estimate((n, d): (usize, usize), p: Precision, block: usize, mode: Qua
     2.0 * n * d * size + groups * (n * 8.0 + hist) + 6.0 * n * 8.0 + tiles + candidates
 }
 
-/// Checks a pair (shape, `N >= 2`, finite), normalises it when asked, and scans it; InfoNCE
+/// Normalises a checked pair when asked and scans it; InfoNCE
 /// by its own pass when the scan could not take it (module documentation).
 fn scan_pair<T: Real>(
     u: Array2<T>,
@@ -1165,16 +1172,14 @@ fn scan_pair<T: Real>(
     (level, opts, wants): (QuantileLevel, BlockOptions, &ScanWants),
     info: &Loss,
 ) -> Result<(Scan, Option<f64>)> {
-    check_pair(u.view(), v.view())?;
-    check_all_finite(u.view(), "U")?;
-    check_all_finite(v.view(), "V")?;
     let (u, v) = if normalize {
         (T::normalize(u.view(), "U")?, T::normalize(v.view(), "V")?)
     } else {
         (u, v)
     };
+    let sums = (RowSums::of(u.view()), RowSums::of(v.view()));
     // Every product |u_i . v_j| <= R must be representable, or the pass would sum infinities.
-    let r = bound_of(u.view(), v.view());
+    let r = bound_of::<T>(&sums.0, &sums.1, u.ncols());
     if r.is_nan() || r >= T::MAX / 4.0 {
         return Err(Error::Config(format!(
             "the rows are too long for the products in {}: max ||u_i|| max ||v_j|| = {r:e}; \
@@ -1182,7 +1187,7 @@ fn scan_pair<T: Real>(
             if T::EPS > 1e-10 { "float32" } else { "float64" }
         )));
     }
-    let sc = scan(u.view(), v.view(), level, opts, wants);
+    let sc = scan((u.view(), v.view()), (&sums.0, &sums.1), level, opts, wants);
     let fallback = sc
         .infonce_loss
         .is_none()

@@ -38,7 +38,7 @@
 //! Counts, extremes and selections do not depend on the order in which blocks are visited, so
 //! the result is identical for every thread count.
 
-use super::inspect::{scan, QuantileMode, ScanWants};
+use super::inspect::{scan, QuantileMode, RowSums, ScanWants};
 use crate::error::{check_nonneg, Error, Result};
 use crate::loss::embedding::{check_all_finite, check_pair};
 use crate::loss::BlockOptions;
@@ -210,7 +210,8 @@ fn margins_with_cap(
         cap,
         progress: None,
     };
-    Ok(scan(u, v, p, opts, &wants).margins)
+    let sums = (RowSums::of(u), RowSums::of(v));
+    Ok(scan((u, v), (&sums.0, &sums.1), p, opts, &wants).margins)
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@
 //! # Ok::<(), ccem::Error>(())
 //! ```
 
-use super::embedding::{backprop_normalization, check_all_finite, check_pair};
+use super::embedding::backprop_normalization;
 use super::precision::{blocked_loss_f32, blocked_loss_grad_f32, loss_grad_raw_f32, Precision};
 use super::{blocked_loss, blocked_loss_grad, normalize_rows, BlockOptions, Loss};
 use crate::error::{Error, Result};
@@ -86,15 +86,13 @@ pub struct Evaluation {
 /// # Errors
 /// Shapes differ, `N < 2`, a non-finite entry, or (with `normalize`) a zero row.
 pub fn evaluate(loss: &Loss, u: Matrix, v: Matrix, opts: &EvalOptions) -> Result<Evaluation> {
+    Matrix::check_pair(&u, &v)?;
     let precision = opts
         .precision
         .unwrap_or_else(|| Matrix::common_precision(&u, &v));
     let block = opts.block.unwrap_or_else(|| default_block(precision));
     let (value, grads) = match (u.to_precision(precision), v.to_precision(precision)) {
         (Matrix::F64(u), Matrix::F64(v)) => {
-            check_pair(u.view(), v.view())?;
-            check_all_finite(u.view(), "U")?;
-            check_all_finite(v.view(), "V")?;
             let (u, v, norms) = if opts.normalize {
                 let nu = normalize_rows(u.view(), "U")?;
                 let nv = normalize_rows(v.view(), "V")?;
@@ -116,32 +114,27 @@ pub fn evaluate(loss: &Loss, u: Matrix, v: Matrix, opts: &EvalOptions) -> Result
                 (blocked_loss(loss, u.view(), v.view(), block), None)
             }
         }
-        (Matrix::F32(u), Matrix::F32(v)) => {
-            check_pair(u.view(), v.view())?;
-            check_all_finite(u.view(), "U")?;
-            check_all_finite(v.view(), "V")?;
-            match (opts.grad, opts.normalize) {
-                (true, true) => {
-                    let lg = loss_grad_raw_f32(loss, u.view(), v.view(), block)?;
-                    (lg.value, Some((Matrix::F32(lg.du), Matrix::F32(lg.dv))))
-                }
-                (true, false) => {
-                    let lg = blocked_loss_grad_f32(loss, u.view(), v.view(), block);
-                    (lg.value, Some((Matrix::F32(lg.du), Matrix::F32(lg.dv))))
-                }
-                (false, normalize) => {
-                    let (u, v) = if normalize {
-                        (
-                            super::precision::normalize_rows_f32(u.view(), "U")?.u,
-                            super::precision::normalize_rows_f32(v.view(), "V")?.u,
-                        )
-                    } else {
-                        (u, v)
-                    };
-                    (blocked_loss_f32(loss, u.view(), v.view(), block), None)
-                }
+        (Matrix::F32(u), Matrix::F32(v)) => match (opts.grad, opts.normalize) {
+            (true, true) => {
+                let lg = loss_grad_raw_f32(loss, u.view(), v.view(), block)?;
+                (lg.value, Some((Matrix::F32(lg.du), Matrix::F32(lg.dv))))
             }
-        }
+            (true, false) => {
+                let lg = blocked_loss_grad_f32(loss, u.view(), v.view(), block);
+                (lg.value, Some((Matrix::F32(lg.du), Matrix::F32(lg.dv))))
+            }
+            (false, normalize) => {
+                let (u, v) = if normalize {
+                    (
+                        super::precision::normalize_rows_f32(u.view(), "U")?.u,
+                        super::precision::normalize_rows_f32(v.view(), "V")?.u,
+                    )
+                } else {
+                    (u, v)
+                };
+                (blocked_loss_f32(loss, u.view(), v.view(), block), None)
+            }
+        },
         _ => unreachable!("both converted to one precision above"),
     };
     let finite = |m: &Matrix| match m {
