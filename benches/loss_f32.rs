@@ -11,12 +11,12 @@
 //! cargo bench --bench loss_f32 -- kernels     # the shoot-out alone
 //! ```
 
+use ccem::base::Real;
+use ccem::loss::driver::{value_grad as blocked_loss_grad, value_grad as blocked_loss_grad_f32};
 use ccem::loss::evaluate::default_block;
-use ccem::loss::precision::{
-    blocked_loss_grad_f32, normalize_rows_f32, Precision, COL_CHUNK, ROW_CHUNK,
-};
+use ccem::loss::precision::{normalize_rows_f32, Precision};
 use ccem::loss::sgemm::{sgemm_with, Kernel};
-use ccem::loss::{blocked_loss_grad, BlockOptions, Loss};
+use ccem::loss::{BlockOptions, Loss};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
 use rand::SeedableRng;
@@ -107,7 +107,7 @@ fn kernels() -> Vec<(&'static str, Mm)> {
 }
 
 /// The three products of one block of `block` rows, chunked as in the loss (columns of `S_B`
-/// and rows of `dL/dV` by `COL_CHUNK`, rows of `dL/dU` by `ROW_CHUNK`), in parallel.
+/// and rows of `dL/dV` by `<f32 as Real>::COL_CHUNK`, rows of `dL/dU` by `<f32 as Real>::ROW_CHUNK`), in parallel.
 fn block_products(
     mm: Mm,
     u: ArrayView2<f32>,
@@ -118,11 +118,11 @@ fn block_products(
 ) {
     let block = buf.nrows();
     let ub = u.slice(s![..block, ..]);
-    buf.axis_chunks_iter_mut(Axis(1), COL_CHUNK)
+    buf.axis_chunks_iter_mut(Axis(1), <f32 as Real>::COL_CHUNK)
         .into_par_iter()
         .enumerate()
         .for_each(|(k, chunk)| {
-            let c0 = k * COL_CHUNK;
+            let c0 = k * <f32 as Real>::COL_CHUNK;
             mm(
                 ub,
                 v.slice(s![c0..c0 + chunk.ncols(), ..]).t(),
@@ -132,15 +132,18 @@ fn block_products(
         });
     let g = buf.view();
     du.slice_mut(s![..block, ..])
-        .axis_chunks_iter_mut(Axis(0), ROW_CHUNK)
+        .axis_chunks_iter_mut(Axis(0), <f32 as Real>::ROW_CHUNK)
         .into_par_iter()
-        .zip(g.axis_chunks_iter(Axis(0), ROW_CHUNK).into_par_iter())
+        .zip(
+            g.axis_chunks_iter(Axis(0), <f32 as Real>::ROW_CHUNK)
+                .into_par_iter(),
+        )
         .for_each(|(out, gr)| mm(gr, v, out, false));
-    dv.axis_chunks_iter_mut(Axis(0), COL_CHUNK)
+    dv.axis_chunks_iter_mut(Axis(0), <f32 as Real>::COL_CHUNK)
         .into_par_iter()
         .enumerate()
         .for_each(|(k, out)| {
-            let c0 = k * COL_CHUNK;
+            let c0 = k * <f32 as Real>::COL_CHUNK;
             mm(g.slice(s![.., c0..c0 + out.nrows()]).t(), ub, out, true)
         });
 }

@@ -129,7 +129,7 @@ fn main() {
     );
     for (n, t, loss, r, cmp, secs) in rows.iter().filter(|r| !meets(&r.4)) {
         let b = match loss {
-            Loss::Sigmoid { b, .. } => *b,
+            Loss::Sigmoid(ccem::loss::Sigmoid { b, .. }) => *b,
             _ => f64::NAN,
         };
         println!(

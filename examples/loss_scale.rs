@@ -17,9 +17,10 @@
 //! Peak memory is the process's high-water mark (`VmHWM` of `/proc/self/status`), so run one
 //! path per process (the scripts `bench/loss_scale.sh` and `bench/loss_vs_torch.py` do).
 
-use ccem::loss::precision::{blocked_loss_grad_f32, loss_grad_uv_f32, normalize_rows_f32};
+use ccem::loss::driver::{value_grad as blocked_loss_grad, value_grad as blocked_loss_grad_f32};
+use ccem::loss::precision::normalize_rows_f32;
 use ccem::loss::sgemm::sgemm;
-use ccem::loss::{blocked_loss_grad, loss_grad_uv, normalize_rows, BlockOptions, Loss};
+use ccem::loss::{loss_grad_uv, normalize_rows, BlockOptions, Loss};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, Axis};
 use ndarray_npy::ReadNpyExt;
@@ -170,7 +171,13 @@ fn main() {
         value = match path.as_str() {
             "dense" => loss_grad_uv(&loss, u.view(), v.view()).value,
             "blocked" => blocked_loss_grad(&loss, u.view(), v.view(), opts).value,
-            "dense32" => loss_grad_uv_f32(&loss, u32_.view(), v32.view()).value,
+            "dense32" => {
+                let whole = BlockOptions {
+                    block: n,
+                    parallel: true,
+                };
+                blocked_loss_grad_f32(&loss, u32_.view(), v32.view(), whole).value
+            }
             "blocked32" => blocked_loss_grad_f32(&loss, u32_.view(), v32.view(), opts).value,
             other => {
                 panic!("unknown path {other}: dense, blocked, dense32, blocked32, peak, peak32")
@@ -179,7 +186,7 @@ fn main() {
         best = best.min(t0.elapsed().as_secs_f64());
     }
     // Three products of 2 N^2 d flops (S, G V, G^T U), and one more for InfoNCE's log-sum-exps.
-    let products = if matches!(loss, Loss::Sigmoid { .. }) {
+    let products = if matches!(loss, Loss::Sigmoid(_)) {
         3.0
     } else {
         4.0

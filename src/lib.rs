@@ -43,6 +43,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod base;
 pub mod batch;
 pub mod encoder;
 pub mod error;

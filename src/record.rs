@@ -19,9 +19,11 @@ use crate::batch::MiniBatch;
 use crate::encoder::{EncoderConfig, EncoderResult};
 use crate::error::Result;
 use crate::geometry::QuantileLevel;
-use crate::loss::{infonce_clip, BlockOptions, Loss};
+use crate::loss::{BlockOptions, ContrastiveLoss, Loss, LossKind};
+use crate::optim::Termination;
 use crate::optim::{learnt::log_loss_rate, FreeConfig, FreeResult};
-use crate::{LossKind, Report, Termination, Valid};
+use crate::report::Report;
+use crate::valid::Valid;
 use ndarray::Array2;
 use serde::Serialize;
 
@@ -89,15 +91,14 @@ pub fn run_report(
 
 /// `(t, b, tau)` of a loss, as the records print them.
 fn parameters(loss: &Loss) -> (Option<f64>, Option<f64>, Option<f64>) {
-    match *loss {
-        Loss::Sigmoid { t, b } => (Some(t), Some(b), None),
-        Loss::InfoNce { tau } => (None, None, Some(tau)),
-    }
+    let p = loss.params();
+    let get = |name: &str| p.iter().find(|(k, _)| *k == name).map(|&(_, v)| v);
+    (get("t"), get("b"), get("tau"))
 }
 
-/// `loss` in open_clip's convention, for InfoNCE.
+/// `loss` in open_clip's convention, for a loss that has one ([`ContrastiveLoss::clip_value`]).
 fn loss_clip(loss: &Loss, value: f64) -> Option<f64> {
-    (loss.kind() == LossKind::InfoNce).then(|| infonce_clip(value))
+    loss.clip_value(value)
 }
 
 /// One optimisation of free embeddings (`ccem optimize`), measured and compared with the

@@ -47,6 +47,7 @@
 
 use super::{binomial, next_combination, MiniBatch, MAX_EXACT_HARDEST};
 use crate::error::{Error, Result};
+use crate::loss::ContrastiveLoss;
 use crate::loss::Loss;
 use crate::numerics::softplus;
 use ndarray::{Array2, ArrayView2};
@@ -127,15 +128,17 @@ pub fn hardest_batch(loss: &Loss, s: ArrayView2<f64>, b: usize, out: &mut Vec<us
     let mut sub = Array2::<f64>::zeros((b, b));
     // The sigmoid loss is a sum over pairs: each pair's term once, then sums per batch.
     let pair_terms = match *loss {
-        Loss::Sigmoid { t, b: bias } => Some(Array2::from_shape_fn((n, n), |(i, j)| {
-            let logit = t * s[[i, j]] - bias;
-            if i == j {
-                softplus(-logit)
-            } else {
-                softplus(logit)
-            }
-        })),
-        Loss::InfoNce { .. } => None,
+        Loss::Sigmoid(crate::loss::Sigmoid { t, b: bias }) => {
+            Some(Array2::from_shape_fn((n, n), |(i, j)| {
+                let logit = t * s[[i, j]] - bias;
+                if i == j {
+                    softplus(-logit)
+                } else {
+                    softplus(logit)
+                }
+            }))
+        }
+        Loss::InfoNce(_) => None,
     };
     let value = |comb: &[usize], sub: &mut Array2<f64>| match &pair_terms {
         Some(p) => {
@@ -193,7 +196,7 @@ pub fn pair_affinity(loss: &Loss, s: ArrayView2<f64>, b: usize) -> Array2<f64> {
     let n = s.nrows();
     let mut a = Array2::<f64>::zeros((n, n));
     match *loss {
-        Loss::Sigmoid { t, b: bias } => {
+        Loss::Sigmoid(crate::loss::Sigmoid { t, b: bias }) => {
             for i in 0..n {
                 for j in 0..i {
                     let v = softplus(t * s[[i, j]] - bias) + softplus(t * s[[j, i]] - bias);
@@ -202,7 +205,7 @@ pub fn pair_affinity(loss: &Loss, s: ArrayView2<f64>, b: usize) -> Array2<f64> {
                 }
             }
         }
-        Loss::InfoNce { tau } => {
+        Loss::InfoNce(crate::loss::InfoNce { tau }) => {
             let lb = ((b - 1) as f64).ln();
             // a_ij = log(1 + (B-1) e^{Z_ij - Z_ii}) + log(1 + (B-1) e^{Z_ji - Z_ii}).
             let term = |i: usize, j: usize| {

@@ -134,7 +134,7 @@ impl MiniBatch {
         let batching = batching.unwrap_or(Batching::Shuffled);
         match batching {
             Batching::Expected => {
-                if let Loss::InfoNce { .. } = loss {
+                if let Loss::InfoNce(_) = loss {
                     return Err(Error::Config(
                         "--batching expected is the exact expected mini-batch loss, which only \
                          the sigmoid loss has in closed form (negatives weighted by (B-1)/(N-1)); \

@@ -20,6 +20,7 @@ use super::{EncoderConfig, EncoderResult, LossObserver};
 use crate::batch::hardest::HardestChooser;
 use crate::batch::{BatchSampler, Batching, MiniBatch};
 use crate::loss::minibatch::{sigmoid_loss_weighted, weight_negatives, NegVariance};
+use crate::loss::ContrastiveLoss;
 use crate::loss::Loss;
 use crate::optim::Termination;
 use crate::valid::Valid;
@@ -41,7 +42,9 @@ fn copy_params<T: Scalar>(src: &Encoder<T>, dst: &mut Encoder<T>) {
 /// The expected objective at `S` (module documentation).
 fn objective_value(loss: &Loss, w: f64, penalty: Option<NegVariance>, s: ArrayView2<f64>) -> f64 {
     let base = match *loss {
-        Loss::Sigmoid { t, b } if w != 1.0 => sigmoid_loss_weighted(s, t, b, w),
+        Loss::Sigmoid(crate::loss::Sigmoid { t, b }) if w != 1.0 => {
+            sigmoid_loss_weighted(s, t, b, w)
+        }
         _ => loss.value_s(s),
     };
     base + penalty.map_or(0.0, |p| p.value(s))
@@ -63,8 +66,8 @@ pub(super) fn train_batched<T: Scalar>(
         .ok()
         .filter(|p| p.lambda > 0.0);
     let w = match loss {
-        Loss::Sigmoid { .. } => mb.weight(),
-        Loss::InfoNce { .. } => 1.0,
+        Loss::Sigmoid(_) => mb.weight(),
+        Loss::InfoNce(_) => 1.0,
     };
     let grad_s = |s: ArrayView2<'_, f64>, mut g: ndarray::ArrayViewMut2<'_, f64>| {
         if !loss.grad_s(s, g.view_mut()) {

@@ -34,6 +34,7 @@ use super::gemm::{gemm, padded};
 use super::scalar::Scalar;
 use super::EncoderConfig;
 use crate::error::Result;
+use crate::loss::ContrastiveLoss;
 use crate::loss::Loss;
 use crate::valid::Valid;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip};

@@ -205,7 +205,10 @@ mod tests {
                     for &(t, b) in &[(1.0, 1.0), (3.0, 1.0), (0.5, -2.0)] {
                         let l = sigmoid_loss(s.view(), t, b);
                         assert!((l - ccem_loss(n, t, b, c)).abs() < 1e-12);
-                        let via_enum = Loss::sigmoid(t, b).unwrap().value_s(s.view());
+                        let via_enum = crate::loss::ContrastiveLoss::value_s(
+                            &Loss::sigmoid(t, b).unwrap(),
+                            s.view(),
+                        );
                         assert_eq!(l, via_enum);
                     }
                 }

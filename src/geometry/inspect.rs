@@ -65,14 +65,15 @@ use super::margin::{
     CANDIDATE_CAP, EXACT_QUANTILE_MAX_N, HISTOGRAM_BINS,
 };
 use super::measure::{Measurement, Stats};
+use crate::base::Precision;
 use crate::error::{Error, Result};
-use crate::loss::precision::{blocked_loss_f32, normalize_rows_f32, softplus_fast, Precision};
+use crate::loss::embedding::RowNormalize;
+use crate::loss::sigmoid::softplus_fast;
 use crate::loss::sigmoid_grad::exp_nonpos;
-use crate::loss::{blocked_loss, infonce_clip, normalize_rows, BlockOptions, Loss};
+use crate::loss::{driver, infonce_clip, BlockOptions, Loss};
 use crate::matrix::Matrix;
 use crate::report::Report;
-use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{s, Array2, ArrayView2};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -91,52 +92,6 @@ pub const MAX_FIXED_SHIFT_SPAN: f64 = 600.0;
 /// Lanes of the float64 sums in the kernel (fixed, so the summation order does not depend on
 /// the machine).
 const LANES: usize = 8;
-
-/// A float type whose matrices the pass multiplies (float32 or float64).
-pub(crate) trait Real: Copy + Send + Sync + Into<f64> + 'static {
-    /// `C = A B`, single-threaded on the calling thread.
-    fn gemm(a: ArrayView2<Self>, b: ArrayView2<Self>, c: ArrayViewMut2<Self>);
-    /// Rows on the unit sphere ([`normalize_rows`] or [`normalize_rows_f32`]).
-    fn normalize(x: ArrayView2<Self>, which: &'static str) -> Result<Array2<Self>>;
-    /// The blocked loss in this precision ([`blocked_loss`] or [`blocked_loss_f32`]).
-    fn loss(loss: &Loss, u: ArrayView2<Self>, v: ArrayView2<Self>, opts: BlockOptions) -> f64;
-    /// The unit roundoff.
-    const EPS: f64;
-    /// The largest finite value.
-    const MAX: f64;
-    /// Zero.
-    const ZERO: Self;
-}
-
-impl Real for f32 {
-    fn gemm(a: ArrayView2<f32>, b: ArrayView2<f32>, c: ArrayViewMut2<f32>) {
-        crate::loss::sgemm::sgemm(a, b, c, false);
-    }
-    fn normalize(x: ArrayView2<f32>, which: &'static str) -> Result<Array2<f32>> {
-        Ok(normalize_rows_f32(x, which)?.u)
-    }
-    fn loss(loss: &Loss, u: ArrayView2<f32>, v: ArrayView2<f32>, opts: BlockOptions) -> f64 {
-        blocked_loss_f32(loss, u, v, opts)
-    }
-    const EPS: f64 = f32::EPSILON as f64;
-    const MAX: f64 = f32::MAX as f64;
-    const ZERO: f32 = 0.0;
-}
-
-impl Real for f64 {
-    fn gemm(a: ArrayView2<f64>, b: ArrayView2<f64>, mut c: ArrayViewMut2<f64>) {
-        general_mat_mul(1.0, &a, &b, 0.0, &mut c);
-    }
-    fn normalize(x: ArrayView2<f64>, which: &'static str) -> Result<Array2<f64>> {
-        Ok(normalize_rows(x, which)?.u)
-    }
-    fn loss(loss: &Loss, u: ArrayView2<f64>, v: ArrayView2<f64>, opts: BlockOptions) -> f64 {
-        blocked_loss(loss, u, v, opts)
-    }
-    const EPS: f64 = f64::EPSILON;
-    const MAX: f64 = f64::MAX;
-    const ZERO: f64 = 0.0;
-}
 
 /// How the negatives' quantile of the quantile margin is found (module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -251,7 +206,7 @@ struct RunSums {
 /// The kernel over a contiguous run of negatives `xs` of one row, with their columns' InfoNCE
 /// sums `cols` (empty without InfoNCE): everything but the histogram, in `LANES` float64 lanes.
 #[inline(always)]
-fn negatives_run<T: Real, const SIG: bool, const INFO: bool>(
+fn negatives_run<T: RowNormalize, const SIG: bool, const INFO: bool>(
     xs: &[T],
     cols: &mut [f64],
     hist: &mut [u32],
@@ -269,7 +224,7 @@ fn negatives_run<T: Real, const SIG: bool, const INFO: bool>(
     for start in (0..full).step_by(LANES) {
         let mut x = [0.0f64; LANES];
         for l in 0..LANES {
-            x[l] = xs[start + l].into();
+            x[l] = xs[start + l].to_f64();
         }
         if SIG {
             let mut y = [0.0f64; LANES];
@@ -316,7 +271,7 @@ fn negatives_run<T: Real, const SIG: bool, const INFO: bool>(
         max: mx.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x)),
     };
     for j in full..xs.len() {
-        let x: f64 = xs[j].into();
+        let x: f64 = xs[j].to_f64();
         if SIG {
             out.sig += softplus_fast(k.t * x - k.b);
         }
@@ -337,7 +292,7 @@ fn negatives_run<T: Real, const SIG: bool, const INFO: bool>(
 
 /// The negatives `xs[lo..hi]` of row `gi` of a tile whose first column is `c0`.
 #[inline(always)]
-fn visit_negatives<T: Real, const SIG: bool, const INFO: bool>(
+fn visit_negatives<T: RowNormalize, const SIG: bool, const INFO: bool>(
     acc: &mut GroupAcc,
     xs: &[T],
     (gi, c0): (usize, usize),
@@ -366,7 +321,7 @@ fn visit_negatives<T: Real, const SIG: bool, const INFO: bool>(
 
 /// One row of a tile: `xs` are `S[gi, c0..c0 + len]`.
 #[inline(always)]
-fn tile_row<T: Real, const SIG: bool, const INFO: bool>(
+fn tile_row<T: RowNormalize, const SIG: bool, const INFO: bool>(
     acc: &mut GroupAcc,
     xs: &[T],
     gi: usize,
@@ -377,7 +332,7 @@ fn tile_row<T: Real, const SIG: bool, const INFO: bool>(
     match gi.checked_sub(c0).filter(|&j| j < len) {
         Some(j) => {
             visit_negatives::<T, SIG, INFO>(acc, xs, (gi, c0), (0, j), k);
-            let x: f64 = xs[j].into();
+            let x: f64 = xs[j].to_f64();
             acc.pos[gi.wrapping_add(acc.base)] = x;
             if SIG {
                 acc.sig += softplus_fast(-(k.t * x - k.b));
@@ -395,7 +350,7 @@ fn tile_row<T: Real, const SIG: bool, const INFO: bool>(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn tile_avx2<T: Real, const SIG: bool, const INFO: bool>(
+fn tile_avx2<T: RowNormalize, const SIG: bool, const INFO: bool>(
     acc: &mut GroupAcc,
     tile: ArrayView2<T>,
     (r0, c0): (usize, usize),
@@ -405,7 +360,7 @@ fn tile_avx2<T: Real, const SIG: bool, const INFO: bool>(
 }
 
 #[inline(always)]
-fn tile_plain<T: Real, const SIG: bool, const INFO: bool>(
+fn tile_plain<T: RowNormalize, const SIG: bool, const INFO: bool>(
     acc: &mut GroupAcc,
     tile: ArrayView2<T>,
     (r0, c0): (usize, usize),
@@ -419,7 +374,7 @@ fn tile_plain<T: Real, const SIG: bool, const INFO: bool>(
 
 /// One tile through the kernel, in the AVX2 build where the CPU has it (no fused multiply-add,
 /// so both builds give bitwise the same result).
-fn tile_dispatch<T: Real, const SIG: bool, const INFO: bool>(
+fn tile_dispatch<T: RowNormalize, const SIG: bool, const INFO: bool>(
     acc: &mut GroupAcc,
     tile: ArrayView2<T>,
     at: (usize, usize),
@@ -490,7 +445,7 @@ impl Progress<'_> {
 /// blocks dealt to [`GROUPS`] groups ([`Layout`]), each group's tiles in order; `visit` gets
 /// `(r0, c0, l0)`: the tile's first row and column and the local index of its first row.
 /// Returns the groups' states in group order; `init(g)` makes group `g`'s.
-fn for_each_tile<T: Real, A: Send>(
+fn for_each_tile<T: RowNormalize, A: Send>(
     u: ArrayView2<T>,
     v: ArrayView2<T>,
     layout: Layout,
@@ -502,13 +457,13 @@ fn for_each_tile<T: Real, A: Send>(
     let width = TILE_COLS.min(n);
     let run = |g: usize| {
         let mut acc = init(g);
-        let mut buf = Array2::<T>::from_elem((layout.block, width), T::ZERO);
+        let mut buf = Array2::<T>::from_elem((layout.block, width), T::zero());
         for (l0, r0, r1) in layout.blocks(g) {
             let ub = u.slice(s![r0..r1, ..]);
             for c0 in (0..n).step_by(width) {
                 let c1 = (c0 + width).min(n);
                 let mut tile = buf.slice_mut(s![..r1 - r0, ..c1 - c0]);
-                T::gemm(ub, v.slice(s![c0..c1, ..]).t(), tile.view_mut());
+                T::gemm(ub, v.slice(s![c0..c1, ..]).t(), tile.view_mut(), false);
                 visit(&mut acc, (r0, c0, l0), tile.view());
             }
             if let Some(p) = progress {
@@ -526,7 +481,7 @@ fn for_each_tile<T: Real, A: Send>(
 
 /// `sum_{i != j} x_i.x_j` and `sum_{i != j} (x_i.x_j)^2` from `s = sum_i x_i` and `X^T X`
 /// (module documentation), with `X^T X` accumulated in float64 from products of `block` rows.
-fn within_sums<T: Real>(
+fn within_sums<T: RowNormalize>(
     x: ArrayView2<T>,
     rows: &RowSums,
     block: usize,
@@ -540,12 +495,12 @@ fn within_sums<T: Real>(
     let part = |&j0: &usize| {
         let j1 = (j0 + COLS).min(d);
         let mut acc = Array2::<f64>::zeros((d, j1 - j0));
-        let mut tmp = Array2::<T>::from_elem((d, j1 - j0), T::ZERO);
+        let mut tmp = Array2::<T>::from_elem((d, j1 - j0), T::zero());
         for r0 in (0..n).step_by(block) {
             let r1 = (r0 + block).min(n);
             let xb = x.slice(s![r0..r1, ..]);
-            T::gemm(xb.t(), xb.slice(s![.., j0..j1]), tmp.view_mut());
-            acc.zip_mut_with(&tmp, |a, &b| *a += b.into());
+            T::gemm(xb.t(), xb.slice(s![.., j0..j1]), tmp.view_mut(), false);
+            acc.zip_mut_with(&tmp, |a, &b| *a += b.to_f64());
         }
         acc.iter().map(|a| a * a).sum::<f64>()
     };
@@ -587,7 +542,7 @@ struct Pass {
 }
 
 /// The one pass (module documentation).
-fn pass<T: Real>(
+fn pass<T: RowNormalize>(
     u: ArrayView2<T>,
     v: ArrayView2<T>,
     p: &ScanParams,
@@ -601,7 +556,7 @@ fn pass<T: Real>(
         .map(|(a, b)| {
             a.iter()
                 .zip(b.iter())
-                .map(|(&x, &y)| x.into() * y.into())
+                .map(|(&x, &y)| x.to_f64() * y.to_f64())
                 .sum()
         })
         .collect();
@@ -695,15 +650,15 @@ pub(crate) struct RowSums {
 }
 
 impl RowSums {
-    pub(crate) fn of<T: Real>(x: ArrayView2<T>) -> Self {
+    pub(crate) fn of<T: RowNormalize>(x: ArrayView2<T>) -> Self {
         let mut sum = vec![0.0f64; x.ncols()];
         let norms2 = x
             .outer_iter()
             .map(|r| {
                 sum.iter_mut()
                     .zip(r.iter())
-                    .for_each(|(s, &a)| *s += a.into());
-                r.iter().map(|&a| a.into() * a.into()).sum()
+                    .for_each(|(s, &a)| *s += a.to_f64());
+                r.iter().map(|&a| a.to_f64() * a.to_f64()).sum()
             })
             .collect();
         RowSums { norms2, sum }
@@ -716,14 +671,14 @@ impl RowSums {
 
 /// `R = max_i ||u_i|| max_j ||v_j||`, widened for the rounding of the products in precision
 /// `T` of dimension `d` (every computed `S_ij` lies in `[-R, R]`).
-fn bound_of<T: Real>(u: &RowSums, v: &RowSums, d: usize) -> f64 {
+fn bound_of<T: RowNormalize>(u: &RowSums, v: &RowSums, d: usize) -> f64 {
     let d = d as f64;
     (u.max_norm() * v.max_norm()).max(f64::MIN_POSITIVE) * (1.0 + 4.0 * (d + 2.0) * T::EPS)
 }
 
 /// The negatives' quantile `q` from the pass's histogram: exactly with a second pass, or by
 /// interpolation in the bins. Returns `(q_neg, absolute error bound)`.
-fn negative_quantile<T: Real>(
+fn negative_quantile<T: RowNormalize>(
     u: ArrayView2<T>,
     v: ArrayView2<T>,
     hist: &[u64],
@@ -768,7 +723,7 @@ fn negative_quantile<T: Real>(
     let negatives = |row: &[T], gi: usize, c0: usize, f: &mut dyn FnMut(f64)| {
         for (j, &x) in row.iter().enumerate() {
             if c0 + j != gi {
-                f(x.into());
+                f(x.to_f64());
             }
         }
     };
@@ -866,7 +821,7 @@ pub(crate) struct ScanWants<'a> {
 }
 
 /// The scan of `(U, V)` taken as given (checked by the caller: same shape, `N >= 2`, finite).
-pub(crate) fn scan<T: Real>(
+pub(crate) fn scan<T: RowNormalize>(
     (u, v): (ArrayView2<T>, ArrayView2<T>),
     (su, sv): (&RowSums, &RowSums),
     level: QuantileLevel,
@@ -1165,7 +1120,7 @@ fn memory_estimate((n, d): (usize, usize), p: Precision, block: usize, mode: Qua
 
 /// Normalises a checked pair when asked and scans it; InfoNCE
 /// by its own pass when the scan could not take it (module documentation).
-fn scan_pair<T: Real>(
+fn scan_pair<T: RowNormalize>(
     u: Array2<T>,
     v: Array2<T>,
     normalize: bool,
@@ -1173,7 +1128,10 @@ fn scan_pair<T: Real>(
     info: &Loss,
 ) -> Result<(Scan, Option<f64>)> {
     let (u, v) = if normalize {
-        (T::normalize(u.view(), "U")?, T::normalize(v.view(), "V")?)
+        (
+            T::normalize(u.view(), "U")?.0,
+            T::normalize(v.view(), "V")?.0,
+        )
     } else {
         (u, v)
     };
@@ -1191,7 +1149,7 @@ fn scan_pair<T: Real>(
     let fallback = sc
         .infonce_loss
         .is_none()
-        .then(|| T::loss(info, u.view(), v.view(), opts));
+        .then(|| driver::value(info, u.view(), v.view(), opts));
     Ok((sc, fallback))
 }
 

@@ -16,7 +16,7 @@
 //! norms `(1, 0)`, `w = 1` each side; within off-diagonal `(-1/(N-1), N/(N-1))`, `w = 1` each
 //! side; positives `(1, -2)` and negatives `(-1/(N-1), -(N-2)/(N-1))`, `w = 2` (`UV^T` and `VU^T`).
 
-use crate::loss::blocked::{block_product, map_blocks};
+use crate::loss::driver::{block_product, map_blocks};
 use crate::loss::BlockOptions;
 use ndarray::ArrayView2;
 use serde::Serialize;

@@ -5,6 +5,7 @@
 
 use super::Loss;
 use crate::error::{Error, Result};
+use crate::loss::ContrastiveLoss;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, Zip};
 
@@ -141,4 +142,43 @@ pub fn mean_similarities(u: ArrayView2<f64>, v: ArrayView2<f64>) -> (f64, f64) {
         .fold(0.0, |acc, a, b| acc + a.dot(&b));
     let total = u.sum_axis(Axis(0)).dot(&v.sum_axis(Axis(0)));
     (pos / n, (total - pos) / (n * (n - 1.0)))
+}
+
+/// The row normalisation `u = x / ||x||` and its backward pass (SPEC §1) in each precision:
+/// [`normalize_rows`] and [`backprop_normalization`] for `f64`,
+/// [`super::precision::normalize_rows_f32`] and [`super::precision::backprop_normalization_f32`]
+/// for `f32` (norms accumulated in `f64`).
+pub(crate) trait RowNormalize: crate::base::Real {
+    /// The rows on the unit sphere and the norms they had.
+    fn normalize(x: ArrayView2<Self>, which: &'static str) -> Result<(Array2<Self>, Array1<f64>)>;
+    /// `dL/dx` from `dL/du` (SPEC §1).
+    fn backprop(u: ArrayView2<Self>, norms: ArrayView1<f64>, du: ArrayView2<Self>) -> Array2<Self>;
+    /// The matrix in [`crate::matrix::Matrix`].
+    fn wrap(a: Array2<Self>) -> crate::matrix::Matrix;
+}
+
+impl RowNormalize for f64 {
+    fn normalize(x: ArrayView2<f64>, which: &'static str) -> Result<(Array2<f64>, Array1<f64>)> {
+        let n = normalize_rows(x, which)?;
+        Ok((n.u, n.norms))
+    }
+    fn backprop(u: ArrayView2<f64>, norms: ArrayView1<f64>, du: ArrayView2<f64>) -> Array2<f64> {
+        backprop_normalization(u, norms, du)
+    }
+    fn wrap(a: Array2<f64>) -> crate::matrix::Matrix {
+        crate::matrix::Matrix::F64(a)
+    }
+}
+
+impl RowNormalize for f32 {
+    fn normalize(x: ArrayView2<f32>, which: &'static str) -> Result<(Array2<f32>, Array1<f64>)> {
+        let n = super::precision::normalize_rows_f32(x, which)?;
+        Ok((n.u, n.norms))
+    }
+    fn backprop(u: ArrayView2<f32>, norms: ArrayView1<f64>, du: ArrayView2<f32>) -> Array2<f32> {
+        super::precision::backprop_normalization_f32(u, norms, du)
+    }
+    fn wrap(a: Array2<f32>) -> crate::matrix::Matrix {
+        crate::matrix::Matrix::F32(a)
+    }
 }

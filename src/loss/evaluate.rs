@@ -24,23 +24,23 @@
 //! # Ok::<(), ccem::Error>(())
 //! ```
 
-use super::embedding::backprop_normalization;
-use super::precision::{blocked_loss_f32, blocked_loss_grad_f32, loss_grad_raw_f32, Precision};
-use super::{blocked_loss, blocked_loss_grad, normalize_rows, BlockOptions, Loss};
+use super::contrastive::ContrastiveLoss;
+use super::driver::{self, LossGrad};
+use super::embedding::RowNormalize;
+use super::{BlockOptions, Loss};
+use crate::base::Precision;
 use crate::error::{Error, Result};
 use crate::matrix::Matrix;
+use ndarray::Array2;
 
 /// The blocking that is fastest in each precision on the development machine
-/// (`examples/loss_scale`, `N = 4096, d = 768`): 256 rows in float64 (`block x N` float64 of
-/// extra memory), 1024 in float32 (`block x N` float32), where larger blocks amortise the
+/// (`examples/loss_scale`, `N = 4096, d = 768`): [`Real::DEFAULT_BLOCK`] rows, 256 in float64
+/// (`block x N` float64 of extra memory), 1024 in float32, where larger blocks amortise the
 /// packing of the float32 products.
 pub fn default_block(p: Precision) -> BlockOptions {
-    BlockOptions {
-        block: match p {
-            Precision::F32 => 1024,
-            Precision::F64 => 256,
-        },
-        parallel: true,
+    match p {
+        Precision::F32 => BlockOptions::for_precision::<f32>(),
+        Precision::F64 => BlockOptions::for_precision::<f64>(),
     }
 }
 
@@ -81,60 +81,63 @@ pub struct Evaluation {
     pub precision: Precision,
 }
 
-/// The loss of `(U, V)` (module documentation).
+/// The generic body of [`evaluate_with`] in precision `R`.
+fn run<R: RowNormalize, L: ContrastiveLoss + ?Sized>(
+    loss: &L,
+    u: Array2<R>,
+    v: Array2<R>,
+    opts: &EvalOptions,
+    block: BlockOptions,
+) -> Result<(f64, Option<(Matrix, Matrix)>)> {
+    let (u, v, norms) = if opts.normalize {
+        let (u, nu) = R::normalize(u.view(), "U")?;
+        let (v, nv) = R::normalize(v.view(), "V")?;
+        (u, v, Some((nu, nv)))
+    } else {
+        (u, v, None)
+    };
+    if !opts.grad {
+        return Ok((driver::value(loss, u.view(), v.view(), block), None));
+    }
+    let LossGrad { value, du, dv } = driver::value_grad(loss, u.view(), v.view(), block);
+    let (du, dv) = match norms {
+        Some((nu, nv)) => (
+            R::backprop(u.view(), nu.view(), du.view()),
+            R::backprop(v.view(), nv.view(), dv.view()),
+        ),
+        None => (du, dv),
+    };
+    Ok((value, Some((R::wrap(du), R::wrap(dv)))))
+}
+
+/// The loss of `(U, V)` (module documentation): [`evaluate_with`] for a registered [`Loss`].
 ///
 /// # Errors
-/// Shapes differ, `N < 2`, a non-finite entry, or (with `normalize`) a zero row.
+/// Shapes differ, `N < 2`, a non-finite entry, (with `normalize`) a zero row, or a loss or
+/// gradient that overflows the precision.
 pub fn evaluate(loss: &Loss, u: Matrix, v: Matrix, opts: &EvalOptions) -> Result<Evaluation> {
+    evaluate_with(loss, u, v, opts)
+}
+
+/// The loss of `(U, V)` for any [`ContrastiveLoss`], a registered one or one defined outside the
+/// crate (module documentation).
+///
+/// # Errors
+/// As [`evaluate`].
+pub fn evaluate_with<L: ContrastiveLoss + ?Sized>(
+    loss: &L,
+    u: Matrix,
+    v: Matrix,
+    opts: &EvalOptions,
+) -> Result<Evaluation> {
     Matrix::check_pair(&u, &v)?;
     let precision = opts
         .precision
         .unwrap_or_else(|| Matrix::common_precision(&u, &v));
     let block = opts.block.unwrap_or_else(|| default_block(precision));
     let (value, grads) = match (u.to_precision(precision), v.to_precision(precision)) {
-        (Matrix::F64(u), Matrix::F64(v)) => {
-            let (u, v, norms) = if opts.normalize {
-                let nu = normalize_rows(u.view(), "U")?;
-                let nv = normalize_rows(v.view(), "V")?;
-                (nu.u, nv.u, Some((nu.norms, nv.norms)))
-            } else {
-                (u, v, None)
-            };
-            if opts.grad {
-                let lg = blocked_loss_grad(loss, u.view(), v.view(), block);
-                let (du, dv) = match norms {
-                    Some((nu, nv)) => (
-                        backprop_normalization(u.view(), nu.view(), lg.du.view()),
-                        backprop_normalization(v.view(), nv.view(), lg.dv.view()),
-                    ),
-                    None => (lg.du, lg.dv),
-                };
-                (lg.value, Some((Matrix::F64(du), Matrix::F64(dv))))
-            } else {
-                (blocked_loss(loss, u.view(), v.view(), block), None)
-            }
-        }
-        (Matrix::F32(u), Matrix::F32(v)) => match (opts.grad, opts.normalize) {
-            (true, true) => {
-                let lg = loss_grad_raw_f32(loss, u.view(), v.view(), block)?;
-                (lg.value, Some((Matrix::F32(lg.du), Matrix::F32(lg.dv))))
-            }
-            (true, false) => {
-                let lg = blocked_loss_grad_f32(loss, u.view(), v.view(), block);
-                (lg.value, Some((Matrix::F32(lg.du), Matrix::F32(lg.dv))))
-            }
-            (false, normalize) => {
-                let (u, v) = if normalize {
-                    (
-                        super::precision::normalize_rows_f32(u.view(), "U")?.u,
-                        super::precision::normalize_rows_f32(v.view(), "V")?.u,
-                    )
-                } else {
-                    (u, v)
-                };
-                (blocked_loss_f32(loss, u.view(), v.view(), block), None)
-            }
-        },
+        (Matrix::F64(u), Matrix::F64(v)) => run(loss, u, v, opts, block)?,
+        (Matrix::F32(u), Matrix::F32(v)) => run(loss, u, v, opts, block)?,
         _ => unreachable!("both converted to one precision above"),
     };
     let finite = |m: &Matrix| match m {
@@ -147,8 +150,9 @@ pub fn evaluate(loss: &Loss, u: Matrix, v: Matrix, opts: &EvalOptions) -> Result
             .is_some_and(|(a, b)| !finite(a) || !finite(b))
     {
         return Err(Error::Config(format!(
-            "the loss or its gradient overflows {precision} ({value}): the rows (or the logits \
-             t S_ij - b, S_ij / tau) are too large; normalise the rows or scale them down"
+            "the {} loss or its gradient overflows {precision} ({value}): the rows (or the \
+             logits) are too large; normalise the rows or scale them down",
+            loss.name()
         )));
     }
     Ok(Evaluation {

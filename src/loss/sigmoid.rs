@@ -5,7 +5,234 @@
 //! Each term shares one `exp(-|x|)` between its softplus and its sigmoid, so the pair is exact
 //! and finite for every finite logit (`t` up to `1e4` and beyond).
 
+use super::contrastive::{BlockAt, ContrastiveLoss};
+use super::sigmoid_grad::exp_nonpos;
+use crate::base::Real;
+use crate::error::{check_bias, check_finite, check_nonneg, check_scale, Result};
 use ndarray::{ArrayView2, ArrayViewMut2};
+use serde::{Deserialize, Serialize};
+
+/// The sigmoid loss of SigLIP with scale `t >= 0` and bias `b`: logit `t S_ij - b` (SPEC §1).
+///
+/// `L = (1/N) sum_{i,j} softplus(-z_ij (t S_ij - b))`, `z_ii = +1`, `z_ij = -1` (`i != j`);
+/// `G_ij = -(z_ij t / N) sigmoid(-z_ij (t S_ij - b))`.
+///
+/// ```
+/// use ccem::loss::sigmoid::Sigmoid;
+/// use ccem::loss::contrastive::ContrastiveLoss;
+/// use ndarray::array;
+/// let loss = Sigmoid::new(2.0, 1.0)?;
+/// let s = array![[1.0, 0.0], [0.0, 1.0]];
+/// let sp = |x: f64| x.exp().ln_1p();
+/// assert!((loss.value_s(s.view()) - 2.0 * sp(-1.0)).abs() < 1e-15);
+/// assert!(Sigmoid::new(-1.0, 0.0).is_err());
+/// # Ok::<(), ccem::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sigmoid {
+    /// Scale (inverse temperature), `0 <= t <= MAX_MAGNITUDE`.
+    pub t: f64,
+    /// Bias, `|b| <= MAX_MAGNITUDE`.
+    pub b: f64,
+}
+
+impl Sigmoid {
+    /// The sigmoid loss with scale `t` and bias `b`.
+    ///
+    /// # Errors
+    /// `t` negative, non-finite or above [`crate::error::MAX_MAGNITUDE`]; `|b|` non-finite or
+    /// above it.
+    pub fn new(t: f64, b: f64) -> Result<Self> {
+        Ok(Sigmoid {
+            t: check_scale("t", t)?,
+            b: check_bias("b", b)?,
+        })
+    }
+
+    /// The relative-bias form: logit `t (S - r_b)`, i.e. `b = r_b t` (SPEC §1, Bangachev et al.
+    /// 2025).
+    ///
+    /// # Errors
+    /// As [`Sigmoid::new`], or a non-finite `r_b`.
+    pub fn relative(t: f64, r_b: f64) -> Result<Self> {
+        check_finite("r_b", r_b)?;
+        Self::new(t, r_b * check_nonneg("t", t)?)
+    }
+}
+
+impl ContrastiveLoss for Sigmoid {
+    fn name(&self) -> &'static str {
+        "sigmoid"
+    }
+
+    fn params(&self) -> Vec<(&'static str, f64)> {
+        vec![("t", self.t), ("b", self.b)]
+    }
+
+    /// The terms `softplus(-z_ij (t S_ij - b))` of the block, each from one `exp(-|y|)`
+    /// ([`softplus_sigmoid`]), summed in `f64` lanes; with `GRAD`, `G_ij` in place.
+    fn block<R: Real, const GRAD: bool>(&self, mut s: ArrayViewMut2<R>, at: &BlockAt) -> f64 {
+        let ncols = s.ncols();
+        let mut total = 0.0;
+        for (i, mut row) in s.outer_iter_mut().enumerate() {
+            let diag = at.diag_col(i, ncols);
+            total += match row.as_slice_mut() {
+                Some(r) => sigmoid_row_dispatch::<R, GRAD>(r, diag, self.t, self.b, at.n),
+                None => {
+                    let mut r = row.to_vec();
+                    let v = sigmoid_row_dispatch::<R, GRAD>(&mut r, diag, self.t, self.b, at.n);
+                    if GRAD {
+                        row.iter_mut().zip(&r).for_each(|(a, &x)| *a = x);
+                    }
+                    v
+                }
+            };
+        }
+        total
+    }
+
+    /// [`sigmoid_loss`] (exact `exp`/`ln_1p`; the optimiser's and the encoder's dense path).
+    fn value_s(&self, s: ArrayView2<f64>) -> f64 {
+        sigmoid_loss(s, self.t, self.b)
+    }
+
+    /// [`sigmoid_loss_grad`].
+    fn value_grad_s(&self, s: ArrayView2<f64>, g: ArrayViewMut2<f64>) -> f64 {
+        sigmoid_loss_grad(s, self.t, self.b, g)
+    }
+
+    /// The vectorised gradient kernel without the loss value (`sigmoid_grad.rs`, equal to
+    /// [`ContrastiveLoss::value_grad_s`]'s `G` to 1e-15, tested); always finite.
+    fn grad_s(&self, s: ArrayView2<f64>, mut g: ArrayViewMut2<f64>) -> bool {
+        let n = s.nrows();
+        match (s.as_slice(), g.as_slice_mut()) {
+            (Some(s), Some(g)) => {
+                super::sigmoid_grad::sigmoid_grad_s(s, g, n, self.t, self.b);
+                true
+            }
+            _ => sigmoid_loss_grad(s, self.t, self.b, g).is_finite(),
+        }
+    }
+}
+
+/// Lanes of the vectorised `f64` sums (a fixed number: the summation order does not depend on
+/// the machine).
+const LANES: usize = 8;
+
+/// `ln(1 + e)` for `e` in `[0, 1]`, branch-free: `2 atanh(z)`, `z = e / (2 + e)` in `[0, 1/3]`,
+/// by its series `2 z sum_k z^{2k} / (2k + 1)` to `k = 13` (truncation below `2e-15` relative).
+#[inline(always)]
+pub(crate) fn ln1p_unit(e: f64) -> f64 {
+    let z = e / (2.0 + e);
+    let w = z * z;
+    let mut p = 1.0 / 29.0;
+    for k in (0..14).rev() {
+        p = p * w + 1.0 / (2 * k + 1) as f64;
+    }
+    2.0 * z * p
+}
+
+/// `softplus(y) = ln(1 + e^y)`, branch-free from one `exp(-|y|)` (relative error below `1e-15`).
+#[inline(always)]
+pub(crate) fn softplus_fast(y: f64) -> f64 {
+    y.max(0.0) + ln1p_unit(exp_nonpos(-y.abs()))
+}
+
+/// The loss term `softplus(y)` and its derivative `sigmoid(y)`, from one `exp(-|y|)`.
+#[inline(always)]
+fn softplus_sigmoid(y: f64) -> (f64, f64) {
+    let e = exp_nonpos(-y.abs());
+    let sp = y.max(0.0) + ln1p_unit(e);
+    let r = 1.0 / (1.0 + e);
+    (sp, if y >= 0.0 { r } else { e * r })
+}
+
+/// Sum of the loss terms of a contiguous run of entries that are all negatives
+/// (`y = t S - b`) or all positives (`y = -(t S - b)`, `sign = -1`); with `WRITE`, each entry is
+/// overwritten by its gradient `-sign * scale * sigmoid(y)` (a positive's gradient is negative).
+#[inline(always)]
+fn sigmoid_run<R: Real, const WRITE: bool>(
+    xs: &mut [R],
+    sign: f64,
+    t: f64,
+    b: f64,
+    scale: f64,
+) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let mut chunks = xs.chunks_exact_mut(LANES);
+    for ch in &mut chunks {
+        for (x, a) in ch.iter_mut().zip(acc.iter_mut()) {
+            let (sp, sg) = softplus_sigmoid(sign * (t * x.to_f64() - b));
+            *a += sp;
+            if WRITE {
+                *x = R::from_f64(sign * scale * sg);
+            }
+        }
+    }
+    let mut tail = 0.0;
+    for x in chunks.into_remainder() {
+        let (sp, sg) = softplus_sigmoid(sign * (t * x.to_f64() - b));
+        tail += sp;
+        if WRITE {
+            *x = R::from_f64(sign * scale * sg);
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+/// One row of a block of `S`: its loss terms summed, and with `WRITE` the row overwritten by
+/// `G_ij = -(z_ij t / n) sigmoid(-z_ij (t S_ij - b))`; `diag` is the local column of the
+/// positive pair, if it lies in this row.
+#[inline(always)]
+fn sigmoid_row<R: Real, const WRITE: bool>(
+    row: &mut [R],
+    diag: Option<usize>,
+    t: f64,
+    b: f64,
+    n: usize,
+) -> f64 {
+    let scale = t / n as f64;
+    match diag {
+        Some(j) if j < row.len() => {
+            let (left, rest) = row.split_at_mut(j);
+            let (mid, right) = rest.split_at_mut(1);
+            let l = sigmoid_run::<R, WRITE>(left, 1.0, t, b, scale);
+            let m = sigmoid_run::<R, WRITE>(mid, -1.0, t, b, scale);
+            let r = sigmoid_run::<R, WRITE>(right, 1.0, t, b, scale);
+            l + m + r
+        }
+        _ => sigmoid_run::<R, WRITE>(row, 1.0, t, b, scale),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn sigmoid_row_avx2<R: Real, const WRITE: bool>(
+    row: &mut [R],
+    diag: Option<usize>,
+    t: f64,
+    b: f64,
+    n: usize,
+) -> f64 {
+    sigmoid_row::<R, WRITE>(row, diag, t, b, n)
+}
+
+/// [`sigmoid_row`] in the AVX2 build where the CPU has it (no fused multiply-add, so both builds
+/// give bitwise the same result).
+fn sigmoid_row_dispatch<R: Real, const WRITE: bool>(
+    row: &mut [R],
+    diag: Option<usize>,
+    t: f64,
+    b: f64,
+    n: usize,
+) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        return unsafe { sigmoid_row_avx2::<R, WRITE>(row, diag, t, b, n) };
+    }
+    sigmoid_row::<R, WRITE>(row, diag, t, b, n)
+}
 
 /// Softplus and its derivative (sigmoid) at `x`, from one exponential:
 /// `softplus(x) = max(x,0) + log1p(e^{-|x|})`, `sigmoid(x) = 1/(1+e^{-|x|})` or `e^{-|x|}/(1+e^{-|x|})`.

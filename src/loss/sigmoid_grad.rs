@@ -156,7 +156,7 @@ mod tests {
                 });
                 let loss = crate::loss::Loss::sigmoid(t, b).unwrap();
                 let mut g_lib = Array2::zeros((n, n));
-                loss.value_grad_s(s.view(), g_lib.view_mut());
+                crate::loss::ContrastiveLoss::value_grad_s(&loss, s.view(), g_lib.view_mut());
                 let mut g = vec![f64::NAN; n * n];
                 sigmoid_grad_s(s.as_slice().unwrap(), &mut g, n, t, b);
                 let mut g_base = vec![f64::NAN; n * n];

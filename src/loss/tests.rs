@@ -1,6 +1,7 @@
 //! Finite-difference checks of every analytic gradient of the losses (SPEC.md §1), the blocked
 //! path against the dense one, and the numerics at extreme parameters.
 
+use super::driver::{value as blocked_loss, value_grad as blocked_loss_grad};
 use super::embedding::{backprop_normalization, similarity};
 use super::*;
 use ndarray::{Array2, ArrayView2};

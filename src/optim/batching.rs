@@ -57,7 +57,7 @@ impl FreeConfig {
     /// `(B-1)/(N-1)` for the sigmoid loss with batches, `1` otherwise (SPEC §8).
     pub fn negative_weight(&self) -> f64 {
         match (self.batch, self.loss) {
-            (Some(mb), Loss::Sigmoid { .. }) => mb.weight(),
+            (Some(mb), Loss::Sigmoid(_)) => mb.weight(),
             _ => 1.0,
         }
     }
@@ -153,10 +153,10 @@ impl Solver {
         let mut steps_run = 0;
         while !diverged && steps_run < cfg.steps {
             let loss_now = match cfg.loss {
-                Loss::Sigmoid { .. } => Loss::Sigmoid {
+                Loss::Sigmoid(_) => Loss::Sigmoid(crate::loss::Sigmoid {
                     t: scalars.t(),
                     b: scalars.b(),
-                },
+                }),
                 l => l,
             };
             if let Some(chooser) = hardest.as_mut() {
@@ -182,7 +182,7 @@ impl Solver {
                     .copy_from_slice(&self.theta[nd + i * d..nd + (i + 1) * d]);
             }
             let obj = match loss_now {
-                Loss::Sigmoid { t, b } => Objective::Sigmoid { t, b, w: 1.0 },
+                Loss::Sigmoid(crate::loss::Sigmoid { t, b }) => Objective::Sigmoid { t, b, w: 1.0 },
                 l => Objective::from(l),
             };
             let ev = bt
@@ -224,8 +224,8 @@ impl Solver {
             loss = ev.loss;
         }
         let (t, b) = match cfg.loss {
-            Loss::Sigmoid { .. } => (scalars.t(), scalars.b()),
-            Loss::InfoNce { .. } => (f64::NAN, f64::NAN),
+            Loss::Sigmoid(_) => (scalars.t(), scalars.b()),
+            Loss::InfoNce(_) => (f64::NAN, f64::NAN),
         };
         Run {
             loss,

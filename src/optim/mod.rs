@@ -311,7 +311,7 @@ impl FreeConfig {
         }
         self.validate_batch()?;
         match self.loss {
-            Loss::InfoNce { .. } => {
+            Loss::InfoNce(_) => {
                 if self.learn_t || self.learn_b || self.relative_bias {
                     return Err(Error::Config(
                         "learnt t/b and the relative bias are for the sigmoid loss; InfoNCE has \
@@ -320,7 +320,7 @@ impl FreeConfig {
                     ));
                 }
             }
-            Loss::Sigmoid { t, .. } => {
+            Loss::Sigmoid(crate::loss::Sigmoid { t, .. }) => {
                 if (self.learn_t || self.relative_bias) && t <= 0.0 {
                     return Err(Error::InvalidParameter {
                         name: "t",
@@ -388,11 +388,11 @@ impl FreeResult {
     /// The loss at the final `t`, `b` (for learnt scalars) or the configured one.
     pub fn final_loss(&self, cfg: &FreeConfig) -> Loss {
         match cfg.loss {
-            Loss::Sigmoid { .. } => Loss::Sigmoid {
+            Loss::Sigmoid(_) => Loss::Sigmoid(crate::loss::Sigmoid {
                 t: self.t,
                 b: self.b,
-            },
-            l @ Loss::InfoNce { .. } => l,
+            }),
+            l @ Loss::InfoNce(_) => l,
         }
     }
 }
@@ -503,8 +503,8 @@ pub fn optimize_checked(cfg: &Valid<FreeConfig>) -> FreeResult {
     let cfg: &FreeConfig = cfg;
     let (n, d) = (cfg.n, cfg.d);
     let (t0, b0) = match cfg.loss {
-        Loss::Sigmoid { t, b } => (t, b),
-        Loss::InfoNce { .. } => (f64::NAN, f64::NAN),
+        Loss::Sigmoid(crate::loss::Sigmoid { t, b }) => (t, b),
+        Loss::InfoNce(_) => (f64::NAN, f64::NAN),
     };
     let n_scalars = Scalars::new(t0, b0, cfg.flags()).len();
     let len = 2 * n * d + n_scalars;
@@ -609,7 +609,7 @@ impl Solver {
                 break;
             }
             let lr = cfg.lr * cfg.schedule.factor(steps_run);
-            if let Loss::InfoNce { .. } = cfg.loss {
+            if let Loss::InfoNce(_) = cfg.loss {
                 // Step on log L (module docs); the InfoNCE kernel always computes L.
                 if ev.loss > f64::MIN_POSITIVE {
                     let inv = 1.0 / ev.loss;
@@ -643,8 +643,8 @@ impl Solver {
             ev.loss
         };
         let (t, b) = match cfg.loss {
-            Loss::Sigmoid { .. } => (scalars.t(), scalars.b()),
-            Loss::InfoNce { .. } => (f64::NAN, f64::NAN),
+            Loss::Sigmoid(_) => (scalars.t(), scalars.b()),
+            Loss::InfoNce(_) => (f64::NAN, f64::NAN),
         };
         Run {
             loss,
@@ -668,12 +668,12 @@ impl Solver {
     ) -> objective::Evaluation {
         let nd = self.n * self.d;
         let obj = match cfg.loss {
-            Loss::Sigmoid { .. } => Objective::Sigmoid {
+            Loss::Sigmoid(_) => Objective::Sigmoid {
                 t: scalars.t(),
                 b: scalars.b(),
                 w: cfg.negative_weight(),
             },
-            l @ Loss::InfoNce { .. } => Objective::from(l),
+            l @ Loss::InfoNce(_) => Objective::from(l),
         };
         let (xy, gs) = (&self.theta, &mut self.grad);
         let (gxy, gsc) = gs.split_at_mut(2 * nd);

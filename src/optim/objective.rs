@@ -37,8 +37,8 @@ pub(crate) enum Objective {
 impl From<Loss> for Objective {
     fn from(l: Loss) -> Self {
         match l {
-            Loss::Sigmoid { t, b } => Objective::Sigmoid { t, b, w: 1.0 },
-            Loss::InfoNce { tau } => Objective::InfoNce { tau },
+            Loss::Sigmoid(crate::loss::Sigmoid { t, b }) => Objective::Sigmoid { t, b, w: 1.0 },
+            Loss::InfoNce(crate::loss::InfoNce { tau }) => Objective::InfoNce { tau },
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use super::objective::{Evaluation, Objective, Workspace};
 use super::*;
+use crate::loss::ContrastiveLoss;
 use crate::loss::{normalize_rows, Loss};
 use ndarray::{Array2, ArrayView2};
 use rand::SeedableRng;

@@ -5,7 +5,7 @@ use super::store::{ResultRow, RowStatus};
 use super::{Cell, Mode, SweepSpec};
 use crate::encoder::{self, EncoderConfig};
 use crate::error::Result;
-use crate::loss::{infonce_clip, Loss, LossKind};
+use crate::loss::{ContrastiveLoss, Loss, LossKind};
 use crate::optim::{self, FreeConfig};
 use crate::report::Report;
 use crate::valid::Valid;
@@ -85,8 +85,8 @@ pub fn run_cell(spec: &Valid<SweepSpec>, cell: &Cell) -> Result<ResultRow> {
             let r = optim::optimize_checked(&cfg.check()?);
             Trained {
                 b: match loss {
-                    Loss::Sigmoid { .. } => Some(r.b),
-                    Loss::InfoNce { .. } => None,
+                    Loss::Sigmoid(_) => Some(r.b),
+                    Loss::InfoNce(_) => None,
                 },
                 diverged: r.termination.is_diverged(),
                 converged: Some(r.termination.is_converged()),
@@ -150,10 +150,7 @@ fn row(spec: &SweepSpec, cell: &Cell, loss: &Loss, tr: &Trained, report: &Report
             .flatten(),
         steps: tr.steps,
         converged: tr.converged,
-        loss_clip: match loss.kind() {
-            LossKind::InfoNce => value.map(infonce_clip),
-            LossKind::Sigmoid => None,
-        },
+        loss_clip: value.and_then(|v| loss.clip_value(v)),
         theory_loss: o.and_then(|o| fin(o.loss)),
         margin: report.margins.map(|g| g.margin),
         margin_quantile: report.margins.map(|g| g.margin_quantile),

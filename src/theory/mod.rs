@@ -237,8 +237,8 @@ impl Optimum {
     /// May panic (or return meaningless values) for `n < 2`.
     pub fn of_unchecked(n: usize, loss: &Loss) -> Self {
         match *loss {
-            Loss::Sigmoid { t, b } => Self::sigmoid_unchecked(n, t, b),
-            Loss::InfoNce { tau } => Self::infonce_unchecked(n, tau),
+            Loss::Sigmoid(crate::loss::Sigmoid { t, b }) => Self::sigmoid_unchecked(n, t, b),
+            Loss::InfoNce(crate::loss::InfoNce { tau }) => Self::infonce_unchecked(n, tau),
         }
     }
 
@@ -302,7 +302,7 @@ impl Optimum {
     /// # Panics
     /// As [`Optimum::sigmoid_unchecked`]; `w` must be finite and positive.
     pub fn sigmoid_weighted_unchecked(n: usize, t: f64, b: f64, w: f64) -> Self {
-        let objective = Loss::Sigmoid { t, b };
+        let objective = Loss::Sigmoid(crate::loss::Sigmoid { t, b });
         if t == 0.0 {
             let nm1 = (n - 1) as f64;
             return Optimum {
@@ -355,7 +355,7 @@ impl Optimum {
         let nm1 = (n - 1) as f64;
         Optimum {
             n,
-            objective: Loss::InfoNce { tau },
+            objective: Loss::InfoNce(crate::loss::InfoNce { tau }),
             c_star: 0.0,
             delta_star: 0.0,
             s_pos: 1.0,
@@ -373,7 +373,7 @@ impl Optimum {
     /// For InfoNCE, the optimal loss in open_clip's `ClipLoss` convention (the mean of the two
     /// cross-entropies): `loss / 2`. `None` for the sigmoid loss.
     pub fn loss_clip(&self) -> Option<f64> {
-        (self.kind() == LossKind::InfoNce).then(|| crate::loss::infonce_clip(self.loss))
+        crate::loss::ContrastiveLoss::clip_value(&self.objective, self.loss)
     }
 }
 
@@ -382,12 +382,8 @@ impl Serialize for Optimum {
         use serde::ser::SerializeMap;
         let mut m = ser.serialize_map(None)?;
         m.serialize_entry("n", &self.n)?;
-        match self.objective {
-            Loss::Sigmoid { t, b } => {
-                m.serialize_entry("t", &t)?;
-                m.serialize_entry("b", &b)?;
-            }
-            Loss::InfoNce { tau } => m.serialize_entry("tau", &tau)?,
+        for (name, value) in crate::loss::ContrastiveLoss::params(&self.objective) {
+            m.serialize_entry(name, &value)?;
         }
         m.serialize_entry("c_star", &self.c_star)?;
         m.serialize_entry("delta_star", &self.delta_star)?;
@@ -446,8 +442,8 @@ pub fn predict_batch(n: usize, d: usize, loss: &Loss, batch: usize) -> Result<Op
     let w = batch::negative_weight(n, batch)?;
     match *loss {
         _ if batch == n => Ok(predict(n, d, loss)),
-        Loss::InfoNce { .. } => Err(batch::infonce_expected_error()),
-        Loss::Sigmoid { t, b } => {
+        Loss::InfoNce(_) => Err(batch::infonce_expected_error()),
+        Loss::Sigmoid(crate::loss::Sigmoid { t, b }) => {
             Ok((d >= n).then(|| Optimum::sigmoid_weighted_unchecked(n, t, b, w)))
         }
     }

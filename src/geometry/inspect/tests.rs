@@ -52,8 +52,8 @@ fn matches_the_separate_passes_in_f64() {
         let r = inspect(Matrix::F64(x.clone()), Matrix::F64(y.clone()), &c).unwrap();
         let (u, v) = if normalize {
             (
-                normalize_rows(x.view(), "U").unwrap().u,
-                normalize_rows(y.view(), "V").unwrap().u,
+                crate::loss::normalize_rows(x.view(), "U").unwrap().u,
+                crate::loss::normalize_rows(y.view(), "V").unwrap().u,
             )
         } else {
             (x, y)
@@ -90,13 +90,13 @@ fn matches_the_separate_passes_in_f64() {
         let info = Loss::infonce(0.2).unwrap();
         close(
             r.sigmoid_loss,
-            blocked_loss(&sig, u.view(), v.view(), opts),
+            crate::loss::driver::value(&sig, u.view(), v.view(), opts),
             1e-12,
             "sigmoid",
         );
         close(
             r.infonce_loss,
-            blocked_loss(&info, u.view(), v.view(), opts),
+            crate::loss::driver::value(&info, u.view(), v.view(), opts),
             1e-12,
             "infonce",
         );
@@ -247,12 +247,12 @@ fn tiny_temperatures_take_the_running_maximum_pass() {
     };
     let r = inspect(Matrix::F64(x.clone()), Matrix::F64(y.clone()), &c).unwrap();
     assert_eq!(r.passes, 3);
-    let u = normalize_rows(x.view(), "U").unwrap().u;
-    let v = normalize_rows(y.view(), "V").unwrap().u;
+    let u = crate::loss::normalize_rows(x.view(), "U").unwrap().u;
+    let v = crate::loss::normalize_rows(y.view(), "V").unwrap().u;
     let info = Loss::infonce(0.001).unwrap();
     close(
         r.infonce_loss,
-        blocked_loss(&info, u.view(), v.view(), BlockOptions::default()),
+        crate::loss::driver::value(&info, u.view(), v.view(), BlockOptions::default()),
         1e-12,
         "infonce",
     );

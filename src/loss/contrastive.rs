@@ -1,0 +1,175 @@
+//! [`ContrastiveLoss`]: what a loss is, for every algorithm of the crate.
+//!
+//! A loss of `N` pairs of unit rows `(u_i, v_i)` is a function of the similarity matrix
+//! `S = U V^T` (SPEC §1). It states:
+//!
+//! - its name and its parameters ([`ContrastiveLoss::name`], [`ContrastiveLoss::params`]);
+//! - what it needs before the main pass ([`ContrastiveLoss::prepass`]): nothing (the additive
+//!   losses, `sum phi(S_ii) + sum psi(S_ij)`), or the per-anchor log-sum-exps of `S / tau`
+//!   over each row and each column (the InfoNCE family), which the driver computes in one
+//!   blocked pass ([`Lse`]);
+//! - its terms and its gradient on one block of `S` ([`ContrastiveLoss::block`]), written
+//!   once, generic over the precision `R: Real` of the block;
+//! - how the block sums (and the pre-pass) make the value ([`ContrastiveLoss::finish`]).
+//!
+//! With that, [`super::driver`] evaluates it in blocks of rows (memory `O(N * block)`), in
+//! either precision, bitwise independent of the thread count; [`super::evaluate`] adds the
+//! row normalisation; and the dense `N x N` entry points used by the optimiser and the encoder
+//! ([`ContrastiveLoss::value_s`], [`ContrastiveLoss::value_grad_s`],
+//! [`ContrastiveLoss::grad_s`]) come for free, though a loss may override them with a tuned
+//! kernel.
+//!
+//! A loss that exists only in a downstream crate (or a test) implements this trait and runs
+//! through [`super::driver`] and [`super::evaluate::evaluate_with`]; a built-in loss is one file
+//! in `src/loss/` and one line of the registry ([`super::registry`]). `docs/ARCHITECTURE.md`
+//! gives the recipe.
+
+use crate::base::Real;
+use ndarray::{ArrayView2, ArrayViewMut2};
+use std::fmt::Debug;
+
+/// What a loss needs from a pass over `S` before its terms can be evaluated.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Prepass {
+    /// Nothing: every term depends on its own `S_ij` (an additive loss).
+    None,
+    /// The log-sum-exps of every row and every column of `S / tau` (see [`Lse`]).
+    LogSumExp {
+        /// `1 / tau`.
+        inv_tau: f64,
+    },
+}
+
+/// The per-anchor log-sum-exps of `x = S / tau`, each held as a maximum in units of `S` and the
+/// logarithm of the shifted sum, so that a term `log sum_j e^{x_ij} - x_ii` is computed as
+/// `(m_i - S_ii) / tau + ln_i`: both parts are `>= 0` and no large numbers cancel, down to any
+/// `tau > 0` (SPEC §1, "Numerics").
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lse {
+    /// `1 / tau`.
+    pub inv_tau: f64,
+    /// `m_i = max_j S_ij`.
+    pub row_max: Vec<f64>,
+    /// `ln sum_j e^{(S_ij - m_i) / tau}` (`>= 0`).
+    pub row_ln: Vec<f64>,
+    /// `m'_j = max_i S_ij`.
+    pub col_max: Vec<f64>,
+    /// `ln sum_i e^{(S_ij - m'_j) / tau}` (`>= 0`).
+    pub col_ln: Vec<f64>,
+    /// `S_ii`, as computed by the same products as the maxima (so `m_i >= S_ii` exactly).
+    pub diag: Vec<f64>,
+}
+
+/// Where a block of `S` lies, and the pre-pass restricted to it.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockAt<'a> {
+    /// The block's first row in `S`.
+    pub row0: usize,
+    /// The block's first column in `S`.
+    pub col0: usize,
+    /// `N`, the number of pairs.
+    pub n: usize,
+    /// The pre-pass ([`Prepass::LogSumExp`]), whole (index it with `row0 + i`, `col0 + j`).
+    pub lse: Option<&'a Lse>,
+}
+
+impl BlockAt<'_> {
+    /// The local column of the positive pair of the block's row `i`, if it lies in the block
+    /// (of `ncols` columns).
+    #[inline]
+    pub fn diag_col(&self, i: usize, ncols: usize) -> Option<usize> {
+        (self.row0 + i)
+            .checked_sub(self.col0)
+            .filter(|&j| j < ncols)
+    }
+}
+
+/// A contrastive loss of `S = U V^T` (module documentation).
+///
+/// # Example: a loss defined outside the crate
+/// ```
+/// use ccem::base::Real;
+/// use ccem::loss::contrastive::{BlockAt, ContrastiveLoss};
+/// use ccem::loss::driver;
+/// use ccem::loss::BlockOptions;
+/// use ndarray::{array, ArrayViewMut2};
+///
+/// /// `L = (1/N) sum_ij (S_ij - delta_ij)^2`.
+/// #[derive(Debug)]
+/// struct Square;
+/// impl ContrastiveLoss for Square {
+///     fn name(&self) -> &'static str { "square" }
+///     fn params(&self) -> Vec<(&'static str, f64)> { vec![] }
+///     fn block<R: Real, const GRAD: bool>(&self, mut s: ArrayViewMut2<R>, at: &BlockAt) -> f64 {
+///         let mut total = 0.0;
+///         for ((i, j), e) in s.indexed_iter_mut() {
+///             let target = if at.row0 + i == at.col0 + j { 1.0 } else { 0.0 };
+///             let r = e.to_f64() - target;
+///             total += r * r;
+///             if GRAD { *e = R::from_f64(2.0 * r / at.n as f64); }
+///         }
+///         total
+///     }
+/// }
+/// let u = array![[1.0, 0.0], [0.0, 1.0]];
+/// let lg = driver::value_grad(&Square, u.view(), u.view(), BlockOptions::default());
+/// assert_eq!(lg.value, 0.0);
+/// ```
+pub trait ContrastiveLoss: Debug + Send + Sync {
+    /// The loss's name, as the command line and Python spell it (`sigmoid`, `infonce`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Its parameters, `(name, value)`, in the order the outputs list them.
+    fn params(&self) -> Vec<(&'static str, f64)>;
+
+    /// What the driver computes before the main pass (default: nothing).
+    fn prepass(&self) -> Prepass {
+        Prepass::None
+    }
+
+    /// The sum of the loss's terms over a block of `S` (not yet divided by anything; see
+    /// [`ContrastiveLoss::finish`]), and with `GRAD` the block overwritten in place by
+    /// `G = dL/dS` (each entry read before it is written).
+    ///
+    /// `s` holds `S[row0.., col0..]` in precision `R`; evaluate each term in `f64` from
+    /// [`Real::to_f64`] and store `G` with [`Real::from_f64`].
+    fn block<R: Real, const GRAD: bool>(&self, s: ArrayViewMut2<R>, at: &BlockAt) -> f64;
+
+    /// Whether [`ContrastiveLoss::finish`] needs the block sums for the value, beyond the
+    /// pre-pass (default `true`); `false` lets the driver skip the main pass when no gradient
+    /// is asked for (InfoNCE: the value is its log-sum-exps').
+    fn value_needs_blocks(&self) -> bool {
+        true
+    }
+
+    /// The loss from the sum of [`ContrastiveLoss::block`] over all blocks and, for
+    /// [`Prepass::LogSumExp`], the log-sum-exps (default: `sum / N`).
+    fn finish(&self, block_sum: f64, n: usize, _lse: Option<&Lse>) -> f64 {
+        block_sum / n as f64
+    }
+
+    /// The value in open_clip's `ClipLoss` convention, for a loss that has one (InfoNCE: half
+    /// of ccem's sum of the two cross-entropies); `None` for the others.
+    fn clip_value(&self, _value: f64) -> Option<f64> {
+        None
+    }
+
+    /// The loss of a whole `N x N` similarity matrix (dense; [`super::driver::dense`]).
+    fn value_s(&self, s: ArrayView2<f64>) -> f64 {
+        let mut scratch = s.to_owned();
+        super::driver::dense::<f64, Self, false>(self, scratch.view_mut())
+    }
+
+    /// The loss of `S` and `G = dL/dS` written into `g` (same shape).
+    fn value_grad_s(&self, s: ArrayView2<f64>, mut g: ArrayViewMut2<f64>) -> f64 {
+        g.assign(&s);
+        super::driver::dense::<f64, Self, true>(self, g)
+    }
+
+    /// `G = dL/dS` alone, written into `g`; `false` if a non-finite value appeared.
+    fn grad_s(&self, s: ArrayView2<f64>, g: ArrayViewMut2<f64>) -> bool {
+        let mut g = g;
+        let v = self.value_grad_s(s, g.view_mut());
+        v.is_finite() && g.iter().all(|x| x.is_finite())
+    }
+}

@@ -1,0 +1,388 @@
+//! The one blocked driver of every [`ContrastiveLoss`], generic over the precision `R: Real`.
+//!
+//! # Algorithm (SPEC §1, "Blocked evaluation")
+//! The gradient is `dL/dU = G V`, `dL/dV = G^T U` with `G = dL/dS`. Rather than hold `S` and
+//! `G` (`N x N`), [`value_grad`] walks over blocks of `block` rows `B`, one after the other, and
+//! for each:
+//!
+//! 1. `S_B = U_B V^T` (`block x N`) by chunks of [`Real::COL_CHUNK`] columns in parallel, each
+//!    chunk turned into `G_B[:, J]` in place by [`ContrastiveLoss::block`] (its terms summed on
+//!    the way);
+//! 2. `(dL/dU)_B = G_B V`, by chunks of [`Real::ROW_CHUNK`] rows in parallel;
+//! 3. `(dL/dV)_J += G_B[:, J]^T U_B`, by chunks of rows of `dL/dV` in parallel.
+//!
+//! That is `3 N^2 d` multiply-adds with `block x N` extra memory. A loss with
+//! [`Prepass::LogSumExp`] first gets its [`Lse`] from one more pass over the blocks (the rows
+//! directly, the columns as running `(max, sum)` pairs): `4 N^2 d` in all. [`value`] runs
+//! step 1 alone (`N^2 d`, or `2 N^2 d` with the pre-pass).
+//!
+//! # Threads and reproducibility
+//! Every parallel task owns a fixed piece of the output whose size does not depend on the thread
+//! count, blocks follow each other in order, and partial sums are added in chunk order: every
+//! result is **bitwise identical for any thread count** (tested).
+
+use super::contrastive::{BlockAt, ContrastiveLoss, Lse, Prepass};
+use super::sigmoid_grad::exp_nonpos;
+use crate::base::Real;
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
+use rayon::prelude::*;
+
+/// How to split the work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockOptions {
+    /// Rows per block (memory per worker: `block x N` elements).
+    pub block: usize,
+    /// Run the chunks on the rayon thread pool.
+    pub parallel: bool,
+}
+
+impl Default for BlockOptions {
+    /// 256 rows, in parallel.
+    fn default() -> Self {
+        BlockOptions {
+            block: 256,
+            parallel: true,
+        }
+    }
+}
+
+impl BlockOptions {
+    /// The default blocking of precision `R` ([`Real::DEFAULT_BLOCK`] rows, in parallel).
+    pub fn for_precision<R: Real>() -> Self {
+        BlockOptions {
+            block: R::DEFAULT_BLOCK,
+            parallel: true,
+        }
+    }
+}
+
+/// A loss value (float64) with its gradients, in precision `R`, with respect to the two
+/// embedding matrices.
+#[derive(Clone, Debug)]
+pub struct LossGrad<R = f64> {
+    /// The loss.
+    pub value: f64,
+    /// `dL/dU` (or `dL/dX` for raw inputs), `N x d`.
+    pub du: Array2<R>,
+    /// `dL/dV` (or `dL/dY`), `N x d`.
+    pub dv: Array2<R>,
+}
+
+/// Runs `f(k, item)` over `items`, on the rayon pool or in order, collecting the results in
+/// order.
+pub(crate) fn map_items<T: Send, O: Send>(
+    items: Vec<T>,
+    parallel: bool,
+    f: impl Fn(usize, T) -> O + Sync + Send,
+) -> Vec<O> {
+    if parallel {
+        items
+            .into_par_iter()
+            .enumerate()
+            .map(|(k, x)| f(k, x))
+            .collect()
+    } else {
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(k, x)| f(k, x))
+            .collect()
+    }
+}
+
+/// Maps `f` over the block starts `0, block, 2 block, ...`, in order, in parallel or not.
+pub(crate) fn map_blocks<T: Send>(
+    n: usize,
+    opts: BlockOptions,
+    f: impl Fn(usize, usize) -> T + Sync + Send,
+) -> Vec<T> {
+    let block = opts.block.max(1);
+    let starts: Vec<usize> = (0..n).step_by(block).collect();
+    map_items(starts, opts.parallel, |_, r0| f(r0, (r0 + block).min(n)))
+}
+
+/// `A_B B^T` for the rows `r0..r1` of `a`: a block of rows of `A B^T`.
+pub(crate) fn block_product<R: Real>(
+    a: ArrayView2<R>,
+    b: ArrayView2<R>,
+    r0: usize,
+    r1: usize,
+) -> Array2<R> {
+    let mut out = Array2::<R>::zeros((r1 - r0, b.nrows()));
+    R::gemm(a.slice(s![r0..r1, ..]), b.t(), out.view_mut(), false);
+    out
+}
+
+/// `e^{a}` for `a <= 0` (vectorisable; `a` above 0 is clamped to 0).
+#[inline(always)]
+fn exp_le0(a: f64) -> f64 {
+    exp_nonpos(a.min(0.0))
+}
+
+/// A row's `(max S_ij, sum_j e^{(S_ij - max) inv_tau})` over a slice of its entries.
+#[inline]
+fn row_max_sum<R: Real>(row: &[R], inv_tau: f64) -> (f64, f64) {
+    const LANES: usize = 8;
+    let m = row
+        .iter()
+        .fold(f64::NEG_INFINITY, |a, &x| a.max(x.to_f64()));
+    let mut acc = [0.0f64; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for ch in &mut chunks {
+        for (x, a) in ch.iter().zip(acc.iter_mut()) {
+            *a += exp_le0((x.to_f64() - m) * inv_tau);
+        }
+    }
+    let tail: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&x| exp_le0((x.to_f64() - m) * inv_tau))
+        .sum();
+    (m, acc.iter().sum::<f64>() + tail)
+}
+
+/// Merges `(max, shifted sum)` parts of one anchor, in order: `(M, sum_p s_p e^{(m_p - M) inv_tau})`.
+fn merge_parts(parts: impl Iterator<Item = (f64, f64)> + Clone, inv_tau: f64) -> (f64, f64) {
+    let m = parts.clone().fold(f64::NEG_INFINITY, |a, p| a.max(p.0));
+    let sum = parts.map(|(pm, ps)| ps * exp_le0((pm - m) * inv_tau)).sum();
+    (m, sum)
+}
+
+/// Updates running column `(max, sum)` pairs with the rows of `chunk` (in `S` units).
+fn update_columns<R: Real>(chunk: ArrayView2<R>, inv_tau: f64, cmax: &mut [f64], csum: &mut [f64]) {
+    let mut newmax = cmax.to_vec();
+    for row in chunk.outer_iter() {
+        for (m, &x) in newmax.iter_mut().zip(row.iter()) {
+            *m = m.max(x.to_f64());
+        }
+    }
+    for ((s, old), &m) in csum.iter_mut().zip(cmax.iter()).zip(&newmax) {
+        *s *= if *old == f64::NEG_INFINITY {
+            0.0
+        } else {
+            exp_le0((old - m) * inv_tau)
+        };
+    }
+    for row in chunk.outer_iter() {
+        for ((s, &m), &x) in csum.iter_mut().zip(&newmax).zip(row.iter()) {
+            *s += exp_le0((x.to_f64() - m) * inv_tau);
+        }
+    }
+    cmax.copy_from_slice(&newmax);
+}
+
+/// The [`Lse`] of `U V^T / tau` in one blocked pass: per block, the chunks of columns in
+/// parallel, each giving its rows' partial `(max, sum)` and updating its columns' running pairs.
+pub fn log_sum_exps<R: Real>(
+    u: ArrayView2<R>,
+    v: ArrayView2<R>,
+    inv_tau: f64,
+    opts: BlockOptions,
+) -> Lse {
+    let n = u.nrows();
+    let block = opts.block.clamp(1, n.max(1));
+    let mut row_max = Vec::with_capacity(n);
+    let mut row_ln = Vec::with_capacity(n);
+    let mut diag = vec![0.0; n];
+    let mut col_max = vec![f64::NEG_INFINITY; n];
+    let mut col_sum = vec![0.0; n];
+    let mut buf = Array2::<R>::zeros((block, n));
+    for r0 in (0..n).step_by(block) {
+        let r1 = (r0 + block).min(n);
+        let ub = u.slice(s![r0..r1, ..]);
+        let mut sb = buf.slice_mut(s![..r1 - r0, ..]);
+        let items: Vec<_> = sb
+            .axis_chunks_iter_mut(Axis(1), R::COL_CHUNK)
+            .zip(
+                col_max
+                    .chunks_mut(R::COL_CHUNK)
+                    .zip(col_sum.chunks_mut(R::COL_CHUNK)),
+            )
+            .collect();
+        let row_parts = map_items(items, opts.parallel, |k, (mut chunk, (cmax, csum))| {
+            let c0 = k * R::COL_CHUNK;
+            let vj = v.slice(s![c0..c0 + chunk.ncols(), ..]);
+            R::gemm(ub, vj.t(), chunk.view_mut(), false);
+            update_columns(chunk.view(), inv_tau, cmax, csum);
+            chunk
+                .outer_iter()
+                .map(|row| match row.as_slice() {
+                    Some(r) => row_max_sum(r, inv_tau),
+                    None => row_max_sum(&row.to_vec(), inv_tau),
+                })
+                .collect::<Vec<(f64, f64)>>()
+        });
+        let sb = sb.view();
+        for i in 0..r1 - r0 {
+            let (m, sum) = merge_parts(row_parts.iter().map(|p| p[i]), inv_tau);
+            row_max.push(m);
+            row_ln.push(sum.ln());
+            diag[r0 + i] = sb[[i, r0 + i]].to_f64();
+        }
+    }
+    Lse {
+        inv_tau,
+        row_max,
+        row_ln,
+        col_ln: col_sum.iter().map(|s| s.ln()).collect(),
+        col_max,
+        diag,
+    }
+}
+
+/// The pre-pass the loss asks for.
+fn prepass<R: Real, L: ContrastiveLoss + ?Sized>(
+    loss: &L,
+    u: ArrayView2<R>,
+    v: ArrayView2<R>,
+    opts: BlockOptions,
+) -> Option<Lse> {
+    match loss.prepass() {
+        Prepass::None => None,
+        Prepass::LogSumExp { inv_tau } => Some(log_sum_exps(u, v, inv_tau, opts)),
+    }
+}
+
+/// The loss of `(U, V)` in blocks, without gradients (module documentation).
+///
+/// The rows are taken as given (row-normalise them first, or use [`super::evaluate`]); the
+/// shapes must match (checked by the callers at the boundary: [`super::evaluate`]).
+pub fn value<R: Real, L: ContrastiveLoss + ?Sized>(
+    loss: &L,
+    u: ArrayView2<R>,
+    v: ArrayView2<R>,
+    opts: BlockOptions,
+) -> f64 {
+    let n = u.nrows();
+    let block = opts.block.clamp(1, n.max(1));
+    let lse = prepass(loss, u, v, opts);
+    if lse.is_some() && !loss.value_needs_blocks() {
+        return loss.finish(0.0, n, lse.as_ref());
+    }
+    let mut total = 0.0;
+    let mut buf = Array2::<R>::zeros((block, n));
+    for r0 in (0..n).step_by(block) {
+        let r1 = (r0 + block).min(n);
+        let ub = u.slice(s![r0..r1, ..]);
+        let mut sb = buf.slice_mut(s![..r1 - r0, ..]);
+        let chunks: Vec<_> = sb.axis_chunks_iter_mut(Axis(1), R::COL_CHUNK).collect();
+        let parts = map_items(chunks, opts.parallel, |k, mut chunk| {
+            let c0 = k * R::COL_CHUNK;
+            let vj = v.slice(s![c0..c0 + chunk.ncols(), ..]);
+            R::gemm(ub, vj.t(), chunk.view_mut(), false);
+            let at = BlockAt {
+                row0: r0,
+                col0: c0,
+                n,
+                lse: lse.as_ref(),
+            };
+            loss.block::<R, false>(chunk, &at)
+        });
+        total += parts.iter().sum::<f64>();
+    }
+    loss.finish(total, n, lse.as_ref())
+}
+
+/// The loss of `(U, V)` and its gradients `dL/dU`, `dL/dV`, in blocks (module documentation).
+///
+/// The rows are taken as given; the shapes must match.
+pub fn value_grad<R: Real, L: ContrastiveLoss + ?Sized>(
+    loss: &L,
+    u: ArrayView2<R>,
+    v: ArrayView2<R>,
+    opts: BlockOptions,
+) -> LossGrad<R> {
+    let (n, d) = u.dim();
+    let block = opts.block.clamp(1, n.max(1));
+    let lse = prepass(loss, u, v, opts);
+    let mut du = Array2::<R>::zeros((n, d));
+    let mut dv = Array2::<R>::zeros((n, d));
+    let mut buf = Array2::<R>::zeros((block, n));
+    let mut total = 0.0;
+    for r0 in (0..n).step_by(block) {
+        let r1 = (r0 + block).min(n);
+        let ub = u.slice(s![r0..r1, ..]);
+        let mut sb = buf.slice_mut(s![..r1 - r0, ..]);
+        // 1. S_B, then G_B in place, by chunks of columns.
+        let chunks: Vec<_> = sb.axis_chunks_iter_mut(Axis(1), R::COL_CHUNK).collect();
+        let parts = map_items(chunks, opts.parallel, |k, mut chunk| {
+            let c0 = k * R::COL_CHUNK;
+            let c1 = c0 + chunk.ncols();
+            R::gemm(ub, v.slice(s![c0..c1, ..]).t(), chunk.view_mut(), false);
+            let at = BlockAt {
+                row0: r0,
+                col0: c0,
+                n,
+                lse: lse.as_ref(),
+            };
+            loss.block::<R, true>(chunk, &at)
+        });
+        total += parts.iter().sum::<f64>();
+        let g = sb.view();
+        // 2. (dL/dU)_B = G_B V, by chunks of the block's rows.
+        let mut du_b = du.slice_mut(s![r0..r1, ..]);
+        let rows: Vec<_> = du_b
+            .axis_chunks_iter_mut(Axis(0), R::ROW_CHUNK)
+            .zip(g.axis_chunks_iter(Axis(0), R::ROW_CHUNK))
+            .collect();
+        map_items(rows, opts.parallel, |_, (out, gr)| {
+            R::gemm(gr, v, out, false)
+        });
+        // 3. (dL/dV)_J += G_B[:, J]^T U_B, by chunks of rows of dL/dV.
+        let cols: Vec<_> = dv.axis_chunks_iter_mut(Axis(0), R::COL_CHUNK).collect();
+        map_items(cols, opts.parallel, |k, out| {
+            let c0 = k * R::COL_CHUNK;
+            let gj = g.slice(s![.., c0..c0 + out.nrows()]);
+            R::gemm(gj.t(), ub, out, true);
+        });
+    }
+    LossGrad {
+        value: loss.finish(total, n, lse.as_ref()),
+        du,
+        dv,
+    }
+}
+
+/// The loss of a whole square `S` held in `s`, and with `GRAD` `s` overwritten by
+/// `G = dL/dS`: the dense path of [`ContrastiveLoss::value_s`] and
+/// [`ContrastiveLoss::value_grad_s`] for a loss without a tuned dense kernel (and the float32
+/// dense path, `R = f32`).
+pub fn dense<R: Real, L: ContrastiveLoss + ?Sized, const GRAD: bool>(
+    loss: &L,
+    mut s: ArrayViewMut2<R>,
+) -> f64 {
+    let n = s.nrows();
+    let lse = match loss.prepass() {
+        Prepass::None => None,
+        Prepass::LogSumExp { inv_tau } => Some(lse_of(s.view(), inv_tau)),
+    };
+    let at = BlockAt {
+        row0: 0,
+        col0: 0,
+        n,
+        lse: lse.as_ref(),
+    };
+    let total = loss.block::<R, GRAD>(s.view_mut(), &at);
+    loss.finish(total, n, lse.as_ref())
+}
+
+/// The [`Lse`] of a whole square `S` held in memory.
+pub fn lse_of<R: Real>(s: ArrayView2<R>, inv_tau: f64) -> Lse {
+    let n = s.ncols();
+    let (mut row_max, mut row_ln) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for row in s.outer_iter() {
+        let (m, sum) = row_max_sum(&row.to_vec(), inv_tau);
+        row_max.push(m);
+        row_ln.push(sum.ln());
+    }
+    let (mut cmax, mut csum) = (vec![f64::NEG_INFINITY; n], vec![0.0; n]);
+    update_columns(s, inv_tau, &mut cmax, &mut csum);
+    Lse {
+        inv_tau,
+        row_max,
+        row_ln,
+        col_ln: csum.iter().map(|s| s.ln()).collect(),
+        col_max: cmax,
+        diag: s.diag().iter().map(|x| x.to_f64()).collect(),
+    }
+}

@@ -1,0 +1,152 @@
+//! The registry of built-in losses: one line per loss.
+//!
+//! From the list at the bottom of this file, [`registry!`] writes:
+//! - [`LossKind`], a loss without its parameters (the command line's `--loss` values, the
+//!   `objective` column and key, Python's `loss=` names);
+//! - [`Loss`], a loss with its validated parameters (one variant per line, wrapping the loss's
+//!   own type), serialised as `{"objective": NAME, PARAM: VALUE, ...}`;
+//! - the dispatch: [`Loss`] is itself a [`ContrastiveLoss`], which forwards every method to
+//!   the loss it holds, and [`Loss::with`] hands the concrete type to generic code (so a
+//!   blocked kernel is monomorphised per loss, never dispatched per entry).
+//!
+//! Adding a built-in loss: write its file in `src/loss/` (a type implementing
+//! [`ContrastiveLoss`]), then add one line here (`docs/ARCHITECTURE.md`, "A new loss").
+
+use super::contrastive::{BlockAt, ContrastiveLoss, Lse, Prepass};
+use crate::base::Real;
+use ndarray::{ArrayView2, ArrayViewMut2};
+use serde::{Deserialize, Serialize};
+
+/// Generic code that takes a concrete loss type ([`Loss::with`]).
+pub trait WithLoss {
+    /// What the code returns.
+    type Output;
+    /// Runs the code on the concrete loss.
+    fn call<L: ContrastiveLoss>(self, loss: &L) -> Self::Output;
+}
+
+macro_rules! registry {
+    ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $name:literal ),+ $(,)?) => {
+        /// The kind of a loss, without its parameters (module documentation).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum LossKind {
+            $( $(#[$doc])* #[serde(rename = $name)] $variant, )+
+        }
+
+        impl LossKind {
+            /// Every registered loss, in registry order.
+            pub const ALL: &'static [LossKind] = &[$( LossKind::$variant ),+];
+
+            /// The loss's name (`sigmoid`, `infonce`, ...).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( LossKind::$variant => $name, )+
+                }
+            }
+
+            /// The registered names, comma-separated (for messages).
+            pub fn names() -> String {
+                Self::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        }
+
+        /// A registered loss with its validated parameters (module documentation).
+        ///
+        /// Construct it from a loss's own constructor (`Sigmoid::new(t, b)?.into()`) or the
+        /// shortcuts [`Loss::sigmoid`], [`Loss::sigmoid_relative`], [`Loss::infonce`].
+        #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "objective")]
+        pub enum Loss {
+            $( $(#[$doc])* #[serde(rename = $name)] $variant($ty), )+
+        }
+
+        $(
+            impl From<$ty> for Loss {
+                fn from(l: $ty) -> Self {
+                    Loss::$variant(l)
+                }
+            }
+        )+
+
+        impl Loss {
+            /// Which kind of loss this is.
+            pub fn kind(&self) -> LossKind {
+                match self {
+                    $( Loss::$variant(_) => LossKind::$variant, )+
+                }
+            }
+
+            /// Runs generic code on the concrete loss held.
+            pub fn with<W: WithLoss>(&self, w: W) -> W::Output {
+                match self {
+                    $( Loss::$variant(l) => w.call(l), )+
+                }
+            }
+        }
+
+        impl ContrastiveLoss for Loss {
+            fn name(&self) -> &'static str {
+                self.kind().as_str()
+            }
+            fn params(&self) -> Vec<(&'static str, f64)> {
+                match self { $( Loss::$variant(l) => l.params(), )+ }
+            }
+            fn prepass(&self) -> Prepass {
+                match self { $( Loss::$variant(l) => l.prepass(), )+ }
+            }
+            fn value_needs_blocks(&self) -> bool {
+                match self { $( Loss::$variant(l) => l.value_needs_blocks(), )+ }
+            }
+            fn block<R: Real, const GRAD: bool>(&self, s: ArrayViewMut2<R>, at: &BlockAt) -> f64 {
+                match self { $( Loss::$variant(l) => l.block::<R, GRAD>(s, at), )+ }
+            }
+            fn finish(&self, block_sum: f64, n: usize, lse: Option<&Lse>) -> f64 {
+                match self { $( Loss::$variant(l) => l.finish(block_sum, n, lse), )+ }
+            }
+            fn clip_value(&self, value: f64) -> Option<f64> {
+                match self { $( Loss::$variant(l) => l.clip_value(value), )+ }
+            }
+            fn value_s(&self, s: ArrayView2<f64>) -> f64 {
+                match self { $( Loss::$variant(l) => l.value_s(s), )+ }
+            }
+            fn value_grad_s(&self, s: ArrayView2<f64>, g: ArrayViewMut2<f64>) -> f64 {
+                match self { $( Loss::$variant(l) => l.value_grad_s(s, g), )+ }
+            }
+            fn grad_s(&self, s: ArrayView2<f64>, g: ArrayViewMut2<f64>) -> bool {
+                match self { $( Loss::$variant(l) => l.grad_s(s, g), )+ }
+            }
+        }
+    };
+}
+
+registry! {
+    /// The sigmoid loss of SigLIP (SPEC §1): [`super::sigmoid`].
+    Sigmoid(super::sigmoid::Sigmoid) = "sigmoid",
+    /// Symmetric InfoNCE, the loss of CLIP (SPEC §1): [`super::infonce`].
+    InfoNce(super::infonce::InfoNce) = "infonce",
+}
+
+impl std::fmt::Display for LossKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for LossKind {
+    type Err = crate::error::Error;
+
+    /// A registered name (any case).
+    fn from_str(s: &str) -> crate::error::Result<Self> {
+        let key = s.trim().to_ascii_lowercase();
+        LossKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == key)
+            .ok_or_else(|| {
+                crate::error::Error::Config(format!(
+                    "unknown loss '{s}': use one of {}",
+                    LossKind::names()
+                ))
+            })
+    }
+}
