@@ -402,11 +402,20 @@ impl Default for DiffOptions {
 }
 
 /// The theory `s_+*` of a row: its `s_pos_theory` column when present, otherwise the exact optimum
-/// for `(n, t, b)` (SPEC §3), or the ETF value `1` for InfoNCE.
-fn theory_s_pos(table: &ResultsTable, r: &ResultRow) -> Result<f64> {
+/// for `(n, t, b)` (SPEC §3), or the ETF value `1` for InfoNCE. `None` for a row with `d < N`,
+/// where the theory does not apply (SPEC §3).
+fn theory_s_pos(table: &ResultsTable, r: &ResultRow) -> Result<Option<f64>> {
     if let Some(v) = r.s_pos_theory {
-        return Ok(v);
+        return Ok(Some(v));
     }
+    if r.d.is_some_and(|d| d < r.n) {
+        return Ok(None);
+    }
+    theory_s_pos_of(table, r).map(Some)
+}
+
+/// [`theory_s_pos`] of a row to which the theory applies.
+fn theory_s_pos_of(table: &ResultsTable, r: &ResultRow) -> Result<f64> {
     if r.objective.as_deref() == Some("infonce") {
         return Ok(Optimum::infonce(r.n, r.t)?.s_pos);
     }
@@ -442,8 +451,9 @@ pub fn diff_map(input: &PanelInput, out: &Path, opts: &DiffOptions) -> Result<()
     Format::from_path(out)?;
     let table = &input.table;
     table.check_uniform()?;
+    // Cells without a theory (`d < N`) have no difference to draw.
     let grid = grid_of(table, |r| match r.s_pos {
-        Some(s) => Ok(Some(s - theory_s_pos(table, r)?)),
+        Some(s) => Ok(theory_s_pos(table, r)?.map(|th| s - th)),
         None => Ok(None),
     })?;
     let limit = match opts.limit {
