@@ -123,7 +123,7 @@ fn a_mini_batch_run_is_watched_and_stopped_too() {
 
 #[test]
 fn watching_the_encoder_never_changes_it_and_a_monitor_stops_it() {
-    let mut cfg = EncoderConfig::new(5, 5, 2);
+    let mut cfg = EncoderConfig::new(6, 6, 2);
     cfg.steps = 30;
     let loss = Loss::sigmoid(2.0, 2.0).unwrap();
     let plain = encoder::train(&cfg, &loss).unwrap();
@@ -140,7 +140,7 @@ fn watching_the_encoder_never_changes_it_and_a_monitor_stops_it() {
     let r = encoder::train_monitored(&cfg, &loss, &Recorder::new(1, Some(7))).unwrap();
     assert_eq!((r.termination, r.steps_run), (Termination::Stopped, 7));
     // The mini-batch encoder too.
-    cfg.batch = Some(ccem::batch::MiniBatch::new(5, 2, None, &loss).unwrap());
+    cfg.batch = Some(ccem::batch::MiniBatch::new(6, 3, None, &loss).unwrap());
     let plain = encoder::train(&cfg, &loss).unwrap();
     assert_eq!(
         encoder::train_monitored(&cfg, &loss, &Recorder::new(7, None)).unwrap(),
@@ -204,14 +204,14 @@ fn the_rotated_ccem_is_exact_and_cancellable() {
         let (g, g0) = (a.dot(&v.t()), b.dot(&v0.t()));
         assert!(g.iter().zip(&g0).all(|(x, y)| (x - y).abs() < 1e-12));
     }
-    let q = ccem::geometry::ccem::random_orthogonal(150, 4);
+    let q = ccem::geometry::random_orthogonal(150, 4);
     let eye = q.dot(&q.t());
     for ((i, j), x) in eye.indexed_iter() {
         assert!((x - f64::from(u8::from(i == j))).abs() < 1e-12);
     }
     let cancel = Cancel::new();
     cancel.cancel();
-    let e = ccem::geometry::ccem::ccem_embedding_with(7, 150, 0.5, Some(4), &cancel).unwrap_err();
+    let e = ccem::geometry::ccem_embedding_with(7, 150, 0.5, Some(4), &cancel).unwrap_err();
     assert!(matches!(e, Error::Interrupted(_)), "{e}");
 }
 
@@ -219,6 +219,7 @@ fn the_rotated_ccem_is_exact_and_cancellable() {
 fn a_billion_restarts_are_refused_not_an_abort() {
     let billion = "--n 5 --t 1 --restarts 1000000000";
     ccem()
+        .arg("optimize")
         .args(billion.split(' '))
         .args(["--max-memory", "1G"])
         .assert()
@@ -233,7 +234,7 @@ fn a_billion_restarts_are_refused_not_an_abort() {
     ccem_limited(
         2_000_000,
         &format!(
-            "sweep --n 4..5 --t 1,2 --restarts 1000000000 --quiet --out {}",
+            "sweep --mode free --n 4..5 --t 1,2 --restarts 1000000000 --quiet --out {}",
             out.display()
         ),
     )
@@ -339,14 +340,16 @@ fn cells_without_a_theory_are_not_misses() {
     let out = tmp.path().join("dgrid");
     ccem()
         .args([
-            "sweep", "--n", "4", "--d", "2..5", "--t", "1,2", "--steps", "300", "--quiet",
+            "sweep", "--mode", "free", "--n", "4,5", "--d", "2..5", "--t", "1,2", "--steps", "300",
+            "--quiet",
         ])
         .args(["--out", out.to_str().unwrap()])
         .assert()
         .success();
     let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    assert!(md.contains("of 4 cells"), "{md}");
-    assert!(md.contains("4 cells have d < N"), "{md}");
+    // N = 4: d = 4, 5 and N = 5: d = 5 have a theory (6 cells); the other 10 have d < N.
+    assert!(md.contains("of 6 cells"), "{md}");
+    assert!(md.contains("10 cells have d < N"), "{md}");
     // A map of several d per N is refused, not averaged.
     ccem()
         .args(["plot", "phase", "--input", out.to_str().unwrap()])
