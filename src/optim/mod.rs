@@ -292,8 +292,14 @@ impl FreeConfig {
         // Every restart's final loss is kept (`FreeResult::restart_losses`): 8 bytes each.
         crate::limits::check_memory(
             &format!(
-                "optimize with N = {}, d = {}, {} restarts",
-                self.n, self.d, self.restarts
+                "optimize with N = {}, d = {}{}",
+                self.n,
+                self.d,
+                if self.restarts > 1 {
+                    format!(", {} restarts", self.restarts)
+                } else {
+                    String::new()
+                }
             ),
             crate::limits::free_run_bytes(self.n, self.d) + 8.0 * self.restarts as f64,
         )?;

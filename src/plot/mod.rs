@@ -514,4 +514,37 @@ mod tests {
             assert!((round_up(x) - want).abs() < 1e-12, "{x}");
         }
     }
+
+    #[test]
+    fn rows_with_d_below_n_have_no_theory() {
+        let row = |d: Option<usize>| ResultRow {
+            n: 5,
+            d,
+            t: 1.0,
+            b: Some(1.0),
+            seed: None,
+            s_pos: Some(0.5),
+            s_neg: None,
+            s_pos_theory: None,
+            c_star: None,
+            objective: Some("sigmoid".into()),
+            mode: Some("free".into()),
+        };
+        let table = ResultsTable {
+            path: "r.csv".into(),
+            rows: vec![row(Some(4))],
+            has_s_pos_theory: true,
+            has_b: true,
+        };
+        assert_eq!(theory_s_pos(&table, &row(Some(4))).unwrap(), None);
+        assert!(theory_s_pos(&table, &row(Some(5))).unwrap().is_some());
+        assert!(theory_s_pos(&table, &row(None)).unwrap().is_some());
+        // Several d for one N are not averaged into one map.
+        let mixed = ResultsTable {
+            rows: vec![row(Some(4)), row(Some(5))],
+            ..table
+        };
+        let e = mixed.check_uniform().unwrap_err().to_string();
+        assert!(e.contains("several dimensions"), "{e}");
+    }
 }
