@@ -108,6 +108,10 @@ pub enum Error {
     /// A configuration that cannot be run (e.g. a sweep directory made by another configuration).
     #[error("{0}")]
     Config(String),
+    /// Work stopped by its monitor ([`crate::monitor::Monitor::cancelled`]) outside a step loop
+    /// (a step loop returns its partial result instead); names what was interrupted.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
 }
 
 /// Short for `std::result::Result<T, ccem::Error>`.

@@ -53,6 +53,7 @@ pub mod io;
 pub mod limits;
 pub mod loss;
 pub mod matrix;
+pub mod monitor;
 pub mod numerics;
 pub mod optim;
 #[cfg(feature = "plot")]

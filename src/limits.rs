@@ -41,13 +41,41 @@ pub fn available_memory() -> Option<u64> {
     Some(kib.saturating_mul(1024))
 }
 
-/// The limit in force: `(bytes, where it comes from, whether it was set explicitly)`.
+/// The address space this process may still map under its `ulimit -v` (`RLIMIT_AS` from
+/// `/proc/self/limits` minus `VmSize` from `/proc/self/status`); `None` when unlimited or
+/// unreadable.
+pub fn address_space_left() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max address space"))?;
+    let soft: u64 = line
+        .trim_start_matches("Max address space")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let vm = status.lines().find(|l| l.starts_with("VmSize:"))?;
+    let kib: u64 = vm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(soft.saturating_sub(kib.saturating_mul(1024)))
+}
+
+/// The limit in force: `(bytes, where it comes from, whether it was set explicitly)`. Without
+/// an explicit limit: the memory available, or the address space left under `ulimit -v` when
+/// that is smaller.
 pub fn memory_limit() -> (u64, &'static str, bool) {
     match EXPLICIT.load(Ordering::Relaxed) {
-        0 => match available_memory() {
-            Some(b) => (b, "available (MemAvailable)", false),
-            None => (FALLBACK_LIMIT, "assumed available", false),
-        },
+        0 => {
+            let (avail, source) = match available_memory() {
+                Some(b) => (b, "available (MemAvailable)"),
+                None => (FALLBACK_LIMIT, "assumed available"),
+            };
+            match address_space_left() {
+                Some(left) if left < avail => (left, "address space left (ulimit -v)", false),
+                _ => (avail, source, false),
+            }
+        }
         b => (b, "allowed (--max-memory)", true),
     }
 }

@@ -52,9 +52,72 @@ pub fn log_sum_exp<I: IntoIterator<Item = f64> + Clone>(xs: I) -> f64 {
     m + xs.into_iter().map(|x| (x - m).exp()).sum::<f64>().ln()
 }
 
+/// Sums of squares in `[NORM_SAFE_MIN, NORM_SAFE_MAX]` give a norm to full precision:
+/// below it some squares may be subnormal (or zero), above it the sum may overflow.
+pub const NORM_SAFE_MIN: f64 = 1e-280;
+/// See [`NORM_SAFE_MIN`].
+pub const NORM_SAFE_MAX: f64 = 1e280;
+
+/// The Euclidean norm `||x||` of the values `xs`, given their plain sum of squares `sumsq`
+/// (computed by the caller in its own order): `sqrt(sumsq)` when that sum is in the safe range
+/// ([`NORM_SAFE_MIN`], [`NORM_SAFE_MAX`]), else recomputed scaled by the largest magnitude
+/// `m`, `||x|| = m sqrt(sum (x_k / m)^2)`, so that rows of tiny or huge finite entries (`1e-160`,
+/// `1e200`) keep every digit (SPEC §1, "Numerics"). `0` for an all-zero `xs`; `NaN` if an
+/// entry is `NaN`; `inf` only if an entry is infinite.
+pub fn norm_from<I: IntoIterator<Item = f64> + Clone>(sumsq: f64, xs: I) -> f64 {
+    if (NORM_SAFE_MIN..=NORM_SAFE_MAX).contains(&sumsq) {
+        return sumsq.sqrt();
+    }
+    let m = xs.clone().into_iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+    if m.is_nan() || xs.clone().into_iter().any(f64::is_nan) {
+        return f64::NAN;
+    }
+    if m == 0.0 || m.is_infinite() {
+        return m;
+    }
+    // A subnormal `m` has no finite inverse: scale by a power of two first (exact).
+    let k = if m < f64::MIN_POSITIVE {
+        2f64.powi(600)
+    } else {
+        1.0
+    };
+    let inv = 1.0 / (m * k);
+    m * xs
+        .into_iter()
+        .map(|x| {
+            let y = x * k * inv;
+            y * y
+        })
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// The Euclidean norm of `xs`, to full precision for any finite entries ([`norm_from`]).
+pub fn norm<I: IntoIterator<Item = f64> + Clone>(xs: I) -> f64 {
+    norm_from(xs.clone().into_iter().map(|x| x * x).sum(), xs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn norms_keep_their_digits_for_tiny_and_huge_rows() {
+        let x = [0.3, -0.4, 1.2];
+        let exact = 1.3;
+        for scale in [1.0, 1e-160, 1e-300, 1e160, 1e300] {
+            let got = norm(x.iter().map(|v| v * scale));
+            let rel = (got / scale - exact).abs() / exact;
+            assert!(rel < 1e-15, "scale {scale}: {got} ({rel})");
+        }
+        let sub = norm([3e-320, 4e-320]);
+        assert!((sub / 5e-320 - 1.0).abs() < 1e-3, "{sub}");
+        assert_eq!(norm([0.0, 0.0]), 0.0);
+        assert!(norm([1.0, f64::NAN]).is_nan());
+        assert_eq!(norm([1.0, f64::INFINITY]), f64::INFINITY);
+        // In the safe range it is the plain formula, bitwise.
+        assert_eq!(norm(x), (0.3f64 * 0.3 + 0.4 * 0.4 + 1.2 * 1.2).sqrt());
+    }
 
     #[test]
     fn softplus_matches_literal_form_where_that_is_exact() {

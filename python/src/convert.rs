@@ -14,7 +14,7 @@ use numpy::{
     dtype, IntoPyArray, PyArrayDescrMethods, PyArrayDyn, PyArrayMethods, PyUntypedArray,
     PyUntypedArrayMethods,
 };
-use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use rayon::prelude::*;
@@ -36,6 +36,7 @@ pub fn error(e: Error) -> PyErr {
             }
             PyOSError::new_err(msg)
         }
+        Error::Interrupted(_) => PyKeyboardInterrupt::new_err(e.to_string()),
         _ => PyValueError::new_err(e.to_string()),
     }
 }
@@ -57,7 +58,8 @@ pub fn count(x: i64, name: &str) -> PyResult<usize> {
 ///
 /// # Errors
 /// `TypeError` for any other dtype (integers, float16, objects, ...); `ValueError` for a number
-/// of dimensions other than 2.
+/// of dimensions other than 2, or a copy larger than the memory it may use (e.g. a zero-stride
+/// `numpy.broadcast_to` view of a huge shape).
 pub fn matrix(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Matrix> {
     let py = obj.py();
     let arr = match obj.cast::<PyUntypedArray>() {
@@ -70,6 +72,14 @@ pub fn matrix(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Matrix> {
             a.cast_into::<PyUntypedArray>()?
         }
     };
+    // Every path below copies the array (a zero-stride view such as `np.broadcast_to` takes
+    // its full size then): check that size against the memory limit first.
+    let bytes = arr
+        .shape()
+        .iter()
+        .fold(arr.dtype().itemsize() as f64, |a, &x| a * x as f64);
+    ccem::limits::check_memory(&format!("copying {name} (shape {:?})", arr.shape()), bytes)
+        .map_err(error)?;
     // A float array in the other byte order (e.g. read from a big-endian file) is converted to
     // the native one: same values, same precision.
     let arr = if arr.dtype().kind() == b'f' && arr.dtype().is_native_byteorder() == Some(false) {

@@ -7,6 +7,7 @@
 
 mod convert;
 mod inspect;
+mod interrupt;
 mod losses;
 mod runs;
 mod sweep;

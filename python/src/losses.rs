@@ -245,10 +245,10 @@ pub fn ccem_embedding<'py>(
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     let (n, d) = (convert::count(n, "n")?, convert::count(d, "d")?);
     let model = Ccem::from_c(n, d, c).map_err(convert::error)?;
-    let (u, v) = py.detach(|| match seed {
-        Some(s) => model.build_rotated(s),
-        None => model.build(),
-    });
+    let (u, v) = crate::interrupt::interruptible(py, |cancel| match seed {
+        Some(s) => model.build_rotated_with(s, cancel),
+        None => Ok(model.build()),
+    })?;
     Ok((
         matrix_out(py, Matrix::F64(u)),
         matrix_out(py, Matrix::F64(v)),

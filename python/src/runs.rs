@@ -2,11 +2,13 @@
 //! measured and compared with the theory, as a dict with the embeddings.
 
 use crate::convert::{self, matrix_out, value_error};
+use crate::interrupt::interruptible;
 use ccem::batch::MiniBatch;
 use ccem::encoder::{self, EncoderConfig};
 use ccem::geometry::QuantileLevel;
 use ccem::loss::Loss;
 use ccem::matrix::Matrix;
+use ccem::monitor::Cancel;
 use ccem::optim::{self, FreeConfig, OptimizerKind};
 use ccem::record::{OptimizeRecord, TrainRecord};
 use ccem::{LossKind, Valid};
@@ -146,8 +148,12 @@ fn with_embeddings<'py>(
 /// One run of `ccem optimize` on a checked configuration, measured and compared with the theory.
 fn optimize_record(
     cfg: &Valid<FreeConfig>,
+    cancel: &Cancel,
 ) -> ccem::Result<(OptimizeRecord, Array2<f64>, Array2<f64>)> {
-    let r = optim::optimize_checked(cfg);
+    let r = optim::optimize_checked_with(cfg, cancel);
+    if r.termination.is_stopped() {
+        return Err(ccem::Error::Interrupted("ccem.optimize".into()));
+    }
     let rec = OptimizeRecord::new(cfg, &r, QuantileLevel::default())?;
     Ok((rec, r.u, r.v))
 }
@@ -262,9 +268,7 @@ pub fn optimize<'py>(
     cfg.batch = mini_batch(n, batch, batching, &start)?;
     cfg.neg_variance_weight = neg_variance_weight;
     let cfg = cfg.check().map_err(convert::error)?;
-    let (rec, u, v) = py
-        .detach(|| optimize_record(&cfg))
-        .map_err(convert::error)?;
+    let (rec, u, v) = interruptible(py, |cancel| optimize_record(&cfg, cancel))?;
     with_embeddings(py, convert::record(py, &rec)?, u, v)
 }
 
@@ -355,12 +359,13 @@ pub fn train<'py>(
     }
     .check()
     .map_err(convert::error)?;
-    let (rec, u, v) = py
-        .detach(|| -> ccem::Result<_> {
-            let r = encoder::train_checked(&cfg, &loss);
-            let rec = TrainRecord::new(&cfg, &loss, &r, QuantileLevel::default())?;
-            Ok((rec, r.u, r.v))
-        })
-        .map_err(convert::error)?;
+    let (rec, u, v) = interruptible(py, |cancel| -> ccem::Result<_> {
+        let r = encoder::train_checked_monitored(&cfg, &loss, cancel);
+        if r.termination.is_stopped() {
+            return Err(ccem::Error::Interrupted("ccem.train".into()));
+        }
+        let rec = TrainRecord::new(&cfg, &loss, &r, QuantileLevel::default())?;
+        Ok((rec, r.u, r.v))
+    })?;
     with_embeddings(py, convert::record(py, &rec)?, u, v)
 }

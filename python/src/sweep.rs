@@ -3,7 +3,7 @@
 use crate::convert::{self, value_error, Columns};
 use ccem::grid::{parse_int_grid, parse_real_grid};
 use ccem::plot::{self as figures, CurveQuantity, PanelInput, Quantity, ResultsTable};
-use ccem::sweep::engine::{run_sweep, Silent};
+use ccem::sweep::engine::{run_sweep_with, Silent};
 use ccem::sweep::summary::summarize;
 use ccem::sweep::{runner, Mode, RunOptions, Shard, SweepSpec};
 use ccem::theory::BiasMode;
@@ -189,14 +189,12 @@ pub fn sweep<'py>(
     }
     .check()
     .map_err(convert::error)?;
-    let rows = py
-        .detach(|| -> ccem::Result<_> {
-            let cell_runner = |c: &ccem::sweep::Cell| runner::run_cell(&spec, c);
-            let outcome = run_sweep(&spec, &out, threads, &cell_runner, &mut Silent)?;
-            summarize(&spec, &outcome.rows).write(&out)?;
-            Ok(outcome.rows)
-        })
-        .map_err(convert::error)?;
+    let rows = crate::interrupt::interruptible(py, |cancel| -> ccem::Result<_> {
+        let cell_runner = |c: &ccem::sweep::Cell| runner::run_cell_with(&spec, c, cancel);
+        let outcome = run_sweep_with(&spec, &out, threads, &cell_runner, &mut Silent, cancel)?;
+        summarize(&spec, &outcome.rows).write(&out)?;
+        Ok(outcome.rows)
+    })?;
     Columns::of(&rows)?.into_dict(py, &[rows.len()])
 }
 

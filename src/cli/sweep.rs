@@ -252,6 +252,13 @@ pub fn run_merge(a: &MergeArgs) -> Result<()> {
         cells.len(),
         a.out.join("results.csv").display()
     );
+    if rep.kept > 0 {
+        eprintln!(
+            "note: kept {} cells that {} already held and no input has",
+            rep.kept,
+            a.out.display()
+        );
+    }
     if !rep.duplicates.is_empty() {
         eprintln!(
             "warning: {} cells present more than once (first kept): {}",

@@ -22,6 +22,7 @@ use crate::batch::{BatchSampler, Batching, MiniBatch};
 use crate::loss::minibatch::{sigmoid_loss_weighted, weight_negatives, NegVariance};
 use crate::loss::ContrastiveLoss;
 use crate::loss::Loss;
+use crate::monitor::Watch;
 use crate::optim::Termination;
 use crate::valid::Valid;
 use ndarray::{s, ArrayView2};
@@ -59,6 +60,7 @@ pub(super) fn train_batched<T: Scalar>(
     cfg: &Valid<EncoderConfig>,
     loss: &Loss,
     mut observer: Option<LossObserver<'_>>,
+    watch: &Watch,
 ) -> EncoderResult {
     let n = cfg.n;
     let mb = cfg.batch.unwrap_or_else(|| MiniBatch::full(n));
@@ -89,15 +91,27 @@ pub(super) fn train_batched<T: Scalar>(
     }));
     let mut steps_run = 0;
     let mut diverged = false;
+    let mut stopped = false;
     let mut last_batches = Vec::new();
     if !mb.is_stochastic() {
         for k in 0..cfg.steps {
+            if watch.cancelled() {
+                stopped = true;
+                break;
+            }
             if !full.grad_with(grad_s) {
                 diverged = true;
                 break;
             }
             if let Some(obs) = observer.as_mut() {
                 obs(k, objective_value(loss, w, penalty, full.similarities()));
+            }
+            if watch.due(k) {
+                let value = objective_value(loss, w, penalty, full.similarities());
+                if watch.report(&super::progress(&full, loss, value, k, cfg.steps)) {
+                    stopped = true;
+                    break;
+                }
             }
             steps_run += 1;
             if !full.sgd_step(cfg.lr) {
@@ -123,6 +137,10 @@ pub(super) fn train_batched<T: Scalar>(
         let mut idx = Vec::with_capacity(bsz);
         let data = full.inputs().to_owned();
         for k in 0..cfg.steps {
+            if watch.cancelled() {
+                stopped = true;
+                break;
+            }
             if let Some(chooser) = hardest.as_mut() {
                 if chooser.needs_similarities() {
                     copy_params(&worker, &mut full);
@@ -157,6 +175,13 @@ pub(super) fn train_batched<T: Scalar>(
                     objective_value(loss, 1.0, penalty, worker.similarities()),
                 );
             }
+            if watch.due(k) {
+                let value = objective_value(loss, 1.0, penalty, worker.similarities());
+                if watch.report(&super::progress(&worker, loss, value, k, cfg.steps)) {
+                    stopped = true;
+                    break;
+                }
+            }
             steps_run += 1;
             if !worker.sgd_step(cfg.lr) {
                 diverged = true;
@@ -178,6 +203,11 @@ pub(super) fn train_batched<T: Scalar>(
     if let Some(obs) = observer.as_mut() {
         obs(steps_run, value);
     }
+    if !diverged && watch.observes() && !stopped {
+        // The gradient at the final parameters, for the report only.
+        full.grad_with(grad_s);
+        watch.report(&super::progress(&full, loss, value, steps_run, cfg.steps));
+    }
     let s = full.similarities();
     let nf = n as f64;
     let trace: f64 = s.diag().sum();
@@ -185,7 +215,11 @@ pub(super) fn train_batched<T: Scalar>(
         s_pos: trace / nf,
         s_neg: (s.sum() - trace) / (nf * (nf - 1.0)),
         loss: value,
-        termination: Termination::from_flags(false, diverged),
+        termination: if stopped {
+            Termination::Stopped
+        } else {
+            Termination::from_flags(false, diverged)
+        },
         steps_run,
         u: full.u().mapv(Scalar::to_f64),
         v: full.v().mapv(Scalar::to_f64),

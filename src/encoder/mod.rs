@@ -51,6 +51,7 @@ pub use scalar::Scalar;
 use crate::batch::MiniBatch;
 use crate::error::{check_batch, check_positive, Error, Result};
 use crate::loss::Loss;
+use crate::monitor::{Monitor, StepProgress, Unwatched, Watch};
 use crate::optim::Termination;
 use crate::valid::Valid;
 use ndarray::Array2;
@@ -171,7 +172,8 @@ pub struct EncoderResult {
     /// The loss `L(S)` at the final parameters.
     pub loss: f64,
     /// [`Termination::Diverged`] if a non-finite value (loss, activation norm or parameter)
-    /// appeared (training then stopped early), [`Termination::StepLimit`] otherwise.
+    /// appeared (training then stopped early), [`Termination::Stopped`] if the monitor stopped
+    /// it ([`train_monitored`]), [`Termination::StepLimit`] otherwise.
     pub termination: Termination,
     /// The number of SGD steps applied (`cfg.steps` unless the run diverged).
     pub steps_run: usize,
@@ -209,7 +211,31 @@ pub fn train(cfg: &EncoderConfig, loss: &Loss) -> Result<EncoderResult> {
 
 /// [`train`] for a configuration already checked: it cannot fail.
 pub fn train_checked(cfg: &Valid<EncoderConfig>, loss: &Loss) -> EncoderResult {
-    run::<f32>(cfg, loss, None)
+    run::<f32>(cfg, loss, None, &Unwatched)
+}
+
+/// [`train`] watched by `monitor` ([`crate::monitor`]): it sees the steps (the loss, the
+/// gradient norm over every weight and bias, `s_pos`, `s_neg`), and when it stops the run the
+/// result is that of the parameters reached, with [`Termination::Stopped`]. With
+/// [`crate::monitor::Unwatched`] this is [`train`], bitwise.
+///
+/// # Errors
+/// As [`train`].
+pub fn train_monitored(
+    cfg: &EncoderConfig,
+    loss: &Loss,
+    monitor: &dyn Monitor,
+) -> Result<EncoderResult> {
+    Ok(train_checked_monitored(&cfg.check()?, loss, monitor))
+}
+
+/// [`train_monitored`] for a configuration already checked: it cannot fail.
+pub fn train_checked_monitored(
+    cfg: &Valid<EncoderConfig>,
+    loss: &Loss,
+    monitor: &dyn Monitor,
+) -> EncoderResult {
+    run::<f32>(cfg, loss, None, monitor)
 }
 
 /// The loss seen by an observer of [`train_with`]: `observer(k, L_k)`.
@@ -235,7 +261,50 @@ pub fn train_with<T: Scalar>(
         // The mini-batch setting must be one for this loss (InfoNCE has no `expected`).
         MiniBatch::new(mb.n(), mb.size(), Some(mb.batching()), loss)?;
     }
-    Ok(run::<T>(&valid, loss, observer))
+    Ok(run::<T>(&valid, loss, observer, &Unwatched))
+}
+
+/// What a monitor sees of `net` after `step` steps (its gradient and `S` are those of the last
+/// evaluation at these parameters).
+fn progress<T: Scalar>(
+    net: &Encoder<T>,
+    loss: &Loss,
+    value: f64,
+    step: usize,
+    steps: usize,
+) -> StepProgress {
+    let mut sq = 0.0;
+    for l in 0..net.layers() {
+        sq += net
+            .weight_grad(l)
+            .iter()
+            .map(|g| g.to_f64().powi(2))
+            .sum::<f64>();
+        sq += net
+            .bias_grad(l)
+            .iter()
+            .map(|g| g.to_f64().powi(2))
+            .sum::<f64>();
+    }
+    let s = net.similarities();
+    let n = s.nrows() as f64;
+    let trace: f64 = s.diag().sum();
+    let (t, b) = match *loss {
+        Loss::Sigmoid(crate::loss::Sigmoid { t, b, .. }) => (Some(t), Some(b)),
+        _ => (None, None),
+    };
+    StepProgress {
+        step,
+        steps,
+        loss: value,
+        grad_norm: sq.sqrt(),
+        t,
+        b,
+        margin: None,
+        s_pos: Some(trace / n),
+        s_neg: Some((s.sum() - trace) / (n * (n - 1.0))),
+        restart: 0,
+    }
 }
 
 /// The training loop of [`train_with`] on a checked configuration.
@@ -243,20 +312,31 @@ fn run<T: Scalar>(
     cfg: &Valid<EncoderConfig>,
     loss: &Loss,
     mut observer: Option<LossObserver<'_>>,
+    monitor: &dyn Monitor,
 ) -> EncoderResult {
+    let watch = Watch::new(monitor, cfg.steps);
     if cfg.batch.is_some_and(|mb| !mb.is_full()) || cfg.neg_variance_weight != 0.0 {
-        return batched::train_batched::<T>(cfg, loss, observer);
+        return batched::train_batched::<T>(cfg, loss, observer, &watch);
     }
     let mut net = Encoder::<T>::from_valid(cfg);
     let mut steps_run = 0;
     let mut diverged = false;
+    let mut stopped = false;
     for k in 0..cfg.steps {
+        if watch.cancelled() {
+            stopped = true;
+            break;
+        }
         if !net.grad(loss) {
             diverged = true;
             break;
         }
         if let Some(obs) = observer.as_mut() {
             obs(k, net.last_loss(loss));
+        }
+        if watch.due(k) && watch.report(&progress(&net, loss, net.last_loss(loss), k, cfg.steps)) {
+            stopped = true;
+            break;
         }
         steps_run += 1;
         if !net.sgd_step(cfg.lr) {
@@ -269,6 +349,11 @@ fn run<T: Scalar>(
     if let Some(obs) = observer.as_mut() {
         obs(steps_run, value);
     }
+    if !diverged && watch.observes() && !stopped {
+        // The gradient at the final parameters, for the report only.
+        net.grad(loss);
+        watch.report(&progress(&net, loss, value, steps_run, cfg.steps));
+    }
     let s = net.similarities();
     let n = cfg.n as f64;
     let trace: f64 = s.diag().sum();
@@ -278,7 +363,11 @@ fn run<T: Scalar>(
         s_pos,
         s_neg,
         loss: value,
-        termination: Termination::from_flags(false, diverged),
+        termination: if stopped {
+            Termination::Stopped
+        } else {
+            Termination::from_flags(false, diverged)
+        },
         steps_run,
         u: net.u().mapv(Scalar::to_f64),
         v: net.v().mapv(Scalar::to_f64),

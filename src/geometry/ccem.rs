@@ -7,6 +7,7 @@
 //! `s_- = -(1-c)/(N-1) - c`, `u_i . u_j = v_i . v_j = -(1-c)/(N-1) + c`.
 
 use crate::error::{check_batch, Error, Result};
+use crate::monitor::{Monitor, Unwatched};
 use crate::theory::{c_of_delta, delta_of_c};
 use ndarray::{s, Array2};
 use rand::SeedableRng;
@@ -53,11 +54,12 @@ impl Ccem {
                 requirement: "must be in [0, inf]",
             });
         }
-        // build_rotated holds the ETF (N x N), the rotation (d x d) and two pairs (N x d).
+        // build_rotated holds the ETF (N x N), the Gaussian being factored (d x d), the
+        // rotation's first N rows (two N x d) and two pairs (N x d).
         let (nf, df) = (n as f64, d as f64);
         crate::limits::check_memory(
             &format!("the CCEM of {n} pairs in R^{d}"),
-            8.0 * (nf * nf + df * df + 4.0 * nf * df),
+            8.0 * (nf * nf + df * df + 6.0 * nf * df),
         )?;
         Ok(Ccem { n, d, delta })
     }
@@ -106,11 +108,28 @@ impl Ccem {
         (u, v)
     }
 
-    /// `(U Q, V Q)` for a random orthogonal `Q` (`d x d`) drawn from `seed`.
+    /// `(U Q, V Q)` for a random orthogonal `Q` (`d x d`) drawn from `seed`
+    /// ([`random_orthogonal`]; only its first `N` rows are formed: `U` is zero beyond column
+    /// `N`).
     pub fn build_rotated(&self, seed: u64) -> (Array2<f64>, Array2<f64>) {
+        self.build_rotated_with(seed, &Unwatched)
+            .expect("an unwatched build is never interrupted")
+    }
+
+    /// [`Ccem::build_rotated`], polling `monitor` between the blocks of the QR factorisation.
+    ///
+    /// # Errors
+    /// [`Error::Interrupted`] when the monitor is cancelled.
+    pub fn build_rotated_with(
+        &self,
+        seed: u64,
+        monitor: &dyn Monitor,
+    ) -> Result<(Array2<f64>, Array2<f64>)> {
         let (u, v) = self.build();
-        let q = random_orthogonal(self.d, seed);
-        (u.dot(&q), v.dot(&q))
+        let n = self.n;
+        let q = random_orthogonal_rows(self.d, n, seed, monitor)?;
+        let (u, v) = (u.slice(s![.., ..n]), v.slice(s![.., ..n]));
+        Ok((u.dot(&q), v.dot(&q)))
     }
 }
 
@@ -132,32 +151,126 @@ pub fn ccem_embedding(
     delta: f64,
     rotation_seed: Option<u64>,
 ) -> Result<(Array2<f64>, Array2<f64>)> {
-    let c = Ccem::new(n, d, delta)?;
-    Ok(match rotation_seed {
-        Some(seed) => c.build_rotated(seed),
-        None => c.build(),
-    })
+    ccem_embedding_with(n, d, delta, rotation_seed, &Unwatched)
 }
 
-/// A random orthogonal `d x d` matrix: Gram-Schmidt (twice, for orthogonality to machine
-/// precision) on a Gaussian matrix with the signs fixed, which is Haar distributed.
+/// [`ccem_embedding`] whose rotation polls `monitor` ([`Ccem::build_rotated_with`]).
 ///
-/// Written by hand: `d` is small here and this avoids a LAPACK dependency for one QR.
-pub fn random_orthogonal(d: usize, seed: u64) -> Array2<f64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut q = Array2::<f64>::from_shape_fn((d, d), |_| StandardNormal.sample(&mut rng));
-    for j in 0..d {
-        for _ in 0..2 {
-            for k in 0..j {
-                let proj = q.column(j).dot(&q.column(k));
-                let qk = q.column(k).to_owned();
-                q.column_mut(j).scaled_add(-proj, &qk);
-            }
-        }
-        let norm = q.column(j).dot(&q.column(j)).sqrt();
-        q.slice_mut(s![.., j]).mapv_inplace(|x| x / norm);
+/// # Errors
+/// As [`Ccem::new`]; [`Error::Interrupted`] when the monitor is cancelled.
+pub fn ccem_embedding_with(
+    n: usize,
+    d: usize,
+    delta: f64,
+    rotation_seed: Option<u64>,
+    monitor: &dyn Monitor,
+) -> Result<(Array2<f64>, Array2<f64>)> {
+    let c = Ccem::new(n, d, delta)?;
+    match rotation_seed {
+        Some(seed) => c.build_rotated_with(seed, monitor),
+        None => Ok(c.build()),
     }
-    q
+}
+
+/// A random orthogonal `d x d` matrix, Haar distributed: the `Q` of the QR factorisation
+/// `G = Q R` of a Gaussian matrix `G` (entries iid `N(0, 1)` from `ChaCha8Rng::seed_from_u64(seed)`,
+/// row by row) with the signs fixed so that `diag(R) > 0` (the factorisation is then unique, and
+/// this is the `Q` that Gram-Schmidt on the columns of `G` gives).
+pub fn random_orthogonal(d: usize, seed: u64) -> Array2<f64> {
+    random_orthogonal_rows(d, d, seed, &Unwatched).expect("an unwatched QR is never interrupted")
+}
+
+/// The first `rows` rows of [`random_orthogonal`]`(d, seed)`, `rows <= d`, in `O(d^3)` flops
+/// and `d^2 + 2 rows d` numbers: a blocked Householder QR of `G` (faer, on one thread:
+/// bitwise independent of the thread count), then `Q^T E` for the first `rows` columns `E` of
+/// the identity, transposed. `monitor` is polled between the blocks.
+///
+/// # Errors
+/// [`Error::Interrupted`] when the monitor is cancelled.
+pub fn random_orthogonal_rows(
+    d: usize,
+    rows: usize,
+    seed: u64,
+    monitor: &dyn Monitor,
+) -> Result<Array2<f64>> {
+    use faer::linalg::householder;
+    use faer::linalg::qr::no_pivoting::factor;
+    use faer::prelude::{Reborrow, ReborrowMut};
+    use faer::{Conj, Mat, Par};
+    let rows = rows.min(d);
+    let what = "the random rotation (a QR factorisation)";
+    crate::monitor::check(monitor, what)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut a = Mat::<f64>::zeros(d, d);
+    for i in 0..d {
+        for j in 0..d {
+            a[(i, j)] = StandardNormal.sample(&mut rng);
+        }
+    }
+    let par = Par::Seq;
+    let bs = factor::recommended_block_size::<f64>(d, d).max(1);
+    let mut coeff = Mat::<f64>::zeros(bs, d);
+    let mut mem = faer::dyn_stack::MemBuffer::new(
+        factor::qr_in_place_scratch::<f64>(d, d, bs, par, Default::default()).or(
+            householder::apply_block_householder_transpose_on_the_left_in_place_scratch::<f64>(
+                d, bs, d,
+            ),
+        ),
+    );
+    // The blocked factorisation, one panel of `bs` columns at a time (what `qr_in_place` does,
+    // with a poll between panels): factor the panel, apply its reflectors to the columns right
+    // of it.
+    let mut j = 0;
+    while j < d {
+        crate::monitor::check(monitor, what)?;
+        let w = bs.min(d - j);
+        let (mut left, right) = a.as_mut().subrows_mut(j, d - j).split_at_col_mut(j + w);
+        let panel = left.rb_mut().subcols_mut(j, w);
+        let mut c = coeff.as_mut().submatrix_mut(0, j, w, w);
+        factor::qr_in_place(
+            panel,
+            c.rb_mut(),
+            par,
+            faer::dyn_stack::MemStack::new(&mut mem),
+            Default::default(),
+        );
+        if right.ncols() > 0 {
+            householder::apply_block_householder_transpose_on_the_left_in_place_with_conj(
+                left.rb().subcols(j, w),
+                c.rb(),
+                Conj::Yes,
+                right,
+                par,
+                faer::dyn_stack::MemStack::new(&mut mem),
+            );
+        }
+        j += w;
+    }
+    crate::monitor::check(monitor, what)?;
+    // `W = Q^T E` (d x rows), then row `k` of `Q D` is column `k` of `W` times `D_kk`.
+    let mut w = Mat::<f64>::zeros(d, rows);
+    for k in 0..rows {
+        w[(k, k)] = 1.0;
+    }
+    let mut mem = faer::dyn_stack::MemBuffer::new(
+        householder::apply_block_householder_sequence_transpose_on_the_left_in_place_scratch::<f64>(
+            d, bs, rows,
+        ),
+    );
+    householder::apply_block_householder_sequence_transpose_on_the_left_in_place_with_conj(
+        a.as_ref(),
+        coeff.as_ref(),
+        Conj::Yes,
+        w.as_mut(),
+        par,
+        faer::dyn_stack::MemStack::new(&mut mem),
+    );
+    crate::monitor::check(monitor, what)?;
+    // Q D with D = sign(diag R): R's diagonal is that of the factored `a`.
+    Ok(Array2::from_shape_fn((rows, d), |(k, col)| {
+        let sign = if a[(col, col)] < 0.0 { -1.0 } else { 1.0 };
+        w[(col, k)] * sign
+    }))
 }
 
 #[cfg(test)]

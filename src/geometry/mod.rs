@@ -7,7 +7,10 @@ pub mod inspect;
 mod margin;
 mod measure;
 
-pub use ccem::{ccem_embedding, random_orthogonal, simplex_etf, Ccem};
+pub use ccem::{
+    ccem_embedding, ccem_embedding_with, random_orthogonal, random_orthogonal_rows, simplex_etf,
+    Ccem,
+};
 pub use inspect::{inspect, inspect_with, InspectConfig, Inspection, QuantileMode};
 pub use margin::{
     linear_quantile_sorted, margin_bound, margins, Margins, QuantileLevel, CANDIDATE_CAP,

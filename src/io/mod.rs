@@ -59,13 +59,42 @@ pub fn read_matrix_any(path: &Path) -> Result<Matrix> {
 }
 
 fn open(path: &Path) -> Result<BufReader<File>> {
+    regular_file(path)?;
     File::open(path)
         .map(BufReader::new)
         .map_err(|e| bad(path, e.to_string()))
 }
 
+/// The length in bytes of the regular file at `path` (symbolic links followed).
+///
+/// # Errors
+/// [`Error::BadInput`] when `path` cannot be read or is not a regular file (a directory, a device
+/// such as `/dev/zero`, a pipe), which could never be read to its end.
+pub fn regular_file(path: &Path) -> Result<u64> {
+    let meta = std::fs::metadata(path).map_err(|e| bad(path, e.to_string()))?;
+    if !meta.is_file() {
+        return Err(bad(
+            path,
+            "not a regular file (a directory, a device or a pipe): give a file",
+        ));
+    }
+    Ok(meta.len())
+}
+
+/// The whole text of the regular file at `path`, once its size was checked against the memory
+/// it may use ([`crate::limits`]).
+///
+/// # Errors
+/// As [`regular_file`]; [`Error::TooLarge`]; unreadable or not UTF-8.
+pub fn read_text(path: &Path) -> Result<String> {
+    let len = regular_file(path)?;
+    crate::limits::check_memory(&format!("reading {}", path.display()), len as f64)?;
+    std::fs::read_to_string(path).map_err(|e| bad(path, e.to_string()))
+}
+
 /// The shape and item size an `.npy` header claims, and the header's length in bytes.
 fn npy_header(path: &Path) -> Result<(Vec<usize>, usize, u64)> {
+    regular_file(path)?;
     let mut f = File::open(path).map_err(|e| bad(path, e.to_string()))?;
     let not_npy = || bad(path, "not an .npy file (no NUMPY magic string)");
     let mut pre = [0u8; 12];
@@ -171,7 +200,17 @@ pub fn read_npy_any(path: &Path) -> Result<Matrix> {
 }
 
 /// Reads a headerless CSV of numbers (comma separated; blank lines ignored).
+///
+/// The file must be a regular file, and it is refused before reading when its size exceeds the
+/// memory it may use ([`crate::limits`]: a number in text takes about as many bytes as the
+/// `f64` it becomes), or while reading as soon as its values would.
+///
+/// # Errors
+/// As [`read_matrix`]; [`Error::TooLarge`].
 pub fn read_csv_matrix(path: &Path) -> Result<Array2<f64>> {
+    let what = format!("reading {}", path.display());
+    let len = regular_file(path)?;
+    crate::limits::check_memory(&what, len as f64)?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .trim(csv::Trim::All)
@@ -196,6 +235,12 @@ pub fn read_csv_matrix(path: &Path) -> Result<Array2<f64>> {
                 ))
             }
             _ => {}
+        }
+        if data.len() + rec.len() > data.capacity() {
+            // The vector is about to grow (to at most twice its size): check that first.
+            let want = (data.len() + rec.len()).max(2 * data.capacity());
+            crate::limits::check_memory(&what, crate::limits::matrix_bytes(want, 1))?;
+            data.reserve_exact(want - data.len());
         }
         for f in rec.iter() {
             data.push(

@@ -61,7 +61,11 @@ pub fn check_all_finite<T: Copy + Into<f64>>(x: ArrayView2<T>, which: &'static s
 /// ([`Error::ZeroRow`]), naming `which` and the row.
 pub fn normalize_rows(x: ArrayView2<f64>, which: &'static str) -> Result<Normalized> {
     check_all_finite(x, which)?;
-    let norms: Array1<f64> = x.outer_iter().map(|r| r.dot(&r).sqrt()).collect();
+    // Scaled where the squares would under- or overflow (`numerics::norm_from`).
+    let norms: Array1<f64> = x
+        .outer_iter()
+        .map(|r| crate::numerics::norm_from(r.dot(&r), r.iter().copied()))
+        .collect();
     if let Some((row, &norm)) = norms
         .iter()
         .enumerate()

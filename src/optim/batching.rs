@@ -23,6 +23,7 @@ use crate::batch::{BatchSampler, Batching, MiniBatch};
 use crate::error::{Error, Result};
 use crate::loss::minibatch::NegVariance;
 use crate::loss::Loss;
+use crate::monitor::Watch;
 use crate::optim::objective::{Objective, Workspace};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2};
@@ -137,21 +138,29 @@ impl Solver {
         &mut self,
         cfg: &FreeConfig,
         bt: &mut Batched,
-        r: u64,
+        r: usize,
         t0: f64,
         b0: f64,
+        watch: &Watch,
     ) -> Run {
         let (n, d) = (self.n, self.d);
         let nd = n * d;
-        let (mut diverged, mut scalars) = self.random_start(cfg, r, t0, b0);
-        let mut sampler = BatchSampler::new(bt.mb, cfg.seed, r);
+        let (mut diverged, mut scalars) = self.random_start(cfg, r as u64, t0, b0);
+        let mut stopped = false;
+        let mut reported = None;
+        let r64 = r as u64;
+        let mut sampler = BatchSampler::new(bt.mb, cfg.seed, r64);
         // `hardest` was checked by `validate_batch`.
         let mut hardest = (bt.mb.batching() == Batching::Hardest)
-            .then(|| HardestChooser::new(&bt.mb, cfg.seed, r).ok())
+            .then(|| HardestChooser::new(&bt.mb, cfg.seed, r64).ok())
             .flatten();
 
         let mut steps_run = 0;
         while !diverged && steps_run < cfg.steps {
+            if watch.cancelled() {
+                stopped = true;
+                break;
+            }
             let loss_now = match cfg.loss {
                 Loss::Sigmoid(sg) if sg.is_plain() => Loss::Sigmoid(crate::loss::Sigmoid {
                     t: scalars.t(),
@@ -183,9 +192,11 @@ impl Solver {
                     .copy_from_slice(&self.theta[nd + i * d..nd + (i + 1) * d]);
             }
             let obj = Objective::from(loss_now);
+            // A due step also computes the batch's loss: the gradient is bitwise the same.
+            let due = watch.due(steps_run);
             let ev = bt
                 .ws
-                .evaluate(obj, &bt.bx, &bt.by, &mut bt.gbx, &mut bt.gby, false);
+                .evaluate(obj, &bt.bx, &bt.by, &mut bt.gbx, &mut bt.gby, due);
             self.grad.fill(0.0);
             for (k, &i) in bt.idx.iter().enumerate() {
                 self.grad[i * d..(i + 1) * d].copy_from_slice(&bt.gbx[k * d..(k + 1) * d]);
@@ -193,9 +204,17 @@ impl Solver {
                     .copy_from_slice(&bt.gby[k * d..(k + 1) * d]);
             }
             scalars.gradient(ev.sum_h, ev.sum_hs, &mut self.grad[2 * nd..]);
-            if !norm(&self.grad).is_finite() {
+            let gn = norm(&self.grad);
+            if !gn.is_finite() {
                 diverged = true;
                 break;
+            }
+            if due {
+                reported = Some(steps_run);
+                if watch.report(&self.progress(cfg, r, steps_run, ev.loss, gn, &scalars)) {
+                    stopped = true;
+                    break;
+                }
             }
             let lr = cfg.lr * cfg.schedule.factor(steps_run);
             self.opt.step(&mut self.theta, &self.grad, lr);
@@ -220,6 +239,9 @@ impl Solver {
                 0.0
             };
             loss = ev.loss;
+            if watch.observes() && reported != Some(steps_run) {
+                watch.report(&self.progress(cfg, r, steps_run, loss, grad_norm, &scalars));
+            }
         }
         let (t, b) = match cfg.loss {
             Loss::Sigmoid(_) => (scalars.t(), scalars.b()),
@@ -234,6 +256,7 @@ impl Solver {
             grad_norm,
             grad_norm_relative,
             diverged: diverged || !loss.is_finite(),
+            stopped,
             last_batches: sampler.last_batches(),
         }
     }

@@ -66,6 +66,7 @@ pub use sgd::Sgd;
 use crate::batch::MiniBatch;
 use crate::error::{check_batch, check_nonneg, check_positive, Error, Result};
 use crate::loss::{ContrastiveLoss, Loss};
+use crate::monitor::{Monitor, StepProgress, Unwatched, Watch};
 use crate::valid::Valid;
 use ndarray::Array2;
 use objective::{Objective, Workspace};
@@ -288,9 +289,19 @@ impl FreeConfig {
         }
         check_positive("lr", self.lr)?;
         check_nonneg("grad_tol", self.grad_tol)?;
+        // Every restart's final loss is kept (`FreeResult::restart_losses`): 8 bytes each.
         crate::limits::check_memory(
-            &format!("optimize with N = {}, d = {}", self.n, self.d),
-            crate::limits::free_run_bytes(self.n, self.d),
+            &format!(
+                "optimize with N = {}, d = {}{}",
+                self.n,
+                self.d,
+                if self.restarts > 1 {
+                    format!(", {} restarts", self.restarts)
+                } else {
+                    String::new()
+                }
+            ),
+            crate::limits::free_run_bytes(self.n, self.d) + 8.0 * self.restarts as f64,
         )?;
         if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
             return Err(Error::InvalidParameter {
@@ -422,7 +433,7 @@ impl FreeResult {
 
 /// How a run ended.
 ///
-/// Written as `converged`, `step_limit` and `diverged`.
+/// Written as `converged`, `step_limit`, `diverged` and `stopped`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Termination {
@@ -433,6 +444,9 @@ pub enum Termination {
     StepLimit,
     /// A non-finite value appeared; the run stopped there.
     Diverged,
+    /// The run's monitor stopped it ([`crate::monitor::Monitor`]); the result is the partial one
+    /// reached then.
+    Stopped,
 }
 
 impl Termination {
@@ -447,13 +461,19 @@ impl Termination {
         }
     }
 
-    /// `converged`, `step_limit` or `diverged`.
+    /// `converged`, `step_limit`, `diverged` or `stopped`.
     pub fn as_str(self) -> &'static str {
         match self {
             Termination::Converged => "converged",
             Termination::StepLimit => "step_limit",
             Termination::Diverged => "diverged",
+            Termination::Stopped => "stopped",
         }
+    }
+
+    /// Whether the run was stopped by its monitor.
+    pub fn is_stopped(self) -> bool {
+        self == Termination::Stopped
     }
 
     /// Whether the run diverged.
@@ -484,6 +504,8 @@ struct Run {
     grad_norm: f64,
     grad_norm_relative: f64,
     diverged: bool,
+    /// The monitor stopped the run.
+    stopped: bool,
     /// The batches of the end of a stochastic mini-batch run (empty otherwise).
     last_batches: Vec<Vec<usize>>,
 }
@@ -523,7 +545,24 @@ pub fn optimize(cfg: &FreeConfig) -> Result<FreeResult> {
 
 /// [`optimize`] for a configuration already checked: it cannot fail.
 pub fn optimize_checked(cfg: &Valid<FreeConfig>) -> FreeResult {
+    optimize_checked_with(cfg, &Unwatched)
+}
+
+/// [`optimize`] watched by `monitor` ([`crate::monitor`]): it sees every restart's steps
+/// ([`StepProgress::restart`]), and when it stops the run the result is the best of the restarts
+/// so far (the stopped one included) with [`Termination::Stopped`]. With
+/// [`crate::monitor::Unwatched`] this is [`optimize`], bitwise.
+///
+/// # Errors
+/// As [`optimize`].
+pub fn optimize_with(cfg: &FreeConfig, monitor: &dyn Monitor) -> Result<FreeResult> {
+    Ok(optimize_checked_with(&cfg.check()?, monitor))
+}
+
+/// [`optimize_with`] for a configuration already checked: it cannot fail.
+pub fn optimize_checked_with(cfg: &Valid<FreeConfig>, monitor: &dyn Monitor) -> FreeResult {
     let cfg: &FreeConfig = cfg;
+    let watch = Watch::new(monitor, cfg.steps);
     let (n, d) = (cfg.n, cfg.d);
     let (t0, b0) = match cfg.loss {
         Loss::Sigmoid(sg) if sg.is_plain() => (sg.t, sg.b),
@@ -546,12 +585,15 @@ pub fn optimize_checked(cfg: &Valid<FreeConfig>) -> FreeResult {
     solver.ws.set_penalty(cfg.penalty());
     let mut batched = batching::Batched::new(cfg);
     let mut best: Option<(usize, Run, Vec<f64>)> = None;
-    let mut restart_losses = Vec::with_capacity(cfg.restarts);
+    // Grown per restart, never preallocated: `restarts` may be huge (validate bounds it).
+    let mut restart_losses = Vec::new();
+    let mut stopped = false;
     for r in 0..cfg.restarts {
         let run = match batched.as_mut() {
-            Some(bt) => solver.run_batched(cfg, bt, r as u64, t0, b0),
-            None => solver.run(cfg, r as u64, t0, b0),
+            Some(bt) => solver.run_batched(cfg, bt, r, t0, b0, &watch),
+            None => solver.run(cfg, r, t0, b0, &watch),
         };
+        stopped = run.stopped;
         restart_losses.push(if run.diverged { f64::NAN } else { run.loss });
         let better = match &best {
             None => true,
@@ -559,6 +601,9 @@ pub fn optimize_checked(cfg: &Valid<FreeConfig>) -> FreeResult {
         };
         if better {
             best = Some((r, run.clone(), solver.theta[..2 * n * d].to_vec()));
+        }
+        if stopped {
+            break;
         }
     }
     let (best_restart, run, theta) = best.expect("a valid configuration has restarts >= 1");
@@ -570,7 +615,11 @@ pub fn optimize_checked(cfg: &Valid<FreeConfig>) -> FreeResult {
         t: run.t,
         b: run.b,
         steps_run: run.steps_run,
-        termination: Termination::from_flags(run.converged, run.diverged),
+        termination: if stopped {
+            Termination::Stopped
+        } else {
+            Termination::from_flags(run.converged, run.diverged)
+        },
         grad_norm: run.grad_norm,
         grad_norm_relative: run.grad_norm_relative,
         best_restart,
@@ -598,22 +647,38 @@ impl Solver {
         (diverged, scalars)
     }
 
-    /// Restart `r`: a random start, then steps until the gradient test passes or `cfg.steps`.
-    fn run(&mut self, cfg: &FreeConfig, r: u64, t0: f64, b0: f64) -> Run {
+    /// Restart `r`: a random start, then steps until the gradient test passes, `cfg.steps`, or
+    /// the monitor stops it.
+    fn run(&mut self, cfg: &FreeConfig, r: usize, t0: f64, b0: f64, watch: &Watch) -> Run {
         let (n, d) = (self.n, self.d);
         let nd = n * d;
-        let (mut diverged, mut scalars) = self.random_start(cfg, r, t0, b0);
+        let (mut diverged, mut scalars) = self.random_start(cfg, r as u64, t0, b0);
+        let mut stopped = false;
+        let mut reported = None;
 
         let mut tracker = cfg.learn_t.then(learnt::MarginTracker::new);
         let mut steps_run = 0;
         let mut converged = false;
         let mut grad_norm = f64::NAN;
         while !diverged {
-            let ev = self.evaluate(cfg, &scalars, false);
+            if watch.cancelled() {
+                stopped = true;
+                break;
+            }
+            // A due step also computes the loss: the gradient is bitwise the same.
+            let due = watch.due(steps_run);
+            let ev = self.evaluate(cfg, &scalars, due);
             grad_norm = norm(&self.grad);
             if !grad_norm.is_finite() || (ev.sum_h + ev.sum_hs).is_nan() {
                 diverged = true;
                 break;
+            }
+            if due {
+                reported = Some(steps_run);
+                if watch.report(&self.progress(cfg, r, steps_run, ev.loss, grad_norm, &scalars)) {
+                    stopped = true;
+                    break;
+                }
             }
             if let Some(tr) = tracker.as_mut() {
                 // Learnt t: stop when the margin has converged (learnt.rs).
@@ -663,6 +728,10 @@ impl Solver {
             } else {
                 0.0
             };
+            if watch.observes() && reported != Some(steps_run) {
+                // The last step of a run that ended before its step limit (its Break is moot).
+                watch.report(&self.progress(cfg, r, steps_run, ev.loss, grad_norm, &scalars));
+            }
             ev.loss
         };
         let (t, b) = match cfg.loss {
@@ -678,7 +747,41 @@ impl Solver {
             grad_norm,
             grad_norm_relative,
             diverged: diverged || !loss.is_finite(),
+            stopped,
             last_batches: Vec::new(),
+        }
+    }
+
+    /// What a monitor sees after `step` steps of restart `r` at the current parameters: the
+    /// margin is `O(N^2 d)` ([`learnt::extremes`]), the means `O(N d)`; computed only at due steps.
+    fn progress(
+        &self,
+        cfg: &FreeConfig,
+        r: usize,
+        step: usize,
+        loss: f64,
+        grad_norm: f64,
+        scalars: &Scalars,
+    ) -> StepProgress {
+        let (n, d) = (self.n, self.d);
+        let (x, y) = self.theta[..2 * n * d].split_at(n * d);
+        let (p, q) = learnt::extremes(x, y, n, d);
+        let (s_pos, s_neg) = crate::monitor::mean_similarities(x, y, n, d);
+        let (t, b) = match cfg.loss {
+            Loss::Sigmoid(_) => (Some(scalars.t()), Some(scalars.b())),
+            _ => (None, None),
+        };
+        StepProgress {
+            step,
+            steps: cfg.steps,
+            loss,
+            grad_norm,
+            t,
+            b,
+            margin: Some((p - q) / 2.0),
+            s_pos: Some(s_pos),
+            s_neg: Some(s_neg),
+            restart: r,
         }
     }
 

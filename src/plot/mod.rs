@@ -402,11 +402,20 @@ impl Default for DiffOptions {
 }
 
 /// The theory `s_+*` of a row: its `s_pos_theory` column when present, otherwise the exact optimum
-/// for `(n, t, b)` (SPEC §3), or the ETF value `1` for InfoNCE.
-fn theory_s_pos(table: &ResultsTable, r: &ResultRow) -> Result<f64> {
+/// for `(n, t, b)` (SPEC §3), or the ETF value `1` for InfoNCE. `None` for a row with `d < N`,
+/// where the theory does not apply (SPEC §3).
+fn theory_s_pos(table: &ResultsTable, r: &ResultRow) -> Result<Option<f64>> {
     if let Some(v) = r.s_pos_theory {
-        return Ok(v);
+        return Ok(Some(v));
     }
+    if r.d.is_some_and(|d| d < r.n) {
+        return Ok(None);
+    }
+    theory_s_pos_of(table, r).map(Some)
+}
+
+/// [`theory_s_pos`] of a row to which the theory applies.
+fn theory_s_pos_of(table: &ResultsTable, r: &ResultRow) -> Result<f64> {
     if r.objective.as_deref() == Some("infonce") {
         return Ok(Optimum::infonce(r.n, r.t)?.s_pos);
     }
@@ -442,8 +451,9 @@ pub fn diff_map(input: &PanelInput, out: &Path, opts: &DiffOptions) -> Result<()
     Format::from_path(out)?;
     let table = &input.table;
     table.check_uniform()?;
+    // Cells without a theory (`d < N`) have no difference to draw.
     let grid = grid_of(table, |r| match r.s_pos {
-        Some(s) => Ok(Some(s - theory_s_pos(table, r)?)),
+        Some(s) => Ok(theory_s_pos(table, r)?.map(|th| s - th)),
         None => Ok(None),
     })?;
     let limit = match opts.limit {
@@ -503,5 +513,38 @@ mod tests {
         ] {
             assert!((round_up(x) - want).abs() < 1e-12, "{x}");
         }
+    }
+
+    #[test]
+    fn rows_with_d_below_n_have_no_theory() {
+        let row = |d: Option<usize>| ResultRow {
+            n: 5,
+            d,
+            t: 1.0,
+            b: Some(1.0),
+            seed: None,
+            s_pos: Some(0.5),
+            s_neg: None,
+            s_pos_theory: None,
+            c_star: None,
+            objective: Some("sigmoid".into()),
+            mode: Some("free".into()),
+        };
+        let table = ResultsTable {
+            path: "r.csv".into(),
+            rows: vec![row(Some(4))],
+            has_s_pos_theory: true,
+            has_b: true,
+        };
+        assert_eq!(theory_s_pos(&table, &row(Some(4))).unwrap(), None);
+        assert!(theory_s_pos(&table, &row(Some(5))).unwrap().is_some());
+        assert!(theory_s_pos(&table, &row(None)).unwrap().is_some());
+        // Several d for one N are not averaged into one map.
+        let mixed = ResultsTable {
+            rows: vec![row(Some(4)), row(Some(5))],
+            ..table
+        };
+        let e = mixed.check_uniform().unwrap_err().to_string();
+        assert!(e.contains("several dimensions"), "{e}");
     }
 }

@@ -59,6 +59,8 @@ pub fn read_results(path: &Path) -> Result<ResultsTable> {
         path: path.to_path_buf(),
         reason,
     };
+    let len = crate::io::regular_file(path)?;
+    crate::limits::check_memory(&format!("reading {}", path.display()), len as f64)?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
@@ -204,6 +206,26 @@ impl ResultsTable {
                         seen[0]
                     ),
                 });
+            }
+        }
+        // A map has one value per (N, t): rows of one N with different d would be averaged.
+        let mut dims: BTreeMap<usize, usize> = BTreeMap::new();
+        for r in &self.rows {
+            if let Some(d) = r.d {
+                if let Some(&d0) = dims.get(&r.n) {
+                    if d0 != d {
+                        return Err(Error::BadInput {
+                            path: self.path.clone(),
+                            reason: format!(
+                                "the rows of N = {} have several dimensions (d = {d0} and d = {d}): \
+                                 one map would mix them; plot a sweep with one d per N",
+                                r.n
+                            ),
+                        });
+                    }
+                } else {
+                    dims.insert(r.n, d);
+                }
             }
         }
         Ok(())

@@ -8,6 +8,7 @@
 use super::store::{ResultRow, ResultStore};
 use super::{Cell, SweepSpec};
 use crate::error::{Error, Result};
+use crate::monitor::{Monitor, Unwatched};
 use crate::valid::Valid;
 use rayon::prelude::*;
 use std::path::Path;
@@ -57,6 +58,46 @@ pub fn run_sweep(
     runner: &(dyn Fn(&Cell) -> Result<ResultRow> + Sync),
     observer: &mut dyn SweepObserver,
 ) -> Result<SweepOutcome> {
+    run_sweep_with(spec, dir, threads, runner, observer, &Unwatched)
+}
+
+/// [`run_sweep`] that stops starting cells once `monitor` is cancelled
+/// ([`crate::monitor::Monitor::cancelled`]); give the runner the same monitor (e.g.
+/// [`super::runner::run_cell_with`] with [`crate::monitor::CancelOnly`]) to stop the cells in
+/// flight too. The rows written so far stay: running the sweep again resumes it.
+///
+/// # Errors
+/// As [`run_sweep`]; [`Error::Interrupted`] when the monitor stopped it.
+pub fn run_sweep_with(
+    spec: &Valid<SweepSpec>,
+    dir: &Path,
+    threads: Option<usize>,
+    runner: &(dyn Fn(&Cell) -> Result<ResultRow> + Sync),
+    observer: &mut dyn SweepObserver,
+    monitor: &dyn Monitor,
+) -> Result<SweepOutcome> {
+    // A sweep refused before its first row leaves nothing behind: not the directory (when it
+    // made it), nor `config.json` (when it wrote it), which would refuse the corrected command.
+    let dir_existed = dir.exists();
+    let fresh = !dir.join("config.json").exists();
+    let mut computed = 0;
+    let outcome = run_in(spec, dir, threads, runner, observer, monitor, &mut computed);
+    if outcome.is_err() && fresh && computed == 0 {
+        super::store::remove_empty(dir, !dir_existed);
+    }
+    outcome
+}
+
+/// [`run_sweep_with`] without the clean-up; `computed` counts the rows appended.
+fn run_in(
+    spec: &Valid<SweepSpec>,
+    dir: &Path,
+    threads: Option<usize>,
+    runner: &(dyn Fn(&Cell) -> Result<ResultRow> + Sync),
+    observer: &mut dyn SweepObserver,
+    monitor: &dyn Monitor,
+    computed: &mut usize,
+) -> Result<SweepOutcome> {
     let spec: &SweepSpec = spec;
     let start = Instant::now();
     let mut store = ResultStore::open(dir, spec)?;
@@ -77,7 +118,6 @@ pub fn run_sweep(
         .map_err(|e| Error::Config(format!("cannot start the thread pool: {e}")))?;
     let stop = AtomicBool::new(false);
     let (tx, rx) = std::sync::mpsc::channel::<Result<ResultRow>>();
-    let mut computed = 0;
     let mut write_error = None;
     std::thread::scope(|scope| {
         let stop = &stop;
@@ -85,7 +125,7 @@ pub fn run_sweep(
         scope.spawn(move || {
             pool.install(|| {
                 pending.par_iter().for_each_with(tx, |tx, cell| {
-                    if !stop.load(Ordering::Relaxed) {
+                    if !stop.load(Ordering::Relaxed) && !monitor.cancelled() {
                         let _ = tx.send(runner(cell));
                     }
                 })
@@ -105,8 +145,8 @@ pub fn run_sweep(
             };
             match store.append(row.clone()) {
                 Ok(()) => {
-                    computed += 1;
-                    observer.cell_done(&row, resumed + computed, total);
+                    *computed += 1;
+                    observer.cell_done(&row, resumed + *computed, total);
                 }
                 Err(e) => {
                     // Stop starting new cells; the ones in flight are dropped.
@@ -119,13 +159,20 @@ pub fn run_sweep(
     if let Some(e) = write_error {
         return Err(e);
     }
+    crate::monitor::check(
+        monitor,
+        &format!(
+            "the sweep after {} of {total} cells (run it again to resume)",
+            resumed + *computed
+        ),
+    )?;
     let complete = cells.iter().all(|c| store.has(c.index));
     if complete {
         store.finalize()?;
     }
     Ok(SweepOutcome {
         rows: store.rows().cloned().collect(),
-        computed,
+        computed: *computed,
         resumed,
         elapsed: start.elapsed(),
         complete,

@@ -17,10 +17,16 @@ pub struct MergeReport {
     pub missing: Vec<usize>,
     /// Cells held by more than one input (the first is kept).
     pub duplicates: Vec<usize>,
+    /// Cells that no input holds but `out/results.csv` already did (an earlier merge): kept.
+    pub kept: usize,
 }
 
 /// Merges the sweep directories `inputs` (shards of one sweep) into `out`: `out/config.json`
 /// (the specification without a shard) and `out/results.csv` in cell order.
+///
+/// When `out` already holds this sweep (an earlier merge), its rows stay: a cell that no input
+/// holds keeps its row there ([`MergeReport::kept`]); a cell an input holds takes the input's.
+/// A merge never shrinks `out/results.csv`.
 ///
 /// # Errors
 /// No input, an input that is not a sweep directory, inputs of different sweeps, a row whose
@@ -63,6 +69,17 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
         }
     }
     refuse_another_sweep(out, &spec)?;
+    let mut kept = 0;
+    let existing = out.join("results.csv");
+    if out.join("config.json").exists() && existing.exists() {
+        for r in read_rows(&existing)?.0 {
+            check_in_grid(&r, &cells, &existing)?;
+            if let std::collections::btree_map::Entry::Vacant(e) = rows.entry(r.cell) {
+                e.insert(r);
+                kept += 1;
+            }
+        }
+    }
     let missing = cells
         .iter()
         .map(|c| c.index)
@@ -81,6 +98,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeReport> {
         rows: rows.into_values().collect(),
         missing,
         duplicates,
+        kept,
     })
 }
 

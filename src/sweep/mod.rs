@@ -18,8 +18,8 @@ pub mod runner;
 pub mod store;
 pub mod summary;
 
-pub use engine::{run_sweep, Silent, SweepObserver, SweepOutcome};
-pub use runner::run_cell;
+pub use engine::{run_sweep, run_sweep_with, Silent, SweepObserver, SweepOutcome};
+pub use runner::{run_cell, run_cell_with};
 pub use store::{ResultRow, RowStatus};
 pub use summary::{summarize, Summary};
 
@@ -307,13 +307,17 @@ impl SweepSpec {
         let n = self.ns.iter().copied().max().unwrap_or(0);
         let d = self.dim(n);
         let run = match self.mode {
-            Mode::Free => crate::limits::free_run_bytes(n, d),
+            // Each free run keeps every restart's final loss (8 bytes each).
+            Mode::Free => {
+                crate::limits::free_run_bytes(n, d) + 8.0 * self.run.restarts.unwrap_or(1) as f64
+            }
             Mode::Encoder => crate::limits::encoder_run_bytes(n, d, self.run.layers.unwrap_or(3)),
         };
         crate::limits::check_memory(
             &format!(
-                "a sweep of {cells} cells (N up to {n}, d = {d}, {} threads)",
-                rayon::current_num_threads()
+                "a sweep of {cells} cells (N up to {n}, d = {d}, {} threads, {} restarts)",
+                rayon::current_num_threads(),
+                self.run.restarts.unwrap_or(1)
             ),
             1024.0 * cells + rayon::current_num_threads() as f64 * run,
         )

@@ -4,8 +4,10 @@
 use super::store::{ResultRow, RowStatus};
 use super::{Cell, Mode, SweepSpec};
 use crate::encoder::{self, EncoderConfig};
+use crate::error::Error;
 use crate::error::Result;
 use crate::loss::{ContrastiveLoss, Loss, LossKind};
+use crate::monitor::{Monitor, Unwatched};
 use crate::optim::{self, FreeConfig};
 use crate::report::Report;
 use crate::valid::Valid;
@@ -52,6 +54,19 @@ struct Trained {
 /// Only for a `cell` that is not one of `spec`'s cells (its configuration is then checked and
 /// refused); the cells of [`SweepSpec::cells`] never fail.
 pub fn run_cell(spec: &Valid<SweepSpec>, cell: &Cell) -> Result<ResultRow> {
+    run_cell_with(spec, cell, &Unwatched)
+}
+
+/// [`run_cell`] watched by `monitor` ([`crate::monitor`]): a cell that it stops gives no row.
+///
+/// # Errors
+/// As [`run_cell`]; [`Error::Interrupted`] when the monitor stopped the cell's run.
+pub fn run_cell_with(
+    spec: &Valid<SweepSpec>,
+    cell: &Cell,
+    monitor: &dyn Monitor,
+) -> Result<ResultRow> {
+    crate::monitor::check(monitor, "the sweep")?;
     let loss = cell_loss(spec, cell)?;
     let mb = spec
         .run
@@ -68,7 +83,10 @@ pub fn run_cell(spec: &Valid<SweepSpec>, cell: &Cell) -> Result<ResultRow> {
             cfg.layers = o.layers.unwrap_or(cfg.layers);
             cfg.batch = mb;
             cfg.neg_variance_weight = nvw;
-            let r = encoder::train_checked(&cfg.check()?, &loss);
+            let r = encoder::train_checked_monitored(&cfg.check()?, &loss, monitor);
+            if r.termination.is_stopped() {
+                return Err(interrupted(cell));
+            }
             Trained {
                 diverged: r.termination.is_diverged(),
                 u: r.u,
@@ -92,7 +110,10 @@ pub fn run_cell(spec: &Valid<SweepSpec>, cell: &Cell) -> Result<ResultRow> {
             }
             cfg.batch = mb;
             cfg.neg_variance_weight = nvw;
-            let r = optim::optimize_checked(&cfg.check()?);
+            let r = optim::optimize_checked_with(&cfg.check()?, monitor);
+            if r.termination.is_stopped() {
+                return Err(interrupted(cell));
+            }
             Trained {
                 b: match loss {
                     Loss::Sigmoid(_) => Some(r.b),
@@ -122,6 +143,14 @@ pub fn run_cell(spec: &Valid<SweepSpec>, cell: &Cell) -> Result<ResultRow> {
     // The theory of a mini-batch run is the optimum of the expected loss (SPEC §8).
     .with_training(mb, nvw > 0.0, &loss);
     Ok(row(spec, cell, &loss, &tr, &report))
+}
+
+/// The error of a cell stopped by its monitor.
+fn interrupted(cell: &Cell) -> Error {
+    Error::Interrupted(format!(
+        "the sweep, in cell {} (N = {}, d = {}, t = {})",
+        cell.index, cell.n, cell.d, cell.t
+    ))
 }
 
 /// The row of a cell from its run and report.

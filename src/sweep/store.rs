@@ -12,7 +12,7 @@ use crate::theory::Phase;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Whether a cell finished with finite values. Written `ok` or `diverged`.
@@ -186,10 +186,7 @@ pub fn read_rows(path: &Path) -> Result<(Vec<ResultRow>, u64)> {
 
 /// [`read_rows`], also telling whether the file has an older layout (lacks appended columns).
 fn read_rows_layout(path: &Path) -> Result<(Vec<ResultRow>, u64, bool)> {
-    let mut text = String::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_string(&mut text))
-        .map_err(io_err(path))?;
+    let text = crate::io::read_text(path)?;
     let complete = text.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let body = &text[..complete];
     let mut rdr = csv::ReaderBuilder::new().from_reader(body.as_bytes());
@@ -335,14 +332,42 @@ pub fn write_rows<'a>(path: &Path, rows: impl Iterator<Item = &'a ResultRow>) ->
 /// Missing or unreadable, or not a sweep specification.
 pub fn read_spec(dir: &Path) -> Result<SweepSpec> {
     let p = dir.join("config.json");
-    let text = std::fs::read_to_string(&p).map_err(|e| Error::BadInput {
-        path: p.clone(),
-        reason: format!("{e} (is '{}' a ccem sweep directory?)", dir.display()),
-    })?;
+    if !p.exists() {
+        return Err(Error::BadInput {
+            path: p,
+            reason: format!(
+                "it does not exist (is '{}' a ccem sweep directory?)",
+                dir.display()
+            ),
+        });
+    }
+    let text = crate::io::read_text(&p)?;
     serde_json::from_str(&text).map_err(|e| Error::BadInput {
         path: p,
         reason: format!("not a ccem sweep configuration: {e}"),
     })
+}
+
+/// Undoes [`ResultStore::open`] on a directory that holds no row yet: removes `config.json`,
+/// a `results.csv` holding only its header, the timings, and (when `dir_too`) the directory if it is then
+/// empty. Best effort: a file that cannot be removed stays.
+pub fn remove_empty(dir: &Path, dir_too: bool) {
+    let csv = dir.join("results.csv");
+    let small = std::fs::metadata(&csv).is_ok_and(|m| m.is_file() && m.len() < 1 << 16);
+    let only_header = small
+        && std::fs::read(&csv).is_ok_and(|b| {
+            let mut line = header().join(",").into_bytes();
+            line.push(b'\n');
+            b.is_empty() || b == line
+        });
+    if only_header || !csv.exists() {
+        let _ = std::fs::remove_file(&csv);
+        let _ = std::fs::remove_file(dir.join("config.json"));
+        let _ = std::fs::remove_file(dir.join(TIMINGS_FILE));
+        if dir_too {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
 }
 
 /// Writes `dir/config.json`, atomically.
@@ -417,7 +442,7 @@ impl TimingLog {
     /// The compute time of the cells `cells` (the last time recorded for each; cells without a
     /// record count 0), in seconds.
     pub fn total_seconds(dir: &Path, cells: impl Iterator<Item = usize>) -> f64 {
-        let text = std::fs::read_to_string(dir.join(TIMINGS_FILE)).unwrap_or_default();
+        let text = crate::io::read_text(&dir.join(TIMINGS_FILE)).unwrap_or_default();
         let mut last = BTreeMap::new();
         for line in text.lines().skip(1) {
             if let Some((c, s)) = line.split_once(',') {

@@ -17,8 +17,11 @@ use serde::Serialize;
 /// Agreement of the free-embedding optimum with the theory.
 #[derive(Clone, Debug, Serialize)]
 pub struct FreeAgreement {
-    /// Cells that finished (not diverged).
+    /// Cells that finished (not diverged) and have a theory to meet (`d >= N`).
     pub cells: usize,
+    /// Cells that finished without a theory to meet (`d < N`, SPEC §3): neither hits nor
+    /// misses.
+    pub without_theory: usize,
     /// Cells on the predicted CCEM.
     pub meets: usize,
     /// `meets / cells`.
@@ -84,7 +87,12 @@ pub fn summarize(spec: &SweepSpec, rows: &[ResultRow]) -> Summary {
         .filter(|r| r.status == RowStatus::Ok && r.s_pos.is_some())
         .collect();
     let free = (spec.mode == Mode::Free).then(|| {
-        let meets = ok.iter().filter(|r| r.meets_theory == Some(true)).count();
+        // Only cells with a theory (`meets_theory` set) count; `d < N` cells have none.
+        let judged: Vec<&&ResultRow> = ok.iter().filter(|r| r.meets_theory.is_some()).collect();
+        let meets = judged
+            .iter()
+            .filter(|r| r.meets_theory == Some(true))
+            .count();
         let max_err = ok
             .iter()
             .filter_map(|r| Some((r.s_pos? - r.s_pos_theory?).abs()))
@@ -94,12 +102,13 @@ pub fn summarize(spec: &SweepSpec, rows: &[ResultRow]) -> Summary {
             .filter_map(|r| r.gram_distance_to_theory)
             .fold(0.0, f64::max);
         FreeAgreement {
-            cells: ok.len(),
+            cells: judged.len(),
+            without_theory: ok.len() - judged.len(),
             meets,
-            fraction: if ok.is_empty() {
+            fraction: if judged.is_empty() {
                 f64::NAN
             } else {
-                meets as f64 / ok.len() as f64
+                meets as f64 / judged.len() as f64
             },
             max_s_pos_error: max_err,
             max_gram_distance: max_gd,
@@ -176,11 +185,12 @@ impl Summary {
             "{} / {} cells done ({} mode, {} loss), {} diverged.\n\n",
             self.cells_done, self.cells_total, self.mode, self.objective, self.diverged
         );
-        if let Some(f) = &self.free {
+        if let Some(f) = self.free.as_ref().filter(|f| f.cells > 0) {
             s += &format!(
                 "Free embeddings on the predicted CCEM (|s_pos - s+*| <= 1e-3 and Gram distance <= 1e-3): **{} of {} cells ({:.1}%)**; largest |s_pos - s+*| = {:.2e}, largest Gram distance = {:.2e}.\n\n",
                 f.meets, f.cells, 100.0 * f.fraction, f.max_s_pos_error, f.max_gram_distance
             );
+
             if !f.misses.is_empty() {
                 s += "Cells that miss (N, t, seed): ";
                 s += &f
@@ -191,6 +201,12 @@ impl Summary {
                     .join(", ");
                 s += "\n\n";
             }
+        }
+        if let Some(f) = self.free.as_ref().filter(|f| f.without_theory > 0) {
+            s += &format!(
+                "{} cells have d < N, where the theory does not apply: they are neither hits nor misses.\n\n",
+                f.without_theory
+            );
         }
         s += "| theory region | cells | theory s+* (mean) | measured s_pos (mean) | spread over seeds (std) | measured s_neg (mean) |\n|---|---|---|---|---|---|\n";
         for r in &self.regions {
