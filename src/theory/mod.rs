@@ -33,6 +33,7 @@
 //! closed form of the exponential regime).
 
 pub mod batch;
+pub mod zoo;
 mod bias;
 pub use batch::BatchOptimum;
 pub use bias::BiasMode;
