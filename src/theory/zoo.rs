@@ -728,7 +728,7 @@ pub fn optimum(loss: &ZooLoss, n: usize, batch: Option<usize>) -> Result<ZooOpti
     let wv = w.unwrap_or(1.0);
     let nm1 = (n - 1) as f64;
     let (c, phase, value) = match loss.0 {
-        Kind::Sigmoid { t, b, .. } if t == 0.0 => {
+        Kind::Sigmoid { t, .. } if t == 0.0 => {
             (f64::NAN, Phase::Degenerate, loss.value_weighted(n, wv, 0.0))
         }
         Kind::Sigmoid {
@@ -788,4 +788,64 @@ pub fn optimum(loss: &ZooLoss, n: usize, batch: Option<usize>) -> Result<ZooOpti
         global_optimum,
         off_ccem_loss,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The general sigmoid path (the log-ratio with a within-view term) at `W = 0` agrees with
+    /// §3's solver, which `optimum` returns there.
+    #[test]
+    fn general_sigmoid_path_at_w0_is_todays_solver() {
+        for n in [2usize, 3, 4, 10, 16, 100, 32768] {
+            for (t, b) in [(1.0, 1.0), (2.0, 2.0), (0.5, 0.5), (3.0, 1.0), (117.8, 12.9)] {
+                for w in [1.0, 0.25] {
+                    let loss = ZooLoss::sigmoid(t, b, 0.0).unwrap();
+                    let (c, phase) = minimise(&loss, n, w);
+                    let today = Optimum::sigmoid_weighted(n, t, b, w).unwrap();
+                    assert_eq!(phase, today.phase, "N={n} t={t} b={b} w={w}");
+                    assert!((c - today.c_star).abs() <= 1e-13, "N={n} t={t} b={b}");
+                    let g = sigmoid_log_ratio(n, t, b, 0.0, w, 0.3).0;
+                    let g0 = ccem_log_derivative_ratio_weighted(n, t, b, w, 0.3);
+                    assert!((g - g0).abs() <= 1e-14 * g0.abs().max(1.0));
+                }
+            }
+        }
+    }
+
+    /// The log-ratio has the sign of `l'` and its slope is `g'` (finite differences).
+    #[test]
+    fn sigmoid_log_ratio_sign_and_slope() {
+        for n in [3usize, 10, 64] {
+            for (t, b, wv) in [(1.0, 1.0, 0.1), (3.0, -1.0, 0.5), (20.0, 5.0, 0.05)] {
+                let loss = ZooLoss::sigmoid(t, b, wv).unwrap();
+                for c in [0.1, 0.4, 0.9] {
+                    let (g, h) = sigmoid_log_ratio(n, t, b, wv, 1.0, c);
+                    let d = loss.derivative(n, c);
+                    if d.abs() > 1e-12 {
+                        assert_eq!(g > 0.0, d > 0.0, "N={n} t={t} c={c}");
+                    }
+                    let e = 1e-6;
+                    let fd = (sigmoid_log_ratio(n, t, b, wv, 1.0, c + e).0
+                        - sigmoid_log_ratio(n, t, b, wv, 1.0, c - e).0)
+                        / (2.0 * e);
+                    assert!(h > 0.0 && (fd - h).abs() <= 1e-6 * h.max(1.0), "{fd} vs {h}");
+                }
+            }
+        }
+    }
+
+    /// Where every sigmoid of `l'` underflows, the phase still comes out right.
+    #[test]
+    fn large_t_with_within_view() {
+        let n = 32768;
+        let wv = 1e-6;
+        let loss = ZooLoss::sigmoid(2000.0, 1000.0, wv).unwrap();
+        assert_eq!(loss.derivative(n, 0.0), 0.0);
+        let o = optimum(&loss, n, None).unwrap();
+        assert!(o.c.is_finite() && o.loss.is_finite());
+        let (g0, _) = sigmoid_log_ratio(n, 2000.0, 1000.0, wv, 1.0, 0.0);
+        assert_eq!(o.phase == Phase::Etf, g0 >= 0.0);
+    }
 }
