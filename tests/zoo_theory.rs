@@ -23,7 +23,7 @@ fn lse(xs: &[f64]) -> f64 {
 
 /// The loss computed densely from its definition (the table), with plain loops over
 /// the `2N` views `z = [U; V]`.
-fn dense(name: &str, u: &Array2<f64>, v: &Array2<f64>, p: (f64, f64, f64, f64)) -> f64 {
+fn dense(name: &str, u: &Array2<f64>, v: &Array2<f64>, p: Params) -> f64 {
     let (tau, t, b, w) = p;
     let n = u.nrows();
     let z = ndarray::concatenate(ndarray::Axis(0), &[u.view(), v.view()]).unwrap();
@@ -102,10 +102,17 @@ fn dense(name: &str, u: &Array2<f64>, v: &Array2<f64>, p: (f64, f64, f64, f64)) 
 }
 
 /// Every loss with a few parameter settings: `(loss, name, (tau, t, b, W))`.
-fn zoo() -> Vec<(ZooLoss, &'static str, (f64, f64, f64, f64))> {
+/// The parameters of [`dense`]: `(tau, t, b, W)`.
+type Params = (f64, f64, f64, f64);
+
+fn zoo() -> Vec<(ZooLoss, &'static str, Params)> {
     let mut out = Vec::new();
     for tau in [0.1, 0.5, 2.0] {
-        out.push((ZooLoss::simclr(tau).unwrap(), "simclr", (tau, 0.0, 0.0, 0.0)));
+        out.push((
+            ZooLoss::simclr(tau).unwrap(),
+            "simclr",
+            (tau, 0.0, 0.0, 0.0),
+        ));
         out.push((ZooLoss::dcl(tau).unwrap(), "dcl", (tau, 0.0, 0.0, 0.0)));
         out.push((ZooLoss::dhel(tau).unwrap(), "dhel", (tau, 0.0, 0.0, 0.0)));
         for w in [0.0, 0.3, 1.0] {
@@ -183,7 +190,11 @@ fn every_loss_is_convex_in_c_on_a_grid() {
             for i in 1..k {
                 let second = l[i - 1] - 2.0 * l[i] + l[i + 1];
                 let scale = l[i].abs().max(1.0);
-                assert!(second >= -1e-12 * scale, "{loss} N={n} at c = {}", i as f64 / k as f64);
+                assert!(
+                    second >= -1e-12 * scale,
+                    "{loss} N={n} at c = {}",
+                    i as f64 / k as f64
+                );
                 assert!(loss.second_derivative(n, i as f64 / k as f64) >= 0.0);
             }
         }
@@ -249,7 +260,11 @@ fn infonce_based_losses_are_the_etf_at_every_temperature() {
                 ZooLoss::infonce(tau, 2.5).unwrap(),
             ] {
                 let o = optimum(&loss, n, None).unwrap();
-                assert_eq!((o.phase, o.c, o.s_pos), (Phase::Etf, 0.0, 1.0), "{loss} N={n}");
+                assert_eq!(
+                    (o.phase, o.c, o.s_pos),
+                    (Phase::Etf, 0.0, 1.0),
+                    "{loss} N={n}"
+                );
                 assert!(o.loss.is_finite());
                 assert_eq!(o.excess_separation, None);
                 assert_eq!(o.thm53_condition, None);
@@ -262,7 +277,14 @@ fn infonce_based_losses_are_the_etf_at_every_temperature() {
 #[test]
 fn sigmoid_without_within_view_is_todays_theory() {
     for n in [2usize, 3, 4, 10, 16, 100, 32768] {
-        for (t, b) in [(1.0, 1.0), (2.0, 2.0), (0.5, 0.5), (3.0, 1.0), (117.8, 12.9), (0.0, 1.0)] {
+        for (t, b) in [
+            (1.0, 1.0),
+            (2.0, 2.0),
+            (0.5, 0.5),
+            (3.0, 1.0),
+            (117.8, 12.9),
+            (0.0, 1.0),
+        ] {
             let o = optimum(&ZooLoss::sigmoid(t, b, 0.0).unwrap(), n, None).unwrap();
             let today = Optimum::sigmoid(n, t, b).unwrap();
             assert_eq!(o.phase, today.phase, "N={n} t={t} b={b}");
@@ -280,7 +302,10 @@ fn sigmoid_without_within_view_is_todays_theory() {
     for batch in [2usize, 4, 9, 16] {
         let o = optimum(&ZooLoss::sigmoid(2.0, 1.0, 0.0).unwrap(), 16, Some(batch)).unwrap();
         let today = Optimum::sigmoid_batch(16, batch, 2.0, 1.0).unwrap();
-        assert_eq!((o.c, o.loss, o.phase), (today.c_star, today.loss, today.phase));
+        assert_eq!(
+            (o.c, o.loss, o.phase),
+            (today.c_star, today.loss, today.phase)
+        );
         assert_eq!(o.w, Some((batch - 1) as f64 / 15.0));
     }
 }
@@ -297,7 +322,10 @@ fn infonce_without_within_view_is_todays_theory_and_w1_is_twice_simclr() {
             let simclr = ZooLoss::simclr(tau).unwrap();
             for c in [0.0, 0.2, 0.6, 1.0] {
                 let (a, b) = (w1.value(n, c), 2.0 * simclr.value(n, c));
-                assert!((a - b).abs() <= 1e-14 * b.abs().max(1e-300), "N={n} tau={tau} c={c}");
+                assert!(
+                    (a - b).abs() <= 1e-14 * b.abs().max(1e-300),
+                    "N={n} tau={tau} c={c}"
+                );
             }
         }
     }
@@ -308,14 +336,25 @@ fn within_view_negatives_past_the_threshold_give_the_etf() {
     // l'(0) = 2t sigmoid(b-t) - t (N - 2 - 2WN) sigmoid(-b - t/(N-1)) >= 0 once W >= (N-2)/(2N).
     for n in [4usize, 10, 64, 1000] {
         let w_star = (n as f64 - 2.0) / (2.0 * n as f64);
-        for (t, b) in [(0.1, 0.1), (1.0, 1.0), (5.0, -3.0), (1.0, -20.0), (20.0, 0.0)] {
+        for (t, b) in [
+            (0.1, 0.1),
+            (1.0, 1.0),
+            (5.0, -3.0),
+            (1.0, -20.0),
+            (20.0, 0.0),
+        ] {
             let o = optimum(&ZooLoss::sigmoid(t, b, w_star).unwrap(), n, None).unwrap();
             assert_eq!(o.phase, Phase::Etf, "N={n} t={t} b={b}");
             assert_eq!(o.excess_separation, Some(false));
             assert_eq!(o.thm53_condition, None);
         }
         // Just below the threshold some (t, b) still separate the negatives too far.
-        let o = optimum(&ZooLoss::sigmoid(1.0, -20.0, 0.99 * w_star).unwrap(), n, None).unwrap();
+        let o = optimum(
+            &ZooLoss::sigmoid(1.0, -20.0, 0.99 * w_star).unwrap(),
+            n,
+            None,
+        )
+        .unwrap();
         assert_ne!(o.phase, Phase::Etf, "N={n}");
         assert_eq!(o.excess_separation, Some(true));
     }
@@ -401,9 +440,21 @@ fn mini_batches_and_errors() {
         (ZooLoss::simclr(0.0).unwrap_err(), "simclr", "tau"),
         (ZooLoss::dcl(f64::NAN).unwrap_err(), "dcl", "tau"),
         (ZooLoss::dhel(-1.0).unwrap_err(), "dhel", "tau"),
-        (ZooLoss::infonce(0.1, -0.5).unwrap_err(), "infonce", "within_view"),
-        (ZooLoss::sigmoid(1.0, 1.0, -1.0).unwrap_err(), "sigmoid", "within_view"),
-        (ZooLoss::sigmoid(-1.0, 1.0, 0.0).unwrap_err(), "sigmoid", "t"),
+        (
+            ZooLoss::infonce(0.1, -0.5).unwrap_err(),
+            "infonce",
+            "within_view",
+        ),
+        (
+            ZooLoss::sigmoid(1.0, 1.0, -1.0).unwrap_err(),
+            "sigmoid",
+            "within_view",
+        ),
+        (
+            ZooLoss::sigmoid(-1.0, 1.0, 0.0).unwrap_err(),
+            "sigmoid",
+            "t",
+        ),
         (
             ZooLoss::new("spectral", Some(1.0), None, None, None).unwrap_err(),
             "spectral",
@@ -414,7 +465,11 @@ fn mini_batches_and_errors() {
             "dhel",
             "within_view",
         ),
-        (ZooLoss::new("simclr", None, None, None, None).unwrap_err(), "simclr", "tau"),
+        (
+            ZooLoss::new("simclr", None, None, None, None).unwrap_err(),
+            "simclr",
+            "tau",
+        ),
     ] {
         let s = e.to_string();
         assert!(s.contains(loss) && s.contains(param), "{s}");
@@ -458,6 +513,7 @@ fn serialised_keys() {
     assert_eq!(d.phase, Phase::Degenerate);
     let j = serde_json::to_value(&d).unwrap();
     assert!(j["c"].is_null() && j["excess_separation"].is_null());
-    let s = serde_json::to_value(optimum(&ZooLoss::simclr(0.2).unwrap(), 8, None).unwrap()).unwrap();
+    let s =
+        serde_json::to_value(optimum(&ZooLoss::simclr(0.2).unwrap(), 8, None).unwrap()).unwrap();
     assert!(s["within_view"].is_null() && s["tau"] == 0.2);
 }

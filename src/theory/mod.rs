@@ -33,8 +33,8 @@
 //! closed form of the exponential regime).
 
 pub mod batch;
-pub mod zoo;
 mod bias;
+pub mod zoo;
 pub use batch::BatchOptimum;
 pub use bias::BiasMode;
 

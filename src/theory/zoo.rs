@@ -47,8 +47,8 @@
 //! ```
 
 use super::{
-    ccem_log_derivative_ratio_weighted, delta_of_c, s_neg_of_c, s_pos_of_c, s_within_of_c,
-    Optimum, Phase,
+    ccem_log_derivative_ratio_weighted, delta_of_c, s_neg_of_c, s_pos_of_c, s_within_of_c, Optimum,
+    Phase,
 };
 use crate::error::{check_batch, Error, Result};
 use crate::numerics::{log_sigmoid, sigmoid, softplus};
@@ -221,9 +221,7 @@ impl ZooLoss {
                 "loss {name} does not take the parameter {param}"
             )))
         };
-        let need = |param: &str| {
-            Error::Config(format!("loss {name} needs the parameter {param}"))
-        };
+        let need = |param: &str| Error::Config(format!("loss {name} needs the parameter {param}"));
         let takes_tau = !matches!(name, "sigmoid" | "spectral");
         if !takes_tau && tau.is_some() {
             return refuse("tau");
@@ -476,13 +474,16 @@ fn lse(terms: &[Term], c: f64) -> f64 {
         .iter()
         .copied()
         .enumerate()
-        .fold((0, f64::NEG_INFINITY), |acc, (i, x)| {
-            if x > acc.1 {
-                (i, x)
-            } else {
-                acc
-            }
-        });
+        .fold(
+            (0, f64::NEG_INFINITY),
+            |acc, (i, x)| {
+                if x > acc.1 {
+                    (i, x)
+                } else {
+                    acc
+                }
+            },
+        );
     let rest: f64 = xs
         .iter()
         .enumerate()
@@ -728,14 +729,14 @@ pub fn optimum(loss: &ZooLoss, n: usize, batch: Option<usize>) -> Result<ZooOpti
     let wv = w.unwrap_or(1.0);
     let nm1 = (n - 1) as f64;
     let (c, phase, value) = match loss.0 {
-        Kind::Sigmoid { t, .. } if t == 0.0 => {
+        Kind::Sigmoid { t: 0.0, .. } => {
             (f64::NAN, Phase::Degenerate, loss.value_weighted(n, wv, 0.0))
         }
         Kind::Sigmoid {
             t,
             b,
-            within_view,
-        } if within_view == 0.0 => {
+            within_view: 0.0,
+        } => {
             let o = Optimum::sigmoid_weighted_unchecked(n, t, b, wv);
             (o.c_star, o.phase, o.loss)
         }
@@ -749,20 +750,20 @@ pub fn optimum(loss: &ZooLoss, n: usize, batch: Option<usize>) -> Result<ZooOpti
     let thm53_condition = match loss.0 {
         // -phi'(1) = t sigmoid(b - t), psi'(x) = w (N-1) t sigmoid(t x - b) (mean convention):
         // the condition is g(0) < 0 for the log-ratio g of SPEC §3.1.
-        Kind::Sigmoid {
-            t,
-            b,
-            within_view,
-        } if within_view == 0.0 && t > 0.0 => {
+        Kind::Sigmoid { t, b, within_view } if within_view == 0.0 && t > 0.0 => {
             Some(ccem_log_derivative_ratio_weighted(n, t, b, wv, 0.0) < 0.0)
         }
-        Kind::Sigmoid { within_view, .. } if within_view == 0.0 => Some(false),
+        Kind::Sigmoid {
+            within_view: 0.0, ..
+        } => Some(false),
         // -phi'(1) = 2, psi'(x) = 2 w x: the right side is negative.
         Kind::Spectral => Some(2.0 < (n as f64 - 2.0) / (2.0 * nm1) * (-2.0 * wv / nm1)),
         _ => None,
     };
     let global_optimum = match loss.0 {
-        Kind::Sigmoid { within_view, .. } if within_view == 0.0 => Some(citations::SIGMOID),
+        Kind::Sigmoid {
+            within_view: 0.0, ..
+        } => Some(citations::SIGMOID),
         Kind::Sigmoid { .. } => Some(citations::SIGMOID_WITHIN),
         Kind::Spectral => None,
         _ => Some(citations::INFONCE_BASED),
@@ -799,7 +800,13 @@ mod tests {
     #[test]
     fn general_sigmoid_path_at_w0_is_todays_solver() {
         for n in [2usize, 3, 4, 10, 16, 100, 32768] {
-            for (t, b) in [(1.0, 1.0), (2.0, 2.0), (0.5, 0.5), (3.0, 1.0), (117.8, 12.9)] {
+            for (t, b) in [
+                (1.0, 1.0),
+                (2.0, 2.0),
+                (0.5, 0.5),
+                (3.0, 1.0),
+                (117.8, 12.9),
+            ] {
                 for w in [1.0, 0.25] {
                     let loss = ZooLoss::sigmoid(t, b, 0.0).unwrap();
                     let (c, phase) = minimise(&loss, n, w);
@@ -830,7 +837,10 @@ mod tests {
                     let fd = (sigmoid_log_ratio(n, t, b, wv, 1.0, c + e).0
                         - sigmoid_log_ratio(n, t, b, wv, 1.0, c - e).0)
                         / (2.0 * e);
-                    assert!(h > 0.0 && (fd - h).abs() <= 1e-6 * h.max(1.0), "{fd} vs {h}");
+                    assert!(
+                        h > 0.0 && (fd - h).abs() <= 1e-6 * h.max(1.0),
+                        "{fd} vs {h}"
+                    );
                 }
             }
         }
