@@ -246,6 +246,48 @@ impl ZooLoss {
         }
     }
 
+    /// A loss from its name and `(key, value)` parameters, the form `ccem::Loss::params`
+    /// lists them in: keys `tau`, `t`, `b`, `relative_bias` (`b = relative_bias * t`) and
+    /// `within_view`; then as [`ZooLoss::new`].
+    ///
+    /// ```
+    /// use ccem::theory::zoo::ZooLoss;
+    /// let l = ZooLoss::from_params("sigmoid", &[("t", 2.0), ("relative_bias", 0.5), ("within_view", 1.0)])?;
+    /// assert_eq!(l, ZooLoss::sigmoid(2.0, 1.0, 1.0)?);
+    /// assert!(ZooLoss::from_params("simclr", &[("tau", 0.1), ("q", 1.0)]).is_err());
+    /// # Ok::<(), ccem::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// An unknown key, both `b` and `relative_bias`, and the errors of [`ZooLoss::new`].
+    pub fn from_params(name: &str, params: &[(&str, f64)]) -> Result<Self> {
+        let (mut tau, mut t, mut b, mut rel, mut within) = (None, None, None, None, None);
+        for &(key, value) in params {
+            let slot = match key {
+                "tau" => &mut tau,
+                "t" => &mut t,
+                "b" => &mut b,
+                "relative_bias" => &mut rel,
+                "within_view" => &mut within,
+                _ => {
+                    return Err(Error::Config(format!(
+                        "loss {name}: unknown parameter {key}"
+                    )))
+                }
+            };
+            *slot = Some(value);
+        }
+        if let Some(r) = rel {
+            if b.is_some() {
+                return Err(Error::Config(format!(
+                    "loss {name}: give b or relative_bias, not both"
+                )));
+            }
+            b = Some(r * t.unwrap_or(f64::NAN));
+        }
+        Self::new(name, tau, t, b, within)
+    }
+
     /// The loss's name (one of [`NAMES`]).
     pub fn name(&self) -> &'static str {
         match self.0 {
