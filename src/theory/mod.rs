@@ -34,6 +34,7 @@
 
 pub mod batch;
 mod bias;
+pub mod zoo;
 pub use batch::BatchOptimum;
 pub use bias::BiasMode;
 
