@@ -45,6 +45,7 @@ mod scalar;
 #[cfg(test)]
 mod tests;
 
+pub use gemm::{gemm_kernel, GemmKernel, BLOCKED_MIN_MACS, BLOCK_ROWS};
 pub use network::Encoder;
 pub use scalar::Scalar;
 
