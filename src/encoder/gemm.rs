@@ -17,7 +17,7 @@
 //! against 52-63 for `matrixmultiply::sgemm`; 1.5-1.9x faster at `N = d = 20`.
 //!
 //! **Large (blocked).** Above [`BLOCKED_MIN_MACS`] multiply-adds, the rows of `C` are cut into
-//! fixed blocks of [`BLOCK_ROWS`] and each block is one single-threaded `matrixmultiply` call
+//! fixed blocks of [`block_rows`]`(m)` rows and each block is one single-threaded `matrixmultiply` call
 //! (packed, cache-blocked), the blocks run in parallel on the rayon pool (both cores for one
 //! large `ccem train`; a sweep's cells share the pool). The crossover is measured
 //! (`benches/encoder.rs`, group `encoder_kernels`; docs/PERFORMANCE.md).
@@ -35,16 +35,25 @@ use rayon::prelude::*;
 /// ([`GemmKernel::Blocked`]); smaller ones in the tiled kernel. Measured crossover (module doc).
 pub const BLOCKED_MIN_MACS: usize = 96 * 96 * 96;
 
-/// The rows of `C` in one task of a blocked product: fixed, so the result does not depend on the
-/// number of threads.
-pub const BLOCK_ROWS: usize = 128;
+/// The number of row blocks a blocked product aims at (enough to balance a few cores).
+const BLOCKS: usize = 8;
+
+/// The fewest rows of `C` in one block of a blocked product.
+const MIN_BLOCK_ROWS: usize = 64;
+
+/// The rows of `C` in one task of a blocked product of `m` rows: `m/8` rounded up to a multiple
+/// of 16, at least 64. It depends on `m` only, never on the number of threads, so neither does
+/// the result.
+pub fn block_rows(m: usize) -> usize {
+    m.div_ceil(BLOCKS).next_multiple_of(16).max(MIN_BLOCK_ROWS)
+}
 
 /// Which kernel runs a product of the encoder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GemmKernel {
     /// The packing-free register-tiled kernel, single-threaded (small matrices).
     Tiled,
-    /// Fixed row blocks of [`BLOCK_ROWS`], each a `matrixmultiply` call, in parallel.
+    /// Fixed row blocks ([`block_rows`]), each a `matrixmultiply` call, in parallel.
     Blocked,
     /// [`GemmKernel::Blocked`] from [`BLOCKED_MIN_MACS`] multiply-adds up, else
     /// [`GemmKernel::Tiled`]: what the encoder uses.
@@ -278,9 +287,10 @@ fn blocked<T: Scalar>(
         c.dim()
     );
     let beta = if accumulate { T::ONE } else { T::ZERO };
+    let rows = block_rows(m);
     let blocks: Vec<_> = c
-        .axis_chunks_iter_mut(Axis(0), BLOCK_ROWS)
-        .zip(a.axis_chunks_iter(Axis(0), BLOCK_ROWS))
+        .axis_chunks_iter_mut(Axis(0), rows)
+        .zip(a.axis_chunks_iter(Axis(0), rows))
         .collect();
     blocks.into_par_iter().for_each(|(mut cb, ab)| {
         general_mat_mul(T::ONE, &ab, &b, beta, &mut cb);
