@@ -47,6 +47,22 @@ def main():
         wall, cpu = best(lambda: ccem.theory(n, t, **kw))
         print(f"theory, 1e6 cells from numpy, {label:30s} wall {wall:6.3f} s   cpu {cpu:6.3f} s")
 
+    # 1e6 random cells, each with its own fixed b: every cell has its own phase boundaries
+    # (issue 18's target: <= 2 s with boundaries).
+    rng = np.random.default_rng(1)
+    rn = rng.integers(3, 100_000, 1_000_000)
+    rt = rng.uniform(0.01, 20.0, 1_000_000)
+    rb = rng.uniform(-5.0, 20.0, 1_000_000)
+    for label, kw in [("random (N, t, b), boundaries", {}),
+                      ("random (N, t, b), boundaries=False", dict(boundaries=False)),
+                      ("random (N, t, r_b), boundaries", "relative")]:
+        if kw == "relative":
+            f = lambda: ccem.theory(rn, rt, relative_bias=rb / 20.0)
+        else:
+            f = lambda kw=kw: ccem.theory(rn, rt, rb, **kw)
+        wall, cpu = best(f)
+        print(f"theory, 1e6 cells, {label:41s} wall {wall:6.3f} s   cpu {cpu:6.3f} s")
+
     calls = 20000
     wall, cpu = best(lambda: [ccem.theory(10, 1.0) for _ in range(calls)])
     per_call_py = wall / calls

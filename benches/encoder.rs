@@ -21,6 +21,10 @@
 //!   same shape (the gap includes the final
 //!   `N = 64` evaluation and the two network set-ups, ~5% of this 100-step run).
 //!
+//! - `encoder_kernels/{tiled_1t,blocked_1t,blocked_pool}/s`: the products of a step at
+//!   `N = d = s` on each kernel (see [`kernels`]): where the blocked product overtakes the tiled
+//!   one sets `encoder::BLOCKED_MIN_MACS` (docs/PERFORMANCE.md).
+//!
 //! Run: `cargo bench --bench encoder` (add e.g. `-- sweep` to run one group).
 
 use ccem::encoder::{train_with, Encoder, EncoderConfig, Scalar};
@@ -82,6 +86,63 @@ fn minibatch(c: &mut Criterion) {
     group.finish();
 }
 
+/// The crossover of the encoder's products (`encoder::gemm_kernel`): the tiled kernel against
+/// the blocked `matrixmultiply` product at the shapes of a step with `N = d = s`, on ONE thread
+/// (as in a sweep, where every core runs its own cell), then the blocked product on the whole
+/// pool (one large `ccem train`). Shapes: the first layer `(2N x 2d)(2d x d)`, the hidden layer
+/// `(2N x d)(d x d)`, `S = U V^T` `(N x d)(d x N)`, `dL/dW_1^T = X^T dZ` `(2d x 2N)(2N x d)` with a
+/// transposed `A`. Throughput in flops.
+fn kernels(c: &mut Criterion) {
+    use ccem::encoder::{gemm_kernel, GemmKernel};
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("encoder_kernels");
+    group.sample_size(10);
+    for s in [32usize, 48, 64, 80, 96, 128, 192, 256, 512] {
+        let p = s.div_ceil(8) * 8;
+        let x = Array2::<f32>::from_shape_fn((2 * s, 2 * s), |(i, j)| {
+            ((i * 7 + j * 3) % 11) as f32 - 5.0
+        });
+        let w1 = Array2::<f32>::from_shape_fn((2 * s, p), |(i, j)| ((i + j) % 5) as f32 - 2.0);
+        let w2 = Array2::<f32>::from_shape_fn((s, p), |(i, j)| ((i * j) % 7) as f32 - 3.0);
+        let vt =
+            Array2::<f32>::from_shape_fn((s, s.div_ceil(8) * 8), |(i, j)| ((i + 2 * j) % 9) as f32);
+        let dz = Array2::<f32>::from_shape_fn((2 * s, p), |(i, j)| ((i * 5 + j) % 13) as f32);
+        let hs = x.slice(ndarray::s![.., ..s]).to_owned();
+        let mut h = Array2::<f32>::zeros((2 * s, p));
+        let mut sm = Array2::<f32>::zeros((s, vt.ncols()));
+        let mut gw = Array2::<f32>::zeros((2 * s, p));
+        let macs = (2 * s) * (2 * s) * s + (2 * s) * s * s + s * s * s + (2 * s) * (2 * s) * s;
+        group.throughput(Throughput::Elements(2 * macs as u64));
+        let mut step = |k: GemmKernel| {
+            gemm_kernel(k, x.view(), w1.view(), h.view_mut(), false);
+            gemm_kernel(k, hs.view(), w2.view(), h.view_mut(), false);
+            gemm_kernel(
+                k,
+                hs.slice(ndarray::s![..s, ..]),
+                vt.view(),
+                sm.view_mut(),
+                false,
+            );
+            gemm_kernel(k, x.t(), dz.view(), gw.view_mut(), false);
+        };
+        for (name, k) in [
+            ("tiled_1t", GemmKernel::Tiled),
+            ("blocked_1t", GemmKernel::Blocked),
+        ] {
+            group.bench_function(BenchmarkId::new(name, s), |b| {
+                b.iter(|| one.install(|| step(black_box(k))))
+            });
+        }
+        group.bench_function(BenchmarkId::new("blocked_pool", s), |b| {
+            b.iter(|| step(black_box(GemmKernel::Blocked)))
+        });
+    }
+    group.finish();
+}
+
 /// The paper's sweep: 470 cells, sequentially and with rayon (see the module doc).
 fn sweep(c: &mut Criterion) {
     use rayon::prelude::*;
@@ -116,6 +177,7 @@ criterion_group!(
     peak::<f32>,
     peak::<f64>,
     sweep,
-    minibatch
+    minibatch,
+    kernels
 );
 criterion_main!(benches);

@@ -1,6 +1,11 @@
 //! The exact optimum over a 1,000 x 1,000 grid of (N, t) (issue 2: "a million cells under a
 //! second"), sequential and on all cores.
 //!
+//! `boundaries_1e6_random_cells`: the phase boundaries (SPEC §3.2) of 10^6 random cells, each with
+//! its own `N in 3..100000` and fixed `b in [-5, 20]` (or relative `r_b in [-0.25, 1]`), so that
+//! nothing is shared between cells: the ETF and antipodal boundary of every cell, on all cores
+//! (issue 18: `ccem.theory` on such cells in at most 2 s; this is the library's part of it).
+//!
 //! `cargo bench --bench theory`
 
 use ccem::grid::linspace;
@@ -44,5 +49,44 @@ fn bench_theory(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_theory);
+fn bench_boundaries(c: &mut Criterion) {
+    use ccem::theory::BiasMode;
+    // A fixed-seed linear congruential generator: no dependency for the bench's cells.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut uniform = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let cells: Vec<(usize, f64)> = (0..1_000_000)
+        .map(|_| (3 + (uniform() * 99_997.0) as usize, uniform()))
+        .collect();
+    let mut g = c.benchmark_group("boundaries_1e6_random_cells");
+    g.sample_size(10);
+    for (name, mode) in [
+        (
+            "fixed_b",
+            (|u: f64| BiasMode::Fixed(-5.0 + 25.0 * u)) as fn(f64) -> BiasMode,
+        ),
+        ("relative_b", |u: f64| BiasMode::Relative(-0.25 + 1.25 * u)),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let found: usize = cells
+                    .par_iter()
+                    .map(|&(n, u)| {
+                        let m = mode(u);
+                        usize::from(m.etf_boundary(n).is_some())
+                            + usize::from(m.antipodal_boundary(n).is_some())
+                    })
+                    .sum();
+                black_box(found)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_theory, bench_boundaries);
 criterion_main!(benches);

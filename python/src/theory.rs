@@ -4,16 +4,13 @@
 //! `ccem theory --format json`), with the phase boundaries of its `N` and bias setting after it.
 
 use crate::convert::{self, value_error, Columns};
-use ccem::error::check_batch;
 use ccem::theory::{BiasMode, Optimum};
-use ccem::{Loss, LossKind};
+use ccem::LossKind;
 use numpy::PyReadonlyArray1;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyString};
-use rayon::prelude::*;
 use serde::Serialize;
-use std::collections::HashMap;
 
 /// One cell of the sigmoid theory: the [`Optimum`] and the scales at which its `N` enters the
 /// ETF phase and leaves the antipodal one under its bias setting (as `ccem theory` prints them).
@@ -45,21 +42,6 @@ impl Bias {
             Bias::Fixed(b) => BiasMode::Fixed(b[i]),
             Bias::Relative(r) => BiasMode::Relative(r[i]),
         }
-    }
-}
-
-/// The ETF and antipodal boundaries of one `(N, bias setting)`.
-type Boundaries = (Option<f64>, Option<f64>);
-
-/// A key for the phase boundaries, which depend on `N`, the bias setting and the mini-batch
-/// size (`0`: the full batch) only.
-type BoundaryKey = (usize, u8, u64, usize);
-
-fn boundary_key(n: usize, m: BiasMode, batch: usize) -> BoundaryKey {
-    match m {
-        BiasMode::Tied => (n, 0, 0, batch),
-        BiasMode::Fixed(b) => (n, 1, b.to_bits(), batch),
-        BiasMode::Relative(r) => (n, 2, r.to_bits(), batch),
     }
 }
 
@@ -169,10 +151,11 @@ fn is_tied(b: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
 /// positive and negative similarities, ``loss`` the minimal loss, ``phase`` one of ``etf``,
 /// ``intermediate``, ``antipodal`` or ``degenerate`` (``t = 0``; ``c_star`` is then NaN).
 /// ``delta_star`` is ``inf`` in the antipodal phase (the CLI's JSON prints ``null``). The
-/// boundaries are the scales ``t`` at which this ``n`` enters the ETF phase and below which it
-/// is antipodal, for this bias setting (``None``/NaN when there is none up to
-/// ``2 * max(10, max t)``); ``boundaries=False`` skips them (faster for many distinct fixed
-/// biases).
+/// boundaries are the scales ``t > 0`` at which this ``n`` enters or leaves the ETF phase (the
+/// smallest, if two) and the antipodal phase, for this bias setting (``None``/NaN when there is
+/// none in ``(0, inf)``; SPEC §3.2): closed forms, or a bracketed Newton iteration of about a
+/// microsecond for the ETF boundary of a fixed or relative bias. ``boundaries=False`` skips
+/// them.
 ///
 /// ``batch=B`` gives the optimum of the expected loss over uniformly drawn mini-batches of
 /// ``B`` of the ``n`` pairs (negatives weighted by ``w = (B-1)/(n-1)``, SPEC §8), as
@@ -272,13 +255,9 @@ pub fn theory<'py>(
                 None => None,
             };
             let bs = bs.as_deref();
-            let cells = |i: usize, b: &HashMap<_, _>| {
-                sigmoid_cell(ns[i], ts[i], bias.mode(i), bs.map(|v| v[i]), b)
-            };
-            let out = py.detach(|| {
-                let b = boundaries_of(&ns, &ts, &bias, bs, boundaries).map_err(convert::error)?;
-                Output::build(ns.len(), bc.scalar, |i| cells(i, &b))
-            })?;
+            let cells =
+                |i: usize| sigmoid_cell(ns[i], ts[i], bias.mode(i), bs.map(|v| v[i]), boundaries);
+            let out = py.detach(|| Output::build(ns.len(), bc.scalar, cells))?;
             out.into_py(py, &bc.shape)
         }
         LossKind::InfoNce => {
@@ -338,86 +317,37 @@ impl<T: Serialize + Send> Output<T> {
     }
 }
 
-/// The phase boundaries of each distinct `(N, bias setting, B)` of the cells, computed once
-/// each in parallel, over the same range of `t` as `ccem theory`: `(1e-9, 2 max(10, max t)]`;
-/// with mini-batches the weighted boundaries (SPEC §8), as `ccem theory --batch`. The library
-/// checks every cell first (the search assumes `N >= 2`, `2 <= B <= N` and a valid loss).
-fn boundaries_of(
-    ns: &[usize],
-    ts: &[f64],
-    bias: &Bias,
-    batches: Option<&[usize]>,
-    with_boundaries: bool,
-) -> ccem::Result<HashMap<BoundaryKey, Boundaries>> {
-    for (i, (&n, &t)) in ns.iter().zip(ts).enumerate() {
-        check_batch(n)?;
-        if let Some(bs) = batches {
-            ccem::theory::batch::check_mini_batch(n, bs[i])?;
-        }
-        Loss::sigmoid(t, bias.mode(i).bias(t))?;
-    }
-    if !with_boundaries {
-        return Ok(HashMap::new());
-    }
-    let (t_lo, t_hi) = (1e-9, ts.iter().cloned().fold(10.0, f64::max) * 2.0);
-    let mut keys: Vec<(usize, BiasMode, usize)> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (i, &n) in ns.iter().enumerate() {
-        let m = bias.mode(i);
-        let bsz = batches.map_or(0, |bs| bs[i]);
-        if seen.insert(boundary_key(n, m, bsz)) {
-            keys.push((n, m, bsz));
-        }
-    }
-    Ok(keys
-        .par_iter()
-        .map(|&(n, m, bsz)| {
-            let bounds = if bsz == 0 {
-                (
-                    m.etf_boundaries(n, t_lo, t_hi, 2000).first().copied(),
-                    m.antipodal_boundaries(n, t_lo, t_hi, 2000).first().copied(),
-                )
-            } else {
-                let w = ccem::theory::batch::negative_weight(n, bsz).expect("checked above");
-                (
-                    m.etf_boundaries_weighted(n, w, t_lo, t_hi, 2000)
-                        .first()
-                        .copied(),
-                    m.antipodal_boundaries_weighted(n, w, t_lo, t_hi, 2000)
-                        .first()
-                        .copied(),
-                )
-            };
-            (boundary_key(n, m, bsz), bounds)
-        })
-        .collect())
-}
-
 /// One cell of the sigmoid theory (of the expected loss over batches of `batch`, if given),
-/// with its boundaries looked up.
+/// with its phase boundaries (SPEC §3.2, weighted with mini-batches as §8) if asked for. The
+/// library checks the cell (`N >= 2`, `2 <= B <= N`, a valid loss) before the boundaries.
 fn sigmoid_cell(
     n: usize,
     t: f64,
     m: BiasMode,
     batch: Option<usize>,
-    bounds: &HashMap<BoundaryKey, Boundaries>,
+    with_boundaries: bool,
 ) -> ccem::Result<SigmoidCell> {
-    let (t_etf_boundary, t_antipodal_boundary) = bounds
-        .get(&boundary_key(n, m, batch.unwrap_or(0)))
-        .copied()
-        .unwrap_or((None, None));
-    let optimum = match batch {
-        Some(bsz) => Optimum::sigmoid_batch(n, bsz, t, m.bias(t))?,
-        None => Optimum::sigmoid(n, t, m.bias(t))?,
+    let (optimum, w) = match batch {
+        Some(bsz) => (
+            Optimum::sigmoid_batch(n, bsz, t, m.bias(t))?,
+            Some(ccem::theory::batch::negative_weight(n, bsz)?),
+        ),
+        None => (Optimum::sigmoid(n, t, m.bias(t))?, None),
+    };
+    let (t_etf_boundary, t_antipodal_boundary) = if with_boundaries {
+        let wt = w.unwrap_or(1.0);
+        (
+            m.etf_boundary_weighted(n, wt),
+            m.antipodal_boundary_weighted(n, wt),
+        )
+    } else {
+        (None, None)
     };
     Ok(SigmoidCell {
         optimum,
         t_etf_boundary,
         t_antipodal_boundary,
         batch,
-        w: match batch {
-            Some(bsz) => Some(ccem::theory::batch::negative_weight(n, bsz)?),
-            None => None,
-        },
+        w,
     })
 }

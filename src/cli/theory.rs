@@ -111,9 +111,10 @@ struct SigmoidRecord {
     s_neg: f64,
     loss: f64,
     phase: Phase,
-    /// The scale t at which this N enters the ETF phase under this bias setting.
+    /// The smallest scale t > 0 at which this N enters or leaves the ETF phase under this bias
+    /// setting (SPEC §3.2).
     t_etf_boundary: Option<f64>,
-    /// The scale t below which this N is antipodal under this bias setting.
+    /// The scale t > 0 at which this N enters or leaves the antipodal phase (SPEC §3.2).
     t_antipodal_boundary: Option<f64>,
     /// The mini-batch size B (with --batch).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -210,20 +211,13 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
                     ccem::theory::batch::negative_weight(n, b).expect("B <= min N checked above")
                 })
             };
-            let t_hi = ts.max().max(10.0) * 2.0;
+            // The boundaries in (0, inf), in closed form or by a bracketed Newton iteration
+            // (SPEC §3.2): they depend on N (and w) only, not on the grid of t.
             let bounds = move |n: usize| {
                 let w = weight(n);
                 (
-                    mode.etf_boundaries_weighted(n, w, 1e-9, t_hi, 2000)
-                        .first()
-                        .copied(),
-                    if batch.is_some() {
-                        mode.antipodal_boundaries_weighted(n, w, 1e-9, t_hi, 2000)
-                    } else {
-                        mode.antipodal_boundaries(n, 1e-9, t_hi, 2000)
-                    }
-                    .first()
-                    .copied(),
+                    mode.etf_boundary_weighted(n, w),
+                    mode.antipodal_boundary_weighted(n, w),
                 )
             };
             let records = stream_cells(&ns, &ts, bounds, move |n, t, (te, ta)| {

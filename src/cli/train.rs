@@ -64,6 +64,10 @@ pub struct TrainArgs {
     pub margin_quantile: f64,
     #[command(flatten)]
     pub mini_batch: super::optimize::MiniBatchArgs,
+    /// Worker threads of the large matrix products (default: all cores); the result does not
+    /// depend on it
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -113,8 +117,15 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     }
     let level = ccem::geometry::QuantileLevel::new(a.margin_quantile)
         .context("invalid --margin-quantile")?;
+    if a.threads == Some(0) {
+        bail!("--threads must be >= 1");
+    }
     let cfg = cfg.check()?;
-    let r = encoder::train_checked(&cfg, &loss);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads.unwrap_or(0))
+        .build()
+        .context("cannot start the worker threads")?;
+    let r = pool.install(|| encoder::train_checked(&cfg, &loss));
     let diverged = r.termination.is_diverged();
     if diverged {
         eprintln!("warning: training diverged after {} steps (a non-finite value appeared); try a smaller --lr", r.steps_run);

@@ -1,25 +1,80 @@
-//! `C = A B` (or `C += A B`) for the small matrices of one training step, without packing.
+//! `C = A B` (or `C += A B`) for the products of one training step, by size: a packing-free
+//! register-tiled kernel for the paper's small matrices, a cache-blocked multi-threaded product
+//! above a crossover.
 //!
-//! Every operand of the encoder's products is at most `100 x 100` and stays in the L1/L2 cache,
-//! so packing both operands into panels (as BLAS and `matrixmultiply` do, and allocating the
-//! packing buffer on each call) costs more than it saves. Here `B` and `C` are row-major with a
-//! column count padded to a multiple of 8 by the caller (the workspace keeps zero padding
-//! columns, see [`super::network`]), and `A` has arbitrary strides, so a transposed operand is a
-//! view, never a copy. The register tile is up to 6 rows of `C` by 2 vectors (16 `f32` or 8
-//! `f64`): per step along `k`, two vector loads of a row of `B`, one broadcast of `A` per row and
-//! 12 multiply-adds, 12 accumulators in registers. Written in plain Rust over fixed-size arrays;
-//! the compiler turns it into AVX2 FMA code in the `avx2,fma` build chosen at run time, or SSE2
-//! code with separate multiply and add elsewhere.
+//! **Small (the tiled kernel).** Every operand of the paper's products is at most `100 x 100` and
+//! stays in the L1/L2 cache, so packing both operands into panels (as BLAS and `matrixmultiply`
+//! do, and allocating the packing buffer on each call) costs more than it saves. Here `B` and `C`
+//! are row-major with a column count padded to a multiple of 8 by the caller (the workspace keeps
+//! zero padding columns, see [`super::network`]), and `A` has arbitrary strides, so a transposed
+//! operand is a view, never a copy. The register tile is up to 6 rows of `C` by 2 vectors (16
+//! `f32` or 8 `f64`): per step along `k`, two vector loads of a row of `B`, one broadcast of `A`
+//! per row and 12 multiply-adds, 12 accumulators in registers. Written in plain Rust over
+//! fixed-size arrays; the compiler turns it into AVX2 FMA code in the `avx2,fma` build chosen at
+//! run time, or SSE2 code with separate multiply and add elsewhere.
 //!
 //! Measured at the shapes of an `N = d = 50` step (2-core AVX2 machine, f32): 68-77 GFLOP/s
 //! against 52-63 for `matrixmultiply::sgemm`; 1.5-1.9x faster at `N = d = 20`.
 //!
-//! Determinism: the sum over `k` runs in order `0..k` for every entry; the result depends only
-//! on the inputs and on whether the CPU has FMA (fused or separate multiply-add, each
-//! deterministic), never on threads.
+//! **Large (blocked).** Above [`BLOCKED_MIN_MACS`] multiply-adds, the rows of `C` are cut into
+//! fixed blocks of [`block_rows`]`(m)` rows and each block is one single-threaded `matrixmultiply` call
+//! (packed, cache-blocked), the blocks run in parallel on the rayon pool (both cores for one
+//! large `ccem train`; a sweep's cells share the pool). The crossover is measured
+//! (`benches/encoder.rs`, group `encoder_kernels`; docs/PERFORMANCE.md).
+//!
+//! Determinism: in the tiled kernel the sum over `k` runs in order `0..k` for every entry; a
+//! blocked product computes each fixed block the same way whichever thread runs it. The result
+//! depends only on the inputs and on the machine (FMA or not), never on the thread count.
 
 use super::scalar::Scalar;
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+use rayon::prelude::*;
+
+/// Products of at least this many multiply-adds (`m k n`) run blocked and multi-threaded
+/// ([`GemmKernel::Blocked`]); smaller ones in the tiled kernel. Measured crossover (module doc).
+pub const BLOCKED_MIN_MACS: usize = 96 * 96 * 96;
+
+/// The number of row blocks a blocked product aims at (enough to balance a few cores).
+const BLOCKS: usize = 8;
+
+/// The fewest rows of `C` in one block of a blocked product.
+const MIN_BLOCK_ROWS: usize = 64;
+
+/// The rows of `C` in one task of a blocked product of `m` rows: `m/8` rounded up to a multiple
+/// of 16, at least 64. It depends on `m` only, never on the number of threads, so neither does
+/// the result.
+pub fn block_rows(m: usize) -> usize {
+    m.div_ceil(BLOCKS).next_multiple_of(16).max(MIN_BLOCK_ROWS)
+}
+
+/// Which kernel runs a product of the encoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GemmKernel {
+    /// The packing-free register-tiled kernel, single-threaded (small matrices).
+    Tiled,
+    /// Fixed row blocks ([`block_rows`]), each a `matrixmultiply` call, in parallel.
+    Blocked,
+    /// [`GemmKernel::Blocked`] from [`BLOCKED_MIN_MACS`] multiply-adds up, else
+    /// [`GemmKernel::Tiled`]: what the encoder uses.
+    Auto,
+}
+
+impl GemmKernel {
+    /// The kernel that runs an `m x k` by `k x n` product.
+    pub fn resolve(self, m: usize, k: usize, n: usize) -> GemmKernel {
+        match self {
+            GemmKernel::Auto => {
+                if m.saturating_mul(k).saturating_mul(n) >= BLOCKED_MIN_MACS {
+                    GemmKernel::Blocked
+                } else {
+                    GemmKernel::Tiled
+                }
+            }
+            k => k,
+        }
+    }
+}
 
 /// The padding unit of the column count of `B` and `C` (a multiple of the vector width of both
 /// `f32` and `f64` under AVX2).
@@ -194,7 +249,52 @@ pub(crate) fn gemm<T: Scalar>(
     c: ArrayViewMut2<'_, T>,
     accumulate: bool,
 ) {
-    gemm_with(a, b, c, accumulate, true)
+    gemm_kernel(GemmKernel::Auto, a, b, c, accumulate)
+}
+
+/// [`gemm`] on a chosen kernel (the benchmark compares them): `C = A B` or `C += A B`, `A` with
+/// any strides, `B` and `C` with contiguous rows and a column count that is a multiple of 8.
+///
+/// # Panics
+/// As [`gemm`].
+pub fn gemm_kernel<T: Scalar>(
+    kernel: GemmKernel,
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    c: ArrayViewMut2<'_, T>,
+    accumulate: bool,
+) {
+    let (m, k) = a.dim();
+    match kernel.resolve(m, k, b.ncols()) {
+        GemmKernel::Blocked => blocked(a, b, c, accumulate),
+        _ => gemm_with(a, b, c, accumulate, true),
+    }
+}
+
+/// The blocked product: fixed row blocks of `C` (and `A`), each one `matrixmultiply` call on
+/// the thread that takes it.
+fn blocked<T: Scalar>(
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    mut c: ArrayViewMut2<'_, T>,
+    accumulate: bool,
+) {
+    let (m, k) = a.dim();
+    assert!(
+        b.nrows() == k && c.dim() == (m, b.ncols()),
+        "gemm: A is {m} x {k}, B is {:?}, C is {:?}",
+        b.dim(),
+        c.dim()
+    );
+    let beta = if accumulate { T::ONE } else { T::ZERO };
+    let rows = block_rows(m);
+    let blocks: Vec<_> = c
+        .axis_chunks_iter_mut(Axis(0), rows)
+        .zip(a.axis_chunks_iter(Axis(0), rows))
+        .collect();
+    blocks.into_par_iter().for_each(|(mut cb, ab)| {
+        general_mat_mul(T::ONE, &ab, &b, beta, &mut cb);
+    });
 }
 
 /// [`gemm`], with the AVX2/FMA build allowed or not (the tests run both builds).

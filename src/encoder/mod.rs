@@ -25,17 +25,21 @@
 //! [`train_with`] runs the same algorithm in `f64` when wanted (the finite-difference tests do).
 //!
 //! # Speed
-//! One run is single-threaded and allocates everything once ([`Encoder::new`]). Per step it does
-//! `28 N d^2 + 6 N^2 d` flops of matrix products (two layers) in a packing-free register-tiled
-//! kernel (`gemm.rs`; 70-85 GFLOP/s in `f32` at these sizes), and the `N^2` sigmoids of `dL/dS`
-//! in a vectorised kernel ([`Loss::grad_s`](crate::loss::Loss::grad_s)). Measured: about 3 us per step at `N = d = 10`,
-//! 15 us at 25 and 80 us at 50 (55 GFLOP/s overall, against 82 GFLOP/s for `sgemm` at `512^3`).
+//! One run allocates everything once ([`Encoder::new`]). Per step it does `28 N d^2 + 6 N^2 d`
+//! flops of matrix products (two layers) and the `N^2` sigmoids of `dL/dS` in a vectorised kernel
+//! ([`Loss::grad_s`](crate::loss::Loss::grad_s)). The kernel of each product is chosen by size
+//! ([`GemmKernel::Auto`], `gemm.rs`): below [`BLOCKED_MIN_MACS`] multiply-adds (the paper's
+//! `N, d <= 50` and somewhat beyond) a packing-free register-tiled kernel on the calling thread
+//! (70-85 GFLOP/s in `f32` at these sizes; about 3 us per step at `N = d = 10`, 15 us at 25 and
+//! 80 us at 50); above it `matrixmultiply` in fixed row blocks of the output ([`block_rows`]),
+//! run in parallel on the rayon pool, so one large run uses every core (docs/PERFORMANCE.md).
 //!
 //! # Determinism
 //! A result depends only on `(config, loss, seed)`, the precision and whether the CPU has FMA
 //! (the products use fused multiply-adds when it does): every draw comes from
-//! `ChaCha8Rng::seed_from_u64(seed)` in a fixed order, every sum runs in a fixed order, and one
-//! run is single-threaded. Sweeps parallelise across runs.
+//! `ChaCha8Rng::seed_from_u64(seed)` in a fixed order, every sum runs in a fixed order, and a
+//! blocked product cuts its output into the same fixed blocks whatever the number of threads, so
+//! the result is bitwise independent of it. Sweeps parallelise across runs.
 
 mod batched;
 pub(crate) mod gemm;
@@ -45,6 +49,7 @@ mod scalar;
 #[cfg(test)]
 mod tests;
 
+pub use gemm::{block_rows, gemm_kernel, GemmKernel, BLOCKED_MIN_MACS};
 pub use network::Encoder;
 pub use scalar::Scalar;
 

@@ -30,7 +30,7 @@
 //! Every buffer is allocated once in [`Encoder::new`]; a training step allocates nothing in this
 //! module (the loss on `S` may allocate two length-`N` vectors for InfoNCE).
 
-use super::gemm::{gemm, padded};
+use super::gemm::{gemm_kernel, padded, GemmKernel};
 use super::scalar::Scalar;
 use super::EncoderConfig;
 use crate::error::Result;
@@ -99,6 +99,8 @@ pub struct Encoder<T: Scalar> {
     /// Two `2N x d_p` back-propagation buffers used in turn.
     da: Array2<T>,
     db: Array2<T>,
+    /// The kernel of every product ([`GemmKernel::Auto`] unless set).
+    kernel: GemmKernel,
 }
 
 impl<T: Scalar> Encoder<T> {
@@ -162,7 +164,14 @@ impl<T: Scalar> Encoder<T> {
             g: Array2::zeros((n, n)),
             da: Array2::zeros((2 * n, dp)),
             db: Array2::zeros((2 * n, dp)),
+            kernel: GemmKernel::Auto,
         }
+    }
+
+    /// Runs every matrix product on `kernel` from now on (default [`GemmKernel::Auto`], the
+    /// kernel chosen by size); for comparisons of the kernels (`examples/encoder_precision.rs`).
+    pub fn set_kernel(&mut self, kernel: GemmKernel) {
+        self.kernel = kernel;
     }
 
     /// The batch size `N`.
@@ -289,9 +298,10 @@ impl<T: Scalar> Encoder<T> {
             vt,
             s,
             s64,
+            kernel,
             ..
         } = self;
-        let (n, d) = (*n, *d);
+        let (n, d, kernel) = (*n, *d, *kernel);
         for l in 0..wt.len() {
             let (prev, rest) = h.split_at_mut(l);
             let out = &mut rest[0];
@@ -301,7 +311,7 @@ impl<T: Scalar> Encoder<T> {
                 prev[l - 1].slice(s![.., ..d])
             };
             out.assign(&b[l]);
-            gemm(input, wt[l].view(), out.view_mut(), true);
+            gemm_kernel(kernel, input, wt[l].view(), out.view_mut(), true);
             out.mapv_inplace(relu);
         }
         let y = &h[h.len() - 1];
@@ -317,7 +327,13 @@ impl<T: Scalar> Encoder<T> {
                 Zip::from(&mut ei).and(&yi).for_each(|e, &y| *e = y * inv);
             });
         vt.slice_mut(s![.., ..n]).assign(&e.slice(s![n.., ..d]).t());
-        gemm(e.slice(s![..n, ..d]), vt.view(), s.view_mut(), false);
+        gemm_kernel(
+            kernel,
+            e.slice(s![..n, ..d]),
+            vt.view(),
+            s.view_mut(),
+            false,
+        );
         Zip::from(s64)
             .and(s.slice(s![.., ..n]))
             .for_each(|a, &b| *a = b.to_f64());
@@ -407,20 +423,23 @@ impl<T: Scalar> Encoder<T> {
             g,
             da,
             db,
+            kernel,
             ..
         } = self;
-        let (n, d) = (*n, *d);
+        let (n, d, kernel) = (*n, *d, *kernel);
         Zip::from(&mut *g)
             .and(&*g64)
             .for_each(|a, &b| *a = T::from_f64(b));
         // dL/dU = G V, dL/dV = G^T U.
-        gemm(
+        gemm_kernel(
+            kernel,
             g.view(),
             e.slice(s![n.., ..]),
             da.slice_mut(s![..n, ..]),
             false,
         );
-        gemm(
+        gemm_kernel(
+            kernel,
             g.t(),
             e.slice(s![..n, ..]),
             da.slice_mut(s![n.., ..]),
@@ -461,7 +480,7 @@ impl<T: Scalar> Encoder<T> {
             } else {
                 h[l - 1].slice(s![.., ..d])
             };
-            gemm(input.t(), cur.view(), gwt[l].view_mut(), false);
+            gemm_kernel(kernel, input.t(), cur.view(), gwt[l].view_mut(), false);
             let gbl = &mut gb[l];
             gbl.fill(T::ZERO);
             for row in cur.rows() {
@@ -471,7 +490,8 @@ impl<T: Scalar> Encoder<T> {
                 w_scratch
                     .slice_mut(s![.., ..d])
                     .assign(&wt[l].slice(s![.., ..d]).t());
-                gemm(
+                gemm_kernel(
+                    kernel,
                     cur.slice(s![.., ..d]),
                     w_scratch.view(),
                     nxt.view_mut(),

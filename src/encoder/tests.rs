@@ -98,3 +98,59 @@ fn padding_columns_stay_zero_through_training() {
         }
     }
 }
+
+#[test]
+fn blocked_products_are_bitwise_independent_of_the_thread_count() {
+    // N = d = 136: every product is above the crossover and cut into several row blocks.
+    let cfg = EncoderConfig {
+        steps: 3,
+        ..EncoderConfig::new(136, 136, 5)
+    };
+    let s = cfg.n;
+    assert!(
+        GemmKernel::Auto.resolve(s, s, s) == GemmKernel::Blocked && s > block_rows(s),
+        "the test must exercise several blocks"
+    );
+    let loss = crate::loss::Loss::sigmoid(3.0, 3.0).unwrap();
+    let run = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| train(&cfg, &loss).unwrap())
+    };
+    let (one, three) = (run(1), run(3));
+    assert_eq!(one.s_pos.to_bits(), three.s_pos.to_bits());
+    assert_eq!(one.u, three.u);
+    assert_eq!(one.v, three.v);
+    // The same computation as the f64 network, to f32 rounding.
+    let f64_run = train_with::<f64>(&cfg, &loss, None).unwrap();
+    assert!(
+        (one.s_pos - f64_run.s_pos).abs() < 1e-5,
+        "{} {}",
+        one.s_pos,
+        f64_run.s_pos
+    );
+}
+
+#[test]
+fn blocked_and_tiled_products_agree() {
+    let (m, k, n) = (300, 70, 24);
+    let a =
+        ndarray::Array2::from_shape_fn((k, m), |(i, j)| ((i * 7 + j * 3) % 17) as f32 / 17.0 - 0.5);
+    let b = ndarray::Array2::from_shape_fn((k, n), |(i, j)| ((i + 5 * j) % 13) as f32 / 13.0 - 0.5);
+    let mut tiled = ndarray::Array2::from_elem((m, n), 0.5f32);
+    let mut blocked = tiled.clone();
+    gemm_kernel(GemmKernel::Tiled, a.t(), b.view(), tiled.view_mut(), true);
+    gemm_kernel(
+        GemmKernel::Blocked,
+        a.t(),
+        b.view(),
+        blocked.view_mut(),
+        true,
+    );
+    let expected = a.t().mapv(f64::from).dot(&b.mapv(f64::from)) + 0.5;
+    for ((t, bl), e) in tiled.iter().zip(&blocked).zip(&expected) {
+        assert!((f64::from(*t) - e).abs() < 1e-5 && (f64::from(*bl) - e).abs() < 1e-5);
+    }
+}

@@ -190,8 +190,8 @@ pub(crate) fn antipodal_threshold_tied_real(n: f64) -> f64 {
 /// the ETF boundary (red) and the antipodal boundary (blue).
 ///
 /// For [`BiasMode::Tied`] the closed forms of SPEC §3 are drawn as smooth curves in `N` (from
-/// `N = 4`). Otherwise, for each integer `N`, the roots from [`BiasMode::etf_boundaries`] and
-/// [`BiasMode::antipodal_boundaries`] are joined across neighbouring `N` with the same number
+/// `N = 4`). Otherwise, for each integer `N`, the roots in `(t_lo, t_hi]` from
+/// [`BiasMode::etf_boundaries`] and [`BiasMode::antipodal_boundary`] are joined across neighbouring `N` with the same number
 /// of roots.
 pub(crate) fn boundary_overlays(
     bias: BiasMode,
@@ -233,7 +233,9 @@ pub(crate) fn boundary_overlays(
         _ => {
             let n0 = n_lo.ceil().max(2.0) as usize;
             let n1 = n_hi.floor() as usize;
-            let steps = 400;
+            let in_range = |r: Vec<f64>| -> Vec<f64> {
+                r.into_iter().filter(|&t| t > t_lo && t <= t_hi).collect()
+            };
             let chain = |roots: &dyn Fn(usize) -> Vec<f64>| -> Vec<Vec<(f64, f64)>> {
                 let mut lines: Vec<Vec<(f64, f64)>> = Vec::new();
                 let mut open: Vec<Vec<(f64, f64)>> = Vec::new();
@@ -251,8 +253,8 @@ pub(crate) fn boundary_overlays(
                 lines.append(&mut open);
                 lines
             };
-            let etf = chain(&|n| bias.etf_boundaries(n, t_lo, t_hi, steps));
-            let anti = chain(&|n| bias.antipodal_boundaries(n, t_lo, t_hi, steps));
+            let etf = chain(&|n| in_range(bias.etf_boundaries(n)));
+            let anti = chain(&|n| in_range(bias.antipodal_boundary(n).into_iter().collect()));
             let label = bias.label();
             vec![
                 Overlay {
