@@ -20,8 +20,9 @@
 //! 3. **Basin hopping.** `hops` rounds; each perturbs the best point so far four times (noise
 //!    `0.05, 0.1, 0.2, 0.4` times its smallest angle), re-runs the last two thirds of the
 //!    schedule from each, and keeps an improvement.
-//! 4. **Polish** ([`polish`]): Newton on the KKT system of the active constraints of the best
-//!    four distinct candidates, to `1e-10`; a candidate that certifies is a KKT point whose
+//! 4. **Polish** ([`polish`]): the best four distinct candidates are sharpened (8 more stages of 4 times
+//!    the steps, `beta` up to `1e4 beta_max`), then Newton on the KKT system of their active constraints
+//!    to `1e-10`; a candidate that certifies is a KKT point whose
 //!    margin is exact to rounding. The largest margin wins.
 //!
 //! Every start and hop draws from `ChaCha8Rng::seed_from_u64(seed)` on its own stream and runs
@@ -488,14 +489,40 @@ pub fn max_margin(cfg: &MaxMarginConfig) -> Result<MaxMarginResult> {
     let top = candidates[0];
     let mut kept = (pool[top].0.uv.clone(), None::<(f64, usize)>, pool[top].1);
     if cfg.polish {
-        let polished: Vec<Option<polish::Polished>> = candidates
+        // Sharpen each candidate first (beta up to 1e4 times beta_max, 8 more stages), so that
+        // its active set stands out, then polish it.
+        let sharp = Schedule {
+            stages: 8,
+            steps_per_stage: 4 * schedule.steps_per_stage,
+            beta0: schedule.beta_max,
+            beta_max: 1e4 * schedule.beta_max,
+            lr: schedule.lr * schedule.beta0 / schedule.beta_max,
+        };
+        let polished: Vec<(Vec<f64>, Option<polish::Polished>)> = candidates
             .par_iter()
-            .map(|&i| polish::polish(&pool[i].0.uv, n, d))
+            .map(|&i| {
+                let uv = &pool[i].0.uv;
+                let tied = is_tied(uv, n, d);
+                let mut work = Work::new(n, d, tied);
+                let sharpened = work.run(if tied { &uv[..n * d] } else { uv }, &sharp, 0);
+                let from = if sharpened.ext.is_some() && !sharpened.diverged {
+                    sharpened.uv
+                } else {
+                    uv.clone()
+                };
+                let p = polish::polish(&from, n, d);
+                (from, p)
+            })
             .collect();
-        // The certified point of largest margin, kept unless an uncertified candidate is larger
-        // beyond rounding.
+        // The certified point of largest margin, kept unless an uncertified (sharpened)
+        // candidate is larger beyond rounding.
         let mut best_cert: Option<(f64, usize, polish::Polished)> = None;
-        for (&i, p) in candidates.iter().zip(polished) {
+        let mut best_any = (pool[top].0.margin(), top, pool[top].0.uv.clone());
+        for (&i, (sharpened, p)) in candidates.iter().zip(polished) {
+            let ms = extremes(&sharpened, n, d).margin();
+            if ms > best_any.0 {
+                best_any = (ms, i, sharpened);
+            }
             if let Some(p) = p {
                 let m = extremes(&p.uv, n, d).margin();
                 if best_cert.as_ref().is_none_or(|b| m > b.0) {
@@ -503,8 +530,9 @@ pub fn max_margin(cfg: &MaxMarginConfig) -> Result<MaxMarginResult> {
                 }
             }
         }
+        kept = (best_any.2, None, pool[best_any.1].1);
         if let Some((m, i, p)) = best_cert {
-            if m >= pool[top].0.margin() - 1e-12 {
+            if m >= best_any.0 - 1e-12 {
                 kept = (p.uv, Some((p.kkt_residual, p.newton_steps)), pool[i].1);
             }
         }

@@ -19,7 +19,8 @@
 //! A result is **certified** when `|F|_inf <= 1e-10` (every active constraint holds with equality
 //! and the Lagrangian is stationary), every multiplier is `>= -1e-10` (a KKT point: no active
 //! constraint would rather be released) and no inactive constraint is violated. A negative
-//! multiplier releases its constraint, a violated inactive one joins the set, and Newton runs
+//! multiplier releases its constraint; the most violated inactive one joins the set (and the
+//! constraints of zero multiplier leave it), and Newton runs
 //! again; the tolerance `delta` runs down a ladder (`1e-3` to `1e-7`) until a set certifies.
 //! A certified point is a first-order optimum (KKT point) of the margin, not a proof of global
 //! optimality.
@@ -93,7 +94,7 @@ pub(crate) fn polish(uv: &[f64], n: usize, d: usize) -> Option<Polished> {
             continue;
         }
         last_set = set.clone();
-        for _round in 0..8 {
+        for _round in 0..16 {
             if kkt_unknowns(n, d, tied, set.len()) > MAX_KKT_UNKNOWNS {
                 return None;
             }
@@ -102,10 +103,23 @@ pub(crate) fn polish(uv: &[f64], n: usize, d: usize) -> Option<Polished> {
             };
             total_steps += steps;
             let mut znew = w[..sys.points() * d].to_vec();
-            if !normalize_rows(&mut znew, d) || res > CERTIFY_TOL {
+            if !normalize_rows(&mut znew, d) {
                 break;
             }
             let lambda = &w[sys.points() * d + sys.scalars()..][..set.len()];
+            if res > CERTIFY_TOL {
+                // No solution with this set: release its most negative multiplier, if any.
+                let (imin, &lmin) = lambda
+                    .iter()
+                    .enumerate()
+                    .min_by(|a, b| a.1.total_cmp(b.1))
+                    .expect("a non-empty set");
+                if lmin < 0.0 && set.len() > 1 {
+                    set.remove(imin);
+                    continue;
+                }
+                break;
+            }
             // A negative multiplier: release the most negative constraint.
             let (imin, &lmin) = lambda
                 .iter()
@@ -116,11 +130,18 @@ pub(crate) fn polish(uv: &[f64], n: usize, d: usize) -> Option<Polished> {
                 set.remove(imin);
                 continue;
             }
-            // A violated inactive constraint: add every constraint now within 1e-12.
             let s = &w[sys.points() * d..][..sys.scalars()];
-            let violated = sys.violated(&znew, s, &set);
-            if !violated.is_empty() {
-                set.extend(violated);
+            if let Some(worst) = sys.most_violated(&znew, s, &set) {
+                // Swap: the constraints of zero multiplier leave (a degenerate vertex would
+                // otherwise cycle), the most violated one joins.
+                let keep: Vec<Con> = set
+                    .iter()
+                    .zip(lambda)
+                    .filter(|(_, &l)| l > 1e-9)
+                    .map(|(c, _)| *c)
+                    .collect();
+                set = keep;
+                set.push(worst);
                 continue;
             }
             let uvn = sys.uv(&znew);
@@ -230,20 +251,22 @@ impl System {
             .collect()
     }
 
-    /// The constraints outside `set` that the point `(z, s)` violates by more than `1e-12`.
-    fn violated(&self, z: &[f64], s: &[f64], set: &[Con]) -> Vec<Con> {
+    /// The constraint outside `set` that the point `(z, s)` violates most, by more than `1e-12`.
+    fn most_violated(&self, z: &[f64], s: &[f64], set: &[Con]) -> Option<Con> {
         let (p, q) = if self.tied { (1.0, s[0]) } else { (s[0], s[1]) };
         self.all(z)
             .into_iter()
-            .filter(|&(c, v)| {
-                !set.contains(&c)
-                    && match c {
-                        Con::Neg(..) => v > q + 1e-12,
-                        Con::Pos(..) => v < p - 1e-12,
-                    }
+            .filter(|(c, _)| !set.contains(c))
+            .map(|(c, v)| {
+                let excess = match c {
+                    Con::Neg(..) => v - q,
+                    Con::Pos(..) => p - v,
+                };
+                (c, excess)
             })
+            .filter(|&(_, e)| e > 1e-12)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(c, _)| c)
-            .collect()
     }
 
     /// Newton (damped, with backtracking) on the KKT system of `set` from the points `z`;
