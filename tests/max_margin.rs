@@ -6,13 +6,13 @@ use ccem::loss::BlockOptions;
 use ccem::optim::max_margin::{known_best, max_margin, MaxMarginConfig, MaxMarginResult};
 use ccem::optim::Termination;
 
-/// A cheap search: 4 random starts, 2 hopping rounds.
+/// A cheap search: 2 random starts, 1 hopping round (the structured starts do the rest).
 fn cheap(n: usize, d: usize, seed: u64) -> MaxMarginConfig {
     MaxMarginConfig::new(n, d, seed)
         .unwrap()
-        .with_restarts(4)
+        .with_restarts(2)
         .unwrap()
-        .with_hops(2)
+        .with_hops(1)
 }
 
 fn solve(cfg: &MaxMarginConfig) -> MaxMarginResult {
@@ -78,7 +78,15 @@ fn cross_polytopes_and_simplices() {
 
 #[test]
 fn the_24_cell() {
-    let r = reaches_known(24, 4);
+    // The structured start is the 24-cell itself; one random start, no hopping.
+    let cfg = MaxMarginConfig::new(24, 4, 0)
+        .unwrap()
+        .with_restarts(1)
+        .unwrap()
+        .with_hops(0);
+    let r = solve(&cfg);
+    assert!((r.margin - 0.25).abs() < 1e-12);
+    assert_eq!(r.termination, Termination::Converged);
     assert_eq!(r.contacts.len(), 96);
     assert_eq!(r.origin, "24_cell");
 }
@@ -121,17 +129,12 @@ fn divergence_is_reported() {
 
 #[test]
 fn memory_and_work_are_checked_before_anything_is_allocated() {
-    ccem::limits::set_memory_limit(Some(1 << 30));
+    // 80 GB for S alone: over any machine's memory (the --max-memory cases are in
+    // tests/max_margin_cli.rs, in their own processes, since the limit is process-wide).
+    let t = std::time::Instant::now();
     let huge = MaxMarginConfig::new(100_000, 2, 0).unwrap();
     let e = max_margin(&huge).unwrap_err().to_string();
     assert!(e.contains("max-margin with N = 100000"), "{e}");
-    let big = MaxMarginConfig::new(32768, 768, 0).unwrap();
-    assert!(max_margin(&big).is_err());
-    ccem::limits::set_memory_limit(Some(1024));
-    let t = std::time::Instant::now();
-    assert!(max_margin(&MaxMarginConfig::new(5000, 2, 0).unwrap()).is_err());
-    assert!(t.elapsed().as_secs_f64() < 1.0);
-    ccem::limits::set_memory_limit(None);
     // Too much work: refused at once, naming the parameter.
     let slow = MaxMarginConfig::new(3000, 50, 0)
         .unwrap()
@@ -139,6 +142,7 @@ fn memory_and_work_are_checked_before_anything_is_allocated() {
         .unwrap();
     let e = max_margin(&slow).unwrap_err().to_string();
     assert!(e.contains("restarts"), "{e}");
+    assert!(t.elapsed().as_secs_f64() < 1.0);
 }
 
 #[test]
