@@ -8,11 +8,11 @@
 //! form in general.
 //!
 //! # Algorithm (SPEC §7.3)
-//! 1. **Starts.** The structured codes that exist for `(N, d)` ([`starts`]: the polygon, the
+//! 1. **Starts.** The structured codes that exist for `(N, d)` (`starts`: the polygon, the
 //!    simplex, the cross-polytope, the 24-cell, the `D_d` root shell, the Fibonacci spiral), then
 //!    `restarts` seeded random starts: three in four *tied* (`U = V = X`, the spherical code),
 //!    one in four untied (`V = U` plus Gaussian noise of scale 0.1).
-//! 2. **Smooth stage** ([`smooth`]): each start climbs a smooth lower bound `F_beta` of the
+//! 2. **Smooth stage** (`smooth`): each start climbs a smooth lower bound `F_beta` of the
 //!    margin with a growing sharpness `beta`; its best iterate (exact margin) is its result. A
 //!    start that ends at margin `<= 1e-9` sits on the degenerate saddle (every pair at the same
 //!    similarity, the sigmoid loss at `N ln 2`); it is restarted from a perturbation of itself,
@@ -20,7 +20,7 @@
 //! 3. **Basin hopping.** `hops` rounds; each perturbs the best point so far four times (noise
 //!    `0.05, 0.1, 0.2, 0.4` times its smallest angle), re-runs the last two thirds of the
 //!    schedule from each, and keeps an improvement.
-//! 4. **Polish** ([`polish`]): the best four distinct candidates are sharpened (8 more stages of 4 times
+//! 4. **Polish** (`polish`): the best four distinct candidates are sharpened (8 more stages of 4 times
 //!    the steps, `beta` up to `1e4 beta_max`), then Newton on the KKT system of their active constraints
 //!    to `1e-10`; a candidate that certifies is a KKT point whose
 //!    margin is exact to rounding. The largest margin wins.
