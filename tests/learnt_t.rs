@@ -1,6 +1,6 @@
 //! Learnt `t` and relative bias (SPEC.md §7.1): the free optimiser heads for a maximum-margin
 //! constellation, stops when the margin has converged, and `ccem optimize` reports the margin
-//! keys and `log_loss_rate`; `--max-margin` end to end.
+//! keys and `log_loss_rate`; `--max-margin` refused with a pointer to `ccem max-margin`.
 
 use assert_cmd::Command;
 use ccem::geometry::{margin_bound, margins, QuantileLevel};
@@ -108,35 +108,14 @@ fn optimize_reports_margins_and_the_log_loss_rate() {
 }
 
 #[test]
-fn optimize_max_margin_end_to_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let up = dir.path().join("U.npy");
-    let v = json(&[
-        "optimize",
-        "--n",
-        "5",
-        "--d",
-        "2",
-        "--max-margin",
-        "--restarts",
-        "3",
-        "--save-u",
-        up.to_str().unwrap(),
-    ]);
-    let want = (1.0 - 72f64.to_radians().cos()) / 2.0;
-    assert!((v["margin"].as_f64().unwrap() - want).abs() < 2e-3, "{v}");
-    assert_eq!(v["margin_bound"], 0.625);
-    assert_eq!(v["restarts"], 3);
-    assert_eq!(v["etf_possible"], false);
-    let u = ccem::io::read_matrix(&up).unwrap();
-    assert_eq!(u.dim(), (5, 2));
-    // Loss settings make no sense with --max-margin.
+fn optimize_max_margin_points_to_the_max_margin_command() {
+    // `optimize --max-margin` moved to `ccem max-margin` (tests/max_margin_cli.rs).
     Command::cargo_bin("ccem")
         .unwrap()
-        .args(["optimize", "--n", "5", "--max-margin", "--t", "2"])
+        .args(["optimize", "--n", "5", "--d", "2", "--max-margin"])
         .assert()
-        .failure()
-        .stderr(predicates::str::contains("--max-margin"));
+        .code(1)
+        .stderr(predicates::str::contains("ccem max-margin --n 5 --d 2"));
     Command::cargo_bin("ccem")
         .unwrap()
         .args([

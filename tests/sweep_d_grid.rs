@@ -166,7 +166,7 @@ fn theory_with_d_below_n_says_the_ccem_does_not_apply() {
     assert_eq!(v[1]["ccem_applies"], false);
     assert!(v[1]["c_star"].is_null() && v[1]["phase"].is_null());
     assert!((v[1]["margin_bound"].as_f64().unwrap() - 8.0 / 14.0).abs() < 1e-15);
-    assert_eq!(v[1]["max_margin"], "ccem optimize --n 8 --d 6 --max-margin");
+    assert_eq!(v[1]["max_margin"], "ccem max-margin --n 8 --d 6");
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not apply"));
     // Without --d the output is unchanged.
     let plain = Command::cargo_bin("ccem")

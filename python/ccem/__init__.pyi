@@ -159,6 +159,20 @@ def optimize(
     ``--batching``, ``--neg-variance-weight``.
     """
 
+def max_margin(
+    n: int,
+    d: Optional[int] = None,
+    *,
+    seed: int = 0,
+    restarts: Optional[int] = None,
+    hops: Optional[int] = None,
+    steps: Optional[int] = None,
+    lr: Optional[float] = None,
+    polish: bool = True,
+    margin_quantile: float = 0.05,
+) -> dict[str, Any]:
+    """The largest margin of n pairs in R^d: the keys of `ccem max-margin --format json` plus "U", "V"."""
+
 def train(
     n: int,
     *,

@@ -9,6 +9,7 @@ mod convert;
 mod inspect;
 mod interrupt;
 mod losses;
+mod max_margin;
 mod runs;
 mod sweep;
 mod theory;
@@ -25,6 +26,7 @@ fn _ccem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(losses::ccem_embedding, m)?)?;
     m.add_function(wrap_pyfunction!(inspect::inspect, m)?)?;
     m.add_function(wrap_pyfunction!(runs::optimize, m)?)?;
+    m.add_function(wrap_pyfunction!(max_margin::max_margin, m)?)?;
     m.add_function(wrap_pyfunction!(runs::train, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::sweep, m)?)?;
     m.add_function(wrap_pyfunction!(sweep::plot, m)?)?;

@@ -44,7 +44,7 @@ pub fn annotate_one<T: Serialize>(
     o.insert(
         "max_margin".into(),
         (!applies)
-            .then(|| format!("ccem optimize --n {n} --d {d} --max-margin"))
+            .then(|| format!("ccem max-margin --n {n} --d {d}"))
             .into(),
     );
     Ok(Value::Object(o))

@@ -52,7 +52,7 @@ pub const EXIT_CODES: &str = "Exit codes (every command):
   0  success, including an output pipe closed early (e.g. `ccem theory ... | head`)
   1  error: bad input or options, a file that cannot be read or written
   2  incomplete result: `merge` with missing cells (unless --allow-missing)
-  3  every run diverged (a non-finite value appeared): `optimize`, `train`";
+  3  every run diverged (a non-finite value appeared): `optimize`, `train`, `max-margin`";
 
 /// A result that is not an error but must be told by a non-zero exit code (see [`EXIT_CODES`]);
 /// `message` (if any) is printed on stderr.
@@ -124,6 +124,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Minimise the sigmoid or InfoNCE loss over free unit embeddings; compare with the theory
     Optimize(optimize::OptimizeArgs),
+    /// The largest margin (min S_ii - max S_ij)/2 of N pairs in R^d: spherical codes, certified
+    MaxMargin(max_margin::MaxMarginArgs),
     /// Train the paper's ReLU encoder on Gaussian data (one run)
     Train(train::TrainArgs),
     /// Run a grid of (N, t) cells in parallel: resumable, reproducible, shardable
@@ -145,6 +147,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Theory(a) => theory::run(&a),
         Command::Inspect(a) => inspect::run(&a),
         Command::Optimize(a) => optimize::run(&a),
+        Command::MaxMargin(a) => max_margin::run(&a),
         Command::Train(a) => train::run(&a),
         Command::Sweep(a) => sweep::run(&a),
         Command::Merge(a) => sweep::run_merge(&a),

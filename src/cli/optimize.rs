@@ -20,7 +20,6 @@ use std::path::PathBuf;
   ccem optimize --n 16 --learn-t --learn-b          # SigLIP: t = exp(t'), b learnt, from t = b = 10
   ccem optimize --n 20 --t 1 --restarts 4 --seed 3 --save-u U.npy --save-v V.npy
   ccem optimize --n 8 --learn-t --learn-b --relative-bias   # t, r_b learnt: stops when the margin converges
-  ccem optimize --n 5 --d 2 --max-margin            # the pentagon: margin (1 - cos 72 deg)/2
   ccem optimize --n 16 --t 2 --b 1 --batch 4                      # shuffled batches of 4
   ccem optimize --n 16 --t 2 --b 1 --batch 4 --batching expected  # the exact expected loss
   ccem optimize --n 16 --t 2 --b 1 --batch 4 --batching fixed --neg-variance-weight 1
@@ -91,18 +90,17 @@ pub struct OptimizeArgs {
     /// SGD momentum in [0, 1)
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub momentum: f64,
-    /// Maximum number of steps per start [default: 10000; 3600 with --max-margin]
+    /// Maximum number of steps per start [default: 10000]
     #[arg(long)]
     pub steps: Option<usize>,
     /// Relative gradient tolerance: stop when |grad| <= G * sum|dL/dS| (0: run every step)
     #[arg(long, value_name = "G", default_value_t = optim::DEFAULT_GRAD_TOL, allow_hyphen_values = true)]
     pub grad_tol: f64,
-    /// Random starts; the lowest final loss (the largest margin with --max-margin) is kept
-    /// [default: 1; 8 with --max-margin]
+    /// Random starts; the lowest final loss is kept [default: 1]
     #[arg(long)]
     pub restarts: Option<usize>,
-    /// Find a maximum-margin constellation of N pairs in R^d instead of minimising a loss
-    /// (any N, d; takes --n, --d, --restarts, --steps, --lr, --seed, --save-u/--save-v, --format)
+    /// Removed: refused with a pointer to `ccem max-margin --n N --d D`, the maximum-margin
+    /// search (its own options and output)
     #[arg(long)]
     pub max_margin: bool,
     /// Quantile level p of margin_quantile = (q_p(S_ii) - q_{1-p}(S_ij)) / 2
@@ -258,7 +256,12 @@ fn sigmoid_loss(a: &OptimizeArgs) -> Result<Loss> {
 pub fn run(a: &OptimizeArgs) -> Result<()> {
     let level = QuantileLevel::new(a.margin_quantile).context("invalid --margin-quantile")?;
     if a.max_margin {
-        return super::max_margin::run(a, level);
+        bail!(
+            "--max-margin has moved to its own command: ccem max-margin --n {} --d {} (see \
+             `ccem max-margin --help`)",
+            a.n,
+            a.d.unwrap_or(a.n)
+        );
     }
     let cfg = config(a)?;
     for p in a.save_u.iter().chain(&a.save_v) {

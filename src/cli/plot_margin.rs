@@ -15,8 +15,11 @@ pub struct MarginMapArgs {
     #[arg(long, default_value = "2..12", value_name = "LO..HI")]
     pub d: String,
     /// Random starts per cell
-    #[arg(long, default_value_t = ccem::optim::max_margin::DEFAULT_MM_RESTARTS)]
+    #[arg(long, default_value_t = 8)]
     pub restarts: usize,
+    /// Basin-hopping rounds per cell (4 perturbations each)
+    #[arg(long, default_value_t = 0)]
+    pub hops: usize,
     /// Adam steps per sharpness stage (12 stages)
     #[arg(long, default_value_t = ccem::optim::max_margin::DEFAULT_MM_STEPS_PER_STAGE)]
     pub steps_per_stage: usize,
@@ -49,6 +52,7 @@ pub fn run(a: &MarginMapArgs) -> Result<&Path> {
         ns: parse_int_grid(&a.n).context("--n")?,
         ds: parse_int_grid(&a.d).context("--d")?,
         restarts: a.restarts,
+        hops: a.hops,
         steps_per_stage: a.steps_per_stage,
         seed: a.seed,
         title: a.title.clone(),

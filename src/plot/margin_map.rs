@@ -21,6 +21,8 @@ pub struct MarginMapOptions {
     pub ds: Vec<usize>,
     /// Random starts per cell.
     pub restarts: usize,
+    /// Basin-hopping rounds per cell (0: none).
+    pub hops: usize,
     /// Adam steps per sharpness stage (12 stages).
     pub steps_per_stage: usize,
     /// Seed of the starts.
@@ -30,12 +32,14 @@ pub struct MarginMapOptions {
 }
 
 impl Default for MarginMapOptions {
-    /// `N = 3..12`, `d = 2..12`, the solver's default effort.
+    /// `N = 3..12`, `d = 2..12`, 8 starts and no basin hopping per cell (plus the structured
+    /// starts and the exact polish).
     fn default() -> Self {
         MarginMapOptions {
             ns: (3..=12).collect(),
             ds: (2..=12).collect(),
-            restarts: crate::optim::max_margin::DEFAULT_MM_RESTARTS,
+            restarts: 8,
+            hops: 0,
             steps_per_stage: crate::optim::max_margin::DEFAULT_MM_STEPS_PER_STAGE,
             seed: 0,
             title: None,
@@ -66,6 +70,7 @@ pub fn margin_cells(opts: &MarginMapOptions) -> Result<Vec<MarginCell>> {
         for &d in &opts.ds {
             let cfg = MaxMarginConfig::new(n, d, opts.seed)?
                 .with_restarts(opts.restarts)?
+                .with_hops(opts.hops)
                 .with_schedule(
                     crate::optim::max_margin::DEFAULT_MM_STAGES,
                     opts.steps_per_stage,
