@@ -194,7 +194,7 @@ impl<'a> Watch<'a> {
 
     /// Whether step `step` is reported (every `every` steps and at the step limit).
     pub(crate) fn due(&self, step: usize) -> bool {
-        self.observes && (step % self.every == 0 || step == self.steps)
+        self.observes && (step.is_multiple_of(self.every) || step == self.steps)
     }
 
     /// Whether the monitor observes at all (the last step of a run that stopped early is

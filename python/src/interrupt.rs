@@ -24,6 +24,8 @@ where
 {
     let cancel = Cancel::new();
     let (tx, rx) = mpsc::channel();
+    // Shared with the GIL-free wait below (a `Receiver` is `Send` but not `Sync`).
+    let rx = std::sync::Mutex::new(rx);
     std::thread::scope(|scope| {
         let worker_cancel = cancel.clone();
         let handle = scope.spawn(move || {
@@ -32,7 +34,11 @@ where
         });
         let mut raised: Option<PyErr> = None;
         let result = loop {
-            match py.detach(|| rx.recv_timeout(POLL)) {
+            let got = py.detach(|| match rx.lock() {
+                Ok(rx) => rx.recv_timeout(POLL),
+                Err(_) => Err(mpsc::RecvTimeoutError::Disconnected),
+            });
+            match got {
                 Ok(r) => break Some(r),
                 Err(mpsc::RecvTimeoutError::Disconnected) => break None,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
