@@ -252,11 +252,12 @@ pub(crate) fn gemm<T: Scalar>(
     gemm_kernel(GemmKernel::Auto, a, b, c, accumulate)
 }
 
-/// [`gemm`] on a chosen kernel (the benchmark compares them): `C = A B` or `C += A B`, `A` with
+/// The encoder's product on a chosen kernel (the benchmark compares them): `C = A B` or `C += A B`, `A` with
 /// any strides, `B` and `C` with contiguous rows and a column count that is a multiple of 8.
 ///
 /// # Panics
-/// As [`gemm`].
+/// Mismatched shapes, non-contiguous rows of `B` or `C`, `n` not a multiple of 8, or negative
+/// strides.
 pub fn gemm_kernel<T: Scalar>(
     kernel: GemmKernel,
     a: ArrayView2<'_, T>,
