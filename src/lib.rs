@@ -55,6 +55,7 @@ pub mod loss;
 pub mod matrix;
 pub mod numerics;
 pub mod optim;
+pub mod options;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod record;

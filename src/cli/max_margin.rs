@@ -4,9 +4,10 @@
 use super::optimize::{OptimizeArgs, OptimizerArg};
 use super::output::{print_records, Format};
 use super::theory::LossKind;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use ccem::geometry::{margins, QuantileLevel};
 use ccem::loss::BlockOptions;
+use ccem::options::{OutputPaths, Spelling};
 use ccem::optim::max_margin::{
     max_margin, MaxMarginConfig, DEFAULT_MM_BETA0, DEFAULT_MM_BETA_MAX, DEFAULT_MM_STAGES,
 };
@@ -44,12 +45,13 @@ pub fn run(a: &OptimizeArgs, level: QuantileLevel) -> Result<()> {
         || a.init_b.is_some()
         || a.loss != LossKind::Sigmoid
         || a.optimizer != OptimizerArg::Adam
-        || a.momentum != 0.0;
+        || a.momentum != 0.0
+        || a.lr_schedule.is_some();
     if loss_flags {
         bail!(
             "--max-margin maximises the margin itself and takes no loss or optimiser settings \
              (--loss/--t/--b/--relative-bias/--tau/--learn-t/--learn-b/--init-t/--init-b/\
-             --optimizer/--momentum); it takes --n, --d, --restarts, --steps, --lr, --seed, \
+             --optimizer/--momentum/--lr-schedule); it takes --n, --d, --restarts, --steps, --lr, --seed, \
              --save-u/--save-v and --format"
         );
     }
@@ -75,14 +77,15 @@ pub fn run(a: &OptimizeArgs, level: QuantileLevel) -> Result<()> {
     if let Some(lr) = a.lr {
         cfg = cfg.with_lr(lr)?;
     }
+    // The output paths are checked before the work; the extension picks the format.
+    let outputs = OutputPaths {
+        save_u: a.save_u.clone(),
+        save_v: a.save_v.clone(),
+    };
+    outputs.check(Spelling::Flag)?;
     let r = max_margin(&cfg)?;
     let m = margins(r.u.view(), r.v.view(), level, BlockOptions::default())?;
-    if let Some(p) = &a.save_u {
-        ccem::io::write_npy(p, &r.u).with_context(|| format!("saving U to {}", p.display()))?;
-    }
-    if let Some(p) = &a.save_v {
-        ccem::io::write_npy(p, &r.v).with_context(|| format!("saving V to {}", p.display()))?;
-    }
+    outputs.write(&r.u, &r.v)?;
     let rec = MaxMarginRecord {
         n: cfg.n(),
         d: cfg.d(),
