@@ -62,6 +62,14 @@ impl Spelling {
             .join("/")
     }
 
+    /// A switch turned on: `--learn-t` or `learn_t=True`.
+    fn on(self, name: &str) -> String {
+        match self {
+            Spelling::Flag => self.name(name),
+            Spelling::Keyword => format!("{name}=True"),
+        }
+    }
+
     /// An option given with a value: `--n 5` or `n=5`.
     fn given(self, name: &str, value: impl std::fmt::Display) -> String {
         match self {
@@ -265,7 +273,7 @@ impl LossOptions {
                         return Err(config(format!(
                             "{} fixes the scale; with {} give its start as {} (default 10)",
                             o("t"),
-                            o("learn_t"),
+                            sp.on("learn_t"),
                             o("init_t")
                         )));
                     }
@@ -275,7 +283,7 @@ impl LossOptions {
                         return Err(config(format!(
                             "{} is the start of a learnt scale: add {}, or fix it with {}",
                             o("init_t"),
-                            o("learn_t"),
+                            sp.on("learn_t"),
                             o("t")
                         )));
                     }
@@ -284,7 +292,7 @@ impl LossOptions {
                             "{} is required for the sigmoid loss (e.g. {}), or learn it with {}",
                             o("t"),
                             sp.given("t", 1),
-                            o("learn_t")
+                            sp.on("learn_t")
                         ))
                     })?
                 };
@@ -303,7 +311,7 @@ impl LossOptions {
                              {i} (default 10), and learn r_b = b/t with {r} alone ({r1})",
                             b = o("b"),
                             r = o("relative_bias"),
-                            l = o("learn_b"),
+                            l = sp.on("learn_b"),
                             i = o("init_b"),
                             r1 = match sp {
                                 Spelling::Flag => "--relative-bias without a value",
@@ -317,7 +325,7 @@ impl LossOptions {
                         return Err(config(format!(
                             "{} is the start of a learnt bias: add {}, or fix it with {}",
                             o("init_b"),
-                            o("learn_b"),
+                            sp.on("learn_b"),
                             o("b")
                         )));
                     }
