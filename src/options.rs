@@ -20,6 +20,7 @@
 //!
 //! Output paths are checked before any work starts ([`OutputPaths`]).
 
+use crate::base::Precision;
 use crate::batch::MiniBatch;
 use crate::encoder::{self, EncoderConfig};
 use crate::error::{check_finite, Error, Result};
@@ -27,7 +28,6 @@ use crate::geometry::inspect::{InspectConfig, QuantileMode, DEFAULT_INSPECT_BLOC
 use crate::geometry::{QuantileLevel, DEFAULT_MARGIN_QUANTILE};
 use crate::grid::{parse_int_grid, parse_real_grid};
 use crate::io::MatrixFormat;
-use crate::base::Precision;
 use crate::loss::{Loss, LossKind};
 use crate::optim::{self, FreeConfig, OptimizerKind, Schedule};
 use crate::sweep::{Mode, RunOptions, Shard, SweepSpec};
@@ -242,8 +242,7 @@ impl LossOptions {
                         o("tau")
                     )));
                 }
-                if self.learn_t || self.learn_b || self.init_t.is_some() || self.init_b.is_some()
-                {
+                if self.learn_t || self.learn_b || self.init_t.is_some() || self.init_b.is_some() {
                     return Err(config(format!(
                         "{} are for the sigmoid loss; InfoNCE has only its temperature {}",
                         sp.names(&["learn_t", "learn_b", "init_t", "init_b"]),
@@ -429,9 +428,9 @@ fn same_file(a: &Path, b: &Path) -> bool {
             x == y
                 || (x.exists()
                     && y.exists()
-                    && x.canonicalize().ok().is_some_and(|cx| {
-                        y.canonicalize().ok().is_some_and(|cy| cx == cy)
-                    }))
+                    && x.canonicalize()
+                        .ok()
+                        .is_some_and(|cx| y.canonicalize().ok().is_some_and(|cy| cx == cy)))
         }
         _ => false,
     }
@@ -442,8 +441,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// # Errors
 /// A wrong extension, a missing or unwritable parent directory, a directory at `path`.
 pub fn check_output_path(path: &Path, what: &str) -> Result<MatrixFormat> {
-    let format = MatrixFormat::from_path(path)
-        .map_err(|e| config(format!("{what}: {e}")))?;
+    let format = MatrixFormat::from_path(path).map_err(|e| config(format!("{what}: {e}")))?;
     if path.is_dir() {
         return Err(config(format!(
             "{what}: '{}' is a directory; give a file name",

@@ -325,8 +325,7 @@ pub fn with_dimension<T: serde::Serialize>(
     needed: impl Fn(usize) -> usize,
 ) -> Result<serde_json::Value> {
     use serde_json::{Map, Value};
-    let not_object =
-        || crate::error::Error::Config("a theory record is not an object".to_string());
+    let not_object = || crate::error::Error::Config("a theory record is not an object".to_string());
     let Value::Object(m) = serde_json::to_value(r).map_err(|_| not_object())? else {
         return Err(not_object());
     };

@@ -70,7 +70,14 @@ fn a_bad_v_path_fails_before_a_long_run_and_u_is_not_written() {
     ccem()
         .current_dir(d.path())
         .args(["optimize", "--n", "50", "--t", "1", "--steps", "1000000"])
-        .args(["--grad-tol", "0", "--save-u", "U.npy", "--save-v", "nodir/V.npy"])
+        .args([
+            "--grad-tol",
+            "0",
+            "--save-u",
+            "U.npy",
+            "--save-v",
+            "nodir/V.npy",
+        ])
         .timeout(std::time::Duration::from_secs(60))
         .assert()
         .code(1)
@@ -90,7 +97,10 @@ fn the_extension_picks_the_format_in_every_command() {
             .assert()
             .success();
         let text = std::fs::read_to_string(d.path().join(&u)).unwrap();
-        assert!(!text.starts_with("\u{93}NUMPY") && text.lines().count() >= 4, "{text}");
+        assert!(
+            !text.starts_with("\u{93}NUMPY") && text.lines().count() >= 4,
+            "{text}"
+        );
         assert!(std::fs::read(d.path().join(&v))
             .unwrap()
             .starts_with(b"\x93NUMPY"));

@@ -160,7 +160,10 @@ pub fn sweep<'py>(
     o.seeds = convert::count(seeds, "seeds")?;
     o.seed = seed;
     o.d_ratio = d_ratio;
-    o.d = d.filter(|d| !d.is_none()).map(|d| int_grid_arg(d, "d")).transpose()?;
+    o.d = d
+        .filter(|d| !d.is_none())
+        .map(|d| int_grid_arg(d, "d"))
+        .transpose()?;
     o.steps = count(steps, "steps")?;
     o.lr = lr;
     o.layers = count(layers, "layers")?;
@@ -292,7 +295,15 @@ pub fn plot<'py>(
     ];
     let takes: &[&str] = match kind {
         "phase" => &[
-            "input", "input2", "title", "title2", "vmin", "vmax", "curves", "objective", "mode",
+            "input",
+            "input2",
+            "title",
+            "title2",
+            "vmin",
+            "vmax",
+            "curves",
+            "objective",
+            "mode",
         ],
         "theory" => &[
             "n",
@@ -404,7 +415,11 @@ pub fn plot<'py>(
                     None => parse_int_grid("2..12").map_err(convert::error)?,
                 },
                 restarts: count(restarts, "restarts", defaults.restarts)?,
-                steps_per_stage: count(steps_per_stage, "steps_per_stage", defaults.steps_per_stage)?,
+                steps_per_stage: count(
+                    steps_per_stage,
+                    "steps_per_stage",
+                    defaults.steps_per_stage,
+                )?,
                 seed: seed.unwrap_or(0),
                 title,
             };

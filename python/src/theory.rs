@@ -212,7 +212,7 @@ fn bias_arg<'py>(b: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Bound<'py, Py
 ///     >>> import ccem, numpy as np
 ///     >>> r = ccem.theory(32768, 117.33, 12.93)  # google/siglip-base-patch16-224's t, -b
 ///     >>> r["phase"], round(r["s_pos"], 4)
-///     ('intermediate', S_POS_SIGLIP)
+///     ('intermediate', 0.4251)
 ///     >>> r = ccem.theory(np.arange(4, 51)[:, None], np.linspace(0.1, 5, 10))
 ///     >>> r["s_pos"].shape, r["phase"].dtype.kind
 ///     ((47, 10), 'U')

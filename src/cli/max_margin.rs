@@ -7,10 +7,10 @@ use super::theory::LossKind;
 use anyhow::{bail, Result};
 use ccem::geometry::{margins, QuantileLevel};
 use ccem::loss::BlockOptions;
-use ccem::options::{OutputPaths, Spelling};
 use ccem::optim::max_margin::{
     max_margin, MaxMarginConfig, DEFAULT_MM_BETA0, DEFAULT_MM_BETA_MAX, DEFAULT_MM_STAGES,
 };
+use ccem::options::{OutputPaths, Spelling};
 use serde::Serialize;
 
 #[derive(Serialize)]

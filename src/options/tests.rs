@@ -69,14 +69,19 @@ fn t_and_tau_belong_to_their_loss_in_every_command() {
     l.t = Some(0.5);
     for sp in [Spelling::Flag, Spelling::Keyword] {
         let e = refused(TrainOptions::new(4, l.clone()).resolve(sp));
-        assert!(e.contains("InfoNCE takes") && e.contains(&sp.name("tau")), "{e}");
+        assert!(
+            e.contains("InfoNCE takes") && e.contains(&sp.name("tau")),
+            "{e}"
+        );
         refused(OptimizeOptions::new(4, l.clone()).resolve(sp));
     }
     let e = refused(TrainOptions::new(4, l.clone()).resolve(Spelling::Flag));
     assert!(e.contains("--t/--b/--relative-bias"), "{e}");
     let mut l = LossOptions::new(LossKind::InfoNce);
     l.tau = Some(0.5);
-    let r = TrainOptions::new(4, l.clone()).resolve(Spelling::Flag).unwrap();
+    let r = TrainOptions::new(4, l.clone())
+        .resolve(Spelling::Flag)
+        .unwrap();
     assert_eq!(r.loss, Loss::infonce(0.5).unwrap());
     let mut s = sigmoid(1.0);
     s.tau = Some(0.5);
@@ -108,10 +113,7 @@ fn zero_threads_zero_dimension_and_both_d_options_are_refused() {
     assert!(refused(s.resolve(Spelling::Flag)).contains("--d or --d-ratio"));
     let mut s = sweep();
     s.d = Some(GridArg::Values(vec![2, 3]));
-    assert_eq!(
-        s.resolve(Spelling::Flag).unwrap().spec.ds,
-        Some(vec![2, 3])
-    );
+    assert_eq!(s.resolve(Spelling::Flag).unwrap().spec.ds, Some(vec![2, 3]));
     let mut s = sweep();
     s.t = GridArg::Values(vec![f64::NAN]);
     assert!(refused(s.resolve(Spelling::Keyword)).contains("t: NaN"));
@@ -215,7 +217,13 @@ fn output_paths_are_checked_before_the_work() {
         (None, p("nodir/V.npy"), "--save-v"),
     ];
     for (u, v, want) in cases {
-        let e = refused(OutputPaths { save_u: u, save_v: v }.check(Spelling::Flag));
+        let e = refused(
+            OutputPaths {
+                save_u: u,
+                save_v: v,
+            }
+            .check(Spelling::Flag),
+        );
         assert!(e.contains(want), "{e}");
     }
     std::fs::create_dir(dir.path().join("D.npy")).unwrap();
