@@ -9,9 +9,9 @@
 //! `--relative-bias` on the command line, `relative_bias` in Python.
 //!
 //! The rules where the front ends used to disagree (issue 17), as a user would expect them:
-//! - `t` is the sigmoid loss's scale and `tau` InfoNCE's temperature, for every command
-//!   (`train --loss infonce --t 0.5` is refused, as in `optimize` and `theory`); only `sweep`'s
-//!   swept grid is called `t` for both losses.
+//! - `t` is the sigmoid loss's scale and `tau` InfoNCE's temperature; `train` and `sweep` also
+//!   take `t` as InfoNCE's temperature, as the paper's script does (`train` refuses both), in
+//!   both front ends (Python's `train(loss="infonce", t=0.5)` used to raise).
 //! - A learnt bias starts from `init_b`: `learn_b` with a fixed bias (`b`, or a relative bias
 //!   with a value) is refused; `relative_bias` without a value (`--relative-bias`,
 //!   `relative_bias=True`) learns `r_b = b / t` instead of `b`.
@@ -645,8 +645,11 @@ impl TrainOptions {
 
     /// The checked run.
     ///
+    /// For InfoNCE, `t` is the temperature (the paper's script), as `tau`.
+    ///
     /// # Errors
-    /// Any invalid option or combination, named in `sp`'s spelling; `train` learns no scalar.
+    /// Any invalid option or combination, named in `sp`'s spelling (`t` and `tau` both given for
+    /// InfoNCE); `train` learns no scalar.
     pub fn resolve(&self, sp: Spelling) -> Result<ResolvedTrain> {
         let level = QuantileLevel::new(self.margin_quantile)?;
         let l = &self.loss;
@@ -662,6 +665,19 @@ impl TrainOptions {
                 sp.name("b"),
                 sp.name("relative_bias")
             )));
+        }
+        // The paper's script: for InfoNCE, train's `t` is the temperature.
+        let mut l = l.clone();
+        if l.loss == LossKind::InfoNce && l.t.is_some() {
+            if l.tau.is_some() {
+                return Err(config(format!(
+                    "{} and {} both give the InfoNCE temperature: give {} alone",
+                    sp.name("t"),
+                    sp.name("tau"),
+                    sp.name("tau")
+                )));
+            }
+            l.tau = l.t.take();
         }
         let loss = l.resolve(sp)?;
         let d = check_dimension(self.d, self.n, sp)?;

@@ -188,7 +188,7 @@ pub fn optimize<'py>(
 /// Args:
 ///     n: batch size (>= 2); d: embedding dimension (default n); layers: 2 or 3.
 ///     loss: ``"sigmoid"`` (takes ``t`` and ``b``, default ``b = t``) or ``"infonce"`` (takes
-///         ``tau``; ``t`` is the sigmoid scale only, as in ``ccem train``).
+///         ``tau``, or ``t`` as the temperature, as the paper's script and ``ccem train``).
 ///     steps (default 100), lr (default 0.5), seed: of the data and the initial weights.
 ///     batch, batching, neg_variance_weight: mini-batch training (SPEC §8), as in
 ///         :func:`optimize` and ``ccem train --batch``.

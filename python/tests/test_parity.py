@@ -175,10 +175,13 @@ def test_the_issue_17_disagreements_are_gone():
     assert not ok and "init_b" in msg and "--" not in msg
     code, _, err = run_cli("optimize", "--n", 4, "--t", 1, "--learn-b", "--relative-bias", 0.5)
     assert code == 1 and "--init-b" in err
-    # train: t is the sigmoid scale, InfoNCE takes tau.
-    ok, msg = run_py(ccem.train, 4, loss="infonce", t=0.5)
-    assert not ok and "tau" in msg
-    assert run_cli("train", "--n", 4, "--loss", "infonce", "--t", 0.5)[0] == 1
+    # train: t is InfoNCE's temperature in both (the paper's script); both t and tau: refused.
+    ok, py = run_py(ccem.train, 4, loss="infonce", t=0.5, steps=1)
+    code, js, _ = run_cli("train", "--n", 4, "--loss", "infonce", "--t", 0.5, "--steps", 1)
+    assert ok and code == 0 and py["tau"] == js["tau"] == 0.5 and py["loss"] == js["loss"]
+    ok, msg = run_py(ccem.train, 4, loss="infonce", t=0.5, tau=0.5)
+    assert not ok and "tau alone" in msg
+    assert run_cli("train", "--n", 4, "--loss", "infonce", "--t", 0.5, "--tau", 0.5)[0] == 1
     # threads=0 and a NaN colour range.
     ok, msg = run_py(ccem.sweep, "/nonexistent-ccem", mode="free", n=4, t=1.0, threads=0)
     assert not ok and "threads=0" in msg

@@ -92,7 +92,7 @@ def test_train_matches_cli(cli):
     "kwargs, message",
     [(dict(n=1, t=1.0), "too small"), (dict(n=4, t=1.0, layers=4), "layers"),
      (dict(n=-1, t=1.0), "invalid n = -1"), (dict(n=4, t=1.0, layers=-2), "invalid layers"),
-     (dict(n=4, t=1.0, lr=-1.0), "invalid lr"), (dict(n=4, loss="infonce", t=1.0), "tau"),
+     (dict(n=4, t=1.0, lr=-1.0), "invalid lr"), (dict(n=4, loss="infonce", t=1.0, tau=1.0), "tau alone"),
      (dict(n=4, t=1.0, steps=0), "steps"), (dict(n=4), "t is required")],
 )
 def test_train_bad_input(kwargs, message):

@@ -35,13 +35,13 @@ pub struct TrainArgs {
     /// Loss
     #[arg(long, value_enum, default_value_t = LossKind::Sigmoid)]
     pub loss: LossKind,
-    /// Sigmoid scale t
+    /// Sigmoid scale t; for --loss infonce, the temperature tau (as in the paper's script)
     #[arg(long, allow_hyphen_values = true)]
     pub t: Option<f64>,
     /// Sigmoid bias b (logit t*S - b): a number or `tied` (b = t, the default)
     #[arg(long, value_name = "B|tied", allow_hyphen_values = true)]
     pub b: Option<String>,
-    /// InfoNCE temperature tau (--loss infonce)
+    /// InfoNCE temperature tau (alternative to --t)
     #[arg(long, allow_hyphen_values = true)]
     pub tau: Option<f64>,
     /// Full-batch SGD steps

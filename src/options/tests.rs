@@ -68,14 +68,21 @@ fn t_and_tau_belong_to_their_loss_in_every_command() {
     let mut l = LossOptions::new(LossKind::InfoNce);
     l.t = Some(0.5);
     for sp in [Spelling::Flag, Spelling::Keyword] {
-        let e = refused(TrainOptions::new(4, l.clone()).resolve(sp));
+        // optimize: t is the sigmoid scale only.
+        let e = refused(OptimizeOptions::new(4, l.clone()).resolve(sp));
         assert!(
             e.contains("InfoNCE takes") && e.contains(&sp.name("tau")),
             "{e}"
         );
-        refused(OptimizeOptions::new(4, l.clone()).resolve(sp));
+        // train: t is InfoNCE's temperature (the paper's script), in both front ends.
+        let r = TrainOptions::new(4, l.clone()).resolve(sp).unwrap();
+        assert_eq!(r.loss, Loss::infonce(0.5).unwrap());
+        let mut both = l.clone();
+        both.tau = Some(0.5);
+        let e = refused(TrainOptions::new(4, both).resolve(sp));
+        assert!(e.contains(&format!("give {} alone", sp.name("tau"))), "{e}");
     }
-    let e = refused(TrainOptions::new(4, l.clone()).resolve(Spelling::Flag));
+    let e = refused(OptimizeOptions::new(4, l.clone()).resolve(Spelling::Flag));
     assert!(e.contains("--t/--b/--relative-bias"), "{e}");
     let mut l = LossOptions::new(LossKind::InfoNce);
     l.tau = Some(0.5);
