@@ -376,12 +376,16 @@ impl<T: Serialize + Send> Output<T> {
             Output::One(rec) => {
                 // "No value" is None in a dict of scalars (NaN only inside arrays).
                 let dict = convert::record(py, &rec)?;
-                for (k, v) in dict.clone().iter() {
-                    if v.extract::<f64>().is_ok_and(f64::is_nan)
-                        && v.is_exact_instance_of::<PyFloat>()
-                    {
-                        dict.set_item(k, py.None())?;
-                    }
+                let nan_keys: Vec<_> = dict
+                    .iter()
+                    .filter(|(_, v)| {
+                        v.is_exact_instance_of::<PyFloat>()
+                            && v.extract::<f64>().is_ok_and(f64::is_nan)
+                    })
+                    .map(|(k, _)| k)
+                    .collect();
+                for k in nan_keys {
+                    dict.set_item(k, py.None())?;
                 }
                 Ok(dict)
             }
