@@ -28,7 +28,7 @@ use crate::geometry::inspect::{InspectConfig, QuantileMode, DEFAULT_INSPECT_BLOC
 use crate::geometry::{QuantileLevel, DEFAULT_MARGIN_QUANTILE};
 use crate::grid::{parse_int_grid, parse_real_grid};
 use crate::io::MatrixFormat;
-use crate::loss::{Loss, LossKind};
+use crate::loss::{Loss, LossKind, LossParams};
 use crate::optim::{self, FreeConfig, OptimizerKind, Schedule};
 use crate::sweep::{Mode, RunOptions, Shard, SweepSpec};
 use crate::theory::BiasMode;
@@ -256,7 +256,13 @@ impl LossOptions {
                         sp.given("tau", 0.5)
                     ))
                 })?;
-                Loss::infonce(tau)
+                Loss::build(
+                    LossKind::InfoNce,
+                    &LossParams {
+                        tau: Some(tau),
+                        ..LossParams::default()
+                    },
+                )
             }
             LossKind::Sigmoid => {
                 if self.tau.is_some() {
@@ -330,7 +336,40 @@ impl LossOptions {
                     }
                     parse_bias(self.b.as_ref(), rel_value, sp)?.bias(t)
                 };
-                Loss::sigmoid(t, b)
+                Loss::build(
+                    LossKind::Sigmoid,
+                    &LossParams {
+                        t: Some(t),
+                        b: Some(b),
+                        ..LossParams::default()
+                    },
+                )
+            }
+            kind => {
+                // The other losses: their parameters as given, checked by the loss itself.
+                if self.learn_t || self.learn_b || self.init_t.is_some() || self.init_b.is_some() {
+                    return Err(config(format!(
+                        "{} are for the sigmoid loss",
+                        sp.names(&["learn_t", "learn_b", "init_t", "init_b"])
+                    )));
+                }
+                let b = match &self.b {
+                    None => None,
+                    Some(b) => match parse_bias(Some(b), None, sp)? {
+                        BiasMode::Fixed(v) => Some(v),
+                        _ => self.t,
+                    },
+                };
+                Loss::build(
+                    kind,
+                    &LossParams {
+                        t: self.t,
+                        b,
+                        relative_bias: self.relative_bias.flatten(),
+                        tau: self.tau,
+                        within_view: None,
+                    },
+                )
             }
         }
     }
@@ -933,6 +972,12 @@ impl TheoryOptions {
                         sp.given("tau", 0.07)
                     )));
                 }
+            }
+            other => {
+                return Err(config(format!(
+                    "the theory of the optimum covers the sigmoid loss and InfoNCE, not {}",
+                    other.as_str()
+                )))
             }
         }
         Ok(())

@@ -324,6 +324,7 @@ pub fn theory<'py>(
             })?;
             out.into_py(py, &bc.shape)
         }
+        other => unreachable!("TheoryOptions refuses the loss {}", other.as_str()),
     }
 }
 
