@@ -56,6 +56,7 @@ pub mod matrix;
 pub mod monitor;
 pub mod numerics;
 pub mod optim;
+pub mod options;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod record;

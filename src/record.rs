@@ -127,6 +127,8 @@ pub struct OptimizeRecord {
     pub optimizer: &'static str,
     /// Learning rate.
     pub lr: f64,
+    /// The learning-rate schedule: `step`, `constant` or `cosine` ([`crate::optim::Schedule`]).
+    pub lr_schedule: &'static str,
     /// Seed.
     pub seed: u64,
     /// Restarts run.
@@ -194,6 +196,7 @@ impl OptimizeRecord {
             learn_b: cfg.learn_b,
             optimizer: cfg.optimizer.as_str(),
             lr: cfg.lr,
+            lr_schedule: cfg.schedule.name(),
             seed: cfg.seed,
             restarts: cfg.restarts,
             best_restart: r.best_restart,
@@ -292,4 +295,60 @@ impl TrainRecord {
             mini_batch: MiniBatchKeys::of(cfg.batch),
         })
     }
+}
+
+/// The prediction keys of a theory record ([`with_dimension`]), emptied where the CCEM optimum
+/// does not apply.
+const PREDICTION_KEYS: [&str; 9] = [
+    "c_star",
+    "delta_star",
+    "s_pos",
+    "s_neg",
+    "loss",
+    "loss_clip",
+    "phase",
+    "t_etf_boundary",
+    "t_antipodal_boundary",
+];
+
+/// A theory record (any `Serialize` struct with a key `n`) in dimension `d` (SPEC §7): `d`
+/// after `n`, then `ccem_applies` (`d >= needed(N)`: `N` for the sigmoid loss, `N - 1` for
+/// InfoNCE), `margin_bound = N / (2(N-1))` and `max_margin` (the command that finds the
+/// maximum-margin constellation where the CCEM does not apply); below, the prediction keys are
+/// `null`. What `ccem theory --d` prints and `ccem.theory(d=)` returns.
+///
+/// # Errors
+/// A record that does not serialise to an object.
+pub fn with_dimension<T: serde::Serialize>(
+    r: &T,
+    d: usize,
+    needed: impl Fn(usize) -> usize,
+) -> Result<serde_json::Value> {
+    use serde_json::{Map, Value};
+    let not_object = || crate::error::Error::Config("a theory record is not an object".to_string());
+    let Value::Object(m) = serde_json::to_value(r).map_err(|_| not_object())? else {
+        return Err(not_object());
+    };
+    let n = m.get("n").and_then(Value::as_u64).unwrap_or(0) as usize;
+    let applies = d >= needed(n);
+    let mut o = Map::new();
+    for (k, v) in m {
+        let blank = !applies && PREDICTION_KEYS.contains(&k.as_str());
+        o.insert(k.clone(), if blank { Value::Null } else { v });
+        if k == "n" {
+            o.insert("d".into(), d.into());
+        }
+    }
+    o.insert("ccem_applies".into(), applies.into());
+    o.insert(
+        "margin_bound".into(),
+        crate::geometry::margin_bound(n.max(2)).into(),
+    );
+    o.insert(
+        "max_margin".into(),
+        (!applies)
+            .then(|| format!("ccem max-margin --n {n} --d {d}"))
+            .into(),
+    );
+    Ok(Value::Object(o))
 }

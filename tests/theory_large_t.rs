@@ -1,5 +1,6 @@
-//! The optimum of SPEC.md §3 at large `N` and `t` (SPEC §3.1): SigLIP's trained values, and
-//! scales where both sigmoids of `l'` underflow.
+//! The optimum of SPEC.md §3 at large `N` and `t` (SPEC §3.1): SigLIP-like values (illustrative;
+//! google/siglip-base-patch16-224 has t = 117.33, b = 12.93), and scales where both sigmoids of
+//! `l'` underflow.
 
 use ccem::theory::{ccem_loss, Optimum, Phase};
 
@@ -33,7 +34,8 @@ fn fixed_point_root(n: usize, t: f64, b: f64) -> f64 {
 
 #[test]
 fn siglip_trained_values_are_solved_to_machine_precision() {
-    // SigLIP's released models: t ~ 117.8, b' ~ -12.9 (b = +12.9 here), batch 32768.
+    // Illustrative SigLIP-like values t = 117.8, b = 12.9 (google/siglip-base-patch16-224 has
+    // exp(logit_scale) = 117.33, logit_bias = -12.93), batch 32768.
     let (n, t, b) = (32768, 117.8, 12.9);
     let o = Optimum::sigmoid(n, t, b).unwrap();
     assert_eq!(o.phase, Phase::Intermediate);

@@ -6,8 +6,8 @@ the measurement of any embedding against it, free-embedding and encoder experime
 sweeps and the figures of the ``ccem`` command-line tool.
 
 Sign convention: the sigmoid loss has logits ``t * S_ij - b``. SigLIP's ``logit_scale`` (after
-``exp``) is ``t`` and its ``logit_bias`` is ``-b``: a released model's bias of -12.7 is
-``b = 12.7`` here.
+``exp``) is ``t`` and its ``logit_bias`` is ``-b``: google/siglip-base-patch16-224 has
+``exp(logit_scale) = 117.33`` and ``logit_bias = -12.93``, i.e. ``t = 117.33``, ``b = 12.93``.
 
 Every function takes numpy arrays (float32 or float64, any memory layout) and returns numpy
 arrays or dicts whose keys are those of the CLI's ``--format json``. Bad input raises
@@ -27,7 +27,7 @@ CLI's ``--batch``, ``--batching`` and ``--neg-variance-weight``.
 
 Example:
     >>> import ccem
-    >>> ccem.theory(32768, 117.8, 12.9)["phase"]   # SigLIP's trained t and b
+    >>> ccem.theory(32768, 117.33, 12.93)["phase"]   # google/siglip-base-patch16-224's t, -b
     'intermediate'
 """
 

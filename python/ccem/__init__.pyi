@@ -25,13 +25,16 @@ def theory(
     tau: Optional[_ArrayLike] = None,
     boundaries: bool = True,
     batch: Optional[_ArrayLike] = None,
+    d: Optional[int] = None,
 ) -> dict[str, Any]:
     """The exact optimum: a dict of scalars, or of numpy arrays when an argument is an array.
 
     Keys (sigmoid): n, t, b, c_star, delta_star, s_pos, s_neg, loss, phase, t_etf_boundary,
     t_antipodal_boundary, and with ``batch=B`` (the optimum of the expected loss over
     mini-batches of B, as ``ccem theory --batch B``) batch, w; (infonce): n, tau, c_star,
-    delta_star, s_pos, s_neg, loss, phase. SigLIP's logit_scale is t and its logit_bias is -b.
+    delta_star, s_pos, s_neg, loss, phase. With ``d=D`` (as ``ccem theory --d D``): d,
+    ccem_applies, margin_bound, max_margin. "No value" is None in a dict of scalars, NaN in
+    arrays. SigLIP's logit_scale is t and its logit_bias is -b.
     """
 
 @overload
@@ -119,7 +122,7 @@ def inspect(
     V: _Matrix,
     *,
     t: float = 10.0,
-    b: Optional[float] = None,
+    b: Union[float, Literal["tied"], None] = None,
     tau: float = 0.07,
     normalize: bool = True,
     margin_quantile: float = 0.05,
@@ -135,15 +138,16 @@ def optimize(
     d: Optional[int] = None,
     loss: Literal["sigmoid", "infonce"] = "sigmoid",
     t: Optional[float] = None,
-    b: Optional[float] = None,
+    b: Union[float, Literal["tied"], None] = None,
     tau: Optional[float] = None,
-    relative_bias: Optional[float] = None,
+    relative_bias: Union[float, bool, None] = None,
     learn_t: bool = False,
     learn_b: bool = False,
     init_t: Optional[float] = None,
     init_b: Optional[float] = None,
     optimizer: Literal["adam", "sgd"] = "adam",
     lr: Optional[float] = None,
+    lr_schedule: Literal["step", "constant", "cosine"] = "step",
     momentum: float = 0.0,
     steps: int = 10000,
     grad_tol: float = 1e-7,
@@ -152,6 +156,7 @@ def optimize(
     batch: Optional[int] = None,
     batching: Optional[_Batching] = None,
     neg_variance_weight: float = 0.0,
+    margin_quantile: float = 0.05,
 ) -> dict[str, Any]:
     """Free-embedding optimisation: the keys of `ccem optimize --format json` plus "U", "V".
 
@@ -180,7 +185,7 @@ def train(
     layers: int = 2,
     loss: Literal["sigmoid", "infonce"] = "sigmoid",
     t: Optional[float] = None,
-    b: Optional[float] = None,
+    b: Union[float, Literal["tied"], None] = None,
     tau: Optional[float] = None,
     steps: int = 100,
     lr: float = 0.5,
@@ -188,6 +193,7 @@ def train(
     batch: Optional[int] = None,
     batching: Optional[_Batching] = None,
     neg_variance_weight: float = 0.0,
+    margin_quantile: float = 0.05,
 ) -> dict[str, Any]:
     """The paper's encoder, one run: the keys of `ccem train --format json` plus "U", "V".
 
@@ -205,7 +211,8 @@ def sweep(
     relative_bias: Optional[float] = None,
     seeds: int = 1,
     seed: int = 0,
-    d_ratio: float = 1.0,
+    d_ratio: Optional[float] = None,
+    d: Optional[_Grid] = None,
     steps: Optional[int] = None,
     lr: Optional[float] = None,
     layers: Optional[int] = None,
@@ -221,16 +228,16 @@ def sweep(
     """A resumable sweep into `out`; returns results.csv as a dict of numpy columns."""
 
 def plot(
-    kind: Literal["phase", "theory", "diff", "curves", "loss-curve", "loss_curve"],
+    kind: Literal["phase", "theory", "margin", "diff", "curves", "loss-curve", "loss_curve"],
     *,
     out: _Path,
     input: Optional[_Path] = None,
     input2: Optional[_Path] = None,
     title: Optional[str] = None,
     title2: Optional[str] = None,
-    vmin: float = 0.0,
-    vmax: float = 1.0,
-    curves: bool = True,
+    vmin: Optional[float] = None,
+    vmax: Optional[float] = None,
+    curves: Optional[bool] = None,
     objective: Optional[str] = None,
     mode: Optional[str] = None,
     n: Optional[_Grid] = None,
@@ -238,8 +245,16 @@ def plot(
     b: Union[float, Literal["tied"], None] = None,
     relative_bias: Optional[float] = None,
     quantity: Optional[Literal["s_pos", "c_star", "delta"]] = None,
-    delta_max: float = 3.0,
+    delta_max: Optional[float] = None,
     limit: Optional[float] = None,
-    relative: bool = False,
+    relative: Optional[bool] = None,
+    d: Optional[_Grid] = None,
+    restarts: Optional[int] = None,
+    steps_per_stage: Optional[int] = None,
+    seed: Optional[int] = None,
 ) -> None:
-    """Draw one of the CLI's figures (`ccem plot KIND`) into `out` (.png or .svg)."""
+    """Draw one of the CLI's figures (`ccem plot KIND`) into `out` (.png or .svg).
+
+    Each kind takes the options of `ccem plot KIND` (defaults as there: vmin 0, vmax 1,
+    curves True, delta_max 3, relative False); an option of another kind raises ValueError.
+    """

@@ -130,6 +130,33 @@ pub fn matrix_out(py: Python<'_>, m: Matrix) -> Bound<'_, PyAny> {
     }
 }
 
+/// A bias argument as given: `None`, a number, or a string (`"tied"` or a number), parsed by
+/// the library ([`ccem::options::parse_bias`]).
+pub fn bias_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<ccem::options::BiasArg>> {
+    use ccem::options::BiasArg;
+    match obj {
+        None => Ok(None),
+        Some(x) if x.is_none() => Ok(None),
+        Some(x) => match x.cast::<pyo3::types::PyString>() {
+            Ok(s) => Ok(Some(BiasArg::Text(s.to_str()?.to_string()))),
+            Err(_) => Ok(Some(BiasArg::Value(x.extract::<f64>()?))),
+        },
+    }
+}
+
+/// `relative_bias=`: `None`/`False` (absolute bias), `True` (the relative parametrisation, its
+/// value from `init_b` when learnt: the CLI's `--relative-bias` alone) or a number `r_b`.
+pub fn relative_bias_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Option<f64>>> {
+    match obj {
+        None => Ok(None),
+        Some(x) if x.is_none() => Ok(None),
+        Some(x) if x.is_instance_of::<pyo3::types::PyBool>() => {
+            Ok(x.extract::<bool>()?.then_some(None))
+        }
+        Some(x) => Ok(Some(Some(x.extract::<f64>()?))),
+    }
+}
+
 /// An optional string argument parsed by the library's `FromStr` (its error as `ValueError`).
 pub fn parse<T: std::str::FromStr<Err = ccem::Error>>(s: Option<&str>) -> PyResult<Option<T>> {
     s.map(str::parse).transpose().map_err(error)

@@ -1,9 +1,20 @@
 //! `ccem.inspect`: measure an embedding against the CCEM and the theory.
 
 use crate::convert::{self, matrix};
-use ccem::geometry::inspect::{inspect as inspect_pair, InspectConfig};
+use ccem::geometry::inspect::inspect as inspect_pair;
+use ccem::options::{InspectOptions, Spelling};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+
+// The defaults in the signature below are literals so that `help()` shows them (a constant
+// shows as `...`); they must be the library's (checked at compile time).
+const _: () = assert!(
+    ccem::options::DEFAULT_INSPECT_T == 10.0
+        && ccem::options::DEFAULT_INSPECT_TAU == 0.07
+        && ccem::geometry::DEFAULT_MARGIN_QUANTILE == 0.05
+        && ccem::geometry::inspect::DEFAULT_INSPECT_BLOCK == 1024,
+    "update the defaults of ccem.inspect to the library's"
+);
 
 /// Measures an embedding ``(U, V)`` against the CCEM and the theory; the keys of
 /// ``ccem inspect --format json``.
@@ -21,7 +32,7 @@ use pyo3::types::PyDict;
 /// Args:
 ///     U, V: ``N x d`` float32/float64 arrays, any layout; row i of U pairs with row i of V.
 ///     t: the sigmoid scale (default 10, SigLIP's initial value).
-///     b: the sigmoid bias (default ``b = t``).
+///     b: the sigmoid bias, a number or ``"tied"`` (default ``b = t``).
 ///     tau: the InfoNCE temperature (default 0.07).
 ///     normalize: put the rows on the unit sphere first (default).
 ///     margin_quantile: the level p of ``margin_quantile`` (default 0.05).
@@ -41,32 +52,33 @@ use pyo3::types::PyDict;
 ///     >>> round(r["c_fit"], 9), round(r["s_pos_mean"], 9)
 ///     (0.3, 0.4)
 #[pyfunction]
-#[pyo3(signature = (U, V, *, t=10.0, b=None, tau=0.07, normalize=true, margin_quantile=ccem::geometry::DEFAULT_MARGIN_QUANTILE, precision=None, quantile=None, block=ccem::geometry::inspect::DEFAULT_INSPECT_BLOCK))]
+#[pyo3(signature = (U, V, *, t=10.0, b=None, tau=0.07, normalize=true, margin_quantile=0.05, precision=None, quantile=None, block=1024))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
 pub fn inspect<'py>(
     py: Python<'py>,
     U: &Bound<'py, PyAny>,
     V: &Bound<'py, PyAny>,
     t: f64,
-    b: Option<f64>,
+    b: Option<&Bound<'py, PyAny>>,
     tau: f64,
     normalize: bool,
     margin_quantile: f64,
     precision: Option<&str>,
     quantile: Option<&str>,
-    block: usize,
+    block: i64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let cfg = InspectConfig {
+    let cfg = InspectOptions {
         t,
-        b,
+        b: convert::bias_arg(b)?,
         tau,
-        margin_quantile,
         normalize,
-        block,
-        precision: convert::parse(precision)?,
-        quantile: convert::parse(quantile)?,
-        parallel: true,
-    };
+        margin_quantile,
+        precision: precision.map(str::to_string),
+        quantile: quantile.map(str::to_string),
+        block: convert::count(block, "block")?,
+    }
+    .resolve(Spelling::Keyword)
+    .map_err(convert::error)?;
     let u = matrix(U, "U")?;
     let v = matrix(V, "V")?;
     let rec = py

@@ -61,8 +61,8 @@ fn call<'py>(
 ///
 /// ``L = (1/N) sum_ij softplus(-z_ij (t S_ij - b))`` with ``S = U V^T`` (rows normalised first
 /// when ``normalize``), ``z_ii = 1`` and ``z_ij = -1`` otherwise. SigLIP's ``logit_scale``
-/// (after ``exp``) is ``t`` and its ``logit_bias`` is ``-b``: a released model's bias of -12.7 is
-/// ``b = 12.7`` here. The value equals open_clip's ``SigLipLoss`` on the same logits.
+/// (after ``exp``) is ``t`` and its ``logit_bias`` is ``-b``: google/siglip-base-patch16-224's
+/// ``logit_bias = -12.93`` is ``b = 12.93`` here (its ``exp(logit_scale) = 117.33`` is ``t``). The value equals open_clip's ``SigLipLoss`` on the same logits.
 ///
 /// Args:
 ///     U, V: ``N x d`` float32 or float64 arrays (any memory layout); row i of U pairs with row

@@ -1,17 +1,16 @@
 //! `ccem.optimize` (free embeddings) and `ccem.train` (the paper's encoder): one run each,
 //! measured and compared with the theory, as a dict with the embeddings.
 
-use crate::convert::{self, matrix_out, value_error};
+use crate::convert::{self, matrix_out};
 use crate::interrupt::interruptible;
-use ccem::batch::MiniBatch;
-use ccem::encoder::{self, EncoderConfig};
+use ccem::encoder;
 use ccem::geometry::QuantileLevel;
-use ccem::loss::Loss;
 use ccem::matrix::Matrix;
 use ccem::monitor::Cancel;
-use ccem::optim::{self, FreeConfig, OptimizerKind};
+use ccem::optim::{self, FreeConfig};
+use ccem::options::{LossOptions, MiniBatchOptions, OptimizeOptions, Spelling, TrainOptions};
 use ccem::record::{OptimizeRecord, TrainRecord};
-use ccem::{LossKind, Valid};
+use ccem::Valid;
 use ndarray::Array2;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -24,113 +23,22 @@ const _: () = assert!(
         && optim::DEFAULT_RESTARTS == 1
         && encoder::DEFAULT_LAYERS == 2
         && encoder::DEFAULT_STEPS == 100
-        && encoder::DEFAULT_LR == 0.5,
+        && encoder::DEFAULT_LR == 0.5
+        && ccem::geometry::DEFAULT_MARGIN_QUANTILE == 0.05,
     "update the defaults of ccem.optimize / ccem.train to the library's"
 );
 
-/// The mini-batch setting of `batch=`/`batching=` (validated by the library).
+/// The mini-batch options of `batch=`, `batching=`, `neg_variance_weight=`.
 fn mini_batch(
-    n: usize,
     batch: Option<i64>,
     batching: Option<&str>,
-    loss: &Loss,
-) -> PyResult<Option<MiniBatch>> {
-    let batch = batch.map(|b| convert::count(b, "batch")).transpose()?;
-    MiniBatch::from_options(n, batch, batching, loss).map_err(convert::error)
-}
-
-/// The options of `ccem.optimize` that decide the loss.
-struct LossArgs<'a> {
-    loss: &'a str,
-    t: Option<f64>,
-    b: Option<f64>,
-    tau: Option<f64>,
-    relative_bias: Option<f64>,
-    learn_t: bool,
-    learn_b: bool,
-    init_t: Option<f64>,
-    init_b: Option<f64>,
-}
-
-/// The loss to start from, as `ccem optimize` builds it from its options.
-fn start_loss(a: &LossArgs) -> PyResult<Loss> {
-    let loss = match a.loss.parse().map_err(convert::error)? {
-        LossKind::InfoNce => {
-            if a.t.is_some() || a.b.is_some() || a.relative_bias.is_some() {
-                return Err(value_error(
-                    "t/b/relative_bias are for the sigmoid loss; InfoNCE takes tau",
-                ));
-            }
-            if a.learn_t || a.learn_b || a.init_t.is_some() || a.init_b.is_some() {
-                return Err(value_error(
-                    "learn_t/learn_b/init_t/init_b are for the sigmoid loss",
-                ));
-            }
-            let tau = a
-                .tau
-                .ok_or_else(|| value_error("tau is required for loss='infonce' (e.g. tau=0.5)"))?;
-            Loss::infonce(tau)
-        }
-        LossKind::Sigmoid => {
-            if a.tau.is_some() {
-                return Err(value_error(
-                    "tau is for loss='infonce'; the sigmoid loss takes t and b",
-                ));
-            }
-            let t = if a.learn_t {
-                if a.t.is_some() {
-                    return Err(value_error(
-                        "t fixes the scale; with learn_t=True give its start as init_t (default 10)",
-                    ));
-                }
-                a.init_t.unwrap_or(optim::SIGLIP_INIT_T)
-            } else {
-                if a.init_t.is_some() {
-                    return Err(value_error(
-                        "init_t is the start of a learnt scale: add learn_t=True, or fix it with t",
-                    ));
-                }
-                a.t.ok_or_else(|| {
-                    value_error("t is required for the sigmoid loss (e.g. t=1.0), or learn_t=True")
-                })?
-            };
-            if a.b.is_some() && a.relative_bias.is_some() {
-                return Err(value_error("give either b or relative_bias, not both"));
-            }
-            let b = if a.learn_b {
-                if a.b.is_some() {
-                    return Err(value_error(
-                        "b fixes the bias; with learn_b=True give its start as init_b (default 10)",
-                    ));
-                }
-                match (a.relative_bias, a.init_b) {
-                    (Some(_), Some(_)) => {
-                        return Err(value_error(
-                            "with learn_b=True, relative_bias is the start of the learnt r_b: \
-                             give it or init_b, not both",
-                        ))
-                    }
-                    (Some(r), None) => r * t,
-                    (None, b0) => b0.unwrap_or(optim::SIGLIP_INIT_B),
-                }
-            } else {
-                if a.init_b.is_some() {
-                    return Err(value_error(
-                        "init_b is the start of a learnt bias: add learn_b=True, or fix it with b",
-                    ));
-                }
-                match (a.relative_bias, a.b) {
-                    (Some(r), _) => {
-                        ccem::error::check_finite("relative_bias", r).map_err(convert::error)?;
-                        r * t
-                    }
-                    (None, b) => b.unwrap_or(t),
-                }
-            };
-            Loss::sigmoid(t, b)
-        }
-    };
-    loss.map_err(convert::error)
+    neg_variance_weight: f64,
+) -> PyResult<MiniBatchOptions> {
+    Ok(MiniBatchOptions {
+        batch: batch.map(|b| convert::count(b, "batch")).transpose()?,
+        batching: batching.map(str::to_string),
+        neg_variance_weight,
+    })
 }
 
 /// Adds `"U"` and `"V"` to a record's dict.
@@ -148,13 +56,14 @@ fn with_embeddings<'py>(
 /// One run of `ccem optimize` on a checked configuration, measured and compared with the theory.
 fn optimize_record(
     cfg: &Valid<FreeConfig>,
+    level: QuantileLevel,
     cancel: &Cancel,
 ) -> ccem::Result<(OptimizeRecord, Array2<f64>, Array2<f64>)> {
     let r = optim::optimize_checked_with(cfg, cancel);
     if r.termination.is_stopped() {
         return Err(ccem::Error::Interrupted("ccem.optimize".into()));
     }
-    let rec = OptimizeRecord::new(cfg, &r, QuantileLevel::default())?;
+    let rec = OptimizeRecord::new(cfg, &r, level)?;
     Ok((rec, r.u, r.v))
 }
 
@@ -162,20 +71,27 @@ fn optimize_record(
 /// compares the optimum with the theory.
 ///
 /// Rows of U and V live on the unit sphere (a Riemannian step with the projective retraction).
-/// Defaults: Adam, ``lr`` 0.05 halving every 1000 steps down to 2%, at most 10000 steps, stop
-/// when ``|grad| <= grad_tol * sum|dL/dS|``, one start. The sigmoid loss has logits
-/// ``t * S - b``: SigLIP's ``logit_scale`` is ``t``, its ``logit_bias`` is ``-b``.
+/// Defaults: Adam, ``lr`` 0.05 halving every 1000 steps down to 2% (``lr_schedule="step"``),
+/// at most 10000 steps, stop when ``|grad| <= grad_tol * sum|dL/dS|``, one start. The sigmoid
+/// loss has logits ``t * S - b``: SigLIP's ``logit_scale`` is ``t``, its ``logit_bias`` is
+/// ``-b``. The options are checked by the same library function as ``ccem optimize``'s.
 ///
 /// Args:
 ///     n: batch size (>= 2); d: dimension (default n; the theory needs d >= n).
 ///     loss: ``"sigmoid"`` (takes ``t``, ``b``) or ``"infonce"`` (takes ``tau``).
-///     t, b: fixed scale and bias (default ``b = t``).
-///     relative_bias: ``r_b`` with ``b = r_b * t`` fixed; with ``learn_b=True`` the start of the
-///         learnt ``r_b``.
+///     t, b: fixed scale and bias (``b`` a number or ``"tied"``; default ``b = t``).
+///     relative_bias: ``r_b`` with ``b = r_b * t`` fixed; ``True`` parametrises the bias as
+///         ``b = r_b t`` with ``r_b`` learnt (with ``learn_b=True``, from ``init_b / t``), as
+///         ``ccem optimize --relative-bias`` without a value.
 ///     learn_t: learn ``t = exp(t')`` from ``init_t`` (default 10, SigLIP's).
-///     learn_b: learn ``b`` from ``init_b`` (default 10), or ``r_b`` (see relative_bias).
+///     learn_b: learn ``b`` (or ``r_b`` with ``relative_bias=True``) from ``init_b`` (default
+///         10); a fixed ``b`` or ``relative_bias`` value with it is refused.
 ///     optimizer: ``"adam"`` or ``"sgd"``; lr (default 0.05 / 1), momentum (SGD), steps,
 ///         grad_tol, restarts (the lowest final loss is kept), seed.
+///     lr_schedule: ``"step"`` (the default: the rate halves every 1000 steps, down to 2%),
+///         ``"constant"`` (as Bangachev et al. train) or ``"cosine"`` (annealed to 0 over
+///         ``steps``); the record's ``lr_schedule``.
+///     margin_quantile: the level p of ``margin_quantile`` (default 0.05).
 ///     batch: mini-batch size ``B`` (``2 <= B <= n``; default: the full batch), SPEC §8.
 ///     batching: ``"expected"`` (the exact expected loss, sigmoid only), ``"shuffled"`` (the
 ///         default with ``batch``), ``"fixed"``, ``"all"`` or ``"hardest"``, as
@@ -210,8 +126,9 @@ fn optimize_record(
 #[pyfunction]
 #[pyo3(signature = (n, *, d=None, loss="sigmoid", t=None, b=None, tau=None, relative_bias=None,
     learn_t=false, learn_b=false, init_t=None, init_b=None, optimizer="adam", lr=None,
-    momentum=0.0, steps=10000, grad_tol=1e-7,
-    restarts=1, seed=0, batch=None, batching=None, neg_variance_weight=0.0))]
+    lr_schedule="step", momentum=0.0, steps=10000, grad_tol=1e-7,
+    restarts=1, seed=0, batch=None, batching=None, neg_variance_weight=0.0,
+    margin_quantile=0.05))]
 #[allow(clippy::too_many_arguments)]
 pub fn optimize<'py>(
     py: Python<'py>,
@@ -219,15 +136,16 @@ pub fn optimize<'py>(
     d: Option<i64>,
     loss: &str,
     t: Option<f64>,
-    b: Option<f64>,
+    b: Option<&Bound<'py, PyAny>>,
     tau: Option<f64>,
-    relative_bias: Option<f64>,
+    relative_bias: Option<&Bound<'py, PyAny>>,
     learn_t: bool,
     learn_b: bool,
     init_t: Option<f64>,
     init_b: Option<f64>,
     optimizer: &str,
     lr: Option<f64>,
+    lr_schedule: &str,
     momentum: f64,
     steps: i64,
     grad_tol: f64,
@@ -236,39 +154,31 @@ pub fn optimize<'py>(
     batch: Option<i64>,
     batching: Option<&str>,
     neg_variance_weight: f64,
+    margin_quantile: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let n = convert::count(n, "n")?;
-    let d = d.map(|d| convert::count(d, "d")).transpose()?;
-    let (steps, restarts) = (
-        convert::count(steps, "steps")?,
-        convert::count(restarts, "restarts")?,
-    );
-    let start = start_loss(&LossArgs {
-        loss,
-        t,
-        b,
-        tau,
-        relative_bias,
-        learn_t,
-        learn_b,
-        init_t,
-        init_b,
-    })?;
-    let optimizer: OptimizerKind = optimizer.parse().map_err(convert::error)?;
-    let mut cfg = FreeConfig::new(n, d.unwrap_or(n), start, seed);
-    cfg.optimizer = optimizer;
-    cfg.lr = lr.unwrap_or(optimizer.default_lr());
-    cfg.momentum = momentum;
-    cfg.steps = steps;
-    cfg.grad_tol = grad_tol;
-    cfg.restarts = restarts;
-    cfg.learn_t = learn_t;
-    cfg.learn_b = learn_b;
-    cfg.relative_bias = relative_bias.is_some();
-    cfg.batch = mini_batch(n, batch, batching, &start)?;
-    cfg.neg_variance_weight = neg_variance_weight;
-    let cfg = cfg.check().map_err(convert::error)?;
-    let (rec, u, v) = interruptible(py, |cancel| optimize_record(&cfg, cancel))?;
+    let mut l = LossOptions::new(loss.parse().map_err(convert::error)?);
+    l.t = t;
+    l.b = convert::bias_arg(b)?;
+    l.relative_bias = convert::relative_bias_arg(relative_bias)?;
+    l.tau = tau;
+    l.learn_t = learn_t;
+    l.learn_b = learn_b;
+    l.init_t = init_t;
+    l.init_b = init_b;
+    let mut o = OptimizeOptions::new(convert::count(n, "n")?, l);
+    o.d = d.map(|d| convert::count(d, "d")).transpose()?;
+    o.optimizer = optimizer.parse().map_err(convert::error)?;
+    o.lr = lr;
+    o.lr_schedule = Some(lr_schedule.to_string());
+    o.momentum = momentum;
+    o.steps = Some(convert::count(steps, "steps")?);
+    o.grad_tol = grad_tol;
+    o.restarts = Some(convert::count(restarts, "restarts")?);
+    o.seed = seed;
+    o.mini_batch = mini_batch(batch, batching, neg_variance_weight)?;
+    o.margin_quantile = margin_quantile;
+    let r = o.resolve(Spelling::Keyword).map_err(convert::error)?;
+    let (rec, u, v) = interruptible(py, |cancel| optimize_record(&r.config, r.level, cancel))?;
     with_embeddings(py, convert::record(py, &rec)?, u, v)
 }
 
@@ -282,10 +192,11 @@ pub fn optimize<'py>(
 /// Args:
 ///     n: batch size (>= 2); d: embedding dimension (default n); layers: 2 or 3.
 ///     loss: ``"sigmoid"`` (takes ``t`` and ``b``, default ``b = t``) or ``"infonce"`` (takes
-///         ``tau``).
+///         ``tau``, or ``t`` as the temperature, as the paper's script and ``ccem train``).
 ///     steps (default 100), lr (default 0.5), seed: of the data and the initial weights.
 ///     batch, batching, neg_variance_weight: mini-batch training (SPEC §8), as in
 ///         :func:`optimize` and ``ccem train --batch``.
+///     margin_quantile: the level p of ``margin_quantile`` (default 0.05).
 ///
 /// Returns:
 ///     a dict with the keys of ``ccem train --format json`` (the run, ``termination`` is
@@ -302,7 +213,8 @@ pub fn optimize<'py>(
 ///     ['U', 'loss', 's_pos_mean', 'theory_c_star']
 #[pyfunction]
 #[pyo3(signature = (n, *, d=None, layers=2, loss="sigmoid", t=None, b=None,
-    tau=None, steps=100, lr=0.5, seed=0, batch=None, batching=None, neg_variance_weight=0.0))]
+    tau=None, steps=100, lr=0.5, seed=0, batch=None, batching=None, neg_variance_weight=0.0,
+    margin_quantile=0.05))]
 #[allow(clippy::too_many_arguments)]
 pub fn train<'py>(
     py: Python<'py>,
@@ -311,7 +223,7 @@ pub fn train<'py>(
     layers: i64,
     loss: &str,
     t: Option<f64>,
-    b: Option<f64>,
+    b: Option<&Bound<'py, PyAny>>,
     tau: Option<f64>,
     steps: i64,
     lr: f64,
@@ -319,53 +231,28 @@ pub fn train<'py>(
     batch: Option<i64>,
     batching: Option<&str>,
     neg_variance_weight: f64,
+    margin_quantile: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let n = convert::count(n, "n")?;
-    let d = d.map(|d| convert::count(d, "d")).transpose()?;
-    let (layers, steps) = (
-        convert::count(layers, "layers")?,
-        convert::count(steps, "steps")?,
-    );
-    let loss = match loss.parse().map_err(convert::error)? {
-        LossKind::Sigmoid => {
-            if tau.is_some() {
-                return Err(value_error(
-                    "tau is for loss='infonce'; the sigmoid loss takes t and b",
-                ));
-            }
-            let t = t.ok_or_else(|| value_error("t is required (e.g. t=1.0)"))?;
-            Loss::sigmoid(t, b.unwrap_or(t))
-        }
-        LossKind::InfoNce => {
-            if t.is_some() || b.is_some() {
-                return Err(value_error(
-                    "t/b are for the sigmoid loss; InfoNCE takes tau",
-                ));
-            }
-            let tau = tau.ok_or_else(|| value_error("tau is required for loss='infonce'"))?;
-            Loss::infonce(tau)
-        }
-    }
-    .map_err(convert::error)?;
-    let cfg = EncoderConfig {
-        n,
-        d: d.unwrap_or(n),
-        layers,
-        steps,
-        lr,
-        seed,
-        batch: mini_batch(n, batch, batching, &loss)?,
-        neg_variance_weight,
-    }
-    .check()
-    .map_err(convert::error)?;
+    let mut l = LossOptions::new(loss.parse().map_err(convert::error)?);
+    l.t = t;
+    l.b = convert::bias_arg(b)?;
+    l.tau = tau;
+    let mut o = TrainOptions::new(convert::count(n, "n")?, l);
+    o.d = d.map(|d| convert::count(d, "d")).transpose()?;
+    o.layers = convert::count(layers, "layers")?;
+    o.steps = convert::count(steps, "steps")?;
+    o.lr = lr;
+    o.seed = seed;
+    o.mini_batch = mini_batch(batch, batching, neg_variance_weight)?;
+    o.margin_quantile = margin_quantile;
+    let r = o.resolve(Spelling::Keyword).map_err(convert::error)?;
     let (rec, u, v) = interruptible(py, |cancel| -> ccem::Result<_> {
-        let r = encoder::train_checked_monitored(&cfg, &loss, cancel);
-        if r.termination.is_stopped() {
+        let run = encoder::train_checked_monitored(&r.config, &r.loss, cancel);
+        if run.termination.is_stopped() {
             return Err(ccem::Error::Interrupted("ccem.train".into()));
         }
-        let rec = TrainRecord::new(&cfg, &loss, &r, QuantileLevel::default())?;
-        Ok((rec, r.u, r.v))
+        let rec = TrainRecord::new(&r.config, &r.loss, &run, r.level)?;
+        Ok((rec, run.u, run.v))
     })?;
     with_embeddings(py, convert::record(py, &rec)?, u, v)
 }

@@ -2,21 +2,22 @@
 
 use crate::convert::{self, value_error, Columns};
 use ccem::grid::{parse_int_grid, parse_real_grid};
+use ccem::options::{parse_bias, GridArg, MiniBatchOptions, Spelling, SweepOptions};
 use ccem::plot::{self as figures, CurveQuantity, PanelInput, Quantity, ResultsTable};
 use ccem::sweep::engine::{run_sweep_with, Silent};
+use ccem::sweep::runner;
 use ccem::sweep::summary::summarize;
-use ccem::sweep::{runner, Mode, RunOptions, Shard, SweepSpec};
 use ccem::theory::BiasMode;
-use ccem::LossKind;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 use std::path::{Path, PathBuf};
 
-/// A grid of reals: a CLI spelling (`"0.1..5:10"`, `"1,2,5"`), a number, or a sequence/array.
-fn real_grid(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<f64>> {
+/// A grid of reals: a CLI spelling (`"0.1..5:10"`, `"1,2,5"`), a number, or a sequence/array
+/// (checked by the library, [`GridArg::reals`]).
+fn real_grid_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<GridArg<f64>> {
     if let Ok(s) = obj.cast::<PyString>() {
-        return parse_real_grid(s.to_str()?).map_err(convert::error);
+        return Ok(GridArg::Text(s.to_str()?.to_string()));
     }
     let np = obj.py().import("numpy")?;
     let arr = np.call_method1("asarray", (obj,))?;
@@ -29,23 +30,18 @@ fn real_grid(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<f64>> {
     let flat = np
         .call_method1("asarray", (arr, "float64"))?
         .call_method0("ravel")?;
-    let v: Vec<f64> = flat.call_method0("tolist")?.extract()?;
-    if v.is_empty() {
-        return Err(value_error(format!("{name}: the grid is empty")));
-    }
-    if let Some(x) = v.iter().find(|x| !x.is_finite()) {
-        return Err(value_error(format!("{name}: {x} is not a finite number")));
-    }
-    Ok(v)
+    Ok(GridArg::Values(flat.call_method0("tolist")?.extract()?))
 }
 
 /// A grid of integers: a CLI spelling (`"4..50"`, `"4,8,16"`), an int, or a sequence/array.
-fn int_grid(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<usize>> {
+fn int_grid_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<GridArg<usize>> {
     if let Ok(s) = obj.cast::<PyString>() {
-        return parse_int_grid(s.to_str()?).map_err(convert::error);
+        return Ok(GridArg::Text(s.to_str()?.to_string()));
     }
-    real_grid(obj, name)?
-        .into_iter()
+    let GridArg::Values(v) = real_grid_arg(obj, name)? else {
+        unreachable!("not a string")
+    };
+    v.into_iter()
         .map(|x| {
             if x >= 0.0 && x.fract() == 0.0 && x <= 1e15 {
                 Ok(x as usize)
@@ -55,39 +51,34 @@ fn int_grid(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<usize>> {
                 )))
             }
         })
-        .collect()
+        .collect::<PyResult<Vec<usize>>>()
+        .map(GridArg::Values)
 }
 
-/// `b` (a number, `None` or `"tied"`) and `relative_bias` as the bias setting.
+/// The values of a grid of reals.
+fn real_grid(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<f64>> {
+    real_grid_arg(obj, name)?
+        .reals(name, Spelling::Keyword)
+        .map_err(convert::error)
+}
+
+/// The values of a grid of integers.
+fn int_grid(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Vec<usize>> {
+    int_grid_arg(obj, name)?
+        .ints(name, Spelling::Keyword)
+        .map_err(convert::error)
+}
+
+/// `b` (a number, `None` or `"tied"`) and `relative_bias` as the bias setting; `None` when
+/// neither is given ([`ccem::options::parse_bias`]).
 fn bias_mode(b: Option<&Bound<'_, PyAny>>, relative: Option<f64>) -> PyResult<Option<BiasMode>> {
-    let b = match b {
-        Some(x) if x.is_none() => None,
-        Some(x) => match x.cast::<PyString>() {
-            Ok(s) if s.to_str()?.trim().eq_ignore_ascii_case("tied") => Some(None),
-            Ok(s) => {
-                return Err(value_error(format!(
-                    "invalid b = '{}': give a number or 'tied'",
-                    s.to_str()?
-                )))
-            }
-            Err(_) => Some(Some(x.extract::<f64>()?)),
-        },
-        None => None,
-    };
-    let mode = match (b, relative) {
-        (Some(_), Some(_)) => return Err(value_error("give either b or relative_bias, not both")),
-        (None, None) => None,
-        (Some(None), None) => Some(BiasMode::Tied),
-        (Some(Some(v)), None) => {
-            ccem::error::check_finite("b", v).map_err(convert::error)?;
-            Some(BiasMode::Fixed(v))
-        }
-        (None, Some(r)) => {
-            ccem::error::check_finite("relative_bias", r).map_err(convert::error)?;
-            Some(BiasMode::Relative(r))
-        }
-    };
-    Ok(mode)
+    let b = convert::bias_arg(b)?;
+    if b.is_none() && relative.is_none() {
+        return Ok(None);
+    }
+    parse_bias(b.as_ref(), relative, Spelling::Keyword)
+        .map(Some)
+        .map_err(convert::error)
 }
 
 /// Runs a grid of ``(n, t)`` cells in parallel into the directory ``out`` (``ccem sweep``):
@@ -106,8 +97,11 @@ fn bias_mode(b: Option<&Bound<'_, PyAny>>, relative: Option<f64>) -> PyResult<Op
 ///     t: scales: ``"0.1..5:10"`` (10 values), ``"0.5,1,2"``, a number or a sequence.
 ///     b: a fixed bias, or ``"tied"``/None for ``b = t`` (SigLIP's ``logit_bias`` is ``-b``).
 ///     relative_bias: ``r_b`` with ``b = r_b * t``.
-///     seeds, seed, d_ratio (``d = round(d_ratio * n)``), steps, lr, layers, optimizer,
-///     restarts, grad_tol: as ``ccem sweep``; shard: ``"I/K"``; threads: worker threads.
+///     seeds, seed, d_ratio (``d = round(d_ratio * n)``, default 1), steps, lr, layers,
+///     optimizer, restarts, grad_tol: as ``ccem sweep``; shard: ``"I/K"``; threads: worker
+///     threads (>= 1; default: all cores).
+///     d: a grid of dimensions (``"2..12"``, ``[2, 3, 5]``) instead of ``d_ratio``: the cells
+///         are every ``(n, d)`` pair, ``d < n`` included, as ``ccem sweep --d``.
 ///     batch, batching, neg_variance_weight: mini-batch training (SPEC §8), as ``ccem sweep
 ///         --batch B --batching S --neg-variance-weight L`` (``B <= n`` for every ``n``).
 ///
@@ -125,8 +119,9 @@ fn bias_mode(b: Option<&Bound<'_, PyAny>>, relative: Option<f64>) -> PyResult<Op
 ///     ([4, 4, 5, 5, 6, 6], True)
 #[pyfunction]
 #[pyo3(signature = (out, *, mode, n, t, loss="sigmoid", b=None, relative_bias=None, seeds=1,
-    seed=0, d_ratio=1.0, steps=None, lr=None, layers=None, optimizer=None, restarts=None,
-    grad_tol=None, shard=None, threads=None, batch=None, batching=None, neg_variance_weight=0.0))]
+    seed=0, d_ratio=None, d=None, steps=None, lr=None, layers=None, optimizer=None,
+    restarts=None, grad_tol=None, shard=None, threads=None, batch=None, batching=None,
+    neg_variance_weight=0.0))]
 #[allow(clippy::too_many_arguments)]
 pub fn sweep<'py>(
     py: Python<'py>,
@@ -137,61 +132,56 @@ pub fn sweep<'py>(
     loss: &str,
     b: Option<&Bound<'py, PyAny>>,
     relative_bias: Option<f64>,
-    seeds: usize,
+    seeds: i64,
     seed: u64,
-    d_ratio: f64,
-    steps: Option<usize>,
+    d_ratio: Option<f64>,
+    d: Option<&Bound<'py, PyAny>>,
+    steps: Option<i64>,
     lr: Option<f64>,
-    layers: Option<usize>,
+    layers: Option<i64>,
     optimizer: Option<String>,
-    restarts: Option<usize>,
+    restarts: Option<i64>,
     grad_tol: Option<f64>,
-    shard: Option<&str>,
-    threads: Option<usize>,
-    batch: Option<usize>,
-    batching: Option<&str>,
+    shard: Option<String>,
+    threads: Option<i64>,
+    batch: Option<i64>,
+    batching: Option<String>,
     neg_variance_weight: f64,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let mode: Mode = mode.parse().map_err(convert::error)?;
-    let objective: LossKind = loss.parse().map_err(convert::error)?;
-    let bias = bias_mode(b, relative_bias)?;
-    if objective == LossKind::InfoNce && bias.is_some() {
-        return Err(value_error("b/relative_bias are for the sigmoid loss"));
-    }
-    let spec = SweepSpec {
-        mode,
-        objective,
-        ns: int_grid(n, "n")?,
-        ts: real_grid(t, "t")?,
-        bias: bias.unwrap_or(BiasMode::Tied),
-        seeds,
-        base_seed: seed,
-        d_ratio,
-        ds: None,
-        run: RunOptions {
-            steps,
-            lr,
-            layers,
-            optimizer,
-            restarts,
-            grad_tol,
-            batch,
-            batching: batching
-                .map(str::parse)
-                .transpose()
-                .map_err(convert::error)?,
-            neg_variance_weight: (neg_variance_weight != 0.0).then_some(neg_variance_weight),
-        },
-        shard: shard
-            .map(Shard::parse)
-            .transpose()
-            .map_err(convert::error)?,
-    }
-    .check()
-    .map_err(convert::error)?;
+    let count = |x: Option<i64>, name: &str| x.map(|x| convert::count(x, name)).transpose();
+    let mut o = SweepOptions::new(
+        mode.parse().map_err(convert::error)?,
+        loss.parse().map_err(convert::error)?,
+        int_grid_arg(n, "n")?,
+        real_grid_arg(t, "t")?,
+    );
+    o.b = convert::bias_arg(b)?;
+    o.relative_bias = relative_bias;
+    o.seeds = convert::count(seeds, "seeds")?;
+    o.seed = seed;
+    o.d_ratio = d_ratio;
+    o.d = d
+        .filter(|d| !d.is_none())
+        .map(|d| int_grid_arg(d, "d"))
+        .transpose()?;
+    o.steps = count(steps, "steps")?;
+    o.lr = lr;
+    o.layers = count(layers, "layers")?;
+    o.optimizer = optimizer;
+    o.restarts = count(restarts, "restarts")?;
+    o.grad_tol = grad_tol;
+    o.mini_batch = MiniBatchOptions {
+        batch: count(batch, "batch")?,
+        batching,
+        neg_variance_weight,
+    };
+    o.shard = shard;
+    o.threads = count(threads, "threads")?;
+    let r = o.resolve(Spelling::Keyword).map_err(convert::error)?;
+    let spec = r.spec;
     let rows = crate::interrupt::interruptible(py, |cancel| -> ccem::Result<_> {
         let cell_runner = |c: &ccem::sweep::Cell| runner::run_cell_with(&spec, c, cancel);
-        let outcome = run_sweep_with(&spec, &out, threads, &cell_runner, &mut Silent, cancel)?;
+        let outcome = run_sweep_with(&spec, &out, r.threads, &cell_runner, &mut Silent, cancel)?;
         summarize(&spec, &outcome.rows).write(&out)?;
         Ok(outcome.rows)
     })?;
@@ -223,6 +213,9 @@ fn read_table(p: &Path, objective: Option<&str>, mode: Option<&str>) -> ccem::Re
 /// - ``"theory"``: map of the exact optimum. ``n`` (``"4..50"``), ``t`` (``"0.1..5:100"``),
 ///   ``b``/``relative_bias``, ``quantity`` (``"s_pos"``, ``"c_star"`` or ``"delta"``),
 ///   ``delta_max`` (3), ``title``, ``curves``.
+/// - ``"margin"``: the maximum margin of ``n`` pairs in ``R^d`` over ``(n, d)``, as a fraction
+///   of the ETF bound (``ccem plot margin``). ``n`` (``"3..12"``), ``d`` (``"2..12"``),
+///   ``restarts``, ``steps_per_stage``, ``seed`` (0), ``title``.
 /// - ``"diff"``: measured ``s_pos`` minus the theory. ``input``, ``limit``, ``title``, ``curves``,
 ///   ``objective``/``mode``.
 /// - ``"curves"``: ``c*`` (or ``delta*``) and ``s+*``, ``s-*`` against ``t``. ``input``
@@ -231,7 +224,8 @@ fn read_table(p: &Path, objective: Option<&str>, mode: Option<&str>) -> ccem::Re
 /// - ``"loss-curve"``: the CCEM loss ``l(c)`` for a few ``t``. ``n`` (10), ``t``
 ///   (``"0.5,1,2,4"``), ``b``/``relative_bias``, ``relative``.
 ///
-/// Grids (``n``, ``t``) take the CLI's spellings or sequences of numbers. SigLIP's
+/// An option that the kind does not take is refused (``ValueError``), as the CLI refuses an
+/// unknown flag. Grids (``n``, ``t``, ``d``) take the CLI's spellings or sequences of numbers. SigLIP's
 /// ``logit_bias`` is ``-b`` and its ``logit_scale`` is ``t``.
 ///
 /// Example:
@@ -241,9 +235,10 @@ fn read_table(p: &Path, objective: Option<&str>, mode: Option<&str>) -> ccem::Re
 ///     >>> os.path.getsize(path) > 0
 ///     True
 #[pyfunction]
-#[pyo3(signature = (kind, *, out, input=None, input2=None, title=None, title2=None, vmin=0.0,
-    vmax=1.0, curves=true, objective=None, mode=None, n=None, t=None, b=None,
-    relative_bias=None, quantity=None, delta_max=3.0, limit=None, relative=false))]
+#[pyo3(signature = (kind, *, out, input=None, input2=None, title=None, title2=None, vmin=None,
+    vmax=None, curves=None, objective=None, mode=None, n=None, t=None, b=None,
+    relative_bias=None, quantity=None, delta_max=None, limit=None, relative=None, d=None,
+    restarts=None, steps_per_stage=None, seed=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn plot<'py>(
     py: Python<'py>,
@@ -253,9 +248,9 @@ pub fn plot<'py>(
     input2: Option<PathBuf>,
     title: Option<String>,
     title2: Option<String>,
-    vmin: f64,
-    vmax: f64,
-    curves: bool,
+    vmin: Option<f64>,
+    vmax: Option<f64>,
+    curves: Option<bool>,
     objective: Option<String>,
     mode: Option<String>,
     n: Option<&Bound<'py, PyAny>>,
@@ -263,10 +258,92 @@ pub fn plot<'py>(
     b: Option<&Bound<'py, PyAny>>,
     relative_bias: Option<f64>,
     quantity: Option<&str>,
-    delta_max: f64,
+    delta_max: Option<f64>,
     limit: Option<f64>,
-    relative: bool,
+    relative: Option<bool>,
+    d: Option<&Bound<'py, PyAny>>,
+    restarts: Option<i64>,
+    steps_per_stage: Option<i64>,
+    seed: Option<u64>,
 ) -> PyResult<()> {
+    // The options each kind takes, as `ccem plot KIND` (an option of another kind is refused,
+    // as the command line refuses an unknown flag).
+    let given: [(&str, bool); 21] = [
+        ("input", input.is_some()),
+        ("input2", input2.is_some()),
+        ("title", title.is_some()),
+        ("title2", title2.is_some()),
+        ("vmin", vmin.is_some()),
+        ("vmax", vmax.is_some()),
+        ("curves", curves.is_some()),
+        ("objective", objective.is_some()),
+        ("mode", mode.is_some()),
+        ("n", n.is_some()),
+        ("t", t.is_some()),
+        ("b", b.is_some()),
+        ("relative_bias", relative_bias.is_some()),
+        ("quantity", quantity.is_some()),
+        ("delta_max", delta_max.is_some()),
+        ("limit", limit.is_some()),
+        ("relative", relative.is_some()),
+        ("d", d.is_some()),
+        ("restarts", restarts.is_some()),
+        ("steps_per_stage", steps_per_stage.is_some()),
+        ("seed", seed.is_some()),
+    ];
+    let takes: &[&str] = match kind {
+        "phase" => &[
+            "input",
+            "input2",
+            "title",
+            "title2",
+            "vmin",
+            "vmax",
+            "curves",
+            "objective",
+            "mode",
+        ],
+        "theory" => &[
+            "n",
+            "t",
+            "b",
+            "relative_bias",
+            "quantity",
+            "delta_max",
+            "title",
+            "curves",
+        ],
+        "margin" => &["n", "d", "restarts", "steps_per_stage", "seed", "title"],
+        "diff" => &["input", "limit", "title", "curves", "objective", "mode"],
+        "curves" => &[
+            "input",
+            "n",
+            "t",
+            "b",
+            "relative_bias",
+            "quantity",
+            "delta_max",
+            "objective",
+            "mode",
+        ],
+        "loss-curve" | "loss_curve" => &["n", "t", "b", "relative_bias", "relative"],
+        other => {
+            return Err(value_error(format!(
+                "invalid kind '{other}': use 'phase', 'theory', 'margin', 'diff', 'curves' or \
+                 'loss-curve'"
+            )))
+        }
+    };
+    if let Some((name, _)) = given.iter().find(|(k, g)| *g && !takes.contains(k)) {
+        return Err(value_error(format!(
+            "{name} is not an option of plot '{kind}', which takes {}",
+            takes.join(", ")
+        )));
+    }
+    let (vmin, vmax) = (vmin.unwrap_or(0.0), vmax.unwrap_or(1.0));
+    let curves = curves.unwrap_or(true);
+    let delta_max = delta_max.unwrap_or(3.0);
+    let relative = relative.unwrap_or(false);
     let bias = bias_mode(b, relative_bias)?;
     let (obj, md) = (objective.as_deref(), mode.as_deref());
     let need_input = |p: &Option<PathBuf>| {
@@ -324,6 +401,32 @@ pub fn plot<'py>(
             };
             py.detach(|| figures::theory_map(&out, &opts))
         }
+        "margin" => {
+            let defaults = figures::MarginMapOptions::default();
+            let count = |x: Option<i64>, name: &str, default: usize| {
+                x.map_or(Ok(default), |x| convert::count(x, name))
+            };
+            let opts = figures::MarginMapOptions {
+                ns: ints(n, "3..12")?,
+                ds: match d {
+                    Some(d) => int_grid(d, "d")?,
+                    None => parse_int_grid("2..12").map_err(convert::error)?,
+                },
+                restarts: count(restarts, "restarts", defaults.restarts)?,
+                hops: defaults.hops,
+                steps_per_stage: count(
+                    steps_per_stage,
+                    "steps_per_stage",
+                    defaults.steps_per_stage,
+                )?,
+                seed: seed.unwrap_or(0),
+                title,
+            };
+            py.detach(|| -> ccem::Result<()> {
+                let cells = figures::margin_cells(&opts)?;
+                figures::margin_map(&cells, &out, opts.title.as_deref())
+            })
+        }
         "diff" => {
             let input = need_input(&input)?;
             let opts = figures::DiffOptions {
@@ -376,11 +479,7 @@ pub fn plot<'py>(
             };
             py.detach(|| figures::loss_curve(&out, &opts))
         }
-        other => {
-            return Err(value_error(format!(
-                "invalid kind '{other}': use 'phase', 'theory', 'diff', 'curves' or 'loss-curve'"
-            )))
-        }
+        _ => unreachable!("the kind was checked above"),
     };
     result.map_err(convert::error)
 }

@@ -4,6 +4,7 @@
 //! `ccem theory --format json`), with the phase boundaries of its `N` and bias setting after it.
 
 use crate::convert::{self, value_error, Columns};
+use ccem::options::{parse_bias, BiasArg, Spelling, TheoryOptions};
 use ccem::theory::{BiasMode, Optimum};
 use ccem::LossKind;
 use numpy::PyReadonlyArray1;
@@ -116,27 +117,29 @@ fn size(n: f64) -> PyResult<usize> {
     Ok(n as usize)
 }
 
-/// `b` as given: `None` or `"tied"` ties it to `t`.
-fn is_tied(b: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
-    match b {
-        None => Ok(true),
-        Some(b) if b.is_none() => Ok(true),
-        Some(b) => match b.cast::<PyString>() {
-            Ok(s) if s.to_str()?.trim().eq_ignore_ascii_case("tied") => Ok(true),
-            Ok(s) => Err(value_error(format!(
-                "invalid b = '{}': give a number, an array or 'tied'",
-                s.to_str()?
-            ))),
-            Err(_) => Ok(false),
-        },
+/// `b` as given: `None` or `"tied"` ties it to `t` (`Ok(None)`); a string holding a number is
+/// that number; anything else is the array of biases. Strings are parsed by the library
+/// ([`ccem::options::parse_bias`]).
+fn bias_arg<'py>(b: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let Some(b) = b.filter(|b| !b.is_none()) else {
+        return Ok(None);
+    };
+    if let Ok(s) = b.cast::<PyString>() {
+        let text = BiasArg::Text(s.to_str()?.to_string());
+        return match parse_bias(Some(&text), None, Spelling::Keyword).map_err(convert::error)? {
+            BiasMode::Fixed(v) => Ok(Some(PyFloat::new(b.py(), v).into_any())),
+            _ => Ok(None),
+        };
     }
+    Ok(Some(b.clone()))
 }
 
 /// The exact optimum of the sigmoid loss (SigLIP) or of InfoNCE (CLIP) for batch size ``n``.
 ///
 /// Scalars give a dict of Python scalars; numpy arrays (or lists) broadcast against each other
 /// and give a dict of numpy arrays of the broadcast shape (``n`` an int64 array, ``phase`` an
-/// array of strings, nulls of the CLI as NaN). The keys are those of
+/// array of strings, nulls of the CLI as NaN). In a dict of scalars "no value" is always
+/// ``None`` (the CLI's ``null``). The keys are those of
 /// ``ccem theory --format json``:
 ///
 /// sigmoid: ``n, t, b, c_star, delta_star, s_pos, s_neg, loss, phase, t_etf_boundary,
@@ -146,10 +149,12 @@ fn is_tied(b: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
 /// (their mean, ``loss / 2``).
 ///
 /// The sigmoid loss has logits ``t * S_ij - b``: SigLIP's ``logit_scale`` (after ``exp``) is
-/// ``t`` and its ``logit_bias`` is ``-b`` (a released model's bias of -12.7 is ``b = 12.7``).
+/// ``t`` and its ``logit_bias`` is ``-b`` (google/siglip-base-patch16-224 has
+/// ``exp(logit_scale) = 117.33`` and ``logit_bias = -12.93``: ``t = 117.33``, ``b = 12.93``).
 /// ``c_star`` is the optimal CCEM parameter, ``s_pos = 1 - 2 c*`` and ``s_neg`` the optimal
 /// positive and negative similarities, ``loss`` the minimal loss, ``phase`` one of ``etf``,
-/// ``intermediate``, ``antipodal`` or ``degenerate`` (``t = 0``; ``c_star`` is then NaN).
+/// ``intermediate``, ``antipodal`` or ``degenerate`` (``t = 0``; ``c_star`` is then ``None``,
+/// NaN in arrays).
 /// ``delta_star`` is ``inf`` in the antipodal phase (the CLI's JSON prints ``null``). The
 /// boundaries are the scales ``t > 0`` at which this ``n`` enters or leaves the ETF phase (the
 /// smallest, if two) and the antipodal phase, for this bias setting (``None``/NaN when there is
@@ -163,6 +168,12 @@ fn is_tied(b: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
 /// weighted ones. ``batch`` broadcasts like the other arguments; ``batch=n`` is the full batch.
 /// InfoNCE has no such form and raises.
 ///
+/// ``d=D`` places the optimum in dimension ``D``, as ``ccem theory --d D``: the keys ``d``
+/// (after ``n``), ``ccem_applies`` (``D >= n``; InfoNCE ``D >= n - 1``), ``margin_bound``
+/// (``n / (2(n-1))``) and ``max_margin`` (the command that finds the maximum-margin
+/// constellation) are added, and where the CCEM optimum does not apply its prediction keys are
+/// ``None`` (NaN in arrays), SPEC §7.
+///
 /// Args:
 ///     n: batch size (>= 2), int or integer-valued array.
 ///     t: the scale (>= 0); required for the sigmoid loss.
@@ -173,6 +184,7 @@ fn is_tied(b: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
 ///     boundaries: compute ``t_etf_boundary`` and ``t_antipodal_boundary``.
 ///     batch: the mini-batch size ``B`` (``2 <= B <= n``), int or integer-valued array; sigmoid
 ///         only.
+///     d: the embedding dimension (>= 1), as ``ccem theory --d``.
 ///
 /// Raises:
 ///     ValueError: ``n < 2``, a negative or non-finite ``t``, ``batch`` outside ``2..=n``,
@@ -181,9 +193,9 @@ fn is_tied(b: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
 ///
 /// Example:
 ///     >>> import ccem, numpy as np
-///     >>> r = ccem.theory(32768, 117.8, 12.9)        # SigLIP's trained t and b, N = 32768
+///     >>> r = ccem.theory(32768, 117.33, 12.93)  # google/siglip-base-patch16-224's t, -b
 ///     >>> r["phase"], round(r["s_pos"], 4)
-///     ('intermediate', 0.4244)
+///     ('intermediate', 0.4251)
 ///     >>> r = ccem.theory(np.arange(4, 51)[:, None], np.linspace(0.1, 5, 10))
 ///     >>> r["s_pos"].shape, r["phase"].dtype.kind
 ///     ((47, 10), 'U')
@@ -191,7 +203,7 @@ fn is_tied(b: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
 ///     >>> round(r["s_pos"], 4), r["w"]
 ///     (0.8887, 0.2)
 #[pyfunction]
-#[pyo3(signature = (n, t=None, b=None, *, relative_bias=None, loss="sigmoid", tau=None, boundaries=true, batch=None))]
+#[pyo3(signature = (n, t=None, b=None, *, relative_bias=None, loss="sigmoid", tau=None, boundaries=true, batch=None, d=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn theory<'py>(
     py: Python<'py>,
@@ -203,27 +215,39 @@ pub fn theory<'py>(
     tau: Option<&Bound<'py, PyAny>>,
     boundaries: bool,
     batch: Option<&Bound<'py, PyAny>>,
+    d: Option<i64>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let given = |x: Option<&Bound<'py, PyAny>>| x.is_some_and(|x| !x.is_none());
+    let kind: LossKind = loss.parse().map_err(convert::error)?;
+    let d = d.map(|d| convert::count(d, "d")).transpose()?;
+    // The combination, checked by the same library function as `ccem theory`'s.
+    TheoryOptions {
+        loss: kind,
+        t: given(t),
+        b: given(b),
+        relative_bias: given(relative_bias),
+        tau: given(tau),
+        batch: given(batch),
+        d,
+    }
+    .resolve(Spelling::Keyword)
+    .map_err(convert::error)?;
+    let (t, relative_bias, tau) = (
+        t.filter(|x| !x.is_none()),
+        relative_bias.filter(|x| !x.is_none()),
+        tau.filter(|x| !x.is_none()),
+    );
     let batch = batch.filter(|b| !b.is_none());
-    match loss.parse().map_err(convert::error)? {
+    match kind {
         LossKind::Sigmoid => {
-            if tau.is_some() {
-                return Err(value_error(
-                    "tau is for loss='infonce'; the sigmoid loss takes t and b",
-                ));
-            }
-            let t = t.ok_or_else(|| {
-                value_error("t is required for the sigmoid loss (e.g. ccem.theory(10, 1.0))")
-            })?;
-            let tied = is_tied(b)?;
+            let t = t.expect("checked: t is given");
+            let b = bias_arg(b)?;
+            let tied = b.is_none();
             let mut args = vec![("n", n), ("t", t)];
-            match (tied, relative_bias) {
-                (false, Some(_)) => {
-                    return Err(value_error("give either b or relative_bias, not both"))
-                }
-                (false, None) => args.push(("b", b.expect("not tied"))),
-                (true, Some(r)) => args.push(("relative_bias", r)),
-                (true, None) => {}
+            match (&b, relative_bias) {
+                (Some(b), _) => args.push(("b", b)),
+                (None, Some(r)) => args.push(("relative_bias", r)),
+                (None, None) => {}
             }
             if let Some(bs) = batch {
                 args.push(("batch", bs));
@@ -257,20 +281,13 @@ pub fn theory<'py>(
             let bs = bs.as_deref();
             let cells =
                 |i: usize| sigmoid_cell(ns[i], ts[i], bias.mode(i), bs.map(|v| v[i]), boundaries);
-            let out = py.detach(|| Output::build(ns.len(), bc.scalar, cells))?;
+            let out = py.detach(|| {
+                Output::build(ns.len(), bc.scalar, |i| in_dimension(cells(i)?, d, |n| n))
+            })?;
             out.into_py(py, &bc.shape)
         }
         LossKind::InfoNce => {
-            if t.is_some() || b.is_some() || relative_bias.is_some() {
-                return Err(value_error(
-                    "t/b/relative_bias are for the sigmoid loss; InfoNCE takes tau",
-                ));
-            }
-            if batch.is_some() {
-                return Err(convert::error(ccem::theory::batch::infonce_expected_error()));
-            }
-            let tau = tau
-                .ok_or_else(|| value_error("tau is required for loss='infonce' (e.g. tau=0.07)"))?;
+            let tau = tau.expect("checked: tau is given");
             let bc = broadcast(py, &[("n", n), ("tau", tau)])?;
             let ns = bc.values[0]
                 .iter()
@@ -278,11 +295,36 @@ pub fn theory<'py>(
                 .collect::<PyResult<Vec<_>>>()?;
             let taus = &bc.values[1];
             let out = py.detach(|| {
-                Output::build(ns.len(), bc.scalar, |i| Optimum::infonce(ns[i], taus[i]))
+                Output::build(ns.len(), bc.scalar, |i| {
+                    in_dimension(Optimum::infonce(ns[i], taus[i])?, d, |n| {
+                        n.saturating_sub(1)
+                    })
+                })
             })?;
             out.into_py(py, &bc.shape)
         }
+        other => unreachable!("TheoryOptions refuses the loss {}", other.as_str()),
     }
+}
+
+/// A cell, with `d=` annotated as `ccem theory --d` does ([`ccem::record::with_dimension`]).
+fn in_dimension<T: Serialize>(
+    rec: T,
+    d: Option<usize>,
+    needed: impl Fn(usize) -> usize,
+) -> ccem::Result<Cell<T>> {
+    Ok(match d {
+        None => Cell::Plain(rec),
+        Some(d) => Cell::InDimension(ccem::record::with_dimension(&rec, d, needed)?),
+    })
+}
+
+/// A theory cell, plain or annotated with a dimension.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Cell<T> {
+    Plain(T),
+    InDimension(serde_json::Value),
 }
 
 /// The result of a theory call: one record (scalar inputs) or columns (array inputs).
@@ -311,7 +353,22 @@ impl<T: Serialize + Send> Output<T> {
     /// A dict of scalars, or of arrays of `shape`.
     fn into_py<'py>(self, py: Python<'py>, shape: &[usize]) -> PyResult<Bound<'py, PyDict>> {
         match self {
-            Output::One(rec) => convert::record(py, &rec),
+            Output::One(rec) => {
+                // "No value" is None in a dict of scalars (NaN only inside arrays).
+                let dict = convert::record(py, &rec)?;
+                let nan_keys: Vec<_> = dict
+                    .iter()
+                    .filter(|(_, v)| {
+                        v.is_exact_instance_of::<PyFloat>()
+                            && v.extract::<f64>().is_ok_and(f64::is_nan)
+                    })
+                    .map(|(k, _)| k)
+                    .collect();
+                for k in nan_keys {
+                    dict.set_item(k, py.None())?;
+                }
+                Ok(dict)
+            }
             Output::Many(cols) => cols.into_dict(py, shape),
         }
     }

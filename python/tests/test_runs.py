@@ -42,7 +42,9 @@ def test_optimize_infonce_and_learnt_scalars(cli):
 def test_optimize_relative_bias():
     fixed = ccem.optimize(8, t=2.0, relative_bias=0.5, steps=200)
     assert fixed["b"] == 1.0 and fixed["r_b"] == 0.5
-    learnt = ccem.optimize(8, t=2.0, relative_bias=0.5, learn_b=True, steps=200, grad_tol=0.0)
+    # A learnt r_b starts from init_b / t (relative_bias=True is the CLI's --relative-bias).
+    learnt = ccem.optimize(8, t=2.0, relative_bias=True, learn_b=True, init_b=1.0, steps=200,
+                           grad_tol=0.0)
     assert learnt["r_b"] != 0.5 and learnt["b"] == pytest.approx(2.0 * learnt["r_b"])
 
 
@@ -90,7 +92,7 @@ def test_train_matches_cli(cli):
     "kwargs, message",
     [(dict(n=1, t=1.0), "too small"), (dict(n=4, t=1.0, layers=4), "layers"),
      (dict(n=-1, t=1.0), "invalid n = -1"), (dict(n=4, t=1.0, layers=-2), "invalid layers"),
-     (dict(n=4, t=1.0, lr=-1.0), "invalid lr"), (dict(n=4, loss="infonce", t=1.0), "tau"),
+     (dict(n=4, t=1.0, lr=-1.0), "invalid lr"), (dict(n=4, loss="infonce", t=1.0, tau=1.0), "tau alone"),
      (dict(n=4, t=1.0, steps=0), "steps"), (dict(n=4), "t is required")],
 )
 def test_train_bad_input(kwargs, message):

@@ -1,53 +1,17 @@
 //! `ccem theory --d D`: where the CCEM optimum applies, and what replaces it below (SPEC §7).
 
 use anyhow::Result;
-use ccem::geometry::margin_bound;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-/// The prediction keys of a `ccem theory` record, emptied where the theory does not apply.
-const PREDICTION_KEYS: [&str; 9] = [
-    "c_star",
-    "delta_star",
-    "s_pos",
-    "s_neg",
-    "loss",
-    "loss_clip",
-    "phase",
-    "t_etf_boundary",
-    "t_antipodal_boundary",
-];
-
-/// Adds `d`, `ccem_applies`, `margin_bound` and `max_margin` (the command that finds the
-/// maximum-margin constellation) to a record, and empties the prediction where `d` is below
-/// `needed(N)` (`N` for the sigmoid loss, `N - 1` for InfoNCE): one record.
+/// Adds `d`, `ccem_applies`, `margin_bound` and `max_margin` to a record, and empties the
+/// prediction where `d` is below `needed(N)` ([`ccem::record::with_dimension`]).
 pub fn annotate_one<T: Serialize>(
     r: &T,
     d: usize,
     needed: impl Fn(usize) -> usize,
 ) -> Result<Value> {
-    let Value::Object(m) = serde_json::to_value(r)? else {
-        anyhow::bail!("a theory record is not an object");
-    };
-    let n = m.get("n").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let applies = d >= needed(n);
-    let mut o = Map::new();
-    for (k, v) in m {
-        let blank = !applies && PREDICTION_KEYS.contains(&k.as_str());
-        o.insert(k.clone(), if blank { Value::Null } else { v });
-        if k == "n" {
-            o.insert("d".into(), d.into());
-        }
-    }
-    o.insert("ccem_applies".into(), applies.into());
-    o.insert("margin_bound".into(), margin_bound(n.max(2)).into());
-    o.insert(
-        "max_margin".into(),
-        (!applies)
-            .then(|| format!("ccem max-margin --n {n} --d {d}"))
-            .into(),
-    );
-    Ok(Value::Object(o))
+    Ok(ccem::record::with_dimension(r, d, needed)?)
 }
 
 /// The note printed (to standard error) when some cell has `d` below what the theory needs.

@@ -3,8 +3,8 @@
 use super::output::{print_records, Format};
 use super::progress::BlockBar;
 use anyhow::{Context, Result};
-use ccem::geometry::inspect::{inspect_with, InspectConfig, QuantileMode};
-use ccem::loss::precision::Precision;
+use ccem::geometry::inspect::inspect_with;
+use ccem::options::{BiasArg, InspectOptions, Spelling};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -34,13 +34,13 @@ pub struct InspectArgs {
     #[arg(long, value_name = "V.npy")]
     pub v: PathBuf,
     /// Scale t of the sigmoid loss
-    #[arg(long, default_value_t = 10.0, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = ccem::options::DEFAULT_INSPECT_T, allow_hyphen_values = true)]
     pub t: f64,
-    /// Bias b of the sigmoid loss (default: b = t)
-    #[arg(long, allow_hyphen_values = true)]
-    pub b: Option<f64>,
+    /// Bias b of the sigmoid loss (logit t*S - b): a number or `tied` (b = t, the default)
+    #[arg(long, value_name = "B|tied", allow_hyphen_values = true)]
+    pub b: Option<String>,
     /// Temperature of InfoNCE
-    #[arg(long, default_value_t = 0.07, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = ccem::options::DEFAULT_INSPECT_TAU, allow_hyphen_values = true)]
     pub tau: f64,
     /// Use the rows as they are (by default they are put on the unit sphere)
     #[arg(long)]
@@ -81,26 +81,39 @@ pub enum QuantileArg {
     Histogram,
 }
 
+impl InspectArgs {
+    /// The raw options, resolved by the library ([`InspectOptions::resolve`]).
+    pub fn options(&self) -> InspectOptions {
+        InspectOptions {
+            t: self.t,
+            b: self.b.as_deref().map(BiasArg::from),
+            tau: self.tau,
+            normalize: !self.no_normalize,
+            margin_quantile: self.margin_quantile,
+            precision: self.precision.map(|p| {
+                match p {
+                    PrecisionArg::F32 => "f32",
+                    PrecisionArg::F64 => "f64",
+                }
+                .to_string()
+            }),
+            quantile: self.quantile.map(|q| {
+                match q {
+                    QuantileArg::Exact => "exact",
+                    QuantileArg::Histogram => "histogram",
+                }
+                .to_string()
+            }),
+            block: self.block,
+        }
+    }
+}
+
 pub fn run(a: &InspectArgs) -> Result<()> {
+    // The options are checked before the files are read.
+    let cfg = a.options().resolve(Spelling::Flag)?;
     let u = ccem::io::read_matrix_any(&a.u)?;
     let v = ccem::io::read_matrix_any(&a.v)?;
-    let cfg = InspectConfig {
-        t: a.t,
-        b: a.b,
-        tau: a.tau,
-        margin_quantile: a.margin_quantile,
-        normalize: !a.no_normalize,
-        block: a.block,
-        precision: a.precision.map(|p| match p {
-            PrecisionArg::F32 => Precision::F32,
-            PrecisionArg::F64 => Precision::F64,
-        }),
-        quantile: a.quantile.map(|q| match q {
-            QuantileArg::Exact => QuantileMode::Exact,
-            QuantileArg::Histogram => QuantileMode::Histogram,
-        }),
-        parallel: true,
-    };
     // A bar on a terminal for the long passes (N above 4096: blocks of 256 rows).
     let bar = BlockBar::new("inspect", u.dim().0 / a.block.max(1), 16);
     // Checks the shapes, values and parameters, measures, and compares with the theory.

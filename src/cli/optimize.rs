@@ -2,13 +2,12 @@
 //! theory (SPEC §1, §3, §4).
 
 use super::output::{print_records, Format};
-use super::theory::{bias_mode, LossKind};
-use anyhow::{bail, Context, Result};
-use ccem::batch::MiniBatch;
-use ccem::geometry::QuantileLevel;
-use ccem::loss::Loss;
-use ccem::optim::{self, FreeConfig, OptimizerKind, SIGLIP_INIT_B, SIGLIP_INIT_T};
-use ccem::theory::BiasMode;
+use super::theory::LossKind;
+use anyhow::{bail, Result};
+use ccem::optim::{self, OptimizerKind};
+use ccem::options::{
+    BiasArg, LossOptions, MiniBatchOptions, OptimizeOptions, OutputPaths, Spelling,
+};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -18,6 +17,7 @@ use std::path::PathBuf;
   ccem optimize --n 30 --t 2 --relative-bias 0.5    # b = 0.5 t
   ccem optimize --n 10 --loss infonce --tau 0.5     # the simplex ETF
   ccem optimize --n 16 --learn-t --learn-b          # SigLIP: t = exp(t'), b learnt, from t = b = 10
+  ccem optimize --n 16 --learn-t --learn-b --relative-bias --lr-schedule constant --steps 5000
   ccem optimize --n 20 --t 1 --restarts 4 --seed 3 --save-u U.npy --save-v V.npy
   ccem optimize --n 8 --learn-t --learn-b --relative-bias   # t, r_b learnt: stops when the margin converges
   ccem optimize --n 16 --t 2 --b 1 --batch 4                      # shuffled batches of 4
@@ -25,8 +25,9 @@ use std::path::PathBuf;
   ccem optimize --n 16 --t 2 --b 1 --batch 4 --batching fixed --neg-variance-weight 1
 
 Rows of U and V live on the unit sphere: raw rows are renormalised after every step (a Riemannian
-step with the projective retraction). Defaults: Adam, lr 0.05 halving every 1000 steps down to 2%,
-at most 10000 steps, stop when |grad| <= grad-tol * sum|dL/dS|, one start.
+step with the projective retraction). Defaults: Adam, lr 0.05 halving every 1000 steps down to 2%
+(--lr-schedule step; or constant, as Bangachev et al. train; or cosine), at most 10000 steps,
+stop when |grad| <= grad-tol * sum|dL/dS|, one start. The record's lr_schedule names the schedule.
 Output: the run (termination: converged, step_limit or diverged), the measured embedding
 (s_pos_mean, s_pos_std, s_neg_mean, s_neg_std, c_fit, gram_distance) and the theory's prediction
 (theory_c_star, theory_s_pos, theory_s_neg, theory_loss, theory_phase; empty for d < N, InfoNCE:
@@ -87,6 +88,10 @@ pub struct OptimizeArgs {
     /// Initial learning rate [default: 0.05 for adam, 1 for sgd]
     #[arg(long, allow_hyphen_values = true)]
     pub lr: Option<f64>,
+    /// Learning-rate schedule: step (halve every 1000 steps, down to 2%), constant, or cosine
+    /// (annealed to 0 over --steps) [default: step]
+    #[arg(long, value_name = "step|constant|cosine")]
+    pub lr_schedule: Option<String>,
     /// SGD momentum in [0, 1)
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub momentum: f64,
@@ -147,14 +152,13 @@ pub struct MiniBatchArgs {
 }
 
 impl MiniBatchArgs {
-    /// The validated mini-batch setting for `n` pairs and `loss` (`None`: the full batch).
-    pub fn mini_batch(&self, n: usize, loss: &Loss) -> Result<Option<MiniBatch>> {
-        Ok(MiniBatch::from_options(
-            n,
-            self.batch,
-            self.batching.as_deref(),
-            loss,
-        )?)
+    /// The raw mini-batch options (resolved by the library).
+    pub fn options(&self) -> MiniBatchOptions {
+        MiniBatchOptions {
+            batch: self.batch,
+            batching: self.batching.clone(),
+            neg_variance_weight: self.neg_variance_weight,
+        }
     }
 }
 
@@ -176,85 +180,39 @@ impl From<OptimizerArg> for OptimizerKind {
     }
 }
 
-/// Turns the arguments into a configuration (checked by the library in `optimize`).
-fn config(a: &OptimizeArgs) -> Result<FreeConfig> {
-    let optimizer = OptimizerKind::from(a.optimizer);
-    let relative_bias = a.relative_bias.is_some();
-    let loss = match a.loss {
-        LossKind::Sigmoid => {
-            if a.tau.is_some() {
-                bail!("--tau is for --loss infonce; the sigmoid loss takes --t and --b");
-            }
-            sigmoid_loss(a)?
-        }
-        LossKind::Infonce => {
-            if a.t.is_some() || a.b.is_some() || relative_bias {
-                bail!("--t/--b/--relative-bias are for the sigmoid loss; InfoNCE takes --tau");
-            }
-            if a.learn_t || a.learn_b || a.init_t.is_some() || a.init_b.is_some() {
-                bail!("--learn-t/--learn-b/--init-t/--init-b are for the sigmoid loss");
-            }
-            let tau = a
-                .tau
-                .context("--tau is required for --loss infonce (e.g. --tau 0.5)")?;
-            Loss::infonce(tau)?
-        }
-    };
-    let mut cfg = FreeConfig::new(a.n, a.d.unwrap_or(a.n), loss, a.seed);
-    cfg.optimizer = optimizer;
-    cfg.lr = a.lr.unwrap_or(optimizer.default_lr());
-    cfg.momentum = a.momentum;
-    cfg.steps = a.steps.unwrap_or(optim::DEFAULT_STEPS);
-    cfg.grad_tol = a.grad_tol;
-    cfg.restarts = a.restarts.unwrap_or(optim::DEFAULT_RESTARTS);
-    cfg.learn_t = a.learn_t;
-    cfg.learn_b = a.learn_b;
-    cfg.relative_bias = relative_bias;
-    cfg.batch = a.mini_batch.mini_batch(a.n, &loss)?;
-    cfg.neg_variance_weight = a.mini_batch.neg_variance_weight;
-    Ok(cfg)
-}
-
-/// The sigmoid loss at the start: fixed `--t`/`--b`, or `--init-t`/`--init-b` for what is learnt.
-fn sigmoid_loss(a: &OptimizeArgs) -> Result<Loss> {
-    let t = if a.learn_t {
-        if a.t.is_some() {
-            bail!("--t fixes the scale; with --learn-t give its start with --init-t (default 10)");
-        }
-        a.init_t.unwrap_or(SIGLIP_INIT_T)
-    } else {
-        if a.init_t.is_some() {
-            bail!("--init-t is the start of a learnt scale: add --learn-t, or fix it with --t");
-        }
-        a.t.context(
-            "--t is required for the sigmoid loss (e.g. --t 1), or learn it with --learn-t",
-        )?
-    };
-    let rel_value = a.relative_bias.flatten();
-    let b = if a.learn_b {
-        if a.b.is_some() || rel_value.is_some() {
-            bail!(
-                "--b/--relative-bias R fix the bias; with --learn-b give its start with --init-b \
-                 (default 10)"
-            );
-        }
-        a.init_b.unwrap_or(SIGLIP_INIT_B)
-    } else {
-        if a.init_b.is_some() {
-            bail!("--init-b is the start of a learnt bias: add --learn-b, or fix it with --b");
-        }
-        let mode = match rel_value {
-            Some(r) => BiasMode::Relative(r),
-            None => bias_mode(a.b.as_deref(), None)?,
+impl OptimizeArgs {
+    /// The raw options, resolved by the library ([`OptimizeOptions::resolve`]).
+    pub fn options(&self) -> OptimizeOptions {
+        let mut loss = LossOptions::new(self.loss.into());
+        loss.t = self.t;
+        loss.b = self.b.as_deref().map(BiasArg::from);
+        loss.relative_bias = self.relative_bias;
+        loss.tau = self.tau;
+        loss.learn_t = self.learn_t;
+        loss.learn_b = self.learn_b;
+        loss.init_t = self.init_t;
+        loss.init_b = self.init_b;
+        let mut o = OptimizeOptions::new(self.n, loss);
+        o.d = self.d;
+        o.optimizer = self.optimizer.into();
+        o.lr = self.lr;
+        o.lr_schedule = self.lr_schedule.clone();
+        o.momentum = self.momentum;
+        o.steps = self.steps;
+        o.grad_tol = self.grad_tol;
+        o.restarts = self.restarts;
+        o.seed = self.seed;
+        o.mini_batch = self.mini_batch.options();
+        o.margin_quantile = self.margin_quantile;
+        o.outputs = OutputPaths {
+            save_u: self.save_u.clone(),
+            save_v: self.save_v.clone(),
         };
-        mode.bias(t)
-    };
-    // The library checks t and b (and, in `optimize`, that a relative bias has t > 0).
-    Ok(Loss::sigmoid(t, b)?)
+        o
+    }
 }
 
 pub fn run(a: &OptimizeArgs) -> Result<()> {
-    let level = QuantileLevel::new(a.margin_quantile).context("invalid --margin-quantile")?;
     if a.max_margin {
         bail!(
             "--max-margin has moved to its own command: ccem max-margin --n {} --d {} (see \
@@ -263,21 +221,13 @@ pub fn run(a: &OptimizeArgs) -> Result<()> {
             a.d.unwrap_or(a.n)
         );
     }
-    let cfg = config(a)?;
-    for p in a.save_u.iter().chain(&a.save_v) {
-        ccem::io::MatrixFormat::from_path(p)?;
-    }
-    let cfg = cfg.check()?;
-    let r = optim::optimize_checked(&cfg);
-    let diverged = r.termination.is_diverged();
+    // Every option and output path is checked before the work.
+    let r = a.options().resolve(Spelling::Flag)?;
+    let run = optim::optimize_checked(&r.config);
+    let diverged = run.termination.is_diverged();
     // Measured, and compared with the theory (of the expected loss for a mini-batch run).
-    let record = ccem::record::OptimizeRecord::new(&cfg, &r, level)?;
-    if let Some(p) = &a.save_u {
-        ccem::io::write_matrix(p, &r.u).with_context(|| format!("saving U to {}", p.display()))?;
-    }
-    if let Some(p) = &a.save_v {
-        ccem::io::write_matrix(p, &r.v).with_context(|| format!("saving V to {}", p.display()))?;
-    }
+    let record = ccem::record::OptimizeRecord::new(&r.config, &run, r.level)?;
+    r.outputs.write(&run.u, &run.v)?;
     print_records(a.format, &[record])?;
     if diverged {
         return Err(super::ExitStatus {

@@ -2,15 +2,14 @@
 
 use super::output::{print_records, Format};
 use super::progress::SweepProgress;
-use super::theory::bias_mode;
-use anyhow::{bail, Context, Result};
-use ccem::grid::{parse_int_grid, parse_real_grid};
+use anyhow::{Context, Result};
+use ccem::options::{BiasArg, GridArg, Spelling, SweepOptions};
 use ccem::sweep::engine::run_sweep;
 use ccem::sweep::store::TimingLog;
 use ccem::sweep::summary::{summarize, Summary};
 
 use super::theory::LossKind;
-use ccem::sweep::{merge, runner, Mode, RunOptions, Shard, SweepSpec};
+use ccem::sweep::{merge, runner, Mode, SweepSpec};
 use ccem::Valid;
 use std::path::{Path, PathBuf};
 
@@ -53,9 +52,9 @@ pub struct SweepArgs {
     /// Base seed (each cell's seed is derived from it, N and the seed index)
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Dimension d = round(d_ratio * N)
-    #[arg(long, default_value_t = 1.0)]
-    pub d_ratio: f64,
+    /// Dimension d = round(d_ratio * N) [default: 1]
+    #[arg(long)]
+    pub d_ratio: Option<f64>,
     /// A grid of dimensions (`2..12`, `2,3,5`): the cells are every (N, d) pair, d < N included
     /// (no CCEM theory there; compare the margin columns)
     #[arg(
@@ -121,45 +120,35 @@ impl From<ModeArg> for Mode {
 }
 
 impl SweepArgs {
+    /// The raw options, resolved by the library ([`SweepOptions::resolve`]).
+    pub fn options(&self) -> SweepOptions {
+        let mut o = SweepOptions::new(
+            self.mode.into(),
+            self.loss.into(),
+            GridArg::Text(self.n.clone()),
+            GridArg::Text(self.t.clone()),
+        );
+        o.b = self.b.as_deref().map(BiasArg::from);
+        o.relative_bias = self.relative_bias;
+        o.seeds = self.seeds;
+        o.seed = self.seed;
+        o.d_ratio = self.d_ratio;
+        o.d = self.d.clone().map(GridArg::Text);
+        o.steps = self.steps;
+        o.lr = self.lr;
+        o.layers = self.layers;
+        o.optimizer = self.optimizer.clone();
+        o.restarts = self.restarts;
+        o.grad_tol = self.grad_tol;
+        o.mini_batch = self.mini_batch.options();
+        o.shard = self.shard.clone();
+        o.threads = self.threads;
+        o
+    }
+
     /// The sweep's specification, checked by the library.
     pub fn spec(&self) -> Result<Valid<SweepSpec>> {
-        let bias = bias_mode(self.b.as_deref(), self.relative_bias)?;
-        if self.loss == LossKind::Infonce && (self.b.is_some() || self.relative_bias.is_some()) {
-            bail!("--b/--relative-bias are for the sigmoid loss");
-        }
-        if self.threads == Some(0) {
-            bail!("--threads must be >= 1");
-        }
-        let spec = SweepSpec {
-            mode: self.mode.into(),
-            objective: self.loss.into(),
-            ns: parse_int_grid(&self.n)?,
-            ts: parse_real_grid(&self.t)?,
-            bias,
-            seeds: self.seeds,
-            base_seed: self.seed,
-            d_ratio: self.d_ratio,
-            ds: self.d.as_deref().map(parse_int_grid).transpose()?,
-            run: RunOptions {
-                steps: self.steps,
-                lr: self.lr,
-                layers: self.layers,
-                optimizer: self.optimizer.clone(),
-                restarts: self.restarts,
-                grad_tol: self.grad_tol,
-                batch: self.mini_batch.batch,
-                batching: self
-                    .mini_batch
-                    .batching
-                    .as_deref()
-                    .map(str::parse)
-                    .transpose()?,
-                neg_variance_weight: (self.mini_batch.neg_variance_weight != 0.0)
-                    .then_some(self.mini_batch.neg_variance_weight),
-            },
-            shard: self.shard.as_deref().map(Shard::parse).transpose()?,
-        };
-        Ok(spec.check()?)
+        Ok(self.options().resolve(Spelling::Flag)?.spec)
     }
 }
 

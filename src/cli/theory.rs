@@ -1,8 +1,9 @@
 //! `ccem theory`: the exact optimum over a grid of (N, t).
 
 use super::output::{write_record_stream, Format};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use ccem::grid::{IntGrid, RealGrid};
+use ccem::options::{parse_bias, BiasArg, Spelling, TheoryOptions};
 use ccem::theory::{BiasMode, Optimum, Phase};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -14,9 +15,11 @@ use serde::Serialize;
   ccem theory --n 4..50 --t 0.1..5:10 --format csv > theory.csv
   ccem theory --n 10 --t 1..10:4 --relative-bias 0.5
   ccem theory --loss infonce --n 10 --tau 0.07
-  ccem theory --n 32768 --t 117.8 --b 12.9 --d 768   # SigLIP's trained values: d < N
+  ccem theory --n 32768 --t 117.33 --b 12.93 --d 768  # google/siglip-base-patch16-224: d < N
   ccem theory --n 16 --t 2 --b 1 --batch 4          # the optimum of the expected loss over batches of 4
 
+SigLIP's logit_scale is t and its logit_bias is -b: the checkpoint google/siglip-base-patch16-224
+has exp(logit_scale) = 117.33 and logit_bias = -12.93, i.e. t = 117.33, b = 12.93.
 InfoNCE's loss is the sum of the row and column cross-entropies (the paper's convention), twice
 open_clip's ClipLoss (their mean); loss_clip gives the CLIP value.")]
 pub struct TheoryArgs {
@@ -75,28 +78,13 @@ impl From<LossKind> for ccem::LossKind {
     }
 }
 
-/// Parses `--b`: `tied`, a number; or `--relative-bias`.
+/// `--b` (a number or `tied`) or `--relative-bias` as a bias setting ([`parse_bias`]).
 pub fn bias_mode(b: Option<&str>, relative: Option<f64>) -> Result<BiasMode> {
-    Ok(match (b, relative) {
-        (_, Some(r)) => {
-            if !r.is_finite() {
-                bail!("invalid --relative-bias {r}: must be a finite number");
-            }
-            BiasMode::Relative(r)
-        }
-        (None, None) => BiasMode::Tied,
-        (Some(s), None) if s.trim().eq_ignore_ascii_case("tied") => BiasMode::Tied,
-        (Some(s), None) => {
-            let v: f64 = s
-                .trim()
-                .parse()
-                .map_err(|_| anyhow::anyhow!("invalid --b '{s}': give a number or 'tied'"))?;
-            if !v.is_finite() {
-                bail!("invalid --b {v}: must be a finite number");
-            }
-            BiasMode::Fixed(v)
-        }
-    })
+    Ok(parse_bias(
+        b.map(BiasArg::from).as_ref(),
+        relative,
+        Spelling::Flag,
+    )?)
 }
 
 /// One cell of the sigmoid theory.
@@ -162,16 +150,20 @@ fn stream_cells<'g, P: Send + Sync + Copy + 'g, T: Send + 'g>(
 }
 
 pub fn run(a: &TheoryArgs) -> Result<()> {
+    // The combination of options, checked by the library.
+    TheoryOptions {
+        loss: a.loss.into(),
+        t: a.t.is_some(),
+        b: a.b.is_some(),
+        relative_bias: a.relative_bias.is_some(),
+        tau: a.tau.is_some(),
+        batch: a.batch.is_some(),
+        d: a.d,
+    }
+    .resolve(Spelling::Flag)?;
     let ns = IntGrid::parse(&a.n)?;
     ccem::error::check_batch(ns.min())?;
     if let Some(b) = a.batch {
-        if a.loss == LossKind::Infonce {
-            bail!(
-                "--batch gives the optimum of the expected mini-batch loss, which only the \
-                 sigmoid loss has in closed form; InfoNCE has no weighted equivalent (train it \
-                 with `ccem optimize --loss infonce --batch B --batching shuffled`)"
-            );
-        }
         // 2 <= B <= N for every N of the grid iff it holds for the smallest.
         ccem::theory::batch::check_mini_batch(ns.min(), b)?;
     }
@@ -189,15 +181,7 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
     let mut out = stdout.lock();
     match a.loss {
         LossKind::Sigmoid => {
-            if a.tau.is_some() {
-                bail!("--tau is for --loss infonce; the sigmoid loss takes --t and --b");
-            }
-            let t_spec = a.t.as_deref().ok_or_else(|| {
-                anyhow::anyhow!(
-                    "--t is required for the sigmoid loss (e.g. --t 1 or --t 0.1..5:10)"
-                )
-            })?;
-            let ts = RealGrid::parse(t_spec)?;
+            let ts = RealGrid::parse(a.t.as_deref().unwrap_or_default())?;
             let mode = bias_mode(a.b.as_deref(), a.relative_bias)?;
             // The library checks the ends of the grid (the bias is linear in t, so its extremes
             // are there too); every cell between is then valid.
@@ -241,13 +225,7 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
             emit(a, &mut out, count, ns.max(), records, |n| n)
         }
         LossKind::Infonce => {
-            if a.t.is_some() || a.b.is_some() || a.relative_bias.is_some() {
-                bail!("--t/--b/--relative-bias are for the sigmoid loss; InfoNCE takes --tau");
-            }
-            let tau_spec = a.tau.as_deref().ok_or_else(|| {
-                anyhow::anyhow!("--tau is required for --loss infonce (e.g. --tau 0.07)")
-            })?;
-            let taus = RealGrid::parse(tau_spec)?;
+            let taus = RealGrid::parse(a.tau.as_deref().unwrap_or_default())?;
             for tau in [taus.min(), taus.max()] {
                 Optimum::infonce(ns.min(), tau)?;
             }
@@ -278,9 +256,6 @@ fn emit<T: Serialize>(
     let Some(d) = a.d else {
         return write_record_stream(out, a.format, count, records);
     };
-    if d == 0 {
-        bail!("invalid --d 0: the dimension must be >= 1");
-    }
     if d < needed(n_max) {
         eprintln!("{}", super::dimension::BELOW_NOTE);
     }

@@ -3,14 +3,14 @@
 use super::output::{print_records, Format};
 use super::theory::LossKind;
 use anyhow::{bail, Context, Result};
-use ccem::encoder::{self, EncoderConfig};
-use ccem::loss::Loss;
+use ccem::encoder;
+use ccem::options::{BiasArg, LossOptions, OutputPaths, Spelling, TrainOptions};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   ccem train --n 20 --loss sigmoid --t 3            # t = b = 3, 100 steps of SGD, lr 0.5, d = N
-  ccem train --n 20 --loss infonce --t 0.5 --steps 3000 --format json
+  ccem train --n 20 --loss infonce --tau 0.5 --steps 3000 --format json
   ccem train --n 30 --d 60 --layers 3 --loss sigmoid --t 1 --b 2 --seed 4 --save-u U.npy --save-v V.npy
 
 The data are 2N Gaussian points in R^{2d}; the encoder is ReLU(W2 ReLU(W1 x + b1) + b2) (a third
@@ -38,10 +38,10 @@ pub struct TrainArgs {
     /// Sigmoid scale t; for --loss infonce, the temperature tau (as in the paper's script)
     #[arg(long, allow_hyphen_values = true)]
     pub t: Option<f64>,
-    /// Sigmoid bias (default: b = t)
-    #[arg(long, allow_hyphen_values = true)]
-    pub b: Option<f64>,
-    /// InfoNCE temperature (alternative to --t)
+    /// Sigmoid bias b (logit t*S - b): a number or `tied` (b = t, the default)
+    #[arg(long, value_name = "B|tied", allow_hyphen_values = true)]
+    pub b: Option<String>,
+    /// InfoNCE temperature tau (alternative to --t)
     #[arg(long, allow_hyphen_values = true)]
     pub tau: Option<f64>,
     /// Full-batch SGD steps
@@ -73,71 +73,47 @@ pub struct TrainArgs {
     pub format: Format,
 }
 
-/// The loss from the arguments (checked by the library).
-fn loss(a: &TrainArgs) -> Result<Loss> {
-    Ok(match a.loss {
-        LossKind::Sigmoid => {
-            if a.tau.is_some() {
-                bail!("--tau is for --loss infonce; the sigmoid loss takes --t and --b");
-            }
-            let t =
-                a.t.ok_or_else(|| anyhow::anyhow!("--t is required (e.g. --t 1)"))?;
-            Loss::sigmoid(t, a.b.unwrap_or(t))?
-        }
-        LossKind::Infonce => {
-            if a.b.is_some() {
-                bail!("--b is for the sigmoid loss");
-            }
-            let tau = match (a.tau, a.t) {
-                (Some(_), Some(_)) => {
-                    bail!("--t and --tau both give the InfoNCE temperature: use --tau alone")
-                }
-                (Some(tau), None) | (None, Some(tau)) => tau,
-                (None, None) => bail!("--tau (or --t) is required for InfoNCE (e.g. --tau 0.5)"),
-            };
-            Loss::infonce(tau)?
-        }
-    })
+impl TrainArgs {
+    /// The raw options, resolved by the library ([`TrainOptions::resolve`]).
+    pub fn options(&self) -> TrainOptions {
+        let mut loss = LossOptions::new(self.loss.into());
+        loss.t = self.t;
+        loss.b = self.b.as_deref().map(BiasArg::from);
+        loss.tau = self.tau;
+        let mut o = TrainOptions::new(self.n, loss);
+        o.d = self.d;
+        o.layers = self.layers;
+        o.steps = self.steps;
+        o.lr = self.lr;
+        o.seed = self.seed;
+        o.mini_batch = self.mini_batch.options();
+        o.margin_quantile = self.margin_quantile;
+        o.outputs = OutputPaths {
+            save_u: self.save_u.clone(),
+            save_v: self.save_v.clone(),
+        };
+        o
+    }
 }
 
 pub fn run(a: &TrainArgs) -> Result<()> {
-    let loss = loss(a)?;
-    let cfg = EncoderConfig {
-        n: a.n,
-        d: a.d.unwrap_or(a.n),
-        layers: a.layers,
-        steps: a.steps,
-        lr: a.lr,
-        seed: a.seed,
-        batch: a.mini_batch.mini_batch(a.n, &loss)?,
-        neg_variance_weight: a.mini_batch.neg_variance_weight,
-    };
-    for p in a.save_u.iter().chain(&a.save_v) {
-        ccem::io::MatrixFormat::from_path(p)?;
-    }
-    let level = ccem::geometry::QuantileLevel::new(a.margin_quantile)
-        .context("invalid --margin-quantile")?;
+    // Every option and output path is checked before the work.
+    let r = a.options().resolve(Spelling::Flag)?;
     if a.threads == Some(0) {
         bail!("--threads must be >= 1");
     }
-    let cfg = cfg.check()?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(a.threads.unwrap_or(0))
         .build()
         .context("cannot start the worker threads")?;
-    let r = pool.install(|| encoder::train_checked(&cfg, &loss));
-    let diverged = r.termination.is_diverged();
+    let run = pool.install(|| encoder::train_checked(&r.config, &r.loss));
+    let diverged = run.termination.is_diverged();
     if diverged {
-        eprintln!("warning: training diverged after {} steps (a non-finite value appeared); try a smaller --lr", r.steps_run);
+        eprintln!("warning: training diverged after {} steps (a non-finite value appeared); try a smaller --lr", run.steps_run);
     }
     // Measured, and compared with the theory (of the expected loss for a mini-batch run).
-    let rec = ccem::record::TrainRecord::new(&cfg, &loss, &r, level)?;
-    if let Some(p) = &a.save_u {
-        ccem::io::write_matrix(p, &r.u)?;
-    }
-    if let Some(p) = &a.save_v {
-        ccem::io::write_matrix(p, &r.v)?;
-    }
+    let rec = ccem::record::TrainRecord::new(&r.config, &r.loss, &run, r.level)?;
+    r.outputs.write(&run.u, &run.v)?;
     print_records(a.format, &[rec])?;
     if diverged {
         return Err(super::ExitStatus {

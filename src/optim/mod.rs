@@ -141,6 +141,12 @@ pub enum Schedule {
         /// The smallest factor.
         floor: f64,
     },
+    /// Cosine annealing to zero over `steps` steps (SPEC §3.2):
+    /// `f(k) = (1 + cos(pi min(k, steps) / steps)) / 2`.
+    Cosine {
+        /// The steps of the whole run, `>= 1`.
+        steps: usize,
+    },
 }
 
 impl Schedule {
@@ -153,6 +159,36 @@ impl Schedule {
                 * std::f64::consts::LN_2)
                 .exp()
                 .max(floor),
+            Schedule::Cosine { steps } => {
+                let x = k.min(steps) as f64 / steps.max(1) as f64;
+                0.5 * (1.0 + (std::f64::consts::PI * x).cos())
+            }
+        }
+    }
+
+    /// The schedule of a run of `steps` steps by its name: `step` ([`DEFAULT_SCHEDULE`]: the
+    /// rate halves every 1000 steps, down to 2%), `constant` or `cosine` (annealed to zero
+    /// over the `steps`).
+    ///
+    /// # Errors
+    /// Any other name.
+    pub fn named(name: &str, steps: usize) -> Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "step" => Ok(DEFAULT_SCHEDULE),
+            "constant" => Ok(Schedule::Constant),
+            "cosine" => Ok(Schedule::Cosine { steps }),
+            _ => Err(Error::Config(format!(
+                "unknown learning-rate schedule '{name}': use step, constant or cosine"
+            ))),
+        }
+    }
+
+    /// The schedule's name ([`Schedule::named`]): `step` for any exponential decay.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Schedule::Constant => "constant",
+            Schedule::Exponential { .. } => "step",
+            Schedule::Cosine { .. } => "cosine",
         }
     }
 }
@@ -309,6 +345,13 @@ impl FreeConfig {
                 value: self.momentum,
                 requirement: "must be in [0, 1)",
             });
+        }
+        if let Schedule::Cosine { steps } = self.schedule {
+            if steps < 1 {
+                return Err(Error::Config(
+                    "invalid cosine schedule over 0 steps: need at least one".to_string(),
+                ));
+            }
         }
         if let Schedule::Exponential { half_life, floor } = self.schedule {
             check_positive("half_life", half_life)?;

@@ -15,7 +15,9 @@
 //! (see [`crate::Report`]).
 //!
 //! # Precision at large `t` and `N` (SPEC §3.1)
-//! At SigLIP's trained values (`N = 32768`, `t = 117.8`, `b = 12.9`) both sigmoids of `l'` are
+//! At SigLIP-like values (`N = 32768`, `t = 117.8`, `b = 12.9`, illustrative: the checkpoint
+//! google/siglip-base-patch16-224 has `exp(logit_scale) = 117.33`, `logit_bias = -12.93`) both
+//! sigmoids of `l'` are
 //! near `1e-17` and the loss near `1e-16`; at larger `t` they underflow to `0`, and `l' = 0 - 0`
 //! would give a wrong phase. The sign of `l'` is therefore read from the log-ratio
 //! [`ccem_log_derivative_ratio`]

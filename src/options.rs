@@ -1,0 +1,1076 @@
+//! One option resolver for both front ends: the command line (`src/cli/`) and Python
+//! (`python/src/`) fill the same raw-options struct per command ([`OptimizeOptions`],
+//! [`TrainOptions`], [`SweepOptions`], [`TheoryOptions`], [`InspectOptions`]) and call its
+//! `resolve`, which checks every option and every combination once and returns the library's
+//! validated configuration. Neither front end re-checks a value, so they accept exactly the same
+//! combinations with the same values.
+//!
+//! Errors name the options in the spelling of the front end that asked ([`Spelling`]):
+//! `--relative-bias` on the command line, `relative_bias` in Python.
+//!
+//! The rules where the front ends used to disagree (issue 17), as a user would expect them:
+//! - `t` is the sigmoid loss's scale and `tau` InfoNCE's temperature; `train` and `sweep` also
+//!   take `t` as InfoNCE's temperature, as the paper's script does (`train` refuses both), in
+//!   both front ends (Python's `train(loss="infonce", t=0.5)` used to raise).
+//! - A learnt bias starts from `init_b`: `learn_b` with a fixed bias (`b`, or a relative bias
+//!   with a value) is refused; `relative_bias` without a value (`--relative-bias`,
+//!   `relative_bias=True`) learns `r_b = b / t` instead of `b`.
+//! - `b` is a number or `tied` (`b = t`), parsed once ([`parse_bias`]).
+//! - `threads = 0`, `d = 0` and non-finite numbers are refused.
+//!
+//! Output paths are checked before any work starts ([`OutputPaths`]).
+
+use crate::base::Precision;
+use crate::batch::MiniBatch;
+use crate::encoder::{self, EncoderConfig};
+use crate::error::{check_finite, Error, Result};
+use crate::geometry::inspect::{InspectConfig, QuantileMode, DEFAULT_INSPECT_BLOCK};
+use crate::geometry::{QuantileLevel, DEFAULT_MARGIN_QUANTILE};
+use crate::grid::{parse_int_grid, parse_real_grid};
+use crate::io::MatrixFormat;
+use crate::loss::{Loss, LossKind, LossParams};
+use crate::optim::{self, FreeConfig, OptimizerKind, Schedule};
+use crate::sweep::{Mode, RunOptions, Shard, SweepSpec};
+use crate::theory::BiasMode;
+use crate::valid::Valid;
+use std::path::{Path, PathBuf};
+
+/// How a front end spells an option's name in messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spelling {
+    /// The command line: `relative_bias` is `--relative-bias`.
+    Flag,
+    /// Python's keyword arguments: `relative_bias` is `relative_bias`.
+    Keyword,
+}
+
+impl Spelling {
+    /// The option `name` (the library's, `snake_case`) in this spelling.
+    pub fn name(self, name: &str) -> String {
+        match self {
+            Spelling::Flag => format!("--{}", name.replace('_', "-")),
+            Spelling::Keyword => name.to_string(),
+        }
+    }
+
+    /// Several names joined by `/`.
+    fn names(self, names: &[&str]) -> String {
+        names
+            .iter()
+            .map(|n| self.name(n))
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// A switch turned on: `--learn-t` or `learn_t=True`.
+    fn on(self, name: &str) -> String {
+        match self {
+            Spelling::Flag => self.name(name),
+            Spelling::Keyword => format!("{name}=True"),
+        }
+    }
+
+    /// An option given with a value: `--n 5` or `n=5`.
+    fn given(self, name: &str, value: impl std::fmt::Display) -> String {
+        match self {
+            Spelling::Flag => format!("{} {value}", self.name(name)),
+            Spelling::Keyword => format!("{name}={value}"),
+        }
+    }
+}
+
+fn config(msg: String) -> Error {
+    Error::Config(msg)
+}
+
+/// A bias as given: text (`tied` or a number, as typed on the command line) or a number.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BiasArg {
+    /// `tied` (any case) or a number.
+    Text(String),
+    /// A number.
+    Value(f64),
+}
+
+impl From<f64> for BiasArg {
+    fn from(v: f64) -> Self {
+        BiasArg::Value(v)
+    }
+}
+
+impl From<&str> for BiasArg {
+    fn from(s: &str) -> Self {
+        BiasArg::Text(s.to_string())
+    }
+}
+
+/// The bias setting of `b` (a number or `tied`) and a relative bias `r_b` (`b = r_b t`): tied
+/// when neither is given. The one place a bias option is parsed.
+///
+/// # Errors
+/// Both given; `b` neither a number nor `tied`; a non-finite value.
+pub fn parse_bias(b: Option<&BiasArg>, relative: Option<f64>, sp: Spelling) -> Result<BiasMode> {
+    match (b, relative) {
+        (Some(_), Some(_)) => Err(config(format!(
+            "give either {} or {}, not both",
+            sp.name("b"),
+            sp.name("relative_bias")
+        ))),
+        (None, None) => Ok(BiasMode::Tied),
+        (None, Some(r)) => Ok(BiasMode::Relative(check_finite("relative_bias", r)?)),
+        (Some(BiasArg::Value(v)), None) => Ok(BiasMode::Fixed(check_finite("b", *v)?)),
+        (Some(BiasArg::Text(s)), None) => {
+            if s.trim().eq_ignore_ascii_case("tied") {
+                return Ok(BiasMode::Tied);
+            }
+            let v: f64 = s.trim().parse().map_err(|_| {
+                config(format!(
+                    "invalid {} '{s}': give a number or 'tied'",
+                    sp.name("b")
+                ))
+            })?;
+            Ok(BiasMode::Fixed(check_finite("b", v)?))
+        }
+    }
+}
+
+/// A grid of values as given: the command line's spelling (`4..50`, `0.1..5:10`, `1,2,5`) or
+/// the values themselves (Python's sequences and arrays).
+#[derive(Clone, Debug, PartialEq)]
+pub enum GridArg<T> {
+    /// A grid spelled as text ([`crate::grid`]).
+    Text(String),
+    /// The values.
+    Values(Vec<T>),
+}
+
+impl GridArg<f64> {
+    /// The values of a grid of reals.
+    ///
+    /// # Errors
+    /// A malformed or empty grid, a non-finite value.
+    pub fn reals(&self, name: &str, sp: Spelling) -> Result<Vec<f64>> {
+        match self {
+            GridArg::Text(s) => parse_real_grid(s),
+            GridArg::Values(v) => {
+                if v.is_empty() {
+                    return Err(config(format!("{}: the grid is empty", sp.name(name))));
+                }
+                if let Some(x) = v.iter().find(|x| !x.is_finite()) {
+                    return Err(config(format!(
+                        "{}: {x} is not a finite number",
+                        sp.name(name)
+                    )));
+                }
+                Ok(v.clone())
+            }
+        }
+    }
+}
+
+impl GridArg<usize> {
+    /// The values of a grid of integers.
+    ///
+    /// # Errors
+    /// A malformed or empty grid.
+    pub fn ints(&self, name: &str, sp: Spelling) -> Result<Vec<usize>> {
+        match self {
+            GridArg::Text(s) => parse_int_grid(s),
+            GridArg::Values(v) if v.is_empty() => {
+                Err(config(format!("{}: the grid is empty", sp.name(name))))
+            }
+            GridArg::Values(v) => Ok(v.clone()),
+        }
+    }
+}
+
+/// The options that choose a run's loss (`optimize`; `train` takes the fixed ones only).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LossOptions {
+    /// Which loss.
+    pub loss: LossKind,
+    /// The sigmoid scale `t` (fixed).
+    pub t: Option<f64>,
+    /// The sigmoid bias `b` (fixed; default `b = t`).
+    pub b: Option<BiasArg>,
+    /// A relative bias `b = r_b t`: `Some(None)` makes `r_b` the parameter (learnt with
+    /// `learn_b`), `Some(Some(r))` fixes it.
+    pub relative_bias: Option<Option<f64>>,
+    /// InfoNCE's temperature.
+    pub tau: Option<f64>,
+    /// Learn `t = exp(t')`.
+    pub learn_t: bool,
+    /// Learn the bias.
+    pub learn_b: bool,
+    /// The start of a learnt `t` (default [`optim::SIGLIP_INIT_T`]).
+    pub init_t: Option<f64>,
+    /// The start of a learnt `b` (default [`optim::SIGLIP_INIT_B`]).
+    pub init_b: Option<f64>,
+}
+
+impl LossOptions {
+    /// No option given, for `loss`.
+    pub fn new(loss: LossKind) -> Self {
+        LossOptions {
+            loss,
+            t: None,
+            b: None,
+            relative_bias: None,
+            tau: None,
+            learn_t: false,
+            learn_b: false,
+            init_t: None,
+            init_b: None,
+        }
+    }
+
+    /// The loss to start from (fixed `t`, `b`, or the starts of the learnt ones), checked by the
+    /// loss's constructor.
+    ///
+    /// # Errors
+    /// An option of the other loss, a missing `t` or `tau`, a fixed value given with a learnt
+    /// one (`t` with `learn_t`, `b` or a relative bias value with `learn_b`), a start without
+    /// the learning (`init_t` without `learn_t`), an invalid value.
+    pub fn resolve(&self, sp: Spelling) -> Result<Loss> {
+        let o = |n: &str| sp.name(n);
+        match self.loss {
+            LossKind::InfoNce => {
+                if self.t.is_some() || self.b.is_some() || self.relative_bias.is_some() {
+                    return Err(config(format!(
+                        "{} are for the sigmoid loss; InfoNCE takes {}",
+                        sp.names(&["t", "b", "relative_bias"]),
+                        o("tau")
+                    )));
+                }
+                if self.learn_t || self.learn_b || self.init_t.is_some() || self.init_b.is_some() {
+                    return Err(config(format!(
+                        "{} are for the sigmoid loss; InfoNCE has only its temperature {}",
+                        sp.names(&["learn_t", "learn_b", "init_t", "init_b"]),
+                        o("tau")
+                    )));
+                }
+                let tau = self.tau.ok_or_else(|| {
+                    config(format!(
+                        "{} is required for the InfoNCE loss (e.g. {})",
+                        o("tau"),
+                        sp.given("tau", 0.5)
+                    ))
+                })?;
+                Loss::build(
+                    LossKind::InfoNce,
+                    &LossParams {
+                        tau: Some(tau),
+                        ..LossParams::default()
+                    },
+                )
+            }
+            LossKind::Sigmoid => {
+                if self.tau.is_some() {
+                    return Err(config(format!(
+                        "{} is for the InfoNCE loss; the sigmoid loss takes {} and {}",
+                        o("tau"),
+                        o("t"),
+                        o("b")
+                    )));
+                }
+                let t = if self.learn_t {
+                    if self.t.is_some() {
+                        return Err(config(format!(
+                            "{} fixes the scale; with {} give its start as {} (default 10)",
+                            o("t"),
+                            sp.on("learn_t"),
+                            o("init_t")
+                        )));
+                    }
+                    self.init_t.unwrap_or(optim::SIGLIP_INIT_T)
+                } else {
+                    if self.init_t.is_some() {
+                        return Err(config(format!(
+                            "{} is the start of a learnt scale: add {}, or fix it with {}",
+                            o("init_t"),
+                            sp.on("learn_t"),
+                            o("t")
+                        )));
+                    }
+                    self.t.ok_or_else(|| {
+                        config(format!(
+                            "{} is required for the sigmoid loss (e.g. {}), or learn it with {}",
+                            o("t"),
+                            sp.given("t", 1),
+                            sp.on("learn_t")
+                        ))
+                    })?
+                };
+                let rel_value = self.relative_bias.flatten();
+                if self.b.is_some() && self.relative_bias.is_some() {
+                    return Err(config(format!(
+                        "give either {} or {}, not both",
+                        o("b"),
+                        o("relative_bias")
+                    )));
+                }
+                let b = if self.learn_b {
+                    if self.b.is_some() || rel_value.is_some() {
+                        return Err(config(format!(
+                            "{b} and {r} with a value fix the bias; with {l} give its start as \
+                             {i} (default 10), and learn r_b = b/t with {r} alone ({r1})",
+                            b = o("b"),
+                            r = o("relative_bias"),
+                            l = sp.on("learn_b"),
+                            i = o("init_b"),
+                            r1 = match sp {
+                                Spelling::Flag => "--relative-bias without a value",
+                                Spelling::Keyword => "relative_bias=True",
+                            }
+                        )));
+                    }
+                    self.init_b.unwrap_or(optim::SIGLIP_INIT_B)
+                } else {
+                    if self.init_b.is_some() {
+                        return Err(config(format!(
+                            "{} is the start of a learnt bias: add {}, or fix it with {}",
+                            o("init_b"),
+                            sp.on("learn_b"),
+                            o("b")
+                        )));
+                    }
+                    parse_bias(self.b.as_ref(), rel_value, sp)?.bias(t)
+                };
+                Loss::build(
+                    LossKind::Sigmoid,
+                    &LossParams {
+                        t: Some(t),
+                        b: Some(b),
+                        ..LossParams::default()
+                    },
+                )
+            }
+            kind => {
+                // The other losses: their parameters as given, checked by the loss itself.
+                if self.learn_t || self.learn_b || self.init_t.is_some() || self.init_b.is_some() {
+                    return Err(config(format!(
+                        "{} are for the sigmoid loss",
+                        sp.names(&["learn_t", "learn_b", "init_t", "init_b"])
+                    )));
+                }
+                let b = match &self.b {
+                    None => None,
+                    Some(b) => match parse_bias(Some(b), None, sp)? {
+                        BiasMode::Fixed(v) => Some(v),
+                        _ => self.t,
+                    },
+                };
+                Loss::build(
+                    kind,
+                    &LossParams {
+                        t: self.t,
+                        b,
+                        relative_bias: self.relative_bias.flatten(),
+                        tau: self.tau,
+                        within_view: None,
+                    },
+                )
+            }
+        }
+    }
+}
+
+/// The learning-rate schedule of `optimize` by name: `step` (the default), `constant` or
+/// `cosine` ([`Schedule::named`]).
+pub const DEFAULT_LR_SCHEDULE: &str = "step";
+
+/// The mini-batch options shared by `optimize`, `train` and `sweep` (SPEC §8).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct MiniBatchOptions {
+    /// Mini-batch size `B` (`None`: the full batch).
+    pub batch: Option<usize>,
+    /// The strategy's name ([`crate::batch::Batching`]).
+    pub batching: Option<String>,
+    /// Weight of the negative-variance penalty (`0`: none).
+    pub neg_variance_weight: f64,
+}
+
+impl MiniBatchOptions {
+    fn resolve(&self, n: usize, loss: &Loss) -> Result<Option<MiniBatch>> {
+        check_finite("neg_variance_weight", self.neg_variance_weight)?;
+        MiniBatch::from_options(n, self.batch, self.batching.as_deref(), loss)
+    }
+}
+
+/// Where a command saves its matrices; checked before the work ([`OutputPaths::check`]).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct OutputPaths {
+    /// The final `U` (`.npy` or `.csv`).
+    pub save_u: Option<PathBuf>,
+    /// The final `V` (`.npy` or `.csv`).
+    pub save_v: Option<PathBuf>,
+}
+
+impl OutputPaths {
+    /// Checks every output path before the work: the extension picks the format (`.npy` or
+    /// `.csv`, anything else refused), `U` and `V` go to different files, the parent directory
+    /// exists and is writable, and the path is not a directory. An existing file is replaced
+    /// (atomically, by [`crate::io::write_matrix`]), as `--save-u` always did.
+    ///
+    /// # Errors
+    /// The first path that breaks a rule, named.
+    pub fn check(&self, sp: Spelling) -> Result<()> {
+        let named = [("save_u", &self.save_u), ("save_v", &self.save_v)];
+        for (name, p) in named {
+            if let Some(p) = p {
+                check_output_path(p, &sp.name(name))?;
+            }
+        }
+        if let (Some(u), Some(v)) = (&self.save_u, &self.save_v) {
+            if same_file(u, v) {
+                return Err(config(format!(
+                    "{} and {} are the same file '{}': V would replace U; give two paths",
+                    sp.name("save_u"),
+                    sp.name("save_v"),
+                    v.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `u` and `v` where asked (each atomically, [`crate::io::write_matrix`]).
+    ///
+    /// # Errors
+    /// A file that cannot be written.
+    pub fn write(&self, u: &ndarray::Array2<f64>, v: &ndarray::Array2<f64>) -> Result<()> {
+        if let Some(p) = &self.save_u {
+            crate::io::write_matrix(p, u)?;
+        }
+        if let Some(p) = &self.save_v {
+            crate::io::write_matrix(p, v)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `a` and `b` name the same file (also through `.`/`..`, links or the case-blind
+/// spelling of an existing file).
+fn same_file(a: &Path, b: &Path) -> bool {
+    if a == b {
+        return true;
+    }
+    let canon = |p: &Path| -> Option<PathBuf> {
+        let parent = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        Some(parent.canonicalize().ok()?.join(p.file_name()?))
+    };
+    match (canon(a), canon(b)) {
+        (Some(x), Some(y)) => {
+            x == y
+                || (x.exists()
+                    && y.exists()
+                    && x.canonicalize()
+                        .ok()
+                        .is_some_and(|cx| y.canonicalize().ok().is_some_and(|cy| cx == cy)))
+        }
+        _ => false,
+    }
+}
+
+/// Checks one output path of a matrix (see [`OutputPaths::check`]); `what` names the option.
+///
+/// # Errors
+/// A wrong extension, a missing or unwritable parent directory, a directory at `path`.
+pub fn check_output_path(path: &Path, what: &str) -> Result<MatrixFormat> {
+    let format = MatrixFormat::from_path(path).map_err(|e| config(format!("{what}: {e}")))?;
+    if path.is_dir() {
+        return Err(config(format!(
+            "{what}: '{}' is a directory; give a file name",
+            path.display()
+        )));
+    }
+    let parent = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(config(format!(
+            "{what}: cannot save to '{}': the directory '{}' does not exist",
+            path.display(),
+            parent.display()
+        )));
+    }
+    // Writable: create (and remove) a probe file beside it, as the atomic write will.
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let probe = parent.join(format!(".{name}.probe{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+        }
+        Err(e) => {
+            return Err(config(format!(
+                "{what}: cannot save to '{}': the directory '{}' is not writable ({e})",
+                path.display(),
+                parent.display()
+            )))
+        }
+    }
+    if std::fs::metadata(path).is_ok_and(|m| m.permissions().readonly()) {
+        return Err(config(format!(
+            "{what}: '{}' exists and is read-only",
+            path.display()
+        )));
+    }
+    Ok(format)
+}
+
+/// The raw options of `optimize` (free embeddings minimising a loss).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizeOptions {
+    /// Batch size `N`.
+    pub n: usize,
+    /// Dimension (default `N`).
+    pub d: Option<usize>,
+    /// The loss and its learnt scalars.
+    pub loss: LossOptions,
+    /// The optimiser.
+    pub optimizer: OptimizerKind,
+    /// Initial learning rate (default: the optimiser's).
+    pub lr: Option<f64>,
+    /// `step` (default), `constant` or `cosine`.
+    pub lr_schedule: Option<String>,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Maximum steps per start (default [`optim::DEFAULT_STEPS`]).
+    pub steps: Option<usize>,
+    /// Relative gradient tolerance.
+    pub grad_tol: f64,
+    /// Random starts (default [`optim::DEFAULT_RESTARTS`]).
+    pub restarts: Option<usize>,
+    /// Seed.
+    pub seed: u64,
+    /// Mini-batches.
+    pub mini_batch: MiniBatchOptions,
+    /// The level of `margin_quantile`.
+    pub margin_quantile: f64,
+    /// Where to save `U`, `V`.
+    pub outputs: OutputPaths,
+}
+
+impl OptimizeOptions {
+    /// `n` pairs with `loss` and every other option at its default.
+    pub fn new(n: usize, loss: LossOptions) -> Self {
+        OptimizeOptions {
+            n,
+            d: None,
+            loss,
+            optimizer: optim::DEFAULT_OPTIMIZER,
+            lr: None,
+            lr_schedule: None,
+            momentum: 0.0,
+            steps: None,
+            grad_tol: optim::DEFAULT_GRAD_TOL,
+            restarts: None,
+            seed: 0,
+            mini_batch: MiniBatchOptions::default(),
+            margin_quantile: DEFAULT_MARGIN_QUANTILE,
+            outputs: OutputPaths::default(),
+        }
+    }
+
+    /// The checked run, its quantile level and output paths.
+    ///
+    /// # Errors
+    /// Any invalid option or combination (see the module docs), named in `sp`'s spelling.
+    pub fn resolve(&self, sp: Spelling) -> Result<ResolvedOptimize> {
+        let level = QuantileLevel::new(self.margin_quantile)?;
+        let loss = self.loss.resolve(sp)?;
+        let d = check_dimension(self.d, self.n, sp)?;
+        let mut cfg = FreeConfig::new(self.n, d, loss, self.seed);
+        cfg.optimizer = self.optimizer;
+        cfg.lr = self.lr.unwrap_or(self.optimizer.default_lr());
+        cfg.momentum = self.momentum;
+        cfg.steps = self.steps.unwrap_or(optim::DEFAULT_STEPS);
+        cfg.schedule = Schedule::named(
+            self.lr_schedule.as_deref().unwrap_or(DEFAULT_LR_SCHEDULE),
+            cfg.steps,
+        )?;
+        cfg.grad_tol = self.grad_tol;
+        cfg.restarts = self.restarts.unwrap_or(optim::DEFAULT_RESTARTS);
+        cfg.learn_t = self.loss.learn_t;
+        cfg.learn_b = self.loss.learn_b;
+        cfg.relative_bias = self.loss.relative_bias.is_some();
+        cfg.batch = self.mini_batch.resolve(self.n, &loss)?;
+        cfg.neg_variance_weight = self.mini_batch.neg_variance_weight;
+        let config = cfg.check()?;
+        self.outputs.check(sp)?;
+        Ok(ResolvedOptimize {
+            config,
+            level,
+            outputs: self.outputs.clone(),
+        })
+    }
+}
+
+/// `d` (default `n`), which must be `>= 1`.
+fn check_dimension(d: Option<usize>, n: usize, sp: Spelling) -> Result<usize> {
+    match d {
+        Some(0) => Err(config(format!(
+            "invalid {}: the dimension must be >= 1",
+            sp.given("d", 0)
+        ))),
+        Some(d) => Ok(d),
+        None => Ok(n),
+    }
+}
+
+/// A checked `optimize` run.
+#[derive(Clone, Debug)]
+pub struct ResolvedOptimize {
+    /// The run.
+    pub config: Valid<FreeConfig>,
+    /// The quantile level of `margin_quantile`.
+    pub level: QuantileLevel,
+    /// Where to save `U`, `V` (checked).
+    pub outputs: OutputPaths,
+}
+
+/// The raw options of `train` (the paper's encoder).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainOptions {
+    /// Batch size `N`.
+    pub n: usize,
+    /// Embedding dimension (default `N`).
+    pub d: Option<usize>,
+    /// Encoder layers.
+    pub layers: usize,
+    /// The loss (fixed `t`, `b` or `tau`; nothing learnt).
+    pub loss: LossOptions,
+    /// SGD steps.
+    pub steps: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Seed.
+    pub seed: u64,
+    /// Mini-batches.
+    pub mini_batch: MiniBatchOptions,
+    /// The level of `margin_quantile`.
+    pub margin_quantile: f64,
+    /// Where to save `U`, `V`.
+    pub outputs: OutputPaths,
+}
+
+impl TrainOptions {
+    /// `n` pairs with `loss` and every other option at its default.
+    pub fn new(n: usize, loss: LossOptions) -> Self {
+        TrainOptions {
+            n,
+            d: None,
+            layers: encoder::DEFAULT_LAYERS,
+            loss,
+            steps: encoder::DEFAULT_STEPS,
+            lr: encoder::DEFAULT_LR,
+            seed: 0,
+            mini_batch: MiniBatchOptions::default(),
+            margin_quantile: DEFAULT_MARGIN_QUANTILE,
+            outputs: OutputPaths::default(),
+        }
+    }
+
+    /// The checked run.
+    ///
+    /// For InfoNCE, `t` is the temperature (the paper's script), as `tau`.
+    ///
+    /// # Errors
+    /// Any invalid option or combination, named in `sp`'s spelling (`t` and `tau` both given for
+    /// InfoNCE); `train` learns no scalar.
+    pub fn resolve(&self, sp: Spelling) -> Result<ResolvedTrain> {
+        let level = QuantileLevel::new(self.margin_quantile)?;
+        let l = &self.loss;
+        if l.learn_t || l.learn_b || l.init_t.is_some() || l.init_b.is_some() {
+            return Err(config(format!(
+                "train takes a fixed loss: {} are options of optimize",
+                sp.names(&["learn_t", "learn_b", "init_t", "init_b"])
+            )));
+        }
+        if l.relative_bias.is_some() && l.loss == LossKind::Sigmoid {
+            return Err(config(format!(
+                "train takes a fixed bias {}; {} is an option of optimize and sweep",
+                sp.name("b"),
+                sp.name("relative_bias")
+            )));
+        }
+        // The paper's script: for InfoNCE, train's `t` is the temperature.
+        let mut l = l.clone();
+        if l.loss == LossKind::InfoNce && l.t.is_some() {
+            if l.tau.is_some() {
+                return Err(config(format!(
+                    "{} and {} both give the InfoNCE temperature: give {} alone",
+                    sp.name("t"),
+                    sp.name("tau"),
+                    sp.name("tau")
+                )));
+            }
+            l.tau = l.t.take();
+        }
+        let loss = l.resolve(sp)?;
+        let d = check_dimension(self.d, self.n, sp)?;
+        let config = EncoderConfig {
+            n: self.n,
+            d,
+            layers: self.layers,
+            steps: self.steps,
+            lr: self.lr,
+            seed: self.seed,
+            batch: self.mini_batch.resolve(self.n, &loss)?,
+            neg_variance_weight: self.mini_batch.neg_variance_weight,
+        }
+        .check()?;
+        self.outputs.check(sp)?;
+        Ok(ResolvedTrain {
+            config,
+            loss,
+            level,
+            outputs: self.outputs.clone(),
+        })
+    }
+}
+
+/// A checked `train` run.
+#[derive(Clone, Debug)]
+pub struct ResolvedTrain {
+    /// The run.
+    pub config: Valid<EncoderConfig>,
+    /// The loss.
+    pub loss: Loss,
+    /// The quantile level of `margin_quantile`.
+    pub level: QuantileLevel,
+    /// Where to save `U`, `V` (checked).
+    pub outputs: OutputPaths,
+}
+
+/// The raw options of `sweep`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepOptions {
+    /// Free embeddings or the encoder.
+    pub mode: Mode,
+    /// Which loss (`t` is then the sigmoid scale or InfoNCE's `tau`).
+    pub loss: LossKind,
+    /// Batch sizes.
+    pub n: GridArg<usize>,
+    /// The swept values of `t` (or `tau`).
+    pub t: GridArg<f64>,
+    /// The sigmoid bias (default tied).
+    pub b: Option<BiasArg>,
+    /// A relative bias `b = r_b t`.
+    pub relative_bias: Option<f64>,
+    /// Seeds per cell.
+    pub seeds: usize,
+    /// Base seed.
+    pub seed: u64,
+    /// `d = round(d_ratio N)` (default 1).
+    pub d_ratio: Option<f64>,
+    /// A grid of dimensions (instead of `d_ratio`).
+    pub d: Option<GridArg<usize>>,
+    /// Steps.
+    pub steps: Option<usize>,
+    /// Learning rate.
+    pub lr: Option<f64>,
+    /// Encoder layers.
+    pub layers: Option<usize>,
+    /// Free embeddings: the optimiser's name.
+    pub optimizer: Option<String>,
+    /// Free embeddings: random starts.
+    pub restarts: Option<usize>,
+    /// Free embeddings: the gradient tolerance.
+    pub grad_tol: Option<f64>,
+    /// Mini-batches.
+    pub mini_batch: MiniBatchOptions,
+    /// `I/K`: this directory's shard.
+    pub shard: Option<String>,
+    /// Worker threads (default: all cores).
+    pub threads: Option<usize>,
+}
+
+impl SweepOptions {
+    /// A sweep of `mode` and `loss` over the grids `n`, `t`, every other option at its default.
+    pub fn new(mode: Mode, loss: LossKind, n: GridArg<usize>, t: GridArg<f64>) -> Self {
+        SweepOptions {
+            mode,
+            loss,
+            n,
+            t,
+            b: None,
+            relative_bias: None,
+            seeds: 1,
+            seed: 0,
+            d_ratio: None,
+            d: None,
+            steps: None,
+            lr: None,
+            layers: None,
+            optimizer: None,
+            restarts: None,
+            grad_tol: None,
+            mini_batch: MiniBatchOptions::default(),
+            shard: None,
+            threads: None,
+        }
+    }
+
+    /// The checked sweep and its thread count.
+    ///
+    /// # Errors
+    /// Any invalid option or combination, named in `sp`'s spelling.
+    pub fn resolve(&self, sp: Spelling) -> Result<ResolvedSweep> {
+        if self.loss == LossKind::InfoNce && (self.b.is_some() || self.relative_bias.is_some()) {
+            return Err(config(format!(
+                "{} are for the sigmoid loss; for InfoNCE the swept {} is the temperature tau",
+                sp.names(&["b", "relative_bias"]),
+                sp.name("t")
+            )));
+        }
+        let bias = parse_bias(self.b.as_ref(), self.relative_bias, sp)?;
+        if self.threads == Some(0) {
+            return Err(config(format!(
+                "invalid {}: need at least one worker thread",
+                sp.given("threads", 0)
+            )));
+        }
+        if self.d.is_some() && self.d_ratio.is_some() {
+            return Err(config(format!(
+                "give either {} or {}, not both",
+                sp.name("d"),
+                sp.name("d_ratio")
+            )));
+        }
+        let neg = self.mini_batch.neg_variance_weight;
+        check_finite("neg_variance_weight", neg)?;
+        let spec = SweepSpec {
+            mode: self.mode,
+            objective: self.loss,
+            ns: self.n.ints("n", sp)?,
+            ts: self.t.reals("t", sp)?,
+            bias,
+            seeds: self.seeds,
+            base_seed: self.seed,
+            d_ratio: self.d_ratio.unwrap_or(1.0),
+            ds: self.d.as_ref().map(|d| d.ints("d", sp)).transpose()?,
+            run: RunOptions {
+                steps: self.steps,
+                lr: self.lr,
+                layers: self.layers,
+                optimizer: self.optimizer.clone(),
+                restarts: self.restarts,
+                grad_tol: self.grad_tol,
+                batch: self.mini_batch.batch,
+                batching: self
+                    .mini_batch
+                    .batching
+                    .as_deref()
+                    .map(str::parse)
+                    .transpose()?,
+                neg_variance_weight: (neg != 0.0).then_some(neg),
+            },
+            shard: self.shard.as_deref().map(Shard::parse).transpose()?,
+        }
+        .check()?;
+        Ok(ResolvedSweep {
+            spec,
+            threads: self.threads,
+        })
+    }
+}
+
+/// A checked sweep.
+#[derive(Clone, Debug)]
+pub struct ResolvedSweep {
+    /// The sweep.
+    pub spec: Valid<SweepSpec>,
+    /// Worker threads (`None`: all cores).
+    pub threads: Option<usize>,
+}
+
+/// Which options of `theory` were given: the values themselves are grids on the command line
+/// and broadcast arrays in Python, each front end reads them, and this checks the combination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TheoryOptions {
+    /// Which loss.
+    pub loss: LossKind,
+    /// `t` given.
+    pub t: bool,
+    /// `b` given (`tied` counts as given).
+    pub b: bool,
+    /// `relative_bias` given.
+    pub relative_bias: bool,
+    /// `tau` given.
+    pub tau: bool,
+    /// `batch` given.
+    pub batch: bool,
+    /// The dimension `d`, if given.
+    pub d: Option<usize>,
+}
+
+impl TheoryOptions {
+    /// Checks the combination.
+    ///
+    /// # Errors
+    /// Options of the other loss, a missing `t` or `tau`, both `b` and `relative_bias`, `batch`
+    /// with InfoNCE (no closed form), `d = 0`.
+    pub fn resolve(&self, sp: Spelling) -> Result<()> {
+        if self.d == Some(0) {
+            return Err(config(format!(
+                "invalid {}: the dimension must be >= 1",
+                sp.given("d", 0)
+            )));
+        }
+        match self.loss {
+            LossKind::Sigmoid => {
+                if self.tau {
+                    return Err(config(format!(
+                        "{} is for the InfoNCE loss; the sigmoid loss takes {} and {}",
+                        sp.name("tau"),
+                        sp.name("t"),
+                        sp.name("b")
+                    )));
+                }
+                if !self.t {
+                    return Err(config(format!(
+                        "{} is required for the sigmoid loss (e.g. {})",
+                        sp.name("t"),
+                        sp.given("t", 1)
+                    )));
+                }
+                if self.b && self.relative_bias {
+                    return Err(config(format!(
+                        "give either {} or {}, not both",
+                        sp.name("b"),
+                        sp.name("relative_bias")
+                    )));
+                }
+            }
+            LossKind::InfoNce => {
+                if self.t || self.b || self.relative_bias {
+                    return Err(config(format!(
+                        "{} are for the sigmoid loss; InfoNCE takes {}",
+                        sp.names(&["t", "b", "relative_bias"]),
+                        sp.name("tau")
+                    )));
+                }
+                if self.batch {
+                    return Err(crate::theory::batch::infonce_expected_error());
+                }
+                if !self.tau {
+                    return Err(config(format!(
+                        "{} is required for the InfoNCE loss (e.g. {})",
+                        sp.name("tau"),
+                        sp.given("tau", 0.07)
+                    )));
+                }
+            }
+            other => {
+                return Err(config(format!(
+                    "the theory of the optimum covers the sigmoid loss and InfoNCE, not {}",
+                    other.as_str()
+                )))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The raw options of `inspect` (the matrices themselves are read by the front end).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InspectOptions {
+    /// The sigmoid scale (default 10, SigLIP's initial value).
+    pub t: f64,
+    /// The sigmoid bias (default `b = t`).
+    pub b: Option<BiasArg>,
+    /// InfoNCE's temperature (default 0.07).
+    pub tau: f64,
+    /// Put the rows on the unit sphere first.
+    pub normalize: bool,
+    /// The level of `margin_quantile`.
+    pub margin_quantile: f64,
+    /// `f32` or `f64` (default: the matrices' own).
+    pub precision: Option<String>,
+    /// `exact` or `histogram` (default: exact up to `N = 4096`).
+    pub quantile: Option<String>,
+    /// Rows per block.
+    pub block: usize,
+}
+
+/// `inspect`'s default `t` (SigLIP's initial scale).
+pub const DEFAULT_INSPECT_T: f64 = 10.0;
+/// `inspect`'s default `tau` (CLIP's initial temperature).
+pub const DEFAULT_INSPECT_TAU: f64 = 0.07;
+
+impl Default for InspectOptions {
+    fn default() -> Self {
+        InspectOptions {
+            t: DEFAULT_INSPECT_T,
+            b: None,
+            tau: DEFAULT_INSPECT_TAU,
+            normalize: true,
+            margin_quantile: DEFAULT_MARGIN_QUANTILE,
+            precision: None,
+            quantile: None,
+            block: DEFAULT_INSPECT_BLOCK,
+        }
+    }
+}
+
+impl InspectOptions {
+    /// The checked configuration (checked again with the matrices by
+    /// [`crate::geometry::inspect::inspect_with`]).
+    ///
+    /// # Errors
+    /// An invalid `t`, `b`, `tau`, quantile level, precision, quantile mode or `block = 0`.
+    pub fn resolve(&self, sp: Spelling) -> Result<InspectConfig> {
+        let b = match &self.b {
+            None => None,
+            Some(b) => match parse_bias(Some(b), None, sp)? {
+                BiasMode::Fixed(v) => Some(v),
+                _ => None,
+            },
+        };
+        Loss::sigmoid(self.t, b.unwrap_or(self.t))?;
+        Loss::infonce(self.tau)?;
+        QuantileLevel::new(self.margin_quantile)?;
+        if self.block == 0 {
+            return Err(config(format!(
+                "invalid {}: a block needs at least one row",
+                sp.given("block", 0)
+            )));
+        }
+        let precision = self
+            .precision
+            .as_deref()
+            .map(str::parse::<Precision>)
+            .transpose()?;
+        let quantile = self
+            .quantile
+            .as_deref()
+            .map(str::parse::<QuantileMode>)
+            .transpose()?;
+        Ok(InspectConfig {
+            t: self.t,
+            b,
+            tau: self.tau,
+            margin_quantile: self.margin_quantile,
+            normalize: self.normalize,
+            block: self.block,
+            precision,
+            quantile,
+            parallel: true,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

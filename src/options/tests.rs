@@ -1,0 +1,251 @@
+//! The resolver: each rule once, in both spellings.
+
+use super::*;
+use crate::optim::DEFAULT_SCHEDULE;
+
+fn sigmoid(t: f64) -> LossOptions {
+    let mut l = LossOptions::new(LossKind::Sigmoid);
+    l.t = Some(t);
+    l
+}
+
+fn refused<T: std::fmt::Debug>(r: Result<T>) -> String {
+    r.expect_err("refused").to_string()
+}
+
+#[test]
+fn a_bias_is_parsed_once() {
+    let sp = Spelling::Flag;
+    assert_eq!(parse_bias(None, None, sp).unwrap(), BiasMode::Tied);
+    assert_eq!(
+        parse_bias(Some(&"TIED".into()), None, sp).unwrap(),
+        BiasMode::Tied
+    );
+    assert_eq!(
+        parse_bias(Some(&" -1.5".into()), None, sp).unwrap(),
+        BiasMode::Fixed(-1.5)
+    );
+    assert_eq!(
+        parse_bias(Some(&2.0.into()), None, sp).unwrap(),
+        BiasMode::Fixed(2.0)
+    );
+    assert_eq!(
+        parse_bias(None, Some(0.5), sp).unwrap(),
+        BiasMode::Relative(0.5)
+    );
+    assert!(refused(parse_bias(Some(&"x".into()), None, sp)).contains("invalid --b 'x'"));
+    assert!(refused(parse_bias(Some(&"nan".into()), None, sp)).contains("finite"));
+    assert!(refused(parse_bias(Some(&f64::INFINITY.into()), None, sp)).contains("finite"));
+    assert!(refused(parse_bias(None, Some(f64::NAN), sp)).contains("relative_bias"));
+    let e = refused(parse_bias(Some(&1.0.into()), Some(0.5), Spelling::Keyword));
+    assert!(e.contains("either b or relative_bias"), "{e}");
+}
+
+#[test]
+fn a_learnt_bias_starts_from_init_b_and_a_fixed_one_is_refused_with_it() {
+    for sp in [Spelling::Flag, Spelling::Keyword] {
+        // learn_b with a relative bias value: refused in both front ends.
+        let mut l = sigmoid(2.0);
+        l.learn_b = true;
+        l.relative_bias = Some(Some(0.5));
+        let e = refused(OptimizeOptions::new(4, l.clone()).resolve(sp));
+        assert!(e.contains(&sp.name("init_b")), "{e}");
+        l.relative_bias = None;
+        l.b = Some(1.0.into());
+        refused(OptimizeOptions::new(4, l.clone()).resolve(sp));
+        // learn_b with the relative parametrisation alone: r_b learnt from b = init_b.
+        l.b = None;
+        l.relative_bias = Some(None);
+        l.init_b = Some(1.0);
+        let r = OptimizeOptions::new(4, l).resolve(sp).unwrap();
+        assert!(r.config.learn_b && r.config.relative_bias);
+        assert_eq!(r.config.loss, Loss::sigmoid(2.0, 1.0).unwrap());
+    }
+}
+
+#[test]
+fn t_and_tau_belong_to_their_loss_in_every_command() {
+    let mut l = LossOptions::new(LossKind::InfoNce);
+    l.t = Some(0.5);
+    for sp in [Spelling::Flag, Spelling::Keyword] {
+        // optimize: t is the sigmoid scale only.
+        let e = refused(OptimizeOptions::new(4, l.clone()).resolve(sp));
+        assert!(
+            e.contains("InfoNCE takes") && e.contains(&sp.name("tau")),
+            "{e}"
+        );
+        // train: t is InfoNCE's temperature (the paper's script), in both front ends.
+        let r = TrainOptions::new(4, l.clone()).resolve(sp).unwrap();
+        assert_eq!(r.loss, Loss::infonce(0.5).unwrap());
+        let mut both = l.clone();
+        both.tau = Some(0.5);
+        let e = refused(TrainOptions::new(4, both).resolve(sp));
+        assert!(e.contains(&format!("give {} alone", sp.name("tau"))), "{e}");
+    }
+    let e = refused(OptimizeOptions::new(4, l.clone()).resolve(Spelling::Flag));
+    assert!(e.contains("--t/--b/--relative-bias"), "{e}");
+    let mut l = LossOptions::new(LossKind::InfoNce);
+    l.tau = Some(0.5);
+    let r = TrainOptions::new(4, l.clone())
+        .resolve(Spelling::Flag)
+        .unwrap();
+    assert_eq!(r.loss, Loss::infonce(0.5).unwrap());
+    let mut s = sigmoid(1.0);
+    s.tau = Some(0.5);
+    let e = refused(TrainOptions::new(4, s).resolve(Spelling::Keyword));
+    assert!(e.contains("tau is for the InfoNCE loss"), "{e}");
+    // train learns nothing.
+    let mut s = sigmoid(1.0);
+    s.learn_t = true;
+    s.t = None;
+    refused(TrainOptions::new(4, s).resolve(Spelling::Flag));
+}
+
+#[test]
+fn zero_threads_zero_dimension_and_both_d_options_are_refused() {
+    let sweep = || {
+        SweepOptions::new(
+            Mode::Free,
+            LossKind::Sigmoid,
+            GridArg::Text("4,5".into()),
+            GridArg::Values(vec![1.0]),
+        )
+    };
+    let mut s = sweep();
+    s.threads = Some(0);
+    assert!(refused(s.resolve(Spelling::Keyword)).contains("threads=0"));
+    let mut s = sweep();
+    s.d = Some(GridArg::Values(vec![2, 3]));
+    s.d_ratio = Some(1.0);
+    assert!(refused(s.resolve(Spelling::Flag)).contains("--d or --d-ratio"));
+    let mut s = sweep();
+    s.d = Some(GridArg::Values(vec![2, 3]));
+    assert_eq!(s.resolve(Spelling::Flag).unwrap().spec.ds, Some(vec![2, 3]));
+    let mut s = sweep();
+    s.t = GridArg::Values(vec![f64::NAN]);
+    assert!(refused(s.resolve(Spelling::Keyword)).contains("t: NaN"));
+    let mut s = sweep();
+    s.loss = LossKind::InfoNce;
+    s.b = Some("tied".into());
+    refused(s.resolve(Spelling::Flag));
+    let mut o = OptimizeOptions::new(4, sigmoid(1.0));
+    o.d = Some(0);
+    assert!(refused(o.resolve(Spelling::Flag)).contains("--d 0"));
+    let th = TheoryOptions {
+        loss: LossKind::Sigmoid,
+        t: true,
+        b: false,
+        relative_bias: false,
+        tau: false,
+        batch: false,
+        d: Some(0),
+    };
+    assert!(refused(th.resolve(Spelling::Keyword)).contains("d=0"));
+    let th = TheoryOptions {
+        loss: LossKind::InfoNce,
+        t: false,
+        tau: true,
+        batch: true,
+        d: None,
+        ..th
+    };
+    assert!(refused(th.resolve(Spelling::Flag)).contains("closed form"));
+}
+
+#[test]
+fn the_schedule_defaults_to_step_and_takes_constant_and_cosine() {
+    let o = OptimizeOptions::new(4, sigmoid(1.0));
+    let r = o.resolve(Spelling::Flag).unwrap();
+    assert_eq!(r.config.schedule, DEFAULT_SCHEDULE);
+    assert_eq!(r.config.schedule.name(), "step");
+    let mut o = OptimizeOptions::new(4, sigmoid(1.0));
+    o.lr_schedule = Some("constant".into());
+    assert_eq!(
+        o.resolve(Spelling::Flag).unwrap().config.schedule,
+        Schedule::Constant
+    );
+    o.lr_schedule = Some("cosine".into());
+    o.steps = Some(100);
+    let s = o.resolve(Spelling::Flag).unwrap().config.schedule;
+    assert_eq!(s, Schedule::Cosine { steps: 100 });
+    assert_eq!(s.factor(0), 1.0);
+    assert!((s.factor(50) - 0.5).abs() < 1e-15);
+    assert!(s.factor(100).abs() < 1e-15 && s.factor(500).abs() < 1e-15);
+    o.lr_schedule = Some("linear".into());
+    assert!(refused(o.resolve(Spelling::Flag)).contains("step, constant or cosine"));
+}
+
+#[test]
+fn inspect_options_are_checked_before_the_files() {
+    let cfg = InspectOptions::default().resolve(Spelling::Flag).unwrap();
+    assert_eq!((cfg.t, cfg.b, cfg.tau), (10.0, None, 0.07));
+    let o = InspectOptions {
+        b: Some("tied".into()),
+        t: 2.0,
+        ..Default::default()
+    };
+    assert_eq!(o.resolve(Spelling::Flag).unwrap().b, None);
+    for bad in [
+        InspectOptions {
+            tau: 0.0,
+            ..Default::default()
+        },
+        InspectOptions {
+            margin_quantile: f64::NAN,
+            ..Default::default()
+        },
+        InspectOptions {
+            block: 0,
+            ..Default::default()
+        },
+        InspectOptions {
+            precision: Some("f16".into()),
+            ..Default::default()
+        },
+    ] {
+        refused(bad.resolve(Spelling::Keyword));
+    }
+}
+
+#[test]
+fn output_paths_are_checked_before_the_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| Some(dir.path().join(name));
+    let ok = OutputPaths {
+        save_u: p("U.npy"),
+        save_v: p("V.CSV"),
+    };
+    ok.check(Spelling::Flag).unwrap();
+    let cases = [
+        (p("U.txt"), None, "use .npy or .csv"),
+        (p("X.npy"), p("X.npy"), "the same file"),
+        (p("X.npy"), p("./X.npy"), "the same file"),
+        (p("nodir/U.npy"), None, "does not exist"),
+        (None, p("nodir/V.npy"), "--save-v"),
+    ];
+    for (u, v, want) in cases {
+        let e = refused(
+            OutputPaths {
+                save_u: u,
+                save_v: v,
+            }
+            .check(Spelling::Flag),
+        );
+        assert!(e.contains(want), "{e}");
+    }
+    std::fs::create_dir(dir.path().join("D.npy")).unwrap();
+    let e = refused(
+        OutputPaths {
+            save_u: p("D.npy"),
+            save_v: None,
+        }
+        .check(Spelling::Keyword),
+    );
+    assert!(e.contains("save_u") && e.contains("directory"), "{e}");
+    // Nothing was left behind by the checks.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("D.npy")]);
+}
