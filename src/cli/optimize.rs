@@ -178,8 +178,9 @@ impl From<OptimizerArg> for OptimizerKind {
     }
 }
 
-/// Turns the arguments into a configuration (checked by the library in `optimize`).
-fn config(a: &OptimizeArgs) -> Result<FreeConfig> {
+/// Turns the arguments into a configuration (checked by the library in `optimize`); also the
+/// configuration of a run started from `ccem explore`.
+pub fn config(a: &OptimizeArgs) -> Result<FreeConfig> {
     let optimizer = OptimizerKind::from(a.optimizer);
     let relative_bias = a.relative_bias.is_some();
     let loss = match a.loss {

@@ -1,0 +1,1 @@
+//! `ccem explore` API tests.
