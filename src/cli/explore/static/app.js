@@ -143,7 +143,8 @@ async function updateTheory() {
   lossVisibility("theory-controls", $("th-loss").value);
   $("th-bval").parentElement.hidden = $("th-loss").value === "infonce" || $("th-bmode").value === "tied";
   try {
-    const r = await getJson("/api/theory?" + theoryQuery(true));
+    const query = theoryQuery(true);
+    const r = await getJson("/api/theory?" + query);
     showError("th-error", null);
     const tab = parseTable(r.table);
     $("th-phase").textContent = tab.phase || "-";
@@ -164,7 +165,7 @@ async function updateTheory() {
       lastPhaseQuery = pq;
       drawPhase(await getJson("/api/phase?" + pq), r.record);
     }
-    document.body.dataset.theoryQuery = theoryQuery(true);
+    document.body.dataset.theoryQuery = query;
   } catch (e) {
     showError("th-error", e.message);
   } finally {
@@ -372,6 +373,7 @@ function trainFlags() {
   f.optimizer = $("tr-optimizer").value;
   if ($("tr-lr").value) f.lr = $("tr-lr").value;
   f.steps = $("tr-steps").value;
+  if ($("tr-gradtol").value) f["grad-tol"] = $("tr-gradtol").value;
   f.seed = $("tr-seed").value;
   if ($("tr-batch").value) { f.batch = $("tr-batch").value; if ($("tr-batching").value) f.batching = $("tr-batching").value; }
   if ($("tr-nvw").value) f["neg-variance-weight"] = $("tr-nvw").value;
