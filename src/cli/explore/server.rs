@@ -122,11 +122,6 @@ impl Server {
         format!("http://{}/", SocketAddr::new(host, self.addr.port()))
     }
 
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     /// Whether the server listens on more than loopback.
     pub fn exposed(&self) -> bool {
         self.exposed
