@@ -177,15 +177,15 @@ def main():
         phase0 = d.js("return document.getElementById('th-phase-map').toDataURL()")
         c0 = d.text("#th-c_star")
         assert c0 == table_value(run([a.bin, "theory", "--n", "10", "--t", "1"]), "c_star"), c0
-        d.type("#th-n", "40")
-        d.wait("the theory for N = 40", lambda: "n=40" in (d.js("return document.body.dataset.theoryQuery") or ""))
+        d.type("#th-n", "12")
+        d.wait("the theory for N = 12", lambda: "n=12" in (d.js("return document.body.dataset.theoryQuery") or ""))
         c1 = d.text("#th-c_star")
-        expected = table_value(run([a.bin, "theory", "--n", "40", "--t", "1"]), "c_star")
+        expected = table_value(run([a.bin, "theory", "--n", "12", "--t", "1"]), "c_star")
         assert c1 == expected, f"page c* {c1} != ccem theory's {expected}"
-        assert d.text("#th-phase") == table_value(run([a.bin, "theory", "--n", "40", "--t", "1"]), "phase")
+        assert d.text("#th-phase") == table_value(run([a.bin, "theory", "--n", "12", "--t", "1"]), "phase")
         d.wait("the Gram heatmap to change", lambda: d.js("return document.getElementById('th-gram').toDataURL()") != gram0)
         d.wait("the phase map to change", lambda: d.js("return document.getElementById('th-phase-map').toDataURL()") != phase0)
-        assert "n=40" in d.js("return location.search"), "the controls live in the URL"
+        assert "n=12" in d.js("return location.search"), "the controls live in the URL"
         # A bad value: the library's message on the page.
         d.type("#th-t", "-1")
         d.wait("the error", lambda: d.js("return !document.getElementById('th-error').hidden"))
@@ -196,11 +196,11 @@ def main():
         time.sleep(0.3)
         shots.append(("explore-theory.png", None))
         d.screenshot(os.path.join(out_dir, "explore-theory.png"))
-        print(f"theory: c* {c0} (N = 10) -> {c1} (N = 40), equal to ccem theory's table; charts redrawn")
+        print(f"theory: c* {c0} (N = 10) -> {c1} (N = 12), equal to ccem theory's table; charts redrawn")
 
         # ---- Inspect ----
         u, v = os.path.join(work, "U.npy"), os.path.join(work, "V.npy")
-        run([a.bin, "optimize", "--n", "12", "--d", "8", "--t", "2", "--b", "1", "--steps", "300",
+        run([a.bin, "optimize", "--n", "12", "--d", "12", "--t", "2", "--b", "1", "--steps", "300",
              "--save-u", u, "--save-v", v])
         d.click("#tab-inspect")
         d.type("#in-u", u, clear=False)

@@ -91,8 +91,8 @@ function vline(u, x, color, label) {
   ctx.restore();
 }
 
-function chartWidth(el) {
-  return Math.max(280, Math.min(520, el.parentElement.clientWidth - 10));
+function chartWidth() {
+  return 460;
 }
 
 // ---------- views ----------
@@ -182,6 +182,7 @@ function drawCurve(curve) {
       width: chartWidth(el), height: 260,
       scales: { x: { time: false } },
       axes: [{ label: "c" }, { label: "l(c)", size: 60 }],
+      legend: { show: false },
       series: [{ label: "c" }, { label: "l(c)", stroke: "#3b528b", width: 2 }],
       hooks: { draw: [(u) => vline(u, cStar, "#d62728", "c*")] },
     }, data, el);
@@ -250,8 +251,8 @@ function drawPhase(r, record) {
     ctx.fillText(String(tick), X(tick) - 8, T + H + 14);
   }
   ctx.fillText("N (log)", L + W / 2 - 20, T + H + 32);
-  for (let k = 0; k <= 4; k++) { const tv = tMax * k / 4; ctx.fillText(fmt(tv), 4, Y(tv) + 4); }
-  ctx.save(); ctx.translate(12, T + H / 2 + 40); ctx.rotate(-Math.PI / 2); ctx.restore();
+  ctx.save(); ctx.translate(14, T + H / 2); ctx.rotate(-Math.PI / 2); ctx.fillText("t", 0, 0); ctx.restore();
+  for (let k = 0; k <= 4; k++) { const tv = tMax * k / 4; ctx.fillText(fmt(tv), 22, Y(tv) + 4); }
   $("th-phase-legend").innerHTML = "s<sub>+</sub>*: &minus;1 <span class='ramp vir'></span> +1 &nbsp; t on the vertical axis";
   void record;
 }
