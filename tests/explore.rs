@@ -47,7 +47,13 @@ impl Server {
     }
 
     /// A request with `headers` (a `Host` is added unless given); the status and the body.
-    fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
+    fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<u8>) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let mut req = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
@@ -92,12 +98,16 @@ fn parse_response(raw: &[u8]) -> (u16, Vec<u8>) {
     let head = String::from_utf8_lossy(&raw[..split]).to_string();
     let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
     let mut body = raw[split + 4..].to_vec();
-    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         let mut out = Vec::new();
         let mut rest = &body[..];
         loop {
             let nl = rest.windows(2).position(|w| w == b"\r\n").unwrap();
-            let len = usize::from_str_radix(std::str::from_utf8(&rest[..nl]).unwrap().trim(), 16).unwrap();
+            let len = usize::from_str_radix(std::str::from_utf8(&rest[..nl]).unwrap().trim(), 16)
+                .unwrap();
             if len == 0 {
                 break;
             }
@@ -111,7 +121,11 @@ fn parse_response(raw: &[u8]) -> (u16, Vec<u8>) {
 
 fn cli(args: &[&str]) -> String {
     let out = Command::new(BIN).args(args).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -127,13 +141,31 @@ fn error_of(v: &Value) -> &str {
 fn theory_matches_the_command_line() {
     let s = Server::start(&[]);
     for (query, args) in [
-        ("loss=sigmoid&n=10&t=1&b=tied", vec!["--n", "10", "--t", "1"]),
+        (
+            "loss=sigmoid&n=10&t=1&b=tied",
+            vec!["--n", "10", "--t", "1"],
+        ),
         ("n=8&t=3&b=1", vec!["--n", "8", "--t", "3", "--b", "1"]),
-        ("n=30&t=2&rb=0.5", vec!["--n", "30", "--t", "2", "--relative-bias", "0.5"]),
-        ("n=16&t=2&b=1&batch=4", vec!["--n", "16", "--t", "2", "--b", "1", "--batch", "4"]),
-        ("n=32768&t=117.8&b=12.9&d=768", vec!["--n", "32768", "--t", "117.8", "--b", "12.9", "--d", "768"]),
-        ("loss=infonce&n=10&tau=0.07", vec!["--loss", "infonce", "--n", "10", "--tau", "0.07"]),
-        ("loss=infonce&n=10&tau=0.5&d=4", vec!["--loss", "infonce", "--n", "10", "--tau", "0.5", "--d", "4"]),
+        (
+            "n=30&t=2&rb=0.5",
+            vec!["--n", "30", "--t", "2", "--relative-bias", "0.5"],
+        ),
+        (
+            "n=16&t=2&b=1&batch=4",
+            vec!["--n", "16", "--t", "2", "--b", "1", "--batch", "4"],
+        ),
+        (
+            "n=32768&t=117.8&b=12.9&d=768",
+            vec!["--n", "32768", "--t", "117.8", "--b", "12.9", "--d", "768"],
+        ),
+        (
+            "loss=infonce&n=10&tau=0.07",
+            vec!["--loss", "infonce", "--n", "10", "--tau", "0.07"],
+        ),
+        (
+            "loss=infonce&n=10&tau=0.5&d=4",
+            vec!["--loss", "infonce", "--n", "10", "--tau", "0.5", "--d", "4"],
+        ),
     ] {
         let (st, r) = s.get(&format!("/api/theory?{query}"));
         assert_eq!(st, 200, "{query}: {r}");
@@ -179,7 +211,11 @@ fn theory_answers_within_100_ms() {
             })
             .collect();
         times.sort();
-        assert!(times[5] < Duration::from_millis(100), "{path}: median {:?}", times[5]);
+        assert!(
+            times[5] < Duration::from_millis(100),
+            "{path}: median {:?}",
+            times[5]
+        );
     }
 }
 
@@ -219,7 +255,12 @@ fn bad_input_is_a_4xx_with_a_message() {
     let (st, body) = s.raw("GET", "/", &[], b"");
     assert_eq!(st, 200);
     assert!(String::from_utf8_lossy(&body).contains("ccem explore"));
-    for p in ["/app.js", "/style.css", "/vendor/uPlot.iife.min.js", "/vendor/uPlot.LICENSE"] {
+    for p in [
+        "/app.js",
+        "/style.css",
+        "/vendor/uPlot.iife.min.js",
+        "/vendor/uPlot.LICENSE",
+    ] {
         assert_eq!(s.raw("GET", p, &[], b"").0, 200, "{p}");
     }
 }
@@ -268,29 +309,57 @@ fn inspect_upload_and_path() {
     let s = Server::start(&["--data-dir", dir.path().to_str().unwrap()]);
     let (ub, vb) = (std::fs::read(&u).unwrap(), std::fs::read(&v).unwrap());
     let body = [ub.clone(), vb.clone()].concat();
-    let q = format!("/api/inspect?u_name=U.npy&v_name=V.npy&u_len={}&t=2&b=1&tau=0.1", ub.len());
+    let q = format!(
+        "/api/inspect?u_name=U.npy&v_name=V.npy&u_len={}&t=2&b=1&tau=0.1",
+        ub.len()
+    );
     let (st, r) = s.post(&q, &body);
     assert_eq!(st, 200, "{r}");
-    let args = ["inspect", "--u", u.to_str().unwrap(), "--v", v.to_str().unwrap(), "--t", "2", "--b", "1", "--tau", "0.1"];
+    let args = [
+        "inspect",
+        "--u",
+        u.to_str().unwrap(),
+        "--v",
+        v.to_str().unwrap(),
+        "--t",
+        "2",
+        "--b",
+        "1",
+        "--tau",
+        "0.1",
+    ];
     let mut json = args.to_vec();
     json.extend(["--format", "json"]);
     assert_eq!(r["record"], cli_json(&json));
     assert_eq!(r["table"].as_str().unwrap(), cli(&args));
     let h = &r["hist"];
-    let count = |k: &str| h[k].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).sum::<u64>();
+    let count = |k: &str| {
+        h[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .sum::<u64>()
+    };
     assert_eq!((count("pos"), count("neg")), (12, 132));
     // By path under --data-dir: the same record.
     let (st, r2) = s.get("/api/inspect?u=U.npy&v=V.npy&t=2&b=1&tau=0.1");
     assert_eq!(st, 200, "{r2}");
     assert_eq!(r2["record"], r["record"]);
     let (_, files) = s.get("/api/files");
-    assert!(files["files"].as_array().unwrap().iter().any(|f| f == "U.npy"));
+    assert!(files["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f == "U.npy"));
     // Bad files and paths.
     let bad = [b"garbage".to_vec(), vb.clone()].concat();
     let (st, r) = s.post("/api/inspect?u_name=mine.npy&v_name=V.npy&u_len=7", &bad);
     assert_eq!(st, 400);
     assert!(error_of(&r).contains("mine.npy"), "{r}");
-    assert!(!error_of(&r).contains("ccem-explore-"), "no scratch path: {r}");
+    assert!(
+        !error_of(&r).contains("ccem-explore-"),
+        "no scratch path: {r}"
+    );
     let (st, r) = s.post("/api/inspect?u_name=U.txt&v_name=V.npy&u_len=3", b"abcdef");
     assert_eq!(st, 400);
     assert!(error_of(&r).contains(".npy or .csv"));
@@ -302,7 +371,10 @@ fn inspect_upload_and_path() {
         std::fs::read(&p).unwrap()
     }]
     .concat();
-    let (st, r) = s.post(&format!("/api/inspect?u_name=U.npy&v_name=W.npy&u_len={}", ub.len()), &short);
+    let (st, r) = s.post(
+        &format!("/api/inspect?u_name=U.npy&v_name=W.npy&u_len={}", ub.len()),
+        &short,
+    );
     assert_eq!(st, 400);
     assert!(error_of(&r).contains("shape"), "{r}");
     for (path, status) in [
@@ -374,7 +446,12 @@ struct ServerRef {
 impl ServerRef {
     fn get(&self, path: &str) -> (u16, Value) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", self.port).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .unwrap();
         let mut out = Vec::new();
         s.read_to_end(&mut out).unwrap();
         let (st, body) = parse_response(&out);
@@ -383,10 +460,18 @@ impl ServerRef {
 }
 
 /// Opens a run's event stream; reads events until `until` says stop; the events read.
-fn events(port: u16, id: &str, mut until: impl FnMut(&str, &Value) -> bool) -> (TcpStream, Vec<(String, Value)>) {
+fn events(
+    port: u16,
+    id: &str,
+    mut until: impl FnMut(&str, &Value) -> bool,
+) -> (TcpStream, Vec<(String, Value)>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    write!(s, "GET /api/train/{id}/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /api/train/{id}/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    )
+    .unwrap();
     let mut r = BufReader::new(s.try_clone().unwrap());
     let mut line = String::new();
     r.read_line(&mut line).unwrap();
@@ -416,17 +501,45 @@ fn events(port: u16, id: &str, mut until: impl FnMut(&str, &Value) -> bool) -> (
 fn training_streams_stops_and_matches_optimize() {
     let s = Server::start(&[]);
     // A run to completion: the final record is `ccem optimize --format json`'s.
-    let (st, r) = s.post("/api/train", br#"{"n": "8", "t": "2", "b": "1", "steps": 400, "seed": "3", "grad-tol": "0"}"#);
+    let (st, r) = s.post(
+        "/api/train",
+        br#"{"n": "8", "t": "2", "b": "1", "steps": 400, "seed": "3", "grad-tol": "0"}"#,
+    );
     assert_eq!(st, 200, "{r}");
-    assert_eq!(r["command"], "ccem optimize --n 8 --t 2 --b 1 --steps 400 --seed 3 --grad-tol 0");
+    assert_eq!(
+        r["command"],
+        "ccem optimize --n 8 --t 2 --b 1 --steps 400 --seed 3 --grad-tol 0"
+    );
     assert!((r["theory"]["s_pos"].as_f64().unwrap() - 0.5).abs() < 0.5);
     let id = r["id"].as_str().unwrap().to_string();
     let (_, evs) = events(s.port, &id, |e, _| e == "done");
-    let progress: Vec<&Value> = evs.iter().filter(|(e, _)| e == "progress").flat_map(|(_, v)| v.as_array().unwrap()).collect();
+    let progress: Vec<&Value> = evs
+        .iter()
+        .filter(|(e, _)| e == "progress")
+        .flat_map(|(_, v)| v.as_array().unwrap())
+        .collect();
     assert!(progress.len() >= 2);
-    assert!(progress.iter().all(|p| p["s_pos"].is_number() && p["loss"].is_number()));
+    assert!(progress
+        .iter()
+        .all(|p| p["s_pos"].is_number() && p["loss"].is_number()));
     let done = &evs.last().unwrap().1;
-    let expected = cli_json(&["optimize", "--n", "8", "--t", "2", "--b", "1", "--steps", "400", "--seed", "3", "--grad-tol", "0", "--format", "json"]);
+    let expected = cli_json(&[
+        "optimize",
+        "--n",
+        "8",
+        "--t",
+        "2",
+        "--b",
+        "1",
+        "--steps",
+        "400",
+        "--seed",
+        "3",
+        "--grad-tol",
+        "0",
+        "--format",
+        "json",
+    ]);
     assert_eq!(done["record"], expected);
     // A long run, stopped from the page: termination `stopped`.
     let (st, r) = s.post("/api/train", br#"{"n": "24", "t": "2", "steps": 5000000, "grad-tol": "0", "batch": "6", "batching": "shuffled"}"#);
@@ -451,14 +564,21 @@ fn training_streams_stops_and_matches_optimize() {
         (br#"{"n": "8"}"#, "--t is required"),
         (br#"{"n": "8", "t": "1", "save-u": "/tmp/x.npy"}"#, "save-u"),
         (br#"{"n": "8", "t": "1", "lr": "-1"}"#, "lr"),
-        (br#"{"n": "8", "t": "1", "batch": "3", "batching": "nope"}"#, "nope"),
+        (
+            br#"{"n": "8", "t": "1", "batch": "3", "batching": "nope"}"#,
+            "nope",
+        ),
         (br#"{"n": "100000000", "t": "1"}"#, "memory"),
         (br#"[1, 2]"#, "JSON object"),
         (br#"{"n": {"x": 1}}"#, "'n'"),
     ] {
         let (st, r) = s.post("/api/train", body);
         assert_eq!(st, 400, "{}: {r}", String::from_utf8_lossy(body));
-        assert!(error_of(&r).contains(needle), "{}: {r}", String::from_utf8_lossy(body));
+        assert!(
+            error_of(&r).contains(needle),
+            "{}: {r}",
+            String::from_utf8_lossy(body)
+        );
     }
     assert_eq!(s.post("/api/train/r999/stop", b"").0, 404);
     assert_eq!(s.get("/api/train/r999/events").0, 404);
@@ -503,7 +623,10 @@ fn closing_the_page_stops_its_runs_and_ctrl_c_stops_the_server() {
             assert_eq!(s.post(&format!("/api/train/{id}/stop"), b"").0, 200);
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "the closed pages' runs did not stop");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the closed pages' runs did not stop"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     // Ctrl-C (SIGINT): the server stops cleanly with a run going.
@@ -511,19 +634,30 @@ fn closing_the_page_stops_its_runs_and_ctrl_c_stops_the_server() {
     assert_eq!(st, 200);
     #[cfg(unix)]
     {
-        let status = Command::new("kill").args(["-INT", &s.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args(["-INT", &s.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
         let t0 = Instant::now();
         let code = loop {
             if let Some(c) = s.child.try_wait().unwrap() {
                 break c;
             }
-            assert!(t0.elapsed() < Duration::from_secs(15), "no exit after Ctrl-C");
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "no exit after Ctrl-C"
+            );
             std::thread::sleep(Duration::from_millis(100));
         };
         assert!(code.success(), "{code:?}");
         let mut rest = String::new();
-        s.child.stdout.take().unwrap().read_to_string(&mut rest).unwrap();
+        s.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut rest)
+            .unwrap();
         assert!(rest.contains("stopped"), "{rest}");
     }
 }

@@ -83,7 +83,9 @@ fn theory_input(call: &Call) -> Answer<TheoryInput> {
         ccem::LossKind::Sigmoid => {
             let t: f64 = required(call, "t", "t")?;
             let mode = match (call.get("b"), call.get("rb")) {
-                (Some(_), Some(_)) => return Err(bad("give b or rb (the relative bias), not both")),
+                (Some(_), Some(_)) => {
+                    return Err(bad("give b or rb (the relative bias), not both"))
+                }
                 (_, Some(_)) => BiasMode::Relative(required(call, "rb", "the relative bias rb")?),
                 (Some(b), None) if b.trim().eq_ignore_ascii_case("tied") => BiasMode::Tied,
                 (Some(_), None) => BiasMode::Fixed(required(call, "b", "b")?),
@@ -266,8 +268,12 @@ fn inspect_answer(u: Matrix, v: Matrix, cfg: &InspectConfig) -> Answer<Reply> {
     let rec = inspect(u, v, cfg).map_err(|e| bad(format!("cannot inspect the embedding: {e}")))?;
     let (hu, hv) = if cfg.normalize {
         (
-            ccem::loss::embedding::normalize_rows(hu.view(), "U").map_err(bad)?.u,
-            ccem::loss::embedding::normalize_rows(hv.view(), "V").map_err(bad)?.u,
+            ccem::loss::embedding::normalize_rows(hu.view(), "U")
+                .map_err(bad)?
+                .u,
+            ccem::loss::embedding::normalize_rows(hv.view(), "V")
+                .map_err(bad)?
+                .u,
         )
     } else {
         (hu, hv)
@@ -318,11 +324,8 @@ fn extension(name: &str) -> Answer<&'static str> {
 
 /// Reads one matrix, its errors naming `name` (not the scratch path).
 fn read(path: &Path, name: &str) -> Answer<Matrix> {
-    ccem::io::read_matrix_any(path).map_err(|e| {
-        bad(e
-            .to_string()
-            .replace(&path.display().to_string(), name))
-    })
+    ccem::io::read_matrix_any(path)
+        .map_err(|e| bad(e.to_string().replace(&path.display().to_string(), name)))
 }
 
 /// `POST /api/inspect?u_name=&v_name=&u_len=&t=&b=&tau=&normalize=`: the body is the bytes of
@@ -351,7 +354,10 @@ fn inspect_upload_answer(call: &Call) -> Answer<Reply> {
         if bytes.len() > MAX_FILE {
             return Err(Reply::error(
                 413,
-                format!("'{name}' is above the limit of {} MiB per file", MAX_FILE >> 20),
+                format!(
+                    "'{name}' is above the limit of {} MiB per file",
+                    MAX_FILE >> 20
+                ),
             ));
         }
     }
@@ -384,7 +390,10 @@ fn data_file(state: &State, rel: &str) -> Answer<PathBuf> {
         ));
     };
     let p = Path::new(rel);
-    if p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+    if p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
         return Err(bad(format!(
             "'{rel}': give a path relative to the data directory, without '..'"
         )));
@@ -394,7 +403,10 @@ fn data_file(state: &State, rel: &str) -> Answer<PathBuf> {
         .canonicalize()
         .map_err(|_| Reply::error(404, format!("'{rel}': no such file in the data directory")))?;
     if !full.starts_with(root) {
-        return Err(Reply::error(403, format!("'{rel}' is outside the data directory")));
+        return Err(Reply::error(
+            403,
+            format!("'{rel}' is outside the data directory"),
+        ));
     }
     let meta = std::fs::metadata(&full).map_err(|e| bad(format!("'{rel}': {e}")))?;
     if !meta.is_file() {
@@ -403,7 +415,10 @@ fn data_file(state: &State, rel: &str) -> Answer<PathBuf> {
     if meta.len() > MAX_FILE as u64 {
         return Err(Reply::error(
             413,
-            format!("'{rel}' is above the limit of {} MiB per file", MAX_FILE >> 20),
+            format!(
+                "'{rel}' is above the limit of {} MiB per file",
+                MAX_FILE >> 20
+            ),
         ));
     }
     extension(rel)?;

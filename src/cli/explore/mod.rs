@@ -98,6 +98,9 @@ fn open_browser(url: &str) {
         .stderr(std::process::Stdio::null())
         .spawn()
     {
-        eprintln!("cannot open a browser ({}: {e}); open {url} yourself", cmd.0);
+        eprintln!(
+            "cannot open a browser ({}: {e}); open {url} yourself",
+            cmd.0
+        );
     }
 }

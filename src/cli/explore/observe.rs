@@ -116,7 +116,8 @@ pub fn phase_map(n: usize, t: f64, mode: BiasMode, batch: Option<usize>) -> Phas
     let hi = (4 * n).max(100).max(lo + 1).min(1 << 40);
     let mut ns: Vec<usize> = (0..MAP_NS)
         .map(|k| {
-            let x = (lo as f64).ln() + ((hi as f64).ln() - (lo as f64).ln()) * k as f64 / (MAP_NS - 1) as f64;
+            let x = (lo as f64).ln()
+                + ((hi as f64).ln() - (lo as f64).ln()) * k as f64 / (MAP_NS - 1) as f64;
             x.exp().round() as usize
         })
         .collect();
@@ -131,9 +132,8 @@ pub fn phase_map(n: usize, t: f64, mode: BiasMode, batch: Option<usize>) -> Phas
         .map(|&t| {
             ns.iter()
                 .map(|&n| {
-                    weight(n).map(|w| {
-                        Optimum::sigmoid_weighted_unchecked(n, t, mode.bias(t), w).s_pos
-                    })
+                    weight(n)
+                        .map(|w| Optimum::sigmoid_weighted_unchecked(n, t, mode.bias(t), w).s_pos)
                 })
                 .collect()
         })
@@ -195,7 +195,12 @@ pub fn histograms(u: ArrayView2<f64>, v: ArrayView2<f64>) -> Histograms {
         let s = sub.dot(&v.t());
         for (r, &i) in chunk.iter().enumerate() {
             let row = s.slice(s![r, ..]);
-            neg.extend(row.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, &x)| x));
+            neg.extend(
+                row.iter()
+                    .enumerate()
+                    .filter(|&(j, _)| j != i)
+                    .map(|(_, &x)| x),
+            );
         }
     }
     let finite = pos.iter().chain(&neg).copied().filter(|x| x.is_finite());
@@ -235,7 +240,10 @@ mod tests {
             let s = u.dot(&v.t());
             let dense = loss.value_s(s.view());
             let closed = infonce_ccem_loss(n, tau, c);
-            assert!((dense - closed).abs() < 1e-12 * dense.abs().max(1.0), "{c}: {dense} {closed}");
+            assert!(
+                (dense - closed).abs() < 1e-12 * dense.abs().max(1.0),
+                "{c}: {dense} {closed}"
+            );
         }
         let o = Optimum::infonce(n, tau).unwrap();
         assert_eq!(infonce_ccem_loss(n, tau, 0.0), o.loss);

@@ -352,7 +352,10 @@ fn read_body(req: &mut Request) -> Result<Vec<u8>, Reply> {
     if body.len() > MAX_BODY {
         return Err(Reply::error(
             413,
-            format!("the request body is above the limit of {} MiB", MAX_BODY >> 20),
+            format!(
+                "the request body is above the limit of {} MiB",
+                MAX_BODY >> 20
+            ),
         ));
     }
     Ok(body)

@@ -6,10 +6,16 @@ pub struct Run;
 #[derive(Default)]
 pub struct Runs;
 impl Runs {
-    pub fn get(&self, _: &str) -> Option<Arc<Run>> { None }
+    pub fn get(&self, _: &str) -> Option<Arc<Run>> {
+        None
+    }
     pub fn cancel_all(&self) {}
     pub fn join_all(&self) {}
 }
-pub fn start(_: &Call, _: &State) -> Reply { Reply::error(503, "not yet") }
-pub fn stop(_: &str, _: &State) -> Reply { Reply::error(503, "not yet") }
+pub fn start(_: &Call, _: &State) -> Reply {
+    Reply::error(503, "not yet")
+}
+pub fn stop(_: &str, _: &State) -> Reply {
+    Reply::error(503, "not yet")
+}
 pub fn stream(_: tiny_http::Request, _: Arc<Run>, _: Arc<Runs>) {}

@@ -392,9 +392,9 @@ function makeTrainCharts() {
   const dash = [6, 4];
   charts.sim = mk("tr-sim", "similarity", [
     { label: "s_pos", stroke: "#1f77b4", width: 2 }, { label: "s_neg", stroke: "#ff7f0e", width: 2 },
-    { label: "s+* (theory)", stroke: "#1f77b4", dash }, { label: "s-* (theory)", stroke: "#ff7f0e", dash }]);
+    { label: "s+* (theory)", stroke: "#0b3c61", width: 1.5, dash }, { label: "s-* (theory)", stroke: "#8a4300", width: 1.5, dash }]);
   charts.loss = mk("tr-loss-chart", "loss", [{ label: "loss", stroke: "#2ca02c", width: 2 }]);
-  charts.margin = mk("tr-margin", "margin", [{ label: "margin", stroke: "#9467bd", width: 2 }, { label: "theory", stroke: "#9467bd", dash }]);
+  charts.margin = mk("tr-margin", "margin", [{ label: "margin", stroke: "#9467bd", width: 2 }, { label: "theory", stroke: "#3d2452", width: 1.5, dash }]);
 }
 
 function flush() {
