@@ -4,10 +4,11 @@
 //! gradient against finite differences, blocking and thread-count independence.
 
 use ccem::base::Real;
-use ccem::loss::contrastive::{BlockAt, ContrastiveLoss, Lse, Prepass};
+use ccem::loss::contrastive::{BlockAt, ContrastiveLoss, Prepass};
 use ccem::loss::driver;
 use ccem::loss::evaluate::{evaluate_with, EvalOptions};
 use ccem::loss::BlockOptions;
+use ccem::loss::Lse;
 use ccem::matrix::Matrix;
 use ndarray::{Array2, ArrayViewMut2};
 

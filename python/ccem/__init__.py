@@ -14,6 +14,11 @@ arrays or dicts whose keys are those of the CLI's ``--format json``. Bad input r
 ``TypeError`` (wrong dtype) or ``ValueError`` (bad values or shapes) with the library's message.
 Long calls release the GIL.
 
+The loss zoo (SPEC §1.6–1.7): ``loss(U, V, name, grad=..., **params)`` evaluates any loss by
+name: ``"sigmoid"``, ``"infonce"``, ``"simclr"``, ``"dcl"``, ``"dhel"``, ``"spectral"``, with
+``t=``/``b=``/``relative_bias=`` (sigmoid), ``tau=`` (the others but spectral) and
+``within_view=`` (sigmoid, infonce).
+
 Mini-batches (SPEC §8): ``theory(..., batch=B)`` is the optimum of the expected sigmoid loss
 over uniformly drawn batches of ``B`` pairs (negatives weighted by ``(B-1)/(N-1)``);
 ``optimize``, ``train`` and ``sweep`` take ``batch=``, ``batching=`` (``"expected"``,
@@ -31,6 +36,7 @@ from ccem._ccem import (
     ccem_embedding,
     infonce_loss,
     inspect,
+    loss,
     optimize,
     plot,
     sigmoid_loss,
@@ -44,6 +50,7 @@ __all__ = [
     "ccem_embedding",
     "infonce_loss",
     "inspect",
+    "loss",
     "optimize",
     "plot",
     "sigmoid_loss",

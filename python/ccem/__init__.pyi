@@ -78,6 +78,37 @@ def infonce_loss(
     convention: Literal["paper", "clip"] = "paper",
     precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
 ) -> Tuple[float, _Matrix, _Matrix]: ...
+_LossName = Literal["sigmoid", "infonce", "simclr", "dcl", "dhel", "spectral"]
+@overload
+def loss(
+    U: _Matrix,
+    V: _Matrix,
+    name: _LossName,
+    *,
+    grad: Literal[False] = False,
+    normalize: bool = True,
+    precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
+    t: Optional[float] = None,
+    b: Optional[float] = None,
+    relative_bias: Optional[float] = None,
+    tau: Optional[float] = None,
+    within_view: Optional[float] = None,
+) -> float: ...
+@overload
+def loss(
+    U: _Matrix,
+    V: _Matrix,
+    name: _LossName,
+    *,
+    grad: Literal[True],
+    normalize: bool = True,
+    precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
+    t: Optional[float] = None,
+    b: Optional[float] = None,
+    relative_bias: Optional[float] = None,
+    tau: Optional[float] = None,
+    within_view: Optional[float] = None,
+) -> Tuple[float, _Matrix, _Matrix]: ...
 def ccem_embedding(
     n: int, d: int, c: float, *, seed: Optional[int] = None
 ) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:

@@ -20,6 +20,7 @@ fn _ccem(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(theory::theory, m)?)?;
     m.add_function(wrap_pyfunction!(losses::sigmoid_loss, m)?)?;
     m.add_function(wrap_pyfunction!(losses::infonce_loss, m)?)?;
+    m.add_function(wrap_pyfunction!(losses::loss, m)?)?;
     m.add_function(wrap_pyfunction!(losses::ccem_embedding, m)?)?;
     m.add_function(wrap_pyfunction!(inspect::inspect, m)?)?;
     m.add_function(wrap_pyfunction!(runs::optimize, m)?)?;

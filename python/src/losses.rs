@@ -4,7 +4,7 @@ use crate::convert::{self, matrix, matrix_out};
 use ccem::geometry::Ccem;
 use ccem::loss::evaluate::{evaluate, EvalOptions};
 use ccem::loss::precision::Precision;
-use ccem::loss::{infonce_clip, Loss};
+use ccem::loss::{infonce_clip, Loss, LossKind, LossParams};
 use ccem::matrix::Matrix;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -179,6 +179,61 @@ pub fn infonce_loss<'py>(
 ///     >>> U, V = ccem.ccem_embedding(10, 12, 0.25, seed=1)
 ///     >>> round(float((U * V).sum(1).mean()), 12)   # s_pos = 1 - 2c
 ///     0.5
+/// Any loss of ccem by name, and optionally its gradients (`docs/SPEC.md` §1, §1.6, §1.7).
+///
+/// Args:
+///     U, V: the two embedding matrices (N x d, numpy, float32 or float64).
+///     name: the loss: "sigmoid", "infonce", "simclr", "dcl", "dhel" or "spectral".
+///     grad: also return dL/dU and dL/dV.
+///     normalize: normalise the rows first (gradients through the normalisation).
+///     precision: "f32" or "f64" (default: the inputs').
+///     t, b, relative_bias: the sigmoid's scale and bias (b = relative_bias * t).
+///     tau: the temperature of infonce, simclr, dcl and dhel.
+///     within_view: the weight W >= 0 of within-view negatives (sigmoid, infonce).
+///
+/// Returns:
+///     L, or (L, dU, dV) with grad=True. `infonce` is ccem's sum of the two cross-entropies
+///     (twice open_clip's ClipLoss); `simclr`, `dcl` and `dhel` are the means over the 2N
+///     anchors of the reference code (solo-learn's `*_loss_func` with z = [U; V]).
+///
+/// Raises:
+///     ValueError: an unknown name, a parameter the loss does not take or needs, or a bad
+///         value (each message names the loss and the parameter); bad matrices.
+///
+/// Example:
+///     >>> import numpy as np, ccem
+///     >>> U = np.eye(3); V = np.eye(3)
+///     >>> round(ccem.loss(U, V, "simclr", tau=0.5), 6) > 0
+///     True
+#[pyfunction]
+#[pyo3(signature = (U, V, name, *, grad=false, normalize=true, precision=None, t=None, b=None, relative_bias=None, tau=None, within_view=None))]
+#[allow(non_snake_case, clippy::too_many_arguments)]
+pub fn loss<'py>(
+    py: Python<'py>,
+    U: &Bound<'py, PyAny>,
+    V: &Bound<'py, PyAny>,
+    name: &str,
+    grad: bool,
+    normalize: bool,
+    precision: Option<&str>,
+    t: Option<f64>,
+    b: Option<f64>,
+    relative_bias: Option<f64>,
+    tau: Option<f64>,
+    within_view: Option<f64>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let kind: LossKind = name.parse().map_err(convert::error)?;
+    let params = LossParams {
+        t,
+        b,
+        relative_bias,
+        tau,
+        within_view,
+    };
+    let loss = Loss::build(kind, &params).map_err(convert::error)?;
+    call(py, loss, U, V, grad, normalize, precision, false)
+}
+
 #[pyfunction]
 #[pyo3(signature = (n, d, c, *, seed=None))]
 pub fn ccem_embedding<'py>(

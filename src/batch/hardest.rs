@@ -128,7 +128,7 @@ pub fn hardest_batch(loss: &Loss, s: ArrayView2<f64>, b: usize, out: &mut Vec<us
     let mut sub = Array2::<f64>::zeros((b, b));
     // The sigmoid loss is a sum over pairs: each pair's term once, then sums per batch.
     let pair_terms = match *loss {
-        Loss::Sigmoid(crate::loss::Sigmoid { t, b: bias }) => {
+        Loss::Sigmoid(crate::loss::Sigmoid { t, b: bias, within }) if within == 0.0 => {
             Some(Array2::from_shape_fn((n, n), |(i, j)| {
                 let logit = t * s[[i, j]] - bias;
                 if i == j {
@@ -138,7 +138,7 @@ pub fn hardest_batch(loss: &Loss, s: ArrayView2<f64>, b: usize, out: &mut Vec<us
                 }
             }))
         }
-        Loss::InfoNce(_) => None,
+        _ => None,
     };
     let value = |comb: &[usize], sub: &mut Array2<f64>| match &pair_terms {
         Some(p) => {
@@ -196,16 +196,7 @@ pub fn pair_affinity(loss: &Loss, s: ArrayView2<f64>, b: usize) -> Array2<f64> {
     let n = s.nrows();
     let mut a = Array2::<f64>::zeros((n, n));
     match *loss {
-        Loss::Sigmoid(crate::loss::Sigmoid { t, b: bias }) => {
-            for i in 0..n {
-                for j in 0..i {
-                    let v = softplus(t * s[[i, j]] - bias) + softplus(t * s[[j, i]] - bias);
-                    a[[i, j]] = v;
-                    a[[j, i]] = v;
-                }
-            }
-        }
-        Loss::InfoNce(crate::loss::InfoNce { tau }) => {
+        Loss::InfoNce(crate::loss::InfoNce { tau, .. }) => {
             let lb = ((b - 1) as f64).ln();
             // a_ij = log(1 + (B-1) e^{Z_ij - Z_ii}) + log(1 + (B-1) e^{Z_ji - Z_ii}).
             let term = |i: usize, j: usize| {
@@ -215,6 +206,32 @@ pub fn pair_affinity(loss: &Loss, s: ArrayView2<f64>, b: usize) -> Array2<f64> {
             for i in 0..n {
                 for j in 0..i {
                     let v = term(i, j) + term(j, i);
+                    a[[i, j]] = v;
+                    a[[j, i]] = v;
+                }
+            }
+        }
+        // The sigmoid loss and every additive one: the two negatives' terms.
+        Loss::Sigmoid(crate::loss::Sigmoid { t, b: bias, .. }) => {
+            for i in 0..n {
+                for j in 0..i {
+                    let v = softplus(t * s[[i, j]] - bias) + softplus(t * s[[j, i]] - bias);
+                    a[[i, j]] = v;
+                    a[[j, i]] = v;
+                }
+            }
+        }
+        // Any other loss of the cross views: its value on the pair's own 2 x 2 block.
+        _ => {
+            let mut sub = Array2::<f64>::zeros((2, 2));
+            for i in 0..n {
+                for j in 0..i {
+                    for (x, &r) in [i, j].iter().enumerate() {
+                        for (y, &c) in [i, j].iter().enumerate() {
+                            sub[[x, y]] = s[[r, c]];
+                        }
+                    }
+                    let v = loss.value_s(sub.view());
                     a[[i, j]] = v;
                     a[[j, i]] = v;
                 }

@@ -25,7 +25,7 @@
 pub mod hardest;
 
 use crate::error::{Error, Result};
-use crate::loss::Loss;
+use crate::loss::{ContrastiveLoss, Loss};
 use crate::theory::batch::{check_mini_batch, negative_weight};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -131,16 +131,23 @@ impl MiniBatch {
     /// when `size` does not divide `n`; `all` when `C(n, size) > 1e6`.
     pub fn new(n: usize, size: usize, batching: Option<Batching>, loss: &Loss) -> Result<Self> {
         check_mini_batch(n, size)?;
+        if loss.views() == crate::loss::Views::Joint {
+            return Err(Error::Config(format!(
+                "mini-batches are not available for the {} loss yet (it reads the within-view \
+                 similarities): use the full batch",
+                loss.name()
+            )));
+        }
         let batching = batching.unwrap_or(Batching::Shuffled);
         match batching {
             Batching::Expected => {
-                if let Loss::InfoNce(_) = loss {
-                    return Err(Error::Config(
+                if !matches!(loss, Loss::Sigmoid(_)) {
+                    return Err(Error::Config(format!(
                         "--batching expected is the exact expected mini-batch loss, which only \
                          the sigmoid loss has in closed form (negatives weighted by (B-1)/(N-1)); \
-                         for InfoNCE use shuffled, fixed, all or hardest"
-                            .into(),
-                    ));
+                         for the {} loss use shuffled, fixed, all or hardest",
+                        loss.name()
+                    )));
                 }
             }
             Batching::Shuffled | Batching::Fixed => {

@@ -42,7 +42,7 @@ fn copy_params<T: Scalar>(src: &Encoder<T>, dst: &mut Encoder<T>) {
 /// The expected objective at `S` (module documentation).
 fn objective_value(loss: &Loss, w: f64, penalty: Option<NegVariance>, s: ArrayView2<f64>) -> f64 {
     let base = match *loss {
-        Loss::Sigmoid(crate::loss::Sigmoid { t, b }) if w != 1.0 => {
+        Loss::Sigmoid(crate::loss::Sigmoid { t, b, .. }) if w != 1.0 => {
             sigmoid_loss_weighted(s, t, b, w)
         }
         _ => loss.value_s(s),
@@ -67,7 +67,7 @@ pub(super) fn train_batched<T: Scalar>(
         .filter(|p| p.lambda > 0.0);
     let w = match loss {
         Loss::Sigmoid(_) => mb.weight(),
-        Loss::InfoNce(_) => 1.0,
+        _ => 1.0,
     };
     let grad_s = |s: ArrayView2<'_, f64>, mut g: ndarray::ArrayViewMut2<'_, f64>| {
         if !loss.grad_s(s, g.view_mut()) {

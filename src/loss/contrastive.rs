@@ -24,9 +24,22 @@
 //! in `src/loss/` and one line of the registry ([`super::registry`]). `docs/ARCHITECTURE.md`
 //! gives the recipe.
 
+use super::lse::{anchor_lse_of, lse_of, Lse};
 use crate::base::Real;
 use ndarray::{ArrayView2, ArrayViewMut2};
 use std::fmt::Debug;
+
+/// Which similarities a loss reads (SPEC §1.0, "Views").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Views {
+    /// The cross-view similarities `S = U V^T` (`N x N`): pair `i`'s positive is `S_ii`.
+    Cross,
+    /// The similarities of all `2N` views, `K = Z Z^T` with `Z = [U; V]` (`2N x 2N`): anchor
+    /// `a < N` is `u_a`, anchor `a >= N` is `v_{a - N}`, the positive of `a` is
+    /// `(a + N) mod 2N`, and `K_aa = 1` is the anchor itself. The gradient is
+    /// `dL/dZ = (G + G^T) Z` with `G = dL/dK`, every entry of `K` taken as its own variable.
+    Joint,
+}
 
 /// What a loss needs from a pass over `S` before its terms can be evaluated.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -38,26 +51,13 @@ pub enum Prepass {
         /// `1 / tau`.
         inv_tau: f64,
     },
-}
-
-/// The per-anchor log-sum-exps of `x = S / tau`, each held as a maximum in units of `S` and the
-/// logarithm of the shifted sum, so that a term `log sum_j e^{x_ij} - x_ii` is computed as
-/// `(m_i - S_ii) / tau + ln_i`: both parts are `>= 0` and no large numbers cancel, down to any
-/// `tau > 0` (SPEC §1, "Numerics").
-#[derive(Clone, Debug, PartialEq)]
-pub struct Lse {
-    /// `1 / tau`.
-    pub inv_tau: f64,
-    /// `m_i = max_j S_ij`.
-    pub row_max: Vec<f64>,
-    /// `ln sum_j e^{(S_ij - m_i) / tau}` (`>= 0`).
-    pub row_ln: Vec<f64>,
-    /// `m'_j = max_i S_ij`.
-    pub col_max: Vec<f64>,
-    /// `ln sum_i e^{(S_ij - m'_j) / tau}` (`>= 0`).
-    pub col_ln: Vec<f64>,
-    /// `S_ii`, as computed by the same products as the maxima (so `m_i >= S_ii` exactly).
-    pub diag: Vec<f64>,
+    /// The weighted log-sum-exp of every row (anchor) of `S / tau` (or `K / tau`),
+    /// `ln sum_k w_ak e^{S_ak / tau}` with the weights of [`ContrastiveLoss::lse_weight`]; the
+    /// columns are not computed.
+    AnchorLogSumExp {
+        /// `1 / tau`.
+        inv_tau: f64,
+    },
 }
 
 /// Where a block of `S` lies, and the pre-pass restricted to it.
@@ -67,8 +67,11 @@ pub struct BlockAt<'a> {
     pub row0: usize,
     /// The block's first column in `S`.
     pub col0: usize,
-    /// `N`, the number of pairs.
+    /// The number of rows (and columns) of the whole matrix: `N` for [`Views::Cross`], `2N`
+    /// for [`Views::Joint`].
     pub n: usize,
+    /// `N`, the number of pairs.
+    pub pairs: usize,
     /// The pre-pass ([`Prepass::LogSumExp`]), whole (index it with `row0 + i`, `col0 + j`).
     pub lse: Option<&'a Lse>,
 }
@@ -81,6 +84,19 @@ impl BlockAt<'_> {
         (self.row0 + i)
             .checked_sub(self.col0)
             .filter(|&j| j < ncols)
+    }
+
+    /// [`Views::Joint`]: the local column of the positive of the block's row `i`
+    /// (`(row0 + i + N) mod 2N`), if it lies in the block (of `ncols` columns).
+    #[inline]
+    pub fn positive_col(&self, i: usize, ncols: usize) -> Option<usize> {
+        let a = self.row0 + i;
+        let pos = if a < self.pairs {
+            a + self.pairs
+        } else {
+            a - self.pairs
+        };
+        pos.checked_sub(self.col0).filter(|&j| j < ncols)
     }
 }
 
@@ -122,6 +138,17 @@ pub trait ContrastiveLoss: Debug + Send + Sync {
     /// Its parameters, `(name, value)`, in the order the outputs list them.
     fn params(&self) -> Vec<(&'static str, f64)>;
 
+    /// The similarities it reads (default: [`Views::Cross`]).
+    fn views(&self) -> Views {
+        Views::Cross
+    }
+
+    /// [`Prepass::AnchorLogSumExp`]: the weight `w_ak >= 0` of entry `(a, k)` in anchor `a`'s
+    /// denominator (`0` leaves it out); `pairs` is `N` (default: `1`).
+    fn lse_weight(&self, _a: usize, _k: usize, _pairs: usize) -> f64 {
+        1.0
+    }
+
     /// What the driver computes before the main pass (default: nothing).
     fn prepass(&self) -> Prepass {
         Prepass::None
@@ -154,16 +181,17 @@ pub trait ContrastiveLoss: Debug + Send + Sync {
         None
     }
 
-    /// The loss of a whole `N x N` similarity matrix (dense; [`super::driver::dense`]).
+    /// The loss of a whole `N x N` similarity matrix (dense; [`dense`]). Only for
+    /// [`Views::Cross`]: a loss of the joint views needs `U` and `V` ([`super::driver`]).
     fn value_s(&self, s: ArrayView2<f64>) -> f64 {
         let mut scratch = s.to_owned();
-        super::driver::dense::<f64, Self, false>(self, scratch.view_mut())
+        dense::<f64, Self, false>(self, scratch.view_mut())
     }
 
     /// The loss of `S` and `G = dL/dS` written into `g` (same shape).
     fn value_grad_s(&self, s: ArrayView2<f64>, mut g: ArrayViewMut2<f64>) -> f64 {
         g.assign(&s);
-        super::driver::dense::<f64, Self, true>(self, g)
+        dense::<f64, Self, true>(self, g)
     }
 
     /// `G = dL/dS` alone, written into `g`; `false` if a non-finite value appeared.
@@ -172,4 +200,39 @@ pub trait ContrastiveLoss: Debug + Send + Sync {
         let v = self.value_grad_s(s, g.view_mut());
         v.is_finite() && g.iter().all(|x| x.is_finite())
     }
+}
+
+/// The loss of a whole square matrix of its views held in `s` (`S`, `N x N`, for
+/// [`Views::Cross`]; `K`, `2N x 2N`, for [`Views::Joint`]), and with `GRAD` `s` overwritten by
+/// `G = dL/dS`: the dense path of [`ContrastiveLoss::value_s`] and
+/// [`ContrastiveLoss::value_grad_s`] for a loss without a tuned dense kernel (and the float32
+/// dense path, `R = f32`).
+pub fn dense<R: Real, L: ContrastiveLoss + ?Sized, const GRAD: bool>(
+    loss: &L,
+    mut s: ArrayViewMut2<R>,
+) -> f64 {
+    let n = s.nrows();
+    let pairs = match loss.views() {
+        Views::Cross => n,
+        Views::Joint => n / 2,
+    };
+    let lse = match loss.prepass() {
+        Prepass::None => None,
+        Prepass::LogSumExp { inv_tau } => Some(lse_of(s.view(), inv_tau)),
+        Prepass::AnchorLogSumExp { inv_tau } => {
+            let joint = loss.views() == Views::Joint;
+            Some(anchor_lse_of(s.view(), inv_tau, 0, pairs, joint, |a, k| {
+                loss.lse_weight(a, k, pairs)
+            }))
+        }
+    };
+    let at = BlockAt {
+        row0: 0,
+        col0: 0,
+        n,
+        pairs,
+        lse: lse.as_ref(),
+    };
+    let total = loss.block::<R, GRAD>(s.view_mut(), &at);
+    loss.finish(total, pairs, lse.as_ref())
 }

@@ -21,10 +21,12 @@
 //! count, blocks follow each other in order, and partial sums are added in chunk order: every
 //! result is **bitwise identical for any thread count** (tested).
 
-use super::contrastive::{BlockAt, ContrastiveLoss, Lse, Prepass};
-use super::sigmoid_grad::exp_nonpos;
+use super::contrastive::{BlockAt, ContrastiveLoss, Prepass, Views};
+use super::lse::{
+    merge_parts, positive_of, row_max_sum, update_columns, weighted_row_max_sum, Lse,
+};
 use crate::base::Real;
-use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
 /// How to split the work.
@@ -113,64 +115,6 @@ pub(crate) fn block_product<R: Real>(
     out
 }
 
-/// `e^{a}` for `a <= 0` (vectorisable; `a` above 0 is clamped to 0).
-#[inline(always)]
-fn exp_le0(a: f64) -> f64 {
-    exp_nonpos(a.min(0.0))
-}
-
-/// A row's `(max S_ij, sum_j e^{(S_ij - max) inv_tau})` over a slice of its entries.
-#[inline]
-fn row_max_sum<R: Real>(row: &[R], inv_tau: f64) -> (f64, f64) {
-    const LANES: usize = 8;
-    let m = row
-        .iter()
-        .fold(f64::NEG_INFINITY, |a, &x| a.max(x.to_f64()));
-    let mut acc = [0.0f64; LANES];
-    let mut chunks = row.chunks_exact(LANES);
-    for ch in &mut chunks {
-        for (x, a) in ch.iter().zip(acc.iter_mut()) {
-            *a += exp_le0((x.to_f64() - m) * inv_tau);
-        }
-    }
-    let tail: f64 = chunks
-        .remainder()
-        .iter()
-        .map(|&x| exp_le0((x.to_f64() - m) * inv_tau))
-        .sum();
-    (m, acc.iter().sum::<f64>() + tail)
-}
-
-/// Merges `(max, shifted sum)` parts of one anchor, in order: `(M, sum_p s_p e^{(m_p - M) inv_tau})`.
-fn merge_parts(parts: impl Iterator<Item = (f64, f64)> + Clone, inv_tau: f64) -> (f64, f64) {
-    let m = parts.clone().fold(f64::NEG_INFINITY, |a, p| a.max(p.0));
-    let sum = parts.map(|(pm, ps)| ps * exp_le0((pm - m) * inv_tau)).sum();
-    (m, sum)
-}
-
-/// Updates running column `(max, sum)` pairs with the rows of `chunk` (in `S` units).
-fn update_columns<R: Real>(chunk: ArrayView2<R>, inv_tau: f64, cmax: &mut [f64], csum: &mut [f64]) {
-    let mut newmax = cmax.to_vec();
-    for row in chunk.outer_iter() {
-        for (m, &x) in newmax.iter_mut().zip(row.iter()) {
-            *m = m.max(x.to_f64());
-        }
-    }
-    for ((s, old), &m) in csum.iter_mut().zip(cmax.iter()).zip(&newmax) {
-        *s *= if *old == f64::NEG_INFINITY {
-            0.0
-        } else {
-            exp_le0((old - m) * inv_tau)
-        };
-    }
-    for row in chunk.outer_iter() {
-        for ((s, &m), &x) in csum.iter_mut().zip(&newmax).zip(row.iter()) {
-            *s += exp_le0((x.to_f64() - m) * inv_tau);
-        }
-    }
-    cmax.copy_from_slice(&newmax);
-}
-
 /// The [`Lse`] of `U V^T / tau` in one blocked pass: per block, the chunks of columns in
 /// parallel, each giving its rows' partial `(max, sum)` and updating its columns' running pairs.
 pub fn log_sum_exps<R: Real>(
@@ -230,17 +174,78 @@ pub fn log_sum_exps<R: Real>(
     }
 }
 
-/// The pre-pass the loss asks for.
+/// The weighted per-anchor log-sum-exps ([`Prepass::AnchorLogSumExp`]) of the rows of
+/// `A B^T / tau`, in one blocked pass (chunks of columns in parallel, merged in order).
+fn anchor_log_sum_exps<R: Real, L: ContrastiveLoss + ?Sized>(
+    loss: &L,
+    a: ArrayView2<R>,
+    b: ArrayView2<R>,
+    inv_tau: f64,
+    pairs: usize,
+    opts: BlockOptions,
+) -> Lse {
+    let n = a.nrows();
+    let joint = loss.views() == Views::Joint;
+    let block = opts.block.clamp(1, n.max(1));
+    let w = |x: usize, k: usize| loss.lse_weight(x, k, pairs);
+    let (mut row_max, mut row_ln, mut diag) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), vec![0.0; n]);
+    let mut buf = Array2::<R>::zeros((block, b.nrows()));
+    for r0 in (0..n).step_by(block) {
+        let r1 = (r0 + block).min(n);
+        let ab = a.slice(s![r0..r1, ..]);
+        let mut sb = buf.slice_mut(s![..r1 - r0, ..]);
+        let chunks: Vec<_> = sb.axis_chunks_iter_mut(Axis(1), R::COL_CHUNK).collect();
+        let parts = map_items(chunks, opts.parallel, |k, mut chunk| {
+            let c0 = k * R::COL_CHUNK;
+            let bj = b.slice(s![c0..c0 + chunk.ncols(), ..]);
+            R::gemm(ab, bj.t(), chunk.view_mut(), false);
+            chunk
+                .outer_iter()
+                .enumerate()
+                .map(|(i, row)| {
+                    weighted_row_max_sum(row.iter().map(|x| x.to_f64()), r0 + i, c0, inv_tau, &w)
+                })
+                .collect::<Vec<(f64, f64)>>()
+        });
+        let sb = sb.view();
+        for i in 0..r1 - r0 {
+            let (m, sum) = merge_parts(parts.iter().map(|p| p[i]), inv_tau);
+            row_max.push(m);
+            row_ln.push(sum.ln());
+            diag[r0 + i] = sb[[i, positive_of(r0 + i, pairs, joint)]].to_f64();
+        }
+    }
+    Lse {
+        inv_tau,
+        row_max,
+        row_ln,
+        col_max: Vec::new(),
+        col_ln: Vec::new(),
+        diag,
+    }
+}
+
+/// The pre-pass the loss asks for, over `A B^T`.
 fn prepass<R: Real, L: ContrastiveLoss + ?Sized>(
     loss: &L,
-    u: ArrayView2<R>,
-    v: ArrayView2<R>,
+    a: ArrayView2<R>,
+    b: ArrayView2<R>,
+    pairs: usize,
     opts: BlockOptions,
 ) -> Option<Lse> {
     match loss.prepass() {
         Prepass::None => None,
-        Prepass::LogSumExp { inv_tau } => Some(log_sum_exps(u, v, inv_tau, opts)),
+        Prepass::LogSumExp { inv_tau } => Some(log_sum_exps(a, b, inv_tau, opts)),
+        Prepass::AnchorLogSumExp { inv_tau } => {
+            Some(anchor_log_sum_exps(loss, a, b, inv_tau, pairs, opts))
+        }
     }
+}
+
+/// `Z = [U; V]` (`2N x d`), the rows of the joint views.
+fn stack<R: Real>(u: ArrayView2<R>, v: ArrayView2<R>) -> Array2<R> {
+    ndarray::concatenate(Axis(0), &[u, v]).expect("the callers check that the shapes match")
 }
 
 /// The loss of `(U, V)` in blocks, without gradients (module documentation).
@@ -253,11 +258,28 @@ pub fn value<R: Real, L: ContrastiveLoss + ?Sized>(
     v: ArrayView2<R>,
     opts: BlockOptions,
 ) -> f64 {
+    match loss.views() {
+        Views::Cross => value_of(loss, u, v, u.nrows(), opts),
+        Views::Joint => {
+            let z = stack(u, v);
+            value_of(loss, z.view(), z.view(), u.nrows(), opts)
+        }
+    }
+}
+
+/// [`value`] over the matrix `A B^T` of the loss's views, of `pairs` pairs.
+fn value_of<R: Real, L: ContrastiveLoss + ?Sized>(
+    loss: &L,
+    u: ArrayView2<R>,
+    v: ArrayView2<R>,
+    pairs: usize,
+    opts: BlockOptions,
+) -> f64 {
     let n = u.nrows();
     let block = opts.block.clamp(1, n.max(1));
-    let lse = prepass(loss, u, v, opts);
+    let lse = prepass(loss, u, v, pairs, opts);
     if lse.is_some() && !loss.value_needs_blocks() {
-        return loss.finish(0.0, n, lse.as_ref());
+        return loss.finish(0.0, pairs, lse.as_ref());
     }
     let mut total = 0.0;
     let mut buf = Array2::<R>::zeros((block, n));
@@ -274,13 +296,14 @@ pub fn value<R: Real, L: ContrastiveLoss + ?Sized>(
                 row0: r0,
                 col0: c0,
                 n,
+                pairs,
                 lse: lse.as_ref(),
             };
             loss.block::<R, false>(chunk, &at)
         });
         total += parts.iter().sum::<f64>();
     }
-    loss.finish(total, n, lse.as_ref())
+    loss.finish(total, pairs, lse.as_ref())
 }
 
 /// The loss of `(U, V)` and its gradients `dL/dU`, `dL/dV`, in blocks (module documentation).
@@ -292,9 +315,35 @@ pub fn value_grad<R: Real, L: ContrastiveLoss + ?Sized>(
     v: ArrayView2<R>,
     opts: BlockOptions,
 ) -> LossGrad<R> {
+    match loss.views() {
+        Views::Cross => value_grad_of(loss, u, v, u.nrows(), opts),
+        Views::Joint => {
+            let n = u.nrows();
+            let z = stack(u, v);
+            let lg = value_grad_of(loss, z.view(), z.view(), n, opts);
+            // dL/dZ = G Z + G^T Z.
+            let dz = lg.du + lg.dv;
+            LossGrad {
+                value: lg.value,
+                du: dz.slice(s![..n, ..]).to_owned(),
+                dv: dz.slice(s![n.., ..]).to_owned(),
+            }
+        }
+    }
+}
+
+/// [`value_grad`] over the matrix `A B^T` of the loss's views, of `pairs` pairs: the value,
+/// `G B` and `G^T A`.
+fn value_grad_of<R: Real, L: ContrastiveLoss + ?Sized>(
+    loss: &L,
+    u: ArrayView2<R>,
+    v: ArrayView2<R>,
+    pairs: usize,
+    opts: BlockOptions,
+) -> LossGrad<R> {
     let (n, d) = u.dim();
     let block = opts.block.clamp(1, n.max(1));
-    let lse = prepass(loss, u, v, opts);
+    let lse = prepass(loss, u, v, pairs, opts);
     let mut du = Array2::<R>::zeros((n, d));
     let mut dv = Array2::<R>::zeros((n, d));
     let mut buf = Array2::<R>::zeros((block, n));
@@ -313,6 +362,7 @@ pub fn value_grad<R: Real, L: ContrastiveLoss + ?Sized>(
                 row0: r0,
                 col0: c0,
                 n,
+                pairs,
                 lse: lse.as_ref(),
             };
             loss.block::<R, true>(chunk, &at)
@@ -337,52 +387,8 @@ pub fn value_grad<R: Real, L: ContrastiveLoss + ?Sized>(
         });
     }
     LossGrad {
-        value: loss.finish(total, n, lse.as_ref()),
+        value: loss.finish(total, pairs, lse.as_ref()),
         du,
         dv,
-    }
-}
-
-/// The loss of a whole square `S` held in `s`, and with `GRAD` `s` overwritten by
-/// `G = dL/dS`: the dense path of [`ContrastiveLoss::value_s`] and
-/// [`ContrastiveLoss::value_grad_s`] for a loss without a tuned dense kernel (and the float32
-/// dense path, `R = f32`).
-pub fn dense<R: Real, L: ContrastiveLoss + ?Sized, const GRAD: bool>(
-    loss: &L,
-    mut s: ArrayViewMut2<R>,
-) -> f64 {
-    let n = s.nrows();
-    let lse = match loss.prepass() {
-        Prepass::None => None,
-        Prepass::LogSumExp { inv_tau } => Some(lse_of(s.view(), inv_tau)),
-    };
-    let at = BlockAt {
-        row0: 0,
-        col0: 0,
-        n,
-        lse: lse.as_ref(),
-    };
-    let total = loss.block::<R, GRAD>(s.view_mut(), &at);
-    loss.finish(total, n, lse.as_ref())
-}
-
-/// The [`Lse`] of a whole square `S` held in memory.
-pub fn lse_of<R: Real>(s: ArrayView2<R>, inv_tau: f64) -> Lse {
-    let n = s.ncols();
-    let (mut row_max, mut row_ln) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for row in s.outer_iter() {
-        let (m, sum) = row_max_sum(&row.to_vec(), inv_tau);
-        row_max.push(m);
-        row_ln.push(sum.ln());
-    }
-    let (mut cmax, mut csum) = (vec![f64::NEG_INFINITY; n], vec![0.0; n]);
-    update_columns(s, inv_tau, &mut cmax, &mut csum);
-    Lse {
-        inv_tau,
-        row_max,
-        row_ln,
-        col_ln: csum.iter().map(|s| s.ln()).collect(),
-        col_max: cmax,
-        diag: s.diag().iter().map(|x| x.to_f64()).collect(),
     }
 }

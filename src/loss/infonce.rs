@@ -11,7 +11,10 @@
 //! exactly half of ours; [`infonce_clip`] converts, and every output that prints an InfoNCE loss
 //! prints the CLIP value beside it (`infonce_loss_clip`, `loss_clip`).
 
-use super::contrastive::{BlockAt, ContrastiveLoss, Lse, Prepass};
+use super::anchor_softmax::{self, same_view};
+use super::contrastive::{dense, BlockAt, ContrastiveLoss, Prepass, Views};
+use super::lse::Lse;
+use super::params::{check_within, named, FromParams, LossParams};
 use super::sigmoid_grad::exp_nonpos;
 use crate::base::Real;
 use crate::error::{check_positive, Result};
@@ -37,6 +40,17 @@ use serde::{Deserialize, Serialize};
 pub struct InfoNce {
     /// Temperature (divides the similarities), `> 0`.
     pub tau: f64,
+    /// The weight `W >= 0` of the within-view negatives in each denominator (SPEC §1.6): row
+    /// `i`'s gains `W sum_{k != i} e^{u_i . u_k / tau}`, column `j`'s
+    /// `W sum_{k != j} e^{v_j . v_k / tau}`. `0` is CLIP's loss; at `1` the loss is exactly twice
+    /// `simclr`.
+    #[serde(default, rename = "within_view", skip_serializing_if = "is_zero")]
+    pub within: f64,
+}
+
+/// `x == 0` (serde: the within-view weight is written only when it is used).
+pub(crate) fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl InfoNce {
@@ -47,7 +61,33 @@ impl InfoNce {
     pub fn new(tau: f64) -> Result<Self> {
         Ok(InfoNce {
             tau: check_positive("tau", tau)?,
+            within: 0.0,
         })
+    }
+
+    /// InfoNCE with within-view negatives of weight `within` (SPEC §1.6).
+    ///
+    /// # Errors
+    /// As [`InfoNce::new`], or a negative or non-finite `within`.
+    pub fn with_within(tau: f64, within: f64) -> Result<Self> {
+        Ok(InfoNce {
+            within: check_within("infonce", within)?,
+            ..Self::new(tau)?
+        })
+    }
+}
+
+impl FromParams for InfoNce {
+    const PARAMS: &'static [&'static str] = &["tau", "within_view"];
+
+    /// `tau` (required) and `within_view` (default 0).
+    fn from_params(p: &LossParams) -> Result<Self> {
+        p.only("infonce", Self::PARAMS)?;
+        let tau = LossParams::need("infonce", "tau", p.tau)?;
+        named(
+            "infonce",
+            Self::with_within(tau, p.within_view.unwrap_or(0.0)),
+        )
     }
 }
 
@@ -57,12 +97,43 @@ impl ContrastiveLoss for InfoNce {
     }
 
     fn params(&self) -> Vec<(&'static str, f64)> {
-        vec![("tau", self.tau)]
+        if self.within > 0.0 {
+            vec![("tau", self.tau), ("within_view", self.within)]
+        } else {
+            vec![("tau", self.tau)]
+        }
+    }
+
+    /// Cross views; the joint views with within-view negatives.
+    fn views(&self) -> Views {
+        if self.within > 0.0 {
+            Views::Joint
+        } else {
+            Views::Cross
+        }
+    }
+
+    /// With within-view negatives: `0` for the anchor itself, `W` for its own modality's
+    /// other views, `1` for the other modality's.
+    fn lse_weight(&self, a: usize, k: usize, pairs: usize) -> f64 {
+        if a == k {
+            0.0
+        } else if same_view(a, k, pairs) {
+            self.within
+        } else {
+            1.0
+        }
     }
 
     fn prepass(&self) -> Prepass {
-        Prepass::LogSumExp {
-            inv_tau: 1.0 / self.tau,
+        if self.within > 0.0 {
+            Prepass::AnchorLogSumExp {
+                inv_tau: 1.0 / self.tau,
+            }
+        } else {
+            Prepass::LogSumExp {
+                inv_tau: 1.0 / self.tau,
+            }
         }
     }
 
@@ -74,6 +145,15 @@ impl ContrastiveLoss for InfoNce {
     /// exponent formed as `(S_ij - m_i)/tau - ln_i <= 0` ([`Lse`]); the terms themselves are
     /// in [`ContrastiveLoss::finish`], so the block sum is `0`.
     fn block<R: Real, const GRAD: bool>(&self, mut s: ArrayViewMut2<R>, at: &BlockAt) -> f64 {
+        if self.within > 0.0 {
+            return anchor_softmax::block::<R, Self, GRAD>(
+                self,
+                s,
+                at,
+                true,
+                1.0 / at.pairs as f64,
+            );
+        }
         if !GRAD {
             return 0.0;
         }
@@ -107,6 +187,9 @@ impl ContrastiveLoss for InfoNce {
     /// `(1/N) sum_i [(m_i - S_ii)/tau + ln_i] + (1/N) sum_j [(m'_j - S_jj)/tau + ln'_j]`: every
     /// term is `>= 0`, so the value is never negative, for any `tau > 0` (SPEC §1, "Numerics").
     fn finish(&self, _block_sum: f64, n: usize, lse: Option<&Lse>) -> f64 {
+        if self.within > 0.0 {
+            return anchor_softmax::finish(lse, 1.0 / n as f64);
+        }
         let lse = lse.expect("the driver runs the pre-pass this loss asks for");
         let it = lse.inv_tau;
         let rows: f64 = (0..n)
@@ -121,87 +204,30 @@ impl ContrastiveLoss for InfoNce {
     fn clip_value(&self, value: f64) -> Option<f64> {
         Some(infonce_clip(value))
     }
-
-    /// [`infonce_loss`].
-    fn value_s(&self, s: ArrayView2<f64>) -> f64 {
-        infonce_loss(s, self.tau)
-    }
-
-    /// [`infonce_loss_grad`].
-    fn value_grad_s(&self, s: ArrayView2<f64>, g: ArrayViewMut2<f64>) -> f64 {
-        infonce_loss_grad(s, self.tau, g)
-    }
-
-    fn grad_s(&self, s: ArrayView2<f64>, g: ArrayViewMut2<f64>) -> bool {
-        infonce_loss_grad(s, self.tau, g).is_finite()
-    }
 }
 
-/// Log-sum-exp of each row of `S / tau`.
-pub(crate) fn row_lse(s: ArrayView2<f64>, tau: f64) -> Vec<f64> {
-    s.outer_iter()
-        .map(|row| {
-            let m = row.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x)) / tau;
-            m + row.iter().map(|&x| (x / tau - m).exp()).sum::<f64>().ln()
-        })
-        .collect()
-}
-
-/// For a block of rows of `S` starting at row `row0`, with `lse_rows` the log-sum-exps of its own
-/// rows: the row-wise cross-entropy part `sum_i (r_i - S_{i,row0+i}/tau)`.
-pub(crate) fn infonce_block(s: ArrayView2<f64>, row0: usize, lse_rows: &[f64], tau: f64) -> f64 {
-    s.outer_iter()
-        .enumerate()
-        .map(|(i, row)| lse_rows[i] - row[row0 + i] / tau)
-        .sum()
-}
-
-/// Overwrites the block of `S` whose top-left entry is `(row0, col0)` of the full matrix with the
-/// gradient block `(e^{S/tau - r_i} + e^{S/tau - c_j} - 2 delta_ij) / (N tau)`; `lse_rows` and
-/// `lse_cols` hold the `r_i` of the block's rows and the `c_j` of its columns, `n` is `N`.
-pub(crate) fn infonce_grad_in_place(
-    mut sg: ArrayViewMut2<f64>,
-    (row0, col0): (usize, usize),
-    lse_rows: &[f64],
-    lse_cols: &[f64],
-    tau: f64,
-    n: usize,
-) {
-    let scale = 1.0 / (n as f64 * tau);
-    for (i, mut row) in sg.outer_iter_mut().enumerate() {
-        let ri = lse_rows[i];
-        let diag = (row0 + i).wrapping_sub(col0);
-        for (j, e) in row.iter_mut().enumerate() {
-            let x = *e / tau;
-            let mut v = (x - ri).exp() + (x - lse_cols[j]).exp();
-            if j == diag {
-                v -= 2.0;
-            }
-            *e = scale * v;
-        }
-    }
-}
-
-/// `L_info(S; tau)` for a square `S` (SPEC §1).
+/// `L_info(S; tau)` for a square `S` (SPEC §1): the sum of the row and the column
+/// cross-entropies of `S / tau`, over `N`. Each term is `(m_i - S_ii) / tau + ln_i` with
+/// `m_i` its row's (column's) maximum ([`Lse`]), so the value is never negative, for any
+/// `tau > 0` (SPEC §1.0).
+///
+/// A `tau` that is not positive and finite gives `NaN` (use [`InfoNce::new`] to validate).
 pub fn infonce_loss(s: ArrayView2<f64>, tau: f64) -> f64 {
-    let n = s.nrows();
-    let r = row_lse(s, tau);
-    let c = row_lse(s.t(), tau);
-    let rows: f64 = (0..n).map(|i| r[i] - s[[i, i]] / tau).sum();
-    let cols: f64 = (0..n).map(|j| c[j] - s[[j, j]] / tau).sum();
-    (rows + cols) / n as f64
+    if !(tau > 0.0 && tau.is_finite()) {
+        return f64::NAN;
+    }
+    let mut scratch = s.to_owned();
+    dense::<f64, _, false>(&InfoNce { tau, within: 0.0 }, scratch.view_mut())
 }
 
 /// [`infonce_loss`] and its gradient `G = (P_row + P_col - 2I)/(N tau)` written into `g`.
 pub fn infonce_loss_grad(s: ArrayView2<f64>, tau: f64, mut g: ArrayViewMut2<f64>) -> f64 {
-    let n = s.nrows();
-    let r = row_lse(s, tau);
-    let c = row_lse(s.t(), tau);
-    let rows = infonce_block(s, 0, &r, tau);
+    if !(tau > 0.0 && tau.is_finite()) {
+        g.fill(f64::NAN);
+        return f64::NAN;
+    }
     g.assign(&s);
-    infonce_grad_in_place(g, (0, 0), &r, &c, tau, n);
-    let cols: f64 = (0..n).map(|j| c[j] - s[[j, j]] / tau).sum();
-    (rows + cols) / n as f64
+    dense::<f64, _, true>(&InfoNce { tau, within: 0.0 }, g)
 }
 
 /// An InfoNCE value of `ccem` (the sum of the two cross-entropies) in open_clip's `ClipLoss`

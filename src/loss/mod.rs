@@ -4,7 +4,9 @@
 //!   of `S = U V^T`, its pre-pass, its value);
 //! - [`registry`]: the built-in losses, one line each, giving [`Loss`] and [`LossKind`];
 //! - one file per loss: [`sigmoid`] (SigLIP), [`infonce`] (CLIP; the sum of the row and column
-//!   cross-entropies, twice open_clip's `ClipLoss`, see [`infonce_clip`]);
+//!   cross-entropies, twice open_clip's `ClipLoss`, see [`infonce_clip`]), [`simclr`],
+//!   [`dcl`], [`dhel`] (the InfoNCE-based losses over the `2N` views, sharing
+//!   `anchor_softmax`'s arithmetic), [`spectral`]; [`params`] resolves their options;
 //! - [`driver`]: the one blocked evaluation of any loss, in either precision (memory
 //!   `O(N * block)`, bitwise independent of the thread count);
 //! - [`evaluate`]: the entry point for a pair of embedding matrices (normalisation, precision,
@@ -16,24 +18,37 @@
 //! [`Loss`] is the validated choice of loss and parameters that the rest of the crate passes
 //! around.
 
+pub(crate) mod anchor_softmax;
 pub mod contrastive;
+pub mod dcl;
+pub mod dhel;
 pub mod driver;
 pub mod embedding;
 pub mod evaluate;
 pub mod infonce;
+pub mod lse;
 pub mod minibatch;
+pub mod params;
 pub mod precision;
 pub mod registry;
 pub mod sgemm;
 pub mod sigmoid;
 pub(crate) mod sigmoid_grad;
+pub mod simclr;
+pub mod spectral;
 
-pub use contrastive::{BlockAt, ContrastiveLoss, Lse, Prepass};
+pub use contrastive::{BlockAt, ContrastiveLoss, Prepass, Views};
+pub use dcl::Dcl;
+pub use dhel::Dhel;
 pub use driver::{BlockOptions, LossGrad};
 pub use embedding::{loss_grad_raw, loss_grad_uv, normalize_rows, Normalized};
 pub use infonce::{infonce_clip, infonce_loss, infonce_loss_grad, InfoNce};
+pub use lse::Lse;
+pub use params::{FromParams, LossParams};
 pub use registry::{Loss, LossKind, WithLoss};
 pub use sigmoid::{sigmoid_loss, sigmoid_loss_grad, Sigmoid};
+pub use simclr::SimClr;
+pub use spectral::Spectral;
 
 use crate::error::Result;
 

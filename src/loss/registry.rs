@@ -12,7 +12,9 @@
 //! Adding a built-in loss: write its file in `src/loss/` (a type implementing
 //! [`ContrastiveLoss`]), then add one line here (`docs/ARCHITECTURE.md`, "A new loss").
 
-use super::contrastive::{BlockAt, ContrastiveLoss, Lse, Prepass};
+use super::contrastive::{BlockAt, ContrastiveLoss, Prepass, Views};
+use super::lse::Lse;
+use super::params::{FromParams, LossParams};
 use crate::base::Real;
 use ndarray::{ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
@@ -42,6 +44,18 @@ macro_rules! registry {
                 match self {
                     $( LossKind::$variant => $name, )+
                 }
+            }
+
+            /// The names of the parameters this loss takes ([`FromParams::PARAMS`]).
+            pub fn params(self) -> &'static [&'static str] {
+                match self {
+                    $( LossKind::$variant => <$ty as FromParams>::PARAMS, )+
+                }
+            }
+
+            /// Whether this loss takes the parameter `name`.
+            pub fn takes(self, name: &str) -> bool {
+                self.params().contains(&name)
             }
 
             /// The registered names, comma-separated (for messages).
@@ -76,6 +90,30 @@ macro_rules! registry {
                 }
             }
 
+            /// The loss of kind `kind` from the parameters a caller gave: the one resolver of
+            /// every loss's options ([`FromParams`]; [`super::params`]).
+            ///
+            /// ```
+            /// use ccem::loss::{Loss, LossKind, LossParams};
+            /// let p = LossParams { tau: Some(0.5), ..Default::default() };
+            /// let loss = Loss::build("simclr".parse()?, &p)?;
+            /// assert_eq!(loss.name(), "simclr");
+            /// // A parameter the loss does not take is refused, naming both.
+            /// let bad = LossParams { t: Some(1.0), ..p };
+            /// let err = Loss::build(LossKind::SimClr, &bad).unwrap_err().to_string();
+            /// assert!(err.contains("simclr") && err.contains("'t'"));
+            /// # Ok::<(), ccem::Error>(())
+            /// ```
+            ///
+            /// # Errors
+            /// A parameter the loss does not take, a missing one, or an invalid value (each
+            /// message names the loss and the parameter).
+            pub fn build(kind: LossKind, p: &LossParams) -> crate::error::Result<Loss> {
+                match kind {
+                    $( LossKind::$variant => Ok(Loss::$variant(<$ty as FromParams>::from_params(p)?)), )+
+                }
+            }
+
             /// Runs generic code on the concrete loss held.
             pub fn with<W: WithLoss>(&self, w: W) -> W::Output {
                 match self {
@@ -90,6 +128,12 @@ macro_rules! registry {
             }
             fn params(&self) -> Vec<(&'static str, f64)> {
                 match self { $( Loss::$variant(l) => l.params(), )+ }
+            }
+            fn views(&self) -> Views {
+                match self { $( Loss::$variant(l) => l.views(), )+ }
+            }
+            fn lse_weight(&self, a: usize, k: usize, pairs: usize) -> f64 {
+                match self { $( Loss::$variant(l) => l.lse_weight(a, k, pairs), )+ }
             }
             fn prepass(&self) -> Prepass {
                 match self { $( Loss::$variant(l) => l.prepass(), )+ }
@@ -124,6 +168,15 @@ registry! {
     Sigmoid(super::sigmoid::Sigmoid) = "sigmoid",
     /// Symmetric InfoNCE, the loss of CLIP (SPEC §1): [`super::infonce`].
     InfoNce(super::infonce::InfoNce) = "infonce",
+    /// SimCLR's NT-Xent over the `2N` views (SPEC §1.6): [`super::simclr`].
+    SimClr(super::simclr::SimClr) = "simclr",
+    /// The decoupled contrastive loss (SPEC §1.6): [`super::dcl`].
+    Dcl(super::dcl::Dcl) = "dcl",
+    /// The decoupled hyperspherical energy loss, within-view negatives (SPEC §1.6):
+    /// [`super::dhel`].
+    Dhel(super::dhel::Dhel) = "dhel",
+    /// The spectral contrastive loss (SPEC §1.7): [`super::spectral`].
+    Spectral(super::spectral::Spectral) = "spectral",
 }
 
 impl std::fmt::Display for LossKind {

@@ -5,7 +5,8 @@
 //! Each term shares one `exp(-|x|)` between its softplus and its sigmoid, so the pair is exact
 //! and finite for every finite logit (`t` up to `1e4` and beyond).
 
-use super::contrastive::{BlockAt, ContrastiveLoss};
+use super::contrastive::{dense, BlockAt, ContrastiveLoss, Views};
+use super::params::{check_within, named, FromParams, LossParams};
 use super::sigmoid_grad::exp_nonpos;
 use crate::base::Real;
 use crate::error::{check_bias, check_finite, check_nonneg, check_scale, Result};
@@ -34,6 +35,15 @@ pub struct Sigmoid {
     pub t: f64,
     /// Bias, `|b| <= MAX_MAGNITUDE`.
     pub b: f64,
+    /// The weight `W >= 0` of the within-view negatives (SPEC §1.6): the loss gains
+    /// `(W/N) sum_{i != j} [softplus(t u_i.u_j - b) + softplus(t v_i.v_j - b)]`. `0` is
+    /// SigLIP's loss (every algorithm's tuned path); Lee et al.'s remedy is `W = 1`.
+    #[serde(
+        default,
+        rename = "within_view",
+        skip_serializing_if = "super::infonce::is_zero"
+    )]
+    pub within: f64,
 }
 
 impl Sigmoid {
@@ -46,7 +56,25 @@ impl Sigmoid {
         Ok(Sigmoid {
             t: check_scale("t", t)?,
             b: check_bias("b", b)?,
+            within: 0.0,
         })
+    }
+
+    /// This loss with within-view negatives of weight `within` (SPEC §1.6).
+    ///
+    /// # Errors
+    /// A negative or non-finite `within`.
+    pub fn with_within(self, within: f64) -> Result<Self> {
+        Ok(Sigmoid {
+            within: check_within("sigmoid", within)?,
+            ..self
+        })
+    }
+
+    /// Whether this is SigLIP's loss itself (no within-view negatives), the one every tuned
+    /// path (the learnt `t` and `b`, the mini-batch strategies, the theory of SPEC §3) is for.
+    pub fn is_plain(&self) -> bool {
+        self.within == 0.0
     }
 
     /// The relative-bias form: logit `t (S - r_b)`, i.e. `b = r_b t` (SPEC §1, Bangachev et al.
@@ -60,18 +88,55 @@ impl Sigmoid {
     }
 }
 
+impl FromParams for Sigmoid {
+    const PARAMS: &'static [&'static str] = &["t", "b", "relative_bias", "within_view"];
+
+    /// `t` (required), then `b` or `relative_bias` (default `b = 0`), and `within_view`
+    /// (default 0).
+    fn from_params(p: &LossParams) -> Result<Self> {
+        p.only("sigmoid", Self::PARAMS)?;
+        let t = LossParams::need("sigmoid", "t", p.t)?;
+        let base = match (p.b, p.relative_bias) {
+            (Some(_), Some(_)) => {
+                return Err(crate::error::Error::Config(
+                    "the sigmoid loss takes b or relative_bias, not both".into(),
+                ))
+            }
+            (_, Some(r)) => named("sigmoid", Self::relative(t, r))?,
+            (b, None) => named("sigmoid", Self::new(t, b.unwrap_or(0.0)))?,
+        };
+        base.with_within(p.within_view.unwrap_or(0.0))
+    }
+}
+
 impl ContrastiveLoss for Sigmoid {
     fn name(&self) -> &'static str {
         "sigmoid"
     }
 
     fn params(&self) -> Vec<(&'static str, f64)> {
-        vec![("t", self.t), ("b", self.b)]
+        if self.within > 0.0 {
+            vec![("t", self.t), ("b", self.b), ("within_view", self.within)]
+        } else {
+            vec![("t", self.t), ("b", self.b)]
+        }
+    }
+
+    /// Cross views; the joint views with within-view negatives.
+    fn views(&self) -> Views {
+        if self.within > 0.0 {
+            Views::Joint
+        } else {
+            Views::Cross
+        }
     }
 
     /// The terms `softplus(-z_ij (t S_ij - b))` of the block, each from one `exp(-|y|)`
     /// ([`softplus_sigmoid`]), summed in `f64` lanes; with `GRAD`, `G_ij` in place.
     fn block<R: Real, const GRAD: bool>(&self, mut s: ArrayViewMut2<R>, at: &BlockAt) -> f64 {
+        if self.within > 0.0 {
+            return self.joint_block::<R, GRAD>(s, at);
+        }
         let ncols = s.ncols();
         let mut total = 0.0;
         for (i, mut row) in s.outer_iter_mut().enumerate() {
@@ -93,17 +158,29 @@ impl ContrastiveLoss for Sigmoid {
 
     /// [`sigmoid_loss`] (exact `exp`/`ln_1p`; the optimiser's and the encoder's dense path).
     fn value_s(&self, s: ArrayView2<f64>) -> f64 {
+        if self.within > 0.0 {
+            let mut scratch = s.to_owned();
+            return dense::<f64, Self, false>(self, scratch.view_mut());
+        }
         sigmoid_loss(s, self.t, self.b)
     }
 
     /// [`sigmoid_loss_grad`].
-    fn value_grad_s(&self, s: ArrayView2<f64>, g: ArrayViewMut2<f64>) -> f64 {
+    fn value_grad_s(&self, s: ArrayView2<f64>, mut g: ArrayViewMut2<f64>) -> f64 {
+        if self.within > 0.0 {
+            g.assign(&s);
+            return dense::<f64, Self, true>(self, g);
+        }
         sigmoid_loss_grad(s, self.t, self.b, g)
     }
 
     /// The vectorised gradient kernel without the loss value (`sigmoid_grad.rs`, equal to
     /// [`ContrastiveLoss::value_grad_s`]'s `G` to 1e-15, tested); always finite.
     fn grad_s(&self, s: ArrayView2<f64>, mut g: ArrayViewMut2<f64>) -> bool {
+        if self.within > 0.0 {
+            let v = self.value_grad_s(s, g.view_mut());
+            return v.is_finite() && g.iter().all(|x| x.is_finite());
+        }
         let n = s.nrows();
         match (s.as_slice(), g.as_slice_mut()) {
             (Some(s), Some(g)) => {
@@ -112,6 +189,44 @@ impl ContrastiveLoss for Sigmoid {
             }
             _ => sigmoid_loss_grad(s, self.t, self.b, g).is_finite(),
         }
+    }
+}
+
+impl Sigmoid {
+    /// A block of `K` (the joint views, SPEC §1.6): the cross-view terms from the `U V^T`
+    /// quadrant (rows `< N`, columns `>= N`; the `V U^T` quadrant is its transpose and is left
+    /// out), the within-view negatives `softplus(t K_ak - b)` of weight `W` from the two
+    /// within-view quadrants (`k != a`), nothing from the anchors themselves.
+    fn joint_block<R: Real, const GRAD: bool>(&self, mut s: ArrayViewMut2<R>, at: &BlockAt) -> f64 {
+        let n = at.pairs;
+        let inv_n = 1.0 / n as f64;
+        let mut total = 0.0;
+        for (i, mut row) in s.outer_iter_mut().enumerate() {
+            let a = at.row0 + i;
+            for (j, e) in row.iter_mut().enumerate() {
+                let k = at.col0 + j;
+                let (weight, z) = if a == k || (a >= n && k < n) {
+                    (0.0, 1.0)
+                } else if a < n && k >= n {
+                    (1.0, if k - n == a { 1.0 } else { -1.0 })
+                } else {
+                    (self.within, -1.0)
+                };
+                if weight == 0.0 {
+                    if GRAD {
+                        *e = R::from_f64(0.0);
+                    }
+                    continue;
+                }
+                let y = -z * (self.t * e.to_f64() - self.b);
+                let (sp, sg) = softplus_sigmoid(y);
+                total += weight * sp;
+                if GRAD {
+                    *e = R::from_f64(-z * weight * self.t * sg * inv_n);
+                }
+            }
+        }
+        total
     }
 }
 

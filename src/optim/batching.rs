@@ -153,9 +153,10 @@ impl Solver {
         let mut steps_run = 0;
         while !diverged && steps_run < cfg.steps {
             let loss_now = match cfg.loss {
-                Loss::Sigmoid(_) => Loss::Sigmoid(crate::loss::Sigmoid {
+                Loss::Sigmoid(sg) if sg.is_plain() => Loss::Sigmoid(crate::loss::Sigmoid {
                     t: scalars.t(),
                     b: scalars.b(),
+                    ..sg
                 }),
                 l => l,
             };
@@ -181,10 +182,7 @@ impl Solver {
                 bt.by[k * d..(k + 1) * d]
                     .copy_from_slice(&self.theta[nd + i * d..nd + (i + 1) * d]);
             }
-            let obj = match loss_now {
-                Loss::Sigmoid(crate::loss::Sigmoid { t, b }) => Objective::Sigmoid { t, b, w: 1.0 },
-                l => Objective::from(l),
-            };
+            let obj = Objective::from(loss_now);
             let ev = bt
                 .ws
                 .evaluate(obj, &bt.bx, &bt.by, &mut bt.gbx, &mut bt.gby, false);
@@ -225,7 +223,7 @@ impl Solver {
         }
         let (t, b) = match cfg.loss {
             Loss::Sigmoid(_) => (scalars.t(), scalars.b()),
-            Loss::InfoNce(_) => (f64::NAN, f64::NAN),
+            _ => (f64::NAN, f64::NAN),
         };
         Run {
             loss,

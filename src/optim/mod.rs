@@ -65,7 +65,7 @@ pub use sgd::Sgd;
 
 use crate::batch::MiniBatch;
 use crate::error::{check_batch, check_nonneg, check_positive, Error, Result};
-use crate::loss::Loss;
+use crate::loss::{ContrastiveLoss, Loss};
 use crate::valid::Valid;
 use ndarray::Array2;
 use objective::{Objective, Workspace};
@@ -311,16 +311,8 @@ impl FreeConfig {
         }
         self.validate_batch()?;
         match self.loss {
-            Loss::InfoNce(_) => {
-                if self.learn_t || self.learn_b || self.relative_bias {
-                    return Err(Error::Config(
-                        "learnt t/b and the relative bias are for the sigmoid loss; InfoNCE has \
-                         only its temperature tau"
-                            .to_string(),
-                    ));
-                }
-            }
-            Loss::Sigmoid(crate::loss::Sigmoid { t, .. }) => {
+            Loss::Sigmoid(sg) if sg.is_plain() => {
+                let t = sg.t;
                 if (self.learn_t || self.relative_bias) && t <= 0.0 {
                     return Err(Error::InvalidParameter {
                         name: "t",
@@ -328,6 +320,26 @@ impl FreeConfig {
                         requirement: "must be > 0 to learn t = exp(t') or to use the relative \
                                       bias r_b = b / t",
                     });
+                }
+            }
+            other => {
+                if self.learn_t || self.learn_b || self.relative_bias {
+                    return Err(Error::Config(format!(
+                        "learnt t/b and the relative bias are for SigLIP's sigmoid loss (without \
+                         within-view negatives); the {} loss takes {}",
+                        other.name(),
+                        param_names(&other)
+                    )));
+                }
+                if other.views() == crate::loss::Views::Joint
+                    && (self.batch.is_some() || self.neg_variance_weight > 0.0)
+                {
+                    return Err(Error::Config(format!(
+                        "mini-batches and the negative-variance penalty are not available for \
+                         the {} loss yet (it reads the within-view similarities): use the full \
+                         batch",
+                        other.name()
+                    )));
                 }
             }
         }
@@ -384,15 +396,26 @@ pub struct FreeResult {
     pub last_batches: Vec<Vec<usize>>,
 }
 
+/// The parameter names of a loss, for messages (`tau`, `none`).
+fn param_names(loss: &Loss) -> String {
+    let p: Vec<&str> = loss.params().iter().map(|(k, _)| *k).collect();
+    if p.is_empty() {
+        "no parameter".into()
+    } else {
+        p.join(", ")
+    }
+}
+
 impl FreeResult {
     /// The loss at the final `t`, `b` (for learnt scalars) or the configured one.
     pub fn final_loss(&self, cfg: &FreeConfig) -> Loss {
         match cfg.loss {
-            Loss::Sigmoid(_) => Loss::Sigmoid(crate::loss::Sigmoid {
+            Loss::Sigmoid(sg) if sg.is_plain() => Loss::Sigmoid(crate::loss::Sigmoid {
                 t: self.t,
                 b: self.b,
+                ..sg
             }),
-            l @ Loss::InfoNce(_) => l,
+            l => l,
         }
     }
 }
@@ -503,8 +526,8 @@ pub fn optimize_checked(cfg: &Valid<FreeConfig>) -> FreeResult {
     let cfg: &FreeConfig = cfg;
     let (n, d) = (cfg.n, cfg.d);
     let (t0, b0) = match cfg.loss {
-        Loss::Sigmoid(crate::loss::Sigmoid { t, b }) => (t, b),
-        Loss::InfoNce(_) => (f64::NAN, f64::NAN),
+        Loss::Sigmoid(sg) if sg.is_plain() => (sg.t, sg.b),
+        _ => (f64::NAN, f64::NAN),
     };
     let n_scalars = Scalars::new(t0, b0, cfg.flags()).len();
     let len = 2 * n * d + n_scalars;
@@ -644,7 +667,7 @@ impl Solver {
         };
         let (t, b) = match cfg.loss {
             Loss::Sigmoid(_) => (scalars.t(), scalars.b()),
-            Loss::InfoNce(_) => (f64::NAN, f64::NAN),
+            _ => (f64::NAN, f64::NAN),
         };
         Run {
             loss,
@@ -668,12 +691,12 @@ impl Solver {
     ) -> objective::Evaluation {
         let nd = self.n * self.d;
         let obj = match cfg.loss {
-            Loss::Sigmoid(_) => Objective::Sigmoid {
+            Loss::Sigmoid(sg) if sg.is_plain() => Objective::Sigmoid {
                 t: scalars.t(),
                 b: scalars.b(),
                 w: cfg.negative_weight(),
             },
-            l @ Loss::InfoNce(_) => Objective::from(l),
+            l => Objective::from(l),
         };
         let (xy, gs) = (&self.theta, &mut self.grad);
         let (gxy, gsc) = gs.split_at_mut(2 * nd);

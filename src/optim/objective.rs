@@ -19,8 +19,9 @@
 //! The sigmoid kernel lives with the loss (`crate::loss::sigmoid`); the InfoNCE one here needs
 //! the workspace's row and column buffers.
 
+use crate::loss::contrastive::dense;
 use crate::loss::sigmoid::sigmoid_grad_sums_in_place;
-use crate::loss::Loss;
+use crate::loss::{ContrastiveLoss, Loss, Views};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
 
@@ -32,13 +33,25 @@ pub(crate) enum Objective {
     Sigmoid { t: f64, b: f64, w: f64 },
     /// Symmetric InfoNCE with temperature `tau`.
     InfoNce { tau: f64 },
+    /// Any other loss, through its [`ContrastiveLoss`] dense path: on `S` for a loss of the
+    /// cross views, on `K = Z Z^T` for one of the joint views (SPEC §1.0), with
+    /// `dL/dZ = (G + G^T) Z`.
+    Generic(Loss),
 }
 
 impl From<Loss> for Objective {
+    /// SigLIP's sigmoid loss and CLIP's InfoNCE keep their tuned kernels (the sigmoid's also
+    /// gives the sums that the learnt `t` and `b` need); every other loss goes through the
+    /// trait.
     fn from(l: Loss) -> Self {
         match l {
-            Loss::Sigmoid(crate::loss::Sigmoid { t, b }) => Objective::Sigmoid { t, b, w: 1.0 },
-            Loss::InfoNce(crate::loss::InfoNce { tau }) => Objective::InfoNce { tau },
+            Loss::Sigmoid(s) if s.is_plain() => Objective::Sigmoid {
+                t: s.t,
+                b: s.b,
+                w: 1.0,
+            },
+            Loss::InfoNce(i) if i.within == 0.0 => Objective::InfoNce { tau: i.tau },
+            other => Objective::Generic(other),
         }
     }
 }
@@ -123,6 +136,11 @@ impl Workspace {
         let (n, d) = (self.n, self.d);
         let xv = ArrayView2::from_shape((n, d), x).expect("X is N x d");
         let yv = ArrayView2::from_shape((n, d), y).expect("Y is N x d");
+        if let Objective::Generic(loss) = obj {
+            if loss.views() == Views::Joint {
+                return self.evaluate_joint(&loss, xv, yv, gx, gy);
+            }
+        }
         {
             let mut s = ArrayViewMut2::from_shape((n, n), &mut self.sg[..]).expect("S is N x N");
             general_mat_mul(1.0, &xv, &yv.t(), 0.0, &mut s);
@@ -146,6 +164,17 @@ impl Workspace {
                 }
             }
             Objective::InfoNce { tau } => self.infonce_kernel(tau),
+            Objective::Generic(loss) => {
+                let mut g =
+                    ArrayViewMut2::from_shape((n, n), &mut self.sg[..]).expect("S is N x N");
+                let loss = dense::<f64, Loss, true>(&loss, g.view_mut());
+                Evaluation {
+                    loss,
+                    sum_h: 0.0,
+                    sum_hs: 0.0,
+                    g_l1: g.iter().map(|x| x.abs()).sum(),
+                }
+            }
         };
         if let Some(p) = self.penalty {
             let sv = ArrayView2::from_shape((n, n), &self.s_keep[..]).expect("S is N x N");
@@ -165,6 +194,44 @@ impl Workspace {
         project_rows(x, gx, d);
         project_rows(y, gy, d);
         eval
+    }
+
+    /// A loss of the joint views (SPEC §1.0): `K = Z Z^T`, its dense `G = dL/dK`, and
+    /// `dL/dZ = (G + G^T) Z` split into `dL/dU` and `dL/dV`, projected onto the spheres.
+    fn evaluate_joint(
+        &mut self,
+        loss: &Loss,
+        xv: ArrayView2<f64>,
+        yv: ArrayView2<f64>,
+        gx: &mut [f64],
+        gy: &mut [f64],
+    ) -> Evaluation {
+        let (n, d) = (self.n, self.d);
+        let z = ndarray::concatenate(ndarray::Axis(0), &[xv, yv]).expect("X and Y are N x d");
+        let mut g = z.dot(&z.t());
+        let value = dense::<f64, Loss, true>(loss, g.view_mut());
+        let g_l1 = g.iter().map(|x| x.abs()).sum();
+        let dz = g.dot(&z) + g.t().dot(&z);
+        gx.copy_from_slice(
+            dz.slice(ndarray::s![..n, ..])
+                .as_standard_layout()
+                .as_slice()
+                .expect("standard layout"),
+        );
+        gy.copy_from_slice(
+            dz.slice(ndarray::s![n.., ..])
+                .as_standard_layout()
+                .as_slice()
+                .expect("standard layout"),
+        );
+        project_rows(xv.as_slice().expect("X is row-major"), gx, d);
+        project_rows(yv.as_slice().expect("Y is row-major"), gy, d);
+        Evaluation {
+            loss: value,
+            sum_h: 0.0,
+            sum_hs: 0.0,
+            g_l1,
+        }
     }
 
     /// The InfoNCE loss and `G` over `S` in place (module documentation). Two exponentials

@@ -439,6 +439,7 @@ fn weighted_and_penalised_objective_matches_finite_differences() {
             let base = match obj {
                 Objective::Sigmoid { t, b, w } => sigmoid_loss_weighted(s.view(), t, b, w),
                 Objective::InfoNce { tau } => Loss::infonce(tau).unwrap().value_s(s.view()),
+                Objective::Generic(l) => l.value_s(s.view()),
             };
             base + pen.value(s.view())
         };
@@ -474,5 +475,99 @@ fn weighted_and_penalised_objective_matches_finite_differences() {
             }
         }
         assert!(worst < 1e-7, "{obj:?}: {worst}");
+    }
+}
+
+#[test]
+fn every_loss_of_the_zoo_has_its_gradient_in_the_optimiser() {
+    // The generic objective (cross views on S, joint views on K = Z Z^T) against central
+    // differences of the loss through the row normalisation.
+    use crate::loss::{LossKind, LossParams};
+    let (n, d, h) = (5, 4, 1e-6);
+    let x = unit_rows(n, d, 5);
+    let y = unit_rows(n, d, 6);
+    let norm_rows = |a: &Array2<f64>| crate::loss::normalize_rows(a.view(), "X").unwrap().u;
+    for (kind, p) in [
+        (LossKind::Spectral, LossParams::default()),
+        (
+            LossKind::SimClr,
+            LossParams {
+                tau: Some(0.3),
+                ..Default::default()
+            },
+        ),
+        (
+            LossKind::Dhel,
+            LossParams {
+                tau: Some(0.5),
+                ..Default::default()
+            },
+        ),
+        (
+            LossKind::Sigmoid,
+            LossParams {
+                t: Some(3.0),
+                b: Some(1.0),
+                within_view: Some(0.5),
+                ..Default::default()
+            },
+        ),
+    ] {
+        let loss = Loss::build(kind, &p).unwrap();
+        let value = |xa: &Array2<f64>, ya: &Array2<f64>| {
+            let (u, v) = (norm_rows(xa), norm_rows(ya));
+            crate::loss::driver::value(&loss, u.view(), v.view(), Default::default())
+        };
+        let mut ws = Workspace::new(n, d);
+        let (mut gx, mut gy) = (Array2::zeros((n, d)), Array2::zeros((n, d)));
+        let ev = ws.evaluate(
+            Objective::from(loss),
+            x.as_slice().unwrap(),
+            y.as_slice().unwrap(),
+            gx.as_slice_mut().unwrap(),
+            gy.as_slice_mut().unwrap(),
+            true,
+        );
+        assert!((ev.loss - value(&x, &y)).abs() < 1e-12, "{kind}");
+        let mut worst: f64 = 0.0;
+        for i in 0..n {
+            for k in 0..d {
+                let (mut xp, mut xm, mut yp, mut ym) = (x.clone(), x.clone(), y.clone(), y.clone());
+                xp[[i, k]] += h;
+                xm[[i, k]] -= h;
+                yp[[i, k]] += h;
+                ym[[i, k]] -= h;
+                let fx = (value(&xp, &y) - value(&xm, &y)) / (2.0 * h);
+                let fy = (value(&x, &yp) - value(&x, &ym)) / (2.0 * h);
+                worst = worst
+                    .max((fx - gx[[i, k]]).abs())
+                    .max((fy - gy[[i, k]]).abs());
+            }
+        }
+        assert!(worst < 1e-7, "{kind}: {worst}");
+    }
+}
+
+#[test]
+fn simclr_free_embeddings_reach_the_simplex_etf() {
+    // Thm 5.1 of Lee, Lim, Lee, Sohn (2025): the ETF (s_pos = 1, s_neg = -1/(N-1)) is optimal.
+    let loss = Loss::build(
+        crate::loss::LossKind::SimClr,
+        &crate::loss::LossParams {
+            tau: Some(0.5),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let n = 4;
+    let mut c = cfg(n, loss);
+    c.steps = 3000;
+    let r = optimize(&c).unwrap();
+    let s = r.u.dot(&r.v.t());
+    for i in 0..n {
+        assert!((s[[i, i]] - 1.0).abs() < 1e-3, "{s}");
+        for j in (0..n).filter(|&j| j != i) {
+            assert!((s[[i, j]] + 1.0 / 3.0).abs() < 1e-3, "{s}");
+        }
     }
 }

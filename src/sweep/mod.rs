@@ -227,8 +227,15 @@ impl SweepSpec {
                     crate::error::check_scale("t", t)?;
                     crate::error::check_bias("b", self.bias.bias(t))?;
                 }
-                LossKind::InfoNce => {
+                kind if kind.takes("tau") => {
                     crate::error::check_positive("tau", t)?;
+                }
+                kind => {
+                    if self.ts.len() > 1 {
+                        return Err(Error::Config(format!(
+                            "the {kind} loss has no temperature: give one value of --t"
+                        )));
+                    }
                 }
             }
         }
@@ -276,7 +283,13 @@ impl SweepSpec {
         if let Some(b) = self.run.batch {
             let loss = match self.objective {
                 LossKind::Sigmoid => crate::loss::Loss::sigmoid(1.0, 1.0)?,
-                LossKind::InfoNce => crate::loss::Loss::infonce(1.0)?,
+                kind => crate::loss::Loss::build(
+                    kind,
+                    &crate::loss::LossParams {
+                        tau: kind.takes("tau").then_some(1.0),
+                        ..Default::default()
+                    },
+                )?,
             };
             for &n in &self.ns {
                 crate::batch::MiniBatch::new(n, b, self.run.batching, &loss)?;
@@ -377,7 +390,7 @@ impl SweepSpec {
                             t,
                             b: match self.objective {
                                 LossKind::Sigmoid => Some(self.bias.bias(t)),
-                                LossKind::InfoNce => None,
+                                _ => None,
                             },
                             seed_index: s,
                             seed: cell_seed(self.base_seed, n, s),

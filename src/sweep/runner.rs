@@ -18,7 +18,17 @@ use crate::valid::Valid;
 pub fn cell_loss(spec: &SweepSpec, cell: &Cell) -> Result<Loss> {
     match spec.objective {
         LossKind::Sigmoid => Loss::sigmoid(cell.t, cell.b.unwrap_or(cell.t)),
-        LossKind::InfoNce => Loss::infonce(cell.t),
+        // The grid's `t` is the temperature of a loss that has one.
+        kind => {
+            let tau = kind.takes("tau").then_some(cell.t);
+            Loss::build(
+                kind,
+                &crate::loss::LossParams {
+                    tau,
+                    ..Default::default()
+                },
+            )
+        }
     }
 }
 
@@ -86,7 +96,7 @@ pub fn run_cell(spec: &Valid<SweepSpec>, cell: &Cell) -> Result<ResultRow> {
             Trained {
                 b: match loss {
                     Loss::Sigmoid(_) => Some(r.b),
-                    Loss::InfoNce(_) => None,
+                    _ => None,
                 },
                 diverged: r.termination.is_diverged(),
                 converged: Some(r.termination.is_converged()),

@@ -38,7 +38,7 @@ pub use batch::BatchOptimum;
 pub use bias::BiasMode;
 
 use crate::error::{check_batch, check_positive, Result};
-use crate::loss::{Loss, LossKind};
+use crate::loss::{ContrastiveLoss, Loss, LossKind};
 use crate::numerics::{log_sigmoid, sigmoid, softplus};
 use serde::{Deserialize, Serialize};
 
@@ -225,20 +225,31 @@ impl Optimum {
     /// The optimum of `loss` for `n` pairs.
     ///
     /// # Errors
-    /// `N < 2` ([`crate::Error::BatchTooSmall`]). A [`Loss`] is valid by construction.
+    /// `N < 2` ([`crate::Error::BatchTooSmall`]); a loss this theory does not cover (SigLIP's
+    /// sigmoid loss and CLIP's InfoNCE without within-view negatives are).
     pub fn of(n: usize, loss: &Loss) -> Result<Self> {
         check_batch(n)?;
-        Ok(Self::of_unchecked(n, loss))
+        Self::covered(n, loss).ok_or_else(|| {
+            crate::error::Error::Config(format!(
+                "the optimum of the {} loss{} is not in this theory (SPEC §3 covers the sigmoid \
+                 loss and InfoNCE without within-view negatives)",
+                loss.name(),
+                if loss.params().iter().any(|(k, _)| *k == "within_view") {
+                    " with within-view negatives"
+                } else {
+                    ""
+                }
+            ))
+        })
     }
 
-    /// [`Optimum::of`] for `n >= 2`, not checked.
-    ///
-    /// # Panics
-    /// May panic (or return meaningless values) for `n < 2`.
-    pub fn of_unchecked(n: usize, loss: &Loss) -> Self {
+    /// [`Optimum::of`] for `n >= 2` (not checked), or `None` for a loss this theory does not
+    /// cover.
+    pub fn covered(n: usize, loss: &Loss) -> Option<Self> {
         match *loss {
-            Loss::Sigmoid(crate::loss::Sigmoid { t, b }) => Self::sigmoid_unchecked(n, t, b),
-            Loss::InfoNce(crate::loss::InfoNce { tau }) => Self::infonce_unchecked(n, tau),
+            Loss::Sigmoid(s) if s.is_plain() => Some(Self::sigmoid_unchecked(n, s.t, s.b)),
+            Loss::InfoNce(i) if i.within == 0.0 => Some(Self::infonce_unchecked(n, i.tau)),
+            _ => None,
         }
     }
 
@@ -302,7 +313,7 @@ impl Optimum {
     /// # Panics
     /// As [`Optimum::sigmoid_unchecked`]; `w` must be finite and positive.
     pub fn sigmoid_weighted_unchecked(n: usize, t: f64, b: f64, w: f64) -> Self {
-        let objective = Loss::Sigmoid(crate::loss::Sigmoid { t, b });
+        let objective = Loss::Sigmoid(crate::loss::Sigmoid { t, b, within: 0.0 });
         if t == 0.0 {
             let nm1 = (n - 1) as f64;
             return Optimum {
@@ -355,7 +366,7 @@ impl Optimum {
         let nm1 = (n - 1) as f64;
         Optimum {
             n,
-            objective: Loss::InfoNce(crate::loss::InfoNce { tau }),
+            objective: Loss::InfoNce(crate::loss::InfoNce { tau, within: 0.0 }),
             c_star: 0.0,
             delta_star: 0.0,
             s_pos: 1.0,
@@ -416,10 +427,14 @@ impl Serialize for Optimum {
 /// ```
 pub fn predict(n: usize, d: usize, loss: &Loss) -> Option<Optimum> {
     let covered = match loss.kind() {
-        LossKind::Sigmoid => d >= n,
         LossKind::InfoNce => d + 1 >= n,
+        _ => d >= n,
     };
-    (n >= 2 && covered).then(|| Optimum::of_unchecked(n, loss))
+    if n >= 2 && covered {
+        Optimum::covered(n, loss)
+    } else {
+        None
+    }
 }
 
 /// [`predict`] for training on mini-batches of `batch` of the `n` pairs: the optimum of the
@@ -442,10 +457,11 @@ pub fn predict_batch(n: usize, d: usize, loss: &Loss, batch: usize) -> Result<Op
     let w = batch::negative_weight(n, batch)?;
     match *loss {
         _ if batch == n => Ok(predict(n, d, loss)),
-        Loss::InfoNce(_) => Err(batch::infonce_expected_error()),
-        Loss::Sigmoid(crate::loss::Sigmoid { t, b }) => {
-            Ok((d >= n).then(|| Optimum::sigmoid_weighted_unchecked(n, t, b, w)))
+        Loss::Sigmoid(s) if s.is_plain() => {
+            Ok((d >= n).then(|| Optimum::sigmoid_weighted_unchecked(n, s.t, s.b, w)))
         }
+        Loss::InfoNce(_) => Err(batch::infonce_expected_error()),
+        _ => Ok(None),
     }
 }
 
