@@ -53,12 +53,16 @@ pub fn info(state: &State) -> Reply {
     Reply::json(&json!({
         "version": env!("CARGO_PKG_VERSION"),
         "losses": ccem::LossKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        "theory_losses": THEORY_LOSSES,
         "max_file_bytes": MAX_FILE,
         "data_dir": state.data_dir.is_some(),
         "max_runs": super::train::MAX_RUNS,
         "batchings": ["shuffled", "fixed", "all", "hardest", "expected"],
     }))
 }
+
+/// The losses whose optimum the theory view shows (the CCEM theory of SPEC §3).
+pub const THEORY_LOSSES: &[&str] = &["sigmoid", "infonce"];
 
 /// The theory's inputs, parsed from the query.
 struct TheoryInput {
@@ -79,7 +83,8 @@ fn theory_input(call: &Call) -> Answer<TheoryInput> {
         return Err(bad("invalid d 0: the dimension must be >= 1"));
     }
     let loss = call.get("loss").unwrap_or("sigmoid");
-    let input = match loss.parse::<ccem::LossKind>().map_err(bad)? {
+    let kind = loss.parse::<ccem::LossKind>().map_err(bad)?;
+    let input = match kind {
         ccem::LossKind::Sigmoid => {
             let t: f64 = required(call, "t", "t")?;
             let mode = match (call.get("b"), call.get("rb")) {
@@ -117,6 +122,13 @@ fn theory_input(call: &Call) -> Answer<TheoryInput> {
                 batch: None,
                 d,
             }
+        }
+        other => {
+            return Err(bad(format!(
+                "the theory view has the closed-form optimum of {} only; '{other}' has none here \
+                 (train it in the Train view)",
+                THEORY_LOSSES.join(" and ")
+            )))
         }
     };
     Ok(input)

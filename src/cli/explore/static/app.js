@@ -259,7 +259,7 @@ function drawPhase(r, record) {
 
 function initTheory() {
   const sel = $("th-loss");
-  for (const l of info.losses) sel.add(new Option(l, l));
+  for (const l of info.theory_losses) sel.add(new Option(l, l));
   for (const [id, key] of [["th-loss", "loss"], ["th-n", "n"], ["th-t", "t"], ["th-bmode", "bmode"], ["th-bval", "bval"], ["th-tau", "tau"], ["th-batch", "batch"], ["th-d", "d"]]) {
     bind($(id), key, updateTheory);
   }
