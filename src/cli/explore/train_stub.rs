@@ -4,7 +4,9 @@ use std::sync::Arc;
 pub const MAX_RUNS: usize = 2;
 pub struct Run;
 #[derive(Default)]
-pub struct Runs;
+pub struct Runs {
+    _private: (),
+}
 impl Runs {
     pub fn get(&self, _: &str) -> Option<Arc<Run>> {
         None
