@@ -27,3 +27,7 @@ python -m pip install --quiet "numpy>=1.21" pytest "maturin>=1.9,<2"
 # what changed).
 python -m pip install --quiet --no-build-isolation --no-deps --force-reinstall ./python
 python -m pytest python/tests -q
+
+# `ccem explore` in headless Chromium (needs chromium and chromedriver on PATH; without them it
+# prints SKIPPED and the reason, unless CCEM_REQUIRE_BROWSER=1, as in .ci/run, where it fails).
+python scripts/browser_test.py --bin "${CARGO_TARGET_DIR:-target}/release/ccem"

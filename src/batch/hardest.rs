@@ -128,7 +128,8 @@ pub fn hardest_batch(loss: &Loss, s: ArrayView2<f64>, b: usize, out: &mut Vec<us
     let mut sub = Array2::<f64>::zeros((b, b));
     // The sigmoid loss is a sum over pairs: each pair's term once, then sums per batch.
     let pair_terms = match *loss {
-        Loss::Sigmoid(crate::loss::Sigmoid { t, b: bias, within }) if within == 0.0 => {
+        Loss::Sigmoid(sg) if sg.is_plain() => {
+            let (t, bias) = (sg.t, sg.b);
             Some(Array2::from_shape_fn((n, n), |(i, j)| {
                 let logit = t * s[[i, j]] - bias;
                 if i == j {

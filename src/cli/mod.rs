@@ -17,6 +17,8 @@ macro_rules! out {
 }
 
 pub mod dimension;
+#[cfg(feature = "explore")]
+pub mod explore;
 pub mod inspect;
 pub mod max_margin;
 pub mod optimize;
@@ -136,6 +138,9 @@ pub enum Command {
     Merge(sweep::MergeArgs),
     /// The paper's experiment end to end: sweeps, figures and REPORT.md (start with --quick)
     Reproduce(reproduce::ReproduceArgs),
+    /// A local web page: the theory, your embeddings and a live training run (127.0.0.1)
+    #[cfg(feature = "explore")]
+    Explore(explore::ExploreArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -153,5 +158,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Merge(a) => sweep::run_merge(&a),
         Command::Plot(a) => plot::run(&a),
         Command::Reproduce(a) => reproduce::run(&a),
+        #[cfg(feature = "explore")]
+        Command::Explore(a) => explore::run(&a),
     }
 }

@@ -23,7 +23,7 @@
 //!     to its column sum, so `lse_i = R / tau + ln sum_j e_ij` needs one exponential per entry
 //!     and no running maximum. That holds while `2 R / tau <= 600` (every term above
 //!     `e^-600`, far from underflow); beyond (a tiny `tau` or long raw rows), InfoNCE takes one
-//!     more blocked pass with running maxima ([`crate::loss::blocked_loss`]), counted in
+//!     more blocked pass with running maxima ([`crate::loss::driver::value`]), counted in
 //!     [`Inspection::passes`].
 //! - **The quantile margin** (SPEC §7): the positives' quantile is exact (they are kept). The
 //!   negatives' `q_{1-p}` is located in the histogram; then either

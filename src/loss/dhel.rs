@@ -8,7 +8,7 @@
 //!
 //! This is `dhel_loss_func`'s value for `z = [U; V]` and `indexes = [0..N, 0..N]` on one process
 //! (`leechungpa/embedding-similarity-cl`, `solo/losses/`), tested against a port of it. The
-//! arithmetic is [`super::anchor_softmax`]'s.
+//! arithmetic is `loss::anchor_softmax`'s.
 
 use super::anchor_softmax::{self, same_view};
 use super::contrastive::{BlockAt, ContrastiveLoss, Prepass, Views};

@@ -105,7 +105,7 @@ pub fn similarity(u: ArrayView2<f64>, v: ArrayView2<f64>) -> Array2<f64> {
 
 /// The loss of `(U, V)` and its gradients `dL/dU = G V`, `dL/dV = G^T U`, computed densely
 /// (`S` and `G` held in full: memory `O(N^2)`). For large `N` use
-/// [`blocked_loss_grad`](super::blocked_loss_grad).
+/// [`driver::value_grad`](super::driver::value_grad).
 ///
 /// The rows are taken as given (not normalised); see [`loss_grad_raw`] for raw inputs.
 pub fn loss_grad_uv(loss: &Loss, u: ArrayView2<f64>, v: ArrayView2<f64>) -> LossGrad {

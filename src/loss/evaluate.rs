@@ -3,7 +3,7 @@
 //! precision) uses.
 //!
 //! float32 input runs on the float32 path ([`super::precision`]: float32 products, float64
-//! sums; SPEC §1.1), float64 input on the float64 path ([`super::blocked`]), unless
+//! sums; SPEC §1.1), float64 input on the float64 path ([`super::driver`]), unless
 //! [`EvalOptions::precision`] says otherwise. Both are blocked (memory `O(N * block)`) and bitwise
 //! independent of the thread count.
 //!
@@ -34,7 +34,7 @@ use crate::matrix::Matrix;
 use ndarray::Array2;
 
 /// The blocking that is fastest in each precision on the development machine
-/// (`examples/loss_scale`, `N = 4096, d = 768`): [`Real::DEFAULT_BLOCK`] rows, 256 in float64
+/// (`examples/loss_scale`, `N = 4096, d = 768`): [`crate::base::Real::DEFAULT_BLOCK`] rows, 256 in float64
 /// (`block x N` float64 of extra memory), 1024 in float32, where larger blocks amortise the
 /// packing of the float32 products.
 pub fn default_block(p: Precision) -> BlockOptions {

@@ -19,7 +19,7 @@
 //! agree to `1e-8` relative, and both agree with PyTorch's float32 loss to `6e-8`.
 //!
 //! # Threads and reproducibility
-//! As in [`super::blocked`]: fixed chunks of the output per task, blocks in order, partial sums
+//! As in [`super::driver`]: fixed chunks of the output per task, blocks in order, partial sums
 //! added in chunk order, each product single-threaded within its task. Every result is bitwise
 //! independent of the thread count (tested with pools of 1 and 2 threads).
 //!

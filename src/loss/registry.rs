@@ -1,6 +1,6 @@
 //! The registry of built-in losses: one line per loss.
 //!
-//! From the list at the bottom of this file, [`registry!`] writes:
+//! From the list at the bottom of this file, the `registry!` macro writes:
 //! - [`LossKind`], a loss without its parameters (the command line's `--loss` values, the
 //!   `objective` column and key, Python's `loss=` names);
 //! - [`Loss`], a loss with its validated parameters (one variant per line, wrapping the loss's

@@ -132,7 +132,7 @@ impl ContrastiveLoss for Sigmoid {
     }
 
     /// The terms `softplus(-z_ij (t S_ij - b))` of the block, each from one `exp(-|y|)`
-    /// ([`softplus_sigmoid`]), summed in `f64` lanes; with `GRAD`, `G_ij` in place.
+    /// (`softplus_sigmoid`), summed in `f64` lanes; with `GRAD`, `G_ij` in place.
     fn block<R: Real, const GRAD: bool>(&self, mut s: ArrayViewMut2<R>, at: &BlockAt) -> f64 {
         if self.within > 0.0 {
             return self.joint_block::<R, GRAD>(s, at);
