@@ -410,8 +410,10 @@ fn save_u_writes_the_format_of_its_extension() {
 #[test]
 fn every_option_named_in_a_message_exists() {
     let mut known = String::new();
-    let subs: [&[&str]; 14] = [
+    let subs: [&[&str]; 16] = [
         &[],
+        &["explore"],
+        &["max-margin"],
         &["theory"],
         &["inspect"],
         &["optimize"],

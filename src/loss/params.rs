@@ -1,7 +1,7 @@
 //! The parameters of a loss as a caller gives them, and how each loss takes them.
 //!
-//! The command line and Python collect `--t`, `--b`, `--relative-bias`, `--tau` and
-//! `--within-view` (`t=`, `b=`, ...) into one [`LossParams`]; [`super::Loss::build`] hands it to
+//! The command line and Python collect the loss's options (`t`, `b`, `relative_bias`, `tau`,
+//! the within-view weight) into one [`LossParams`]; [`super::Loss::build`] hands it to
 //! the chosen loss's [`FromParams`], which takes what it needs and refuses the rest with a
 //! message naming the loss and the parameter. That is the one place where a loss's options are
 //! resolved.
