@@ -165,7 +165,7 @@ fn optimize_batch_reports_the_in_batch_spread() {
         ])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("InfoNCE"));
+        .stderr(predicate::str::contains("infonce loss"));
     ccem()
         .args([
             "optimize",

@@ -629,9 +629,20 @@ fn closing_the_page_stops_its_runs_and_ctrl_c_stops_the_server() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    // Ctrl-C (SIGINT): the server stops cleanly with a run going.
-    let (st, _) = s.post("/api/train", long);
-    assert_eq!(st, 200);
+    // Ctrl-C (SIGINT): the server stops cleanly with a run going (the stopped run frees its
+    // slot when its thread ends: wait for it).
+    let t0 = Instant::now();
+    loop {
+        let (st, r) = s.post("/api/train", long);
+        if st == 200 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no slot freed: {st} {r}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     #[cfg(unix)]
     {
         let status = Command::new("kill")

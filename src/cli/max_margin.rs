@@ -86,20 +86,18 @@ fn config(a: &MaxMarginArgs) -> Result<MaxMarginConfig> {
 pub fn run(a: &MaxMarginArgs) -> Result<()> {
     let level = QuantileLevel::new(a.margin_quantile).context("invalid --margin-quantile")?;
     let cfg = config(a)?;
-    for p in a.save_u.iter().chain(&a.save_v) {
-        ccem::io::MatrixFormat::from_path(p)?;
-    }
+    // The output paths are checked before the work, as in `optimize` and `train`.
+    let outputs = ccem::options::OutputPaths {
+        save_u: a.save_u.clone(),
+        save_v: a.save_v.clone(),
+    };
+    outputs.check(ccem::options::Spelling::Flag)?;
     let clock = std::time::Instant::now();
     let r = max_margin(&cfg)?;
     let seconds = clock.elapsed().as_secs_f64();
     let diverged = r.termination.is_diverged();
     let rec = MaxMarginRecord::new(&cfg, &r, level, seconds)?;
-    if let Some(p) = &a.save_u {
-        ccem::io::write_matrix(p, &r.u).with_context(|| format!("saving U to {}", p.display()))?;
-    }
-    if let Some(p) = &a.save_v {
-        ccem::io::write_matrix(p, &r.v).with_context(|| format!("saving V to {}", p.display()))?;
-    }
+    outputs.write(&r.u, &r.v)?;
     if a.format == Format::Table {
         println!(
             "# maximum-margin constellation of {} pairs in R^{} ({} random starts, {} hopping rounds)",
