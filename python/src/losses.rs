@@ -158,27 +158,6 @@ pub fn infonce_loss<'py>(
     call(py, loss, U, V, grad, normalize, precision, clip)
 }
 
-/// The double-Constant Embedding Model ``(U, V)``: ``N`` pairs in ``R^d`` with parameter ``c``.
-///
-/// ``u_i = sqrt(1-c) x_i + sqrt(c) e``, ``v_i = sqrt(1-c) x_i - sqrt(c) e`` with ``x_i`` the
-/// simplex ETF and ``e`` orthogonal to it, so ``s_pos = 1 - 2c``,
-/// ``s_neg = -(1-c)/(N-1) - c``. ``c = 0`` is the simplex ETF, ``c = 1`` the antipodal embedding.
-/// With a ``seed``, both are rotated by the same random orthogonal ``d x d`` matrix.
-///
-/// Args:
-///     n: batch size (>= 2).
-///     d: dimension (>= n).
-///     c: the CCEM parameter in [0, 1] (e.g. ``ccem.theory(...)["c_star"]``).
-///     seed: rotate by a random orthogonal matrix drawn from this seed.
-///
-/// Returns:
-///     ``(U, V)``, two ``n x d`` float64 arrays with unit rows.
-///
-/// Example:
-///     >>> import ccem
-///     >>> U, V = ccem.ccem_embedding(10, 12, 0.25, seed=1)
-///     >>> round(float((U * V).sum(1).mean()), 12)   # s_pos = 1 - 2c
-///     0.5
 /// Any loss of ccem by name, and optionally its gradients (`docs/SPEC.md` §1, §1.6, §1.7).
 ///
 /// Args:
@@ -234,6 +213,27 @@ pub fn loss<'py>(
     call(py, loss, U, V, grad, normalize, precision, false)
 }
 
+/// The double-Constant Embedding Model ``(U, V)``: ``N`` pairs in ``R^d`` with parameter ``c``.
+///
+/// ``u_i = sqrt(1-c) x_i + sqrt(c) e``, ``v_i = sqrt(1-c) x_i - sqrt(c) e`` with ``x_i`` the
+/// simplex ETF and ``e`` orthogonal to it, so ``s_pos = 1 - 2c``,
+/// ``s_neg = -(1-c)/(N-1) - c``. ``c = 0`` is the simplex ETF, ``c = 1`` the antipodal embedding.
+/// With a ``seed``, both are rotated by the same random orthogonal ``d x d`` matrix.
+///
+/// Args:
+///     n: batch size (>= 2).
+///     d: dimension (>= n).
+///     c: the CCEM parameter in [0, 1] (e.g. ``ccem.theory(...)["c_star"]``).
+///     seed: rotate by a random orthogonal matrix drawn from this seed.
+///
+/// Returns:
+///     ``(U, V)``, two ``n x d`` float64 arrays with unit rows.
+///
+/// Example:
+///     >>> import ccem
+///     >>> U, V = ccem.ccem_embedding(10, 12, 0.25, seed=1)
+///     >>> round(float((U * V).sum(1).mean()), 12)   # s_pos = 1 - 2c
+///     0.5
 #[pyfunction]
 #[pyo3(signature = (n, d, c, *, seed=None))]
 pub fn ccem_embedding<'py>(
