@@ -92,7 +92,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A run that would need more memory than it may use (see [`crate::limits`]).
-    #[error("{what} would need about {} of memory, more than the {} {}; use a smaller problem{}", crate::limits::format_bytes(*.bytes), crate::limits::format_bytes(*.limit), .limit_source, if *.explicit { " or raise --max-memory" } else { " (or set a limit with --max-memory if you know better)" })]
+    #[error("{what} would need about {} of memory, more than the {} {}; use a smaller problem{}", format_bytes(*.bytes), format_bytes(*.limit), .limit_source, if *.explicit { " or raise --max-memory" } else { " (or set a limit with --max-memory if you know better)" })]
     TooLarge {
         /// What was estimated (e.g. "optimize with N = 1000000, d = 1000000").
         what: String,
@@ -195,4 +195,19 @@ pub fn check_batch(n: usize) -> Result<usize> {
     } else {
         Err(Error::BatchTooSmall { n })
     }
+}
+
+/// `1.5 GiB`, `12.0 MiB`, `900 B`: a size for people.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut x = bytes as f64 / 1024.0;
+    let mut u = 0;
+    while x >= 1024.0 && u + 1 < UNITS.len() {
+        x /= 1024.0;
+        u += 1;
+    }
+    format!("{x:.1} {}", UNITS[u])
 }

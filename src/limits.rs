@@ -102,20 +102,7 @@ pub fn check_memory(what: &str, bytes: f64) -> Result<()> {
     Ok(())
 }
 
-/// `1.5 GiB`, `12.0 MiB`, `900 B`: a size for people.
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut x = bytes as f64 / 1024.0;
-    let mut u = 0;
-    while x >= 1024.0 && u + 1 < UNITS.len() {
-        x /= 1024.0;
-        u += 1;
-    }
-    format!("{x:.1} {}", UNITS[u])
-}
+pub use crate::error::format_bytes;
 
 /// Parses a size: a number of bytes with an optional unit `K`, `M`, `G`, `T` (powers of 1024;
 /// `KiB`, `MB`, `g`, ... are accepted too), e.g. `512M`, `1.5G`, `1000000`.

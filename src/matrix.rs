@@ -16,10 +16,10 @@
 //! assert_eq!(wide.into_f64()[[1, 0]], 3.0);
 //! ```
 
-use crate::error::Result;
-use crate::loss::embedding::{check_all_finite, check_pair};
-use crate::loss::precision::Precision;
+use crate::base::Precision;
+use crate::error::{Error, Result};
 use ndarray::Array2;
+use ndarray::ArrayView2;
 
 /// An owned matrix of either precision.
 #[derive(Clone, Debug, PartialEq)]
@@ -107,4 +107,29 @@ impl From<Array2<f32>> for Matrix {
     fn from(a: Array2<f32>) -> Self {
         Matrix::F32(a)
     }
+}
+
+/// Checks that `U` and `V` have the same shape and at least two rows.
+pub fn check_pair<A, B>(u: ArrayView2<A>, v: ArrayView2<B>) -> Result<()> {
+    if u.dim() != v.dim() {
+        return Err(Error::ShapeMismatch {
+            u_rows: u.nrows(),
+            u_cols: u.ncols(),
+            v_rows: v.nrows(),
+            v_cols: v.ncols(),
+        });
+    }
+    crate::error::check_batch(u.nrows())?;
+    Ok(())
+}
+
+/// Checks that every entry of `x` (float64 or float32) is finite; `which` names the matrix in
+/// the error.
+pub fn check_all_finite<T: Copy + Into<f64>>(x: ArrayView2<T>, which: &'static str) -> Result<()> {
+    for ((row, col), &value) in x.indexed_iter() {
+        if !value.into().is_finite() {
+            return Err(Error::NonFinite { which, row, col });
+        }
+    }
+    Ok(())
 }

@@ -29,30 +29,7 @@ pub struct Normalized {
     pub norms: Array1<f64>,
 }
 
-/// Checks that `U` and `V` have the same shape and at least two rows.
-pub fn check_pair<A, B>(u: ArrayView2<A>, v: ArrayView2<B>) -> Result<()> {
-    if u.dim() != v.dim() {
-        return Err(Error::ShapeMismatch {
-            u_rows: u.nrows(),
-            u_cols: u.ncols(),
-            v_rows: v.nrows(),
-            v_cols: v.ncols(),
-        });
-    }
-    crate::error::check_batch(u.nrows())?;
-    Ok(())
-}
-
-/// Checks that every entry of `x` (float64 or float32) is finite; `which` names the matrix in
-/// the error.
-pub fn check_all_finite<T: Copy + Into<f64>>(x: ArrayView2<T>, which: &'static str) -> Result<()> {
-    for ((row, col), &value) in x.indexed_iter() {
-        if !value.into().is_finite() {
-            return Err(Error::NonFinite { which, row, col });
-        }
-    }
-    Ok(())
-}
+pub use crate::matrix::{check_all_finite, check_pair};
 
 /// `u_i = x_i / ||x_i||` for every row.
 ///
