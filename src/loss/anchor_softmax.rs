@@ -82,3 +82,89 @@ pub(crate) fn same_view(a: usize, k: usize, pairs: usize) -> bool {
 pub(crate) fn positive(a: usize, pairs: usize) -> usize {
     super::lse::positive_of(a, pairs, true)
 }
+
+/// Defines a loss of the joint views that is the mean over the `2N` anchors of one
+/// cross-entropy with temperature `tau` and the weights `$weight` (an expression of `a`, `k`
+/// and `pairs`): its type, constructor, [`super::params::FromParams`] and
+/// [`ContrastiveLoss`]. `simclr`, `dcl` and `dhel` differ only in their name and weights.
+macro_rules! anchor_loss {
+    ($(#[$doc:meta])* $ty:ident = $name:literal, |$a:ident, $k:ident, $pairs:ident| $weight:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+        pub struct $ty {
+            /// The temperature `tau > 0`.
+            pub tau: f64,
+        }
+
+        impl $ty {
+            /// The loss with temperature `tau`.
+            ///
+            /// # Errors
+            /// [`crate::Error::InvalidParameter`] unless `tau` is positive and finite.
+            pub fn new(tau: f64) -> crate::error::Result<Self> {
+                Ok($ty {
+                    tau: crate::error::check_positive("tau", tau)?,
+                })
+            }
+        }
+
+        impl crate::loss::params::FromParams for $ty {
+            const PARAMS: &'static [&'static str] = &["tau"];
+
+            /// `tau` (required); no other parameter.
+            fn from_params(p: &crate::loss::params::LossParams) -> crate::error::Result<Self> {
+                use crate::loss::params::LossParams;
+                p.only($name, Self::PARAMS)?;
+                crate::loss::params::named($name, Self::new(LossParams::need($name, "tau", p.tau)?))
+            }
+        }
+
+        impl crate::loss::contrastive::ContrastiveLoss for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn params(&self) -> Vec<(&'static str, f64)> {
+                vec![("tau", self.tau)]
+            }
+
+            fn views(&self) -> crate::loss::contrastive::Views {
+                crate::loss::contrastive::Views::Joint
+            }
+
+            #[allow(unused_variables)]
+            fn lse_weight(&self, $a: usize, $k: usize, $pairs: usize) -> f64 {
+                $weight
+            }
+
+            fn prepass(&self) -> crate::loss::contrastive::Prepass {
+                crate::loss::contrastive::Prepass::AnchorLogSumExp {
+                    inv_tau: 1.0 / self.tau,
+                }
+            }
+
+            fn value_needs_blocks(&self) -> bool {
+                false
+            }
+
+            fn block<R: crate::base::Real, const GRAD: bool>(
+                &self,
+                s: ndarray::ArrayViewMut2<R>,
+                at: &crate::loss::contrastive::BlockAt,
+            ) -> f64 {
+                crate::loss::anchor_softmax::block::<R, Self, GRAD>(
+                    self,
+                    s,
+                    at,
+                    true,
+                    0.5 / at.pairs as f64,
+                )
+            }
+
+            fn finish(&self, _block_sum: f64, n: usize, lse: Option<&crate::loss::lse::Lse>) -> f64 {
+                crate::loss::anchor_softmax::finish(lse, 0.5 / n as f64)
+            }
+        }
+    };
+}
+pub(crate) use anchor_loss;
