@@ -546,7 +546,8 @@ pub struct OptimizeOptions {
     pub lr_schedule: Option<String>,
     /// SGD momentum.
     pub momentum: f64,
-    /// Maximum steps per start (default [`optim::DEFAULT_STEPS`]).
+    /// Maximum steps per start (default [`optim::DEFAULT_STEPS`], or
+    /// [`optim::DEFAULT_STEPS_LEARNT`] when `t` or `b` is learnt).
     pub steps: Option<usize>,
     /// Relative gradient tolerance.
     pub grad_tol: f64,
@@ -595,7 +596,13 @@ impl OptimizeOptions {
         cfg.optimizer = self.optimizer;
         cfg.lr = self.lr.unwrap_or(self.optimizer.default_lr());
         cfg.momentum = self.momentum;
-        cfg.steps = self.steps.unwrap_or(optim::DEFAULT_STEPS);
+        cfg.steps = self
+            .steps
+            .unwrap_or(if self.loss.learn_t || self.loss.learn_b {
+                optim::DEFAULT_STEPS_LEARNT
+            } else {
+                optim::DEFAULT_STEPS
+            });
         cfg.schedule = Schedule::named(
             self.lr_schedule.as_deref().unwrap_or(DEFAULT_LR_SCHEDULE),
             cfg.steps,

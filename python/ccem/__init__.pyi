@@ -149,7 +149,7 @@ def optimize(
     lr: Optional[float] = None,
     lr_schedule: Literal["step", "constant", "cosine"] = "step",
     momentum: float = 0.0,
-    steps: int = 10000,
+    steps: Optional[int] = None,
     grad_tol: float = 1e-7,
     restarts: int = 1,
     seed: int = 0,
