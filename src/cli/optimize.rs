@@ -2,12 +2,12 @@
 //! theory (SPEC §1, §3, §4).
 
 use super::output::{print_records, Format};
-use super::theory::LossKind;
 use anyhow::{bail, Result};
 use ccem::optim::{self, OptimizerKind};
 use ccem::options::{
     BiasArg, LossOptions, MiniBatchOptions, OptimizeOptions, OutputPaths, Spelling,
 };
+use ccem::LossKind;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -49,7 +49,7 @@ pub struct OptimizeArgs {
     #[arg(long)]
     pub d: Option<usize>,
     /// Which loss
-    #[arg(long, value_enum, default_value_t = LossKind::Sigmoid)]
+    #[arg(long, value_parser = super::theory::loss_parser(), default_value_t = LossKind::Sigmoid)]
     pub loss: LossKind,
     /// Sigmoid scale t (fixed; with --learn-t use --init-t)
     #[arg(long, allow_hyphen_values = true)]

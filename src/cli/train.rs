@@ -1,10 +1,10 @@
 //! `ccem train`: one run of the paper's encoder experiment (SPEC §5).
 
 use super::output::{print_records, Format};
-use super::theory::LossKind;
 use anyhow::{bail, Context, Result};
 use ccem::encoder;
 use ccem::options::{BiasArg, LossOptions, OutputPaths, Spelling, TrainOptions};
+use ccem::LossKind;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -33,7 +33,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = encoder::DEFAULT_LAYERS)]
     pub layers: usize,
     /// Loss
-    #[arg(long, value_enum, default_value_t = LossKind::Sigmoid)]
+    #[arg(long, value_parser = super::theory::loss_parser(), default_value_t = LossKind::Sigmoid)]
     pub loss: LossKind,
     /// Sigmoid scale t; for --loss infonce, the temperature tau (as in the paper's script)
     #[arg(long, allow_hyphen_values = true)]
