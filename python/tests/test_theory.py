@@ -116,7 +116,7 @@ def test_boundaries_can_be_skipped():
         (dict(n=10), "t is required"),
         (dict(n=10, loss="infonce"), "tau is required"),
         (dict(n=10, loss="infonce", tau=0.0), "invalid tau"),
-        (dict(n=10, loss="infonce", tau=0.1, t=1.0), "InfoNCE takes tau"),
+        (dict(n=10, loss="infonce", tau=0.1, t=1.0), "infonce loss takes tau"),
         (dict(n=np.array([10, 1]), t=1.0), "N = 1 is too small"),
         (dict(n=[10, 20], t=[1.0, 2.0, 3.0]), "broadcast"),
         (dict(n=10, t=np.array([1.0, -2.0])), "invalid t = -2"),

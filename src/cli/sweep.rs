@@ -8,8 +8,8 @@ use ccem::sweep::engine::run_sweep;
 use ccem::sweep::store::TimingLog;
 use ccem::sweep::summary::{summarize, Summary};
 
-use super::theory::LossKind;
 use ccem::sweep::{merge, runner, Mode, SweepSpec};
+use ccem::LossKind;
 use ccem::Valid;
 use std::path::{Path, PathBuf};
 
@@ -32,7 +32,7 @@ pub struct SweepArgs {
     #[arg(long, value_enum)]
     pub mode: ModeArg,
     /// Loss; for infonce the swept value --t is the temperature tau
-    #[arg(long, value_enum, default_value_t = LossKind::Sigmoid)]
+    #[arg(long, value_parser = super::theory::loss_parser(), default_value_t = LossKind::Sigmoid)]
     pub loss: LossKind,
     /// Batch sizes: `4..50`, `4..50:2` or `4,8,16`
     #[arg(long, allow_hyphen_values = true)]

@@ -5,6 +5,7 @@ use anyhow::Result;
 use ccem::grid::{IntGrid, RealGrid};
 use ccem::options::{parse_bias, BiasArg, Spelling, TheoryOptions};
 use ccem::theory::{BiasMode, Optimum, Phase};
+use ccem::LossKind;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -41,7 +42,7 @@ pub struct TheoryArgs {
     #[arg(long, value_name = "R", allow_hyphen_values = true)]
     pub relative_bias: Option<f64>,
     /// Which loss
-    #[arg(long, value_enum, default_value_t = LossKind::Sigmoid)]
+    #[arg(long, value_parser = loss_parser(), default_value_t = LossKind::Sigmoid)]
     pub loss: LossKind,
     /// InfoNCE temperature tau: a value or a grid like --t
     #[arg(long, value_name = "TAU|LO..HI:COUNT", allow_hyphen_values = true)]
@@ -59,23 +60,17 @@ pub struct TheoryArgs {
     pub format: Format,
 }
 
-/// sigmoid (SigLIP) or infonce (CLIP): the `--loss` argument ([`ccem::LossKind`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LossKind {
-    /// Sigmoid loss with scale t and bias b.
-    Sigmoid,
-    /// Symmetric InfoNCE with temperature tau (the sum of the row and column cross-entropies,
-    /// twice open_clip's ClipLoss).
-    Infonce,
-}
-
-impl From<LossKind> for ccem::LossKind {
-    fn from(l: LossKind) -> Self {
-        match l {
-            LossKind::Sigmoid => ccem::LossKind::Sigmoid,
-            LossKind::Infonce => ccem::LossKind::InfoNce,
-        }
-    }
+/// The `--loss` argument of every command: a registered loss's name ([`ccem::LossKind`], the
+/// library's one list), each listed in `--help` with its one-line meaning; an unknown name is
+/// refused with the list of names.
+pub fn loss_parser() -> impl clap::builder::TypedValueParser<Value = ccem::LossKind> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(
+        ccem::LossKind::ALL
+            .iter()
+            .map(|k| PossibleValue::new(k.as_str()).help(k.summary())),
+    )
+    .map(|s| s.parse::<ccem::LossKind>().expect("a registered name"))
 }
 
 /// `--b` (a number or `tied`) or `--relative-bias` as a bias setting ([`parse_bias`]).
@@ -152,7 +147,7 @@ fn stream_cells<'g, P: Send + Sync + Copy + 'g, T: Send + 'g>(
 pub fn run(a: &TheoryArgs) -> Result<()> {
     // The combination of options, checked by the library.
     TheoryOptions {
-        loss: a.loss.into(),
+        loss: a.loss,
         t: a.t.is_some(),
         b: a.b.is_some(),
         relative_bias: a.relative_bias.is_some(),
@@ -172,7 +167,7 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
             a.t.as_deref()
                 .map_or(Ok(1), |s| RealGrid::parse(s).map(|g| g.len()))?
         }
-        LossKind::Infonce => a
+        _ => a
             .tau
             .as_deref()
             .map_or(Ok(1), |s| RealGrid::parse(s).map(|g| g.len()))?,
@@ -224,7 +219,7 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
             });
             emit(a, &mut out, count, ns.max(), records, |n| n)
         }
-        LossKind::Infonce => {
+        _ => {
             let taus = RealGrid::parse(a.tau.as_deref().unwrap_or_default())?;
             for tau in [taus.min(), taus.max()] {
                 Optimum::infonce(ns.min(), tau)?;
