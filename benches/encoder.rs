@@ -100,7 +100,9 @@ fn kernels(c: &mut Criterion) {
         .unwrap();
     let mut group = c.benchmark_group("encoder_kernels");
     group.sample_size(10);
-    for s in [4usize, 8, 16, 24, 32, 48, 64, 80, 96, 128, 192, 256, 384, 512, 1024] {
+    for s in [
+        4usize, 8, 16, 24, 32, 48, 64, 80, 96, 128, 192, 256, 384, 512, 1024,
+    ] {
         let p = s.div_ceil(8) * 8;
         let x = Array2::<f32>::from_shape_fn((2 * s, 2 * s), |(i, j)| {
             ((i * 7 + j * 3) % 11) as f32 - 5.0
