@@ -25,7 +25,7 @@
 pub mod hardest;
 
 use crate::error::{Error, Result};
-use crate::loss::{ContrastiveLoss, Loss};
+use crate::loss::{ContrastiveLoss, Loss, Tuned};
 use crate::theory::batch::{check_mini_batch, negative_weight};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -141,11 +141,12 @@ impl MiniBatch {
         let batching = batching.unwrap_or(Batching::Shuffled);
         match batching {
             Batching::Expected => {
-                if !matches!(loss, Loss::Sigmoid(_)) {
+                if !matches!(loss.tuned(), Some(Tuned::Sigmoid { .. })) {
                     return Err(Error::Config(format!(
                         "--batching expected is the exact expected mini-batch loss, which only \
-                         the sigmoid loss has in closed form (negatives weighted by (B-1)/(N-1)); \
-                         for the {} loss use shuffled, fixed, all or hardest",
+                         the sigmoid loss (without within-view negatives) has in closed form \
+                         (negatives weighted by (B-1)/(N-1)); for the {} loss use shuffled, \
+                         fixed, all or hardest",
                         loss.name()
                     )));
                 }

@@ -20,8 +20,8 @@ use super::{EncoderConfig, EncoderResult, LossObserver};
 use crate::batch::hardest::HardestChooser;
 use crate::batch::{BatchSampler, Batching, MiniBatch};
 use crate::loss::minibatch::{sigmoid_loss_weighted, weight_negatives, NegVariance};
-use crate::loss::ContrastiveLoss;
 use crate::loss::Loss;
+use crate::loss::{ContrastiveLoss, Tuned};
 use crate::monitor::Watch;
 use crate::optim::Termination;
 use crate::valid::Valid;
@@ -42,10 +42,8 @@ fn copy_params<T: Scalar>(src: &Encoder<T>, dst: &mut Encoder<T>) {
 
 /// The expected objective at `S` (module documentation).
 fn objective_value(loss: &Loss, w: f64, penalty: Option<NegVariance>, s: ArrayView2<f64>) -> f64 {
-    let base = match *loss {
-        Loss::Sigmoid(crate::loss::Sigmoid { t, b, .. }) if w != 1.0 => {
-            sigmoid_loss_weighted(s, t, b, w)
-        }
+    let base = match loss.tuned() {
+        Some(Tuned::Sigmoid { t, b }) if w != 1.0 => sigmoid_loss_weighted(s, t, b, w),
         _ => loss.value_s(s),
     };
     base + penalty.map_or(0.0, |p| p.value(s))
@@ -67,8 +65,8 @@ pub(super) fn train_batched<T: Scalar>(
     let penalty = NegVariance::new(cfg.neg_variance_weight, n)
         .ok()
         .filter(|p| p.lambda > 0.0);
-    let w = match loss {
-        Loss::Sigmoid(_) => mb.weight(),
+    let w = match loss.tuned() {
+        Some(Tuned::Sigmoid { .. }) => mb.weight(),
         _ => 1.0,
     };
     let grad_s = |s: ArrayView2<'_, f64>, mut g: ndarray::ArrayViewMut2<'_, f64>| {

@@ -55,7 +55,7 @@ pub use scalar::Scalar;
 
 use crate::batch::MiniBatch;
 use crate::error::{check_batch, check_positive, Error, Result};
-use crate::loss::Loss;
+use crate::loss::{ContrastiveLoss, Loss};
 use crate::monitor::{Monitor, StepProgress, Unwatched, Watch};
 use crate::optim::Termination;
 use crate::valid::Valid;
@@ -294,10 +294,9 @@ fn progress<T: Scalar>(
     let s = net.similarities();
     let n = s.nrows() as f64;
     let trace: f64 = s.diag().sum();
-    let (t, b) = match *loss {
-        Loss::Sigmoid(crate::loss::Sigmoid { t, b, .. }) => (Some(t), Some(b)),
-        _ => (None, None),
-    };
+    let params = loss.params();
+    let param = |name: &str| params.iter().find(|(k, _)| *k == name).map(|&(_, v)| v);
+    let (t, b) = (param("t"), param("b"));
     StepProgress {
         step,
         steps,

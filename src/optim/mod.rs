@@ -65,7 +65,7 @@ pub use sgd::Sgd;
 
 use crate::batch::MiniBatch;
 use crate::error::{check_batch, check_nonneg, check_positive, Error, Result};
-use crate::loss::{ContrastiveLoss, Loss};
+use crate::loss::{ContrastiveLoss, Loss, Tuned};
 use crate::monitor::{Monitor, StepProgress, Unwatched, Watch};
 use crate::valid::Valid;
 use ndarray::Array2;
@@ -369,9 +369,8 @@ impl FreeConfig {
             }
         }
         self.validate_batch()?;
-        match self.loss {
-            Loss::Sigmoid(sg) if sg.is_plain() => {
-                let t = sg.t;
+        match self.loss.tuned() {
+            Some(Tuned::Sigmoid { t, .. }) => {
                 if (self.learn_t || self.relative_bias) && t <= 0.0 {
                     return Err(Error::InvalidParameter {
                         name: "t",
@@ -381,7 +380,8 @@ impl FreeConfig {
                     });
                 }
             }
-            other => {
+            _ => {
+                let other = self.loss;
                 if self.learn_t || self.learn_b || self.relative_bias {
                     return Err(Error::Config(format!(
                         "learnt t/b and the relative bias are for SigLIP's sigmoid loss (without \
@@ -468,13 +468,12 @@ fn param_names(loss: &Loss) -> String {
 impl FreeResult {
     /// The loss at the final `t`, `b` (for learnt scalars) or the configured one.
     pub fn final_loss(&self, cfg: &FreeConfig) -> Loss {
-        match cfg.loss {
-            Loss::Sigmoid(sg) if sg.is_plain() => Loss::Sigmoid(crate::loss::Sigmoid {
+        match cfg.loss.tuned() {
+            Some(Tuned::Sigmoid { .. }) => Loss::from(Tuned::Sigmoid {
                 t: self.t,
                 b: self.b,
-                ..sg
             }),
-            l => l,
+            _ => cfg.loss,
         }
     }
 }
@@ -612,8 +611,8 @@ pub fn optimize_checked_with(cfg: &Valid<FreeConfig>, monitor: &dyn Monitor) -> 
     let cfg: &FreeConfig = cfg;
     let watch = Watch::new(monitor, cfg.steps);
     let (n, d) = (cfg.n, cfg.d);
-    let (t0, b0) = match cfg.loss {
-        Loss::Sigmoid(sg) if sg.is_plain() => (sg.t, sg.b),
+    let (t0, b0) = match cfg.loss.tuned() {
+        Some(Tuned::Sigmoid { t, b }) => (t, b),
         _ => (f64::NAN, f64::NAN),
     };
     let n_scalars = Scalars::new(t0, b0, cfg.flags()).len();
@@ -745,8 +744,8 @@ impl Solver {
                 break;
             }
             let lr = cfg.lr * cfg.schedule.factor(steps_run);
-            if let Loss::InfoNce(_) = cfg.loss {
-                // Step on log L (module docs); the InfoNCE kernel always computes L.
+            if cfg.loss.steps_on_log() {
+                // Step on log L (module docs); the InfoNCE kernels always compute L.
                 if ev.loss > f64::MIN_POSITIVE {
                     let inv = 1.0 / ev.loss;
                     self.grad.iter_mut().for_each(|g| *g *= inv);
@@ -782,10 +781,7 @@ impl Solver {
             }
             ev.loss
         };
-        let (t, b) = match cfg.loss {
-            Loss::Sigmoid(_) => (scalars.t(), scalars.b()),
-            _ => (f64::NAN, f64::NAN),
-        };
+        let (t, b) = scalar_values(&cfg.loss, &scalars);
         Run {
             loss,
             t,
@@ -815,8 +811,8 @@ impl Solver {
         let (x, y) = self.theta[..2 * n * d].split_at(n * d);
         let (p, q) = learnt::extremes(x, y, n, d);
         let (s_pos, s_neg) = crate::monitor::mean_similarities(x, y, n, d);
-        let (t, b) = match cfg.loss {
-            Loss::Sigmoid(_) => (Some(scalars.t()), Some(scalars.b())),
+        let (t, b) = match cfg.loss.tuned() {
+            Some(Tuned::Sigmoid { .. }) => (Some(scalars.t()), Some(scalars.b())),
             _ => (None, None),
         };
         StepProgress {
@@ -841,13 +837,13 @@ impl Solver {
         want_loss: bool,
     ) -> objective::Evaluation {
         let nd = self.n * self.d;
-        let obj = match cfg.loss {
-            Loss::Sigmoid(sg) if sg.is_plain() => Objective::Sigmoid {
+        let obj = match cfg.loss.tuned() {
+            Some(Tuned::Sigmoid { .. }) => Objective::Sigmoid {
                 t: scalars.t(),
                 b: scalars.b(),
                 w: cfg.negative_weight(),
             },
-            l => Objective::from(l),
+            _ => Objective::from(cfg.loss),
         };
         let (xy, gs) = (&self.theta, &mut self.grad);
         let (gxy, gsc) = gs.split_at_mut(2 * nd);
@@ -857,6 +853,15 @@ impl Solver {
             .evaluate(obj, &xy[..nd], &xy[nd..2 * nd], gx, gy, want_loss);
         scalars.gradient(ev.sum_h, ev.sum_hs, gsc);
         ev
+    }
+}
+
+/// The final `t` and `b` of a run: the scalars of a loss with learnable ones
+/// ([`Tuned::Sigmoid`]), `NaN` for the others.
+fn scalar_values(loss: &Loss, scalars: &Scalars) -> (f64, f64) {
+    match loss.tuned() {
+        Some(Tuned::Sigmoid { .. }) => (scalars.t(), scalars.b()),
+        _ => (f64::NAN, f64::NAN),
     }
 }
 
