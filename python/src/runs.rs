@@ -72,7 +72,8 @@ fn optimize_record(
 ///
 /// Rows of U and V live on the unit sphere (a Riemannian step with the projective retraction).
 /// Defaults: Adam, ``lr`` 0.05 halving every 1000 steps down to 2% (``lr_schedule="step"``),
-/// at most 10000 steps (50000 when ``t`` or ``b`` is learnt), stop when ``|grad| <= grad_tol * sum|dL/dS|``, one start. The sigmoid
+/// at most 10000 steps (50000 when ``t`` or ``b`` is learnt), stop when
+/// ``|grad| <= grad_tol * sum|dL/dS|``, one start. The sigmoid
 /// loss has logits ``t * S - b``: SigLIP's ``logit_scale`` is ``t``, its ``logit_bias`` is
 /// ``-b``. The options are checked by the same library function as ``ccem optimize``'s.
 ///
