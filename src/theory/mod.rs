@@ -36,6 +36,7 @@
 
 pub mod batch;
 mod bias;
+pub mod record;
 pub mod zoo;
 pub use batch::BatchOptimum;
 pub use bias::BiasMode;
