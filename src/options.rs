@@ -956,77 +956,105 @@ pub struct TheoryOptions {
     pub relative_bias: bool,
     /// `tau` given.
     pub tau: bool,
+    /// `within_view` given.
+    pub within_view: bool,
     /// `batch` given.
     pub batch: bool,
     /// The dimension `d`, if given.
     pub d: Option<usize>,
 }
 
+/// Which theory answers `ccem theory` for a loss ([`TheoryOptions::resolve`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TheoryPath {
+    /// The sigmoid loss without within-view negatives: SPEC §3's records, with the phase
+    /// boundaries ([`crate::theory::record::SigmoidRecord`]).
+    Sigmoid,
+    /// InfoNCE without within-view negatives: the simplex ETF ([`crate::theory::Optimum`]).
+    InfoNce,
+    /// Every other loss, and those two with a within-view weight `W > 0`: the CCEM theory of
+    /// the zoo (SPEC §9, [`crate::theory::record::ZooRecord`]).
+    Zoo,
+}
+
 impl TheoryOptions {
-    /// Checks the combination.
+    /// No option given, for `loss`.
+    pub fn new(loss: LossKind) -> Self {
+        TheoryOptions {
+            loss,
+            t: false,
+            b: false,
+            relative_bias: false,
+            tau: false,
+            within_view: false,
+            batch: false,
+            d: None,
+        }
+    }
+
+    /// Checks the combination, by the same rules as [`LossOptions::resolve`] (the registry's
+    /// [`LossKind::takes`]), and says which theory answers: `within_view` is the weight given
+    /// (`None`: not given; its value is checked by the loss).
     ///
     /// # Errors
-    /// Options of the other loss, a missing `t` or `tau`, both `b` and `relative_bias`, `batch`
-    /// with InfoNCE (no closed form), `d = 0`.
-    pub fn resolve(&self, sp: Spelling) -> Result<()> {
+    /// An option the loss does not take, a missing `t` or `tau`, both `b` and `relative_bias`,
+    /// `batch` with an InfoNCE-based loss (no closed form), `d = 0`.
+    pub fn resolve(&self, within_view: Option<f64>, sp: Spelling) -> Result<TheoryPath> {
+        use crate::theory::zoo::{family_of, Family};
         if self.d == Some(0) {
             return Err(config(format!(
                 "invalid {}: the dimension must be >= 1",
                 sp.given("d", 0)
             )));
         }
-        match self.loss {
-            LossKind::Sigmoid => {
-                if self.tau {
-                    return Err(config(format!(
-                        "{} is for the InfoNCE loss; the sigmoid loss takes {} and {}",
-                        sp.name("tau"),
-                        sp.name("t"),
-                        sp.name("b")
-                    )));
-                }
-                if !self.t {
-                    return Err(config(format!(
-                        "{} is required for the sigmoid loss (e.g. {})",
-                        sp.name("t"),
-                        sp.given("t", 1)
-                    )));
-                }
-                if self.b && self.relative_bias {
-                    return Err(config(format!(
-                        "give either {} or {}, not both",
-                        sp.name("b"),
-                        sp.name("relative_bias")
-                    )));
-                }
-            }
-            LossKind::InfoNce => {
-                if self.t || self.b || self.relative_bias {
-                    return Err(config(format!(
-                        "{} are for the sigmoid loss; InfoNCE takes {}",
-                        sp.names(&["t", "b", "relative_bias"]),
-                        sp.name("tau")
-                    )));
-                }
-                if self.batch {
-                    return Err(crate::theory::batch::infonce_expected_error());
-                }
-                if !self.tau {
-                    return Err(config(format!(
-                        "{} is required for the InfoNCE loss (e.g. {})",
-                        sp.name("tau"),
-                        sp.given("tau", 0.07)
-                    )));
-                }
-            }
-            other => {
-                return Err(config(format!(
-                    "the theory of the optimum covers the sigmoid loss and InfoNCE, not {}",
-                    other.as_str()
-                )))
-            }
+        let kind = self.loss;
+        let name = kind.as_str();
+        refuse_foreign(
+            kind,
+            &[
+                ("t", self.t),
+                ("b", self.b),
+                ("relative_bias", self.relative_bias),
+                ("tau", self.tau),
+                ("within_view", self.within_view),
+            ],
+            sp,
+        )?;
+        if kind.takes("t") && !self.t {
+            return Err(config(format!(
+                "{} is required for the {name} loss (e.g. {})",
+                sp.name("t"),
+                sp.given("t", 1)
+            )));
         }
-        Ok(())
+        if kind.takes("tau") && !self.tau {
+            return Err(config(format!(
+                "{} is required for the {name} loss (e.g. {})",
+                sp.name("tau"),
+                sp.given("tau", 0.07)
+            )));
+        }
+        if self.b && self.relative_bias {
+            return Err(config(format!(
+                "give either {} or {}, not both",
+                sp.name("b"),
+                sp.name("relative_bias")
+            )));
+        }
+        if let Some(w) = within_view {
+            crate::loss::params::check_within(name, w)?;
+        }
+        let family = family_of(kind);
+        if self.batch && family != Family::Additive {
+            return Err(crate::theory::zoo::no_weighted_form(name));
+        }
+        // Today's records for the two losses of SPEC §3 without within-view negatives.
+        let plain = within_view.unwrap_or(0.0) == 0.0;
+        Ok(match kind {
+            LossKind::Sigmoid if plain => TheoryPath::Sigmoid,
+            LossKind::InfoNce if plain => TheoryPath::InfoNce,
+            _ => TheoryPath::Zoo,
+        })
     }
 }
 

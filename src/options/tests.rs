@@ -133,15 +133,11 @@ fn zero_threads_zero_dimension_and_both_d_options_are_refused() {
     o.d = Some(0);
     assert!(refused(o.resolve(Spelling::Flag)).contains("--d 0"));
     let th = TheoryOptions {
-        loss: LossKind::Sigmoid,
         t: true,
-        b: false,
-        relative_bias: false,
-        tau: false,
-        batch: false,
         d: Some(0),
+        ..TheoryOptions::new(LossKind::Sigmoid)
     };
-    assert!(refused(th.resolve(Spelling::Keyword)).contains("d=0"));
+    assert!(refused(th.resolve(None, Spelling::Keyword)).contains("d=0"));
     let th = TheoryOptions {
         loss: LossKind::InfoNce,
         t: false,
@@ -150,7 +146,7 @@ fn zero_threads_zero_dimension_and_both_d_options_are_refused() {
         d: None,
         ..th
     };
-    assert!(refused(th.resolve(Spelling::Flag)).contains("closed form"));
+    assert!(refused(th.resolve(None, Spelling::Flag)).contains("closed form"));
 }
 
 #[test]
