@@ -127,17 +127,11 @@ impl MiniBatch {
     /// batch when `size = n`) for `loss`.
     ///
     /// # Errors
-    /// `size` outside `2..=n`; `expected` with InfoNCE (no closed form); `shuffled` or `fixed`
-    /// when `size` does not divide `n`; `all` when `C(n, size) > 1e6`.
+    /// `size` outside `2..=n`; `expected` for a loss other than the plain sigmoid (no closed
+    /// form); `shuffled` or `fixed` when `size` does not divide `n`; `all` when
+    /// `C(n, size) > 1e6`; `hardest` (below the full batch) for a loss of the joint views.
     pub fn new(n: usize, size: usize, batching: Option<Batching>, loss: &Loss) -> Result<Self> {
         check_mini_batch(n, size)?;
-        if loss.views() == crate::loss::Views::Joint {
-            return Err(Error::Config(format!(
-                "mini-batches are not available for the {} loss yet (it reads the within-view \
-                 similarities): use the full batch",
-                loss.name()
-            )));
-        }
         let batching = batching.unwrap_or(Batching::Shuffled);
         match batching {
             Batching::Expected => {
@@ -169,7 +163,16 @@ impl MiniBatch {
                     )));
                 }
             }
-            Batching::Hardest => {}
+            Batching::Hardest => {
+                if size < n && loss.views() == crate::loss::Views::Joint {
+                    return Err(Error::Config(format!(
+                        "--batching hardest scores every batch by its loss on S = U V^T, but the \
+                         {} loss also reads the within-view similarities U U^T and V V^T; use \
+                         shuffled, fixed or all",
+                        loss.name()
+                    )));
+                }
+            }
         }
         Ok(MiniBatch { n, size, batching })
     }

@@ -390,16 +390,6 @@ impl FreeConfig {
                         param_names(&other)
                     )));
                 }
-                if other.views() == crate::loss::Views::Joint
-                    && (self.batch.is_some() || self.neg_variance_weight > 0.0)
-                {
-                    return Err(Error::Config(format!(
-                        "mini-batches and the negative-variance penalty are not available for \
-                         the {} loss yet (it reads the within-view similarities): use the full \
-                         batch",
-                        other.name()
-                    )));
-                }
             }
         }
         Ok(())

@@ -205,7 +205,15 @@ impl Workspace {
         let (n, d) = (self.n, self.d);
         let z = ndarray::concatenate(ndarray::Axis(0), &[xv, yv]).expect("X and Y are N x d");
         let mut g = z.dot(&z.t());
-        let value = dense::<f64, Loss, true>(loss, g.view_mut());
+        // The penalty reads `S = K[..N, N..]`, which the loss overwrites with `G`.
+        let s_keep = self
+            .penalty
+            .map(|_| g.slice(ndarray::s![..n, n..]).to_owned());
+        let mut value = dense::<f64, Loss, true>(loss, g.view_mut());
+        if let (Some(p), Some(sk)) = (self.penalty, s_keep) {
+            // `dR/dK` is `dR/dS` on the block `K[..N, N..]` (every entry its own variable).
+            value += p.add_value_grad(sk.view(), g.slice_mut(ndarray::s![..n, n..]));
+        }
         let g_l1 = g.iter().map(|x| x.abs()).sum();
         let dz = g.dot(&z) + g.t().dot(&z);
         gx.copy_from_slice(
