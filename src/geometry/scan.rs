@@ -49,6 +49,9 @@ pub const GROUPS: usize = 16;
 /// InfoNCE runs in the pass (one shift for every row and column) while `2 R / tau` is at most
 /// this.
 pub const MAX_FIXED_SHIFT_SPAN: f64 = 600.0;
+/// The float32 lanes take InfoNCE's terms while `2 R / tau` is at most this (every term
+/// `exp(S_ij / tau - R / tau)` at least `e^-80`, a normal float32); beyond, the float64 lanes do.
+pub const MAX_NARROW_SHIFT_SPAN: f64 = 80.0;
 /// Lanes of the float64 sums in the kernel (fixed, so the summation order does not depend on
 /// the machine).
 const LANES: usize = 8;
@@ -162,6 +165,19 @@ struct Kernel {
     inv_w: f64,
 }
 
+impl Kernel {
+    /// Whether the float32 lanes may take the per-entry terms of input in precision `T`
+    /// (SPEC §1.1): float32 input, every sigmoid argument `|t S_ij - b| <= |t| R + |b|` far
+    /// inside float32's range (at most `1e30`), and InfoNCE's exponents
+    /// `S_ij / tau - R / tau >= -2 R / tau` at least `-`[`MAX_NARROW_SHIFT_SPAN`], where
+    /// float32's `exp` is a normal number.
+    fn narrow_ok<T: RowNormalize>(&self, r: f64, sig: bool, info: bool) -> bool {
+        T::PRECISION == Precision::F32
+            && (!sig || self.t.abs() * r + self.b.abs() <= 1e30)
+            && (!info || 2.0 * self.shift <= MAX_NARROW_SHIFT_SPAN)
+    }
+}
+
 /// Sums of one run of negatives.
 #[derive(Default)]
 struct RunSums {
@@ -173,10 +189,93 @@ struct RunSums {
     max: f64,
 }
 
-/// The kernel over a contiguous run of negatives `xs` of one row, with their columns' InfoNCE
-/// sums `cols` (empty without InfoNCE): everything but the histogram, in `LANES` float64 lanes.
+/// `log2(e)` in float32.
+const LOG2_E_F32: f32 = std::f32::consts::LOG2_E;
+/// High part of `ln 2` with 12 trailing zero bits (so `k * LN2_HI_F32` is exact for `|k| < 2^12`).
+const LN2_HI_F32: f32 = 0.693_359_4;
+/// `ln 2 - LN2_HI_F32`.
+const LN2_LO_F32: f32 = -2.121_944_4e-4;
+/// `1.5 * 2^23`: adding it rounds a float32 of magnitude below `2^22` to an integer.
+const SHIFT_F32: f32 = 12_582_912.0;
+
+/// `exp(a)` in float32 for `a <= 0`, branch-free so that a loop over it vectorises (SPEC §1.1).
+///
+/// # Formula
+/// `a = k ln 2 + r`, `k = round(a / ln 2)`, `|r| <= ln(2)/2` (Cody-Waite, `ln 2` in two parts),
+/// `exp(r)` by its Taylor polynomial of degree 7 (truncation below `6e-9` relative), then
+/// `2^k` written into the exponent bits. Relative error below `2.5e-7` (4 ulp; tested against
+/// float64 `exp`) for `a >= -87`; below, where `exp(a) < 1.7e-38`, the result is `0`.
 #[inline(always)]
-fn negatives_run<T: RowNormalize, const SIG: bool, const INFO: bool>(
+pub(crate) fn exp_nonpos_f32(a: f32) -> f32 {
+    let normal = a >= -87.0;
+    let a = if normal { a.min(0.0) } else { -87.0 };
+    let kd = a * LOG2_E_F32 + SHIFT_F32;
+    let k_bits = kd.to_bits().wrapping_sub(SHIFT_F32.to_bits());
+    let k = kd - SHIFT_F32;
+    let r = (a - k * LN2_HI_F32) - k * LN2_LO_F32;
+    let r2 = r * r;
+    let r4 = r2 * r2;
+    let p = ((1.0 + r) + (0.5 + r * (1.0 / 6.0)) * r2)
+        + ((1.0 / 24.0 + r * (1.0 / 120.0)) + (1.0 / 720.0 + r * (1.0 / 5040.0)) * r2) * r4;
+    // k in [-126, 0]: 2^k is a normal float32 with biased exponent k + 127.
+    let scale = f32::from_bits(k_bits.wrapping_add(127) << 23);
+    if normal {
+        p * scale
+    } else {
+        0.0
+    }
+}
+
+/// `ln(1 + e)` in float32 for `e` in `[0, 1]`, branch-free: `2 atanh(z)`, `z = e / (2 + e)` in
+/// `[0, 1/3]`, by its series `2 z sum_k z^{2k} / (2k + 1)` to `k = 6` (truncation below
+/// `1.5e-8` relative; SPEC §1.1).
+#[inline(always)]
+fn ln1p_unit_f32(e: f32) -> f32 {
+    let z = e / (2.0 + e);
+    let w = z * z;
+    let mut p = 1.0f32 / 13.0;
+    for k in (0..6).rev() {
+        p = p * w + 1.0 / (2 * k + 1) as f32;
+    }
+    2.0 * z * p
+}
+
+/// `softplus(y) = ln(1 + e^y)` in float32, branch-free from one `exp(-|y|)`: relative error
+/// below `3.5e-7` (tested against float64; SPEC §1.1).
+#[inline(always)]
+pub(crate) fn softplus_f32(y: f32) -> f32 {
+    y.max(0.0) + ln1p_unit_f32(exp_nonpos_f32(-y.abs()))
+}
+
+/// A sigmoid term `softplus(y)` of the pass: in float64 ([`softplus_fast`]), or with `NARROW`
+/// from `y` rounded to float32 ([`softplus_f32`]; SPEC §1.1).
+#[inline(always)]
+fn softplus_term<const NARROW: bool>(y: f64) -> f64 {
+    if NARROW {
+        f64::from(softplus_f32(y as f32))
+    } else {
+        softplus_fast(y)
+    }
+}
+
+/// An InfoNCE term `exp(min(a, 0))` of the pass: in float64 ([`exp_nonpos`]), or with `NARROW`
+/// from `a` rounded to float32 ([`exp_nonpos_f32`]; SPEC §1.1).
+#[inline(always)]
+fn exp_term<const NARROW: bool>(a: f64) -> f64 {
+    if NARROW {
+        f64::from(exp_nonpos_f32(a as f32))
+    } else {
+        exp_nonpos(a.min(0.0))
+    }
+}
+
+/// The kernel over a contiguous run of negatives `xs` of one row, with their columns' InfoNCE
+/// sums `cols` (empty without InfoNCE) and the staged histogram `hist`, every sum in `LANES`
+/// float64 lanes. With `NARROW` (float32 input, [`Kernel::narrow_ok`]), the two exponentials and
+/// the logarithm run in float32 lanes ([`softplus_term`], [`exp_term`]); the arguments, the
+/// statistics, the histogram and every sum stay float64.
+#[inline(always)]
+fn negatives_run<T: RowNormalize, const SIG: bool, const INFO: bool, const NARROW: bool>(
     xs: &[T],
     cols: &mut [f64],
     hist: &mut [u32],
@@ -199,7 +298,7 @@ fn negatives_run<T: RowNormalize, const SIG: bool, const INFO: bool>(
         if SIG {
             let mut y = [0.0f64; LANES];
             for l in 0..LANES {
-                y[l] = softplus_fast(k.t * x[l] - k.b);
+                y[l] = softplus_term::<NARROW>(k.t * x[l] - k.b);
             }
             for l in 0..LANES {
                 sig[l] += y[l];
@@ -208,7 +307,7 @@ fn negatives_run<T: RowNormalize, const SIG: bool, const INFO: bool>(
         if INFO {
             let mut e = [0.0f64; LANES];
             for l in 0..LANES {
-                e[l] = exp_nonpos((x[l] * k.inv_tau - k.shift).min(0.0));
+                e[l] = exp_term::<NARROW>(x[l] * k.inv_tau - k.shift);
             }
             for l in 0..LANES {
                 row[l] += e[l];
@@ -243,10 +342,10 @@ fn negatives_run<T: RowNormalize, const SIG: bool, const INFO: bool>(
     for j in full..xs.len() {
         let x: f64 = xs[j].to_f64();
         if SIG {
-            out.sig += softplus_fast(k.t * x - k.b);
+            out.sig += softplus_term::<NARROW>(k.t * x - k.b);
         }
         if INFO {
-            let e = exp_nonpos((x * k.inv_tau - k.shift).min(0.0));
+            let e = exp_term::<NARROW>(x * k.inv_tau - k.shift);
             out.row += e;
             cols[j] += e;
         }
@@ -262,7 +361,7 @@ fn negatives_run<T: RowNormalize, const SIG: bool, const INFO: bool>(
 
 /// The negatives `xs[lo..hi]` of row `gi` of a tile whose first column is `c0`.
 #[inline(always)]
-fn visit_negatives<T: RowNormalize, const SIG: bool, const INFO: bool>(
+fn visit_negatives<T: RowNormalize, const SIG: bool, const INFO: bool, const NARROW: bool>(
     acc: &mut GroupAcc,
     xs: &[T],
     (gi, c0): (usize, usize),
@@ -277,7 +376,7 @@ fn visit_negatives<T: RowNormalize, const SIG: bool, const INFO: bool>(
     } else {
         &mut []
     };
-    let r = negatives_run::<T, SIG, INFO>(&xs[lo..hi], cols, &mut acc.staged, k);
+    let r = negatives_run::<T, SIG, INFO, NARROW>(&xs[lo..hi], cols, &mut acc.staged, k);
     acc.sig += r.sig;
     if INFO {
         acc.rows[gi.wrapping_add(acc.base)] += r.row;
@@ -291,7 +390,7 @@ fn visit_negatives<T: RowNormalize, const SIG: bool, const INFO: bool>(
 
 /// One row of a tile: `xs` are `S[gi, c0..c0 + len]`.
 #[inline(always)]
-fn tile_row<T: RowNormalize, const SIG: bool, const INFO: bool>(
+fn tile_row<T: RowNormalize, const SIG: bool, const INFO: bool, const NARROW: bool>(
     acc: &mut GroupAcc,
     xs: &[T],
     gi: usize,
@@ -301,7 +400,7 @@ fn tile_row<T: RowNormalize, const SIG: bool, const INFO: bool>(
     let len = xs.len();
     match gi.checked_sub(c0).filter(|&j| j < len) {
         Some(j) => {
-            visit_negatives::<T, SIG, INFO>(acc, xs, (gi, c0), (0, j), k);
+            visit_negatives::<T, SIG, INFO, NARROW>(acc, xs, (gi, c0), (0, j), k);
             let x: f64 = xs[j].to_f64();
             acc.pos[gi.wrapping_add(acc.base)] = x;
             if SIG {
@@ -312,25 +411,25 @@ fn tile_row<T: RowNormalize, const SIG: bool, const INFO: bool>(
                 acc.rows[gi.wrapping_add(acc.base)] += e;
                 acc.cols[gi] += e;
             }
-            visit_negatives::<T, SIG, INFO>(acc, xs, (gi, c0), (j + 1, len), k);
+            visit_negatives::<T, SIG, INFO, NARROW>(acc, xs, (gi, c0), (j + 1, len), k);
         }
-        None => visit_negatives::<T, SIG, INFO>(acc, xs, (gi, c0), (0, len), k),
+        None => visit_negatives::<T, SIG, INFO, NARROW>(acc, xs, (gi, c0), (0, len), k),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn tile_avx2<T: RowNormalize, const SIG: bool, const INFO: bool>(
+fn tile_avx2<T: RowNormalize, const SIG: bool, const INFO: bool, const NARROW: bool>(
     acc: &mut GroupAcc,
     tile: ArrayView2<T>,
     (r0, c0): (usize, usize),
     k: &Kernel,
 ) {
-    tile_plain::<T, SIG, INFO>(acc, tile, (r0, c0), k)
+    tile_plain::<T, SIG, INFO, NARROW>(acc, tile, (r0, c0), k)
 }
 
 #[inline(always)]
-fn tile_plain<T: RowNormalize, const SIG: bool, const INFO: bool>(
+fn tile_plain<T: RowNormalize, const SIG: bool, const INFO: bool, const NARROW: bool>(
     acc: &mut GroupAcc,
     tile: ArrayView2<T>,
     (r0, c0): (usize, usize),
@@ -338,13 +437,13 @@ fn tile_plain<T: RowNormalize, const SIG: bool, const INFO: bool>(
 ) {
     for (i, row) in tile.outer_iter().enumerate() {
         let xs = row.as_slice().expect("tiles are standard-layout");
-        tile_row::<T, SIG, INFO>(acc, xs, r0 + i, c0, k);
+        tile_row::<T, SIG, INFO, NARROW>(acc, xs, r0 + i, c0, k);
     }
 }
 
 /// One tile through the kernel, in the AVX2 build where the CPU has it (no fused multiply-add,
 /// so both builds give bitwise the same result).
-fn tile_dispatch<T: RowNormalize, const SIG: bool, const INFO: bool>(
+fn tile_dispatch<T: RowNormalize, const SIG: bool, const INFO: bool, const NARROW: bool>(
     acc: &mut GroupAcc,
     tile: ArrayView2<T>,
     at: (usize, usize),
@@ -353,9 +452,9 @@ fn tile_dispatch<T: RowNormalize, const SIG: bool, const INFO: bool>(
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { tile_avx2::<T, SIG, INFO>(acc, tile, at, k) };
+        return unsafe { tile_avx2::<T, SIG, INFO, NARROW>(acc, tile, at, k) };
     }
-    tile_plain::<T, SIG, INFO>(acc, tile, at, k)
+    tile_plain::<T, SIG, INFO, NARROW>(acc, tile, at, k)
 }
 
 /// How the rows are dealt: blocks of `block` rows, block `k` to group `k mod groups`; a group's
@@ -545,6 +644,7 @@ fn pass<T: RowNormalize>(
         inv_w: HISTOGRAM_BINS as f64 / (2.0 * r),
     };
     let info = p.tau.is_some();
+    let narrow = k.narrow_ok::<T>(r, p.sigmoid.is_some(), info);
     let tile_elems = (p.block.min(n) * TILE_COLS.min(n)) as u64;
     let layout = Layout::new(n, p.block);
     let visit = |acc: &mut GroupAcc, (r0, c0, l0): (usize, usize, usize), tile: ArrayView2<T>| {
@@ -553,11 +653,14 @@ fn pass<T: RowNormalize>(
         }
         acc.base = l0.wrapping_sub(r0);
         let at = (r0, c0);
-        match (p.sigmoid.is_some(), info) {
-            (true, true) => tile_dispatch::<T, true, true>(acc, tile, at, &k),
-            (true, false) => tile_dispatch::<T, true, false>(acc, tile, at, &k),
-            (false, true) => tile_dispatch::<T, false, true>(acc, tile, at, &k),
-            (false, false) => tile_dispatch::<T, false, false>(acc, tile, at, &k),
+        match (p.sigmoid.is_some(), info, narrow) {
+            (true, true, false) => tile_dispatch::<T, true, true, false>(acc, tile, at, &k),
+            (true, false, false) => tile_dispatch::<T, true, false, false>(acc, tile, at, &k),
+            (false, true, false) => tile_dispatch::<T, false, true, false>(acc, tile, at, &k),
+            (true, true, true) => tile_dispatch::<T, true, true, true>(acc, tile, at, &k),
+            (true, false, true) => tile_dispatch::<T, true, false, true>(acc, tile, at, &k),
+            (false, true, true) => tile_dispatch::<T, false, true, true>(acc, tile, at, &k),
+            (false, false, _) => tile_dispatch::<T, false, false, false>(acc, tile, at, &k),
         }
     };
     let init = |g: usize| GroupAcc::new(layout.local_rows(g), n, info);
@@ -969,5 +1072,83 @@ mod tests {
         assert_eq!(linear_quantile_sorted(&x, 1.0), 4.0);
         assert_eq!(linear_quantile_sorted(&x, 0.0), 1.0);
         assert!(linear_quantile_sorted(&[], 0.5).is_nan());
+    }
+
+    /// The largest relative error of `f` against `exact` over `n + 1` points of `[lo, hi]`.
+    fn worst(f: impl Fn(f32) -> f32, exact: impl Fn(f64) -> f64, (lo, hi): (f64, f64)) -> f64 {
+        let n = 200_000;
+        (0..=n)
+            .map(|i| {
+                let x = (lo + (hi - lo) * i as f64 / n as f64) as f32;
+                let want = exact(f64::from(x));
+                (f64::from(f(x)) - want).abs() / want
+            })
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn float32_exp_and_softplus_are_within_their_stated_errors() {
+        let e = worst(exp_nonpos_f32, f64::exp, (-87.0, 0.0));
+        assert!(e < 2.5e-7, "exp: {e}");
+        let sp = worst(softplus_f32, crate::numerics::softplus, (-87.0, 87.0));
+        assert!(sp < 3.5e-7, "softplus: {sp}");
+        assert_eq!(exp_nonpos_f32(-88.0), 0.0);
+        assert_eq!(exp_nonpos_f32(0.0), 1.0);
+        assert_eq!(softplus_f32(200.0), 200.0);
+    }
+
+    /// The float32 lanes against the float64 lanes on the same float32 similarities: the sums
+    /// within the bounds of SPEC §1.1, the statistics and the histogram bitwise equal.
+    #[test]
+    fn float32_lanes_are_within_the_stated_bound_of_float64_lanes() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let xs: Vec<f32> = (0..4099).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        for &(t, b, tau) in &[(10.0, 10.0, 0.07), (100.0, -3.0, 0.025), (0.5, 0.0, 10.0)] {
+            let r = 1.0;
+            let k = Kernel {
+                t,
+                b,
+                inv_tau: 1.0 / tau,
+                shift: r / tau,
+                c: 0.01,
+                lo: -r,
+                inv_w: HISTOGRAM_BINS as f64 / (2.0 * r),
+            };
+            assert!(k.narrow_ok::<f32>(r, true, true));
+            assert!(!k.narrow_ok::<f64>(r, true, true));
+            let run = |narrow: bool| {
+                let mut cols = vec![0.0; xs.len()];
+                let mut hist = vec![0u32; HISTOGRAM_BINS];
+                let s = if narrow {
+                    negatives_run::<f32, true, true, true>(&xs, &mut cols, &mut hist, &k)
+                } else {
+                    negatives_run::<f32, true, true, false>(&xs, &mut cols, &mut hist, &k)
+                };
+                (s, cols, hist)
+            };
+            let (a, ca, ha) = run(true);
+            let (w, cw, hw) = run(false);
+            // SPEC §1.1: 2^-24 |y| + 3.5e-7 per sigmoid term, 2^-24 |a| + 2.5e-7 per exponential.
+            let eps = 2f64.powi(-24);
+            let sig_bound = eps * (t.abs() * r + b.abs()) + 3.5e-7;
+            let exp_bound = eps * 2.0 * r / tau + 2.5e-7;
+            let rel = |x: f64, y: f64| (x - y).abs() / y.abs();
+            assert!(
+                rel(a.sig, w.sig) <= sig_bound,
+                "sigmoid {t} {b}: {}",
+                rel(a.sig, w.sig)
+            );
+            assert!(
+                rel(a.row, w.row) <= exp_bound,
+                "row at tau {tau}: {}",
+                rel(a.row, w.row)
+            );
+            for (x, y) in ca.iter().zip(&cw) {
+                assert!(rel(*x, *y) <= exp_bound, "column at tau {tau}");
+            }
+            assert_eq!((a.s1, a.s2, a.min, a.max), (w.s1, w.s2, w.min, w.max));
+            assert_eq!(ha, hw);
+        }
     }
 }
