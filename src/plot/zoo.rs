@@ -120,14 +120,14 @@ pub fn zoo_agreement(out: &Path, panels: &[ZooPanel]) -> Result<()> {
 pub struct WithinPoint {
     /// The within-view weight `W`.
     pub w: f64,
-    /// The scale `t` (`b = t`).
+    /// The scale `t`.
     pub t: f64,
     /// Whether the free embeddings landed on the predicted CCEM.
     pub meets: bool,
 }
 
 /// The optimum of the sigmoid loss with within-view negatives of weight `W` (SPEC §9.1) at `N`
-/// pairs, `b = t`, over `(W, t)`: the theory's `s_+*` (colour; `1` is the simplex ETF), the line
+/// pairs and fixed bias `b`, over `(W, t)`: the theory's `s_+*` (colour; `1` is the simplex ETF), the line
 /// `W = (N-2)/(2N)` past which the optimum is the ETF at every `t` (SPEC §9.6, Lee et al.'s
 /// remedy), and the measured points of free embeddings (white: on the predicted CCEM, red: not).
 ///
@@ -137,6 +137,7 @@ pub struct WithinPoint {
 pub fn within_view_phase_map(
     out: &Path,
     n: usize,
+    b: f64,
     ws: &[f64],
     ts: &[f64],
     measured: &[WithinPoint],
@@ -157,7 +158,7 @@ pub fn within_view_phase_map(
     let mut values = vec![vec![f64::NAN; ws.len()]; ts.len()];
     for (it, &t) in ts.iter().enumerate() {
         for (iw, &w) in ws.iter().enumerate() {
-            values[it][iw] = optimum(&ZooLoss::sigmoid(t, t, w)?, n, None)?.s_pos;
+            values[it][iw] = optimum(&ZooLoss::sigmoid(t, b, w)?, n, None)?.s_pos;
         }
     }
     let w_line = (n as f64 - 2.0) / (2.0 * n as f64);
@@ -191,9 +192,9 @@ pub fn within_view_phase_map(
         }
     }
     let panel = Panel {
-        title: format!("Sigmoid loss + W × within-view negatives, N = {n}, b = t: s₊*"),
+        title: format!("Sigmoid loss + W × within-view negatives, N = {n}, b = {b}: s₊*"),
         x_title: "within-view weight W".into(),
-        y_title: "t (b = t)".into(),
+        y_title: format!("t (b = {b})"),
         grid: Grid {
             ns: Vec::new(),
             ts: ts.to_vec(),
@@ -238,9 +239,9 @@ mod tests {
             t: 1.0,
             meets: true,
         }];
-        within_view_phase_map(&map, 8, &[0.0, 0.25, 0.5], &[0.5, 1.0, 4.0], &pts).unwrap();
+        within_view_phase_map(&map, 8, 0.0, &[0.0, 0.25, 0.5], &[0.5, 1.0, 4.0], &pts).unwrap();
         assert!(map.exists());
-        assert!(within_view_phase_map(&map, 2, &[0.0, 0.5], &[1.0, 2.0], &[]).is_err());
-        assert!(within_view_phase_map(&map, 8, &[0.5, 0.0], &[1.0, 2.0], &[]).is_err());
+        assert!(within_view_phase_map(&map, 2, 0.0, &[0.0, 0.5], &[1.0, 2.0], &[]).is_err());
+        assert!(within_view_phase_map(&map, 8, 0.0, &[0.5, 0.0], &[1.0, 2.0], &[]).is_err());
     }
 }

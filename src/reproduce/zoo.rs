@@ -40,14 +40,17 @@ pub struct ZooGrid {
     pub phase_n: usize,
     /// Within-view weights `W` of the measured points of the phase map.
     pub ws: Vec<f64>,
-    /// Scales `t = b` of the measured points of the phase map.
+    /// Scales `t` of the measured points of the phase map.
     pub phase_ts: Vec<f64>,
+    /// The fixed bias `b` of the phase map: at `b = 0` the ETF needs `W > (N-2)/(2N)` as
+    /// `t -> inf`, so the line `W = (N-2)/(2N)` is the boundary's asymptote (SPEC §9.6).
+    pub phase_b: f64,
 }
 
 impl ZooGrid {
     /// The grid of `reproduce --quick` (and of the agreement test, `tests/zoo_sweep.rs`):
-    /// `N = 4, 8`, `tau = 0.1, 0.5, 2`, `t = b = 0.5, 2, 8`, 2 seeds; the phase map at `N = 8`
-    /// with `W = 0, 0.2, 0.4, 0.5` and `t = 1, 4, 8`.
+    /// `N = 4, 8`, `tau = 0.1, 0.5, 2`, `t = b = 0.5, 2, 8`, 2 seeds; the phase map at `N = 8`,
+    /// `b = 0`, measured at `W = 0, 0.2, 0.3, 0.4, 0.5` and `t = 0.5, 2, 8`.
     pub fn quick() -> Self {
         ZooGrid {
             ns: vec![4, 8],
@@ -55,13 +58,15 @@ impl ZooGrid {
             ts: vec![0.5, 2.0, 8.0],
             seeds: 2,
             phase_n: 8,
-            ws: vec![0.0, 0.2, 0.4, 0.5],
-            phase_ts: vec![1.0, 4.0, 8.0],
+            ws: vec![0.0, 0.2, 0.3, 0.4, 0.5],
+            phase_ts: vec![0.5, 2.0, 8.0],
+            phase_b: 0.0,
         }
     }
 
     /// The full grid: `N = 4, 8, 12, 16`, 6 values of `tau` in `[0.05, 2]` and of `t` in
-    /// `[0.5, 10]`, 2 seeds; the phase map at `N = 16`, `W = 0, 0.1, ..., 0.5`, 5 values of `t`.
+    /// `[0.5, 10]`, 2 seeds; the phase map at `N = 16`, `b = 0`, measured at
+    /// `W = 0, 0.05, ..., 0.5` and `t = 0.5, 1, 2, 4, 8`.
     pub fn full() -> Self {
         ZooGrid {
             ns: vec![4, 8, 12, 16],
@@ -69,8 +74,9 @@ impl ZooGrid {
             ts: linspace(0.5, 10.0, 6),
             seeds: 2,
             phase_n: 16,
-            ws: linspace(0.0, 0.5, 6),
-            phase_ts: linspace(1.0, 9.0, 5),
+            ws: linspace(0.0, 0.5, 11),
+            phase_ts: vec![0.5, 1.0, 2.0, 4.0, 8.0],
+            phase_b: 0.0,
         }
     }
 
@@ -107,11 +113,13 @@ impl ZooGrid {
         }
     }
 
-    /// The sweep of one measured column `W` of the phase map (sigmoid, `N = phase_n`, `b = t`).
+    /// The sweep of one measured column `W` of the phase map (sigmoid, `N = phase_n`,
+    /// `b = phase_b`).
     pub fn within_spec(&self, w: f64, seed: u64) -> SweepSpec {
         SweepSpec {
             ns: vec![self.phase_n],
             ts: self.phase_ts.clone(),
+            bias: BiasMode::Fixed(self.phase_b),
             within_view: Some(w),
             ..self.spec(LossKind::Sigmoid, seed)
         }
@@ -325,55 +333,64 @@ pub fn zoo_section(
         }
         stages.push(stage);
     }
+    let b = grid.phase_b;
     let map_ws = linspace(0.0, 0.5, 26);
     let t_hi = grid.phase_ts.iter().copied().fold(1.0, f64::max) * 1.25;
     let map_ts = linspace(0.1, t_hi, 40);
     plot::within_view_phase_map(
         &out.join("zoo_within_view.png"),
         n,
+        b,
         &map_ws,
         &map_ts,
         &points,
     )?;
     figures.push((
         "zoo_within_view.png".to_string(),
-        format!("The sigmoid loss with within-view negatives of weight W at N = {n}, b = t: the theory's s+* over (W, t) (1 = the simplex ETF), the line W = (N-2)/(2N) past which the optimum is the ETF at every t, and the free embeddings (white: on the predicted CCEM; red: off it)."),
+        format!("The sigmoid loss with within-view negatives of weight W at N = {n}, b = {b}: the theory's s+* over (W, t) (1 = the simplex ETF), the line W = (N-2)/(2N) past which the optimum is the ETF at every t, and the free embeddings (white: on the predicted CCEM; red: off it)."),
     ));
     let w_line = (n as f64 - 2.0) / (2.0 * n as f64);
-    // The ETF threshold of t at each W of the map's columns (theory), for the text.
-    let etf_from = |w: f64| -> Result<Option<f64>> {
+    // Where, along the map's t, the optimum is the ETF at weight W (theory), for the text.
+    let etf_range = |w: f64| -> Result<String> {
+        let mut etf = Vec::new();
         for &t in &map_ts {
             let loss = crate::loss::Loss::build(
                 LossKind::Sigmoid,
                 &LossParams {
                     t: Some(t),
-                    b: Some(t),
+                    b: Some(b),
                     within_view: Some(w),
                     ..Default::default()
                 },
             )?;
             let z = crate::theory::zoo::optimum(&zoo_loss(&loss)?, n, None)?;
             if z.phase == crate::theory::Phase::Etf {
-                return Ok(Some(t));
+                etf.push(t);
             }
         }
-        Ok(None)
+        Ok(match (etf.first(), etf.last()) {
+            (Some(lo), Some(hi)) if etf.len() == map_ts.len() => {
+                format!("all ({lo:.2} to {hi:.2})")
+            }
+            (Some(lo), Some(hi)) => format!(
+                "{lo:.2} to {hi:.2} ({} of {} values)",
+                etf.len(),
+                map_ts.len()
+            ),
+            _ => "none".to_string(),
+        })
     };
     let _ = writeln!(
         s,
-        "\n### Within-view negatives: Lee et al.'s remedy (sigmoid, N = {n}, b = t)\n\nOn the CCEM, the within-view similarity is s_w = -(1-c)/(N-1) + c. At c = 0 the loss's slope is 2t sigmoid(b - t) + t sigmoid(beta) (2WN - (N-2)), so for W >= (N-2)/(2N) = {w_line:.3} the optimum is the simplex ETF at every t and b (SPEC §9.6); below, the ETF needs t large enough. The ETF starts, on the map's grid of t, at:\n"
+        "\n### Within-view negatives: Lee et al.'s remedy (sigmoid, N = {n}, b = {b})\n\nOn the CCEM, the within-view similarity is s_w = -(1-c)/(N-1) + c. At c = 0 the loss's slope is 2t sigmoid(b - t) + t sigmoid(beta) (2WN - (N-2)), beta = -t/(N-1) - b, so for W >= (N-2)/(2N) = {w_line:.3} the optimum is the simplex ETF at every t and b (SPEC §9.6). At b = 0 and W < (N-2)/(2N) the ETF holds only while 2 sigmoid(-t) >= sigmoid(-t/(N-1)) ((N-2) - 2WN), which fails for t large: the line is the asymptote of the boundary. On the map's grid of t, the ETF holds for:\n"
     );
-    let _ = writeln!(s, "| W | ETF from t = |\n|---|---|");
+    let _ = writeln!(s, "| W | ETF for t in the grid |\n|---|---|");
     for &w in &grid.ws {
-        let _ = writeln!(
-            s,
-            "| {w:.2} | {} |",
-            etf_from(w)?.map_or("never on the grid".to_string(), |t| format!("{t:.2}"))
-        );
+        let _ = writeln!(s, "| {w:.2} | {} |", etf_range(w)?);
     }
     let _ = writeln!(
         s,
-        "\nMeasured free embeddings (d = N = {n}):\n\n| W | t = b | seed | s_pos | theory s+* | theory phase |\n|---|---|---|---|---|---|\n{wtable}"
+        "\nMeasured free embeddings (d = N = {n}):\n\n| W | t | seed | s_pos | theory s+* | theory phase |\n|---|---|---|---|---|---|\n{wtable}"
     );
     Ok((s, figures, stages))
 }
