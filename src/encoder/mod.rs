@@ -42,16 +42,14 @@
 //! the result is bitwise independent of it. Sweeps parallelise across runs.
 
 mod batched;
-pub(crate) mod gemm;
 mod network;
-mod scalar;
 
 #[cfg(test)]
 mod tests;
 
-pub use gemm::{block_rows, gemm_kernel, GemmKernel, BLOCKED_MIN_MACS};
+pub use crate::base::gemm::{block_rows, gemm_kernel, GemmKernel, BLOCKED_MIN_MACS};
+pub use crate::base::scalar::Scalar;
 pub use network::Encoder;
-pub use scalar::Scalar;
 
 use crate::batch::MiniBatch;
 use crate::error::{check_batch, check_positive, Error, Result};

@@ -19,7 +19,7 @@
 //!
 //! # Layout
 //! Every product is `C = A B` with `B` and `C` row-major and their column count padded to a
-//! multiple of 8 ([`super::gemm`]); `A` may be a transposed view. So the weights are stored
+//! multiple of 8 ([`crate::base::gemm`]); `A` may be a transposed view. So the weights are stored
 //! transposed, `W_l^T` (`in x d_p`, `d_p` = `d` rounded up to 8), every activation is
 //! `2N x d_p`, and `S` is `N x N_p`. The padding columns hold zeros and stay zero through every
 //! pass (zero weights and biases give zero pre-activations, `ReLU(0) = 0`, zero gradients), so
@@ -30,9 +30,9 @@
 //! Every buffer is allocated once in [`Encoder::new`]; a training step allocates nothing in this
 //! module (the loss on `S` may allocate two length-`N` vectors for InfoNCE).
 
-use super::gemm::{gemm_kernel, padded, GemmKernel};
-use super::scalar::Scalar;
 use super::EncoderConfig;
+use crate::base::gemm::{gemm_kernel, padded, GemmKernel};
+use crate::base::scalar::Scalar;
 use crate::error::Result;
 use crate::loss::contrastive::dense;
 use crate::loss::Loss;

@@ -74,7 +74,7 @@ impl FreeConfig {
 
     /// The theory's prediction for the objective this run minimises in expectation (SPEC §3,
     /// §8): [`crate::batch::predict_trained`] at the final `loss`.
-    pub fn prediction(&self, loss: &Loss) -> Option<crate::Optimum> {
+    pub fn prediction(&self, loss: &Loss) -> Option<crate::theory::Optimum> {
         crate::batch::predict_trained(
             self.n,
             self.d,
