@@ -124,7 +124,7 @@ impl SweepArgs {
     pub fn options(&self) -> SweepOptions {
         let mut o = SweepOptions::new(
             self.mode.into(),
-            self.loss.into(),
+            self.loss,
             GridArg::Text(self.n.clone()),
             GridArg::Text(self.t.clone()),
         );
