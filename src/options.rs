@@ -582,7 +582,8 @@ pub struct OptimizeOptions {
     pub lr_schedule: Option<String>,
     /// SGD momentum.
     pub momentum: f64,
-    /// Maximum steps per start (default [`optim::DEFAULT_STEPS`]).
+    /// Maximum steps per start (default [`optim::DEFAULT_STEPS`], or
+    /// [`optim::DEFAULT_STEPS_LEARNT`] when `t` or `b` is learnt).
     pub steps: Option<usize>,
     /// Relative gradient tolerance.
     pub grad_tol: f64,
@@ -631,7 +632,13 @@ impl OptimizeOptions {
         cfg.optimizer = self.optimizer;
         cfg.lr = self.lr.unwrap_or(self.optimizer.default_lr());
         cfg.momentum = self.momentum;
-        cfg.steps = self.steps.unwrap_or(optim::DEFAULT_STEPS);
+        cfg.steps = self
+            .steps
+            .unwrap_or(if self.loss.learn_t || self.loss.learn_b {
+                optim::DEFAULT_STEPS_LEARNT
+            } else {
+                optim::DEFAULT_STEPS
+            });
         cfg.schedule = Schedule::named(
             self.lr_schedule.as_deref().unwrap_or(DEFAULT_LR_SCHEDULE),
             cfg.steps,
@@ -798,12 +805,18 @@ pub struct ResolvedTrain {
 pub struct SweepOptions {
     /// Free embeddings or the encoder.
     pub mode: Mode,
-    /// Which loss (`t` is then the sigmoid scale or InfoNCE's `tau`).
+    /// Which loss (`t` is then the sigmoid scale or the temperature `tau` of a loss that has
+    /// one).
     pub loss: LossKind,
     /// Batch sizes.
     pub n: GridArg<usize>,
-    /// The swept values of `t` (or `tau`).
-    pub t: GridArg<f64>,
+    /// The swept values of `t` (the sigmoid's scale; for a loss with a temperature, an alias of
+    /// `tau`). `None` with `tau`, or for a loss without parameters (`spectral`).
+    pub t: Option<GridArg<f64>>,
+    /// The swept values of the temperature `tau` (a loss that has one).
+    pub tau: Option<GridArg<f64>>,
+    /// The weight `W >= 0` of within-view negatives (`sigmoid`, `infonce`).
+    pub within_view: Option<f64>,
     /// The sigmoid bias (default tied).
     pub b: Option<BiasArg>,
     /// A relative bias `b = r_b t`.
@@ -843,7 +856,9 @@ impl SweepOptions {
             mode,
             loss,
             n,
-            t,
+            t: Some(t),
+            tau: None,
+            within_view: None,
             b: None,
             relative_bias: None,
             seeds: 1,
@@ -867,11 +882,16 @@ impl SweepOptions {
     /// # Errors
     /// Any invalid option or combination, named in `sp`'s spelling.
     pub fn resolve(&self, sp: Spelling) -> Result<ResolvedSweep> {
-        if self.loss == LossKind::InfoNce && (self.b.is_some() || self.relative_bias.is_some()) {
+        let kind = self.loss;
+        if !kind.takes("b") && (self.b.is_some() || self.relative_bias.is_some()) {
             return Err(config(format!(
-                "{} are for the sigmoid loss; for InfoNCE the swept {} is the temperature tau",
+                "{} are for the sigmoid loss; the {kind} loss has no bias{}",
                 sp.names(&["b", "relative_bias"]),
-                sp.name("t")
+                if kind.takes("tau") {
+                    format!(" (its swept {} is the temperature tau)", sp.name("tau"))
+                } else {
+                    String::new()
+                }
             )));
         }
         let bias = parse_bias(self.b.as_ref(), self.relative_bias, sp)?;
@@ -894,12 +914,13 @@ impl SweepOptions {
             mode: self.mode,
             objective: self.loss,
             ns: self.n.ints("n", sp)?,
-            ts: self.t.reals("t", sp)?,
+            ts: self.swept(sp)?,
             bias,
             seeds: self.seeds,
             base_seed: self.seed,
             d_ratio: self.d_ratio.unwrap_or(1.0),
             ds: self.d.as_ref().map(|d| d.ints("d", sp)).transpose()?,
+            within_view: self.within_view,
             run: RunOptions {
                 steps: self.steps,
                 lr: self.lr,
@@ -923,6 +944,41 @@ impl SweepOptions {
             spec,
             threads: self.threads,
         })
+    }
+}
+
+impl SweepOptions {
+    /// The swept values: `tau` (or `t`, its alias) for a loss with a temperature, `t` for the
+    /// sigmoid's scale, the single value `0` for a loss without parameters.
+    fn swept(&self, sp: Spelling) -> Result<Vec<f64>> {
+        let kind = self.loss;
+        let has_tau = kind.takes("tau");
+        match (&self.t, &self.tau) {
+            (Some(_), Some(_)) => Err(config(format!(
+                "give either {} or {} (its alias), not both",
+                sp.name("tau"),
+                sp.name("t")
+            ))),
+            (None, Some(tau)) if has_tau => tau.reals("tau", sp),
+            (None, Some(_)) => Err(config(format!(
+                "the {kind} loss has no temperature {}",
+                sp.name("tau")
+            ))),
+            (Some(t), None) if has_tau || kind.takes("t") => t.reals("t", sp),
+            (Some(_), None) => Err(config(format!(
+                "the {kind} loss has no parameter to sweep: leave out {}",
+                sp.name("t")
+            ))),
+            (None, None) if has_tau => Err(config(format!(
+                "the {kind} loss needs the temperatures {} to sweep",
+                sp.name("tau")
+            ))),
+            (None, None) if kind.takes("t") => Err(config(format!(
+                "the {kind} loss needs the scales {} to sweep",
+                sp.name("t")
+            ))),
+            (None, None) => Ok(vec![0.0]),
+        }
     }
 }
 

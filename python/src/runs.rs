@@ -72,7 +72,8 @@ fn optimize_record(
 ///
 /// Rows of U and V live on the unit sphere (a Riemannian step with the projective retraction).
 /// Defaults: Adam, ``lr`` 0.05 halving every 1000 steps down to 2% (``lr_schedule="step"``),
-/// at most 10000 steps, stop when ``|grad| <= grad_tol * sum|dL/dS|``, one start. The sigmoid
+/// at most 10000 steps (50000 when ``t`` or ``b`` is learnt), stop when
+/// ``|grad| <= grad_tol * sum|dL/dS|``, one start. The sigmoid
 /// loss has logits ``t * S - b``: SigLIP's ``logit_scale`` is ``t``, its ``logit_bias`` is
 /// ``-b``. The options are checked by the same library function as ``ccem optimize``'s.
 ///
@@ -131,7 +132,7 @@ fn optimize_record(
 #[pyfunction]
 #[pyo3(signature = (n, *, d=None, loss="sigmoid", t=None, b=None, tau=None, relative_bias=None,
     within_view=None, learn_t=false, learn_b=false, init_t=None, init_b=None, optimizer="adam", lr=None,
-    lr_schedule="step", momentum=0.0, steps=10000, grad_tol=1e-7,
+    lr_schedule="step", momentum=0.0, steps=None, grad_tol=1e-7,
     restarts=1, seed=0, batch=None, batching=None, neg_variance_weight=0.0,
     margin_quantile=0.05))]
 #[allow(clippy::too_many_arguments)]
@@ -153,7 +154,7 @@ pub fn optimize<'py>(
     lr: Option<f64>,
     lr_schedule: &str,
     momentum: f64,
-    steps: i64,
+    steps: Option<i64>,
     grad_tol: f64,
     restarts: i64,
     seed: u64,
@@ -178,7 +179,7 @@ pub fn optimize<'py>(
     o.lr = lr;
     o.lr_schedule = Some(lr_schedule.to_string());
     o.momentum = momentum;
-    o.steps = Some(convert::count(steps, "steps")?);
+    o.steps = steps.map(|s| convert::count(s, "steps")).transpose()?;
     o.grad_tol = grad_tol;
     o.restarts = Some(convert::count(restarts, "restarts")?);
     o.seed = seed;

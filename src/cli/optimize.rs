@@ -26,7 +26,8 @@ use std::path::PathBuf;
 
 Rows of U and V live on the unit sphere: raw rows are renormalised after every step (a Riemannian
 step with the projective retraction). Defaults: Adam, lr 0.05 halving every 1000 steps down to 2%
-(--lr-schedule step; or constant, as Bangachev et al. train; or cosine), at most 10000 steps,
+(--lr-schedule step; or constant, as Bangachev et al. train; or cosine), at most 10000 steps
+(50000 when t or b is learnt),
 stop when |grad| <= grad-tol * sum|dL/dS|, one start. The record's lr_schedule names the schedule.
 Output: the run (termination: converged, step_limit or diverged), the measured embedding
 (s_pos_mean, s_pos_std, s_neg_mean, s_neg_std, c_fit, gram_distance) and the theory's prediction
@@ -99,7 +100,7 @@ pub struct OptimizeArgs {
     /// SGD momentum in [0, 1)
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub momentum: f64,
-    /// Maximum number of steps per start [default: 10000]
+    /// Maximum number of steps per start [default: 10000, or 50000 with --learn-t/--learn-b]
     #[arg(long)]
     pub steps: Option<usize>,
     /// Relative gradient tolerance: stop when |grad| <= G * sum|dL/dS| (0: run every step)

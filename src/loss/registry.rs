@@ -12,7 +12,7 @@
 //! Adding a built-in loss: write its file in `src/loss/` (a type implementing
 //! [`ContrastiveLoss`]), then add one line here (`docs/ARCHITECTURE.md`, "A new loss").
 
-use super::contrastive::{BlockAt, ContrastiveLoss, Prepass, Views};
+use super::contrastive::{BlockAt, ContrastiveLoss, Prepass, Tuned, Views};
 use super::lse::Lse;
 use super::params::{FromParams, LossParams};
 use crate::base::Real;
@@ -158,6 +158,18 @@ macro_rules! registry {
             fn clip_value(&self, value: f64) -> Option<f64> {
                 match self { $( Loss::$variant(l) => l.clip_value(value), )+ }
             }
+            fn tuned(&self) -> Option<Tuned> {
+                match self { $( Loss::$variant(l) => l.tuned(), )+ }
+            }
+            fn steps_on_log(&self) -> bool {
+                match self { $( Loss::$variant(l) => l.steps_on_log(), )+ }
+            }
+            fn pair_term(&self, s: f64, positive: bool) -> Option<f64> {
+                match self { $( Loss::$variant(l) => l.pair_term(s, positive), )+ }
+            }
+            fn pair_affinity(&self, s: ArrayView2<f64>, i: usize, j: usize, b: usize) -> f64 {
+                match self { $( Loss::$variant(l) => l.pair_affinity(s, i, j, b), )+ }
+            }
             fn value_s(&self, s: ArrayView2<f64>) -> f64 {
                 match self { $( Loss::$variant(l) => l.value_s(s), )+ }
             }
@@ -191,6 +203,17 @@ registry! {
     /// The spectral contrastive loss (SPEC §1.7): [`super::spectral`].
     Spectral(super::spectral::Spectral) = "spectral":
         "spectral contrastive loss -2 mean S_ii + mean_{i!=j} S_ij^2: no parameter",
+}
+
+impl From<Tuned> for Loss {
+    /// The loss a tuned kernel computes ([`Tuned`]): the plain sigmoid at `(t, b)` (a learnt
+    /// scale and bias are not checked again), or CLIP's InfoNCE at `tau`.
+    fn from(k: Tuned) -> Self {
+        match k {
+            Tuned::Sigmoid { t, b } => Loss::Sigmoid(super::sigmoid::Sigmoid { t, b, within: 0.0 }),
+            Tuned::InfoNce { tau } => Loss::InfoNce(super::infonce::InfoNce { tau, within: 0.0 }),
+        }
+    }
 }
 
 impl std::fmt::Display for LossKind {

@@ -123,7 +123,7 @@ fn zero_threads_zero_dimension_and_both_d_options_are_refused() {
     s.d = Some(GridArg::Values(vec![2, 3]));
     assert_eq!(s.resolve(Spelling::Flag).unwrap().spec.ds, Some(vec![2, 3]));
     let mut s = sweep();
-    s.t = GridArg::Values(vec![f64::NAN]);
+    s.t = Some(GridArg::Values(vec![f64::NAN]));
     assert!(refused(s.resolve(Spelling::Keyword)).contains("t: NaN"));
     let mut s = sweep();
     s.loss = LossKind::InfoNce;
