@@ -247,6 +247,16 @@ fn sweep_results_end_with_the_batch_columns() {
     let text = std::fs::read_to_string(out.join("results.csv")).unwrap();
     let mut rdr = csv::Reader::from_reader(text.as_bytes());
     let hdr: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    // The batch columns, then the zoo's (SPEC §9.8), appended last.
+    let zoo = [
+        "within_view",
+        "s_within",
+        "s_within_theory",
+        "beats_ccem",
+        "ccem_global",
+    ];
+    assert_eq!(hdr[hdr.len() - zoo.len()..], zoo);
+    let hdr = &hdr[..hdr.len() - zoo.len()];
     assert_eq!(
         hdr[hdr.len() - 4..],
         ["s_neg_std", "s_neg_std_in_batch", "batch", "batching"]
