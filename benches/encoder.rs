@@ -22,8 +22,8 @@
 //!   `N = 64` evaluation and the two network set-ups, ~5% of this 100-step run).
 //!
 //! - `encoder_kernels/{tiled_1t,blocked_1t,blocked_pool}/s`: the products of a step at
-//!   `N = d = s` on each kernel (see [`kernels`]): where the blocked product overtakes the tiled
-//!   one sets `encoder::BLOCKED_MIN_MACS` (docs/PERFORMANCE.md).
+//!   `N = d = s`, `s` from 4 to 1024, on each kernel (see [`kernels`]): where the blocked
+//!   product overtakes the tiled one sets `encoder::BLOCKED_MIN_MACS` (docs/PERFORMANCE.md).
 //!
 //! Run: `cargo bench --bench encoder` (add e.g. `-- sweep` to run one group).
 
@@ -100,7 +100,9 @@ fn kernels(c: &mut Criterion) {
         .unwrap();
     let mut group = c.benchmark_group("encoder_kernels");
     group.sample_size(10);
-    for s in [32usize, 48, 64, 80, 96, 128, 192, 256, 512] {
+    for s in [
+        4usize, 8, 16, 24, 32, 48, 64, 80, 96, 128, 192, 256, 384, 512, 1024,
+    ] {
         let p = s.div_ceil(8) * 8;
         let x = Array2::<f32>::from_shape_fn((2 * s, 2 * s), |(i, j)| {
             ((i * 7 + j * 3) % 11) as f32 - 5.0

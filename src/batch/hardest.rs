@@ -49,7 +49,6 @@ use super::{binomial, next_combination, MiniBatch, MAX_EXACT_HARDEST};
 use crate::error::{Error, Result};
 use crate::loss::ContrastiveLoss;
 use crate::loss::Loss;
-use crate::numerics::softplus;
 use ndarray::{Array2, ArrayView2};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -126,21 +125,12 @@ pub fn hardest_batch(loss: &Loss, s: ArrayView2<f64>, b: usize, out: &mut Vec<us
     let n = s.nrows();
     let mut comb: Vec<usize> = (0..b).collect();
     let mut sub = Array2::<f64>::zeros((b, b));
-    // The sigmoid loss is a sum over pairs: each pair's term once, then sums per batch.
-    let pair_terms = match *loss {
-        Loss::Sigmoid(sg) if sg.is_plain() => {
-            let (t, bias) = (sg.t, sg.b);
-            Some(Array2::from_shape_fn((n, n), |(i, j)| {
-                let logit = t * s[[i, j]] - bias;
-                if i == j {
-                    softplus(-logit)
-                } else {
-                    softplus(logit)
-                }
-            }))
-        }
-        _ => None,
-    };
+    // A loss that is a sum over pairs (`pair_term`): each pair's term once, then sums per batch.
+    let pair_terms = loss.pair_term(0.0, true).map(|_| {
+        Array2::from_shape_fn((n, n), |(i, j)| {
+            loss.pair_term(s[[i, j]], i == j).unwrap_or(f64::NAN)
+        })
+    });
     let value = |comb: &[usize], sub: &mut Array2<f64>| match &pair_terms {
         Some(p) => {
             let mut sum = 0.0;
@@ -182,7 +172,7 @@ fn batch_loss(loss: &Loss, s: ArrayView2<f64>, idx: &[usize], sub: &mut Array2<f
 
 /// The symmetric pair affinity `A` (`N x N`, zero diagonal) of the spectral clustering for
 /// batches of `b` (module documentation, step 1): large where pairs `i` and `j` add much loss
-/// when they share a batch.
+/// when they share a batch: [`ContrastiveLoss::pair_affinity`] of every pair.
 ///
 /// ```
 /// use ccem::batch::hardest::pair_affinity;
@@ -196,47 +186,11 @@ fn batch_loss(loss: &Loss, s: ArrayView2<f64>, idx: &[usize], sub: &mut Array2<f
 pub fn pair_affinity(loss: &Loss, s: ArrayView2<f64>, b: usize) -> Array2<f64> {
     let n = s.nrows();
     let mut a = Array2::<f64>::zeros((n, n));
-    match *loss {
-        Loss::InfoNce(crate::loss::InfoNce { tau, .. }) => {
-            let lb = ((b - 1) as f64).ln();
-            // a_ij = log(1 + (B-1) e^{Z_ij - Z_ii}) + log(1 + (B-1) e^{Z_ji - Z_ii}).
-            let term = |i: usize, j: usize| {
-                let zii = s[[i, i]] / tau;
-                softplus(lb + s[[i, j]] / tau - zii) + softplus(lb + s[[j, i]] / tau - zii)
-            };
-            for i in 0..n {
-                for j in 0..i {
-                    let v = term(i, j) + term(j, i);
-                    a[[i, j]] = v;
-                    a[[j, i]] = v;
-                }
-            }
-        }
-        // The sigmoid loss and every additive one: the two negatives' terms.
-        Loss::Sigmoid(crate::loss::Sigmoid { t, b: bias, .. }) => {
-            for i in 0..n {
-                for j in 0..i {
-                    let v = softplus(t * s[[i, j]] - bias) + softplus(t * s[[j, i]] - bias);
-                    a[[i, j]] = v;
-                    a[[j, i]] = v;
-                }
-            }
-        }
-        // Any other loss of the cross views: its value on the pair's own 2 x 2 block.
-        _ => {
-            let mut sub = Array2::<f64>::zeros((2, 2));
-            for i in 0..n {
-                for j in 0..i {
-                    for (x, &r) in [i, j].iter().enumerate() {
-                        for (y, &c) in [i, j].iter().enumerate() {
-                            sub[[x, y]] = s[[r, c]];
-                        }
-                    }
-                    let v = loss.value_s(sub.view());
-                    a[[i, j]] = v;
-                    a[[j, i]] = v;
-                }
-            }
+    for i in 0..n {
+        for j in 0..i {
+            let v = loss.pair_affinity(s, i, j, b);
+            a[[i, j]] = v;
+            a[[j, i]] = v;
         }
     }
     a

@@ -25,7 +25,7 @@
 pub mod hardest;
 
 use crate::error::{Error, Result};
-use crate::loss::{ContrastiveLoss, Loss};
+use crate::loss::{ContrastiveLoss, Loss, Tuned};
 use crate::theory::batch::{check_mini_batch, negative_weight};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -127,25 +127,20 @@ impl MiniBatch {
     /// batch when `size = n`) for `loss`.
     ///
     /// # Errors
-    /// `size` outside `2..=n`; `expected` with InfoNCE (no closed form); `shuffled` or `fixed`
-    /// when `size` does not divide `n`; `all` when `C(n, size) > 1e6`.
+    /// `size` outside `2..=n`; `expected` for a loss other than the plain sigmoid (no closed
+    /// form); `shuffled` or `fixed` when `size` does not divide `n`; `all` when
+    /// `C(n, size) > 1e6`; `hardest` (below the full batch) for a loss of the joint views.
     pub fn new(n: usize, size: usize, batching: Option<Batching>, loss: &Loss) -> Result<Self> {
         check_mini_batch(n, size)?;
-        if loss.views() == crate::loss::Views::Joint {
-            return Err(Error::Config(format!(
-                "mini-batches are not available for the {} loss yet (it reads the within-view \
-                 similarities): use the full batch",
-                loss.name()
-            )));
-        }
         let batching = batching.unwrap_or(Batching::Shuffled);
         match batching {
             Batching::Expected => {
-                if !matches!(loss, Loss::Sigmoid(_)) {
+                if !matches!(loss.tuned(), Some(Tuned::Sigmoid { .. })) {
                     return Err(Error::Config(format!(
                         "--batching expected is the exact expected mini-batch loss, which only \
-                         the sigmoid loss has in closed form (negatives weighted by (B-1)/(N-1)); \
-                         for the {} loss use shuffled, fixed, all or hardest",
+                         the sigmoid loss (without within-view negatives) has in closed form \
+                         (negatives weighted by (B-1)/(N-1)); for the {} loss use shuffled, \
+                         fixed, all or hardest",
                         loss.name()
                     )));
                 }
@@ -168,7 +163,16 @@ impl MiniBatch {
                     )));
                 }
             }
-            Batching::Hardest => {}
+            Batching::Hardest => {
+                if size < n && loss.views() == crate::loss::Views::Joint {
+                    return Err(Error::Config(format!(
+                        "--batching hardest scores every batch by its loss on S = U V^T, but the \
+                         {} loss also reads the within-view similarities U U^T and V V^T; use \
+                         shuffled, fixed or all",
+                        loss.name()
+                    )));
+                }
+            }
         }
         Ok(MiniBatch { n, size, batching })
     }

@@ -9,6 +9,7 @@ use ccem::sweep::store::TimingLog;
 use ccem::sweep::summary::{summarize, Summary};
 
 use ccem::sweep::{merge, runner, Mode, SweepSpec};
+use ccem::LossKind;
 use ccem::Valid;
 use std::path::{Path, PathBuf};
 
@@ -34,11 +35,10 @@ pub struct SweepArgs {
     /// Train free embeddings on the sphere, or the paper's ReLU encoder
     #[arg(long, value_enum)]
     pub mode: ModeArg,
-    /// Loss: sigmoid, infonce, simclr, dcl, dhel or spectral (SPEC §1, §9). The swept value is
-    /// the sigmoid's scale --t, the temperature --tau of the others (--t is its alias there);
-    /// spectral has no parameter (give neither)
-    #[arg(long, default_value = "sigmoid", value_parser = parse_loss)]
-    pub loss: ccem::LossKind,
+    /// Loss (SPEC §1, §9). The swept value is the sigmoid's scale --t, the temperature --tau of
+    /// the others (--t is its alias there); spectral has no parameter (give neither)
+    #[arg(long, value_parser = super::theory::loss_parser(), default_value_t = LossKind::Sigmoid)]
+    pub loss: LossKind,
     /// Batch sizes: `4..50`, `4..50:2` or `4,8,16`
     #[arg(long, allow_hyphen_values = true)]
     pub n: String,
@@ -110,11 +110,6 @@ pub struct SweepArgs {
     /// Format of the summary printed at the end
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-}
-
-/// A registered loss name ([`ccem::LossKind`]), with the library's message for another.
-fn parse_loss(s: &str) -> std::result::Result<ccem::LossKind, String> {
-    s.parse().map_err(|e: ccem::Error| e.to_string())
 }
 
 /// `free` or `encoder` ([`Mode`]).

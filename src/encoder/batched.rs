@@ -20,8 +20,8 @@ use super::{EncoderConfig, EncoderResult, LossObserver};
 use crate::batch::hardest::HardestChooser;
 use crate::batch::{BatchSampler, Batching, MiniBatch};
 use crate::loss::minibatch::{sigmoid_loss_weighted, weight_negatives, NegVariance};
-use crate::loss::ContrastiveLoss;
 use crate::loss::Loss;
+use crate::loss::{ContrastiveLoss, Tuned};
 use crate::monitor::Watch;
 use crate::optim::Termination;
 use crate::valid::Valid;
@@ -40,13 +40,17 @@ fn copy_params<T: Scalar>(src: &Encoder<T>, dst: &mut Encoder<T>) {
     }
 }
 
-/// The expected objective at `S` (module documentation).
-fn objective_value(loss: &Loss, w: f64, penalty: Option<NegVariance>, s: ArrayView2<f64>) -> f64 {
-    let base = match *loss {
-        Loss::Sigmoid(crate::loss::Sigmoid { t, b, .. }) if w != 1.0 => {
-            sigmoid_loss_weighted(s, t, b, w)
-        }
-        _ => loss.value_s(s),
+/// The expected objective at the last forward pass of `net` (module documentation).
+fn objective_value<T: Scalar>(
+    net: &Encoder<T>,
+    loss: &Loss,
+    w: f64,
+    penalty: Option<NegVariance>,
+) -> f64 {
+    let s = net.similarities();
+    let base = match loss.tuned() {
+        Some(Tuned::Sigmoid { t, b }) if w != 1.0 => sigmoid_loss_weighted(s, t, b, w),
+        _ => net.last_loss(loss),
     };
     base + penalty.map_or(0.0, |p| p.value(s))
 }
@@ -67,21 +71,17 @@ pub(super) fn train_batched<T: Scalar>(
     let penalty = NegVariance::new(cfg.neg_variance_weight, n)
         .ok()
         .filter(|p| p.lambda > 0.0);
-    let w = match loss {
-        Loss::Sigmoid(_) => mb.weight(),
+    let w = match loss.tuned() {
+        Some(Tuned::Sigmoid { .. }) => mb.weight(),
         _ => 1.0,
     };
-    let grad_s = |s: ArrayView2<'_, f64>, mut g: ndarray::ArrayViewMut2<'_, f64>| {
-        if !loss.grad_s(s, g.view_mut()) {
-            return false;
-        }
+    let adjust = |s: ArrayView2<'_, f64>, mut g: ndarray::ArrayViewMut2<'_, f64>| {
         if w != 1.0 && !mb.is_stochastic() {
             weight_negatives(g.view_mut(), w);
         }
         if let Some(p) = penalty {
             p.add_value_grad(s, g);
         }
-        true
     };
     // The same configuration without its mini-batch fields: still valid.
     let mut full = Encoder::<T>::from_valid(&Valid::new_unchecked(EncoderConfig {
@@ -99,15 +99,15 @@ pub(super) fn train_batched<T: Scalar>(
                 stopped = true;
                 break;
             }
-            if !full.grad_with(grad_s) {
+            if !full.grad_with(loss, adjust) {
                 diverged = true;
                 break;
             }
             if let Some(obs) = observer.as_mut() {
-                obs(k, objective_value(loss, w, penalty, full.similarities()));
+                obs(k, objective_value(&full, loss, w, penalty));
             }
             if watch.due(k) {
-                let value = objective_value(loss, w, penalty, full.similarities());
+                let value = objective_value(&full, loss, w, penalty);
                 if watch.report(&super::progress(&full, loss, value, k, cfg.steps)) {
                     stopped = true;
                     break;
@@ -165,18 +165,15 @@ pub(super) fn train_batched<T: Scalar>(
                         .assign(&data.slice(s![n + i, ..]));
                 }
             }
-            if !worker.grad_with(grad_s) {
+            if !worker.grad_with(loss, adjust) {
                 diverged = true;
                 break;
             }
             if let Some(obs) = observer.as_mut() {
-                obs(
-                    k,
-                    objective_value(loss, 1.0, penalty, worker.similarities()),
-                );
+                obs(k, objective_value(&worker, loss, 1.0, penalty));
             }
             if watch.due(k) {
-                let value = objective_value(loss, 1.0, penalty, worker.similarities());
+                let value = objective_value(&worker, loss, 1.0, penalty);
                 if watch.report(&super::progress(&worker, loss, value, k, cfg.steps)) {
                     stopped = true;
                     break;
@@ -194,7 +191,7 @@ pub(super) fn train_batched<T: Scalar>(
     let value = {
         let raw = full.loss(loss);
         if raw.is_finite() {
-            objective_value(loss, w, penalty, full.similarities())
+            objective_value(&full, loss, w, penalty)
         } else {
             raw
         }
@@ -205,7 +202,7 @@ pub(super) fn train_batched<T: Scalar>(
     }
     if !diverged && watch.observes() && !stopped {
         // The gradient at the final parameters, for the report only.
-        full.grad_with(grad_s);
+        full.grad_with(loss, adjust);
         watch.report(&super::progress(&full, loss, value, steps_run, cfg.steps));
     }
     let s = full.similarities();

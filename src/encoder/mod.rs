@@ -55,7 +55,7 @@ pub use scalar::Scalar;
 
 use crate::batch::MiniBatch;
 use crate::error::{check_batch, check_positive, Error, Result};
-use crate::loss::Loss;
+use crate::loss::{ContrastiveLoss, Loss};
 use crate::monitor::{Monitor, StepProgress, Unwatched, Watch};
 use crate::optim::Termination;
 use crate::valid::Valid;
@@ -152,6 +152,28 @@ impl EncoderConfig {
         )
     }
 
+    /// Checks that training with `loss` fits the memory limit: a loss of the joint views
+    /// ([`crate::loss::Views::Joint`]) adds the `2N x 2N` buffers of `K = E E^T` and
+    /// `G = dL/dK` (about `5 (2N)^2` numbers) to [`crate::limits::encoder_run_bytes`].
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] when it does not fit.
+    pub fn check_loss(&self, loss: &Loss) -> Result<()> {
+        if loss.views() != crate::loss::Views::Joint {
+            return Ok(());
+        }
+        let m = 2.0 * self.n as f64;
+        crate::limits::check_memory(
+            &format!(
+                "training the encoder with N = {}, d = {} on the {} loss",
+                self.n,
+                self.d,
+                loss.name()
+            ),
+            crate::limits::encoder_run_bytes(self.n, self.d, self.layers) + 5.0 * 8.0 * m * m,
+        )
+    }
+
     /// The configuration, checked ([`EncoderConfig::validate`]): what [`train_checked`] takes.
     ///
     /// # Errors
@@ -211,6 +233,7 @@ pub struct EncoderResult {
 /// # Ok::<(), ccem::Error>(())
 /// ```
 pub fn train(cfg: &EncoderConfig, loss: &Loss) -> Result<EncoderResult> {
+    cfg.check_loss(loss)?;
     Ok(train_checked(&cfg.check()?, loss))
 }
 
@@ -231,6 +254,7 @@ pub fn train_monitored(
     loss: &Loss,
     monitor: &dyn Monitor,
 ) -> Result<EncoderResult> {
+    cfg.check_loss(loss)?;
     Ok(train_checked_monitored(&cfg.check()?, loss, monitor))
 }
 
@@ -262,6 +286,7 @@ pub fn train_with<T: Scalar>(
     observer: Option<LossObserver<'_>>,
 ) -> Result<EncoderResult> {
     let valid = cfg.check()?;
+    cfg.check_loss(loss)?;
     if let Some(mb) = cfg.batch {
         // The mini-batch setting must be one for this loss (InfoNCE has no `expected`).
         MiniBatch::new(mb.n(), mb.size(), Some(mb.batching()), loss)?;
@@ -294,10 +319,9 @@ fn progress<T: Scalar>(
     let s = net.similarities();
     let n = s.nrows() as f64;
     let trace: f64 = s.diag().sum();
-    let (t, b) = match *loss {
-        Loss::Sigmoid(crate::loss::Sigmoid { t, b, .. }) => (Some(t), Some(b)),
-        _ => (None, None),
-    };
+    let params = loss.params();
+    let param = |name: &str| params.iter().find(|(k, _)| *k == name).map(|&(_, v)| v);
+    let (t, b) = (param("t"), param("b"));
     StepProgress {
         step,
         steps,

@@ -34,8 +34,9 @@ use super::gemm::{gemm_kernel, padded, GemmKernel};
 use super::scalar::Scalar;
 use super::EncoderConfig;
 use crate::error::Result;
-use crate::loss::ContrastiveLoss;
+use crate::loss::contrastive::dense;
 use crate::loss::Loss;
+use crate::loss::{ContrastiveLoss, Views};
 use crate::valid::Valid;
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Zip};
 use rand::{RngExt, SeedableRng};
@@ -101,6 +102,38 @@ pub struct Encoder<T: Scalar> {
     db: Array2<T>,
     /// The kernel of every product ([`GemmKernel::Auto`] unless set).
     kernel: GemmKernel,
+    /// The buffers of a loss of the joint views ([`Views::Joint`]), allocated by the first
+    /// evaluation of such a loss; from then on every forward pass also forms `K`.
+    joint: Option<Joint<T>>,
+}
+
+/// The buffers of a loss of the joint views (SPEC §1.0): `K = E E^T` over the `2N` views
+/// `E = [U; V]`, `G = dL/dK`, and the symmetric `G + G^T` that gives `dL/dE = (G + G^T) E`.
+#[derive(Clone, Debug)]
+struct Joint<T: Scalar> {
+    /// `E^T` (`d x 2N_p`, zero columns `2N..2N_p`).
+    et: Array2<T>,
+    /// `K` in the network's type (`2N x 2N_p`).
+    k: Array2<T>,
+    /// `K` widened to `f64` (`2N x 2N`).
+    k64: Array2<f64>,
+    /// `G = dL/dK` in `f64` (`2N x 2N`).
+    g64: Array2<f64>,
+    /// `G + G^T` in the network's type (`2N x 2N`).
+    gs: Array2<T>,
+}
+
+impl<T: Scalar> Joint<T> {
+    fn new(n: usize, d: usize) -> Self {
+        let m = 2 * n;
+        Joint {
+            et: Array2::zeros((d, padded(m))),
+            k: Array2::zeros((m, padded(m))),
+            k64: Array2::zeros((m, m)),
+            g64: Array2::zeros((m, m)),
+            gs: Array2::zeros((m, m)),
+        }
+    }
 }
 
 impl<T: Scalar> Encoder<T> {
@@ -165,6 +198,48 @@ impl<T: Scalar> Encoder<T> {
             da: Array2::zeros((2 * n, dp)),
             db: Array2::zeros((2 * n, dp)),
             kernel: GemmKernel::Auto,
+            joint: None,
+        }
+    }
+
+    /// Allocates the joint views' buffers when `loss` reads them and they are not there yet;
+    /// returns whether it does. A new allocation fills `K` from the current embeddings.
+    fn prepare(&mut self, loss: &Loss) -> bool {
+        let joint = loss.views() == Views::Joint;
+        if joint && self.joint.is_none() {
+            self.joint = Some(Joint::new(self.n, self.d));
+        }
+        joint
+    }
+
+    /// `K = E E^T` (and in `f64`) from the embeddings of the last forward pass.
+    fn form_joint(&mut self) {
+        let (m, d, kernel) = (2 * self.n, self.d, self.kernel);
+        let Some(j) = self.joint.as_mut() else {
+            return;
+        };
+        j.et.slice_mut(s![.., ..m])
+            .assign(&self.e.slice(s![.., ..d]).t());
+        gemm_kernel(
+            kernel,
+            self.e.slice(s![.., ..d]),
+            j.et.view(),
+            j.k.view_mut(),
+            false,
+        );
+        Zip::from(&mut j.k64)
+            .and(j.k.slice(s![.., ..m]))
+            .for_each(|a, &b| *a = b.to_f64());
+    }
+
+    /// The loss at the `S` (or `K`) of the last forward pass.
+    fn value_at(&self, loss: &Loss) -> f64 {
+        match (loss.views(), self.joint.as_ref()) {
+            (Views::Joint, Some(j)) => {
+                let mut k = j.k64.clone();
+                dense::<f64, Loss, false>(loss, k.view_mut())
+            }
+            _ => loss.value_s(self.s64.view()),
         }
     }
 
@@ -337,6 +412,7 @@ impl<T: Scalar> Encoder<T> {
         Zip::from(s64)
             .and(s.slice(s![.., ..n]))
             .for_each(|a, &b| *a = b.to_f64());
+        self.form_joint();
         finite
     }
 
@@ -344,8 +420,9 @@ impl<T: Scalar> Encoder<T> {
     ///
     /// Non-finite if the network produced a non-finite value.
     pub fn loss(&mut self, loss: &Loss) -> f64 {
+        self.prepare(loss);
         let finite = self.forward();
-        let value = loss.value_s(self.s64.view());
+        let value = self.value_at(loss);
         if finite {
             value
         } else {
@@ -359,6 +436,17 @@ impl<T: Scalar> Encoder<T> {
     /// Non-finite if the network produced a non-finite value; the gradients are then not
     /// computed (they keep their previous values).
     pub fn loss_grad(&mut self, loss: &Loss) -> f64 {
+        if self.prepare(loss) {
+            let finite = self.forward();
+            let j = self.joint.as_mut().expect("prepared");
+            j.g64.assign(&j.k64);
+            let value = dense::<f64, Loss, true>(loss, j.g64.view_mut());
+            if !finite || !value.is_finite() {
+                return f64::NAN;
+            }
+            self.backward_joint();
+            return value;
+        }
         let finite = self.forward();
         let value = loss.value_grad_s(self.s64.view(), self.g64.view_mut());
         if !finite || !value.is_finite() {
@@ -375,22 +463,39 @@ impl<T: Scalar> Encoder<T> {
     ///
     /// Returns `false` (gradients not computed) if the network produced a non-finite value.
     pub fn grad(&mut self, loss: &Loss) -> bool {
-        self.grad_with(|s, g| loss.grad_s(s, g))
+        self.grad_with(loss, |_, _| {})
     }
 
-    /// As [`Encoder::grad`] with `G = dL/dS` written by `grad_s(S, G)` (which returns `false`
-    /// on a non-finite value): the hook of the mini-batch objectives (`batched.rs`).
+    /// As [`Encoder::grad`], then `adjust(S, G_S)` before the backward pass, with `G_S` the
+    /// gradient with respect to the entries of `S` (for a loss of the joint views, the block
+    /// `K[..N, N..]` of `dL/dK`): the hook of the mini-batch objectives (`batched.rs`: the
+    /// weighted negatives, the penalty).
     pub(super) fn grad_with(
         &mut self,
-        grad_s: impl FnOnce(ArrayView2<'_, f64>, ArrayViewMut2<'_, f64>) -> bool,
+        loss: &Loss,
+        adjust: impl FnOnce(ArrayView2<'_, f64>, ArrayViewMut2<'_, f64>),
     ) -> bool {
+        let joint = self.prepare(loss);
         if !self.forward() {
             return false;
         }
-        if !grad_s(self.s64.view(), self.g64.view_mut()) {
-            return false;
+        if joint {
+            let n = self.n;
+            let j = self.joint.as_mut().expect("prepared");
+            j.g64.assign(&j.k64);
+            let value = dense::<f64, Loss, true>(loss, j.g64.view_mut());
+            if !value.is_finite() || !j.g64.iter().all(|x| x.is_finite()) {
+                return false;
+            }
+            adjust(self.s64.view(), j.g64.slice_mut(s![..n, n..]));
+            self.backward_joint();
+        } else {
+            if !loss.grad_s(self.s64.view(), self.g64.view_mut()) {
+                return false;
+            }
+            adjust(self.s64.view(), self.g64.view_mut());
+            self.backward();
         }
-        self.backward();
         true
     }
 
@@ -403,30 +508,21 @@ impl<T: Scalar> Encoder<T> {
     /// The loss `L(S)` of the `S` of the last forward pass ([`Encoder::grad`], [`Encoder::loss`]
     /// or [`Encoder::loss_grad`]), without running the network again.
     pub fn last_loss(&self, loss: &Loss) -> f64 {
-        loss.value_s(self.s64.view())
+        self.value_at(loss)
     }
 
     /// Back-propagates `G = dL/dS` (in `g64`) to every parameter (module doc, "Backward").
     fn backward(&mut self) {
         let Encoder {
             n,
-            d,
-            x,
-            wt,
-            gwt,
-            gb,
-            w_scratch,
-            h,
-            norm,
             e,
             g64,
             g,
             da,
-            db,
             kernel,
             ..
         } = self;
-        let (n, d, kernel) = (*n, *d, *kernel);
+        let (n, kernel) = (*n, *kernel);
         Zip::from(&mut *g)
             .and(&*g64)
             .for_each(|a, &b| *a = T::from_f64(b));
@@ -445,6 +541,47 @@ impl<T: Scalar> Encoder<T> {
             da.slice_mut(s![n.., ..]),
             false,
         );
+        self.backward_embeddings();
+    }
+
+    /// Back-propagates `G = dL/dK` of a loss of the joint views (in the joint buffers):
+    /// `dL/dE = (G + G^T) E` (SPEC §1.0), then as [`Encoder::backward`].
+    fn backward_joint(&mut self) {
+        let Encoder {
+            e,
+            da,
+            kernel,
+            joint,
+            ..
+        } = self;
+        let j = joint.as_mut().expect("the joint buffers");
+        Zip::from(&mut j.gs)
+            .and(&j.g64)
+            .and(j.g64.t())
+            .for_each(|a, &b, &c| *a = T::from_f64(b + c));
+        gemm_kernel(*kernel, j.gs.view(), e.view(), da.view_mut(), false);
+        self.backward_embeddings();
+    }
+
+    /// Back-propagates `dL/dE` (in `da`) through the normalisation and every layer to every
+    /// parameter (module doc, "Backward").
+    fn backward_embeddings(&mut self) {
+        let Encoder {
+            d,
+            x,
+            wt,
+            gwt,
+            gb,
+            w_scratch,
+            h,
+            norm,
+            e,
+            da,
+            db,
+            kernel,
+            ..
+        } = self;
+        let (d, kernel) = (*d, *kernel);
         // Through the normalisation and the last ReLU: dL/dZ_L.
         let last = h.len() - 1;
         Zip::from(da.rows_mut())

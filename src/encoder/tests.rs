@@ -154,3 +154,106 @@ fn blocked_and_tiled_products_agree() {
         assert!((f64::from(*t) - e).abs() < 1e-5 && (f64::from(*bl) - e).abs() < 1e-5);
     }
 }
+
+/// SimCLR at temperature `tau` (a loss of the joint views, SPEC §1.0).
+fn simclr(tau: f64) -> crate::loss::Loss {
+    crate::loss::Loss::build(
+        crate::loss::LossKind::SimClr,
+        &crate::loss::LossParams {
+            tau: Some(tau),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_joint_loss_trains_the_encoder_in_both_precisions() {
+    // dL/dE = (G + G^T) E over the 2N views: the loss falls, f32 and f64 agree.
+    let loss = simclr(0.5);
+    let cfg = EncoderConfig {
+        steps: 60,
+        ..EncoderConfig::new(8, 8, 3)
+    };
+    let mut losses = Vec::new();
+    let r32 = train_with::<f32>(&cfg, &loss, Some(&mut |_, l| losses.push(l))).unwrap();
+    let r64 = train_with::<f64>(&cfg, &loss, None).unwrap();
+    assert!(!r32.termination.is_diverged());
+    assert!(
+        losses[losses.len() - 1] < losses[0] - 0.05,
+        "{} -> {}",
+        losses[0],
+        losses[losses.len() - 1]
+    );
+    // The loss is the library's value of the final embeddings.
+    let direct = crate::loss::driver::value(
+        &loss,
+        r64.u.view(),
+        r64.v.view(),
+        crate::loss::BlockOptions::default(),
+    );
+    assert!(
+        (r64.loss - direct).abs() < 1e-12,
+        "{} vs {direct}",
+        r64.loss
+    );
+    for (a, b) in [
+        (r32.s_pos, r64.s_pos),
+        (r32.s_neg, r64.s_neg),
+        (r32.loss, r64.loss),
+    ] {
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
+}
+
+#[test]
+fn a_joint_loss_has_the_encoder_gradient_of_finite_differences() {
+    // Every weight and bias of a 3-layer f64 network under SimCLR, central differences.
+    let cfg = EncoderConfig {
+        layers: 3,
+        ..EncoderConfig::new(4, 3, 9)
+    };
+    let loss = simclr(0.4);
+    let mut net = Encoder::<f64>::new(&cfg).unwrap();
+    net.loss_grad(&loss);
+    let h = 1e-6;
+    let mut worst: f64 = 0.0;
+    for l in 0..net.layers() {
+        let gw = net.weight_grad(l).to_owned();
+        for ((o, i), &g) in gw.indexed_iter() {
+            let w0 = net.weight(l)[[o, i]];
+            net.weight_mut(l)[[o, i]] = w0 + h;
+            let lp = net.loss(&loss);
+            net.weight_mut(l)[[o, i]] = w0 - h;
+            let lm = net.loss(&loss);
+            net.weight_mut(l)[[o, i]] = w0;
+            worst = worst.max(((lp - lm) / (2.0 * h) - g).abs() / g.abs().max(1e-3));
+        }
+        let gb = net.bias_grad(l).to_owned();
+        for (i, &g) in gb.iter().enumerate() {
+            let b0 = net.bias(l)[i];
+            net.bias_mut(l)[i] = b0 + h;
+            let lp = net.loss(&loss);
+            net.bias_mut(l)[i] = b0 - h;
+            let lm = net.loss(&loss);
+            net.bias_mut(l)[i] = b0;
+            worst = worst.max(((lp - lm) / (2.0 * h) - g).abs() / g.abs().max(1e-3));
+        }
+    }
+    assert!(worst < 1e-6, "{worst}");
+}
+
+#[test]
+fn a_joint_loss_trains_the_encoder_in_mini_batches() {
+    use crate::batch::{Batching, MiniBatch};
+    let loss = simclr(0.5);
+    let cfg = EncoderConfig {
+        steps: 40,
+        batch: Some(MiniBatch::new(8, 4, Some(Batching::Shuffled), &loss).unwrap()),
+        neg_variance_weight: 0.5,
+        ..EncoderConfig::new(8, 6, 2)
+    };
+    let r = train(&cfg, &loss).unwrap();
+    assert!(!r.termination.is_diverged() && r.loss.is_finite());
+    assert_eq!(r.steps_run, 40);
+}

@@ -60,6 +60,30 @@ pub enum Prepass {
     },
 }
 
+/// A dense kernel of the free-embedding optimiser tuned for one loss (SPEC §1), which a loss
+/// declares through [`ContrastiveLoss::tuned`]: the optimiser (`optim::objective`) runs it in
+/// its preallocated workspace instead of the generic [`dense`] path. Every other algorithm
+/// reads the same facts from it: the learnt scalars exist for [`Tuned::Sigmoid`] only, and so
+/// does the expected mini-batch loss of SPEC §8 (negatives weighted by `w`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Tuned {
+    /// SigLIP's sigmoid loss with logit `t S - b` and no within-view negatives: the kernel that
+    /// also returns the sums the learnt `t` and `b` need (SPEC §7) and weights every negative
+    /// term by `w` (SPEC §8).
+    Sigmoid {
+        /// The scale `t`.
+        t: f64,
+        /// The bias `b`.
+        b: f64,
+    },
+    /// CLIP's symmetric InfoNCE with temperature `tau` and no within-view negatives: the row
+    /// and column softmax in one pass over the workspace.
+    InfoNce {
+        /// The temperature `tau`.
+        tau: f64,
+    },
+}
+
 /// Where a block of `S` lies, and the pre-pass restricted to it.
 #[derive(Clone, Copy, Debug)]
 pub struct BlockAt<'a> {
@@ -179,6 +203,45 @@ pub trait ContrastiveLoss: Debug + Send + Sync {
     /// of ccem's sum of the two cross-entropies); `None` for the others.
     fn clip_value(&self, _value: f64) -> Option<f64> {
         None
+    }
+
+    /// The optimiser's tuned kernel for this loss, if it has one ([`Tuned`]; default `None`:
+    /// the generic dense path).
+    fn tuned(&self) -> Option<Tuned> {
+        None
+    }
+
+    /// Whether the free-embedding optimiser steps on `log L` rather than `L` (default `false`):
+    /// for a loss that is positive and falls by orders of magnitude towards its optimum (the
+    /// InfoNCE family at small `tau`), so that Adam's steps keep their scale (`optim` module
+    /// documentation, "InfoNCE steps on `log L`").
+    fn steps_on_log(&self) -> bool {
+        false
+    }
+
+    /// For a loss that is a sum of one term per entry of `S` whose terms do not depend on `N`,
+    /// `L = (1/N) sum_ij term(S_ij, i == j)` (SigLIP's sigmoid): the term of an entry `s`, a
+    /// positive one when `positive` (default `None`: the loss is not such a sum). The hardest
+    /// batch search (`batch::hardest`) then sums the terms per batch instead of evaluating each
+    /// batch's loss.
+    fn pair_term(&self, _s: f64, _positive: bool) -> Option<f64> {
+        None
+    }
+
+    /// The affinity of pairs `i != j` of `S` in the even-sized spectral clustering of the
+    /// hardest batches (Cho et al.; `batch::hardest`, batches of `b`): large when the two pairs
+    /// add much loss by sharing a batch. Default: with [`ContrastiveLoss::pair_term`], the two
+    /// negatives' terms `term(S_ij) + term(S_ji)`; otherwise the loss of the pair's own `2 x 2`
+    /// block of `S` (a loss of the cross views).
+    fn pair_affinity(&self, s: ArrayView2<f64>, i: usize, j: usize, _b: usize) -> f64 {
+        if let (Some(a), Some(c)) = (
+            self.pair_term(s[[i, j]], false),
+            self.pair_term(s[[j, i]], false),
+        ) {
+            return a + c;
+        }
+        let sub = [s[[i, i]], s[[i, j]], s[[j, i]], s[[j, j]]];
+        self.value_s(ArrayView2::from_shape((2, 2), &sub[..]).expect("2 x 2"))
     }
 
     /// The loss of a whole `N x N` similarity matrix (dense; [`dense`]). Only for

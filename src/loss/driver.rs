@@ -275,35 +275,7 @@ fn value_of<R: Real, L: ContrastiveLoss + ?Sized>(
     pairs: usize,
     opts: BlockOptions,
 ) -> f64 {
-    let n = u.nrows();
-    let block = opts.block.clamp(1, n.max(1));
-    let lse = prepass(loss, u, v, pairs, opts);
-    if lse.is_some() && !loss.value_needs_blocks() {
-        return loss.finish(0.0, pairs, lse.as_ref());
-    }
-    let mut total = 0.0;
-    let mut buf = Array2::<R>::zeros((block, n));
-    for r0 in (0..n).step_by(block) {
-        let r1 = (r0 + block).min(n);
-        let ub = u.slice(s![r0..r1, ..]);
-        let mut sb = buf.slice_mut(s![..r1 - r0, ..]);
-        let chunks: Vec<_> = sb.axis_chunks_iter_mut(Axis(1), R::COL_CHUNK).collect();
-        let parts = map_items(chunks, opts.parallel, |k, mut chunk| {
-            let c0 = k * R::COL_CHUNK;
-            let vj = v.slice(s![c0..c0 + chunk.ncols(), ..]);
-            R::gemm(ub, vj.t(), chunk.view_mut(), false);
-            let at = BlockAt {
-                row0: r0,
-                col0: c0,
-                n,
-                pairs,
-                lse: lse.as_ref(),
-            };
-            loss.block::<R, false>(chunk, &at)
-        });
-        total += parts.iter().sum::<f64>();
-    }
-    loss.finish(total, pairs, lse.as_ref())
+    blocked::<R, L, false>(loss, u, v, pairs, opts).value
 }
 
 /// The loss of `(U, V)` and its gradients `dL/dU`, `dL/dV`, in blocks (module documentation).
@@ -341,11 +313,33 @@ fn value_grad_of<R: Real, L: ContrastiveLoss + ?Sized>(
     pairs: usize,
     opts: BlockOptions,
 ) -> LossGrad<R> {
+    blocked::<R, L, true>(loss, u, v, pairs, opts)
+}
+
+/// The one blocked loop of the driver (module documentation) over the matrix `A B^T` of the
+/// loss's views, of `pairs` pairs: step 1 for the value; with `GRAD` also steps 2 and 3, the
+/// gradients `G B` and `G^T A` (without, `du` and `dv` are empty, `0 x d`). Without `GRAD`, a
+/// loss whose value is its pre-pass's ([`ContrastiveLoss::value_needs_blocks`]) skips the loop.
+fn blocked<R: Real, L: ContrastiveLoss + ?Sized, const GRAD: bool>(
+    loss: &L,
+    u: ArrayView2<R>,
+    v: ArrayView2<R>,
+    pairs: usize,
+    opts: BlockOptions,
+) -> LossGrad<R> {
     let (n, d) = u.dim();
     let block = opts.block.clamp(1, n.max(1));
     let lse = prepass(loss, u, v, pairs, opts);
-    let mut du = Array2::<R>::zeros((n, d));
-    let mut dv = Array2::<R>::zeros((n, d));
+    let rows = if GRAD { n } else { 0 };
+    let mut du = Array2::<R>::zeros((rows, d));
+    let mut dv = Array2::<R>::zeros((rows, d));
+    if !GRAD && lse.is_some() && !loss.value_needs_blocks() {
+        return LossGrad {
+            value: loss.finish(0.0, pairs, lse.as_ref()),
+            du,
+            dv,
+        };
+    }
     let mut buf = Array2::<R>::zeros((block, n));
     let mut total = 0.0;
     for r0 in (0..n).step_by(block) {
@@ -365,9 +359,12 @@ fn value_grad_of<R: Real, L: ContrastiveLoss + ?Sized>(
                 pairs,
                 lse: lse.as_ref(),
             };
-            loss.block::<R, true>(chunk, &at)
+            loss.block::<R, GRAD>(chunk, &at)
         });
         total += parts.iter().sum::<f64>();
+        if !GRAD {
+            continue;
+        }
         let g = sb.view();
         // 2. (dL/dU)_B = G_B V, by chunks of the block's rows.
         let mut du_b = du.slice_mut(s![r0..r1, ..]);

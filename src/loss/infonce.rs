@@ -12,12 +12,13 @@
 //! prints the CLIP value beside it (`infonce_loss_clip`, `loss_clip`).
 
 use super::anchor_softmax::{self, same_view};
-use super::contrastive::{dense, BlockAt, ContrastiveLoss, Prepass, Views};
+use super::contrastive::{dense, BlockAt, ContrastiveLoss, Prepass, Tuned, Views};
 use super::lse::Lse;
 use super::params::{check_within, named, FromParams, LossParams};
 use super::sigmoid_grad::exp_nonpos;
 use crate::base::Real;
 use crate::error::{check_positive, Result};
+use crate::numerics::softplus;
 use ndarray::{ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
@@ -111,6 +112,31 @@ impl ContrastiveLoss for InfoNce {
         } else {
             Views::Cross
         }
+    }
+
+    /// Without within-view negatives, the optimiser's InfoNCE kernel ([`Tuned::InfoNce`]).
+    fn tuned(&self) -> Option<Tuned> {
+        (self.within == 0.0).then_some(Tuned::InfoNce { tau: self.tau })
+    }
+
+    /// `true`: the loss falls by orders of magnitude at small `tau` (`optim`'s module
+    /// documentation).
+    fn steps_on_log(&self) -> bool {
+        true
+    }
+
+    /// `a_ij = t(i, j) + t(j, i)` with `t(i, j) = log(1 + (B-1) e^{Z_ij - Z_ii}) +
+    /// log(1 + (B-1) e^{Z_ji - Z_ii})`, `Z = S / tau`: the growth of the two cross-entropies of
+    /// pairs `i` and `j` when each is the other's negative in a batch of `B` whose other
+    /// negatives sit where this one does (Cho et al.).
+    fn pair_affinity(&self, s: ArrayView2<f64>, i: usize, j: usize, b: usize) -> f64 {
+        let tau = self.tau;
+        let lb = ((b - 1) as f64).ln();
+        let term = |i: usize, j: usize| {
+            let zii = s[[i, i]] / tau;
+            softplus(lb + s[[i, j]] / tau - zii) + softplus(lb + s[[j, i]] / tau - zii)
+        };
+        term(i, j) + term(j, i)
     }
 
     /// With within-view negatives: `0` for the anchor itself, `W` for its own modality's

@@ -37,7 +37,7 @@ pub(crate) mod sigmoid_grad;
 pub mod simclr;
 pub mod spectral;
 
-pub use contrastive::{BlockAt, ContrastiveLoss, Prepass, Views};
+pub use contrastive::{BlockAt, ContrastiveLoss, Prepass, Tuned, Views};
 pub use dcl::Dcl;
 pub use dhel::Dhel;
 pub use driver::{BlockOptions, LossGrad};

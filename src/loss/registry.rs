@@ -12,7 +12,7 @@
 //! Adding a built-in loss: write its file in `src/loss/` (a type implementing
 //! [`ContrastiveLoss`]), then add one line here (`docs/ARCHITECTURE.md`, "A new loss").
 
-use super::contrastive::{BlockAt, ContrastiveLoss, Prepass, Views};
+use super::contrastive::{BlockAt, ContrastiveLoss, Prepass, Tuned, Views};
 use super::lse::Lse;
 use super::params::{FromParams, LossParams};
 use crate::base::Real;
@@ -28,7 +28,7 @@ pub trait WithLoss {
 }
 
 macro_rules! registry {
-    ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $name:literal ),+ $(,)?) => {
+    ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $name:literal : $summary:literal ),+ $(,)?) => {
         /// The kind of a loss, without its parameters (module documentation).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum LossKind {
@@ -43,6 +43,14 @@ macro_rules! registry {
             pub fn as_str(self) -> &'static str {
                 match self {
                     $( LossKind::$variant => $name, )+
+                }
+            }
+
+            /// The loss's one-line meaning, with its parameters (the command line's `--help`
+            /// lists it next to the name).
+            pub fn summary(self) -> &'static str {
+                match self {
+                    $( LossKind::$variant => $summary, )+
                 }
             }
 
@@ -150,6 +158,18 @@ macro_rules! registry {
             fn clip_value(&self, value: f64) -> Option<f64> {
                 match self { $( Loss::$variant(l) => l.clip_value(value), )+ }
             }
+            fn tuned(&self) -> Option<Tuned> {
+                match self { $( Loss::$variant(l) => l.tuned(), )+ }
+            }
+            fn steps_on_log(&self) -> bool {
+                match self { $( Loss::$variant(l) => l.steps_on_log(), )+ }
+            }
+            fn pair_term(&self, s: f64, positive: bool) -> Option<f64> {
+                match self { $( Loss::$variant(l) => l.pair_term(s, positive), )+ }
+            }
+            fn pair_affinity(&self, s: ArrayView2<f64>, i: usize, j: usize, b: usize) -> f64 {
+                match self { $( Loss::$variant(l) => l.pair_affinity(s, i, j, b), )+ }
+            }
             fn value_s(&self, s: ArrayView2<f64>) -> f64 {
                 match self { $( Loss::$variant(l) => l.value_s(s), )+ }
             }
@@ -165,18 +185,35 @@ macro_rules! registry {
 
 registry! {
     /// The sigmoid loss of SigLIP (SPEC §1): [`super::sigmoid`].
-    Sigmoid(super::sigmoid::Sigmoid) = "sigmoid",
+    Sigmoid(super::sigmoid::Sigmoid) = "sigmoid":
+        "SigLIP's sigmoid loss: scale t, bias b (or relative_bias), within_view W (default 0)",
     /// Symmetric InfoNCE, the loss of CLIP (SPEC §1): [`super::infonce`].
-    InfoNce(super::infonce::InfoNce) = "infonce",
+    InfoNce(super::infonce::InfoNce) = "infonce":
+        "CLIP's symmetric InfoNCE (sum of row and column cross-entropies): tau, within_view W",
     /// SimCLR's NT-Xent over the `2N` views (SPEC §1.6): [`super::simclr`].
-    SimClr(super::simclr::SimClr) = "simclr",
+    SimClr(super::simclr::SimClr) = "simclr":
+        "SimCLR's NT-Xent over the 2N views (cross- and within-view negatives): tau",
     /// The decoupled contrastive loss (SPEC §1.6): [`super::dcl`].
-    Dcl(super::dcl::Dcl) = "dcl",
+    Dcl(super::dcl::Dcl) = "dcl":
+        "decoupled contrastive loss (SimCLR without the positive in the denominator): tau",
     /// The decoupled hyperspherical energy loss, within-view negatives (SPEC §1.6):
     /// [`super::dhel`].
-    Dhel(super::dhel::Dhel) = "dhel",
+    Dhel(super::dhel::Dhel) = "dhel":
+        "decoupled hyperspherical energy loss (within-view negatives only): tau",
     /// The spectral contrastive loss (SPEC §1.7): [`super::spectral`].
-    Spectral(super::spectral::Spectral) = "spectral",
+    Spectral(super::spectral::Spectral) = "spectral":
+        "spectral contrastive loss -2 mean S_ii + mean_{i!=j} S_ij^2: no parameter",
+}
+
+impl From<Tuned> for Loss {
+    /// The loss a tuned kernel computes ([`Tuned`]): the plain sigmoid at `(t, b)` (a learnt
+    /// scale and bias are not checked again), or CLIP's InfoNCE at `tau`.
+    fn from(k: Tuned) -> Self {
+        match k {
+            Tuned::Sigmoid { t, b } => Loss::Sigmoid(super::sigmoid::Sigmoid { t, b, within: 0.0 }),
+            Tuned::InfoNce { tau } => Loss::InfoNce(super::infonce::InfoNce { tau, within: 0.0 }),
+        }
+    }
 }
 
 impl std::fmt::Display for LossKind {

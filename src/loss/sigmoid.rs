@@ -5,11 +5,12 @@
 //! Each term shares one `exp(-|x|)` between its softplus and its sigmoid, so the pair is exact
 //! and finite for every finite logit (`t` up to `1e4` and beyond).
 
-use super::contrastive::{dense, BlockAt, ContrastiveLoss, Views};
+use super::contrastive::{dense, BlockAt, ContrastiveLoss, Tuned, Views};
 use super::params::{check_within, named, FromParams, LossParams};
 use super::sigmoid_grad::exp_nonpos;
 use crate::base::Real;
 use crate::error::{check_bias, check_finite, check_nonneg, check_scale, Result};
+use crate::numerics::softplus;
 use ndarray::{ArrayView2, ArrayViewMut2};
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +130,24 @@ impl ContrastiveLoss for Sigmoid {
         } else {
             Views::Cross
         }
+    }
+
+    /// Without within-view negatives, the optimiser's sigmoid kernel ([`Tuned::Sigmoid`]).
+    fn tuned(&self) -> Option<Tuned> {
+        self.is_plain().then_some(Tuned::Sigmoid {
+            t: self.t,
+            b: self.b,
+        })
+    }
+
+    /// Without within-view negatives, `softplus(-z (t s - b))` (`z = +1` for a positive, `-1`
+    /// for a negative): the loss is `(1/N)` times their sum over `S`.
+    fn pair_term(&self, s: f64, positive: bool) -> Option<f64> {
+        if !self.is_plain() {
+            return None;
+        }
+        let logit = self.t * s - self.b;
+        Some(softplus(if positive { -logit } else { logit }))
     }
 
     /// The terms `softplus(-z_ij (t S_ij - b))` of the block, each from one `exp(-|y|)`

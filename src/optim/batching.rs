@@ -23,6 +23,7 @@ use crate::batch::{BatchSampler, Batching, MiniBatch};
 use crate::error::{Error, Result};
 use crate::loss::minibatch::NegVariance;
 use crate::loss::Loss;
+use crate::loss::{ContrastiveLoss, Tuned};
 use crate::monitor::Watch;
 use crate::optim::objective::{Objective, Workspace};
 use ndarray::linalg::general_mat_mul;
@@ -57,8 +58,8 @@ impl FreeConfig {
     /// The weight of every negative term in the objective the run minimises in expectation:
     /// `(B-1)/(N-1)` for the sigmoid loss with batches, `1` otherwise (SPEC §8).
     pub fn negative_weight(&self) -> f64 {
-        match (self.batch, self.loss) {
-            (Some(mb), Loss::Sigmoid(_)) => mb.weight(),
+        match (self.batch, self.loss.tuned()) {
+            (Some(mb), Some(Tuned::Sigmoid { .. })) => mb.weight(),
             _ => 1.0,
         }
     }
@@ -161,13 +162,12 @@ impl Solver {
                 stopped = true;
                 break;
             }
-            let loss_now = match cfg.loss {
-                Loss::Sigmoid(sg) if sg.is_plain() => Loss::Sigmoid(crate::loss::Sigmoid {
+            let loss_now = match cfg.loss.tuned() {
+                Some(Tuned::Sigmoid { .. }) => Loss::from(Tuned::Sigmoid {
                     t: scalars.t(),
                     b: scalars.b(),
-                    ..sg
                 }),
-                l => l,
+                _ => cfg.loss,
             };
             if let Some(chooser) = hardest.as_mut() {
                 if chooser.needs_similarities() {
@@ -243,10 +243,7 @@ impl Solver {
                 watch.report(&self.progress(cfg, r, steps_run, loss, grad_norm, &scalars));
             }
         }
-        let (t, b) = match cfg.loss {
-            Loss::Sigmoid(_) => (scalars.t(), scalars.b()),
-            _ => (f64::NAN, f64::NAN),
-        };
+        let (t, b) = super::scalar_values(&cfg.loss, &scalars);
         Run {
             loss,
             t,

@@ -60,8 +60,9 @@ pub fn log_sigmoid_loss(x: &[f64], y: &[f64], n: usize, d: usize, t: f64, b: f64
 /// the bias sits at `margin_bias`. `None` unless the loss is the sigmoid loss with `t` learnt and
 /// the run did not diverge. The one home of this key for the CLI and the Python package.
 pub fn log_loss_rate(cfg: &super::FreeConfig, r: &super::FreeResult) -> Option<f64> {
-    match r.final_loss(cfg) {
-        crate::loss::Loss::Sigmoid(crate::loss::Sigmoid { t, b, .. })
+    use crate::loss::ContrastiveLoss;
+    match r.final_loss(cfg).tuned() {
+        Some(crate::loss::Tuned::Sigmoid { t, b })
             if cfg.learn_t && !r.termination.is_diverged() =>
         {
             let (x, y) = (r.u.as_slice(), r.v.as_slice());

@@ -21,7 +21,7 @@
 
 use crate::loss::contrastive::dense;
 use crate::loss::sigmoid::sigmoid_grad_sums_in_place;
-use crate::loss::{ContrastiveLoss, Loss, Views};
+use crate::loss::{ContrastiveLoss, Loss, Tuned, Views};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
 
@@ -40,18 +40,14 @@ pub(crate) enum Objective {
 }
 
 impl From<Loss> for Objective {
-    /// SigLIP's sigmoid loss and CLIP's InfoNCE keep their tuned kernels (the sigmoid's also
-    /// gives the sums that the learnt `t` and `b` need); every other loss goes through the
-    /// trait.
+    /// A loss with a tuned kernel ([`ContrastiveLoss::tuned`]: SigLIP's sigmoid, whose kernel
+    /// also gives the sums that the learnt `t` and `b` need, and CLIP's InfoNCE) runs it; every
+    /// other loss goes through the trait.
     fn from(l: Loss) -> Self {
-        match l {
-            Loss::Sigmoid(s) if s.is_plain() => Objective::Sigmoid {
-                t: s.t,
-                b: s.b,
-                w: 1.0,
-            },
-            Loss::InfoNce(i) if i.within == 0.0 => Objective::InfoNce { tau: i.tau },
-            other => Objective::Generic(other),
+        match l.tuned() {
+            Some(Tuned::Sigmoid { t, b }) => Objective::Sigmoid { t, b, w: 1.0 },
+            Some(Tuned::InfoNce { tau }) => Objective::InfoNce { tau },
+            None => Objective::Generic(l),
         }
     }
 }
@@ -209,7 +205,15 @@ impl Workspace {
         let (n, d) = (self.n, self.d);
         let z = ndarray::concatenate(ndarray::Axis(0), &[xv, yv]).expect("X and Y are N x d");
         let mut g = z.dot(&z.t());
-        let value = dense::<f64, Loss, true>(loss, g.view_mut());
+        // The penalty reads `S = K[..N, N..]`, which the loss overwrites with `G`.
+        let s_keep = self
+            .penalty
+            .map(|_| g.slice(ndarray::s![..n, n..]).to_owned());
+        let mut value = dense::<f64, Loss, true>(loss, g.view_mut());
+        if let (Some(p), Some(sk)) = (self.penalty, s_keep) {
+            // `dR/dK` is `dR/dS` on the block `K[..N, N..]` (every entry its own variable).
+            value += p.add_value_grad(sk.view(), g.slice_mut(ndarray::s![..n, n..]));
+        }
         let g_l1 = g.iter().map(|x| x.abs()).sum();
         let dz = g.dot(&z) + g.t().dot(&z);
         gx.copy_from_slice(

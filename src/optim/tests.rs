@@ -241,6 +241,18 @@ fn schedule_halves_every_half_life_down_to_its_floor() {
     assert_eq!(Schedule::Constant.factor(123), 1.0);
 }
 
+/// SimCLR at temperature `tau` (a loss of the joint views).
+fn simclr(tau: f64) -> Loss {
+    Loss::build(
+        crate::loss::LossKind::SimClr,
+        &crate::loss::LossParams {
+            tau: Some(tau),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
 fn cfg(n: usize, loss: Loss) -> FreeConfig {
     FreeConfig::new(n, n, loss, 7)
 }
@@ -433,13 +445,21 @@ fn weighted_and_penalised_objective_matches_finite_differences() {
             0.3,
         ),
         (Objective::InfoNce { tau: 0.5 }, 1.0),
+        // A loss of the joint views: the penalty's gradient enters `dL/dK` on `K[..N, N..]`.
+        (Objective::Generic(simclr(0.5)), 1.0),
     ] {
         let value = |xa: &Array2<f64>, ya: &Array2<f64>| {
-            let s = norm_rows(xa).dot(&norm_rows(ya).t());
+            let (nu, nv) = (norm_rows(xa), norm_rows(ya));
+            let s = nu.dot(&nv.t());
             let base = match obj {
                 Objective::Sigmoid { t, b, w } => sigmoid_loss_weighted(s.view(), t, b, w),
                 Objective::InfoNce { tau } => Loss::infonce(tau).unwrap().value_s(s.view()),
-                Objective::Generic(l) => l.value_s(s.view()),
+                Objective::Generic(l) => crate::loss::driver::value(
+                    &l,
+                    nu.view(),
+                    nv.view(),
+                    crate::loss::BlockOptions::default(),
+                ),
             };
             base + pen.value(s.view())
         };
@@ -570,4 +590,35 @@ fn simclr_free_embeddings_reach_the_simplex_etf() {
             assert!((s[[i, j]] + 1.0 / 3.0).abs() < 1e-3, "{s}");
         }
     }
+}
+
+#[test]
+fn simclr_runs_in_mini_batches_and_refuses_only_what_cannot_work() {
+    // A loss of the joint views through the batch workspace: shuffled batches (with the
+    // penalty) run and lower the loss from the random start; `expected` (no closed form) and
+    // `hardest` (it scores batches on S alone) are refused, naming the loss.
+    use crate::batch::{Batching, MiniBatch};
+    let loss = simclr(0.5);
+    let n = 8;
+    let start = FreeConfig {
+        steps: 1,
+        lr: 1e-12,
+        ..cfg(n, loss)
+    };
+    let before = optimize(&start).unwrap().loss;
+    let mut c = cfg(n, loss);
+    c.steps = 400;
+    c.batch = Some(MiniBatch::new(n, 4, Some(Batching::Shuffled), &loss).unwrap());
+    c.neg_variance_weight = 0.5;
+    let r = optimize(&c).unwrap();
+    assert!(!r.termination.is_diverged());
+    assert!(r.loss < before, "{} >= {before}", r.loss);
+    assert!(r.t.is_nan() && r.b.is_nan());
+    for b in [Batching::Expected, Batching::Hardest] {
+        let err = MiniBatch::new(n, 4, Some(b), &loss)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("simclr"), "{err}");
+    }
+    assert!(MiniBatch::new(n, n, Some(Batching::Hardest), &loss).is_ok());
 }
