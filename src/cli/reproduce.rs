@@ -72,12 +72,28 @@ pub fn run(a: &ReproduceArgs) -> Result<()> {
     let rep = reproduce(&cfg, &mut make)?;
     for st in &rep.stages {
         let extra = match (&st.summary.free, st.summary.regions.is_empty()) {
-            (Some(f), _) => format!(
-                "{} of {} cells on the predicted CCEM ({:.1}%)",
-                f.meets,
-                f.cells,
-                100.0 * f.fraction
-            ),
+            (Some(f), _) => {
+                let mut text = if f.cells > 0 {
+                    format!(
+                        "{} of {} cells on the predicted CCEM ({:.1}%)",
+                        f.meets,
+                        f.cells,
+                        100.0 * f.fraction
+                    )
+                } else {
+                    String::new()
+                };
+                if f.beats_ccem > 0 {
+                    if !text.is_empty() {
+                        text += "; ";
+                    }
+                    text += &format!(
+                        "{} cells beat the CCEM prediction (findings, see REPORT.md)",
+                        f.beats_ccem
+                    );
+                }
+                text
+            }
             (None, false) => st
                 .summary
                 .regions
@@ -92,7 +108,7 @@ pub fn run(a: &ReproduceArgs) -> Result<()> {
                 .join("; "),
             _ => String::new(),
         };
-        outln!("{:<16} {:>6.2} s  {}", st.name, st.seconds, extra);
+        outln!("{:<24} {:>6.2} s  {}", st.name, st.seconds, extra);
     }
     outln!(
         "figures: {}",

@@ -245,6 +245,10 @@ fn panel(spec: &SweepSpec, rows: &[ResultRow]) -> Result<ZooPanel> {
     })
 }
 
+/// What [`zoo_section`] returns: the section's Markdown, its figures (file, caption) and its
+/// stages.
+pub type ZooSection = (String, Vec<(String, String)>, Vec<Stage>);
+
 /// The zoo section: runs its sweeps into `out/zoo-*/`, draws `zoo_agreement.png` and
 /// `zoo_within_view.png`, and returns the section's Markdown, its figures and its stages.
 ///
@@ -256,7 +260,7 @@ pub fn zoo_section(
     seed: u64,
     threads: Option<usize>,
     observer: &mut dyn FnMut(&str) -> Box<dyn SweepObserver>,
-) -> Result<(String, Vec<(String, String)>, Vec<Stage>)> {
+) -> Result<ZooSection> {
     let mut stages = Vec::new();
     let mut panels = Vec::new();
     let mut s = String::new();

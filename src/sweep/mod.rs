@@ -1,4 +1,5 @@
-//! Sweeps over grids of `(N, t)`: the specification, its cells and their seeds, the result
+//! Sweeps over grids of `(N, t)` (or `(N, tau)`) for every registered loss, each cell compared
+//! with the loss's optimum on the CCEM ([`prediction`], SPEC §9.8): the specification, its cells and their seeds, the result
 //! store, the parallel engine, the summary and the merge of shards.
 //!
 //! - [`SweepSpec`] is everything that defines a sweep; it is saved as `DIR/config.json` and a
@@ -182,9 +183,9 @@ pub struct Cell {
     pub n: usize,
     /// Dimension.
     pub d: usize,
-    /// Swept value (`t` or `tau`).
+    /// Swept value (`t` or `tau`; `0` for a loss without parameters).
     pub t: f64,
-    /// Sigmoid bias (`None` for InfoNCE).
+    /// Sigmoid bias (`None` for a loss without one).
     pub b: Option<f64>,
     /// Which of the sweep's seeds.
     pub seed_index: usize,
@@ -214,12 +215,15 @@ impl SweepSpec {
     /// Checks the specification.
     ///
     /// # Errors
-    /// Empty grids, `N < 2`, a negative `t` (sigmoid) or `tau <= 0` (InfoNCE), `t` or a bias
-    /// above [`crate::error::MAX_MAGNITUDE`] or not finite, `seeds = 0`, a non-positive
-    /// `d_ratio`, run options out of range (`steps = 0`, `lr <= 0`, `layers` not 2 or 3,
-    /// `restarts = 0`, a negative `grad_tol`, an unknown optimiser), or, for free embeddings
-    /// with the sigmoid loss, `d < N`, where the theory that the sweep is compared with does
-    /// not apply; [`Error::TooLarge`] when the sweep would need more memory than it may use.
+    /// Empty grids, `N < 2`, a value of the grid that the loss refuses (a negative `t` for the
+    /// sigmoid loss, `tau <= 0`, each message naming the loss and the parameter), several values
+    /// for a loss without parameters (`spectral`), a within-view weight for a loss that takes
+    /// none or a negative one, `t` or a bias above [`crate::error::MAX_MAGNITUDE`] or not finite,
+    /// `seeds = 0`, a non-positive `d_ratio`, run options out of range (`steps = 0`, `lr <= 0`,
+    /// `layers` not 2 or 3, `restarts = 0`, a negative `grad_tol`, an unknown optimiser), or, for
+    /// free embeddings, a `d` from `d_ratio` below what the CCEM needs (`d >= N`, or `N - 1` at
+    /// the simplex ETF), where the theory that the sweep is compared with does not apply;
+    /// [`Error::TooLarge`] when the sweep would need more memory than it may use.
     pub fn validate(&self) -> Result<()> {
         if self.ns.is_empty() || self.ts.is_empty() {
             return Err(Error::Config("the grid is empty".into()));

@@ -261,7 +261,7 @@ impl Summary {
         }
         if let Some(f) = self.free.as_ref().filter(|f| f.without_theory > 0) {
             s += &format!(
-                "{} cells have d < N, where the theory does not apply: they are neither hits nor misses.\n\n",
+                "{} cells have d < N (and not the simplex ETF in d = N - 1), where the theory does not apply: they are neither hits nor misses.\n\n",
                 f.without_theory
             );
         }
