@@ -26,7 +26,9 @@ const _: () = assert!(
 /// ``b``; ``infonce_loss`` at ``tau``, the sum of both cross-entropies = 2x open_clip's
 /// ``ClipLoss``, and ``infonce_loss_clip``, the same in CLIP's convention), the theory's
 /// prediction for ``N``, ``d``, ``t``, ``b`` (``theory_*``; ``None`` for ``d < N``), the Gram
-/// distance to it and ``meets_theory``. SigLIP's ``logit_scale`` is ``t`` and its
+/// distance to it and ``meets_theory``, and Thm 5.2's ``alignment_slack``
+/// ``1 + s_neg_mean + 1/(N-1) - s_pos_mean`` (Lee et al. 2025; ``>= 0`` for unit rows, ``None``
+/// with ``normalize=False``). SigLIP's ``logit_scale`` is ``t`` and its
 /// ``logit_bias`` is ``-b``.
 ///
 /// Args:

@@ -20,6 +20,8 @@ float64, unless --precision says otherwise.
 One blocked pass over U V^T gives the statistics, both losses and the margins (SPEC §4.1); the
 within-modality statistics come from sum_i u_i and U^T U. passes = the passes over U V^T.
 The theory_* keys are the sigmoid optimum for (N, t, b); empty when d < N.
+alignment_slack = 1 + s_neg_mean + 1/(N-1) - s_pos_mean, Thm 5.2 of Lee et al. (2025): >= 0 for
+unit rows (0 at the simplex ETF); empty under --no-normalize.
 margin = (min S_ii - max S_ij)/2 (> 0: a constellation), margin_bias = the relative bias r_b
 that realises it, margin_bound = N/(2(N-1)), margin_quantile = (q_p(S_ii) - q_(1-p)(S_ij))/2
 with numpy's linear quantile: exact (a second pass) up to N = 4096, above from a 2^16-bin

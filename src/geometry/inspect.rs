@@ -166,6 +166,10 @@ pub struct Inspection {
     pub within_v_std: f64,
     /// `(1 - s_pos_mean) / 2`, clamped to `[0, 1]`.
     pub c_from_s_pos: f64,
+    /// Thm 5.2's slack of Lee et al. (2025), `1 + s_neg_mean + 1/(N-1) - s_pos_mean`
+    /// ([`alignment_slack`]; SPEC §4.1): `>= 0` for every embedding with unit rows; `None`
+    /// (null) when the rows were used as given.
+    pub alignment_slack: Option<f64>,
     /// How the negatives' quantile was found.
     pub quantile_method: QuantileMode,
     /// An upper bound on the absolute error of `margin_quantile` (`0`: exact).
@@ -273,10 +277,28 @@ pub fn inspect_with(
         within_v_mean: m.within_v.mean,
         within_v_std: m.within_v.std,
         c_from_s_pos: m.c_from_s_pos,
+        alignment_slack: cfg
+            .normalize
+            .then(|| alignment_slack(n, m.pos.mean, m.neg.mean)),
         quantile_method: mode,
         margin_quantile_error: margins.quantile_error,
         passes: sc.passes + usize::from(infonce_fallback.is_some()),
     })
+}
+
+/// Thm 5.2 of Lee, Lim, Lee and Sohn (ICML 2025, arXiv:2506.09781): for `N` pairs of unit
+/// vectors, `E[s_pos] <= 1 + E[s_neg] + 1/(N-1)`; the slack `1 + s_neg_mean + 1/(N-1) -
+/// s_pos_mean` is therefore `>= 0` (up to rounding). Proof (SPEC §4.1):
+/// `sum_{i,j} (u_i - u_j).(v_i - v_j) = 2 N (N - 1) (s_pos_mean - s_neg_mean)`, each term is at
+/// most `(||u_i - u_j||^2 + ||v_i - v_j||^2) / 2`, and `sum_{i,j} ||u_i - u_j||^2 =
+/// 2 N^2 - 2 ||sum_i u_i||^2 <= 2 N^2`. It is `0` when `U = V` with `sum_i u_i = 0` (the simplex
+/// ETF).
+///
+/// ```
+/// assert_eq!(ccem::geometry::inspect::alignment_slack(5, 1.0, -0.25), 0.0);
+/// ```
+pub fn alignment_slack(n: usize, s_pos_mean: f64, s_neg_mean: f64) -> f64 {
+    1.0 + s_neg_mean + 1.0 / (n as f64 - 1.0) - s_pos_mean
 }
 
 /// Normalises a checked pair when asked and scans it; InfoNCE

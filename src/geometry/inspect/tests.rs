@@ -356,3 +356,26 @@ fn progress_counts_every_block_of_every_pass() {
         assert_eq!(last.load(Ordering::Relaxed), 15 * passes);
     }
 }
+
+#[test]
+fn alignment_slack_is_thm_5_2s_and_null_without_normalisation() {
+    // The simplex ETF with U = V meets Thm 5.2's bound: slack 0.
+    let x = crate::geometry::simplex_etf(9);
+    let r = inspect(Matrix::F64(x.clone()), Matrix::F64(x), &cfg(4)).unwrap();
+    assert!(r.alignment_slack.unwrap().abs() < 1e-12);
+    // Random unit rows: the slack is its formula on the reported means, and positive.
+    let (x, y) = pairs(50, 8, 21);
+    let r = inspect(Matrix::F64(x.clone()), Matrix::F64(y.clone()), &cfg(16)).unwrap();
+    let m = r.report.measurement.unwrap();
+    let want = 1.0 + m.neg.mean + 1.0 / 49.0 - m.pos.mean;
+    assert_eq!(r.alignment_slack, Some(want));
+    assert!(want > 0.0);
+    let raw = InspectConfig {
+        normalize: false,
+        ..cfg(16)
+    };
+    let r = inspect(Matrix::F64(x), Matrix::F64(y), &raw).unwrap();
+    assert_eq!(r.alignment_slack, None);
+    let json = serde_json::to_value(r).unwrap();
+    assert!(json["alignment_slack"].is_null());
+}
