@@ -13,6 +13,7 @@ use std::path::PathBuf;
   ccem inspect --u U.npy --v V.npy --t 2 --b 1 --tau 0.1 --format json
   ccem inspect --u U.csv --v V.csv --no-normalize
   ccem inspect --u U.npy --v V.npy --precision f64 --quantile exact
+  ccem inspect --u U.npy --v V.npy --loss simclr --tau 0.2   # + loss_value of SimCLR
 
 Files: N x d matrices, .npy (float32 or float64, as numpy.save writes them) or .csv without header.
 float32 files are measured in float32 (float32 products, float64 sums; SPEC §1.1), float64 in
@@ -60,6 +61,13 @@ pub struct InspectArgs {
     /// Rows per block (memory O(block x 512) per group of blocks)
     #[arg(long, default_value_t = ccem::geometry::inspect::DEFAULT_INSPECT_BLOCK)]
     pub block: usize,
+    /// Also evaluate this loss on the pair (key loss_value), with --t, --b, --tau as it takes
+    /// them: sigmoid, infonce, simclr, dcl, dhel, spectral
+    #[arg(long, value_name = "NAME")]
+    pub loss: Option<String>,
+    /// The within-view weight W of --loss (sigmoid, infonce)
+    #[arg(long, value_name = "W", allow_hyphen_values = true)]
+    pub within_view: Option<f64>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -107,6 +115,8 @@ impl InspectArgs {
                 .to_string()
             }),
             block: self.block,
+            loss: self.loss.clone(),
+            within_view: self.within_view,
         }
     }
 }

@@ -379,3 +379,35 @@ fn alignment_slack_is_thm_5_2s_and_null_without_normalisation() {
     let json = serde_json::to_value(r).unwrap();
     assert!(json["alignment_slack"].is_null());
 }
+
+#[test]
+fn a_registry_loss_is_evaluated_by_the_driver() {
+    use crate::loss::evaluate::{evaluate, EvalOptions};
+    use crate::loss::{LossKind, LossParams};
+    let (x, y) = pairs(40, 12, 31);
+    for (kind, tau) in [(LossKind::SimClr, 0.3), (LossKind::Spectral, 1.0)] {
+        let params = LossParams {
+            tau: kind.takes("tau").then_some(tau),
+            ..LossParams::default()
+        };
+        let loss = Loss::build(kind, &params).unwrap();
+        let c = InspectConfig {
+            loss: Some(loss),
+            tau,
+            ..cfg(8)
+        };
+        let r = inspect(Matrix::F64(x.clone()), Matrix::F64(y.clone()), &c).unwrap();
+        let want = evaluate(
+            &loss,
+            Matrix::F64(x.clone()),
+            Matrix::F64(y.clone()),
+            &EvalOptions::default(),
+        )
+        .unwrap()
+        .value;
+        assert_eq!(r.loss, Some(kind));
+        close(r.loss_value.unwrap(), want, 1e-12, kind.as_str());
+    }
+    let r = inspect(Matrix::F64(x.clone()), Matrix::F64(y.clone()), &cfg(8)).unwrap();
+    assert_eq!((r.loss, r.loss_value), (None, None));
+}
