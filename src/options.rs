@@ -196,8 +196,11 @@ pub struct LossOptions {
     /// A relative bias `b = r_b t`: `Some(None)` makes `r_b` the parameter (learnt with
     /// `learn_b`), `Some(Some(r))` fixes it.
     pub relative_bias: Option<Option<f64>>,
-    /// InfoNCE's temperature.
+    /// The temperature `tau` of the losses that have one (`infonce`, `simclr`, `dcl`, `dhel`).
     pub tau: Option<f64>,
+    /// The weight `W >= 0` of within-view negatives, for the losses that take it (`sigmoid`,
+    /// `infonce`; default `0`).
+    pub within_view: Option<f64>,
     /// Learn `t = exp(t')`.
     pub learn_t: bool,
     /// Learn the bias.
@@ -206,6 +209,57 @@ pub struct LossOptions {
     pub init_t: Option<f64>,
     /// The start of a learnt `b` (default [`optim::SIGLIP_INIT_B`]).
     pub init_b: Option<f64>,
+}
+
+/// The parameters `kind` takes, in `sp`'s spelling (`--tau, --within-view`), or `no parameter`.
+fn takes_list(kind: LossKind, sp: Spelling) -> String {
+    if kind.params().is_empty() {
+        "no parameter".to_string()
+    } else {
+        kind.params()
+            .iter()
+            .map(|p| sp.name(p))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The registered losses that take the parameter `param` (`sigmoid, infonce`).
+fn losses_taking(param: &str) -> String {
+    LossKind::ALL
+        .iter()
+        .filter(|k| k.takes(param))
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Refuses the options given (`given[i]` true) that `kind` does not take, naming the loss, the
+/// option and what the loss takes: one rule for every loss and every command
+/// ([`LossKind::takes`]). The sigmoid's `t`, `b`, `relative_bias` go together.
+fn refuse_foreign(kind: LossKind, given: &[(&str, bool)], sp: Spelling) -> Result<()> {
+    let name = kind.as_str();
+    let sigmoid_given: Vec<&str> = given
+        .iter()
+        .filter(|(p, g)| *g && matches!(*p, "t" | "b" | "relative_bias") && !kind.takes(p))
+        .map(|(p, _)| *p)
+        .collect();
+    if !sigmoid_given.is_empty() {
+        return Err(config(format!(
+            "{} are for the sigmoid loss; the {name} loss takes {}",
+            sp.names(&["t", "b", "relative_bias"]),
+            takes_list(kind, sp)
+        )));
+    }
+    if let Some((p, _)) = given.iter().find(|(p, g)| *g && !kind.takes(p)) {
+        return Err(config(format!(
+            "{} is for the losses that take it ({}); the {name} loss takes {}",
+            sp.name(p),
+            losses_taking(p),
+            takes_list(kind, sp)
+        )));
+    }
+    Ok(())
 }
 
 impl LossOptions {
@@ -217,6 +271,7 @@ impl LossOptions {
             b: None,
             relative_bias: None,
             tau: None,
+            within_view: None,
             learn_t: false,
             learn_b: false,
             init_t: None,
@@ -224,154 +279,135 @@ impl LossOptions {
         }
     }
 
-    /// The loss to start from (fixed `t`, `b`, or the starts of the learnt ones), checked by the
-    /// loss's constructor.
+    /// The loss to start from (fixed `t`, `b`, or the starts of the learnt ones), built by
+    /// [`Loss::build`], the one resolver of every loss's parameters.
+    ///
+    /// The rules are the same for every loss, read off the registry ([`LossKind::takes`]):
+    /// an option of a parameter the loss does not take is refused, naming the loss, the option
+    /// and what the loss takes; a loss with a temperature needs `tau`; a loss with a scale
+    /// (the sigmoid) needs `t` or `learn_t`, and only it has learnt scalars.
     ///
     /// # Errors
-    /// An option of the other loss, a missing `t` or `tau`, a fixed value given with a learnt
-    /// one (`t` with `learn_t`, `b` or a relative bias value with `learn_b`), a start without
-    /// the learning (`init_t` without `learn_t`), an invalid value.
+    /// An option the loss does not take, a missing `t` or `tau`, a fixed value given with a
+    /// learnt one (`t` with `learn_t`, `b` or a relative bias value with `learn_b`), a start
+    /// without the learning (`init_t` without `learn_t`), an invalid value (`tau <= 0`, a
+    /// negative `within_view`: the message names the loss and the parameter).
     pub fn resolve(&self, sp: Spelling) -> Result<Loss> {
         let o = |n: &str| sp.name(n);
-        match self.loss {
-            LossKind::InfoNce => {
-                if self.t.is_some() || self.b.is_some() || self.relative_bias.is_some() {
-                    return Err(config(format!(
-                        "{} are for the sigmoid loss; InfoNCE takes {}",
-                        sp.names(&["t", "b", "relative_bias"]),
-                        o("tau")
-                    )));
-                }
-                if self.learn_t || self.learn_b || self.init_t.is_some() || self.init_b.is_some() {
-                    return Err(config(format!(
-                        "{} are for the sigmoid loss; InfoNCE has only its temperature {}",
-                        sp.names(&["learn_t", "learn_b", "init_t", "init_b"]),
-                        o("tau")
-                    )));
-                }
-                let tau = self.tau.ok_or_else(|| {
-                    config(format!(
-                        "{} is required for the InfoNCE loss (e.g. {})",
-                        o("tau"),
-                        sp.given("tau", 0.5)
-                    ))
-                })?;
-                Loss::build(
-                    LossKind::InfoNce,
-                    &LossParams {
-                        tau: Some(tau),
-                        ..LossParams::default()
-                    },
-                )
-            }
-            LossKind::Sigmoid => {
-                if self.tau.is_some() {
-                    return Err(config(format!(
-                        "{} is for the InfoNCE loss; the sigmoid loss takes {} and {}",
-                        o("tau"),
-                        o("t"),
-                        o("b")
-                    )));
-                }
-                let t = if self.learn_t {
-                    if self.t.is_some() {
-                        return Err(config(format!(
-                            "{} fixes the scale; with {} give its start as {} (default 10)",
-                            o("t"),
-                            sp.on("learn_t"),
-                            o("init_t")
-                        )));
-                    }
-                    self.init_t.unwrap_or(optim::SIGLIP_INIT_T)
-                } else {
-                    if self.init_t.is_some() {
-                        return Err(config(format!(
-                            "{} is the start of a learnt scale: add {}, or fix it with {}",
-                            o("init_t"),
-                            sp.on("learn_t"),
-                            o("t")
-                        )));
-                    }
-                    self.t.ok_or_else(|| {
-                        config(format!(
-                            "{} is required for the sigmoid loss (e.g. {}), or learn it with {}",
-                            o("t"),
-                            sp.given("t", 1),
-                            sp.on("learn_t")
-                        ))
-                    })?
-                };
-                let rel_value = self.relative_bias.flatten();
-                if self.b.is_some() && self.relative_bias.is_some() {
-                    return Err(config(format!(
-                        "give either {} or {}, not both",
-                        o("b"),
-                        o("relative_bias")
-                    )));
-                }
-                let b = if self.learn_b {
-                    if self.b.is_some() || rel_value.is_some() {
-                        return Err(config(format!(
-                            "{b} and {r} with a value fix the bias; with {l} give its start as \
-                             {i} (default 10), and learn r_b = b/t with {r} alone ({r1})",
-                            b = o("b"),
-                            r = o("relative_bias"),
-                            l = sp.on("learn_b"),
-                            i = o("init_b"),
-                            r1 = match sp {
-                                Spelling::Flag => "--relative-bias without a value",
-                                Spelling::Keyword => "relative_bias=True",
-                            }
-                        )));
-                    }
-                    self.init_b.unwrap_or(optim::SIGLIP_INIT_B)
-                } else {
-                    if self.init_b.is_some() {
-                        return Err(config(format!(
-                            "{} is the start of a learnt bias: add {}, or fix it with {}",
-                            o("init_b"),
-                            sp.on("learn_b"),
-                            o("b")
-                        )));
-                    }
-                    parse_bias(self.b.as_ref(), rel_value, sp)?.bias(t)
-                };
-                Loss::build(
-                    LossKind::Sigmoid,
-                    &LossParams {
-                        t: Some(t),
-                        b: Some(b),
-                        ..LossParams::default()
-                    },
-                )
-            }
-            kind => {
-                // The other losses: their parameters as given, checked by the loss itself.
-                if self.learn_t || self.learn_b || self.init_t.is_some() || self.init_b.is_some() {
-                    return Err(config(format!(
-                        "{} are for the sigmoid loss",
-                        sp.names(&["learn_t", "learn_b", "init_t", "init_b"])
-                    )));
-                }
-                let b = match &self.b {
-                    None => None,
-                    Some(b) => match parse_bias(Some(b), None, sp)? {
-                        BiasMode::Fixed(v) => Some(v),
-                        _ => self.t,
-                    },
-                };
-                Loss::build(
-                    kind,
-                    &LossParams {
-                        t: self.t,
-                        b,
-                        relative_bias: self.relative_bias.flatten(),
-                        tau: self.tau,
-                        within_view: None,
-                    },
-                )
-            }
+        let kind = self.loss;
+        let name = kind.as_str();
+        refuse_foreign(
+            kind,
+            &[
+                ("t", self.t.is_some()),
+                ("b", self.b.is_some()),
+                ("relative_bias", self.relative_bias.is_some()),
+                ("tau", self.tau.is_some()),
+                ("within_view", self.within_view.is_some()),
+            ],
+            sp,
+        )?;
+        // Learnt scalars: the scale and bias of a loss with a scale `t` (the sigmoid).
+        let learns = self.learn_t || self.learn_b || self.init_t.is_some() || self.init_b.is_some();
+        if learns && !kind.takes("t") {
+            return Err(config(format!(
+                "{} are for the sigmoid loss; the {name} loss takes {}",
+                sp.names(&["learn_t", "learn_b", "init_t", "init_b"]),
+                takes_list(kind, sp)
+            )));
         }
+        if kind.takes("tau") && self.tau.is_none() {
+            return Err(config(format!(
+                "{} is required for the {name} loss (e.g. {})",
+                o("tau"),
+                sp.given("tau", 0.5)
+            )));
+        }
+        let (t, b) = if kind.takes("t") {
+            let (t, b) = self.scale_and_bias(sp)?;
+            (Some(t), Some(b))
+        } else {
+            (None, None)
+        };
+        Loss::build(
+            kind,
+            &LossParams {
+                t,
+                b,
+                relative_bias: None,
+                tau: self.tau,
+                within_view: self.within_view,
+            },
+        )
+    }
+
+    /// The sigmoid's scale `t` and bias `b` (fixed, or the starts of the learnt ones).
+    fn scale_and_bias(&self, sp: Spelling) -> Result<(f64, f64)> {
+        let o = |n: &str| sp.name(n);
+        let t = if self.learn_t {
+            if self.t.is_some() {
+                return Err(config(format!(
+                    "{} fixes the scale; with {} give its start as {} (default 10)",
+                    o("t"),
+                    sp.on("learn_t"),
+                    o("init_t")
+                )));
+            }
+            self.init_t.unwrap_or(optim::SIGLIP_INIT_T)
+        } else {
+            if self.init_t.is_some() {
+                return Err(config(format!(
+                    "{} is the start of a learnt scale: add {}, or fix it with {}",
+                    o("init_t"),
+                    sp.on("learn_t"),
+                    o("t")
+                )));
+            }
+            self.t.ok_or_else(|| {
+                config(format!(
+                    "{} is required for the sigmoid loss (e.g. {}), or learn it with {}",
+                    o("t"),
+                    sp.given("t", 1),
+                    sp.on("learn_t")
+                ))
+            })?
+        };
+        let rel_value = self.relative_bias.flatten();
+        if self.b.is_some() && self.relative_bias.is_some() {
+            return Err(config(format!(
+                "give either {} or {}, not both",
+                o("b"),
+                o("relative_bias")
+            )));
+        }
+        let b = if self.learn_b {
+            if self.b.is_some() || rel_value.is_some() {
+                return Err(config(format!(
+                    "{b} and {r} with a value fix the bias; with {l} give its start as \
+                     {i} (default 10), and learn r_b = b/t with {r} alone ({r1})",
+                    b = o("b"),
+                    r = o("relative_bias"),
+                    l = sp.on("learn_b"),
+                    i = o("init_b"),
+                    r1 = match sp {
+                        Spelling::Flag => "--relative-bias without a value",
+                        Spelling::Keyword => "relative_bias=True",
+                    }
+                )));
+            }
+            self.init_b.unwrap_or(optim::SIGLIP_INIT_B)
+        } else {
+            if self.init_b.is_some() {
+                return Err(config(format!(
+                    "{} is the start of a learnt bias: add {}, or fix it with {}",
+                    o("init_b"),
+                    sp.on("learn_b"),
+                    o("b")
+                )));
+            }
+            parse_bias(self.b.as_ref(), rel_value, sp)?.bias(t)
+        };
+        Ok((t, b))
     }
 }
 
@@ -546,7 +582,8 @@ pub struct OptimizeOptions {
     pub lr_schedule: Option<String>,
     /// SGD momentum.
     pub momentum: f64,
-    /// Maximum steps per start (default [`optim::DEFAULT_STEPS`]).
+    /// Maximum steps per start (default [`optim::DEFAULT_STEPS`], or
+    /// [`optim::DEFAULT_STEPS_LEARNT`] when `t` or `b` is learnt).
     pub steps: Option<usize>,
     /// Relative gradient tolerance.
     pub grad_tol: f64,
@@ -595,7 +632,13 @@ impl OptimizeOptions {
         cfg.optimizer = self.optimizer;
         cfg.lr = self.lr.unwrap_or(self.optimizer.default_lr());
         cfg.momentum = self.momentum;
-        cfg.steps = self.steps.unwrap_or(optim::DEFAULT_STEPS);
+        cfg.steps = self
+            .steps
+            .unwrap_or(if self.loss.learn_t || self.loss.learn_b {
+                optim::DEFAULT_STEPS_LEARNT
+            } else {
+                optim::DEFAULT_STEPS
+            });
         cfg.schedule = Schedule::named(
             self.lr_schedule.as_deref().unwrap_or(DEFAULT_LR_SCHEDULE),
             cfg.steps,
@@ -684,11 +727,12 @@ impl TrainOptions {
 
     /// The checked run.
     ///
-    /// For InfoNCE, `t` is the temperature (the paper's script), as `tau`.
+    /// For a loss with a temperature (InfoNCE, SimCLR, DCL, DHEL), `t` is the temperature (the
+    /// paper's script), as `tau`.
     ///
     /// # Errors
     /// Any invalid option or combination, named in `sp`'s spelling (`t` and `tau` both given for
-    /// InfoNCE); `train` learns no scalar.
+    /// a loss with a temperature); `train` learns no scalar.
     pub fn resolve(&self, sp: Spelling) -> Result<ResolvedTrain> {
         let level = QuantileLevel::new(self.margin_quantile)?;
         let l = &self.loss;
@@ -698,21 +742,23 @@ impl TrainOptions {
                 sp.names(&["learn_t", "learn_b", "init_t", "init_b"])
             )));
         }
-        if l.relative_bias.is_some() && l.loss == LossKind::Sigmoid {
+        if l.relative_bias.is_some() && l.loss.takes("relative_bias") {
             return Err(config(format!(
                 "train takes a fixed bias {}; {} is an option of optimize and sweep",
                 sp.name("b"),
                 sp.name("relative_bias")
             )));
         }
-        // The paper's script: for InfoNCE, train's `t` is the temperature.
+        // The paper's script: for a loss with a temperature and no scale (InfoNCE and its
+        // family), train's `t` is the temperature.
         let mut l = l.clone();
-        if l.loss == LossKind::InfoNce && l.t.is_some() {
+        if l.loss.takes("tau") && !l.loss.takes("t") && l.t.is_some() {
             if l.tau.is_some() {
                 return Err(config(format!(
-                    "{} and {} both give the InfoNCE temperature: give {} alone",
+                    "{} and {} both give the {} loss's temperature: give {} alone",
                     sp.name("t"),
                     sp.name("tau"),
+                    l.loss,
                     sp.name("tau")
                 )));
             }
@@ -759,12 +805,18 @@ pub struct ResolvedTrain {
 pub struct SweepOptions {
     /// Free embeddings or the encoder.
     pub mode: Mode,
-    /// Which loss (`t` is then the sigmoid scale or InfoNCE's `tau`).
+    /// Which loss (`t` is then the sigmoid scale or the temperature `tau` of a loss that has
+    /// one).
     pub loss: LossKind,
     /// Batch sizes.
     pub n: GridArg<usize>,
-    /// The swept values of `t` (or `tau`).
-    pub t: GridArg<f64>,
+    /// The swept values of `t` (the sigmoid's scale; for a loss with a temperature, an alias of
+    /// `tau`). `None` with `tau`, or for a loss without parameters (`spectral`).
+    pub t: Option<GridArg<f64>>,
+    /// The swept values of the temperature `tau` (a loss that has one).
+    pub tau: Option<GridArg<f64>>,
+    /// The weight `W >= 0` of within-view negatives (`sigmoid`, `infonce`).
+    pub within_view: Option<f64>,
     /// The sigmoid bias (default tied).
     pub b: Option<BiasArg>,
     /// A relative bias `b = r_b t`.
@@ -804,7 +856,9 @@ impl SweepOptions {
             mode,
             loss,
             n,
-            t,
+            t: Some(t),
+            tau: None,
+            within_view: None,
             b: None,
             relative_bias: None,
             seeds: 1,
@@ -828,11 +882,16 @@ impl SweepOptions {
     /// # Errors
     /// Any invalid option or combination, named in `sp`'s spelling.
     pub fn resolve(&self, sp: Spelling) -> Result<ResolvedSweep> {
-        if self.loss == LossKind::InfoNce && (self.b.is_some() || self.relative_bias.is_some()) {
+        let kind = self.loss;
+        if !kind.takes("b") && (self.b.is_some() || self.relative_bias.is_some()) {
             return Err(config(format!(
-                "{} are for the sigmoid loss; for InfoNCE the swept {} is the temperature tau",
+                "{} are for the sigmoid loss; the {kind} loss has no bias{}",
                 sp.names(&["b", "relative_bias"]),
-                sp.name("t")
+                if kind.takes("tau") {
+                    format!(" (its swept {} is the temperature tau)", sp.name("tau"))
+                } else {
+                    String::new()
+                }
             )));
         }
         let bias = parse_bias(self.b.as_ref(), self.relative_bias, sp)?;
@@ -855,12 +914,13 @@ impl SweepOptions {
             mode: self.mode,
             objective: self.loss,
             ns: self.n.ints("n", sp)?,
-            ts: self.t.reals("t", sp)?,
+            ts: self.swept(sp)?,
             bias,
             seeds: self.seeds,
             base_seed: self.seed,
             d_ratio: self.d_ratio.unwrap_or(1.0),
             ds: self.d.as_ref().map(|d| d.ints("d", sp)).transpose()?,
+            within_view: self.within_view,
             run: RunOptions {
                 steps: self.steps,
                 lr: self.lr,
@@ -887,6 +947,41 @@ impl SweepOptions {
     }
 }
 
+impl SweepOptions {
+    /// The swept values: `tau` (or `t`, its alias) for a loss with a temperature, `t` for the
+    /// sigmoid's scale, the single value `0` for a loss without parameters.
+    fn swept(&self, sp: Spelling) -> Result<Vec<f64>> {
+        let kind = self.loss;
+        let has_tau = kind.takes("tau");
+        match (&self.t, &self.tau) {
+            (Some(_), Some(_)) => Err(config(format!(
+                "give either {} or {} (its alias), not both",
+                sp.name("tau"),
+                sp.name("t")
+            ))),
+            (None, Some(tau)) if has_tau => tau.reals("tau", sp),
+            (None, Some(_)) => Err(config(format!(
+                "the {kind} loss has no temperature {}",
+                sp.name("tau")
+            ))),
+            (Some(t), None) if has_tau || kind.takes("t") => t.reals("t", sp),
+            (Some(_), None) => Err(config(format!(
+                "the {kind} loss has no parameter to sweep: leave out {}",
+                sp.name("t")
+            ))),
+            (None, None) if has_tau => Err(config(format!(
+                "the {kind} loss needs the temperatures {} to sweep",
+                sp.name("tau")
+            ))),
+            (None, None) if kind.takes("t") => Err(config(format!(
+                "the {kind} loss needs the scales {} to sweep",
+                sp.name("t")
+            ))),
+            (None, None) => Ok(vec![0.0]),
+        }
+    }
+}
+
 /// A checked sweep.
 #[derive(Clone, Debug)]
 pub struct ResolvedSweep {
@@ -910,77 +1005,105 @@ pub struct TheoryOptions {
     pub relative_bias: bool,
     /// `tau` given.
     pub tau: bool,
+    /// `within_view` given.
+    pub within_view: bool,
     /// `batch` given.
     pub batch: bool,
     /// The dimension `d`, if given.
     pub d: Option<usize>,
 }
 
+/// Which theory answers `ccem theory` for a loss ([`TheoryOptions::resolve`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TheoryPath {
+    /// The sigmoid loss without within-view negatives: SPEC §3's records, with the phase
+    /// boundaries ([`crate::theory::record::SigmoidRecord`]).
+    Sigmoid,
+    /// InfoNCE without within-view negatives: the simplex ETF ([`crate::theory::Optimum`]).
+    InfoNce,
+    /// Every other loss, and those two with a within-view weight `W > 0`: the CCEM theory of
+    /// the zoo (SPEC §9, [`crate::theory::record::ZooRecord`]).
+    Zoo,
+}
+
 impl TheoryOptions {
-    /// Checks the combination.
+    /// No option given, for `loss`.
+    pub fn new(loss: LossKind) -> Self {
+        TheoryOptions {
+            loss,
+            t: false,
+            b: false,
+            relative_bias: false,
+            tau: false,
+            within_view: false,
+            batch: false,
+            d: None,
+        }
+    }
+
+    /// Checks the combination, by the same rules as [`LossOptions::resolve`] (the registry's
+    /// [`LossKind::takes`]), and says which theory answers: `within_view` is the weight given
+    /// (`None`: not given; its value is checked by the loss).
     ///
     /// # Errors
-    /// Options of the other loss, a missing `t` or `tau`, both `b` and `relative_bias`, `batch`
-    /// with InfoNCE (no closed form), `d = 0`.
-    pub fn resolve(&self, sp: Spelling) -> Result<()> {
+    /// An option the loss does not take, a missing `t` or `tau`, both `b` and `relative_bias`,
+    /// `batch` with an InfoNCE-based loss (no closed form), `d = 0`.
+    pub fn resolve(&self, within_view: Option<f64>, sp: Spelling) -> Result<TheoryPath> {
+        use crate::theory::zoo::{family_of, Family};
         if self.d == Some(0) {
             return Err(config(format!(
                 "invalid {}: the dimension must be >= 1",
                 sp.given("d", 0)
             )));
         }
-        match self.loss {
-            LossKind::Sigmoid => {
-                if self.tau {
-                    return Err(config(format!(
-                        "{} is for the InfoNCE loss; the sigmoid loss takes {} and {}",
-                        sp.name("tau"),
-                        sp.name("t"),
-                        sp.name("b")
-                    )));
-                }
-                if !self.t {
-                    return Err(config(format!(
-                        "{} is required for the sigmoid loss (e.g. {})",
-                        sp.name("t"),
-                        sp.given("t", 1)
-                    )));
-                }
-                if self.b && self.relative_bias {
-                    return Err(config(format!(
-                        "give either {} or {}, not both",
-                        sp.name("b"),
-                        sp.name("relative_bias")
-                    )));
-                }
-            }
-            LossKind::InfoNce => {
-                if self.t || self.b || self.relative_bias {
-                    return Err(config(format!(
-                        "{} are for the sigmoid loss; InfoNCE takes {}",
-                        sp.names(&["t", "b", "relative_bias"]),
-                        sp.name("tau")
-                    )));
-                }
-                if self.batch {
-                    return Err(crate::theory::batch::infonce_expected_error());
-                }
-                if !self.tau {
-                    return Err(config(format!(
-                        "{} is required for the InfoNCE loss (e.g. {})",
-                        sp.name("tau"),
-                        sp.given("tau", 0.07)
-                    )));
-                }
-            }
-            other => {
-                return Err(config(format!(
-                    "the theory of the optimum covers the sigmoid loss and InfoNCE, not {}",
-                    other.as_str()
-                )))
-            }
+        let kind = self.loss;
+        let name = kind.as_str();
+        refuse_foreign(
+            kind,
+            &[
+                ("t", self.t),
+                ("b", self.b),
+                ("relative_bias", self.relative_bias),
+                ("tau", self.tau),
+                ("within_view", self.within_view),
+            ],
+            sp,
+        )?;
+        if kind.takes("t") && !self.t {
+            return Err(config(format!(
+                "{} is required for the {name} loss (e.g. {})",
+                sp.name("t"),
+                sp.given("t", 1)
+            )));
         }
-        Ok(())
+        if kind.takes("tau") && !self.tau {
+            return Err(config(format!(
+                "{} is required for the {name} loss (e.g. {})",
+                sp.name("tau"),
+                sp.given("tau", 0.07)
+            )));
+        }
+        if self.b && self.relative_bias {
+            return Err(config(format!(
+                "give either {} or {}, not both",
+                sp.name("b"),
+                sp.name("relative_bias")
+            )));
+        }
+        if let Some(w) = within_view {
+            crate::loss::params::check_within(name, w)?;
+        }
+        let family = family_of(kind);
+        if self.batch && family != Family::Additive {
+            return Err(crate::theory::zoo::no_weighted_form(name));
+        }
+        // Today's records for the two losses of SPEC §3 without within-view negatives.
+        let plain = within_view.unwrap_or(0.0) == 0.0;
+        Ok(match kind {
+            LossKind::Sigmoid if plain => TheoryPath::Sigmoid,
+            LossKind::InfoNce if plain => TheoryPath::InfoNce,
+            _ => TheoryPath::Zoo,
+        })
     }
 }
 

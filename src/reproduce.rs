@@ -9,6 +9,10 @@
 //! 3. the paper's encoder, 100 SGD steps, over several seeds, sigmoid and InfoNCE
 //!    (`encoder-sigmoid/`, `encoder-infonce/`): the paper's figure;
 //!
+//! 4. the loss zoo ([`zoo`], SPEC §9.8): free embeddings of every registered loss against its
+//!    optimum on the CCEM (`zoo-NAME/`), and the sigmoid loss with within-view negatives over
+//!    `(W, t)` (`zoo-sigmoid-within-W/`);
+//!
 //! then draws the figures and writes `REPORT.md` (what was run, the agreement figures, the
 //! figures inlined). The library writes files but never prints; progress goes to the observers
 //! the caller supplies.
@@ -26,6 +30,8 @@ use crate::theory::{BiasMode, Optimum};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+pub mod zoo;
 
 /// What `reproduce` runs.
 #[derive(Clone, Debug, PartialEq)]
@@ -91,6 +97,7 @@ impl ReproduceConfig {
             base_seed: self.seed,
             d_ratio: 1.0,
             ds: None,
+            within_view: None,
             run: RunOptions {
                 steps: (mode == Mode::Encoder).then_some(self.steps),
                 ..RunOptions::default()
@@ -233,10 +240,20 @@ pub fn reproduce(
     let mut figures = draw_figures(cfg)?;
     let (minibatch, batch_figures) = minibatch_section(cfg)?;
     figures.extend(batch_figures);
+    let grid = if cfg.quick {
+        zoo::ZooGrid::quick()
+    } else {
+        zoo::ZooGrid::full()
+    };
+    let (zoo_text, zoo_figures, zoo_stages) =
+        zoo::zoo_section(&cfg.out, &grid, cfg.seed, cfg.threads, observer)?;
+    figures.extend(zoo_figures);
     let seconds = start.elapsed().as_secs_f64();
     let report = cfg.out.join("REPORT.md");
     let mut text = report_markdown(cfg, &stages, &figures, seconds);
     text.push_str(&minibatch);
+    text.push_str(&zoo_text);
+    stages.extend(zoo_stages);
     crate::io::write_bytes(&report, text.as_bytes())?;
     Ok(ReproduceReport {
         stages,

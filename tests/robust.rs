@@ -163,6 +163,7 @@ fn small_spec() -> ccem::Valid<SweepSpec> {
         base_seed: 0,
         d_ratio: 1.0,
         ds: None,
+        within_view: None,
         run: RunOptions::default(),
         shard: None,
     }

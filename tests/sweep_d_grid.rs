@@ -17,6 +17,7 @@ fn spec(ds: Option<Vec<usize>>) -> SweepSpec {
         base_seed: 3,
         d_ratio: 1.0,
         ds,
+        within_view: None,
         run: RunOptions {
             steps: Some(3000),
             ..RunOptions::default()

@@ -13,6 +13,7 @@ _ArrayLike = Union[_Float, Sequence[Any], npt.NDArray[Any]]
 _Matrix = Union[npt.NDArray[np.float32], npt.NDArray[np.float64]]
 _Grid = Union[str, _Float, Sequence[_Float], npt.NDArray[Any]]
 _Path = Union[str, "os.PathLike[str]"]
+_LossName = Literal["sigmoid", "infonce", "simclr", "dcl", "dhel", "spectral"]
 _Batching = Literal["expected", "shuffled", "fixed", "all", "hardest"]
 
 def theory(
@@ -21,8 +22,9 @@ def theory(
     b: Union[_ArrayLike, Literal["tied"], None] = None,
     *,
     relative_bias: Optional[_ArrayLike] = None,
-    loss: Literal["sigmoid", "infonce"] = "sigmoid",
+    loss: _LossName = "sigmoid",
     tau: Optional[_ArrayLike] = None,
+    within_view: Optional[float] = None,
     boundaries: bool = True,
     batch: Optional[_ArrayLike] = None,
     d: Optional[int] = None,
@@ -81,7 +83,6 @@ def infonce_loss(
     convention: Literal["paper", "clip"] = "paper",
     precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
 ) -> Tuple[float, _Matrix, _Matrix]: ...
-_LossName = Literal["sigmoid", "infonce", "simclr", "dcl", "dhel", "spectral"]
 @overload
 def loss(
     U: _Matrix,
@@ -136,11 +137,12 @@ def optimize(
     n: int,
     *,
     d: Optional[int] = None,
-    loss: Literal["sigmoid", "infonce"] = "sigmoid",
+    loss: _LossName = "sigmoid",
     t: Optional[float] = None,
     b: Union[float, Literal["tied"], None] = None,
     tau: Optional[float] = None,
     relative_bias: Union[float, bool, None] = None,
+    within_view: Optional[float] = None,
     learn_t: bool = False,
     learn_b: bool = False,
     init_t: Optional[float] = None,
@@ -149,7 +151,7 @@ def optimize(
     lr: Optional[float] = None,
     lr_schedule: Literal["step", "constant", "cosine"] = "step",
     momentum: float = 0.0,
-    steps: int = 10000,
+    steps: Optional[int] = None,
     grad_tol: float = 1e-7,
     restarts: int = 1,
     seed: int = 0,
@@ -183,10 +185,11 @@ def train(
     *,
     d: Optional[int] = None,
     layers: int = 2,
-    loss: Literal["sigmoid", "infonce"] = "sigmoid",
+    loss: _LossName = "sigmoid",
     t: Optional[float] = None,
     b: Union[float, Literal["tied"], None] = None,
     tau: Optional[float] = None,
+    within_view: Optional[float] = None,
     steps: int = 100,
     lr: float = 0.5,
     seed: int = 0,
@@ -205,8 +208,10 @@ def sweep(
     *,
     mode: Literal["free", "encoder"],
     n: _Grid,
-    t: _Grid,
-    loss: Literal["sigmoid", "infonce"] = "sigmoid",
+    t: Optional[_Grid] = None,
+    loss: Literal["sigmoid", "infonce", "simclr", "dcl", "dhel", "spectral"] = "sigmoid",
+    tau: Optional[_Grid] = None,
+    within_view: Optional[float] = None,
     b: Union[float, Literal["tied"], None] = None,
     relative_bias: Optional[float] = None,
     seeds: int = 1,

@@ -72,13 +72,19 @@ fn optimize_record(
 ///
 /// Rows of U and V live on the unit sphere (a Riemannian step with the projective retraction).
 /// Defaults: Adam, ``lr`` 0.05 halving every 1000 steps down to 2% (``lr_schedule="step"``),
-/// at most 10000 steps, stop when ``|grad| <= grad_tol * sum|dL/dS|``, one start. The sigmoid
+/// at most 10000 steps (50000 when ``t`` or ``b`` is learnt), stop when
+/// ``|grad| <= grad_tol * sum|dL/dS|``, one start. The sigmoid
 /// loss has logits ``t * S - b``: SigLIP's ``logit_scale`` is ``t``, its ``logit_bias`` is
 /// ``-b``. The options are checked by the same library function as ``ccem optimize``'s.
 ///
 /// Args:
 ///     n: batch size (>= 2); d: dimension (default n; the theory needs d >= n).
-///     loss: ``"sigmoid"`` (takes ``t``, ``b``) or ``"infonce"`` (takes ``tau``).
+///     loss: a registered loss's name: ``"sigmoid"`` (takes ``t``,
+///         ``b``, ``relative_bias``, ``within_view``), ``"infonce"`` (``tau``, ``within_view``),
+///         ``"simclr"``, ``"dcl"``, ``"dhel"`` (``tau``) or ``"spectral"`` (no parameter).
+///     tau: the temperature of the losses that have one (``> 0``).
+///     within_view: the weight ``W >= 0`` of within-view negatives (sigmoid, infonce; default
+///         0); refused, naming the loss, by the others.
 ///     t, b: fixed scale and bias (``b`` a number or ``"tied"``; default ``b = t``).
 ///     relative_bias: ``r_b`` with ``b = r_b * t`` fixed; ``True`` parametrises the bias as
 ///         ``b = r_b t`` with ``r_b`` learnt (with ``learn_b=True``, from ``init_b / t``), as
@@ -125,8 +131,8 @@ fn optimize_record(
 ///     (0.8887, 0.8887, 0.2)
 #[pyfunction]
 #[pyo3(signature = (n, *, d=None, loss="sigmoid", t=None, b=None, tau=None, relative_bias=None,
-    learn_t=false, learn_b=false, init_t=None, init_b=None, optimizer="adam", lr=None,
-    lr_schedule="step", momentum=0.0, steps=10000, grad_tol=1e-7,
+    within_view=None, learn_t=false, learn_b=false, init_t=None, init_b=None, optimizer="adam", lr=None,
+    lr_schedule="step", momentum=0.0, steps=None, grad_tol=1e-7,
     restarts=1, seed=0, batch=None, batching=None, neg_variance_weight=0.0,
     margin_quantile=0.05))]
 #[allow(clippy::too_many_arguments)]
@@ -139,6 +145,7 @@ pub fn optimize<'py>(
     b: Option<&Bound<'py, PyAny>>,
     tau: Option<f64>,
     relative_bias: Option<&Bound<'py, PyAny>>,
+    within_view: Option<f64>,
     learn_t: bool,
     learn_b: bool,
     init_t: Option<f64>,
@@ -147,7 +154,7 @@ pub fn optimize<'py>(
     lr: Option<f64>,
     lr_schedule: &str,
     momentum: f64,
-    steps: i64,
+    steps: Option<i64>,
     grad_tol: f64,
     restarts: i64,
     seed: u64,
@@ -161,6 +168,7 @@ pub fn optimize<'py>(
     l.b = convert::bias_arg(b)?;
     l.relative_bias = convert::relative_bias_arg(relative_bias)?;
     l.tau = tau;
+    l.within_view = within_view;
     l.learn_t = learn_t;
     l.learn_b = learn_b;
     l.init_t = init_t;
@@ -171,7 +179,7 @@ pub fn optimize<'py>(
     o.lr = lr;
     o.lr_schedule = Some(lr_schedule.to_string());
     o.momentum = momentum;
-    o.steps = Some(convert::count(steps, "steps")?);
+    o.steps = steps.map(|s| convert::count(s, "steps")).transpose()?;
     o.grad_tol = grad_tol;
     o.restarts = Some(convert::count(restarts, "restarts")?);
     o.seed = seed;
@@ -191,8 +199,11 @@ pub fn optimize<'py>(
 ///
 /// Args:
 ///     n: batch size (>= 2); d: embedding dimension (default n); layers: 2 or 3.
-///     loss: ``"sigmoid"`` (takes ``t`` and ``b``, default ``b = t``) or ``"infonce"`` (takes
-///         ``tau``, or ``t`` as the temperature, as the paper's script and ``ccem train``).
+///     loss: a registered loss's name, as in :func:`optimize`: ``"sigmoid"`` (takes ``t`` and
+///         ``b``, default ``b = t``, and ``within_view``), or a loss with a temperature
+///         (``"infonce"``, ``"simclr"``, ``"dcl"``, ``"dhel"``: ``tau``, or ``t`` as the
+///         temperature, as the paper's script and ``ccem train``), or ``"spectral"``.
+///     within_view: the weight ``W >= 0`` of within-view negatives (sigmoid, infonce).
 ///     steps (default 100), lr (default 0.5), seed: of the data and the initial weights.
 ///     batch, batching, neg_variance_weight: mini-batch training (SPEC §8), as in
 ///         :func:`optimize` and ``ccem train --batch``.
@@ -213,7 +224,7 @@ pub fn optimize<'py>(
 ///     ['U', 'loss', 's_pos_mean', 'theory_c_star']
 #[pyfunction]
 #[pyo3(signature = (n, *, d=None, layers=2, loss="sigmoid", t=None, b=None,
-    tau=None, steps=100, lr=0.5, seed=0, batch=None, batching=None, neg_variance_weight=0.0,
+    tau=None, within_view=None, steps=100, lr=0.5, seed=0, batch=None, batching=None, neg_variance_weight=0.0,
     margin_quantile=0.05))]
 #[allow(clippy::too_many_arguments)]
 pub fn train<'py>(
@@ -225,6 +236,7 @@ pub fn train<'py>(
     t: Option<f64>,
     b: Option<&Bound<'py, PyAny>>,
     tau: Option<f64>,
+    within_view: Option<f64>,
     steps: i64,
     lr: f64,
     seed: u64,
@@ -237,6 +249,7 @@ pub fn train<'py>(
     l.t = t;
     l.b = convert::bias_arg(b)?;
     l.tau = tau;
+    l.within_view = within_view;
     let mut o = TrainOptions::new(convert::count(n, "n")?, l);
     o.d = d.map(|d| convert::count(d, "d")).transpose()?;
     o.layers = convert::count(layers, "layers")?;

@@ -92,9 +92,14 @@ fn bias_mode(b: Option<&Bound<'_, PyAny>>, relative: Option<f64>) -> PyResult<Op
 /// Args:
 ///     out: the output directory.
 ///     mode: ``"free"`` (free embeddings on the sphere) or ``"encoder"`` (the paper's network).
-///     loss: ``"sigmoid"`` or ``"infonce"`` (then ``t`` is the temperature ``tau``).
 ///     n: batch sizes: ``"4..50"``, ``"4,8,16"``, an int or a sequence of ints.
-///     t: scales: ``"0.1..5:10"`` (10 values), ``"0.5,1,2"``, a number or a sequence.
+///     t: scales: ``"0.1..5:10"`` (10 values), ``"0.5,1,2"``, a number or a sequence (for a
+///         loss with a temperature, an alias of ``tau``).
+///     loss: ``"sigmoid"``, ``"infonce"``, ``"simclr"``, ``"dcl"``, ``"dhel"`` or ``"spectral"``
+///         (SPEC §1, §9); each cell is compared with the loss's optimum on the CCEM (SPEC §9).
+///     tau: the swept temperatures of a loss that has one (a grid as ``t``); ``spectral``
+///         takes neither ``t`` nor ``tau``.
+///     within_view: the weight ``W >= 0`` of within-view negatives (``sigmoid``, ``infonce``).
 ///     b: a fixed bias, or ``"tied"``/None for ``b = t`` (SigLIP's ``logit_bias`` is ``-b``).
 ///     relative_bias: ``r_b`` with ``b = r_b * t``.
 ///     seeds, seed, d_ratio (``d = round(d_ratio * n)``, default 1), steps, lr, layers,
@@ -118,7 +123,7 @@ fn bias_mode(b: Option<&Bound<'_, PyAny>>, relative: Option<f64>) -> PyResult<Op
 ///     >>> r["n"].tolist(), bool(r["meets_theory"].all())
 ///     ([4, 4, 5, 5, 6, 6], True)
 #[pyfunction]
-#[pyo3(signature = (out, *, mode, n, t, loss="sigmoid", b=None, relative_bias=None, seeds=1,
+#[pyo3(signature = (out, *, mode, n, t=None, loss="sigmoid", tau=None, within_view=None, b=None, relative_bias=None, seeds=1,
     seed=0, d_ratio=None, d=None, steps=None, lr=None, layers=None, optimizer=None,
     restarts=None, grad_tol=None, shard=None, threads=None, batch=None, batching=None,
     neg_variance_weight=0.0))]
@@ -128,8 +133,10 @@ pub fn sweep<'py>(
     out: PathBuf,
     mode: &str,
     n: &Bound<'py, PyAny>,
-    t: &Bound<'py, PyAny>,
+    t: Option<&Bound<'py, PyAny>>,
     loss: &str,
+    tau: Option<&Bound<'py, PyAny>>,
+    within_view: Option<f64>,
     b: Option<&Bound<'py, PyAny>>,
     relative_bias: Option<f64>,
     seeds: i64,
@@ -153,8 +160,16 @@ pub fn sweep<'py>(
         mode.parse().map_err(convert::error)?,
         loss.parse().map_err(convert::error)?,
         int_grid_arg(n, "n")?,
-        real_grid_arg(t, "t")?,
+        GridArg::Values(Vec::new()),
     );
+    let grid = |x: Option<&Bound<'py, PyAny>>, name: &str| {
+        x.filter(|x| !x.is_none())
+            .map(|x| real_grid_arg(x, name))
+            .transpose()
+    };
+    o.t = grid(t, "t")?;
+    o.tau = grid(tau, "tau")?;
+    o.within_view = within_view;
     o.b = convert::bias_arg(b)?;
     o.relative_bias = relative_bias;
     o.seeds = convert::count(seeds, "seeds")?;

@@ -1,10 +1,14 @@
 //! `ccem.theory`: the exact optimum on scalars or on numpy arrays that broadcast.
 //!
-//! Every cell is the library's [`Optimum`] (its `Serialize` gives the keys of
-//! `ccem theory --format json`), with the phase boundaries of its `N` and bias setting after it.
+//! Every cell is one of the library's theory records ([`ccem::theory::record`]: the keys of
+//! `ccem theory --format json`): [`SigmoidRecord`] (with the phase boundaries of its `N` and
+//! bias setting), [`Optimum`] for InfoNCE, [`ZooRecord`] for every other loss (SPEC §9).
 
 use crate::convert::{self, value_error, Columns};
-use ccem::options::{parse_bias, BiasArg, Spelling, TheoryOptions};
+use ccem::loss::{Loss, LossParams};
+use ccem::options::{parse_bias, BiasArg, Spelling, TheoryOptions, TheoryPath};
+use ccem::theory::record::{SigmoidRecord, ZooRecord};
+use ccem::theory::zoo::{self, ZooLoss};
 use ccem::theory::{BiasMode, Optimum};
 use ccem::LossKind;
 use numpy::PyReadonlyArray1;
@@ -12,22 +16,6 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyString};
 use serde::Serialize;
-
-/// One cell of the sigmoid theory: the [`Optimum`] and the scales at which its `N` enters the
-/// ETF phase and leaves the antipodal one under its bias setting (as `ccem theory` prints them).
-#[derive(Serialize)]
-struct SigmoidCell {
-    #[serde(flatten)]
-    optimum: Optimum,
-    t_etf_boundary: Option<f64>,
-    t_antipodal_boundary: Option<f64>,
-    /// The mini-batch size `B` (with `batch=`), as `ccem theory --batch`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    batch: Option<usize>,
-    /// The negative weight `w = (B-1)/(N-1)` (with `batch=`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    w: Option<f64>,
-}
 
 /// How the bias is given: tied (`b = t`), fixed per cell, or relative per cell.
 enum Bias {
@@ -134,7 +122,7 @@ fn bias_arg<'py>(b: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Bound<'py, Py
     Ok(Some(b.clone()))
 }
 
-/// The exact optimum of the sigmoid loss (SigLIP) or of InfoNCE (CLIP) for batch size ``n``.
+/// The exact optimum of a contrastive loss on the CCEM for batch size ``n`` (SPEC §3, §9).
 ///
 /// Scalars give a dict of Python scalars; numpy arrays (or lists) broadcast against each other
 /// and give a dict of numpy arrays of the broadcast shape (``n`` an int64 array, ``phase`` an
@@ -146,7 +134,11 @@ fn bias_arg<'py>(b: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Bound<'py, Py
 /// t_antipodal_boundary``; infonce: ``n, tau, c_star, delta_star, s_pos, s_neg, loss,
 /// loss_clip, phase``. InfoNCE's ``loss`` is the paper's (the sum of the row and column
 /// cross-entropies); ``loss_clip`` is the same optimum in open_clip's ``ClipLoss`` convention
-/// (their mean, ``loss / 2``).
+/// (their mean, ``loss / 2``). Every other loss (``simclr``, ``dcl``, ``dhel``, ``spectral``),
+/// and sigmoid or infonce with ``within_view > 0``, gives the CCEM optimum of SPEC §9, as
+/// ``ccem theory --loss NAME``: ``n``, the loss's parameters, ``within_view, c_star,
+/// delta_star, s_pos, s_neg, s_within, loss, phase, alignment_slack, excess_separation,
+/// thm53_condition, global_optimum, off_ccem_loss`` (``batch`` and ``w`` with ``batch=``).
 ///
 /// The sigmoid loss has logits ``t * S_ij - b``: SigLIP's ``logit_scale`` (after ``exp``) is
 /// ``t`` and its ``logit_bias`` is ``-b`` (google/siglip-base-patch16-224 has
@@ -179,11 +171,15 @@ fn bias_arg<'py>(b: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Bound<'py, Py
 ///     t: the scale (>= 0); required for the sigmoid loss.
 ///     b: the bias (default ``None`` or ``"tied"``: ``b = t``, the paper's setting).
 ///     relative_bias: ``r_b``, giving ``b = r_b * t`` (instead of ``b``).
-///     loss: ``"sigmoid"`` or ``"infonce"``.
-///     tau: the InfoNCE temperature (> 0); required for ``loss="infonce"``.
+///     loss: a registered loss's name: ``"sigmoid"``, ``"infonce"``, ``"simclr"``, ``"dcl"``,
+///         ``"dhel"`` or ``"spectral"``.
+///     tau: the temperature (> 0), required for the losses that have one (infonce, simclr,
+///         dcl, dhel).
+///     within_view: the weight ``W >= 0`` of within-view negatives (sigmoid, infonce), one
+///         number; refused, naming the loss, by the others.
 ///     boundaries: compute ``t_etf_boundary`` and ``t_antipodal_boundary``.
-///     batch: the mini-batch size ``B`` (``2 <= B <= n``), int or integer-valued array; sigmoid
-///         only.
+///     batch: the mini-batch size ``B`` (``2 <= B <= n``), int or integer-valued array; the
+///         additive losses only (sigmoid, spectral).
 ///     d: the embedding dimension (>= 1), as ``ccem theory --d``.
 ///
 /// Raises:
@@ -203,7 +199,7 @@ fn bias_arg<'py>(b: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Bound<'py, Py
 ///     >>> round(r["s_pos"], 4), r["w"]
 ///     (0.8887, 0.2)
 #[pyfunction]
-#[pyo3(signature = (n, t=None, b=None, *, relative_bias=None, loss="sigmoid", tau=None, boundaries=true, batch=None, d=None))]
+#[pyo3(signature = (n, t=None, b=None, *, relative_bias=None, loss="sigmoid", tau=None, within_view=None, boundaries=true, batch=None, d=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn theory<'py>(
     py: Python<'py>,
@@ -213,6 +209,7 @@ pub fn theory<'py>(
     relative_bias: Option<&Bound<'py, PyAny>>,
     loss: &str,
     tau: Option<&Bound<'py, PyAny>>,
+    within_view: Option<f64>,
     boundaries: bool,
     batch: Option<&Bound<'py, PyAny>>,
     d: Option<i64>,
@@ -221,16 +218,17 @@ pub fn theory<'py>(
     let kind: LossKind = loss.parse().map_err(convert::error)?;
     let d = d.map(|d| convert::count(d, "d")).transpose()?;
     // The combination, checked by the same library function as `ccem theory`'s.
-    TheoryOptions {
+    let path = TheoryOptions {
         loss: kind,
         t: given(t),
         b: given(b),
         relative_bias: given(relative_bias),
         tau: given(tau),
+        within_view: within_view.is_some(),
         batch: given(batch),
         d,
     }
-    .resolve(Spelling::Keyword)
+    .resolve(within_view, Spelling::Keyword)
     .map_err(convert::error)?;
     let (t, relative_bias, tau) = (
         t.filter(|x| !x.is_none()),
@@ -238,8 +236,8 @@ pub fn theory<'py>(
         tau.filter(|x| !x.is_none()),
     );
     let batch = batch.filter(|b| !b.is_none());
-    match kind {
-        LossKind::Sigmoid => {
+    match path {
+        TheoryPath::Sigmoid => {
             let t = t.expect("checked: t is given");
             let b = bias_arg(b)?;
             let tied = b.is_none();
@@ -279,14 +277,15 @@ pub fn theory<'py>(
                 None => None,
             };
             let bs = bs.as_deref();
-            let cells =
-                |i: usize| sigmoid_cell(ns[i], ts[i], bias.mode(i), bs.map(|v| v[i]), boundaries);
+            let cells = |i: usize| {
+                SigmoidRecord::new(ns[i], ts[i], bias.mode(i), bs.map(|v| v[i]), boundaries)
+            };
             let out = py.detach(|| {
                 Output::build(ns.len(), bc.scalar, |i| in_dimension(cells(i)?, d, |n| n))
             })?;
             out.into_py(py, &bc.shape)
         }
-        LossKind::InfoNce => {
+        TheoryPath::InfoNce => {
             let tau = tau.expect("checked: tau is given");
             let bc = broadcast(py, &[("n", n), ("tau", tau)])?;
             let ns = bc.values[0]
@@ -303,7 +302,73 @@ pub fn theory<'py>(
             })?;
             out.into_py(py, &bc.shape)
         }
-        other => unreachable!("TheoryOptions refuses the loss {}", other.as_str()),
+        TheoryPath::Zoo => {
+            // The swept parameter (t with its bias, or tau), n and batch, broadcast.
+            let mut args = vec![("n", n)];
+            let scale = kind.takes("t");
+            let b = if scale { bias_arg(b)? } else { None };
+            if scale {
+                args.push(("t", t.expect("checked: t is given")));
+                match (&b, relative_bias) {
+                    (Some(b), _) => args.push(("b", b)),
+                    (None, Some(r)) => args.push(("relative_bias", r)),
+                    (None, None) => {}
+                }
+            } else if kind.takes("tau") {
+                args.push(("tau", tau.expect("checked: tau is given")));
+            }
+            if let Some(bs) = batch {
+                args.push(("batch", bs));
+            }
+            let bc = broadcast(py, &args)?;
+            let mut vals = bc.values.into_iter();
+            let ns = vals
+                .next()
+                .expect("n")
+                .into_iter()
+                .map(size)
+                .collect::<PyResult<Vec<_>>>()?;
+            let xs = (scale || kind.takes("tau")).then(|| vals.next().expect("t or tau"));
+            let bias = match (scale, &b, relative_bias) {
+                (true, Some(_), _) => Bias::Fixed(vals.next().expect("b")),
+                (true, None, Some(_)) => Bias::Relative(vals.next().expect("relative_bias")),
+                _ => Bias::Tied,
+            };
+            let bs: Option<Vec<usize>> = match batch {
+                Some(_) => Some(
+                    vals.next()
+                        .expect("batch")
+                        .into_iter()
+                        .map(size)
+                        .collect::<PyResult<_>>()?,
+                ),
+                None => None,
+            };
+            let cell = |i: usize| -> ccem::Result<ZooRecord> {
+                let x = xs.as_ref().map(|v| v[i]);
+                let t = x.filter(|_| scale);
+                let params = LossParams {
+                    t,
+                    b: t.map(|t| bias.mode(i).bias(t)),
+                    relative_bias: None,
+                    tau: x.filter(|_| !scale),
+                    within_view,
+                };
+                let loss = ZooLoss::from_loss(&Loss::build(kind, &params)?)?;
+                Ok(ZooRecord::new(zoo::optimum(
+                    &loss,
+                    ns[i],
+                    bs.as_ref().map(|v| v[i]),
+                )?))
+            };
+            let family = zoo::family_of(kind);
+            let out = py.detach(|| {
+                Output::build(ns.len(), bc.scalar, |i| {
+                    in_dimension(cell(i)?, d, |n| zoo::needed_dimension(family, n))
+                })
+            })?;
+            out.into_py(py, &bc.shape)
+        }
     }
 }
 
@@ -372,39 +437,4 @@ impl<T: Serialize + Send> Output<T> {
             Output::Many(cols) => cols.into_dict(py, shape),
         }
     }
-}
-
-/// One cell of the sigmoid theory (of the expected loss over batches of `batch`, if given),
-/// with its phase boundaries (SPEC §3.2, weighted with mini-batches as §8) if asked for. The
-/// library checks the cell (`N >= 2`, `2 <= B <= N`, a valid loss) before the boundaries.
-fn sigmoid_cell(
-    n: usize,
-    t: f64,
-    m: BiasMode,
-    batch: Option<usize>,
-    with_boundaries: bool,
-) -> ccem::Result<SigmoidCell> {
-    let (optimum, w) = match batch {
-        Some(bsz) => (
-            Optimum::sigmoid_batch(n, bsz, t, m.bias(t))?,
-            Some(ccem::theory::batch::negative_weight(n, bsz)?),
-        ),
-        None => (Optimum::sigmoid(n, t, m.bias(t))?, None),
-    };
-    let (t_etf_boundary, t_antipodal_boundary) = if with_boundaries {
-        let wt = w.unwrap_or(1.0);
-        (
-            m.etf_boundary_weighted(n, wt),
-            m.antipodal_boundary_weighted(n, wt),
-        )
-    } else {
-        (None, None)
-    };
-    Ok(SigmoidCell {
-        optimum,
-        t_etf_boundary,
-        t_antipodal_boundary,
-        batch,
-        w,
-    })
 }

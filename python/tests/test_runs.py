@@ -58,7 +58,7 @@ def test_optimize_relative_bias():
         (dict(n=4, t=-1.0), "invalid t"),
         (dict(n=4), "t is required"),
         (dict(n=4, t=1.0, loss="x"), "unknown loss"),
-        (dict(n=4, loss="infonce", tau=0.1, t=1.0), "InfoNCE takes tau"),
+        (dict(n=4, loss="infonce", tau=0.1, t=1.0), "infonce loss takes tau"),
         (dict(n=4, loss="infonce"), "tau is required"),
         (dict(n=4, t=1.0, tau=0.1), "tau is for"),
         (dict(n=4, t=1.0, learn_t=True), "init_t"),

@@ -116,7 +116,7 @@ def test_boundaries_can_be_skipped():
         (dict(n=10), "t is required"),
         (dict(n=10, loss="infonce"), "tau is required"),
         (dict(n=10, loss="infonce", tau=0.0), "invalid tau"),
-        (dict(n=10, loss="infonce", tau=0.1, t=1.0), "InfoNCE takes tau"),
+        (dict(n=10, loss="infonce", tau=0.1, t=1.0), "infonce loss takes tau"),
         (dict(n=np.array([10, 1]), t=1.0), "N = 1 is too small"),
         (dict(n=[10, 20], t=[1.0, 2.0, 3.0]), "broadcast"),
         (dict(n=10, t=np.array([1.0, -2.0])), "invalid t = -2"),
@@ -132,3 +132,69 @@ def test_bad_types():
         ccem.theory(np.array(["a", "b"]), 1.0)
     with pytest.raises(TypeError):
         ccem.theory(10, np.array([1j]))
+
+
+ZOO_KEYS = [
+    "within_view", "c_star", "delta_star", "s_pos", "s_neg", "s_within", "loss", "phase",
+    "alignment_slack", "excess_separation", "thm53_condition", "global_optimum", "off_ccem_loss",
+]
+
+
+@pytest.mark.parametrize(
+    "kwargs, cli_args",
+    [
+        (dict(loss="simclr", tau=0.1), ["--loss", "simclr", "--tau", 0.1]),
+        (dict(loss="dcl", tau=0.5), ["--loss", "dcl", "--tau", 0.5]),
+        (dict(loss="dhel", tau=2.0), ["--loss", "dhel", "--tau", 2]),
+        (dict(loss="spectral", batch=4), ["--loss", "spectral", "--batch", 4]),
+        (dict(loss="infonce", tau=0.5, within_view=1.0),
+         ["--loss", "infonce", "--tau", 0.5, "--within-view", 1]),
+        (dict(t=1.0, within_view=0.1), ["--t", 1, "--within-view", 0.1]),
+        (dict(t=3.0, b=1.0, within_view=0.5, batch=4),
+         ["--t", 3, "--b", 1, "--within-view", 0.5, "--batch", 4]),
+        (dict(t=2.0, relative_bias=0.5, within_view=0.2, d=8),
+         ["--t", 2, "--relative-bias", 0.5, "--within-view", 0.2, "--d", 8]),
+    ],
+)
+def test_every_loss_matches_cli(cli, kwargs, cli_args):
+    py = ccem.theory(16, **kwargs)
+    js = cli("theory", "--n", 16, *cli_args)
+    assert list(py) == list(js)
+    assert all(k in js for k in ZOO_KEYS)
+    for k in js:
+        assert same(py[k], js[k]), (k, py[k], js[k])
+
+
+def test_every_loss_broadcasts():
+    r = ccem.theory(np.array([4, 8, 16])[:, None], loss="dcl", tau=np.array([0.1, 1.0]))
+    assert r["s_pos"].shape == (3, 2) and (r["phase"] == "etf").all()
+    one = ccem.theory(8, loss="dcl", tau=1.0)
+    assert r["loss"][1, 1] == one["loss"]
+    s = ccem.theory(np.arange(4, 9), t=1.0, within_view=0.3)
+    assert s["s_within"].shape == (5,)
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(loss="simclr", tau=0.0), ["simclr", "tau"]),
+        (dict(loss="simclr", tau=0.1, within_view=1.0), ["simclr", "within_view"]),
+        (dict(t=1.0, within_view=-1.0), ["sigmoid", "within_view"]),
+        (dict(loss="spectral", tau=1.0), ["spectral", "tau"]),
+        (dict(loss="dcl"), ["dcl", "tau"]),
+        (dict(loss="dhel", tau=1.0, batch=4), ["dhel", "closed form"]),
+    ],
+)
+def test_zoo_bad_input_names_the_loss_and_the_parameter(kwargs, words):
+    with pytest.raises(ValueError) as e:
+        ccem.theory(16, **kwargs)
+    assert all(w in str(e.value) for w in words), str(e.value)
+
+
+def test_within_view_on_optimize_and_train():
+    r = ccem.optimize(4, t=1.0, within_view=1.0, steps=200)
+    assert r["loss"] > 0
+    with pytest.raises(ValueError, match="within_view"):
+        ccem.optimize(4, loss="simclr", tau=0.5, within_view=1.0)
+    with pytest.raises(ValueError, match="infonce"):
+        ccem.train(4, loss="infonce", tau=0.5, within_view=-1.0)

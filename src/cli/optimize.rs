@@ -2,12 +2,12 @@
 //! theory (SPEC §1, §3, §4).
 
 use super::output::{print_records, Format};
-use super::theory::LossKind;
 use anyhow::{bail, Result};
 use ccem::optim::{self, OptimizerKind};
 use ccem::options::{
     BiasArg, LossOptions, MiniBatchOptions, OptimizeOptions, OutputPaths, Spelling,
 };
+use ccem::LossKind;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -26,7 +26,8 @@ use std::path::PathBuf;
 
 Rows of U and V live on the unit sphere: raw rows are renormalised after every step (a Riemannian
 step with the projective retraction). Defaults: Adam, lr 0.05 halving every 1000 steps down to 2%
-(--lr-schedule step; or constant, as Bangachev et al. train; or cosine), at most 10000 steps,
+(--lr-schedule step; or constant, as Bangachev et al. train; or cosine), at most 10000 steps
+(50000 when t or b is learnt),
 stop when |grad| <= grad-tol * sum|dL/dS|, one start. The record's lr_schedule names the schedule.
 Output: the run (termination: converged, step_limit or diverged), the measured embedding
 (s_pos_mean, s_pos_std, s_neg_mean, s_neg_std, c_fit, gram_distance) and the theory's prediction
@@ -49,7 +50,7 @@ pub struct OptimizeArgs {
     #[arg(long)]
     pub d: Option<usize>,
     /// Which loss
-    #[arg(long, value_enum, default_value_t = LossKind::Sigmoid)]
+    #[arg(long, value_parser = super::theory::loss_parser(), default_value_t = LossKind::Sigmoid)]
     pub loss: LossKind,
     /// Sigmoid scale t (fixed; with --learn-t use --init-t)
     #[arg(long, allow_hyphen_values = true)]
@@ -67,9 +68,13 @@ pub struct OptimizeArgs {
         conflicts_with = "b"
     )]
     pub relative_bias: Option<Option<f64>>,
-    /// InfoNCE temperature tau
+    /// Temperature tau of the losses that have one (infonce, simclr, dcl, dhel)
     #[arg(long, allow_hyphen_values = true)]
     pub tau: Option<f64>,
+    /// Weight W >= 0 of within-view negatives (u_i.u_j, v_i.v_j), for the losses that take it
+    /// (sigmoid, infonce; default 0; Lee et al.'s remedy is W = 1)
+    #[arg(long, value_name = "W", allow_hyphen_values = true)]
+    pub within_view: Option<f64>,
     /// Learn the scale as t = exp(t') (SigLIP)
     #[arg(long)]
     pub learn_t: bool,
@@ -95,7 +100,7 @@ pub struct OptimizeArgs {
     /// SGD momentum in [0, 1)
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub momentum: f64,
-    /// Maximum number of steps per start [default: 10000]
+    /// Maximum number of steps per start [default: 10000, or 50000 with --learn-t/--learn-b]
     #[arg(long)]
     pub steps: Option<usize>,
     /// Relative gradient tolerance: stop when |grad| <= G * sum|dL/dS| (0: run every step)
@@ -183,11 +188,12 @@ impl From<OptimizerArg> for OptimizerKind {
 impl OptimizeArgs {
     /// The raw options, resolved by the library ([`OptimizeOptions::resolve`]).
     pub fn options(&self) -> OptimizeOptions {
-        let mut loss = LossOptions::new(self.loss.into());
+        let mut loss = LossOptions::new(self.loss);
         loss.t = self.t;
         loss.b = self.b.as_deref().map(BiasArg::from);
         loss.relative_bias = self.relative_bias;
         loss.tau = self.tau;
+        loss.within_view = self.within_view;
         loss.learn_t = self.learn_t;
         loss.learn_b = self.learn_b;
         loss.init_t = self.init_t;

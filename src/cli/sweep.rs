@@ -8,8 +8,8 @@ use ccem::sweep::engine::run_sweep;
 use ccem::sweep::store::TimingLog;
 use ccem::sweep::summary::{summarize, Summary};
 
-use super::theory::LossKind;
 use ccem::sweep::{merge, runner, Mode, SweepSpec};
+use ccem::LossKind;
 use ccem::Valid;
 use std::path::{Path, PathBuf};
 
@@ -21,6 +21,10 @@ use std::path::{Path, PathBuf};
   ccem sweep --mode encoder --loss infonce --n 4..50 --t 0.1..5:10 --seeds 5 --out runs/encoder-infonce
   # free embeddings to convergence, fixed bias b = 1
   ccem sweep --mode free --loss sigmoid --n 4..50 --t 0.1..5:10 --b 1 --out runs/free-b1
+  # any loss of the zoo against its CCEM optimum (SPEC §9), e.g. SimCLR over N and tau
+  ccem sweep --mode free --loss simclr --n 4..12 --tau 0.1..2:5 --seeds 2 --out runs/simclr
+  # the sigmoid loss with within-view negatives of weight W = 0.5 (Lee et al.'s remedy)
+  ccem sweep --mode free --loss sigmoid --within-view 0.5 --n 8 --t 0.5..4:6 --out runs/sig-w
   # one of 4 shards (e.g. a SLURM array task), then merge
   ccem sweep --mode encoder --loss sigmoid --n 4..50 --t 0.1..5:10 --shard 0/4 --out runs/s0
   ccem merge runs/s0 runs/s1 runs/s2 runs/s3 --out runs/all
@@ -31,15 +35,22 @@ pub struct SweepArgs {
     /// Train free embeddings on the sphere, or the paper's ReLU encoder
     #[arg(long, value_enum)]
     pub mode: ModeArg,
-    /// Loss; for infonce the swept value --t is the temperature tau
-    #[arg(long, value_enum, default_value_t = LossKind::Sigmoid)]
+    /// Loss (SPEC §1, §9). The swept value is the sigmoid's scale --t, the temperature --tau of
+    /// the others (--t is its alias there); spectral has no parameter (give neither)
+    #[arg(long, value_parser = super::theory::loss_parser(), default_value_t = LossKind::Sigmoid)]
     pub loss: LossKind,
     /// Batch sizes: `4..50`, `4..50:2` or `4,8,16`
     #[arg(long, allow_hyphen_values = true)]
     pub n: String,
     /// Swept values of t (or tau): `0.1..5:10` (10 values, inclusive) or `0.5,1,2`
     #[arg(long, allow_hyphen_values = true)]
-    pub t: String,
+    pub t: Option<String>,
+    /// Swept temperatures tau (infonce, simclr, dcl, dhel): a grid as --t
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "t")]
+    pub tau: Option<String>,
+    /// Weight W >= 0 of within-view negatives (sigmoid, infonce; SPEC §9.1)
+    #[arg(long, value_name = "W", allow_hyphen_values = true)]
+    pub within_view: Option<f64>,
     /// Sigmoid bias: a number, or `tied` for b = t (the default, the paper's setting)
     #[arg(long, allow_hyphen_values = true, conflicts_with = "relative_bias")]
     pub b: Option<String>,
@@ -124,10 +135,13 @@ impl SweepArgs {
     pub fn options(&self) -> SweepOptions {
         let mut o = SweepOptions::new(
             self.mode.into(),
-            self.loss.into(),
+            self.loss,
             GridArg::Text(self.n.clone()),
-            GridArg::Text(self.t.clone()),
+            GridArg::Text(String::new()),
         );
+        o.t = self.t.clone().map(GridArg::Text);
+        o.tau = self.tau.clone().map(GridArg::Text);
+        o.within_view = self.within_view;
         o.b = self.b.as_deref().map(BiasArg::from);
         o.relative_bias = self.relative_bias;
         o.seeds = self.seeds;

@@ -1,10 +1,15 @@
-//! `ccem theory`: the exact optimum over a grid of (N, t).
+//! `ccem theory`: the exact optimum over a grid of (N, t) or (N, tau), for every loss of the
+//! registry (SPEC §3 for the sigmoid loss and InfoNCE, §9 for the zoo).
 
 use super::output::{write_record_stream, Format};
 use anyhow::Result;
 use ccem::grid::{IntGrid, RealGrid};
-use ccem::options::{parse_bias, BiasArg, Spelling, TheoryOptions};
-use ccem::theory::{BiasMode, Optimum, Phase};
+use ccem::loss::{Loss, LossParams};
+use ccem::options::{parse_bias, BiasArg, Spelling, TheoryOptions, TheoryPath};
+use ccem::theory::record::{SigmoidRecord, ZooRecord};
+use ccem::theory::zoo::{self, ZooLoss};
+use ccem::theory::{BiasMode, Optimum};
+use ccem::LossKind;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -17,11 +22,22 @@ use serde::Serialize;
   ccem theory --loss infonce --n 10 --tau 0.07
   ccem theory --n 32768 --t 117.33 --b 12.93 --d 768  # google/siglip-base-patch16-224: d < N
   ccem theory --n 16 --t 2 --b 1 --batch 4          # the optimum of the expected loss over batches of 4
+  ccem theory --loss simclr --n 4..64 --tau 0.1,0.5 --format csv   # every loss of the zoo (SPEC §9)
+  ccem theory --loss sigmoid --n 16 --t 1 --within-view 0.5        # Lee et al.'s remedy: the ETF
+  ccem theory --loss spectral --n 16 --batch 4
 
 SigLIP's logit_scale is t and its logit_bias is -b: the checkpoint google/siglip-base-patch16-224
 has exp(logit_scale) = 117.33 and logit_bias = -12.93, i.e. t = 117.33, b = 12.93.
 InfoNCE's loss is the sum of the row and column cross-entropies (the paper's convention), twice
-open_clip's ClipLoss (their mean); loss_clip gives the CLIP value.")]
+open_clip's ClipLoss (their mean); loss_clip gives the CLIP value.
+The sigmoid loss and InfoNCE without --within-view print the keys of SPEC §3 (sigmoid: n, t, b,
+c_star, delta_star, s_pos, s_neg, loss, phase, t_etf_boundary, t_antipodal_boundary). Every other
+loss, and those two with --within-view W > 0, print the CCEM optimum of SPEC §9: n, the loss's
+parameters, within_view, c_star, delta_star, s_pos, s_neg, s_within (u_i.u_j = v_i.v_j),
+loss, phase, alignment_slack (Thm 5.2's 1 + s_neg + 1/(N-1) - s_pos), excess_separation
+(additive losses: c* > 0), thm53_condition, global_optimum (the theorem that makes the CCEM
+optimum the optimum over all embeddings for d >= N, or null), off_ccem_loss (a lower loss off the
+CCEM, where one is known: spectral).")]
 pub struct TheoryArgs {
     /// Batch size N: a value, `4..50` (inclusive) or `4,8,16`
     #[arg(long, value_name = "N|LO..HI", allow_hyphen_values = true)]
@@ -41,17 +57,23 @@ pub struct TheoryArgs {
     #[arg(long, value_name = "R", allow_hyphen_values = true)]
     pub relative_bias: Option<f64>,
     /// Which loss
-    #[arg(long, value_enum, default_value_t = LossKind::Sigmoid)]
+    #[arg(long, value_parser = loss_parser(), default_value_t = LossKind::Sigmoid)]
     pub loss: LossKind,
-    /// InfoNCE temperature tau: a value or a grid like --t
+    /// Temperature tau of the losses that have one (infonce, simclr, dcl, dhel): a value or a
+    /// grid like --t
     #[arg(long, value_name = "TAU|LO..HI:COUNT", allow_hyphen_values = true)]
     pub tau: Option<String>,
+    /// Weight W >= 0 of within-view negatives (sigmoid, infonce): W > 0 gives the CCEM optimum
+    /// of SPEC §9 (past W = (N-2)/(2N), the sigmoid's optimum is the ETF)
+    #[arg(long, value_name = "W", allow_hyphen_values = true)]
+    pub within_view: Option<f64>,
     /// Embedding dimension d: the CCEM optimum needs d >= N (InfoNCE: d >= N-1); below, the
     /// output says so and gives the margin bound (SPEC §7)
     #[arg(long)]
     pub d: Option<usize>,
     /// Mini-batch size B (2 <= B <= every N): the optimum of the expected loss over uniformly
-    /// drawn batches of B pairs, negatives weighted by w = (B-1)/(N-1) (sigmoid only)
+    /// drawn batches of B pairs, negatives weighted by w = (B-1)/(N-1) (sigmoid; spectral: w = 1,
+    /// a mean over pairs); the InfoNCE-based losses have no such form
     #[arg(long, value_name = "B")]
     pub batch: Option<usize>,
     /// Output format
@@ -59,23 +81,17 @@ pub struct TheoryArgs {
     pub format: Format,
 }
 
-/// sigmoid (SigLIP) or infonce (CLIP): the `--loss` argument ([`ccem::LossKind`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LossKind {
-    /// Sigmoid loss with scale t and bias b.
-    Sigmoid,
-    /// Symmetric InfoNCE with temperature tau (the sum of the row and column cross-entropies,
-    /// twice open_clip's ClipLoss).
-    Infonce,
-}
-
-impl From<LossKind> for ccem::LossKind {
-    fn from(l: LossKind) -> Self {
-        match l {
-            LossKind::Sigmoid => ccem::LossKind::Sigmoid,
-            LossKind::Infonce => ccem::LossKind::InfoNce,
-        }
-    }
+/// The `--loss` argument of every command: a registered loss's name ([`ccem::LossKind`], the
+/// library's one list), each listed in `--help` with its one-line meaning; an unknown name is
+/// refused with the list of names.
+pub fn loss_parser() -> impl clap::builder::TypedValueParser<Value = ccem::LossKind> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(
+        ccem::LossKind::ALL
+            .iter()
+            .map(|k| PossibleValue::new(k.as_str()).help(k.summary())),
+    )
+    .map(|s| s.parse::<ccem::LossKind>().expect("a registered name"))
 }
 
 /// `--b` (a number or `tied`) or `--relative-bias` as a bias setting ([`parse_bias`]).
@@ -85,31 +101,6 @@ pub fn bias_mode(b: Option<&str>, relative: Option<f64>) -> Result<BiasMode> {
         relative,
         Spelling::Flag,
     )?)
-}
-
-/// One cell of the sigmoid theory.
-#[derive(Serialize)]
-struct SigmoidRecord {
-    n: usize,
-    t: f64,
-    b: f64,
-    c_star: f64,
-    delta_star: f64,
-    s_pos: f64,
-    s_neg: f64,
-    loss: f64,
-    phase: Phase,
-    /// The smallest scale t > 0 at which this N enters or leaves the ETF phase under this bias
-    /// setting (SPEC §3.2).
-    t_etf_boundary: Option<f64>,
-    /// The scale t > 0 at which this N enters or leaves the antipodal phase (SPEC §3.2).
-    t_antipodal_boundary: Option<f64>,
-    /// The mini-batch size B (with --batch).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    batch: Option<usize>,
-    /// The negative weight w = (B-1)/(N-1) (with --batch).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    w: Option<f64>,
 }
 
 /// Cells computed at once (in parallel) before they are written: memory does not grow with the
@@ -150,38 +141,40 @@ fn stream_cells<'g, P: Send + Sync + Copy + 'g, T: Send + 'g>(
 }
 
 pub fn run(a: &TheoryArgs) -> Result<()> {
-    // The combination of options, checked by the library.
-    TheoryOptions {
-        loss: a.loss.into(),
+    // The combination of options, checked by the library; it says which theory answers.
+    let path = TheoryOptions {
+        loss: a.loss,
         t: a.t.is_some(),
         b: a.b.is_some(),
         relative_bias: a.relative_bias.is_some(),
         tau: a.tau.is_some(),
+        within_view: a.within_view.is_some(),
         batch: a.batch.is_some(),
         d: a.d,
     }
-    .resolve(Spelling::Flag)?;
+    .resolve(a.within_view, Spelling::Flag)?;
     let ns = IntGrid::parse(&a.n)?;
     ccem::error::check_batch(ns.min())?;
     if let Some(b) = a.batch {
         // 2 <= B <= N for every N of the grid iff it holds for the smallest.
         ccem::theory::batch::check_mini_batch(ns.min(), b)?;
     }
-    let count = ns.len().saturating_mul(match a.loss {
-        LossKind::Sigmoid => {
-            a.t.as_deref()
-                .map_or(Ok(1), |s| RealGrid::parse(s).map(|g| g.len()))?
-        }
-        LossKind::Infonce => a
-            .tau
-            .as_deref()
-            .map_or(Ok(1), |s| RealGrid::parse(s).map(|g| g.len()))?,
-    });
+    // The swept parameter: the scale t of a loss with one, else the temperature tau, else none
+    // (one cell per N).
+    let swept = if a.loss.takes("t") {
+        a.t.as_deref()
+    } else if a.loss.takes("tau") {
+        a.tau.as_deref()
+    } else {
+        None
+    };
+    let xs = RealGrid::parse(swept.unwrap_or("0"))?;
+    let count = ns.len().saturating_mul(xs.len());
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match a.loss {
-        LossKind::Sigmoid => {
-            let ts = RealGrid::parse(a.t.as_deref().unwrap_or_default())?;
+    match path {
+        TheoryPath::Sigmoid => {
+            let ts = xs;
             let mode = bias_mode(a.b.as_deref(), a.relative_bias)?;
             // The library checks the ends of the grid (the bias is linear in t, so its extremes
             // are there too); every cell between is then valid.
@@ -204,28 +197,15 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
                     mode.antipodal_boundary_weighted(n, w),
                 )
             };
-            let records = stream_cells(&ns, &ts, bounds, move |n, t, (te, ta)| {
-                let o = Optimum::sigmoid_weighted_unchecked(n, t, mode.bias(t), weight(n));
-                SigmoidRecord {
-                    n,
-                    t,
-                    b: mode.bias(t),
-                    c_star: o.c_star,
-                    delta_star: o.delta_star,
-                    s_pos: o.s_pos,
-                    s_neg: o.s_neg,
-                    loss: o.loss,
-                    phase: o.phase,
-                    t_etf_boundary: te,
-                    t_antipodal_boundary: ta,
-                    batch,
-                    w: batch.map(|_| weight(n)),
-                }
+            let records = stream_cells(&ns, &ts, bounds, move |n, t, bounds| {
+                let w = weight(n);
+                let o = Optimum::sigmoid_weighted_unchecked(n, t, mode.bias(t), w);
+                SigmoidRecord::from_parts(&o, t, mode.bias(t), bounds, batch, Some(w))
             });
             emit(a, &mut out, count, ns.max(), records, |n| n)
         }
-        LossKind::Infonce => {
-            let taus = RealGrid::parse(a.tau.as_deref().unwrap_or_default())?;
+        TheoryPath::InfoNce => {
+            let taus = xs;
             for tau in [taus.min(), taus.max()] {
                 Optimum::infonce(ns.min(), tau)?;
             }
@@ -237,6 +217,41 @@ pub fn run(a: &TheoryArgs) -> Result<()> {
             );
             emit(a, &mut out, count, ns.max(), records, |n| {
                 n.saturating_sub(1)
+            })
+        }
+        TheoryPath::Zoo => {
+            let kind = a.loss;
+            let mode = bias_mode(a.b.as_deref(), a.relative_bias)?;
+            let within_view = a.within_view;
+            // The loss at the swept value x, built by the registry (which checks every value)
+            // and mapped to its CCEM function (SPEC §9).
+            let loss_at = move |x: f64| -> ccem::Result<ZooLoss> {
+                let scale = kind.takes("t").then_some(x);
+                let params = LossParams {
+                    t: scale,
+                    b: scale.map(|t| mode.bias(t)),
+                    relative_bias: None,
+                    tau: kind.takes("tau").then_some(x),
+                    within_view,
+                };
+                ZooLoss::from_loss(&Loss::build(kind, &params)?)
+            };
+            for x in [xs.min(), xs.max()] {
+                zoo::optimum(&loss_at(x)?, ns.min(), a.batch)?;
+            }
+            let batch = a.batch;
+            let records = stream_cells(
+                &ns,
+                &xs,
+                |_| (),
+                move |n, x, ()| {
+                    let loss = loss_at(x).expect("the grid's ends were checked");
+                    ZooRecord::new(zoo::optimum(&loss, n, batch).expect("checked above"))
+                },
+            );
+            let family = zoo::family_of(kind);
+            emit(a, &mut out, count, ns.max(), records, move |n| {
+                zoo::needed_dimension(family, n)
             })
         }
     }

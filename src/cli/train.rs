@@ -1,10 +1,10 @@
 //! `ccem train`: one run of the paper's encoder experiment (SPEC §5).
 
 use super::output::{print_records, Format};
-use super::theory::LossKind;
 use anyhow::{bail, Context, Result};
 use ccem::encoder;
 use ccem::options::{BiasArg, LossOptions, OutputPaths, Spelling, TrainOptions};
+use ccem::LossKind;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -33,17 +33,23 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = encoder::DEFAULT_LAYERS)]
     pub layers: usize,
     /// Loss
-    #[arg(long, value_enum, default_value_t = LossKind::Sigmoid)]
+    #[arg(long, value_parser = super::theory::loss_parser(), default_value_t = LossKind::Sigmoid)]
     pub loss: LossKind,
-    /// Sigmoid scale t; for --loss infonce, the temperature tau (as in the paper's script)
+    /// Sigmoid scale t; for a loss with a temperature (infonce, simclr, dcl, dhel), the
+    /// temperature tau (as in the paper's script)
     #[arg(long, allow_hyphen_values = true)]
     pub t: Option<f64>,
     /// Sigmoid bias b (logit t*S - b): a number or `tied` (b = t, the default)
     #[arg(long, value_name = "B|tied", allow_hyphen_values = true)]
     pub b: Option<String>,
-    /// InfoNCE temperature tau (alternative to --t)
+    /// Temperature tau of the losses that have one (infonce, simclr, dcl, dhel; alternative to
+    /// --t)
     #[arg(long, allow_hyphen_values = true)]
     pub tau: Option<f64>,
+    /// Weight W >= 0 of within-view negatives (u_i.u_j, v_i.v_j), for the losses that take it
+    /// (sigmoid, infonce; default 0; Lee et al.'s remedy is W = 1)
+    #[arg(long, value_name = "W", allow_hyphen_values = true)]
+    pub within_view: Option<f64>,
     /// Full-batch SGD steps
     #[arg(long, default_value_t = encoder::DEFAULT_STEPS)]
     pub steps: usize,
@@ -76,10 +82,11 @@ pub struct TrainArgs {
 impl TrainArgs {
     /// The raw options, resolved by the library ([`TrainOptions::resolve`]).
     pub fn options(&self) -> TrainOptions {
-        let mut loss = LossOptions::new(self.loss.into());
+        let mut loss = LossOptions::new(self.loss);
         loss.t = self.t;
         loss.b = self.b.as_deref().map(BiasArg::from);
         loss.tau = self.tau;
+        loss.within_view = self.within_view;
         let mut o = TrainOptions::new(self.n, loss);
         o.d = self.d;
         o.layers = self.layers;

@@ -16,11 +16,11 @@
 //!
 //! # Algorithm and precision
 //! The `N (N - 1)` negatives are never held at once unless they are few. Two blocked passes
-//! over `S = U V^T` (memory `O(N * block)` each; the engine of [`super::inspect`], which
+//! over `S = U V^T` (memory `O(N * block)` each; the engine [`super::scan`], which
 //! `ccem inspect` runs with the losses and the statistics in the same first pass):
 //!
 //! 1. the positives (`N` values, kept), the extreme negatives, and a histogram of the negatives
-//!    with [`HISTOGRAM_BINS`] equal bins on `[-R, R]`, `R = max_i ||u_i|| max_j ||v_j||` (so
+//!    with [`HISTOGRAM_BINS`](super::HISTOGRAM_BINS) equal bins on `[-R, R]`, `R = max_i ||u_i|| max_j ||v_j||` (so
 //!    every `S_ij` lies inside by Cauchy–Schwarz);
 //! 2. the bins holding the two order statistics that the quantile interpolates between are
 //!    known from the counts; every negative in those bins is collected and the two order
@@ -28,7 +28,7 @@
 //!    (the same floating-point value numpy computes from the same `S_ij`).
 //!
 //! If those bins hold more than [`CANDIDATE_CAP`] values (`2^24`, 128 MiB), pass 2 instead
-//! histograms each of them into [`HISTOGRAM_BINS`] sub-bins and takes the centre of the sub-bin
+//! histograms each of them into [`HISTOGRAM_BINS`](super::HISTOGRAM_BINS) sub-bins and takes the centre of the sub-bin
 //! of each order statistic: the absolute error of `q_{1-p}` is then at most
 //! `R / HISTOGRAM_BINS^2 = R / 2^32` (about `2.3e-10` for unit rows), far below the `1e-4` the
 //! specification allows. Since `N (N - 1) <= 2^24` for `N <= 4096`, **the quantile margin is
@@ -38,7 +38,7 @@
 //! Counts, extremes and selections do not depend on the order in which blocks are visited, so
 //! the result is identical for every thread count.
 
-use super::inspect::{scan, QuantileMode, RowSums, ScanWants};
+use super::scan::{scan, OrderStats, QuantileMode, RowSums, ScanWants, CANDIDATE_CAP};
 use crate::error::{check_nonneg, Error, Result};
 use crate::loss::embedding::{check_all_finite, check_pair};
 use crate::loss::BlockOptions;
@@ -47,16 +47,6 @@ use serde::Serialize;
 
 /// The default quantile level `p` of [`Margins::margin_quantile`]: the 5% quantile margin.
 pub const DEFAULT_MARGIN_QUANTILE: f64 = 0.05;
-
-/// Bins of the histogram of negatives (pass 1), and sub-bins of the approximate pass 2.
-pub const HISTOGRAM_BINS: usize = 1 << 16;
-
-/// At most this many negatives are collected for the exact selection (`2^24`, 128 MiB of
-/// `f64`); `N (N - 1)` stays below it for every `N <= 4096`.
-pub const CANDIDATE_CAP: usize = 1 << 24;
-
-/// The largest `N` for which the quantile margin is guaranteed exact whatever the embedding.
-pub const EXACT_QUANTILE_MAX_N: usize = 4096;
 
 /// A validated quantile level `p in [0, 1/2]` for the quantile margin.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -117,6 +107,20 @@ pub struct Margins {
     pub quantile_error: f64,
 }
 
+impl Margins {
+    /// The margins of `N` pairs from the scan's order statistics (SPEC §7).
+    pub(crate) fn from_order(n: usize, o: OrderStats) -> Self {
+        Margins {
+            margin: (o.pos_min - o.neg_max) / 2.0,
+            margin_bias: (o.pos_min + o.neg_max) / 2.0,
+            margin_bound: margin_bound(n),
+            margin_quantile: (o.q_pos - o.q_neg) / 2.0,
+            margin_quantile_p: o.level,
+            quantile_error: o.q_neg_error / 2.0,
+        }
+    }
+}
+
 /// `N / (2 (N - 1))`, the largest margin of `N >= 2` pairs of unit vectors (SPEC §7; reached by
 /// the simplex ETF with `U = V`).
 ///
@@ -125,46 +129,6 @@ pub struct Margins {
 /// ```
 pub fn margin_bound(n: usize) -> f64 {
     n as f64 / (2.0 * (n as f64 - 1.0))
-}
-
-/// numpy's default (linear) quantile of `sorted` at level `q` (SPEC §7): virtual index
-/// `h = (M - 1) q`, interpolation between `x_floor(h)` and the next value, with numpy's
-/// two-sided `lerp` (so the result is the one numpy returns).
-///
-/// # Panics
-/// Never for non-empty input; returns `NaN` for an empty slice.
-pub fn linear_quantile_sorted(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let (lo, frac) = virtual_index(sorted.len(), q);
-    let a = sorted[lo];
-    let b = sorted[(lo + 1).min(sorted.len() - 1)];
-    lerp(a, b, frac)
-}
-
-/// `(floor(h), h - floor(h))` for `h = (M - 1) q`, clamped to `[0, M - 1]`.
-pub(crate) fn virtual_index(m: usize, q: f64) -> (usize, f64) {
-    let h = ((m - 1) as f64 * q).clamp(0.0, (m - 1) as f64);
-    let lo = h.floor();
-    (lo as usize, h - lo)
-}
-
-/// numpy's `_lerp`: `a + t (b - a)`, computed from `b` when `t >= 1/2`.
-pub(crate) fn lerp(a: f64, b: f64, t: f64) -> f64 {
-    let diff = b - a;
-    if t >= 0.5 {
-        b - diff * (1.0 - t)
-    } else {
-        a + diff * t
-    }
-}
-
-/// The bin of `x` in `bins` equal bins on `[lo, lo + bins / inv_width)`, clamped to the first
-/// and last bins. (Truncating a number in `[0, bins - 1]` is taking its floor: no libm call.)
-#[inline(always)]
-pub(crate) fn bin_of(x: f64, lo: f64, inv_width: f64, bins: usize) -> usize {
-    ((x - lo) * inv_width).clamp(0.0, (bins - 1) as f64) as usize
 }
 
 /// Computes the margins of `(U, V)` taken as given (normalise first for cosines), at quantile
@@ -211,22 +175,13 @@ fn margins_with_cap(
         progress: None,
     };
     let sums = (RowSums::of(u), RowSums::of(v));
-    Ok(scan((u, v), (&sums.0, &sums.1), p, opts, &wants).margins)
+    let sc = scan((u, v), (&sums.0, &sums.1), p.get(), opts, &wants);
+    Ok(Margins::from_order(u.nrows(), sc.order))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lerp_and_quantile_match_numpy_examples() {
-        // numpy.quantile([1, 2, 3, 4], 0.4) = 2.2; ([1, 2, 3, 4], 1) = 4; (.., 0) = 1.
-        let x = [1.0, 2.0, 3.0, 4.0];
-        assert!((linear_quantile_sorted(&x, 0.4) - 2.2).abs() < 1e-15);
-        assert_eq!(linear_quantile_sorted(&x, 1.0), 4.0);
-        assert_eq!(linear_quantile_sorted(&x, 0.0), 1.0);
-        assert!(linear_quantile_sorted(&[], 0.5).is_nan());
-    }
 
     #[test]
     fn approximate_path_is_within_its_error_bound() {

@@ -6,14 +6,13 @@ mod ccem;
 pub mod inspect;
 mod margin;
 mod measure;
+mod scan;
 
 pub use ccem::{
     ccem_embedding, ccem_embedding_with, random_orthogonal, random_orthogonal_rows, simplex_etf,
     Ccem,
 };
 pub use inspect::{inspect, inspect_with, InspectConfig, Inspection, QuantileMode};
-pub use margin::{
-    linear_quantile_sorted, margin_bound, margins, Margins, QuantileLevel, CANDIDATE_CAP,
-    DEFAULT_MARGIN_QUANTILE, EXACT_QUANTILE_MAX_N, HISTOGRAM_BINS,
-};
+pub use margin::{margin_bound, margins, Margins, QuantileLevel, DEFAULT_MARGIN_QUANTILE};
 pub use measure::{measure, Measurement, Stats};
+pub use scan::{linear_quantile_sorted, CANDIDATE_CAP, EXACT_QUANTILE_MAX_N, HISTOGRAM_BINS};

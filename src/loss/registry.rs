@@ -28,7 +28,7 @@ pub trait WithLoss {
 }
 
 macro_rules! registry {
-    ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $name:literal ),+ $(,)?) => {
+    ($( $(#[$doc:meta])* $variant:ident($ty:ty) = $name:literal : $summary:literal ),+ $(,)?) => {
         /// The kind of a loss, without its parameters (module documentation).
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum LossKind {
@@ -43,6 +43,14 @@ macro_rules! registry {
             pub fn as_str(self) -> &'static str {
                 match self {
                     $( LossKind::$variant => $name, )+
+                }
+            }
+
+            /// The loss's one-line meaning, with its parameters (the command line's `--help`
+            /// lists it next to the name).
+            pub fn summary(self) -> &'static str {
+                match self {
+                    $( LossKind::$variant => $summary, )+
                 }
             }
 
@@ -177,18 +185,24 @@ macro_rules! registry {
 
 registry! {
     /// The sigmoid loss of SigLIP (SPEC §1): [`super::sigmoid`].
-    Sigmoid(super::sigmoid::Sigmoid) = "sigmoid",
+    Sigmoid(super::sigmoid::Sigmoid) = "sigmoid":
+        "SigLIP's sigmoid loss: scale t, bias b (or relative_bias), within_view W (default 0)",
     /// Symmetric InfoNCE, the loss of CLIP (SPEC §1): [`super::infonce`].
-    InfoNce(super::infonce::InfoNce) = "infonce",
+    InfoNce(super::infonce::InfoNce) = "infonce":
+        "CLIP's symmetric InfoNCE (sum of row and column cross-entropies): tau, within_view W",
     /// SimCLR's NT-Xent over the `2N` views (SPEC §1.6): [`super::simclr`].
-    SimClr(super::simclr::SimClr) = "simclr",
+    SimClr(super::simclr::SimClr) = "simclr":
+        "SimCLR's NT-Xent over the 2N views (cross- and within-view negatives): tau",
     /// The decoupled contrastive loss (SPEC §1.6): [`super::dcl`].
-    Dcl(super::dcl::Dcl) = "dcl",
+    Dcl(super::dcl::Dcl) = "dcl":
+        "decoupled contrastive loss (SimCLR without the positive in the denominator): tau",
     /// The decoupled hyperspherical energy loss, within-view negatives (SPEC §1.6):
     /// [`super::dhel`].
-    Dhel(super::dhel::Dhel) = "dhel",
+    Dhel(super::dhel::Dhel) = "dhel":
+        "decoupled hyperspherical energy loss (within-view negatives only): tau",
     /// The spectral contrastive loss (SPEC §1.7): [`super::spectral`].
-    Spectral(super::spectral::Spectral) = "spectral",
+    Spectral(super::spectral::Spectral) = "spectral":
+        "spectral contrastive loss -2 mean S_ii + mean_{i!=j} S_ij^2: no parameter",
 }
 
 impl From<Tuned> for Loss {

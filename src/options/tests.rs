@@ -1,6 +1,7 @@
 //! The resolver: each rule once, in both spellings.
 
 use super::*;
+use crate::loss::ContrastiveLoss;
 use crate::optim::DEFAULT_SCHEDULE;
 
 fn sigmoid(t: f64) -> LossOptions {
@@ -71,7 +72,7 @@ fn t_and_tau_belong_to_their_loss_in_every_command() {
         // optimize: t is the sigmoid scale only.
         let e = refused(OptimizeOptions::new(4, l.clone()).resolve(sp));
         assert!(
-            e.contains("InfoNCE takes") && e.contains(&sp.name("tau")),
+            e.contains("the infonce loss takes") && e.contains(&sp.name("tau")),
             "{e}"
         );
         // train: t is InfoNCE's temperature (the paper's script), in both front ends.
@@ -93,7 +94,7 @@ fn t_and_tau_belong_to_their_loss_in_every_command() {
     let mut s = sigmoid(1.0);
     s.tau = Some(0.5);
     let e = refused(TrainOptions::new(4, s).resolve(Spelling::Keyword));
-    assert!(e.contains("tau is for the InfoNCE loss"), "{e}");
+    assert!(e.contains("tau is for the losses that take it"), "{e}");
     // train learns nothing.
     let mut s = sigmoid(1.0);
     s.learn_t = true;
@@ -122,7 +123,7 @@ fn zero_threads_zero_dimension_and_both_d_options_are_refused() {
     s.d = Some(GridArg::Values(vec![2, 3]));
     assert_eq!(s.resolve(Spelling::Flag).unwrap().spec.ds, Some(vec![2, 3]));
     let mut s = sweep();
-    s.t = GridArg::Values(vec![f64::NAN]);
+    s.t = Some(GridArg::Values(vec![f64::NAN]));
     assert!(refused(s.resolve(Spelling::Keyword)).contains("t: NaN"));
     let mut s = sweep();
     s.loss = LossKind::InfoNce;
@@ -132,15 +133,11 @@ fn zero_threads_zero_dimension_and_both_d_options_are_refused() {
     o.d = Some(0);
     assert!(refused(o.resolve(Spelling::Flag)).contains("--d 0"));
     let th = TheoryOptions {
-        loss: LossKind::Sigmoid,
         t: true,
-        b: false,
-        relative_bias: false,
-        tau: false,
-        batch: false,
         d: Some(0),
+        ..TheoryOptions::new(LossKind::Sigmoid)
     };
-    assert!(refused(th.resolve(Spelling::Keyword)).contains("d=0"));
+    assert!(refused(th.resolve(None, Spelling::Keyword)).contains("d=0"));
     let th = TheoryOptions {
         loss: LossKind::InfoNce,
         t: false,
@@ -149,7 +146,7 @@ fn zero_threads_zero_dimension_and_both_d_options_are_refused() {
         d: None,
         ..th
     };
-    assert!(refused(th.resolve(Spelling::Flag)).contains("closed form"));
+    assert!(refused(th.resolve(None, Spelling::Flag)).contains("closed form"));
 }
 
 #[test]
@@ -248,4 +245,63 @@ fn output_paths_are_checked_before_the_work() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, vec![std::ffi::OsString::from("D.npy")]);
+}
+
+/// `tau` and `within_view` for every registered loss, by the registry's rule: given to a loss
+/// that takes them, they reach its constructor; given to one that does not, or with a bad value,
+/// the message names the loss and the parameter, in both spellings.
+#[test]
+fn tau_and_within_view_follow_the_registry_for_every_loss() {
+    for sp in [Spelling::Flag, Spelling::Keyword] {
+        for &kind in LossKind::ALL {
+            let base = || {
+                let mut l = LossOptions::new(kind);
+                if kind.takes("t") {
+                    l.t = Some(1.0);
+                }
+                if kind.takes("tau") {
+                    l.tau = Some(0.5);
+                }
+                l
+            };
+            let loss = base().resolve(sp).unwrap();
+            assert_eq!(loss.kind(), kind);
+            // within_view
+            let mut l = base();
+            l.within_view = Some(0.5);
+            let r = l.resolve(sp);
+            if kind.takes("within_view") {
+                let loss = r.unwrap();
+                assert!(loss.params().contains(&("within_view", 0.5)), "{kind}");
+                l.within_view = Some(-1.0);
+                let e = refused(l.resolve(sp));
+                assert!(
+                    e.contains(kind.as_str()) && e.contains("within_view"),
+                    "{e}"
+                );
+            } else {
+                let e = refused(r);
+                assert!(
+                    e.contains(&format!("the {kind} loss takes"))
+                        && e.contains(&sp.name("within_view")),
+                    "{e}"
+                );
+            }
+            // tau
+            let mut l = base();
+            l.tau = Some(0.0);
+            let e = refused(l.resolve(sp));
+            assert!(e.contains(kind.as_str()) && e.contains("tau"), "{e}");
+            if kind.takes("tau") {
+                l.tau = None;
+                let e = refused(l.resolve(sp));
+                assert!(e.contains(&sp.name("tau")) && e.contains("required"), "{e}");
+                // train: t is the temperature.
+                let mut l = base();
+                l.t = l.tau.take();
+                let r = TrainOptions::new(4, l).resolve(sp).unwrap();
+                assert_eq!(r.loss, loss);
+            }
+        }
+    }
 }

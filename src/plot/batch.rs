@@ -143,6 +143,7 @@ pub fn batch_phase_map(out: &Path, n: usize, panels: &[BatchPanel]) -> Result<()
             .map(|e| e.clamp(1.5, n as f64 + 0.5))
             .collect();
         drawn.push(Panel {
+            x_values: None,
             x_clip: Some((1.5, n as f64 + 0.5)),
             title: p.title.clone(),
             x_title: "mini-batch size B".into(),

@@ -47,6 +47,9 @@ pub(crate) struct Panel {
     /// Cells are cut to this `x` range (e.g. batch sizes `2, 4, 8, 16` to `[1.5, 16.5]`, so
     /// that the last cell does not run to 20).
     pub x_clip: Option<(f64, f64)>,
+    /// Real `x` values of the columns instead of the grid's integer `ns` (e.g. a weight `W`);
+    /// the `x` ticks are then the usual decimal ones.
+    pub x_values: Option<Vec<f64>>,
 }
 
 /// Panels side by side with one colour bar.
@@ -94,7 +97,10 @@ impl Figure for HeatmapFigure {
         for (i, panel) in self.panels.iter().enumerate() {
             let rect = self.plot_rect(i);
             let g = &panel.grid;
-            let xs: Vec<f64> = g.ns.iter().map(|&n| n as f64).collect();
+            let xs: Vec<f64> = match &panel.x_values {
+                Some(x) => x.clone(),
+                None => g.ns.iter().map(|&n| n as f64).collect(),
+            };
             let (mut xe, ye) = (cell_edges(&xs), cell_edges(&g.ts));
             if let Some((a, b)) = panel.x_clip {
                 xe.iter_mut().for_each(|e| *e = e.clamp(a, b));
@@ -129,11 +135,13 @@ impl Figure for HeatmapFigure {
                 &Frame {
                     x_title: &panel.x_title,
                     y_title: &panel.y_title,
-                    x_ticks: Some(axes::integer_ticks(
-                        ax.x.0,
-                        ax.x.1,
-                        ((rect.x1 - rect.x0) / 90.0).round() as usize,
-                    )),
+                    x_ticks: panel.x_values.is_none().then(|| {
+                        axes::integer_ticks(
+                            ax.x.0,
+                            ax.x.1,
+                            ((rect.x1 - rect.x0) / 90.0).round() as usize,
+                        )
+                    }),
                     y_ticks: None,
                     grid: false,
                 },

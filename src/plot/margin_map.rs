@@ -129,6 +129,7 @@ pub fn margin_map(cells: &[MarginCell], out: &Path, title: Option<&str>) -> Resu
         markers: false,
     };
     let panel = Panel {
+        x_values: None,
         x_clip: None,
         title: title
             .map(str::to_string)

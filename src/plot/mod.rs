@@ -26,6 +26,7 @@ mod lines;
 mod margin_map;
 mod results;
 mod text;
+mod zoo;
 
 pub use batch::{batch_phase_map, batch_spread, BatchCell, BatchPanel, SpreadPoint};
 pub use curves::{
@@ -33,6 +34,7 @@ pub use curves::{
 };
 pub use margin_map::{margin_cells, margin_map, MarginCell, MarginMapOptions};
 pub use results::{read_results, ResultRow, ResultsTable};
+pub use zoo::{within_view_phase_map, zoo_agreement, WithinPoint, ZooPanel, ZooSeries};
 
 use crate::theory::{BiasMode, Optimum};
 use crate::{Error, Result};
@@ -180,6 +182,7 @@ pub fn phase_diagram(inputs: &[PanelInput], out: &Path, opts: &PhaseOptions) -> 
         let grid = grid_of(table, |r| Ok(r.s_pos))?;
         let overlays = table_overlays(table, &grid, opts.curves, heatmap::ON_VIRIDIS);
         panels.push(Panel {
+            x_values: None,
             x_clip: None,
             title: input
                 .title
@@ -320,6 +323,7 @@ pub fn theory_map(out: &Path, opts: &TheoryMapOptions) -> Result<()> {
         b => b.label(),
     };
     let panel = Panel {
+        x_values: None,
         x_clip: None,
         title: opts
             .title
@@ -362,6 +366,7 @@ pub fn batch_theory_map(out: &Path, n: usize, batches: &[usize], ts: &[f64]) -> 
     let ((b_lo, b_hi), _) = grid_extent(&grid);
     let overlays = batch::threshold_overlays(n, b_lo, b_hi);
     let panel = Panel {
+        x_values: None,
         x_clip: None,
         title: format!("Expected mini-batch loss, N = {n}, b = t: s₊*, w = (B−1)/(N−1)"),
         x_title: "mini-batch size B".into(),
@@ -477,6 +482,7 @@ pub fn diff_map(input: &PanelInput, out: &Path, opts: &DiffOptions) -> Result<()
     };
     let overlays = table_overlays(table, &grid, opts.curves, heatmap::ON_DIVERGING);
     let panel = Panel {
+        x_values: None,
         x_clip: None,
         title: input
             .title

@@ -164,6 +164,7 @@ mod tests {
             base_seed: 0,
             d_ratio: 1.0,
             ds: None,
+            within_view: None,
             run: RunOptions::default(),
             shard,
         }
@@ -202,6 +203,11 @@ mod tests {
             s_neg_std_in_batch: None,
             batch: None,
             batching: None,
+            within_view: None,
+            s_within: None,
+            s_within_theory: None,
+            beats_ccem: None,
+            ccem_global: None,
         }
     }
 

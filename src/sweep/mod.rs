@@ -14,6 +14,7 @@
 
 pub mod engine;
 pub mod merge;
+pub mod prediction;
 pub mod runner;
 pub mod store;
 pub mod summary;
@@ -145,10 +146,15 @@ pub struct SweepSpec {
     pub objective: LossKind,
     /// Batch sizes.
     pub ns: Vec<usize>,
-    /// Swept values (sigmoid scale `t`, or InfoNCE temperature `tau`).
+    /// Swept values: the sigmoid's scale `t`, or the temperature `tau` of a loss that has one;
+    /// one value, `0` by convention, for a loss with neither (`spectral`).
     pub ts: Vec<f64>,
-    /// Sigmoid bias as a function of `t` (ignored for InfoNCE).
+    /// Sigmoid bias as a function of `t` (ignored by a loss without a bias).
     pub bias: BiasMode,
+    /// The weight `W >= 0` of within-view negatives, for a loss that takes one (`sigmoid`,
+    /// `infonce`; SPEC §9.1). Absent from the `config.json` of older sweeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_view: Option<f64>,
     /// Seeds per cell.
     pub seeds: usize,
     /// Base seed.
@@ -221,23 +227,30 @@ impl SweepSpec {
         for &n in &self.ns {
             crate::error::check_batch(n)?;
         }
+        let kind = self.objective;
+        if !kind.takes("t") && !kind.takes("tau") && self.ts.len() > 1 {
+            return Err(Error::Config(format!(
+                "the {kind} loss has no temperature: give one value of --t"
+            )));
+        }
+        if self.within_view.is_some() && !kind.takes("within_view") {
+            return Err(Error::Config(format!(
+                "the {kind} loss takes no within-view weight (--within-view is for {})",
+                crate::loss::LossKind::ALL
+                    .iter()
+                    .filter(|k| k.takes("within_view"))
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        // Every value of the grid makes a valid loss (the loss's own checks and messages).
         for &t in &self.ts {
-            match self.objective {
-                LossKind::Sigmoid => {
-                    crate::error::check_scale("t", t)?;
-                    crate::error::check_bias("b", self.bias.bias(t))?;
-                }
-                kind if kind.takes("tau") => {
-                    crate::error::check_positive("tau", t)?;
-                }
-                kind => {
-                    if self.ts.len() > 1 {
-                        return Err(Error::Config(format!(
-                            "the {kind} loss has no temperature: give one value of --t"
-                        )));
-                    }
-                }
+            if kind.takes("t") {
+                crate::error::check_scale("t", t)?;
+                crate::error::check_bias("b", self.bias.bias(t))?;
             }
+            self.loss_at(t)?;
         }
         if self.seeds == 0 {
             return Err(Error::Config("--seeds must be >= 1".into()));
@@ -249,9 +262,17 @@ impl SweepSpec {
                     "the grid of dimensions --d must be non-empty, every d >= 1".into(),
                 ));
             }
-        } else if self.mode == Mode::Free && self.objective == LossKind::Sigmoid {
-            if let Some(&n) = self.ns.iter().find(|&&n| self.dim(n) < n) {
-                return Err(Error::DimensionTooSmall { n, d: self.dim(n) });
+        } else if self.mode == Mode::Free {
+            // Free embeddings are compared with the CCEM, which needs d >= N (d >= N - 1 at the
+            // simplex ETF): refuse a d_ratio that leaves a cell without its theory.
+            for &n in &self.ns {
+                let d = self.dim(n);
+                for &t in &self.ts {
+                    let loss = self.loss_at(t)?;
+                    if d < n && prediction::zoo_prediction(n, d, &loss, None, false).is_none() {
+                        return Err(Error::DimensionTooSmall { n, d });
+                    }
+                }
             }
         }
         let r = &self.run;
@@ -281,16 +302,7 @@ impl SweepSpec {
             crate::error::check_nonneg("neg_variance_weight", l)?;
         }
         if let Some(b) = self.run.batch {
-            let loss = match self.objective {
-                LossKind::Sigmoid => crate::loss::Loss::sigmoid(1.0, 1.0)?,
-                kind => crate::loss::Loss::build(
-                    kind,
-                    &crate::loss::LossParams {
-                        tau: kind.takes("tau").then_some(1.0),
-                        ..Default::default()
-                    },
-                )?,
-            };
+            let loss = self.loss_at(self.ts[0])?;
             for &n in &self.ns {
                 crate::batch::MiniBatch::new(n, b, self.run.batching, &loss)?;
             }
@@ -345,6 +357,7 @@ impl SweepSpec {
     ///     base_seed: 0,
     ///     d_ratio: 1.0,
     ///     ds: None,
+    ///     within_view: None,
     ///     run: RunOptions::default(),
     ///     shard: None,
     /// }
@@ -360,6 +373,25 @@ impl SweepSpec {
     pub fn check(self) -> Result<Valid<Self>> {
         self.validate()?;
         Ok(Valid::new_unchecked(self))
+    }
+
+    /// The loss at the swept value `t`: the sigmoid's scale (with the bias of `bias`), or the
+    /// temperature of a loss that has one; with the sweep's within-view weight. The loss is built
+    /// from the registry by its parameters' names ([`crate::loss::Loss::build`]), never by
+    /// matching on its kind.
+    ///
+    /// # Errors
+    /// A value the loss refuses (its message names the loss and the parameter).
+    pub fn loss_at(&self, t: f64) -> Result<crate::loss::Loss> {
+        let kind = self.objective;
+        let params = crate::loss::LossParams {
+            t: kind.takes("t").then_some(t),
+            b: kind.takes("b").then(|| self.bias.bias(t)),
+            tau: kind.takes("tau").then_some(t),
+            within_view: self.within_view,
+            relative_bias: None,
+        };
+        crate::loss::Loss::build(kind, &params)
     }
 
     /// The dimension used for batch size `n`.
@@ -392,10 +424,7 @@ impl SweepSpec {
                             n,
                             d,
                             t,
-                            b: match self.objective {
-                                LossKind::Sigmoid => Some(self.bias.bias(t)),
-                                _ => None,
-                            },
+                            b: self.objective.takes("b").then(|| self.bias.bias(t)),
                             seed_index: s,
                             seed: cell_seed(self.base_seed, n, s),
                         });

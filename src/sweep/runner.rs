@@ -1,12 +1,13 @@
 //! Running one cell: build the loss, train (free embeddings or the encoder), measure the result
 //! against the theory ([`Report`]), and return its row.
 
+use super::prediction::{as_optimum, beats_ccem, mean_within, zoo_prediction};
 use super::store::{ResultRow, RowStatus};
 use super::{Cell, Mode, SweepSpec};
 use crate::encoder::{self, EncoderConfig};
 use crate::error::Error;
 use crate::error::Result;
-use crate::loss::{ContrastiveLoss, Loss, LossKind};
+use crate::loss::{ContrastiveLoss, Loss};
 use crate::monitor::{Monitor, Unwatched};
 use crate::optim::{self, FreeConfig};
 use crate::report::Report;
@@ -18,20 +19,7 @@ use crate::valid::Valid;
 /// Only for a cell that is not one of a valid sweep's ([`SweepSpec::cells`] of a checked spec
 /// always gives a valid loss).
 pub fn cell_loss(spec: &SweepSpec, cell: &Cell) -> Result<Loss> {
-    match spec.objective {
-        LossKind::Sigmoid => Loss::sigmoid(cell.t, cell.b.unwrap_or(cell.t)),
-        // The grid's `t` is the temperature of a loss that has one.
-        kind => {
-            let tau = kind.takes("tau").then_some(cell.t);
-            Loss::build(
-                kind,
-                &crate::loss::LossParams {
-                    tau,
-                    ..Default::default()
-                },
-            )
-        }
-    }
+    spec.loss_at(cell.t)
 }
 
 /// What one training run ended with, whatever was trained.
@@ -115,10 +103,7 @@ pub fn run_cell_with(
                 return Err(interrupted(cell));
             }
             Trained {
-                b: match loss {
-                    Loss::Sigmoid(_) => Some(r.b),
-                    _ => None,
-                },
+                b: cell.b.map(|_| r.b),
                 diverged: r.termination.is_diverged(),
                 converged: Some(r.termination.is_converged()),
                 u: r.u,
@@ -142,7 +127,26 @@ pub fn run_cell_with(
     }
     // The theory of a mini-batch run is the optimum of the expected loss (SPEC §8).
     .with_training(mb, nvw > 0.0, &loss);
-    Ok(row(spec, cell, &loss, &tr, &report))
+    // Every loss is compared with its optimum on the CCEM (SPEC §9), through the trait.
+    let batch = mb.as_ref().map(|m| m.size());
+    let zoo = zoo_prediction(cell.n, cell.d, &loss, batch, nvw > 0.0);
+    let report = Report {
+        prediction: zoo.as_ref().map(|z| as_optimum(z, loss)),
+        ..report
+    };
+    let mut row = row(spec, cell, &loss, &tr, &report);
+    let full_batch = batch.is_none_or(|b| b >= cell.n) && nvw == 0.0;
+    row.within_view = spec.within_view;
+    if let (Some(z), true) = (&zoo, row.status == RowStatus::Ok) {
+        row.s_within = Some(mean_within(tr.u.view(), tr.v.view()));
+        row.s_within_theory = z.s_within.is_finite().then_some(z.s_within);
+        row.ccem_global = Some(z.global_optimum.is_some());
+        row.beats_ccem = (spec.mode == Mode::Free && full_batch && z.loss.is_finite())
+            .then(|| beats_ccem(tr.loss, z.loss));
+    } else if row.status == RowStatus::Ok {
+        row.s_within = Some(mean_within(tr.u.view(), tr.v.view()));
+    }
+    Ok(row)
 }
 
 /// The error of a cell stopped by its monitor.
@@ -201,5 +205,10 @@ fn row(spec: &SweepSpec, cell: &Cell, loss: &Loss, tr: &Trained, report: &Report
                 .batching
                 .unwrap_or(crate::batch::Batching::Shuffled)
         }),
+        within_view: None,
+        s_within: None,
+        s_within_theory: None,
+        beats_ccem: None,
+        ccem_global: None,
     }
 }

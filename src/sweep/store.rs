@@ -53,15 +53,15 @@ pub struct ResultRow {
     pub cell: usize,
     /// `free` or `encoder`.
     pub mode: Mode,
-    /// `sigmoid` or `infonce`.
+    /// The loss's name (`sigmoid`, `infonce`, `simclr`, ...).
     pub objective: LossKind,
     /// Batch size.
     pub n: usize,
     /// Dimension.
     pub d: usize,
-    /// Sigmoid scale `t`, or InfoNCE temperature `tau`.
+    /// Sigmoid scale `t`, or the temperature `tau` of a loss that has one (`0` for `spectral`).
     pub t: f64,
-    /// Sigmoid bias (final value if learnt); empty for InfoNCE.
+    /// Sigmoid bias (final value if learnt); empty for a loss without a bias.
     pub b: Option<f64>,
     /// Which of the sweep's seeds.
     pub seed_index: usize,
@@ -118,6 +118,24 @@ pub struct ResultRow {
     pub batch: Option<usize>,
     /// Mini-batch strategy (empty: the full batch).
     pub batching: Option<crate::batch::Batching>,
+    /// The weight `W` of within-view negatives (empty: none given; SPEC §9.1).
+    #[serde(default)]
+    pub within_view: Option<f64>,
+    /// Measured mean within-view similarity, of `u_i . u_j` and `v_i . v_j`, `i != j`.
+    #[serde(default)]
+    pub s_within: Option<f64>,
+    /// Theory: the within-view similarity of the predicted CCEM, `-(1-c*)/(N-1) + c*`.
+    #[serde(default)]
+    pub s_within_theory: Option<f64>,
+    /// Free embeddings, full batch: whether the run's loss is below the CCEM's minimal loss
+    /// `theory_loss` (beyond rounding, SPEC §9.8): it found a better point off the CCEM, a
+    /// finding rather than a miss. Both losses are in the row (`loss`, `theory_loss`).
+    #[serde(default)]
+    pub beats_ccem: Option<bool>,
+    /// Whether a theorem makes the predicted CCEM the optimum over all embeddings for `d >= N`
+    /// (SPEC §9.5); `false` where only the CCEM family is covered.
+    #[serde(default)]
+    pub ccem_global: Option<bool>,
 }
 
 /// The CSV header of [`ResultRow`].
@@ -154,13 +172,19 @@ pub fn header() -> Vec<&'static str> {
         "s_neg_std_in_batch",
         "batch",
         "batching",
+        "within_view",
+        "s_within",
+        "s_within_theory",
+        "beats_ccem",
+        "ccem_global",
     ]
 }
 
 /// Columns appended since the first layout (margin, margin_quantile, s_neg_std,
-/// s_neg_std_in_batch, batch, batching), newest last; a file may lack a suffix of them (it was
+/// s_neg_std_in_batch, batch, batching, within_view, s_within, s_within_theory, beats_ccem,
+/// ccem_global), newest last; a file may lack a suffix of them (it was
 /// written by an older ccem): it is still read (the missing values are empty) but not resumed.
-const APPENDED_COLUMNS: usize = 6;
+const APPENDED_COLUMNS: usize = 11;
 
 /// The results file of a sweep directory.
 #[derive(Debug)]
@@ -486,6 +510,7 @@ mod tests {
                 base_seed: 0,
                 d_ratio: 1.1,
                 ds: None,
+                within_view: None,
                 run: RunOptions {
                     lr: Some(0.05 / 3.0),
                     ..RunOptions::default()

@@ -30,8 +30,33 @@ pub struct FreeAgreement {
     pub max_s_pos_error: f64,
     /// Largest Gram distance to the theory's CCEM.
     pub max_gram_distance: f64,
-    /// The cells that miss, as `(n, t, seed_index)` (at most 50).
+    /// The cells that miss, as `(n, t, seed_index)` (at most 50). A cell that beats the CCEM
+    /// (`beats_ccem`) is a finding, not a miss.
     pub misses: Vec<(usize, f64, usize)>,
+    /// Cells whose free optimum has a lower loss than the CCEM's minimal loss (off the CCEM,
+    /// SPEC §9.8): findings about the theory, counted in neither `cells` nor `misses`.
+    pub beats_ccem: usize,
+    /// Those cells (at most 50), with both losses.
+    pub findings: Vec<Finding>,
+}
+
+/// A cell whose free optimum beats the CCEM prediction: a lower loss off the CCEM.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    /// Batch size.
+    pub n: usize,
+    /// The swept value (`t` or `tau`).
+    pub t: f64,
+    /// Which seed.
+    pub seed_index: usize,
+    /// The free optimum's loss.
+    pub loss: f64,
+    /// The CCEM's minimal loss.
+    pub theory_loss: f64,
+    /// Its measured `s_pos` and `s_neg`.
+    pub s_pos: f64,
+    /// Measured mean negative similarity.
+    pub s_neg: f64,
 }
 
 /// The measured `s_pos` over the cells of one theory region.
@@ -56,7 +81,7 @@ pub struct RegionStat {
 pub struct Summary {
     /// `free` or `encoder`.
     pub mode: Mode,
-    /// `sigmoid` or `infonce`.
+    /// The loss's name.
     pub objective: LossKind,
     /// Cells in this directory's shard.
     pub cells_total: usize,
@@ -87,23 +112,28 @@ pub fn summarize(spec: &SweepSpec, rows: &[ResultRow]) -> Summary {
         .filter(|r| r.status == RowStatus::Ok && r.s_pos.is_some())
         .collect();
     let free = (spec.mode == Mode::Free).then(|| {
-        // Only cells with a theory (`meets_theory` set) count; `d < N` cells have none.
-        let judged: Vec<&&ResultRow> = ok.iter().filter(|r| r.meets_theory.is_some()).collect();
+        // Only cells with a theory (`meets_theory` set) count; `d < N` cells have none. Cells
+        // that beat the CCEM are findings, neither hits nor misses.
+        let beats: Vec<&&ResultRow> = ok.iter().filter(|r| r.beats_ccem == Some(true)).collect();
+        let judged: Vec<&&ResultRow> = ok
+            .iter()
+            .filter(|r| r.meets_theory.is_some() && r.beats_ccem != Some(true))
+            .collect();
         let meets = judged
             .iter()
             .filter(|r| r.meets_theory == Some(true))
             .count();
-        let max_err = ok
+        let max_err = judged
             .iter()
             .filter_map(|r| Some((r.s_pos? - r.s_pos_theory?).abs()))
             .fold(0.0, f64::max);
-        let max_gd = ok
+        let max_gd = judged
             .iter()
             .filter_map(|r| r.gram_distance_to_theory)
             .fold(0.0, f64::max);
         FreeAgreement {
             cells: judged.len(),
-            without_theory: ok.len() - judged.len(),
+            without_theory: ok.len() - judged.len() - beats.len(),
             meets,
             fraction: if judged.is_empty() {
                 f64::NAN
@@ -112,11 +142,25 @@ pub fn summarize(spec: &SweepSpec, rows: &[ResultRow]) -> Summary {
             },
             max_s_pos_error: max_err,
             max_gram_distance: max_gd,
-            misses: ok
+            misses: judged
                 .iter()
                 .filter(|r| r.meets_theory == Some(false))
                 .take(50)
                 .map(|r| (r.n, r.t, r.seed_index))
+                .collect(),
+            beats_ccem: beats.len(),
+            findings: beats
+                .iter()
+                .take(50)
+                .map(|r| Finding {
+                    n: r.n,
+                    t: r.t,
+                    seed_index: r.seed_index,
+                    loss: r.loss.unwrap_or(f64::NAN),
+                    theory_loss: r.theory_loss.unwrap_or(f64::NAN),
+                    s_pos: r.s_pos.unwrap_or(f64::NAN),
+                    s_neg: r.s_neg.unwrap_or(f64::NAN),
+                })
                 .collect(),
         }
     });
@@ -201,6 +245,19 @@ impl Summary {
                     .join(", ");
                 s += "\n\n";
             }
+        }
+        if let Some(f) = self.free.as_ref().filter(|f| f.beats_ccem > 0) {
+            s += &format!(
+                "**Findings: {} cells where free embeddings beat the CCEM prediction** (a lower loss off the CCEM, SPEC §9.8; not misses):\n\n| N | t | seed | free loss | CCEM loss | s_pos | s_neg |\n|---|---|---|---|---|---|---|\n",
+                f.beats_ccem
+            );
+            for c in &f.findings {
+                s += &format!(
+                    "| {} | {:.4} | {} | {:.6} | {:.6} | {:.4} | {:.4} |\n",
+                    c.n, c.t, c.seed_index, c.loss, c.theory_loss, c.s_pos, c.s_neg
+                );
+            }
+            s += "\n";
         }
         if let Some(f) = self.free.as_ref().filter(|f| f.without_theory > 0) {
             s += &format!(

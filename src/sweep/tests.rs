@@ -25,6 +25,7 @@ fn spec(mode: Mode) -> SweepSpec {
         base_seed: 7,
         d_ratio: 1.0,
         ds: None,
+        within_view: None,
         run: RunOptions::default(),
         shard: None,
     }
@@ -65,6 +66,11 @@ fn fake(cell: &Cell) -> ResultRow {
         s_neg_std_in_batch: None,
         batch: None,
         batching: None,
+        within_view: None,
+        s_within: None,
+        s_within_theory: None,
+        beats_ccem: None,
+        ccem_global: None,
     }
 }
 

@@ -36,12 +36,13 @@
 
 pub mod batch;
 mod bias;
+pub mod record;
 pub mod zoo;
 pub use batch::BatchOptimum;
 pub use bias::BiasMode;
 
 use crate::error::{check_batch, check_positive, Result};
-use crate::loss::{ContrastiveLoss, Loss, LossKind};
+use crate::loss::{Loss, LossKind};
 use crate::numerics::{log_sigmoid, sigmoid, softplus};
 use serde::{Deserialize, Serialize};
 
@@ -228,32 +229,42 @@ impl Optimum {
     /// The optimum of `loss` for `n` pairs.
     ///
     /// # Errors
-    /// `N < 2` ([`crate::Error::BatchTooSmall`]); a loss this theory does not cover (SigLIP's
-    /// sigmoid loss and CLIP's InfoNCE without within-view negatives are).
+    /// `N < 2` ([`crate::Error::BatchTooSmall`]); a loss whose CCEM optimum is not its optimum
+    /// over all embeddings (the spectral loss, SPEC §9.5: see [`zoo::optimum`] for its CCEM
+    /// optimum).
     pub fn of(n: usize, loss: &Loss) -> Result<Self> {
         check_batch(n)?;
         Self::covered(n, loss).ok_or_else(|| {
             crate::error::Error::Config(format!(
-                "the optimum of the {} loss{} is not in this theory (SPEC §3 covers the sigmoid \
-                 loss and InfoNCE without within-view negatives)",
+                "the CCEM optimum of the {} loss is not its optimum over all embeddings (SPEC \
+                 §9.5; its optimum on the CCEM is theory::zoo::optimum, `ccem theory --loss {}`)",
                 loss.name(),
-                if loss.params().iter().any(|(k, _)| *k == "within_view") {
-                    " with within-view negatives"
-                } else {
-                    ""
-                }
+                loss.name()
             ))
         })
     }
 
-    /// [`Optimum::of`] for `n >= 2` (not checked), or `None` for a loss this theory does not
-    /// cover.
+    /// [`Optimum::of`] for `n >= 2` (not checked), or `None` for a loss whose CCEM optimum no
+    /// theorem makes the optimum over all embeddings ([`zoo::ZooOptimum::global_optimum`]).
+    /// Every loss goes through its CCEM theory ([`zoo::ZooLoss::from_loss`], [`zoo::optimum`]):
+    /// the sigmoid loss and InfoNCE without within-view negatives get exactly §3's optimum.
     pub fn covered(n: usize, loss: &Loss) -> Option<Self> {
-        match *loss {
-            Loss::Sigmoid(s) if s.is_plain() => Some(Self::sigmoid_unchecked(n, s.t, s.b)),
-            Loss::InfoNce(i) if i.within == 0.0 => Some(Self::infonce_unchecked(n, i.tau)),
-            _ => None,
-        }
+        Self::covered_batch(n, loss, None).ok().flatten()
+    }
+
+    /// [`Optimum::covered`] of the expected loss over mini-batches of `batch` (SPEC §8, §9.4).
+    fn covered_batch(n: usize, loss: &Loss, batch: Option<usize>) -> Result<Option<Self>> {
+        let o = zoo::optimum(&zoo::ZooLoss::from_loss(loss)?, n, batch)?;
+        Ok(o.global_optimum.map(|_| Optimum {
+            n,
+            objective: *loss,
+            c_star: o.c,
+            delta_star: o.delta,
+            s_pos: o.s_pos,
+            s_neg: o.s_neg,
+            loss: o.loss,
+            phase: o.phase,
+        }))
     }
 
     /// The exact optimum of the sigmoid loss with scale `t` and bias `b` (SPEC §3).
@@ -365,7 +376,7 @@ impl Optimum {
         Ok(Self::infonce_unchecked(n, tau))
     }
 
-    fn infonce_unchecked(n: usize, tau: f64) -> Self {
+    pub(crate) fn infonce_unchecked(n: usize, tau: f64) -> Self {
         let nm1 = (n - 1) as f64;
         Optimum {
             n,
@@ -429,11 +440,8 @@ impl Serialize for Optimum {
 /// # Ok::<(), ccem::Error>(())
 /// ```
 pub fn predict(n: usize, d: usize, loss: &Loss) -> Option<Optimum> {
-    let covered = match loss.kind() {
-        LossKind::InfoNce => d + 1 >= n,
-        _ => d >= n,
-    };
-    if n >= 2 && covered {
+    let needed = zoo::needed_dimension(zoo::family_of(loss.kind()), n);
+    if n >= 2 && d >= needed {
         Optimum::covered(n, loss)
     } else {
         None
@@ -457,15 +465,12 @@ pub fn predict(n: usize, d: usize, loss: &Loss) -> Option<Optimum> {
 /// # Errors
 /// `batch` outside `2..=n`; InfoNCE with `batch < n` (it has no weighted equivalent).
 pub fn predict_batch(n: usize, d: usize, loss: &Loss, batch: usize) -> Result<Option<Optimum>> {
-    let w = batch::negative_weight(n, batch)?;
-    match *loss {
-        _ if batch == n => Ok(predict(n, d, loss)),
-        Loss::Sigmoid(s) if s.is_plain() => {
-            Ok((d >= n).then(|| Optimum::sigmoid_weighted_unchecked(n, s.t, s.b, w)))
-        }
-        Loss::InfoNce(_) => Err(batch::infonce_expected_error()),
-        _ => Ok(None),
+    batch::check_mini_batch(n, batch)?;
+    if batch == n {
+        return Ok(predict(n, d, loss));
     }
+    let optimum = Optimum::covered_batch(n, loss, Some(batch))?;
+    Ok(optimum.filter(|_| d >= zoo::needed_dimension(zoo::family_of(loss.kind()), n)))
 }
 
 /// `g(c) = log 2 + log sigmoid(a) - log(N-2) - log sigmoid(beta)`, with

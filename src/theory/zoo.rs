@@ -51,6 +51,7 @@ use super::{
     Phase,
 };
 use crate::error::{check_batch, Error, Result};
+use crate::loss::{ContrastiveLoss, Loss, LossKind};
 use crate::numerics::{log_sigmoid, sigmoid, softplus};
 use serde::Serialize;
 
@@ -84,6 +85,39 @@ enum Kind {
 
 /// The names [`ZooLoss::new`] accepts, in the order of SPEC §9.
 pub const NAMES: [&str; 6] = ["simclr", "dcl", "dhel", "spectral", "sigmoid", "infonce"];
+
+/// The additive losses of the zoo (Lee et al.'s Def. 3.2); the others are InfoNCE-based.
+const ADDITIVE: [&str; 2] = ["spectral", "sigmoid"];
+
+/// The family of a registered loss (Lee et al. 2025, Definitions 3.1 and 3.2): which CCEM
+/// theory applies to it, with no loss's parameters needed.
+pub fn family_of(kind: LossKind) -> Family {
+    if ADDITIVE.contains(&kind.as_str()) {
+        Family::Additive
+    } else {
+        Family::InfoNceBased
+    }
+}
+
+/// The dimension `d` from which the CCEM optimum of a loss of `family` is its optimum over all
+/// embeddings of `N` pairs (SPEC §9.5): `N - 1` for the InfoNCE-based losses (the simplex ETF
+/// lives in `N - 1` dimensions), `N` for the additive ones (Lee, Chang, Sohn 2024).
+pub fn needed_dimension(family: Family, n: usize) -> usize {
+    match family {
+        Family::InfoNceBased => n.saturating_sub(1),
+        Family::Additive => n,
+    }
+}
+
+/// The error for a mini-batch optimum asked of an InfoNCE-based loss (SPEC §9.4), naming it.
+pub fn no_weighted_form(loss: &str) -> Error {
+    Error::Config(format!(
+        "the expected mini-batch loss has a closed form (negatives weighted by (B-1)/(N-1)) only \
+         for the additive losses ({}); the {loss} loss is InfoNCE-based and has no weighted \
+         equivalent: train it with batching shuffled, fixed, all or hardest",
+        ADDITIVE.join(", ")
+    ))
+}
 
 /// A parameter error that names the loss and the parameter.
 fn param_error(loss: &str, name: &str, value: f64, requirement: &str) -> Error {
@@ -288,6 +322,24 @@ impl ZooLoss {
         Self::new(name, tau, t, b, within)
     }
 
+    /// The CCEM function of a registered loss with its parameters: the one place a registry
+    /// loss is mapped to its theory (through its name and [`ContrastiveLoss::params`], so no
+    /// loss kind is matched here).
+    ///
+    /// ```
+    /// use ccem::theory::zoo::ZooLoss;
+    /// use ccem::Loss;
+    /// assert_eq!(ZooLoss::from_loss(&Loss::infonce(0.5)?)?, ZooLoss::infonce(0.5, 0.0)?);
+    /// assert_eq!(ZooLoss::from_loss(&Loss::sigmoid(2.0, 1.0)?)?, ZooLoss::sigmoid(2.0, 1.0, 0.0)?);
+    /// # Ok::<(), ccem::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// A loss the zoo does not know (none today: every registered loss has its CCEM theory).
+    pub fn from_loss(loss: &Loss) -> Result<Self> {
+        Self::from_params(loss.name(), &loss.params())
+    }
+
     /// The loss's name (one of [`NAMES`]).
     pub fn name(&self) -> &'static str {
         match self.0 {
@@ -302,9 +354,10 @@ impl ZooLoss {
 
     /// Its family (Lee et al. 2025, Definitions 3.1 and 3.2).
     pub fn family(&self) -> Family {
-        match self.0 {
-            Kind::Spectral | Kind::Sigmoid { .. } => Family::Additive,
-            _ => Family::InfoNceBased,
+        if ADDITIVE.contains(&self.name()) {
+            Family::Additive
+        } else {
+            Family::InfoNceBased
         }
     }
 
@@ -344,11 +397,7 @@ impl ZooLoss {
         match self.0 {
             Kind::Sigmoid { .. } => super::batch::negative_weight(n, batch),
             Kind::Spectral => Ok(1.0),
-            _ => Err(Error::Config(format!(
-                "loss {}: the expected mini-batch loss has a closed form only for the additive \
-                 losses (sigmoid, spectral); an InfoNCE-based loss has no weighted equivalent",
-                self.name()
-            ))),
+            _ => Err(no_weighted_form(self.name())),
         }
     }
 
@@ -780,6 +829,15 @@ pub fn optimum(loss: &ZooLoss, n: usize, batch: Option<usize>) -> Result<ZooOpti
             within_view: 0.0,
         } => {
             let o = Optimum::sigmoid_weighted_unchecked(n, t, b, wv);
+            (o.c_star, o.phase, o.loss)
+        }
+        // CLIP's InfoNCE: the simplex ETF, its loss in the closed form of SPEC §3 (so the
+        // records of `ccem theory --loss infonce` stay bitwise those of [`Optimum::infonce`]).
+        Kind::InfoNce {
+            tau,
+            within_view: 0.0,
+        } => {
+            let o = Optimum::infonce_unchecked(n, tau);
             (o.c_star, o.phase, o.loss)
         }
         _ => {

@@ -8,6 +8,7 @@ use super::server::{Call, Reply, State, MAX_BODY};
 use crate::cli::output::{write_records, Format};
 use ccem::geometry::inspect::{inspect, InspectConfig};
 use ccem::matrix::Matrix;
+use ccem::theory::record::SigmoidRecord;
 use ccem::theory::{batch::negative_weight, BiasMode, Optimum};
 use serde::Serialize;
 use serde_json::json;
@@ -134,26 +135,6 @@ fn theory_input(call: &Call) -> Answer<TheoryInput> {
     Ok(input)
 }
 
-/// One cell of the sigmoid theory: the keys of `ccem theory --format json`.
-#[derive(Serialize)]
-struct SigmoidRecord {
-    n: usize,
-    t: f64,
-    b: f64,
-    c_star: f64,
-    delta_star: f64,
-    s_pos: f64,
-    s_neg: f64,
-    loss: f64,
-    phase: ccem::Phase,
-    t_etf_boundary: Option<f64>,
-    t_antipodal_boundary: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    batch: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    w: Option<f64>,
-}
-
 /// `GET /api/theory?loss=&n=&t=&b=|rb=&tau=&batch=&d=`: the optimum (the record of
 /// `ccem theory --format json` and its table), the curve `l(c)`, the Gram matrix of the optimal
 /// CCEM and, for `d` below what the CCEM needs, the margin bound.
@@ -175,21 +156,7 @@ fn theory_answer(call: &Call) -> Answer<Reply> {
             // As `ccem theory`: the boundaries in (0, inf) (SPEC §3.2).
             let etf = mode.etf_boundary_weighted(n, w);
             let anti = mode.antipodal_boundary_weighted(n, w);
-            let r = SigmoidRecord {
-                n,
-                t,
-                b,
-                c_star: o.c_star,
-                delta_star: o.delta_star,
-                s_pos: o.s_pos,
-                s_neg: o.s_neg,
-                loss: o.loss,
-                phase: o.phase,
-                t_etf_boundary: etf,
-                t_antipodal_boundary: anti,
-                batch: inp.batch,
-                w: inp.batch.map(|_| w),
-            };
+            let r = SigmoidRecord::from_parts(&o, t, b, (etf, anti), inp.batch, Some(w));
             (
                 serde_json::to_value(&r).map_err(bad)?,
                 observe::curve(n, Some((t, b, w)), None),
