@@ -27,7 +27,7 @@
 //! # Speed
 //! One run allocates everything once ([`Encoder::new`]). Per step it does `28 N d^2 + 6 N^2 d`
 //! flops of matrix products (two layers) and the `N^2` sigmoids of `dL/dS` in a vectorised kernel
-//! ([`ContrastiveLoss::grad_s`](crate::loss::ContrastiveLoss::grad_s)). The kernel of each product is chosen by size
+//! ([`ContrastiveLoss::grad_s`]). The kernel of each product is chosen by size
 //! ([`GemmKernel::Auto`], `gemm.rs`): below [`BLOCKED_MIN_MACS`] multiply-adds (the paper's
 //! `N, d <= 50` and somewhat beyond) a packing-free register-tiled kernel on the calling thread
 //! (70-85 GFLOP/s in `f32` at these sizes; about 3 us per step at `N = d = 10`, 15 us at 25 and

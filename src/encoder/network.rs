@@ -11,7 +11,10 @@
 //! `E_i = H_{L,i} / max(||H_{L,i}||, 1e-12)`, `U = E[0..N]`, `V = E[N..2N]`, `S = U V^T`.
 //!
 //! # Backward (SPEC §1, "Gradients")
-//! `G = dL/dS` from [`Loss::value_grad_s`]; `dL/dU = G V`, `dL/dV = G^T U`; through the
+//! `G = dL/dS` from [`Loss::value_grad_s`]; `dL/dU = G V`, `dL/dV = G^T U`. A loss of the joint
+//! views ([`Views::Joint`], SPEC §1.0) reads `K = E E^T` over the `2N` views instead (formed
+//! in each forward pass once such a loss was evaluated), and `dL/dE = (G + G^T) E` with
+//! `G = dL/dK`. Then through the
 //! normalisation `dL/dy = (I - e e^T)(dL/de) / ||y||` when `||y|| > eps`, else `(dL/de) / eps`
 //! (the normalisation is then the linear map `y / eps`); through each ReLU
 //! `dL/dZ_l = dL/dH_l . [H_l > 0]` (the subgradient `0` at `0`, as PyTorch); and
