@@ -3,8 +3,8 @@
 //! the library's message), and returns the same record as the command line's `--format json`
 //! together with its `--format table` text.
 
+use super::http::{Call, Reply, MAX_BODY};
 use super::observe;
-use super::server::{Call, Reply, State, MAX_BODY};
 use crate::cli::output::{write_records, Format};
 use ccem::geometry::inspect::{inspect, InspectConfig};
 use ccem::matrix::Matrix;
@@ -50,13 +50,13 @@ fn table<T: Serialize>(r: &T) -> String {
 }
 
 /// `GET /api/info`: what the page needs to know about this server.
-pub fn info(state: &State) -> Reply {
+pub fn info(data_dir: Option<&Path>) -> Reply {
     Reply::json(&json!({
         "version": env!("CARGO_PKG_VERSION"),
         "losses": ccem::LossKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
         "theory_losses": THEORY_LOSSES,
         "max_file_bytes": MAX_FILE,
-        "data_dir": state.data_dir.is_some(),
+        "data_dir": data_dir.is_some(),
         "max_runs": super::train::MAX_RUNS,
         "batchings": ["shuffled", "fixed", "all", "hardest", "expected"],
     }))
@@ -355,8 +355,8 @@ fn inspect_upload_answer(call: &Call) -> Answer<Reply> {
 
 /// A path under `--data-dir`: relative, inside the directory after resolving links, a regular
 /// file, at most [`MAX_FILE`] bytes.
-fn data_file(state: &State, rel: &str) -> Answer<PathBuf> {
-    let Some(root) = &state.data_dir else {
+fn data_file(data_dir: Option<&Path>, rel: &str) -> Answer<PathBuf> {
+    let Some(root) = data_dir else {
         return Err(Reply::error(
             403,
             "reading files by path needs `ccem explore --data-dir DIR`; upload them instead",
@@ -399,12 +399,12 @@ fn data_file(state: &State, rel: &str) -> Answer<PathBuf> {
 }
 
 /// `GET /api/inspect?u=&v=&...`: inspect two files under `--data-dir`.
-pub fn inspect_path(call: &Call, state: &State) -> Reply {
+pub fn inspect_path(call: &Call, data_dir: Option<&Path>) -> Reply {
     (|| {
         let cfg = inspect_config(call)?;
         let u = call.get("u").ok_or_else(|| bad("u (a path) is required"))?;
         let v = call.get("v").ok_or_else(|| bad("v (a path) is required"))?;
-        let (pu, pv) = (data_file(state, u)?, data_file(state, v)?);
+        let (pu, pv) = (data_file(data_dir, u)?, data_file(data_dir, v)?);
         inspect_answer(read(&pu, u)?, read(&pv, v)?, &cfg)
     })()
     .unwrap_or_else(|r| r)
@@ -414,12 +414,12 @@ pub fn inspect_path(call: &Call, state: &State) -> Reply {
 const MAX_LISTED: usize = 500;
 
 /// `GET /api/files`: the `.npy`/`.csv` files under `--data-dir` (two levels deep).
-pub fn files(state: &State) -> Reply {
-    let Some(root) = &state.data_dir else {
+pub fn files(data_dir: Option<&Path>) -> Reply {
+    let Some(root) = data_dir else {
         return Reply::json(&json!({ "files": [] }));
     };
     let mut out: Vec<String> = Vec::new();
-    let mut dirs = vec![(root.clone(), 0)];
+    let mut dirs = vec![(root.to_path_buf(), 0)];
     while let Some((dir, depth)) = dirs.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;

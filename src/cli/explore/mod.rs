@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod http;
 pub mod observe;
 pub mod server;
 pub mod train;

@@ -6,9 +6,9 @@
 //! not `http://` + that `Host` is refused with 403, which stops DNS rebinding and cross-site
 //! requests; bodies are capped at [`MAX_BODY`]; every malformed request gets a 4xx with a message.
 
+use super::http::{common_headers, Call, Reply, MAX_BODY};
 use super::{api, assets, train};
 use anyhow::{Context, Result};
-use serde_json::Value;
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -22,9 +22,6 @@ use tiny_http::{Header, Method, Request, Response, StatusCode};
 /// [`train::MAX_RUNS`]). With tiny_http's accept queue, more concurrent clients wait their turn
 /// instead of being dropped.
 pub const WORKERS: usize = 8;
-
-/// The largest request body: an upload of `U` and `V` together.
-pub const MAX_BODY: usize = 64 << 20;
 
 /// A running server.
 pub struct Server {
@@ -149,64 +146,6 @@ fn worker(http: &tiny_http::Server, state: &Arc<State>) {
             Ok(None) => {}
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
-    }
-}
-
-/// An answer: a status and a body.
-pub struct Reply {
-    status: u16,
-    content_type: &'static str,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    /// `200` with a JSON body.
-    pub fn json(v: &Value) -> Reply {
-        Reply {
-            status: 200,
-            content_type: "application/json",
-            body: serde_json::to_vec(v).unwrap_or_default(),
-        }
-    }
-
-    /// An error `status` with `{"error": message}`.
-    pub fn error(status: u16, message: impl Into<String>) -> Reply {
-        Reply {
-            status,
-            content_type: "application/json",
-            body: serde_json::to_vec(&serde_json::json!({ "error": message.into() }))
-                .unwrap_or_default(),
-        }
-    }
-
-    fn asset(content_type: &'static str, body: &'static [u8]) -> Reply {
-        Reply {
-            status: 200,
-            content_type,
-            body: body.to_vec(),
-        }
-    }
-}
-
-/// A request as the handlers see it: method, path, decoded query, body.
-pub struct Call<'a> {
-    /// The path without the query.
-    pub path: &'a str,
-    /// The query's `key=value` pairs, percent-decoded.
-    pub query: Vec<(String, String)>,
-    /// The body (empty for `GET`).
-    pub body: Vec<u8>,
-}
-
-impl Call<'_> {
-    /// The query value of `key`, if given (and not empty).
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.trim().is_empty())
     }
 }
 
@@ -367,41 +306,22 @@ fn route(method: &Method, call: &Call, state: &State) -> Reply {
             Some((ct, body)) => Reply::asset(ct, body),
             None => Reply::error(404, format!("no page '{p}'")),
         },
-        (Method::Get, "/api/info") => api::info(state),
+        (Method::Get, "/api/info") => api::info(state.data_dir.as_deref()),
         (Method::Get, "/api/theory") => api::theory(call),
         (Method::Get, "/api/phase") => api::phase(call),
         (Method::Post, "/api/inspect") => api::inspect_upload(call),
-        (Method::Get, "/api/inspect") => api::inspect_path(call, state),
-        (Method::Get, "/api/files") => api::files(state),
-        (Method::Post, "/api/train") => train::start(call, state),
+        (Method::Get, "/api/inspect") => api::inspect_path(call, state.data_dir.as_deref()),
+        (Method::Get, "/api/files") => api::files(state.data_dir.as_deref()),
+        (Method::Post, "/api/train") => train::start(call, &state.runs),
         (Method::Post, p) if p.starts_with("/api/train/") && p.ends_with("/stop") => {
             let id = &p["/api/train/".len()..p.len() - "/stop".len()];
-            train::stop(id, state)
+            train::stop(id, &state.runs)
         }
         (_, p) => Reply::error(
             if p.starts_with("/api/") { 404 } else { 405 },
             format!("no endpoint {method} {p}"),
         ),
     }
-}
-
-/// The headers every answer carries: no sniffing, no framing by other sites, only this server's
-/// scripts and styles.
-pub fn common_headers() -> Vec<Header> {
-    [
-        ("X-Content-Type-Options", "nosniff"),
-        ("X-Frame-Options", "DENY"),
-        ("Referrer-Policy", "no-referrer"),
-        ("Cache-Control", "no-store"),
-        (
-            "Content-Security-Policy",
-            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
-             frame-ancestors 'none'",
-        ),
-    ]
-    .iter()
-    .filter_map(|(k, v)| Header::from_bytes(k.as_bytes(), v.as_bytes()).ok())
-    .collect()
 }
 
 fn respond(req: Request, r: Reply) {

@@ -7,7 +7,7 @@
 //! are parsed by the command line's own parser and configuration, so a run here is the run of
 //! the command shown on the page, and its final record is that of `ccem optimize --format json`.
 
-use super::server::{common_headers, Call, Reply, State};
+use super::http::{common_headers, Call, Reply};
 use crate::cli::optimize::OptimizeArgs;
 use ccem::geometry::QuantileLevel;
 use ccem::monitor::{Monitor, StepProgress};
@@ -223,7 +223,7 @@ fn argv(body: &[u8]) -> Result<Vec<String>, Reply> {
 /// `POST /api/train` with `{flag: value}`: checks the options as `ccem optimize` does, starts the
 /// run and answers `{id, command, theory}` (the theory's `s_pos`, `s_neg` and margin for the
 /// dashed lines, at the starting `t`, `b`).
-pub fn start(call: &Call, state: &State) -> Reply {
+pub fn start(call: &Call, runs: &Runs) -> Reply {
     let argv = match argv(&call.body) {
         Ok(a) => a,
         Err(r) => return r,
@@ -249,7 +249,6 @@ pub fn start(call: &Call, state: &State) -> Reply {
     let prediction = ccem::Report::unmeasured(cfg.n, cfg.d, &cfg.loss)
         .with_training(cfg.batch, cfg.neg_variance_weight > 0.0, &cfg.loss)
         .prediction;
-    let runs = &state.runs;
     let Ok(mut table) = runs.runs.lock() else {
         return Reply::error(500, "the run table is poisoned");
     };
@@ -335,8 +334,8 @@ fn shell_word(s: &str) -> String {
 }
 
 /// `POST /api/train/{id}/stop`.
-pub fn stop(id: &str, state: &State) -> Reply {
-    match state.runs.get(id) {
+pub fn stop(id: &str, runs: &Runs) -> Reply {
+    match runs.get(id) {
         Some(r) => {
             r.stop();
             Reply::json(&json!({ "id": id, "stopping": true }))
