@@ -11,11 +11,11 @@
 //! cargo bench --bench loss_f32 -- kernels     # the shoot-out alone
 //! ```
 
+use ccem::base::sgemm::{sgemm_with, Kernel};
 use ccem::base::Real;
 use ccem::loss::driver::{value_grad as blocked_loss_grad, value_grad as blocked_loss_grad_f32};
 use ccem::loss::evaluate::default_block;
 use ccem::loss::precision::{normalize_rows_f32, Precision};
-use ccem::loss::sgemm::{sgemm_with, Kernel};
 use ccem::loss::{BlockOptions, Loss};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};

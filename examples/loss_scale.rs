@@ -17,9 +17,9 @@
 //! Peak memory is the process's high-water mark (`VmHWM` of `/proc/self/status`), so run one
 //! path per process (the scripts `bench/loss_scale.sh` and `bench/loss_vs_torch.py` do).
 
+use ccem::base::sgemm::sgemm;
 use ccem::loss::driver::{value_grad as blocked_loss_grad, value_grad as blocked_loss_grad_f32};
 use ccem::loss::precision::normalize_rows_f32;
-use ccem::loss::sgemm::sgemm;
 use ccem::loss::{loss_grad_uv, normalize_rows, BlockOptions, Loss};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, Axis};

@@ -1126,6 +1126,10 @@ pub struct InspectOptions {
     pub quantile: Option<String>,
     /// Rows per block.
     pub block: usize,
+    /// A registry loss to evaluate too (its name), with `t`, `b`, `tau` as it takes them.
+    pub loss: Option<String>,
+    /// The within-view weight `W` of that loss (`sigmoid`, `infonce`).
+    pub within_view: Option<f64>,
 }
 
 /// `inspect`'s default `t` (SigLIP's initial scale).
@@ -1144,6 +1148,8 @@ impl Default for InspectOptions {
             precision: None,
             quantile: None,
             block: DEFAULT_INSPECT_BLOCK,
+            loss: None,
+            within_view: None,
         }
     }
 }
@@ -1153,7 +1159,8 @@ impl InspectOptions {
     /// [`crate::geometry::inspect::inspect_with`]).
     ///
     /// # Errors
-    /// An invalid `t`, `b`, `tau`, quantile level, precision, quantile mode or `block = 0`.
+    /// An invalid `t`, `b`, `tau`, quantile level, precision, quantile mode or `block = 0`; an
+    /// unknown loss name, or a parameter the named loss refuses (`within_view`).
     pub fn resolve(&self, sp: Spelling) -> Result<InspectConfig> {
         let b = match &self.b {
             None => None,
@@ -1181,6 +1188,30 @@ impl InspectOptions {
             .as_deref()
             .map(str::parse::<QuantileMode>)
             .transpose()?;
+        // The named loss takes inspect's t, b and tau as far as it uses them.
+        let loss = match self.loss.as_deref() {
+            None => {
+                if self.within_view.is_some() {
+                    return Err(config(format!(
+                        "{} needs {}: it is the within-view weight of that loss",
+                        sp.name("within_view"),
+                        sp.name("loss")
+                    )));
+                }
+                None
+            }
+            Some(name) => {
+                let kind: LossKind = name.parse()?;
+                let params = LossParams {
+                    t: kind.takes("t").then_some(self.t),
+                    b: kind.takes("b").then_some(b.unwrap_or(self.t)),
+                    relative_bias: None,
+                    tau: kind.takes("tau").then_some(self.tau),
+                    within_view: self.within_view,
+                };
+                Some(Loss::build(kind, &params)?)
+            }
+        };
         Ok(InspectConfig {
             t: self.t,
             b,
@@ -1191,6 +1222,7 @@ impl InspectOptions {
             precision,
             quantile,
             parallel: true,
+            loss,
         })
     }
 }

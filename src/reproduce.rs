@@ -285,7 +285,9 @@ fn batch_run(
     bias: f64,
 ) -> Result<BatchRun> {
     use crate::batch::MiniBatch;
-    use crate::{optimize, FreeConfig, Loss, Report};
+    use crate::loss::Loss;
+    use crate::optim::{optimize, FreeConfig};
+    use crate::report::Report;
     let loss = Loss::sigmoid(t, bias)?;
     let mut cfg = FreeConfig::new(n, n, loss, 0);
     cfg.batch = Some(MiniBatch::new(n, batch, Some(batching), &loss)?);

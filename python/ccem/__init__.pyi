@@ -130,6 +130,8 @@ def inspect(
     precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
     quantile: Optional[Literal["exact", "histogram"]] = None,
     block: int = 1024,
+    loss: Optional[str] = None,
+    within_view: Optional[float] = None,
 ) -> dict[str, Any]:
     """Measure (U, V) against the CCEM and the theory: the keys of `ccem inspect --format json`."""
 

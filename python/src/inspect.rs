@@ -26,7 +26,9 @@ const _: () = assert!(
 /// ``b``; ``infonce_loss`` at ``tau``, the sum of both cross-entropies = 2x open_clip's
 /// ``ClipLoss``, and ``infonce_loss_clip``, the same in CLIP's convention), the theory's
 /// prediction for ``N``, ``d``, ``t``, ``b`` (``theory_*``; ``None`` for ``d < N``), the Gram
-/// distance to it and ``meets_theory``. SigLIP's ``logit_scale`` is ``t`` and its
+/// distance to it and ``meets_theory``, and Thm 5.2's ``alignment_slack``
+/// ``1 + s_neg_mean + 1/(N-1) - s_pos_mean`` (Lee et al. 2025; ``>= 0`` for unit rows, ``None``
+/// with ``normalize=False``). SigLIP's ``logit_scale`` is ``t`` and its
 /// ``logit_bias`` is ``-b``.
 ///
 /// Args:
@@ -41,6 +43,9 @@ const _: () = assert!(
 ///     quantile: ``"exact"`` (a second pass) or ``"histogram"`` (none; the error bound is
 ///         ``margin_quantile_error``); default: exact up to N = 4096.
 ///     block: rows per block.
+///     loss: a registry loss name (``ccem.loss``'s) to evaluate too: ``loss_value``, with ``t``,
+///         ``b``, ``tau`` as it takes them.
+///     within_view: the within-view weight ``W`` of that loss (``sigmoid``, ``infonce``).
 ///
 /// Everything comes from one blocked pass over ``U V^T`` (``passes`` says how many ran); the
 /// within-modality statistics from ``sum_i u_i`` and ``U^T U``.
@@ -52,7 +57,7 @@ const _: () = assert!(
 ///     >>> round(r["c_fit"], 9), round(r["s_pos_mean"], 9)
 ///     (0.3, 0.4)
 #[pyfunction]
-#[pyo3(signature = (U, V, *, t=10.0, b=None, tau=0.07, normalize=true, margin_quantile=0.05, precision=None, quantile=None, block=1024))]
+#[pyo3(signature = (U, V, *, t=10.0, b=None, tau=0.07, normalize=true, margin_quantile=0.05, precision=None, quantile=None, block=1024, loss=None, within_view=None))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
 pub fn inspect<'py>(
     py: Python<'py>,
@@ -66,6 +71,8 @@ pub fn inspect<'py>(
     precision: Option<&str>,
     quantile: Option<&str>,
     block: i64,
+    loss: Option<String>,
+    within_view: Option<f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let cfg = InspectOptions {
         t,
@@ -76,6 +83,8 @@ pub fn inspect<'py>(
         precision: precision.map(str::to_string),
         quantile: quantile.map(str::to_string),
         block: convert::count(block, "block")?,
+        loss,
+        within_view,
     }
     .resolve(Spelling::Keyword)
     .map_err(convert::error)?;

@@ -45,6 +45,9 @@ def test_ccem_is_recognised():
     r = ccem.inspect(u, v, t=2.0)
     assert r["c_fit"] == pytest.approx(0.3, abs=1e-12)
     assert r["c_from_s_pos"] == pytest.approx(0.3, abs=1e-12)
+    # Thm 5.2's slack is N c / (N - 1) on the CCEM (SPEC 9.6), null without normalisation.
+    assert r["alignment_slack"] == pytest.approx(16 * 0.3 / 15, abs=1e-12)
+    assert ccem.inspect(u, v, t=2.0, normalize=False)["alignment_slack"] is None
 
 
 def test_matches_cli(cli, tmp_path):

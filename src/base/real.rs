@@ -157,6 +157,6 @@ impl Real for f32 {
         self.is_finite()
     }
     fn gemm(a: ArrayView2<f32>, b: ArrayView2<f32>, c: ArrayViewMut2<f32>, accumulate: bool) {
-        crate::loss::sgemm::sgemm(a, b, c, accumulate)
+        super::sgemm::sgemm(a, b, c, accumulate)
     }
 }

@@ -369,22 +369,22 @@ pub(crate) fn next_combination(c: &mut [usize], n: usize) -> bool {
 }
 
 /// The theory's prediction for a run of `n` pairs in `R^d` trained on `batch` (`None`: the full
-/// batch) (SPEC §8): the optimum of the expected mini-batch loss ([`crate::predict_batch`]),
+/// batch) (SPEC §8): the optimum of the expected mini-batch loss ([`crate::theory::predict_batch`]),
 /// whatever the strategy, since every strategy samples each batch equally often in the long
 /// run. `None` for InfoNCE with `B < N` (no closed form), with the negative-variance penalty
-/// (`penalised`), and where [`crate::predict`] makes none. `B = N` is [`crate::predict`].
+/// (`penalised`), and where [`crate::theory::predict`] makes none. `B = N` is [`crate::theory::predict`].
 pub fn predict_trained(
     n: usize,
     d: usize,
     loss: &Loss,
     batch: Option<&MiniBatch>,
     penalised: bool,
-) -> Option<crate::Optimum> {
+) -> Option<crate::theory::Optimum> {
     if penalised {
         return None;
     }
     match batch {
-        None => crate::predict(n, d, loss),
+        None => crate::theory::predict(n, d, loss),
         Some(mb) => crate::theory::predict_batch(n, d, loss, mb.size())
             .ok()
             .flatten(),

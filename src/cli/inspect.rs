@@ -13,6 +13,7 @@ use std::path::PathBuf;
   ccem inspect --u U.npy --v V.npy --t 2 --b 1 --tau 0.1 --format json
   ccem inspect --u U.csv --v V.csv --no-normalize
   ccem inspect --u U.npy --v V.npy --precision f64 --quantile exact
+  ccem inspect --u U.npy --v V.npy --loss simclr --tau 0.2   # + loss_value of SimCLR
 
 Files: N x d matrices, .npy (float32 or float64, as numpy.save writes them) or .csv without header.
 float32 files are measured in float32 (float32 products, float64 sums; SPEC §1.1), float64 in
@@ -20,6 +21,8 @@ float64, unless --precision says otherwise.
 One blocked pass over U V^T gives the statistics, both losses and the margins (SPEC §4.1); the
 within-modality statistics come from sum_i u_i and U^T U. passes = the passes over U V^T.
 The theory_* keys are the sigmoid optimum for (N, t, b); empty when d < N.
+alignment_slack = 1 + s_neg_mean + 1/(N-1) - s_pos_mean, Thm 5.2 of Lee et al. (2025): >= 0 for
+unit rows (0 at the simplex ETF); empty under --no-normalize.
 margin = (min S_ii - max S_ij)/2 (> 0: a constellation), margin_bias = the relative bias r_b
 that realises it, margin_bound = N/(2(N-1)), margin_quantile = (q_p(S_ii) - q_(1-p)(S_ij))/2
 with numpy's linear quantile: exact (a second pass) up to N = 4096, above from a 2^16-bin
@@ -58,6 +61,13 @@ pub struct InspectArgs {
     /// Rows per block (memory O(block x 512) per group of blocks)
     #[arg(long, default_value_t = ccem::geometry::inspect::DEFAULT_INSPECT_BLOCK)]
     pub block: usize,
+    /// Also evaluate this loss on the pair (key loss_value), with --t, --b, --tau as it takes
+    /// them: sigmoid, infonce, simclr, dcl, dhel, spectral
+    #[arg(long, value_name = "NAME")]
+    pub loss: Option<String>,
+    /// The within-view weight W of --loss (sigmoid, infonce)
+    #[arg(long, value_name = "W", allow_hyphen_values = true)]
+    pub within_view: Option<f64>,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -105,6 +115,8 @@ impl InspectArgs {
                 .to_string()
             }),
             block: self.block,
+            loss: self.loss.clone(),
+            within_view: self.within_view,
         }
     }
 }

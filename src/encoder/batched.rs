@@ -15,8 +15,8 @@
 //!   weighted loss, for InfoNCE the full-batch loss; plus the penalty on all pairs.
 
 use super::network::Encoder;
-use super::scalar::Scalar;
 use super::{EncoderConfig, EncoderResult, LossObserver};
+use crate::base::scalar::Scalar;
 use crate::batch::hardest::HardestChooser;
 use crate::batch::{BatchSampler, Batching, MiniBatch};
 use crate::loss::minibatch::{sigmoid_loss_weighted, weight_negatives, NegVariance};

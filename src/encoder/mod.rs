@@ -27,7 +27,7 @@
 //! # Speed
 //! One run allocates everything once ([`Encoder::new`]). Per step it does `28 N d^2 + 6 N^2 d`
 //! flops of matrix products (two layers) and the `N^2` sigmoids of `dL/dS` in a vectorised kernel
-//! ([`ContrastiveLoss::grad_s`](crate::loss::ContrastiveLoss::grad_s)). The kernel of each product is chosen by size
+//! ([`ContrastiveLoss::grad_s`]). The kernel of each product is chosen by size
 //! ([`GemmKernel::Auto`], `gemm.rs`): below [`BLOCKED_MIN_MACS`] multiply-adds (the paper's
 //! `N, d <= 50` and somewhat beyond) a packing-free register-tiled kernel on the calling thread
 //! (70-85 GFLOP/s in `f32` at these sizes; about 3 us per step at `N = d = 10`, 15 us at 25 and
@@ -42,16 +42,14 @@
 //! the result is bitwise independent of it. Sweeps parallelise across runs.
 
 mod batched;
-pub(crate) mod gemm;
 mod network;
-mod scalar;
 
 #[cfg(test)]
 mod tests;
 
-pub use gemm::{block_rows, gemm_kernel, GemmKernel, BLOCKED_MIN_MACS};
+pub use crate::base::gemm::{block_rows, gemm_kernel, GemmKernel, BLOCKED_MIN_MACS};
+pub use crate::base::scalar::Scalar;
 pub use network::Encoder;
-pub use scalar::Scalar;
 
 use crate::batch::MiniBatch;
 use crate::error::{check_batch, check_positive, Error, Result};

@@ -11,7 +11,10 @@
 //! `E_i = H_{L,i} / max(||H_{L,i}||, 1e-12)`, `U = E[0..N]`, `V = E[N..2N]`, `S = U V^T`.
 //!
 //! # Backward (SPEC §1, "Gradients")
-//! `G = dL/dS` from [`Loss::value_grad_s`]; `dL/dU = G V`, `dL/dV = G^T U`; through the
+//! `G = dL/dS` from [`Loss::value_grad_s`]; `dL/dU = G V`, `dL/dV = G^T U`. A loss of the joint
+//! views ([`Views::Joint`], SPEC §1.0) reads `K = E E^T` over the `2N` views instead (formed
+//! in each forward pass once such a loss was evaluated), and `dL/dE = (G + G^T) E` with
+//! `G = dL/dK`. Then through the
 //! normalisation `dL/dy = (I - e e^T)(dL/de) / ||y||` when `||y|| > eps`, else `(dL/de) / eps`
 //! (the normalisation is then the linear map `y / eps`); through each ReLU
 //! `dL/dZ_l = dL/dH_l . [H_l > 0]` (the subgradient `0` at `0`, as PyTorch); and
@@ -19,7 +22,7 @@
 //!
 //! # Layout
 //! Every product is `C = A B` with `B` and `C` row-major and their column count padded to a
-//! multiple of 8 ([`super::gemm`]); `A` may be a transposed view. So the weights are stored
+//! multiple of 8 ([`crate::base::gemm`]); `A` may be a transposed view. So the weights are stored
 //! transposed, `W_l^T` (`in x d_p`, `d_p` = `d` rounded up to 8), every activation is
 //! `2N x d_p`, and `S` is `N x N_p`. The padding columns hold zeros and stay zero through every
 //! pass (zero weights and biases give zero pre-activations, `ReLU(0) = 0`, zero gradients), so
@@ -30,9 +33,9 @@
 //! Every buffer is allocated once in [`Encoder::new`]; a training step allocates nothing in this
 //! module (the loss on `S` may allocate two length-`N` vectors for InfoNCE).
 
-use super::gemm::{gemm_kernel, padded, GemmKernel};
-use super::scalar::Scalar;
 use super::EncoderConfig;
+use crate::base::gemm::{gemm_kernel, padded, GemmKernel};
+use crate::base::scalar::Scalar;
 use crate::error::Result;
 use crate::loss::contrastive::dense;
 use crate::loss::Loss;

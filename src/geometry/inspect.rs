@@ -71,7 +71,7 @@ pub use super::scan::{QuantileMode, GROUPS, MAX_FIXED_SHIFT_SPAN, TILE_COLS};
 use crate::base::Precision;
 use crate::error::{Error, Result};
 use crate::loss::embedding::RowNormalize;
-use crate::loss::{driver, infonce_clip, BlockOptions, Loss};
+use crate::loss::{driver, infonce_clip, BlockOptions, Loss, LossKind};
 use crate::matrix::Matrix;
 use crate::report::Report;
 use ndarray::Array2;
@@ -104,6 +104,8 @@ pub struct InspectConfig {
     pub quantile: Option<QuantileMode>,
     /// Run on the rayon thread pool.
     pub parallel: bool,
+    /// A registry loss to evaluate on the pair too ([`Inspection::loss_value`]).
+    pub loss: Option<Loss>,
 }
 
 impl Default for InspectConfig {
@@ -118,6 +120,7 @@ impl Default for InspectConfig {
             precision: None,
             quantile: None,
             parallel: true,
+            loss: None,
         }
     }
 }
@@ -166,6 +169,14 @@ pub struct Inspection {
     pub within_v_std: f64,
     /// `(1 - s_pos_mean) / 2`, clamped to `[0, 1]`.
     pub c_from_s_pos: f64,
+    /// Thm 5.2's slack of Lee et al. (2025), `1 + s_neg_mean + 1/(N-1) - s_pos_mean`
+    /// ([`alignment_slack`]; SPEC §4.1): `>= 0` for every embedding with unit rows; `None`
+    /// (null) when the rows were used as given.
+    pub alignment_slack: Option<f64>,
+    /// The registry loss asked for (`--loss NAME`), if any.
+    pub loss: Option<LossKind>,
+    /// Its value on the (normalised) pair, by the loss driver ([`driver::value`]; SPEC §4.1).
+    pub loss_value: Option<f64>,
     /// How the negatives' quantile was found.
     pub quantile_method: QuantileMode,
     /// An upper bound on the absolute error of `margin_quantile` (`0`: exact).
@@ -232,9 +243,10 @@ pub fn inspect_with(
         parallel: cfg.parallel,
     };
     let how = (level, opts, &wants);
-    let (sc, infonce_fallback) = match (u, v) {
-        (Matrix::F64(u), Matrix::F64(v)) => scan_pair(u, v, cfg.normalize, how, &info)?,
-        (Matrix::F32(u), Matrix::F32(v)) => scan_pair(u, v, cfg.normalize, how, &info)?,
+    let losses = (&info, cfg.loss.as_ref());
+    let (sc, infonce_fallback, loss_value) = match (u, v) {
+        (Matrix::F64(u), Matrix::F64(v)) => scan_pair(u, v, cfg.normalize, how, losses)?,
+        (Matrix::F32(u), Matrix::F32(v)) => scan_pair(u, v, cfg.normalize, how, losses)?,
         _ => unreachable!("both converted to one precision above"),
     };
     let m = sc.measurement.expect("asked for the measurement");
@@ -246,6 +258,14 @@ pub fn inspect_with(
                 "the {name} loss overflows float64 ({value}) at t = {}, b = {b}, tau = {}: the \
                  logits t S_ij - b or S_ij / tau are too large for these rows",
                 cfg.t, cfg.tau
+            )));
+        }
+    }
+    if let (Some(l), Some(x)) = (&cfg.loss, loss_value) {
+        if !x.is_finite() {
+            return Err(Error::Config(format!(
+                "the {} loss overflows float64 ({x}) on these rows",
+                l.name()
             )));
         }
     }
@@ -273,21 +293,42 @@ pub fn inspect_with(
         within_v_mean: m.within_v.mean,
         within_v_std: m.within_v.std,
         c_from_s_pos: m.c_from_s_pos,
+        alignment_slack: cfg
+            .normalize
+            .then(|| alignment_slack(n, m.pos.mean, m.neg.mean)),
+        loss: cfg.loss.map(|l| l.kind()),
+        loss_value,
         quantile_method: mode,
         margin_quantile_error: margins.quantile_error,
         passes: sc.passes + usize::from(infonce_fallback.is_some()),
     })
 }
 
-/// Normalises a checked pair when asked and scans it; InfoNCE
-/// by its own pass when the scan could not take it (module documentation).
+/// Thm 5.2 of Lee, Lim, Lee and Sohn (ICML 2025, arXiv:2506.09781): for `N` pairs of unit
+/// vectors, `E[s_pos] <= 1 + E[s_neg] + 1/(N-1)`; the slack `1 + s_neg_mean + 1/(N-1) -
+/// s_pos_mean` is therefore `>= 0` (up to rounding). Proof (SPEC §4.1):
+/// `sum_{i,j} (u_i - u_j).(v_i - v_j) = 2 N (N - 1) (s_pos_mean - s_neg_mean)`, each term is at
+/// most `(||u_i - u_j||^2 + ||v_i - v_j||^2) / 2`, and `sum_{i,j} ||u_i - u_j||^2 =
+/// 2 N^2 - 2 ||sum_i u_i||^2 <= 2 N^2`. It is `0` when `U = V` with `sum_i u_i = 0` (the simplex
+/// ETF).
+///
+/// ```
+/// assert_eq!(ccem::geometry::inspect::alignment_slack(5, 1.0, -0.25), 0.0);
+/// ```
+pub fn alignment_slack(n: usize, s_pos_mean: f64, s_neg_mean: f64) -> f64 {
+    1.0 + s_neg_mean + 1.0 / (n as f64 - 1.0) - s_pos_mean
+}
+
+/// Normalises a checked pair when asked and scans it; InfoNCE by its own pass when the scan
+/// could not take it (module documentation), and the extra registry loss, if any, by the loss
+/// driver.
 fn scan_pair<T: RowNormalize>(
     u: Array2<T>,
     v: Array2<T>,
     normalize: bool,
     (level, opts, wants): (QuantileLevel, BlockOptions, &ScanWants),
-    info: &Loss,
-) -> Result<(Scan, Option<f64>)> {
+    (info, extra): (&Loss, Option<&Loss>),
+) -> Result<(Scan, Option<f64>, Option<f64>)> {
     let (u, v) = if normalize {
         (
             T::normalize(u.view(), "U")?.0,
@@ -317,7 +358,8 @@ fn scan_pair<T: RowNormalize>(
         .infonce_loss
         .is_none()
         .then(|| driver::value(info, u.view(), v.view(), opts));
-    Ok((sc, fallback))
+    let value = extra.map(|l| driver::value(l, u.view(), v.view(), opts));
+    Ok((sc, fallback, value))
 }
 
 #[cfg(test)]

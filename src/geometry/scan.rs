@@ -295,10 +295,24 @@ fn negatives_run<T: RowNormalize, const SIG: bool, const INFO: bool, const NARRO
         for l in 0..LANES {
             x[l] = xs[start + l].to_f64();
         }
-        if SIG {
+        if SIG && NARROW {
+            // Stage by stage: the arguments in float64, rounded to float32, one float32 vector
+            // through softplus, widened back into the float64 sums.
+            let mut y = [0.0f32; LANES];
+            for l in 0..LANES {
+                y[l] = (k.t * x[l] - k.b) as f32;
+            }
+            let mut sp = [0.0f32; LANES];
+            for l in 0..LANES {
+                sp[l] = softplus_f32(y[l]);
+            }
+            for l in 0..LANES {
+                sig[l] += f64::from(sp[l]);
+            }
+        } else if SIG {
             let mut y = [0.0f64; LANES];
             for l in 0..LANES {
-                y[l] = softplus_term::<NARROW>(k.t * x[l] - k.b);
+                y[l] = softplus_fast(k.t * x[l] - k.b);
             }
             for l in 0..LANES {
                 sig[l] += y[l];
@@ -306,8 +320,22 @@ fn negatives_run<T: RowNormalize, const SIG: bool, const INFO: bool, const NARRO
         }
         if INFO {
             let mut e = [0.0f64; LANES];
-            for l in 0..LANES {
-                e[l] = exp_term::<NARROW>(x[l] * k.inv_tau - k.shift);
+            if NARROW {
+                let mut a = [0.0f32; LANES];
+                for l in 0..LANES {
+                    a[l] = (x[l] * k.inv_tau - k.shift) as f32;
+                }
+                let mut e32 = [0.0f32; LANES];
+                for l in 0..LANES {
+                    e32[l] = exp_nonpos_f32(a[l]);
+                }
+                for l in 0..LANES {
+                    e[l] = f64::from(e32[l]);
+                }
+            } else {
+                for l in 0..LANES {
+                    e[l] = exp_nonpos((x[l] * k.inv_tau - k.shift).min(0.0));
+                }
             }
             for l in 0..LANES {
                 row[l] += e[l];

@@ -31,7 +31,8 @@ pub mod minibatch;
 pub mod params;
 pub mod precision;
 pub mod registry;
-pub mod sgemm;
+/// The float32 products (their home is [`crate::base::sgemm`]; re-exported for the existing path).
+pub use crate::base::sgemm;
 pub mod sigmoid;
 pub(crate) mod sigmoid_grad;
 pub mod simclr;

@@ -17,7 +17,7 @@
 //! - The negative-variance penalty (SPEC §8) is added to each batch's loss; under `expected` its
 //!   expectation, `lambda` times the mean of `(S_ij + 1/(N-1))^2` over all negative pairs.
 
-use super::{norm, normalize, FreeConfig, Run, Solver};
+use super::{norm, FreeConfig, Run, Solver};
 use crate::batch::hardest::{check_hardest, HardestChooser};
 use crate::batch::{BatchSampler, Batching, MiniBatch};
 use crate::error::{Error, Result};
@@ -74,7 +74,7 @@ impl FreeConfig {
 
     /// The theory's prediction for the objective this run minimises in expectation (SPEC §3,
     /// §8): [`crate::batch::predict_trained`] at the final `loss`.
-    pub fn prediction(&self, loss: &Loss) -> Option<crate::Optimum> {
+    pub fn prediction(&self, loss: &Loss) -> Option<crate::theory::Optimum> {
         crate::batch::predict_trained(
             self.n,
             self.d,
@@ -217,16 +217,10 @@ impl Solver {
                 }
             }
             let lr = cfg.lr * cfg.schedule.factor(steps_run);
-            self.opt.step(&mut self.theta, &self.grad, lr);
             steps_run += 1;
-            if !normalize(&mut self.theta[..2 * nd], d) {
+            if !self.step(lr, &mut scalars) {
                 diverged = true;
                 break;
-            }
-            scalars.read(&self.theta[2 * nd..]);
-            let scalars_finite = scalars.t().is_finite() && scalars.b().is_finite();
-            if !scalars.is_empty() && !scalars_finite {
-                diverged = true;
             }
         }
         let (mut loss, mut grad_norm, mut grad_norm_relative) = (f64::NAN, f64::NAN, f64::NAN);

@@ -741,16 +741,10 @@ impl Solver {
                     self.grad.iter_mut().for_each(|g| *g *= inv);
                 }
             }
-            self.opt.step(&mut self.theta, &self.grad, lr);
             steps_run += 1;
-            if !normalize(&mut self.theta[..2 * nd], d) {
+            if !self.step(lr, &mut scalars) {
                 diverged = true;
                 break;
-            }
-            scalars.read(&self.theta[2 * nd..]);
-            let scalars_finite = scalars.t().is_finite() && scalars.b().is_finite();
-            if !scalars.is_empty() && !scalars_finite {
-                diverged = true;
             }
         }
         let mut grad_norm_relative = f64::NAN;
@@ -784,6 +778,19 @@ impl Solver {
             stopped,
             last_batches: Vec::new(),
         }
+    }
+
+    /// One optimiser step at `lr` on the gradient in `self.grad`, every row back on the
+    /// sphere and the learnt scalars read back; `false` if a row's norm or a learnt scalar is
+    /// no longer finite and positive (the run has diverged).
+    fn step(&mut self, lr: f64, scalars: &mut Scalars) -> bool {
+        let nd = self.n * self.d;
+        self.opt.step(&mut self.theta, &self.grad, lr);
+        if !normalize(&mut self.theta[..2 * nd], self.d) {
+            return false;
+        }
+        scalars.read(&self.theta[2 * nd..]);
+        scalars.is_empty() || (scalars.t().is_finite() && scalars.b().is_finite())
     }
 
     /// What a monitor sees after `step` steps of restart `r` at the current parameters: the

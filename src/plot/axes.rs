@@ -4,7 +4,7 @@
 use super::canvas::{Dash, Painter};
 use super::colormap::ColorMap;
 use super::text::{self, HAlign, VAlign};
-use crate::Result;
+use crate::error::Result;
 use plotters::prelude::DrawingBackend;
 
 /// Font size of tick labels (figure pixels).

@@ -11,8 +11,8 @@ use super::heatmap::{self, t_title, HeatmapFigure, Overlay, Panel};
 use super::lines::{padded, LineFigure, LinePanel, Series, PALETTE};
 use super::results::{cell_edges, Grid};
 use crate::batch::Batching;
+use crate::error::{Error, Result};
 use crate::theory::BiasMode;
-use crate::{Error, Result};
 use std::path::Path;
 
 /// The weighted thresholds at `b = t` over a real batch size in `[b_lo, b_hi]` (clipped to

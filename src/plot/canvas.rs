@@ -10,7 +10,7 @@
 //! in the destination directory, renamed over the destination only once complete.
 
 use super::text::{self, HAlign, Label, VAlign};
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};

@@ -5,8 +5,8 @@ use super::axes::{Entry, Swatch};
 use super::canvas::{self, Dash, Format};
 use super::lines::{padded, ErrPoint, LineFigure, LinePanel, Series, PALETTE};
 use super::results::{cell_stats, ResultsTable};
+use crate::error::{Error, Result};
 use crate::theory::{ccem_loss, BiasMode, Optimum};
-use crate::{Error, Result};
 use std::path::Path;
 
 /// The quantity of the left panel of [`curves`].

@@ -6,8 +6,8 @@ use super::canvas::{Dash, Figure, Painter};
 use super::colormap::ColorMap;
 use super::results::{cell_edges, Grid};
 use super::text::{HAlign, VAlign};
+use crate::error::Result;
 use crate::theory::BiasMode;
-use crate::Result;
 use plotters::prelude::DrawingBackend;
 
 /// Width of one panel (figure pixels).

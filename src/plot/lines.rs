@@ -4,7 +4,7 @@
 use super::axes::{self, Axes, Entry, Frame, Rect, TITLE_FONT};
 use super::canvas::{Dash, Figure, Painter};
 use super::text::{HAlign, VAlign};
-use crate::Result;
+use crate::error::Result;
 use plotters::prelude::DrawingBackend;
 
 /// A qualitative palette (matplotlib's `tab10`).

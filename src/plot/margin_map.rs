@@ -6,9 +6,9 @@ use super::canvas;
 use super::colormap::VIRIDIS;
 use super::heatmap::{HeatmapFigure, Overlay, Panel};
 use super::results::{cell_edges, Grid};
+use crate::error::{Error, Result};
 use crate::geometry::margin_bound;
 use crate::optim::max_margin::{max_margin, MaxMarginConfig};
-use crate::{Error, Result};
 use rayon::prelude::*;
 use std::path::Path;
 

@@ -36,8 +36,8 @@ pub use margin_map::{margin_cells, margin_map, MarginCell, MarginMapOptions};
 pub use results::{read_results, ResultRow, ResultsTable};
 pub use zoo::{within_view_phase_map, zoo_agreement, WithinPoint, ZooPanel, ZooSeries};
 
+use crate::error::{Error, Result};
 use crate::theory::{BiasMode, Optimum};
-use crate::{Error, Result};
 use canvas::Format;
 use colormap::{BLUE_WHITE_RED, VIRIDIS};
 use heatmap::{boundary_overlays, t_title, HeatmapFigure, Panel};

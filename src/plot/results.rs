@@ -1,7 +1,7 @@
 //! Reading a sweep's `results.csv` and averaging it over seeds on the (N, t) grid.
 
+use crate::error::{Error, Result};
 use crate::theory::BiasMode;
-use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

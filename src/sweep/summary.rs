@@ -216,7 +216,7 @@ impl Summary {
     ///
     /// # Errors
     /// A file cannot be written.
-    pub fn write(&self, dir: &std::path::Path) -> crate::Result<()> {
+    pub fn write(&self, dir: &std::path::Path) -> crate::error::Result<()> {
         let json = serde_json::to_string_pretty(self).expect("a summary serialises");
         crate::io::write_bytes(&dir.join("summary.json"), json.as_bytes())?;
         let md = format!("# Sweep summary\n\n{}", self.to_markdown());

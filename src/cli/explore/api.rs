@@ -158,7 +158,7 @@ fn theory_answer(call: &Call) -> Answer<Reply> {
             let anti = mode.antipodal_boundary_weighted(n, w);
             let r = SigmoidRecord::from_parts(&o, t, b, (etf, anti), inp.batch, Some(w));
             (
-                serde_json::to_value(&r).map_err(bad)?,
+                serde_json::to_value(r).map_err(bad)?,
                 observe::curve(n, Some((t, b, w)), None),
                 o.c_star,
                 n,

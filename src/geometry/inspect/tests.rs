@@ -356,3 +356,58 @@ fn progress_counts_every_block_of_every_pass() {
         assert_eq!(last.load(Ordering::Relaxed), 15 * passes);
     }
 }
+
+#[test]
+fn alignment_slack_is_thm_5_2s_and_null_without_normalisation() {
+    // The simplex ETF with U = V meets Thm 5.2's bound: slack 0.
+    let x = crate::geometry::simplex_etf(9);
+    let r = inspect(Matrix::F64(x.clone()), Matrix::F64(x), &cfg(4)).unwrap();
+    assert!(r.alignment_slack.unwrap().abs() < 1e-12);
+    // Random unit rows: the slack is its formula on the reported means, and positive.
+    let (x, y) = pairs(50, 8, 21);
+    let r = inspect(Matrix::F64(x.clone()), Matrix::F64(y.clone()), &cfg(16)).unwrap();
+    let m = r.report.measurement.unwrap();
+    let want = 1.0 + m.neg.mean + 1.0 / 49.0 - m.pos.mean;
+    assert_eq!(r.alignment_slack, Some(want));
+    assert!(want > 0.0);
+    let raw = InspectConfig {
+        normalize: false,
+        ..cfg(16)
+    };
+    let r = inspect(Matrix::F64(x), Matrix::F64(y), &raw).unwrap();
+    assert_eq!(r.alignment_slack, None);
+    let json = serde_json::to_value(r).unwrap();
+    assert!(json["alignment_slack"].is_null());
+}
+
+#[test]
+fn a_registry_loss_is_evaluated_by_the_driver() {
+    use crate::loss::evaluate::{evaluate, EvalOptions};
+    use crate::loss::{LossKind, LossParams};
+    let (x, y) = pairs(40, 12, 31);
+    for (kind, tau) in [(LossKind::SimClr, 0.3), (LossKind::Spectral, 1.0)] {
+        let params = LossParams {
+            tau: kind.takes("tau").then_some(tau),
+            ..LossParams::default()
+        };
+        let loss = Loss::build(kind, &params).unwrap();
+        let c = InspectConfig {
+            loss: Some(loss),
+            tau,
+            ..cfg(8)
+        };
+        let r = inspect(Matrix::F64(x.clone()), Matrix::F64(y.clone()), &c).unwrap();
+        let want = evaluate(
+            &loss,
+            Matrix::F64(x.clone()),
+            Matrix::F64(y.clone()),
+            &EvalOptions::default(),
+        )
+        .unwrap()
+        .value;
+        assert_eq!(r.loss, Some(kind));
+        close(r.loss_value.unwrap(), want, 1e-12, kind.as_str());
+    }
+    let r = inspect(Matrix::F64(x.clone()), Matrix::F64(y.clone()), &cfg(8)).unwrap();
+    assert_eq!((r.loss, r.loss_value), (None, None));
+}

@@ -1,4 +1,4 @@
-//! The float32 matrix products of the float32 loss path ([`super::precision`]).
+//! The float32 matrix products of the float32 loss path (`loss::precision`, `loss::driver`).
 //!
 //! Every product there is one call `C = A B` or `C += A B` on a fixed piece of the output, run
 //! single-threaded inside a rayon task whose size does not depend on the thread count, so the
@@ -14,7 +14,7 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 pub enum Kernel {
     /// `matrixmultiply::sgemm` (through `ndarray::linalg::general_mat_mul`).
     MatrixMultiply,
-    /// The encoder's register-tiled AVX2/FMA kernel without packing (`src/encoder/gemm.rs`);
+    /// The encoder's register-tiled AVX2/FMA kernel without packing (`src/base/gemm.rs`);
     /// a `B` without contiguous rows is copied first, and a column count that is not a multiple
     /// of 8 falls back to [`Kernel::MatrixMultiply`].
     Tiled,
@@ -35,7 +35,7 @@ pub const DEFAULT_KERNEL: Kernel = Kernel::MatrixMultiply;
 ///
 /// # Example
 /// ```
-/// use ccem::loss::sgemm::sgemm;
+/// use ccem::base::sgemm::sgemm;
 /// use ndarray::array;
 /// let a = array![[1.0f32, 2.0], [3.0, 4.0]];
 /// let mut c = ndarray::Array2::<f32>::zeros((2, 2));
@@ -82,11 +82,11 @@ pub fn sgemm_with(
                 return general_mat_mul(1.0, &a, &b, beta, &mut c);
             }
             if b.strides()[1] == 1 {
-                crate::encoder::gemm::gemm(a, b, c, accumulate);
+                super::gemm::gemm(a, b, c, accumulate);
             } else {
                 let mut bc = Array2::<f32>::zeros((k, n));
                 bc.assign(&b);
-                crate::encoder::gemm::gemm(a, bc.view(), c, accumulate);
+                super::gemm::gemm(a, bc.view(), c, accumulate);
             }
         }
     }

@@ -6,7 +6,7 @@
 //! stays in the L1/L2 cache, so packing both operands into panels (as BLAS and `matrixmultiply`
 //! do, and allocating the packing buffer on each call) costs more than it saves. Here `B` and `C`
 //! are row-major with a column count padded to a multiple of 8 by the caller (the workspace keeps
-//! zero padding columns, see [`super::network`]), and `A` has arbitrary strides, so a transposed
+//! zero padding columns, see `encoder::network`), and `A` has arbitrary strides, so a transposed
 //! operand is a view, never a copy. The register tile is up to 6 rows of `C` by 2 vectors (16
 //! `f32` or 8 `f64`): per step along `k`, two vector loads of a row of `B`, one broadcast of `A`
 //! per row and 12 multiply-adds, 12 accumulators in registers. Written in plain Rust over
@@ -78,10 +78,10 @@ impl GemmKernel {
 
 /// The padding unit of the column count of `B` and `C` (a multiple of the vector width of both
 /// `f32` and `f64` under AVX2).
-pub(super) const PAD: usize = 8;
+pub(crate) const PAD: usize = 8;
 
 /// `m` rounded up to a multiple of [`PAD`].
-pub(super) fn padded(m: usize) -> usize {
+pub(crate) fn padded(m: usize) -> usize {
     m.div_ceil(PAD) * PAD
 }
 
