@@ -32,13 +32,13 @@
 //!   negatives' `q_{1-p}` is located in the histogram; then either
 //!   - [`QuantileMode::Exact`]: a second pass collects the values of the one or two bins that
 //!     hold the two order statistics and selects them exactly (or, if those bins hold more than
-//!     [`CANDIDATE_CAP`](super::CANDIDATE_CAP) values, sub-histograms them: error at most `R / 2^33`); or
+//!     [`CANDIDATE_CAP`] values, sub-histograms them: error at most `R / 2^33`); or
 //!   - [`QuantileMode::Histogram`]: no second pass; each order statistic is placed by linear
 //!     interpolation inside its bin, so it is off by at most one bin width `2R / 2^16`, and the
 //!     quantile margin by at most `R / 2^16` (`1.5e-5` for unit rows), reported as
 //!     `margin_quantile_error`.
 //!
-//!   [`inspect`] uses `Exact` up to `N = 4096` ([`EXACT_QUANTILE_MAX_N`](super::EXACT_QUANTILE_MAX_N)) and `Histogram`
+//!   [`inspect`] uses `Exact` up to `N = 4096` ([`EXACT_QUANTILE_MAX_N`]) and `Histogram`
 //!   above, unless told otherwise.
 //!
 //! # Threads and reproducibility

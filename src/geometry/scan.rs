@@ -270,7 +270,8 @@ fn exp_term<const NARROW: bool>(a: f64) -> f64 {
 }
 
 /// The kernel over a contiguous run of negatives `xs` of one row, with their columns' InfoNCE
-/// sums `cols` (empty without InfoNCE) and the staged histogram `hist`, every sum in `LANES`
+/// sums `cols` (empty without InfoNCE) and the staged histogram `hist` (a run is at most
+/// [`TILE_COLS`] long: part of one tile row), every sum in `LANES`
 /// float64 lanes. With `NARROW` (float32 input, [`Kernel::narrow_ok`]), the two exponentials and
 /// the logarithm run in float32 lanes ([`softplus_term`], [`exp_term`]); the arguments, the
 /// statistics, the histogram and every sum stay float64.
@@ -289,6 +290,32 @@ fn negatives_run<T: RowNormalize, const SIG: bool, const INFO: bool, const NARRO
     let mut mn = [f64::INFINITY; LANES];
     let mut mx = [f64::NEG_INFINITY; LANES];
     let full = xs.len() / LANES * LANES;
+    // NARROW: the float32 terms of the whole run first, each a plain loop over the run (what
+    // the loop vectoriser turns into float32 vectors), read back below by the float64 sums.
+    debug_assert!(xs.len() <= TILE_COLS, "a run is part of one tile row");
+    let mut sp32 = [0.0f32; TILE_COLS];
+    let mut e32 = [0.0f32; TILE_COLS];
+    if NARROW {
+        let m = full.min(TILE_COLS);
+        if SIG {
+            let (t, b) = (k.t, k.b);
+            for (o, x) in sp32[..m].iter_mut().zip(&xs[..m]) {
+                *o = (t * x.to_f64() - b) as f32;
+            }
+            for o in &mut sp32[..m] {
+                *o = softplus_f32(*o);
+            }
+        }
+        if INFO {
+            let (it, sh) = (k.inv_tau, k.shift);
+            for (o, x) in e32[..m].iter_mut().zip(&xs[..m]) {
+                *o = (x.to_f64() * it - sh) as f32;
+            }
+            for o in &mut e32[..m] {
+                *o = exp_nonpos_f32(*o);
+            }
+        }
+    }
     // Stage by stage over LANES values, so that each stage is one vector loop.
     for start in (0..full).step_by(LANES) {
         let mut x = [0.0f64; LANES];
@@ -296,18 +323,8 @@ fn negatives_run<T: RowNormalize, const SIG: bool, const INFO: bool, const NARRO
             x[l] = xs[start + l].to_f64();
         }
         if SIG && NARROW {
-            // Stage by stage: the arguments in float64, rounded to float32, one float32 vector
-            // through softplus, widened back into the float64 sums.
-            let mut y = [0.0f32; LANES];
             for l in 0..LANES {
-                y[l] = (k.t * x[l] - k.b) as f32;
-            }
-            let mut sp = [0.0f32; LANES];
-            for l in 0..LANES {
-                sp[l] = softplus_f32(y[l]);
-            }
-            for l in 0..LANES {
-                sig[l] += f64::from(sp[l]);
+                sig[l] += f64::from(sp32[start + l]);
             }
         } else if SIG {
             let mut y = [0.0f64; LANES];
@@ -321,16 +338,8 @@ fn negatives_run<T: RowNormalize, const SIG: bool, const INFO: bool, const NARRO
         if INFO {
             let mut e = [0.0f64; LANES];
             if NARROW {
-                let mut a = [0.0f32; LANES];
                 for l in 0..LANES {
-                    a[l] = (x[l] * k.inv_tau - k.shift) as f32;
-                }
-                let mut e32 = [0.0f32; LANES];
-                for l in 0..LANES {
-                    e32[l] = exp_nonpos_f32(a[l]);
-                }
-                for l in 0..LANES {
-                    e[l] = f64::from(e32[l]);
+                    e[l] = f64::from(e32[start + l]);
                 }
             } else {
                 for l in 0..LANES {
@@ -1145,15 +1154,29 @@ mod tests {
             };
             assert!(k.narrow_ok::<f32>(r, true, true));
             assert!(!k.narrow_ok::<f64>(r, true, true));
+            // Runs of at most a tile's width, as the pass hands them to the kernel.
             let run = |narrow: bool| {
                 let mut cols = vec![0.0; xs.len()];
                 let mut hist = vec![0u32; HISTOGRAM_BINS];
-                let s = if narrow {
-                    negatives_run::<f32, true, true, true>(&xs, &mut cols, &mut hist, &k)
-                } else {
-                    negatives_run::<f32, true, true, false>(&xs, &mut cols, &mut hist, &k)
+                let mut all = RunSums {
+                    min: f64::INFINITY,
+                    max: f64::NEG_INFINITY,
+                    ..RunSums::default()
                 };
-                (s, cols, hist)
+                for (x, c) in xs.chunks(TILE_COLS - 3).zip(cols.chunks_mut(TILE_COLS - 3)) {
+                    let s = if narrow {
+                        negatives_run::<f32, true, true, true>(x, c, &mut hist, &k)
+                    } else {
+                        negatives_run::<f32, true, true, false>(x, c, &mut hist, &k)
+                    };
+                    all.sig += s.sig;
+                    all.row += s.row;
+                    all.s1 += s.s1;
+                    all.s2 += s.s2;
+                    all.min = all.min.min(s.min);
+                    all.max = all.max.max(s.max);
+                }
+                (all, cols, hist)
             };
             let (a, ca, ha) = run(true);
             let (w, cw, hw) = run(false);

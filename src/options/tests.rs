@@ -182,6 +182,15 @@ fn inspect_options_are_checked_before_the_files() {
         ..Default::default()
     };
     assert_eq!(o.resolve(Spelling::Flag).unwrap().b, None);
+    let o = InspectOptions {
+        loss: Some("dcl".into()),
+        tau: 0.3,
+        ..Default::default()
+    };
+    assert_eq!(
+        o.resolve(Spelling::Flag).unwrap().loss.map(|l| l.kind()),
+        Some(crate::loss::LossKind::Dcl)
+    );
     for bad in [
         InspectOptions {
             tau: 0.0,
@@ -197,6 +206,19 @@ fn inspect_options_are_checked_before_the_files() {
         },
         InspectOptions {
             precision: Some("f16".into()),
+            ..Default::default()
+        },
+        InspectOptions {
+            loss: Some("nope".into()),
+            ..Default::default()
+        },
+        InspectOptions {
+            within_view: Some(0.5),
+            ..Default::default()
+        },
+        InspectOptions {
+            loss: Some("spectral".into()),
+            within_view: Some(0.5),
             ..Default::default()
         },
     ] {
