@@ -49,6 +49,7 @@ pub mod encoder;
 pub mod error;
 pub mod geometry;
 pub mod grid;
+pub mod inspect;
 pub mod io;
 pub mod limits;
 pub mod loss;

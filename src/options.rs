@@ -24,9 +24,9 @@ use crate::base::Precision;
 use crate::batch::MiniBatch;
 use crate::encoder::{self, EncoderConfig};
 use crate::error::{check_finite, Error, Result};
-use crate::geometry::inspect::{InspectConfig, QuantileMode, DEFAULT_INSPECT_BLOCK};
 use crate::geometry::{QuantileLevel, DEFAULT_MARGIN_QUANTILE};
 use crate::grid::{parse_int_grid, parse_real_grid};
+use crate::inspect::{InspectConfig, QuantileMode, DEFAULT_INSPECT_BLOCK};
 use crate::io::MatrixFormat;
 use crate::loss::{Loss, LossKind, LossParams};
 use crate::optim::{self, FreeConfig, OptimizerKind, Schedule};
@@ -1156,7 +1156,7 @@ impl Default for InspectOptions {
 
 impl InspectOptions {
     /// The checked configuration (checked again with the matrices by
-    /// [`crate::geometry::inspect::inspect_with`]).
+    /// [`crate::inspect::inspect_with`]).
     ///
     /// # Errors
     /// An invalid `t`, `b`, `tau`, quantile level, precision, quantile mode or `block = 0`; an

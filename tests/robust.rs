@@ -321,9 +321,9 @@ fn tiny_rows_normalise_to_full_precision() {
         }
     }
     // `inspect` of the scaled pair measures what the unscaled one does.
-    let cfg = ccem::geometry::inspect::InspectConfig::default();
+    let cfg = ccem::inspect::InspectConfig::default();
     let pos = |a: &ndarray::Array2<f64>, b: &ndarray::Array2<f64>| {
-        let r = ccem::geometry::inspect::inspect(
+        let r = ccem::inspect::inspect(
             ccem::matrix::Matrix::F64(a.clone()),
             ccem::matrix::Matrix::F64(b.clone()),
             &cfg,

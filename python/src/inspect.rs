@@ -1,7 +1,7 @@
 //! `ccem.inspect`: measure an embedding against the CCEM and the theory.
 
 use crate::convert::{self, matrix};
-use ccem::geometry::inspect::inspect as inspect_pair;
+use ccem::inspect::inspect as inspect_pair;
 use ccem::options::{InspectOptions, Spelling};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -12,7 +12,7 @@ const _: () = assert!(
     ccem::options::DEFAULT_INSPECT_T == 10.0
         && ccem::options::DEFAULT_INSPECT_TAU == 0.07
         && ccem::geometry::DEFAULT_MARGIN_QUANTILE == 0.05
-        && ccem::geometry::inspect::DEFAULT_INSPECT_BLOCK == 1024,
+        && ccem::inspect::DEFAULT_INSPECT_BLOCK == 1024,
     "update the defaults of ccem.inspect to the library's"
 );
 

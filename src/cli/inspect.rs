@@ -3,7 +3,7 @@
 use super::output::{print_records, Format};
 use super::progress::BlockBar;
 use anyhow::{Context, Result};
-use ccem::geometry::inspect::inspect_with;
+use ccem::inspect::inspect_with;
 use ccem::options::{BiasArg, InspectOptions, Spelling};
 use std::path::PathBuf;
 
@@ -59,7 +59,7 @@ pub struct InspectArgs {
     #[arg(long, value_enum)]
     pub precision: Option<PrecisionArg>,
     /// Rows per block (memory O(block x 512) per group of blocks)
-    #[arg(long, default_value_t = ccem::geometry::inspect::DEFAULT_INSPECT_BLOCK)]
+    #[arg(long, default_value_t = ccem::inspect::DEFAULT_INSPECT_BLOCK)]
     pub block: usize,
     /// Also evaluate this loss on the pair (key loss_value), with --t, --b, --tau as it takes
     /// them: sigmoid, infonce, simclr, dcl, dhel, spectral

@@ -9,16 +9,7 @@ use crate::loss::ContrastiveLoss;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, Zip};
 
-/// A loss value with its gradients with respect to the two embedding matrices.
-#[derive(Clone, Debug)]
-pub struct LossGrad {
-    /// The loss.
-    pub value: f64,
-    /// `dL/dU` (or `dL/dX` for raw inputs), `N x d`.
-    pub du: Array2<f64>,
-    /// `dL/dV` (or `dL/dY`), `N x d`.
-    pub dv: Array2<f64>,
-}
+pub use super::driver::LossGrad;
 
 /// Rows put on the unit sphere, with the norms they had.
 #[derive(Clone, Debug)]

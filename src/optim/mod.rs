@@ -832,7 +832,7 @@ impl Solver {
         cfg: &FreeConfig,
         scalars: &Scalars,
         want_loss: bool,
-    ) -> objective::Evaluation {
+    ) -> objective::StepEval {
         let nd = self.n * self.d;
         let obj = match cfg.loss.tuned() {
             Some(Tuned::Sigmoid { .. }) => Objective::Sigmoid {

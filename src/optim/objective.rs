@@ -54,7 +54,7 @@ impl From<Loss> for Objective {
 
 /// What one evaluation returns besides the gradients.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Evaluation {
+pub(crate) struct StepEval {
     /// The loss, or `NaN` when it was not asked for.
     pub loss: f64,
     /// Sigmoid only: `sum_ij H_ij`, `H = dL/dlogit` (`0` for InfoNCE).
@@ -128,7 +128,7 @@ impl Workspace {
         gx: &mut [f64],
         gy: &mut [f64],
         want_loss: bool,
-    ) -> Evaluation {
+    ) -> StepEval {
         let (n, d) = (self.n, self.d);
         let xv = ArrayView2::from_shape((n, d), x).expect("X is N x d");
         let yv = ArrayView2::from_shape((n, d), y).expect("Y is N x d");
@@ -152,7 +152,7 @@ impl Workspace {
                 } else {
                     sigmoid_grad_sums_in_place::<false>(&mut self.sg, n, t, b, w)
                 };
-                Evaluation {
+                StepEval {
                     loss: p.loss,
                     sum_h: p.sum_h,
                     sum_hs: p.sum_hs,
@@ -164,7 +164,7 @@ impl Workspace {
                 let mut g =
                     ArrayViewMut2::from_shape((n, n), &mut self.sg[..]).expect("S is N x N");
                 let loss = dense::<f64, Loss, true>(&loss, g.view_mut());
-                Evaluation {
+                StepEval {
                     loss,
                     sum_h: 0.0,
                     sum_hs: 0.0,
@@ -201,7 +201,7 @@ impl Workspace {
         yv: ArrayView2<f64>,
         gx: &mut [f64],
         gy: &mut [f64],
-    ) -> Evaluation {
+    ) -> StepEval {
         let (n, d) = (self.n, self.d);
         let z = ndarray::concatenate(ndarray::Axis(0), &[xv, yv]).expect("X and Y are N x d");
         let mut g = z.dot(&z.t());
@@ -230,7 +230,7 @@ impl Workspace {
         );
         project_rows(xv.as_slice().expect("X is row-major"), gx, d);
         project_rows(yv.as_slice().expect("Y is row-major"), gy, d);
-        Evaluation {
+        StepEval {
             loss: value,
             sum_h: 0.0,
             sum_hs: 0.0,
@@ -241,7 +241,7 @@ impl Workspace {
     /// The InfoNCE loss and `G` over `S` in place (module documentation). Two exponentials
     /// per entry: the row softmax and the column softmax, each shifted by its own maximum, so
     /// no exponent is positive and no row or column sum is below 1.
-    fn infonce_kernel(&mut self, tau: f64) -> Evaluation {
+    fn infonce_kernel(&mut self, tau: f64) -> StepEval {
         let n = self.n;
         let inv_tau = 1.0 / tau;
         let (sg, p) = (&mut self.sg, &mut self.p);
@@ -299,7 +299,7 @@ impl Workspace {
             g_l1 += gii.abs() - srow[i];
             srow[i] = gii;
         }
-        Evaluation {
+        StepEval {
             loss: loss / n as f64,
             sum_h: 0.0,
             sum_hs: 0.0,

@@ -2,7 +2,7 @@
 //! embedding rows through the normalisation, `t'`, `b`, `r_b`), the workspace kernels against
 //! the library's losses, the update rules, validation and reproducibility.
 
-use super::objective::{Evaluation, Objective, Workspace};
+use super::objective::{Objective, StepEval, Workspace};
 use super::*;
 use crate::loss::ContrastiveLoss;
 use crate::loss::{normalize_rows, Loss};
@@ -28,7 +28,7 @@ fn evaluate(
     obj: Objective,
     x: &Array2<f64>,
     y: &Array2<f64>,
-) -> (Evaluation, Array2<f64>, Array2<f64>) {
+) -> (StepEval, Array2<f64>, Array2<f64>) {
     let (n, d) = x.dim();
     let mut ws = Workspace::new(n, d);
     let mut gx = Array2::zeros((n, d));

@@ -97,7 +97,7 @@ pub struct BatchPanel {
 /// No panel; a panel with fewer than two values of `B` or `t`, a missing or repeated cell, a
 /// batch size outside `2..=n`; an unknown extension; a failed write.
 pub fn batch_phase_map(out: &Path, n: usize, panels: &[BatchPanel]) -> Result<()> {
-    canvas::Format::from_path(out)?;
+    canvas::ImageFormat::from_path(out)?;
     if panels.is_empty() {
         return Err(Error::Config("a (B, t) phase diagram needs a panel".into()));
     }
@@ -203,7 +203,7 @@ pub struct SpreadPoint {
 /// # Errors
 /// No point; a batch size outside `2..=n`; an unknown extension; a failed write.
 pub fn batch_spread(out: &Path, n: usize, title: &str, points: &[SpreadPoint]) -> Result<()> {
-    canvas::Format::from_path(out)?;
+    canvas::ImageFormat::from_path(out)?;
     if points.is_empty() {
         return Err(Error::Config("a spread figure needs a point".into()));
     }

@@ -20,21 +20,21 @@ pub(crate) const SUPERSAMPLE: u32 = 2;
 
 /// The output format, from the file extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Format {
+pub(crate) enum ImageFormat {
     Png,
     Svg,
 }
 
-impl Format {
+impl ImageFormat {
     /// `.png` or `.svg` (case-insensitive); anything else is [`Error::Config`] naming it.
-    pub(crate) fn from_path(path: &Path) -> Result<Format> {
+    pub(crate) fn from_path(path: &Path) -> Result<ImageFormat> {
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
         match ext.as_deref() {
-            Some("png") => Ok(Format::Png),
-            Some("svg") => Ok(Format::Svg),
+            Some("png") => Ok(ImageFormat::Png),
+            Some("svg") => Ok(ImageFormat::Svg),
             Some(other) => Err(Error::Config(format!(
                 "cannot write '{}': unknown figure extension '.{other}' (use .png or .svg)",
                 path.display()
@@ -255,7 +255,7 @@ fn temp_path(out: &Path) -> PathBuf {
 
 /// Renders `fig` and writes it to `out` atomically; the format follows the extension.
 pub(crate) fn save(fig: &impl Figure, out: &Path) -> Result<()> {
-    let format = Format::from_path(out)?;
+    let format = ImageFormat::from_path(out)?;
     if out.file_name().is_none() {
         return Err(Error::Config(format!(
             "'{}' is not a file name",
@@ -264,8 +264,8 @@ pub(crate) fn save(fig: &impl Figure, out: &Path) -> Result<()> {
     }
     let tmp = temp_path(out);
     let written = match format {
-        Format::Png => write_png(fig, &tmp, out),
-        Format::Svg => render_svg(fig).and_then(|s| {
+        ImageFormat::Png => write_png(fig, &tmp, out),
+        ImageFormat::Svg => render_svg(fig).and_then(|s| {
             std::fs::write(&tmp, s).map_err(|source| Error::Io {
                 path: out.to_path_buf(),
                 source,
@@ -387,15 +387,18 @@ mod tests {
     #[test]
     fn format_from_extension() {
         assert_eq!(
-            Format::from_path(Path::new("a/b.png")).unwrap(),
-            Format::Png
+            ImageFormat::from_path(Path::new("a/b.png")).unwrap(),
+            ImageFormat::Png
         );
-        assert_eq!(Format::from_path(Path::new("b.SVG")).unwrap(), Format::Svg);
-        let e = Format::from_path(Path::new("b.jpg"))
+        assert_eq!(
+            ImageFormat::from_path(Path::new("b.SVG")).unwrap(),
+            ImageFormat::Svg
+        );
+        let e = ImageFormat::from_path(Path::new("b.jpg"))
             .unwrap_err()
             .to_string();
         assert!(e.contains(".jpg"), "{e}");
-        assert!(Format::from_path(Path::new("b")).is_err());
+        assert!(ImageFormat::from_path(Path::new("b")).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! against `c`.
 
 use super::axes::{Entry, Swatch};
-use super::canvas::{self, Dash, Format};
+use super::canvas::{self, Dash, ImageFormat};
 use super::lines::{padded, ErrPoint, LineFigure, LinePanel, Series, PALETTE};
 use super::results::{cell_stats, ResultsTable};
 use crate::error::{Error, Result};
@@ -69,7 +69,7 @@ fn delta_clamped(c: f64, max: f64) -> f64 {
 /// whose bias setting cannot be told when `opts.bias` is `None`; no result row with one of the
 /// `N`; an unknown extension; a failed write.
 pub fn curves(results: Option<&ResultsTable>, out: &Path, opts: &CurvesOptions) -> Result<()> {
-    Format::from_path(out)?;
+    ImageFormat::from_path(out)?;
     if opts.ns.is_empty() {
         return Err(Error::Config(
             "curves need at least one batch size N".into(),
@@ -379,7 +379,7 @@ impl Default for LossCurveOptions {
 /// `N < 2`; no `t`, or more than [`MAX_CURVES`]; a negative or non-finite `t` or bias; an
 /// unknown extension; a failed write.
 pub fn loss_curve(out: &Path, opts: &LossCurveOptions) -> Result<()> {
-    Format::from_path(out)?;
+    ImageFormat::from_path(out)?;
     if opts.ts.is_empty() {
         return Err(Error::Config(
             "a loss curve needs at least one value of t".into(),

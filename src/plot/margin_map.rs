@@ -100,7 +100,7 @@ pub fn margin_cells(opts: &MarginMapOptions) -> Result<Vec<MarginCell>> {
 /// # Errors
 /// Fewer than two values of `N` or `d` among the cells; an unknown extension; a failed write.
 pub fn margin_map(cells: &[MarginCell], out: &Path, title: Option<&str>) -> Result<()> {
-    canvas::Format::from_path(out)?;
+    canvas::ImageFormat::from_path(out)?;
     let mut ns: Vec<usize> = cells.iter().map(|c| c.n).collect();
     let mut ds: Vec<usize> = cells.iter().map(|c| c.d).collect();
     ns.sort_unstable();

@@ -33,12 +33,12 @@ pub use curves::{
     curves, loss_curve, CurveQuantity, CurvesOptions, LossCurveOptions, MAX_CURVES, MAX_LINE_POINTS,
 };
 pub use margin_map::{margin_cells, margin_map, MarginCell, MarginMapOptions};
-pub use results::{read_results, ResultRow, ResultsTable};
+pub use results::{read_results, PlotRow, ResultsTable};
 pub use zoo::{within_view_phase_map, zoo_agreement, WithinPoint, ZooPanel, ZooSeries};
 
 use crate::error::{Error, Result};
 use crate::theory::{BiasMode, Optimum};
-use canvas::Format;
+use canvas::ImageFormat;
 use colormap::{BLUE_WHITE_RED, VIRIDIS};
 use heatmap::{boundary_overlays, t_title, HeatmapFigure, Panel};
 use results::{cell_edges, grid_of, Grid};
@@ -168,7 +168,7 @@ fn table_overlays(
 /// No input; a table mixing objectives or modes; fewer than two values of `t` or `N`; a bad
 /// colour range; an unknown extension; a failed write.
 pub fn phase_diagram(inputs: &[PanelInput], out: &Path, opts: &PhaseOptions) -> Result<()> {
-    Format::from_path(out)?;
+    ImageFormat::from_path(out)?;
     check_range("phase", opts.vmin, opts.vmax)?;
     if inputs.is_empty() {
         return Err(Error::Config(
@@ -281,7 +281,7 @@ fn check_axis_grid<T: PartialOrd + Copy>(name: &str, v: &[T]) -> Result<Vec<T>> 
 /// or non-finite `t`; a bad
 /// `delta_max`; an unknown extension; a failed write.
 pub fn theory_map(out: &Path, opts: &TheoryMapOptions) -> Result<()> {
-    Format::from_path(out)?;
+    ImageFormat::from_path(out)?;
     let ns = check_axis_grid("N", &opts.ns)?;
     let ts = check_axis_grid("t", &opts.ts)?;
     if opts.quantity == Quantity::Delta {
@@ -353,7 +353,7 @@ pub fn theory_map(out: &Path, opts: &TheoryMapOptions) -> Result<()> {
 /// Fewer than two batch sizes or values of `t`; a batch size outside `2..=n`; a negative or
 /// non-finite `t`; an unknown extension; a failed write.
 pub fn batch_theory_map(out: &Path, n: usize, batches: &[usize], ts: &[f64]) -> Result<()> {
-    Format::from_path(out)?;
+    ImageFormat::from_path(out)?;
     let bs = check_axis_grid("B", batches)?;
     let ts = check_axis_grid("t", ts)?;
     let mut values = vec![vec![f64::NAN; bs.len()]; ts.len()];
@@ -409,7 +409,7 @@ impl Default for DiffOptions {
 /// The theory `s_+*` of a row: its `s_pos_theory` column when present, otherwise the exact optimum
 /// for `(n, t, b)` (SPEC §3), or the ETF value `1` for InfoNCE. `None` for a row with `d < N`,
 /// where the theory does not apply (SPEC §3).
-fn theory_s_pos(table: &ResultsTable, r: &ResultRow) -> Result<Option<f64>> {
+fn theory_s_pos(table: &ResultsTable, r: &PlotRow) -> Result<Option<f64>> {
     if let Some(v) = r.s_pos_theory {
         return Ok(Some(v));
     }
@@ -420,7 +420,7 @@ fn theory_s_pos(table: &ResultsTable, r: &ResultRow) -> Result<Option<f64>> {
 }
 
 /// [`theory_s_pos`] of a row to which the theory applies.
-fn theory_s_pos_of(table: &ResultsTable, r: &ResultRow) -> Result<f64> {
+fn theory_s_pos_of(table: &ResultsTable, r: &PlotRow) -> Result<f64> {
     if r.objective.as_deref() == Some("infonce") {
         return Ok(Optimum::infonce(r.n, r.t)?.s_pos);
     }
@@ -453,7 +453,7 @@ fn round_up(x: f64) -> f64 {
 /// # Errors
 /// As [`phase_diagram`]; also a sigmoid row with neither `s_pos_theory` nor `b`, or a bad limit.
 pub fn diff_map(input: &PanelInput, out: &Path, opts: &DiffOptions) -> Result<()> {
-    Format::from_path(out)?;
+    ImageFormat::from_path(out)?;
     let table = &input.table;
     table.check_uniform()?;
     // Cells without a theory (`d < N`) have no difference to draw.
@@ -523,7 +523,7 @@ mod tests {
 
     #[test]
     fn rows_with_d_below_n_have_no_theory() {
-        let row = |d: Option<usize>| ResultRow {
+        let row = |d: Option<usize>| PlotRow {
             n: 5,
             d,
             t: 1.0,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// One row of `results.csv` (the columns the plots use; unknown columns are ignored).
 #[derive(Clone, Debug, PartialEq)]
-pub struct ResultRow {
+pub struct PlotRow {
     /// Batch size `N` (column `n`).
     pub n: usize,
     /// Embedding dimension (column `d`), if present.
@@ -38,7 +38,7 @@ pub struct ResultsTable {
     /// The file read.
     pub path: PathBuf,
     /// Its rows, in file order (at least one).
-    pub rows: Vec<ResultRow>,
+    pub rows: Vec<PlotRow>,
     /// Whether the file has an `s_pos_theory` column.
     pub has_s_pos_theory: bool,
     /// Whether the file has a `b` column.
@@ -113,7 +113,7 @@ pub fn read_results(path: &Path) -> Result<ResultsTable> {
         let t = num(Some(ci_t), "t")?
             .ok_or_else(|| bad(format!("line {line}: column 't' is empty or not finite")))?;
         let text = |c: Option<usize>| Some(field(c).to_ascii_lowercase()).filter(|s| !s.is_empty());
-        rows.push(ResultRow {
+        rows.push(PlotRow {
             n: n as usize,
             d: int(ci_d, "d")?.map(|d| d as usize),
             t,
@@ -149,7 +149,7 @@ impl ResultsTable {
         let keep = |v: &Option<String>, want: Option<&str>| {
             want.is_none_or(|w| v.as_deref().is_some_and(|v| v.eq_ignore_ascii_case(w)))
         };
-        let rows: Vec<ResultRow> = self
+        let rows: Vec<PlotRow> = self
             .rows
             .iter()
             .filter(|r| keep(&r.objective, objective) && keep(&r.mode, mode))
@@ -190,9 +190,9 @@ impl ResultsTable {
         for (name, get) in [
             (
                 "objective",
-                (|r: &ResultRow| r.objective.clone()) as fn(&ResultRow) -> Option<String>,
+                (|r: &PlotRow| r.objective.clone()) as fn(&PlotRow) -> Option<String>,
             ),
-            ("mode", |r: &ResultRow| r.mode.clone()),
+            ("mode", |r: &PlotRow| r.mode.clone()),
         ] {
             let mut seen: Vec<String> = self.rows.iter().filter_map(get).collect();
             seen.sort();
@@ -336,7 +336,7 @@ pub(crate) fn cell_stats(
 /// finite value.
 pub(crate) fn grid_of(
     table: &ResultsTable,
-    value: impl Fn(&ResultRow) -> Result<Option<f64>>,
+    value: impl Fn(&PlotRow) -> Result<Option<f64>>,
 ) -> Result<Grid> {
     let bad = |reason: String| Error::BadInput {
         path: table.path.clone(),

@@ -39,7 +39,7 @@ pub struct ZooPanel {
 /// # Errors
 /// No panel, a panel without a series or a point; an unknown extension; a failed write.
 pub fn zoo_agreement(out: &Path, panels: &[ZooPanel]) -> Result<()> {
-    canvas::Format::from_path(out)?;
+    canvas::ImageFormat::from_path(out)?;
     if panels.is_empty() {
         return Err(Error::Config("a zoo figure needs a panel".into()));
     }
@@ -142,7 +142,7 @@ pub fn within_view_phase_map(
     ts: &[f64],
     measured: &[WithinPoint],
 ) -> Result<()> {
-    canvas::Format::from_path(out)?;
+    canvas::ImageFormat::from_path(out)?;
     if n < 3 {
         return Err(Error::Config(format!(
             "the within-view phase map needs N >= 3, got {n}"

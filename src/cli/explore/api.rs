@@ -6,7 +6,7 @@
 use super::http::{Call, Reply, MAX_BODY};
 use super::observe;
 use crate::cli::output::{write_records, Format};
-use ccem::geometry::inspect::{inspect, InspectConfig};
+use ccem::inspect::{inspect, InspectConfig};
 use ccem::matrix::Matrix;
 use ccem::theory::record::SigmoidRecord;
 use ccem::theory::{batch::negative_weight, BiasMode, Optimum};

@@ -75,7 +75,7 @@ const POLISH_CANDIDATES: usize = 4;
 
 /// The sharpness schedule of the smooth stage.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub(crate) struct Schedule {
+pub(crate) struct SmoothingSchedule {
     stages: usize,
     steps_per_stage: usize,
     beta0: f64,
@@ -83,7 +83,7 @@ pub(crate) struct Schedule {
     lr: f64,
 }
 
-impl Schedule {
+impl SmoothingSchedule {
     /// The sharpness of stage `k` (`0`-based): geometric from `beta0` to `beta_max`.
     fn beta(&self, k: usize) -> f64 {
         if self.stages == 1 {
@@ -101,7 +101,7 @@ pub struct MaxMarginConfig {
     d: usize,
     restarts: usize,
     hops: usize,
-    schedule: Schedule,
+    schedule: SmoothingSchedule,
     polish: bool,
     seed: u64,
 }
@@ -122,7 +122,7 @@ impl MaxMarginConfig {
                 requirement: "must be >= 1",
             });
         }
-        let schedule = Schedule {
+        let schedule = SmoothingSchedule {
             stages: DEFAULT_MM_STAGES,
             steps_per_stage: DEFAULT_MM_STEPS_PER_STAGE,
             beta0: DEFAULT_MM_BETA0,
@@ -293,7 +293,7 @@ impl MaxMarginConfig {
 }
 
 /// Multiply-adds of one start: three `N x N x d` products and `O(N^2)` per step.
-fn start_work(n: usize, d: usize, s: &Schedule) -> f64 {
+fn start_work(n: usize, d: usize, s: &SmoothingSchedule) -> f64 {
     let (n, d) = (n as f64, d as f64);
     (s.stages * s.steps_per_stage) as f64 * n * n * (3.0 * d + 8.0)
 }
@@ -491,7 +491,7 @@ pub fn max_margin(cfg: &MaxMarginConfig) -> Result<MaxMarginResult> {
     if cfg.polish {
         // Sharpen each candidate first (beta up to 1e4 times beta_max, 8 more stages), so that
         // its active set stands out, then polish it.
-        let sharp = Schedule {
+        let sharp = SmoothingSchedule {
             stages: 8,
             steps_per_stage: 4 * schedule.steps_per_stage,
             beta0: schedule.beta_max,
@@ -566,7 +566,7 @@ fn run_start(
     d: usize,
     start: &[f64],
     tied: bool,
-    schedule: &Schedule,
+    schedule: &SmoothingSchedule,
     first_stage: usize,
     seed: u64,
     stream: u64,

@@ -17,7 +17,7 @@
 
 use super::super::{Adam, Optimizer};
 use super::starts::normalize_rows;
-use super::Schedule;
+use super::SmoothingSchedule;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
@@ -87,7 +87,12 @@ impl Work {
 
     /// Runs the stages `first_stage..` of `schedule` from `start` (`X` for a tied start, else
     /// `[U | V]`; unit rows) and returns the best iterate (the start itself included).
-    pub fn run(&mut self, start: &[f64], schedule: &Schedule, first_stage: usize) -> Outcome {
+    pub fn run(
+        &mut self,
+        start: &[f64],
+        schedule: &SmoothingSchedule,
+        first_stage: usize,
+    ) -> Outcome {
         self.theta.copy_from_slice(start);
         let mut best: Option<(Extremes, Vec<f64>)> = None;
         let mut keep = |ext: Extremes, theta: &[f64]| {

@@ -1,5 +1,5 @@
-//! The one-pass inspection against the separate references: [`measure`](super::super::measure),
-//! [`margins`](super::super::margins) and the blocked losses.
+//! The one-pass inspection against the separate references: [`measure`](crate::geometry::measure),
+//! [`margins`](crate::geometry::margins) and the blocked losses.
 
 use super::*;
 use crate::geometry::{ccem_embedding, margins, measure};

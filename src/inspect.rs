@@ -1,7 +1,7 @@
 //! `inspect`: an embedding measured, both losses evaluated and the margins found in **one
 //! blocked pass** over `S = U V^T`, in float32 or float64 (SPEC.md §4.1).
 //!
-//! The passes are the scan engine's (`geometry::scan`, shared with [`super::margins()`]);
+//! The passes are the scan engine's (`geometry::scan`, shared with [`crate::geometry::margins()`]);
 //! this module asks it for everything at once and assembles the report.
 //!
 //! # What comes from where
@@ -19,7 +19,7 @@
 //!   input's precision, every sum in float64):
 //!   - the positives `S_ii` (kept: `N` values), and of the negatives the minimum, maximum, the
 //!     shifted sums `sum (S_ij - c)` and `sum (S_ij - c)^2` (mean and spread without
-//!     cancellation) and a histogram of [`HISTOGRAM_BINS`](super::HISTOGRAM_BINS) bins on `[-R, R]`,
+//!     cancellation) and a histogram of [`HISTOGRAM_BINS`](crate::geometry::HISTOGRAM_BINS) bins on `[-R, R]`,
 //!     `R = max_i ||u_i|| max_j ||v_j||`;
 //!   - the sigmoid loss `(1/N) sum_ij softplus(-z_ij (t S_ij - b))` (SPEC §1);
 //!   - InfoNCE (SPEC §1): every `e_ij = exp(S_ij / tau - R / tau)` is added to its row sum and
@@ -49,7 +49,7 @@
 //!
 //! # Example
 //! ```
-//! use ccem::geometry::inspect::{inspect, InspectConfig};
+//! use ccem::inspect::{inspect, InspectConfig};
 //! use ccem::matrix::Matrix;
 //! use ccem::geometry::simplex_etf;
 //!
@@ -63,13 +63,13 @@
 //! # Ok::<(), ccem::Error>(())
 //! ```
 
-use super::margin::{Margins, QuantileLevel};
-use super::scan::{
-    bound_of, memory_estimate, scan, RowSums, Scan, ScanWants, CANDIDATE_CAP, EXACT_QUANTILE_MAX_N,
-};
-pub use super::scan::{QuantileMode, GROUPS, MAX_FIXED_SHIFT_SPAN, TILE_COLS};
 use crate::base::Precision;
 use crate::error::{Error, Result};
+use crate::geometry::scan::{
+    bound_of, memory_estimate, scan, RowSums, Scan, ScanWants, CANDIDATE_CAP, EXACT_QUANTILE_MAX_N,
+};
+pub use crate::geometry::scan::{QuantileMode, GROUPS, MAX_FIXED_SHIFT_SPAN, TILE_COLS};
+use crate::geometry::{Margins, QuantileLevel};
 use crate::loss::embedding::RowNormalize;
 use crate::loss::{driver, infonce_clip, BlockOptions, Loss, LossKind};
 use crate::matrix::Matrix;
@@ -114,7 +114,7 @@ impl Default for InspectConfig {
             t: 10.0,
             b: None,
             tau: 0.07,
-            margin_quantile: super::DEFAULT_MARGIN_QUANTILE,
+            margin_quantile: crate::geometry::DEFAULT_MARGIN_QUANTILE,
             normalize: true,
             block: DEFAULT_INSPECT_BLOCK,
             precision: None,
@@ -313,7 +313,7 @@ pub fn inspect_with(
 /// ETF).
 ///
 /// ```
-/// assert_eq!(ccem::geometry::inspect::alignment_slack(5, 1.0, -0.25), 0.0);
+/// assert_eq!(ccem::inspect::alignment_slack(5, 1.0, -0.25), 0.0);
 /// ```
 pub fn alignment_slack(n: usize, s_pos_mean: f64, s_neg_mean: f64) -> f64 {
     1.0 + s_neg_mean + 1.0 / (n as f64 - 1.0) - s_pos_mean
