@@ -54,7 +54,10 @@ fn env(name: &str, default: usize) -> usize {
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument selects losses by name.
-    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let n = env("CCEM_BENCH_N", 4096);
     let reps = env("CCEM_BENCH_REPS", 3).max(1);
     let u = unit_f32(n, 1);
@@ -91,7 +94,10 @@ fn main() {
         }
         let p = products(loss);
         rows.push((name.clone(), p, best, best / p as f64));
-        eprintln!("{name}: {best:.3} s, {p} products, {:.3} s per product", best / p as f64);
+        eprintln!(
+            "{name}: {best:.3} s, {p} products, {:.3} s per product",
+            best / p as f64
+        );
     }
     let sigmoid = rows
         .iter()
@@ -102,7 +108,9 @@ fn main() {
         "\nf32 value + gradient, N = {n}, d = {D}, best of {reps}, {} threads\n",
         rayon::current_num_threads()
     );
-    println!("| loss | products of N x N x d | time (s) | time per product (s) | ratio to sigmoid |");
+    println!(
+        "| loss | products of N x N x d | time (s) | time per product (s) | ratio to sigmoid |"
+    );
     println!("|---|---|---|---|---|");
     for (name, p, t, per) in &rows {
         println!(

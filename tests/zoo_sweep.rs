@@ -11,7 +11,14 @@ use ccem::LossKind;
 fn run(spec: SweepSpec) -> (Vec<ResultRow>, ccem::sweep::Summary) {
     let spec = spec.check().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let out = run_sweep(&spec, dir.path(), None, &|c| run_cell(&spec, c), &mut Silent).unwrap();
+    let out = run_sweep(
+        &spec,
+        dir.path(),
+        None,
+        &|c| run_cell(&spec, c),
+        &mut Silent,
+    )
+    .unwrap();
     assert!(out.complete);
     let summary = summarize(&spec, &out.rows);
     (out.rows, summary)
@@ -24,7 +31,10 @@ fn check(label: &str, rows: &[ResultRow]) {
         if r.ccem_global == Some(true) {
             let e = (r.s_pos.unwrap() - r.s_pos_theory.unwrap()).abs();
             let g = r.gram_distance_to_theory.unwrap();
-            assert!(e <= 1e-3 && g <= 1e-3, "{at}: |s_pos - s+*| = {e:e}, Gram {g:e}");
+            assert!(
+                e <= 1e-3 && g <= 1e-3,
+                "{at}: |s_pos - s+*| = {e:e}, Gram {g:e}"
+            );
             assert_eq!(r.meets_theory, Some(true), "{at}");
             assert_eq!(r.beats_ccem, Some(false), "{at}: beats a global optimum");
         }
