@@ -32,8 +32,12 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 /// Products of at least this many multiply-adds (`m k n`) run blocked and multi-threaded
-/// ([`GemmKernel::Blocked`]); smaller ones in the tiled kernel. Measured crossover (module doc).
-pub const BLOCKED_MIN_MACS: usize = 96 * 96 * 96;
+/// ([`GemmKernel::Blocked`]); smaller ones in the tiled kernel. Measured crossover
+/// (docs/PERFORMANCE.md, `encoder_kernels`): a whole step at `N = d = s` is faster tiled up to
+/// `s = 128` and blocked from `s = 192`; `4 * 144^3` keeps every product of a step up to
+/// `s = 143` tiled (the largest, `(2N x 2d)(2d x d)`, has `4 s^3` multiply-adds), and every
+/// product from `s = 229` blocked.
+pub const BLOCKED_MIN_MACS: usize = 4 * 144 * 144 * 144;
 
 /// The number of row blocks a blocked product aims at (enough to balance a few cores).
 const BLOCKS: usize = 8;

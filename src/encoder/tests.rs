@@ -101,10 +101,10 @@ fn padding_columns_stay_zero_through_training() {
 
 #[test]
 fn blocked_products_are_bitwise_independent_of_the_thread_count() {
-    // N = d = 136: every product is above the crossover and cut into several row blocks.
+    // N = d = 232: every product is above the crossover and cut into several row blocks.
     let cfg = EncoderConfig {
         steps: 3,
-        ..EncoderConfig::new(136, 136, 5)
+        ..EncoderConfig::new(232, 232, 5)
     };
     let s = cfg.n;
     assert!(
