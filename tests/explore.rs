@@ -672,3 +672,46 @@ fn closing_the_page_stops_its_runs_and_ctrl_c_stops_the_server() {
         assert!(rest.contains("stopped"), "{rest}");
     }
 }
+
+#[test]
+fn training_takes_every_loss_of_the_registry() {
+    let s = Server::start(&[]);
+    // The page learns each loss's parameters from /api/info (the registry's).
+    let (st, info) = s.get("/api/info");
+    assert_eq!(st, 200);
+    let params = &info["loss_params"];
+    assert_eq!(params["simclr"], serde_json::json!(["tau"]));
+    assert_eq!(params["spectral"], serde_json::json!([]));
+    assert!(params["sigmoid"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("within_view")));
+    // A SimCLR run and a within-view sigmoid run, each to the end: the record is optimize's.
+    for (body, args) in [
+        (
+            br#"{"loss": "simclr", "n": "6", "tau": "0.5", "steps": 300, "seed": "1"}"#.as_slice(),
+            vec!["--loss", "simclr", "--n", "6", "--tau", "0.5", "--steps", "300", "--seed", "1"],
+        ),
+        (
+            br#"{"loss": "sigmoid", "n": "6", "t": "2", "within-view": "1", "steps": 300, "seed": "1"}"#.as_slice(),
+            vec!["--loss", "sigmoid", "--n", "6", "--t", "2", "--within-view", "1", "--steps", "300", "--seed", "1"],
+        ),
+    ] {
+        let (st, r) = s.post("/api/train", body);
+        assert_eq!(st, 200, "{r}");
+        let id = r["id"].as_str().unwrap().to_string();
+        let (_, evs) = events(s.port, &id, |e, _| e == "done");
+        let done = &evs.last().unwrap().1;
+        let mut a = vec!["optimize"];
+        a.extend(args);
+        a.extend(["--format", "json"]);
+        assert_eq!(done["record"], cli_json(&a));
+    }
+    // A parameter the loss does not take is refused with the library's message.
+    let (st, r) = s.post(
+        "/api/train",
+        br#"{"loss": "spectral", "n": "6", "tau": "0.5"}"#,
+    );
+    assert_eq!(st, 400, "{r}");
+    assert!(error_of(&r).contains("spectral"), "{r}");
+}

@@ -54,6 +54,11 @@ pub fn info(data_dir: Option<&Path>) -> Reply {
     Reply::json(&json!({
         "version": env!("CARGO_PKG_VERSION"),
         "losses": ccem::LossKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        // Each loss's parameters (the registry's), so the page shows the right inputs.
+        "loss_params": ccem::LossKind::ALL
+            .iter()
+            .map(|k| (k.as_str().to_string(), json!(k.params())))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
         "theory_losses": THEORY_LOSSES,
         "max_file_bytes": MAX_FILE,
         "data_dir": data_dir.is_some(),

@@ -41,6 +41,7 @@ const FLAGS: &[&str] = &[
     "b",
     "relative-bias",
     "tau",
+    "within-view",
     "learn-t",
     "learn-b",
     "init-t",

@@ -131,10 +131,16 @@ function theoryQuery(withD) {
   return q.toString();
 }
 
+// Each loss's parameters, from /api/info (the library's registry): `t` (with `b`) for the
+// sigmoid loss, `tau` for the softmax losses, `within_view` where it applies, none for spectral.
+let lossParams = { sigmoid: ["t", "b", "relative_bias", "within_view"], infonce: ["tau", "within_view"] };
+const takes = (loss, p) => (lossParams[loss] || []).includes(p);
+
 function lossVisibility(prefix, loss) {
   const root = $(prefix);
-  root.querySelectorAll(".sig").forEach((e) => (e.hidden = loss === "infonce"));
-  root.querySelectorAll(".inf").forEach((e) => (e.hidden = loss !== "infonce"));
+  root.querySelectorAll(".sig").forEach((e) => (e.hidden = !takes(loss, "t")));
+  root.querySelectorAll(".inf").forEach((e) => (e.hidden = !takes(loss, "tau")));
+  root.querySelectorAll(".wv").forEach((e) => (e.hidden = !takes(loss, "within_view")));
 }
 
 async function updateTheory() {
@@ -363,9 +369,9 @@ function trainFlags() {
   f.loss = loss;
   f.n = $("tr-n").value;
   if ($("tr-d").value) f.d = $("tr-d").value;
-  if (loss === "infonce") {
-    f.tau = $("tr-tau").value;
-  } else {
+  if (takes(loss, "tau")) f.tau = $("tr-tau").value;
+  if (takes(loss, "within_view") && $("tr-wv").value) f["within-view"] = $("tr-wv").value;
+  if (takes(loss, "t")) {
     if ($("tr-learn-t").checked) { f["learn-t"] = true; if ($("tr-t").value) f["init-t"] = $("tr-t").value; }
     else f.t = $("tr-t").value;
     if ($("tr-learn-b").checked) { f["learn-b"] = true; if ($("tr-b").value && $("tr-b").value !== "tied") f["init-b"] = $("tr-b").value; }
@@ -480,6 +486,7 @@ function initTrain() {
 async function main() {
   try {
     info = await getJson("/api/info");
+    if (info.loss_params) lossParams = info.loss_params;
   } catch (e) {
     document.body.textContent = "cannot reach the ccem explore server: " + e.message;
     return;
