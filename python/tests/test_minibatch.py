@@ -47,7 +47,7 @@ def test_theory_batch_errors():
         ccem.theory(8, 1.0, batch=9)
     with pytest.raises(ValueError, match=r"need 2 <= B <= N"):
         ccem.theory([8, 4], 1.0, batch=6)
-    with pytest.raises(ValueError, match="only for the sigmoid loss"):
+    with pytest.raises(ValueError, match="only for the additive losses"):
         ccem.theory(8, loss="infonce", tau=0.1, batch=4)
     with pytest.raises(ValueError, match="integer"):
         ccem.theory(8, 1.0, batch=2.5)
