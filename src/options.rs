@@ -777,6 +777,8 @@ impl TrainOptions {
             neg_variance_weight: self.mini_batch.neg_variance_weight,
         }
         .check()?;
+        // A loss of the joint views adds its 2N x 2N buffers to the run's memory.
+        config.check_loss(&loss)?;
         self.outputs.check(sp)?;
         Ok(ResolvedTrain {
             config,

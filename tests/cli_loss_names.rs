@@ -201,3 +201,23 @@ fn optimize_compares_a_zoo_loss_with_its_theory() {
     assert_eq!(r["theory_phase"], "etf", "{r}");
     assert_eq!(r["meets_theory"], true, "{r}");
 }
+
+#[test]
+fn train_counts_a_joint_loss_buffers_before_the_work() {
+    // N = 10000 pairs in d = 2: the network and S fit in 8 GiB (about 3 GiB), but SimCLR's
+    // 2N x 2N similarities of the views add about 15 GiB; refused before anything is allocated.
+    let msg = refused(&[
+        "train",
+        "--loss",
+        "simclr",
+        "--n",
+        "10000",
+        "--d",
+        "2",
+        "--tau",
+        "0.5",
+        "--max-memory",
+        "8G",
+    ]);
+    assert!(msg.contains("simclr") && msg.contains("memory"), "{msg}");
+}
