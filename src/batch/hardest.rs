@@ -45,12 +45,13 @@
 //! k-means draws come from `ChaCha8Rng::seed_from_u64(seed)` on stream [`SPECTRAL_STREAM`] plus
 //! the restart, so a run is reproducible and bitwise independent of the thread count.
 
+use super::cluster::{balanced_assignment, kmeans};
 use super::{binomial, next_combination, MiniBatch, MAX_EXACT_HARDEST};
 use crate::error::{Error, Result};
 use crate::loss::ContrastiveLoss;
 use crate::loss::Loss;
 use ndarray::{Array2, ArrayView2};
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::VecDeque;
 
@@ -59,10 +60,7 @@ use std::collections::VecDeque;
 pub const MAX_SPECTRAL_N: usize = 1024;
 /// The random stream of the spectral clustering's k-means (plus the restart index).
 pub const SPECTRAL_STREAM: u64 = 3 << 32;
-/// The number of k-means++ seedings of the spectral clustering (the best inertia is kept).
-pub const KMEANS_SEEDINGS: usize = 10;
-/// The largest number of Lloyd iterations of one k-means run.
-pub const KMEANS_MAX_ITER: usize = 300;
+pub use super::cluster::{KMEANS_MAX_ITER, KMEANS_SEEDINGS};
 
 /// How `hardest` finds its batches (module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,172 +322,6 @@ fn spectral_embedding(mut a: Array2<f64>, k: usize) -> Option<Array2<f64>> {
     x.iter().all(|v| v.is_finite()).then_some(x)
 }
 
-fn sq_dist(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
-}
-
-/// Step 4: k-means of the rows of `x` with `k` centres (`k x dim`), the best inertia of
-/// [`KMEANS_SEEDINGS`] k-means++ seedings.
-fn kmeans(x: &Array2<f64>, k: usize, rng: &mut ChaCha8Rng) -> Array2<f64> {
-    let (n, dim) = x.dim();
-    let row = |i: usize| x.row(i).to_slice().expect("standard layout").to_vec();
-    let rows: Vec<Vec<f64>> = (0..n).map(row).collect();
-    let mut best: Option<(f64, Vec<Vec<f64>>)> = None;
-    for _ in 0..KMEANS_SEEDINGS {
-        // k-means++ seeding.
-        let mut centres: Vec<Vec<f64>> = vec![rows[rng.random_range(0..n)].clone()];
-        let mut d2: Vec<f64> = rows.iter().map(|r| sq_dist(r, &centres[0])).collect();
-        while centres.len() < k {
-            let total: f64 = d2.iter().sum();
-            let pick = if total > 0.0 {
-                let mut u = rng.random::<f64>() * total;
-                let mut pick = n - 1;
-                for (i, &d) in d2.iter().enumerate() {
-                    if u < d {
-                        pick = i;
-                        break;
-                    }
-                    u -= d;
-                }
-                pick
-            } else {
-                rng.random_range(0..n)
-            };
-            centres.push(rows[pick].clone());
-            for (i, r) in rows.iter().enumerate() {
-                d2[i] = d2[i].min(sq_dist(r, &centres[centres.len() - 1]));
-            }
-        }
-        // Lloyd.
-        let mut labels = vec![usize::MAX; n];
-        let mut inertia = f64::INFINITY;
-        for _ in 0..KMEANS_MAX_ITER {
-            let mut changed = false;
-            inertia = 0.0;
-            for (i, r) in rows.iter().enumerate() {
-                let (mut bc, mut bd) = (0, f64::INFINITY);
-                for (c, ctr) in centres.iter().enumerate() {
-                    let d = sq_dist(r, ctr);
-                    if d < bd {
-                        (bc, bd) = (c, d);
-                    }
-                }
-                inertia += bd;
-                if labels[i] != bc {
-                    labels[i] = bc;
-                    changed = true;
-                }
-            }
-            if !changed {
-                break;
-            }
-            let mut sums = vec![vec![0.0; dim]; k];
-            let mut counts = vec![0usize; k];
-            for (i, r) in rows.iter().enumerate() {
-                counts[labels[i]] += 1;
-                for (s, v) in sums[labels[i]].iter_mut().zip(r) {
-                    *s += v;
-                }
-            }
-            for c in 0..k {
-                if counts[c] > 0 {
-                    for (z, s) in centres[c].iter_mut().zip(&sums[c]) {
-                        *z = s / counts[c] as f64;
-                    }
-                }
-            }
-        }
-        if best.as_ref().is_none_or(|(bi, _)| inertia < *bi) {
-            best = Some((inertia, centres));
-        }
-    }
-    let centres = best.expect("at least one seeding").1;
-    Array2::from_shape_fn((k, dim), |(c, j)| centres[c][j])
-}
-
-/// Step 5: the cluster of each row of `x` when every centre takes exactly `b` rows, minimising
-/// the total Euclidean distance (the Hungarian algorithm on the `N x N` cost of rows against the
-/// centres repeated `b` times, `O(N^3)`).
-fn balanced_assignment(x: &Array2<f64>, centres: &Array2<f64>, b: usize) -> Vec<usize> {
-    let n = x.nrows();
-    let k = centres.nrows();
-    let dist: Vec<f64> = (0..n)
-        .flat_map(|i| {
-            (0..k).map(move |c| {
-                x.row(i)
-                    .iter()
-                    .zip(centres.row(c).iter())
-                    .map(|(p, q)| (p - q) * (p - q))
-                    .sum::<f64>()
-                    .sqrt()
-            })
-        })
-        .collect();
-    let slot = hungarian(n, |i, j| dist[i * k + j / b]);
-    slot.iter().map(|&j| j / b).collect()
-}
-
-/// The minimum-cost perfect matching of `n` rows to `n` columns (`cost(row, column)`), as the
-/// column of each row (the shortest-augmenting-path Hungarian algorithm with potentials,
-/// `O(n^3)`).
-fn hungarian(n: usize, cost: impl Fn(usize, usize) -> f64) -> Vec<usize> {
-    // 1-based arrays; p[j] = row matched to column j (0: none).
-    let mut u = vec![0.0; n + 1];
-    let mut v = vec![0.0; n + 1];
-    let mut p = vec![0usize; n + 1];
-    let mut way = vec![0usize; n + 1];
-    for i in 1..=n {
-        p[0] = i;
-        let mut j0 = 0;
-        let mut minv = vec![f64::INFINITY; n + 1];
-        let mut used = vec![false; n + 1];
-        loop {
-            used[j0] = true;
-            let i0 = p[j0];
-            let mut delta = f64::INFINITY;
-            let mut j1 = 0;
-            for j in 1..=n {
-                if !used[j] {
-                    let cur = cost(i0 - 1, j - 1) - u[i0] - v[j];
-                    if cur < minv[j] {
-                        minv[j] = cur;
-                        way[j] = j0;
-                    }
-                    if minv[j] < delta {
-                        delta = minv[j];
-                        j1 = j;
-                    }
-                }
-            }
-            for j in 0..=n {
-                if used[j] {
-                    u[p[j]] += delta;
-                    v[j] -= delta;
-                } else {
-                    minv[j] -= delta;
-                }
-            }
-            j0 = j1;
-            if p[j0] == 0 {
-                break;
-            }
-        }
-        loop {
-            let j1 = way[j0];
-            p[j0] = p[j1];
-            j0 = j1;
-            if j0 == 0 {
-                break;
-            }
-        }
-    }
-    let mut col = vec![0; n];
-    for j in 1..=n {
-        col[p[j] - 1] = j - 1;
-    }
-    col
-}
-
 /// The batch choice of a `hardest` run: [`hardest_batch`] every step, or the spectral partition
 /// once per epoch, stepped through from the largest batch loss down (module documentation).
 #[derive(Clone, Debug)]
@@ -567,7 +399,9 @@ impl HardestChooser {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::cluster::hungarian;
     use rand::seq::SliceRandom;
+    use rand::RngExt;
 
     #[test]
     fn finds_the_worst_batch() {

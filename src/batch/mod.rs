@@ -22,6 +22,7 @@
 //! `ChaCha8Rng::seed_from_u64(seed)` on its own stream ([`SAMPLER_STREAM`]), so a run is
 //! reproducible and independent of the thread count.
 
+mod cluster;
 pub mod hardest;
 
 use crate::error::{Error, Result};
