@@ -1,11 +1,10 @@
 //! `ccem max-margin`: a maximum-margin constellation of `N` pairs in `R^d` (SPEC.md §7.2, the
 //! search §7.3).
 
-use super::output::{print_records, Format};
+use super::output::{print_records, Format, SaveArgs};
 use anyhow::{Context, Result};
 use ccem::geometry::QuantileLevel;
 use ccem::optim::max_margin::{max_margin, MaxMarginConfig, MaxMarginRecord};
-use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
@@ -54,12 +53,8 @@ pub struct MaxMarginArgs {
     /// Quantile level p of margin_quantile = (q_p(S_ii) - q_{1-p}(S_ij)) / 2
     #[arg(long, value_name = "P", default_value_t = ccem::geometry::DEFAULT_MARGIN_QUANTILE, allow_hyphen_values = true)]
     pub margin_quantile: f64,
-    /// Save U (N x d): .npy (float64) or .csv (no header, full precision), by extension
-    #[arg(long, value_name = "U.npy|U.csv")]
-    pub save_u: Option<PathBuf>,
-    /// Save V (N x d): .npy or .csv, by extension
-    #[arg(long, value_name = "V.npy|V.csv")]
-    pub save_v: Option<PathBuf>,
+    #[command(flatten)]
+    pub save: SaveArgs,
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -87,10 +82,7 @@ pub fn run(a: &MaxMarginArgs) -> Result<()> {
     let level = QuantileLevel::new(a.margin_quantile).context("invalid --margin-quantile")?;
     let cfg = config(a)?;
     // The output paths are checked before the work, as in `optimize` and `train`.
-    let outputs = ccem::options::OutputPaths {
-        save_u: a.save_u.clone(),
-        save_v: a.save_v.clone(),
-    };
+    let outputs = a.save.paths();
     outputs.check(ccem::options::Spelling::Flag)?;
     let clock = std::time::Instant::now();
     let r = max_margin(&cfg)?;

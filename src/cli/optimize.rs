@@ -1,14 +1,11 @@
 //! `ccem optimize`: minimise a loss over free unit embeddings and compare the optimum with the
 //! theory (SPEC §1, §3, §4).
 
-use super::output::{print_records, Format};
+use super::output::{print_records, Format, SaveArgs};
 use anyhow::{bail, Result};
 use ccem::optim::{self, OptimizerKind};
-use ccem::options::{
-    BiasArg, LossOptions, MiniBatchOptions, OptimizeOptions, OutputPaths, Spelling,
-};
+use ccem::options::{BiasArg, LossOptions, MiniBatchOptions, OptimizeOptions, Spelling};
 use ccem::LossKind;
-use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
@@ -119,12 +116,8 @@ pub struct OptimizeArgs {
     /// Seed of the random starts
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Save the final U (N x d): .npy (float64) or .csv (no header, full precision), by extension
-    #[arg(long, value_name = "U.npy|U.csv")]
-    pub save_u: Option<PathBuf>,
-    /// Save the final V (N x d): .npy or .csv, by extension
-    #[arg(long, value_name = "V.npy|V.csv")]
-    pub save_v: Option<PathBuf>,
+    #[command(flatten)]
+    pub save: SaveArgs,
     #[command(flatten)]
     pub mini_batch: MiniBatchArgs,
     /// Output format
@@ -210,10 +203,7 @@ impl OptimizeArgs {
         o.seed = self.seed;
         o.mini_batch = self.mini_batch.options();
         o.margin_quantile = self.margin_quantile;
-        o.outputs = OutputPaths {
-            save_u: self.save_u.clone(),
-            save_v: self.save_v.clone(),
-        };
+        o.outputs = self.save.paths();
         o
     }
 }

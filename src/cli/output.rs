@@ -222,3 +222,25 @@ pub fn write_record_stream<T: Serialize>(
         }
     }
 }
+
+/// `--save-u` and `--save-v`: where a command saves its final matrices (`optimize`, `train`,
+/// `max-margin`), checked by the library before the work ([`ccem::options::OutputPaths`]).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SaveArgs {
+    /// Save the final U (N x d): .npy (float64) or .csv (no header, full precision), by extension
+    #[arg(long, value_name = "U.npy|U.csv")]
+    pub save_u: Option<std::path::PathBuf>,
+    /// Save the final V (N x d): .npy or .csv, by extension
+    #[arg(long, value_name = "V.npy|V.csv")]
+    pub save_v: Option<std::path::PathBuf>,
+}
+
+impl SaveArgs {
+    /// The library's output paths.
+    pub fn paths(&self) -> ccem::options::OutputPaths {
+        ccem::options::OutputPaths {
+            save_u: self.save_u.clone(),
+            save_v: self.save_v.clone(),
+        }
+    }
+}

@@ -1,11 +1,10 @@
 //! `ccem train`: one run of the paper's encoder experiment (SPEC §5).
 
-use super::output::{print_records, Format};
+use super::output::{print_records, Format, SaveArgs};
 use anyhow::{bail, Context, Result};
 use ccem::encoder;
-use ccem::options::{BiasArg, LossOptions, OutputPaths, Spelling, TrainOptions};
+use ccem::options::{BiasArg, LossOptions, Spelling, TrainOptions};
 use ccem::LossKind;
-use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
@@ -59,12 +58,8 @@ pub struct TrainArgs {
     /// Seed of the data and the initial weights
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Save the final U (N x d): .npy (float64) or .csv (no header, full precision), by extension
-    #[arg(long, value_name = "U.npy|U.csv")]
-    pub save_u: Option<PathBuf>,
-    /// Save the final V (N x d): .npy or .csv, by extension
-    #[arg(long, value_name = "V.npy|V.csv")]
-    pub save_v: Option<PathBuf>,
+    #[command(flatten)]
+    pub save: SaveArgs,
     /// Quantile level p of margin_quantile = (q_p(S_ii) - q_{1-p}(S_ij)) / 2
     #[arg(long, value_name = "P", default_value_t = ccem::geometry::DEFAULT_MARGIN_QUANTILE, allow_hyphen_values = true)]
     pub margin_quantile: f64,
@@ -95,10 +90,7 @@ impl TrainArgs {
         o.seed = self.seed;
         o.mini_batch = self.mini_batch.options();
         o.margin_quantile = self.margin_quantile;
-        o.outputs = OutputPaths {
-            save_u: self.save_u.clone(),
-            save_v: self.save_v.clone(),
-        };
+        o.outputs = self.save.paths();
         o
     }
 }
