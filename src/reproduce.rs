@@ -23,10 +23,11 @@ use crate::loss::LossKind;
 use crate::plot::{self, PanelInput};
 use crate::sweep::engine::{run_sweep, SweepObserver};
 use crate::sweep::runner::run_cell;
-use crate::sweep::store::TimingLog;
+use crate::sweep::store::{ResultRow, TimingLog};
 use crate::sweep::summary::{summarize, Summary};
 use crate::sweep::{Cell, Mode, RunOptions, SweepSpec};
 use crate::theory::{BiasMode, Optimum};
+use crate::valid::Valid;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -214,28 +215,8 @@ pub fn reproduce(
     let mut stages = Vec::new();
     for (name, mode, objective) in plan {
         let spec = cfg.spec(mode, objective).check()?;
-        let dir = cfg.out.join(name);
-        let mut obs = observer(name);
-        let timings = TimingLog::new(&dir);
-        let runner = |c: &Cell| {
-            let t0 = Instant::now();
-            let row = run_cell(&spec, c);
-            timings.record(c.index, t0.elapsed().as_secs_f64());
-            row
-        };
-        let outcome = run_sweep(&spec, &dir, cfg.threads, &runner, obs.as_mut())?;
-        let summary = summarize(&spec, &outcome.rows);
-        summary.write(&dir)?;
-        let compute_seconds = TimingLog::total_seconds(&dir, outcome.rows.iter().map(|r| r.cell));
-        stages.push(Stage {
-            name: name.to_string(),
-            spec: spec.into_inner(),
-            summary,
-            seconds: outcome.elapsed.as_secs_f64(),
-            compute_seconds,
-            computed: outcome.computed,
-            resumed: outcome.resumed,
-        });
+        let (stage, _) = run_stage(&cfg.out, name, spec, cfg.threads, observer)?;
+        stages.push(stage);
     }
     let mut figures = draw_figures(cfg)?;
     let (minibatch, batch_figures) = minibatch_section(cfg)?;
@@ -773,4 +754,38 @@ fn range_text(ns: &[usize]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+/// Runs one sweep into `out/name/`, resumably, and returns its stage and rows.
+fn run_stage(
+    out: &Path,
+    name: &str,
+    spec: Valid<SweepSpec>,
+    threads: Option<usize>,
+    observer: &mut dyn FnMut(&str) -> Box<dyn SweepObserver>,
+) -> Result<(Stage, Vec<ResultRow>)> {
+    let dir = out.join(name);
+    let mut obs = observer(name);
+    let timings = TimingLog::new(&dir);
+    let runner = |c: &Cell| {
+        let t0 = Instant::now();
+        let row = run_cell(&spec, c);
+        timings.record(c.index, t0.elapsed().as_secs_f64());
+        row
+    };
+    let outcome = run_sweep(&spec, &dir, threads, &runner, obs.as_mut())?;
+    let summary = summarize(&spec, &outcome.rows);
+    summary.write(&dir)?;
+    let compute_seconds = TimingLog::total_seconds(&dir, outcome.rows.iter().map(|r| r.cell));
+    Ok((
+        Stage {
+            name: name.to_string(),
+            spec: spec.into_inner(),
+            summary,
+            seconds: outcome.elapsed.as_secs_f64(),
+            compute_seconds,
+            computed: outcome.computed,
+            resumed: outcome.resumed,
+        },
+        outcome.rows,
+    ))
 }

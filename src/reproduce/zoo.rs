@@ -2,22 +2,18 @@
 //! a grid of `N` and `tau` (or `t = b`) against the loss's optimum on the CCEM, and the sigmoid
 //! loss with within-view negatives of weight `W` over `(W, t)`, where Lee et al.'s remedy acts.
 
-use super::Stage;
+use super::{run_stage, Stage};
 use crate::error::Result;
 use crate::grid::linspace;
 use crate::loss::{LossKind, LossParams};
 use crate::plot::{self, WithinPoint, ZooPanel, ZooSeries};
-use crate::sweep::engine::{run_sweep, SweepObserver};
+use crate::sweep::engine::SweepObserver;
 use crate::sweep::prediction::{zoo_loss, zoo_prediction};
-use crate::sweep::runner::run_cell;
-use crate::sweep::store::{ResultRow, RowStatus, TimingLog};
-use crate::sweep::summary::summarize;
-use crate::sweep::{Cell, Mode, RunOptions, SweepSpec};
+use crate::sweep::store::{ResultRow, RowStatus};
+use crate::sweep::{Mode, RunOptions, SweepSpec};
 use crate::theory::BiasMode;
-use crate::valid::Valid;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::time::Instant;
 
 /// The step limit of the zoo's free embeddings: at small `tau` (large `t`) the loss is flat
 /// near the simplex ETF (its gradient `~ e^{-1/tau}`), and Adam with the default schedule needs
@@ -124,41 +120,6 @@ impl ZooGrid {
             ..self.spec(LossKind::Sigmoid, seed)
         }
     }
-}
-
-/// Runs one sweep into `out/name/`, resumably, and returns its stage and rows.
-fn run_stage(
-    out: &Path,
-    name: &str,
-    spec: Valid<SweepSpec>,
-    threads: Option<usize>,
-    observer: &mut dyn FnMut(&str) -> Box<dyn SweepObserver>,
-) -> Result<(Stage, Vec<ResultRow>)> {
-    let dir = out.join(name);
-    let mut obs = observer(name);
-    let timings = TimingLog::new(&dir);
-    let runner = |c: &Cell| {
-        let t0 = Instant::now();
-        let row = run_cell(&spec, c);
-        timings.record(c.index, t0.elapsed().as_secs_f64());
-        row
-    };
-    let outcome = run_sweep(&spec, &dir, threads, &runner, obs.as_mut())?;
-    let summary = summarize(&spec, &outcome.rows);
-    summary.write(&dir)?;
-    let compute_seconds = TimingLog::total_seconds(&dir, outcome.rows.iter().map(|r| r.cell));
-    Ok((
-        Stage {
-            name: name.to_string(),
-            spec: spec.into_inner(),
-            summary,
-            seconds: outcome.elapsed.as_secs_f64(),
-            compute_seconds,
-            computed: outcome.computed,
-            resumed: outcome.resumed,
-        },
-        outcome.rows,
-    ))
 }
 
 /// Mean and sample standard deviation.
