@@ -639,10 +639,14 @@ fn margin_figure(cfg: &ReproduceConfig) -> Result<(String, String)> {
             restarts: 2,
             hops: 0,
             steps_per_stage: 60,
+            max_memory: cfg.max_memory,
             ..Default::default()
         }
     } else {
-        plot::MarginMapOptions::default()
+        plot::MarginMapOptions {
+            max_memory: cfg.max_memory,
+            ..Default::default()
+        }
     };
     let cells = plot::margin_cells(&opts)?;
     plot::margin_map(&cells, &cfg.out.join("margin_map.png"), None)?;

@@ -278,7 +278,9 @@ fn readers_refuse_devices_and_oversized_csv_before_reading() {
     .stderr(predicate::str::contains("reading").and(predicate::str::contains("memory")));
     // The library's readers too (a directory, a device).
     assert!(ccem::io::read_matrix(tmp.path(), Default::default()).is_err());
-    let e = ccem::io::read_matrix(&z, Default::default()).unwrap_err().to_string();
+    let e = ccem::io::read_matrix(&z, Default::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not a regular file"), "{e}");
 }
 

@@ -400,7 +400,11 @@ mod tests {
         for name in ["U.npy", "U.csv", "U.CSV"] {
             let p = dir.path().join(name);
             write_matrix(&p, &a).unwrap();
-            assert_eq!(read_matrix(&p, MemoryLimit::Available).unwrap(), a, "{name}");
+            assert_eq!(
+                read_matrix(&p, MemoryLimit::Available).unwrap(),
+                a,
+                "{name}"
+            );
         }
         let text = std::fs::read_to_string(dir.path().join("U.csv")).unwrap();
         assert!(text.starts_with("0.1,-0.3333333333333333\n"), "{text}");
@@ -424,7 +428,9 @@ mod tests {
         bytes.extend_from_slice(header.as_bytes());
         bytes.extend_from_slice(&[0u8; 48]);
         std::fs::write(&p, &bytes).unwrap();
-        let e = read_matrix(&p, MemoryLimit::Available).unwrap_err().to_string();
+        let e = read_matrix(&p, MemoryLimit::Available)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("(1000000000, 6)") && e.contains("holds only 48 bytes"),
             "{e}"

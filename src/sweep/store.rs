@@ -470,7 +470,8 @@ impl TimingLog {
     /// The compute time of the cells `cells` (the last time recorded for each; cells without a
     /// record count 0), in seconds.
     pub fn total_seconds(dir: &Path, cells: impl Iterator<Item = usize>) -> f64 {
-        let text = crate::io::read_text(&dir.join(TIMINGS_FILE), MemoryLimit::Available).unwrap_or_default();
+        let text = crate::io::read_text(&dir.join(TIMINGS_FILE), MemoryLimit::Available)
+            .unwrap_or_default();
         let mut last = BTreeMap::new();
         for line in text.lines().skip(1) {
             if let Some((c, s)) = line.split_once(',') {
