@@ -154,7 +154,7 @@ impl GroupAcc {
 
 /// The constants of the per-entry kernel.
 #[derive(Clone, Copy)]
-struct Kernel {
+struct EntryKernel {
     t: f64,
     b: f64,
     inv_tau: f64,
@@ -165,7 +165,7 @@ struct Kernel {
     inv_w: f64,
 }
 
-impl Kernel {
+impl EntryKernel {
     /// Whether the float32 lanes may take the per-entry terms of input in precision `T`
     /// (SPEC §1.1): float32 input, every sigmoid argument `|t S_ij - b| <= |t| R + |b|` far
     /// inside float32's range (at most `1e30`), and InfoNCE's exponents
@@ -272,7 +272,7 @@ fn exp_term<const NARROW: bool>(a: f64) -> f64 {
 /// The kernel over a contiguous run of negatives `xs` of one row, with their columns' InfoNCE
 /// sums `cols` (empty without InfoNCE) and the staged histogram `hist` (a run is at most
 /// [`TILE_COLS`] long: part of one tile row), every sum in `LANES`
-/// float64 lanes. With `NARROW` (float32 input, [`Kernel::narrow_ok`]), the two exponentials and
+/// float64 lanes. With `NARROW` (float32 input, [`EntryKernel::narrow_ok`]), the two exponentials and
 /// the logarithm run in float32 lanes ([`softplus_term`], [`exp_term`]); the arguments, the
 /// statistics, the histogram and every sum stay float64.
 #[inline(always)]
@@ -280,7 +280,7 @@ fn negatives_run<T: RowNormalize, const SIG: bool, const INFO: bool, const NARRO
     xs: &[T],
     cols: &mut [f64],
     hist: &mut [u32],
-    k: &Kernel,
+    k: &EntryKernel,
 ) -> RunSums {
     let top = (HISTOGRAM_BINS - 1) as f64;
     let mut sig = [0.0f64; LANES];
@@ -403,7 +403,7 @@ fn visit_negatives<T: RowNormalize, const SIG: bool, const INFO: bool, const NAR
     xs: &[T],
     (gi, c0): (usize, usize),
     (lo, hi): (usize, usize),
-    k: &Kernel,
+    k: &EntryKernel,
 ) {
     if lo >= hi {
         return;
@@ -432,7 +432,7 @@ fn tile_row<T: RowNormalize, const SIG: bool, const INFO: bool, const NARROW: bo
     xs: &[T],
     gi: usize,
     c0: usize,
-    k: &Kernel,
+    k: &EntryKernel,
 ) {
     let len = xs.len();
     match gi.checked_sub(c0).filter(|&j| j < len) {
@@ -460,7 +460,7 @@ fn tile_avx2<T: RowNormalize, const SIG: bool, const INFO: bool, const NARROW: b
     acc: &mut GroupAcc,
     tile: ArrayView2<T>,
     (r0, c0): (usize, usize),
-    k: &Kernel,
+    k: &EntryKernel,
 ) {
     tile_plain::<T, SIG, INFO, NARROW>(acc, tile, (r0, c0), k)
 }
@@ -470,7 +470,7 @@ fn tile_plain<T: RowNormalize, const SIG: bool, const INFO: bool, const NARROW: 
     acc: &mut GroupAcc,
     tile: ArrayView2<T>,
     (r0, c0): (usize, usize),
-    k: &Kernel,
+    k: &EntryKernel,
 ) {
     for (i, row) in tile.outer_iter().enumerate() {
         let xs = row.as_slice().expect("tiles are standard-layout");
@@ -484,7 +484,7 @@ fn tile_dispatch<T: RowNormalize, const SIG: bool, const INFO: bool, const NARRO
     acc: &mut GroupAcc,
     tile: ArrayView2<T>,
     at: (usize, usize),
-    k: &Kernel,
+    k: &EntryKernel,
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
@@ -671,7 +671,7 @@ fn pass<T: RowNormalize>(
     let c = (total - diag.iter().sum::<f64>()) / m;
     let (t, b) = p.sigmoid.unwrap_or((0.0, 0.0));
     let inv_tau = p.tau.map_or(0.0, |tau| 1.0 / tau);
-    let k = Kernel {
+    let k = EntryKernel {
         t,
         b,
         inv_tau,
@@ -1143,7 +1143,7 @@ mod tests {
         let xs: Vec<f32> = (0..4099).map(|_| rng.random_range(-1.0f32..1.0)).collect();
         for &(t, b, tau) in &[(10.0, 10.0, 0.07), (100.0, -3.0, 0.025), (0.5, 0.0, 10.0)] {
             let r = 1.0;
-            let k = Kernel {
+            let k = EntryKernel {
                 t,
                 b,
                 inv_tau: 1.0 / tau,
