@@ -19,6 +19,7 @@
 
 use crate::error::{Error, Result};
 use crate::grid::linspace;
+use crate::limits::MemoryLimit;
 use crate::loss::LossKind;
 use crate::plot::{self, PanelInput};
 use crate::sweep::engine::{run_sweep, SweepObserver};
@@ -55,6 +56,8 @@ pub struct ReproduceConfig {
     pub threads: Option<usize>,
     /// Whether this is the coarse `--quick` grid (for the report).
     pub quick: bool,
+    /// The most memory each sweep and figure may use (default: the memory available).
+    pub max_memory: MemoryLimit,
 }
 
 impl ReproduceConfig {
@@ -70,6 +73,7 @@ impl ReproduceConfig {
             seed: 0,
             threads: None,
             quick: false,
+            max_memory: MemoryLimit::Available,
         }
     }
 
@@ -101,6 +105,7 @@ impl ReproduceConfig {
             within_view: None,
             run: RunOptions {
                 steps: (mode == Mode::Encoder).then_some(self.steps),
+                max_memory: self.max_memory,
                 ..RunOptions::default()
             },
             shard: None,
@@ -520,7 +525,7 @@ fn draw_figures(cfg: &ReproduceConfig) -> Result<Vec<(String, String)>> {
     let out = &cfg.out;
     let panel = |dir: &str, title: &str| -> Result<PanelInput> {
         Ok(PanelInput {
-            table: plot::read_results(&out.join(dir).join("results.csv"))?,
+            table: plot::read_results(&out.join(dir).join("results.csv"), cfg.max_memory)?,
             title: Some(title.to_string()),
         })
     };
@@ -634,10 +639,14 @@ fn margin_figure(cfg: &ReproduceConfig) -> Result<(String, String)> {
             restarts: 2,
             hops: 0,
             steps_per_stage: 60,
+            max_memory: cfg.max_memory,
             ..Default::default()
         }
     } else {
-        plot::MarginMapOptions::default()
+        plot::MarginMapOptions {
+            max_memory: cfg.max_memory,
+            ..Default::default()
+        }
     };
     let cells = plot::margin_cells(&opts)?;
     plot::margin_map(&cells, &cfg.out.join("margin_map.png"), None)?;
