@@ -226,10 +226,13 @@ pub fn reproduce(
     let mut figures = draw_figures(cfg)?;
     let (minibatch, batch_figures) = minibatch_section(cfg)?;
     figures.extend(batch_figures);
-    let grid = if cfg.quick {
-        zoo::ZooGrid::quick()
-    } else {
-        zoo::ZooGrid::full()
+    let grid = zoo::ZooGrid {
+        max_memory: cfg.max_memory,
+        ..if cfg.quick {
+            zoo::ZooGrid::quick()
+        } else {
+            zoo::ZooGrid::full()
+        }
     };
     let (zoo_text, zoo_figures, zoo_stages) =
         zoo::zoo_section(&cfg.out, &grid, cfg.seed, cfg.threads, observer)?;
@@ -269,6 +272,7 @@ fn batch_run(
     batching: crate::batch::Batching,
     t: f64,
     bias: f64,
+    max_memory: MemoryLimit,
 ) -> Result<BatchRun> {
     use crate::batch::MiniBatch;
     use crate::loss::Loss;
@@ -277,6 +281,7 @@ fn batch_run(
     let loss = Loss::sigmoid(t, bias)?;
     let mut cfg = FreeConfig::new(n, n, loss, 0);
     cfg.batch = Some(MiniBatch::new(n, batch, Some(batching), &loss)?);
+    cfg.max_memory = max_memory;
     let r = optimize(&cfg)?;
     let rep = Report::new(r.u.view(), r.v.view(), &loss)?
         .with_in_batch(r.u.view(), r.v.view(), &r.last_batches)
@@ -328,7 +333,7 @@ fn minibatch_section(cfg: &ReproduceConfig) -> Result<(String, Vec<(String, Stri
     plan.push((n, Batching::Expected));
     let runs: Vec<BatchRun> = plan
         .par_iter()
-        .map(|&(bsz, batching)| batch_run(n, bsz, batching, t, bias))
+        .map(|&(bsz, batching)| batch_run(n, bsz, batching, t, bias, cfg.max_memory))
         .collect::<Result<_>>()?;
     // 2. The phase runs.
     let ts = &linspace(
@@ -352,7 +357,7 @@ fn minibatch_section(cfg: &ReproduceConfig) -> Result<(String, Vec<(String, Stri
     }
     let phase: Vec<BatchRun> = phase_plan
         .par_iter()
-        .map(|&(bsz, batching, tt)| batch_run(n, bsz, batching, tt, tt))
+        .map(|&(bsz, batching, tt)| batch_run(n, bsz, batching, tt, tt, cfg.max_memory))
         .collect::<Result<_>>()?;
 
     // Figures.

@@ -246,7 +246,12 @@ fn inspect_config(call: &Call, max_memory: Option<&MemoryArg>) -> Answer<Inspect
 fn inspect_answer(u: Matrix, v: Matrix, cfg: &InspectConfig) -> Answer<Reply> {
     // The histograms see the rows as the inspection does (normalised unless told otherwise).
     let (hu, hv) = (u.clone().into_f64(), v.clone().into_f64());
-    let rec = inspect(u, v, cfg).map_err(|e| bad(format!("cannot inspect the embedding: {e}")))?;
+    let rec = inspect(u, v, cfg).map_err(|e| {
+        bad(format!(
+            "cannot inspect the embedding: {}",
+            Spelling::Flag.respell(e)
+        ))
+    })?;
     let (hu, hv) = if cfg.normalize {
         (
             ccem::loss::embedding::normalize_rows(hu.view(), "U")
