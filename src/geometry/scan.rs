@@ -116,7 +116,11 @@ struct GroupAcc {
     s2: f64,
     neg_min: f64,
     neg_max: f64,
+    /// The counts moved out of `staged` before it could overflow (empty until the first such
+    /// move: only a group of more than `u32::MAX` negatives needs it).
     hist: Vec<u64>,
+    /// The counts of the tiles since the last move into `hist` (a zeroed buffer of the thread's
+    /// [`Spare`] buffers, given back zeroed by [`GroupAcc::drain_into`]).
     staged: Vec<u32>,
     staged_count: u64,
     /// `local - global` row index of the block being visited (wrapping).
@@ -136,20 +140,75 @@ impl GroupAcc {
             s2: 0.0,
             neg_min: f64::INFINITY,
             neg_max: f64::NEG_INFINITY,
-            hist: vec![0; HISTOGRAM_BINS],
-            staged: vec![0; HISTOGRAM_BINS],
+            hist: Vec::new(),
+            staged: spare_take(&SPARE_STAGED),
             staged_count: 0,
         }
     }
 
     /// Moves the staged (u32) counts into the histogram.
     fn flush(&mut self) {
+        if self.hist.is_empty() {
+            self.hist = vec![0; HISTOGRAM_BINS];
+        }
         for (h, s) in self.hist.iter_mut().zip(self.staged.iter_mut()) {
             *h += u64::from(*s);
             *s = 0;
         }
         self.staged_count = 0;
     }
+
+    /// Adds every count of the group (moved and staged) to `hist`, and gives the staged buffer
+    /// back to the thread's spare buffers, zeroed.
+    fn drain_into(&mut self, hist: &mut [u64]) {
+        for (h, s) in hist.iter_mut().zip(self.staged.iter_mut()) {
+            *h += u64::from(*s);
+            *s = 0;
+        }
+        if !self.hist.is_empty() {
+            hist.iter_mut().zip(&self.hist).for_each(|(a, b)| *a += b);
+        }
+        self.staged_count = 0;
+        spare_give(&SPARE_STAGED, std::mem::take(&mut self.staged));
+    }
+}
+
+/// Zeroed histogram-sized buffers kept by a thread between scans (at most [`SPARE_MAX`] of
+/// each kind), so that the many small scans of a sweep (one per cell) do not allocate, fault in
+/// and free `HISTOGRAM_BINS`-sized buffers every time (that was a tenth of the paper's encoder
+/// sweep; docs/PERFORMANCE.md). Bounded: at most `SPARE_MAX * 12 * HISTOGRAM_BINS` bytes
+/// (6 MiB) a thread.
+type Spare<T> = std::cell::RefCell<Vec<Vec<T>>>;
+
+/// The most buffers of one kind a thread keeps.
+const SPARE_MAX: usize = 8;
+
+thread_local! {
+    /// The groups' staged counts.
+    static SPARE_STAGED: Spare<u32> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The merged histograms.
+    static SPARE_HIST: Spare<u64> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A zeroed buffer of `HISTOGRAM_BINS` counts: a spare one of the thread, or a new one.
+fn spare_take<T: Copy + Default>(spare: &'static std::thread::LocalKey<Spare<T>>) -> Vec<T> {
+    spare
+        .with(|s| s.borrow_mut().pop())
+        .unwrap_or_else(|| vec![T::default(); HISTOGRAM_BINS])
+}
+
+/// Keeps `buf` (zeroed by the caller, `HISTOGRAM_BINS` long) for the thread's next scan, unless
+/// the thread keeps enough already.
+fn spare_give<T>(spare: &'static std::thread::LocalKey<Spare<T>>, buf: Vec<T>) {
+    if buf.len() != HISTOGRAM_BINS {
+        return;
+    }
+    spare.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < SPARE_MAX {
+            s.push(buf);
+        }
+    });
 }
 
 /// The constants of the per-entry kernel.
@@ -703,13 +762,22 @@ fn pass<T: RowNormalize>(
     let init = |g: usize| GroupAcc::new(layout.local_rows(g), n, info);
     let groups = for_each_tile(u, v, layout, (p.parallel, progress), init, visit);
     // Merge in group order (rows back to their global index).
-    let mut all = GroupAcc::new(n, 0, false);
-    if info {
-        all.rows = vec![0.0; n];
-        all.cols = vec![0.0; n];
-    }
+    let mut all = GroupAcc {
+        pos: vec![0.0; n],
+        rows: if info { vec![0.0; n] } else { Vec::new() },
+        cols: if info { vec![0.0; n] } else { Vec::new() },
+        hist: spare_take(&SPARE_HIST),
+        staged: Vec::new(),
+        sig: 0.0,
+        s1: 0.0,
+        s2: 0.0,
+        neg_min: f64::INFINITY,
+        neg_max: f64::NEG_INFINITY,
+        staged_count: 0,
+        base: 0,
+    };
     for (gi, mut g) in groups.into_iter().enumerate() {
-        g.flush();
+        g.drain_into(&mut all.hist);
         for (l0, r0, r1) in layout.blocks(gi) {
             all.pos[r0..r1].copy_from_slice(&g.pos[l0..l0 + r1 - r0]);
             if info {
@@ -717,7 +785,6 @@ fn pass<T: RowNormalize>(
             }
         }
         all.cols.iter_mut().zip(&g.cols).for_each(|(a, b)| *a += b);
-        all.hist.iter_mut().zip(&g.hist).for_each(|(a, b)| *a += b);
         all.sig += g.sig;
         all.s1 += g.s1;
         all.s2 += g.s2;
@@ -975,7 +1042,7 @@ pub(crate) fn scan<T: RowNormalize>(
         total: Layout::new(n, block).nblocks * (1 + usize::from(wants.mode == QuantileMode::Exact)),
         hook,
     });
-    let p = pass(u, v, &params, (r, &su.sum, &sv.sum), progress.as_ref());
+    let mut p = pass(u, v, &params, (r, &su.sum, &sv.sum), progress.as_ref());
     let mut passes = 1;
     let mut pos_sorted = p.pos.clone();
     pos_sorted.sort_by(f64::total_cmp);
@@ -989,6 +1056,9 @@ pub(crate) fn scan<T: RowNormalize>(
         (wants.mode, wants.cap),
         (block, opts.parallel, progress.as_ref()),
     );
+    let mut hist = std::mem::take(&mut p.hist);
+    hist.fill(0);
+    spare_give(&SPARE_HIST, hist);
     if wants.mode == QuantileMode::Exact {
         passes += 1;
     }
