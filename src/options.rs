@@ -1104,18 +1104,7 @@ pub struct TheoryOptions {
     pub d: Option<usize>,
 }
 
-/// Which theory answers `ccem theory` for a loss ([`TheoryOptions::resolve`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TheoryPath {
-    /// The sigmoid loss without within-view negatives: SPEC §3's records, with the phase
-    /// boundaries ([`crate::theory::record::SigmoidRecord`]).
-    Sigmoid,
-    /// InfoNCE without within-view negatives: the simplex ETF ([`crate::theory::Optimum`]).
-    InfoNce,
-    /// Every other loss, and those two with a within-view weight `W > 0`: the CCEM theory of
-    /// the zoo (SPEC §9, [`crate::theory::record::ZooRecord`]).
-    Zoo,
-}
+pub use crate::theory::record::TheoryPath;
 
 impl TheoryOptions {
     /// No option given, for `loss`.
@@ -1188,13 +1177,17 @@ impl TheoryOptions {
         if self.batch && family != Family::Additive {
             return Err(crate::theory::zoo::no_weighted_form(name));
         }
-        // Today's records for the two losses of SPEC §3 without within-view negatives.
-        let plain = within_view.unwrap_or(0.0) == 0.0;
-        Ok(match kind {
-            LossKind::Sigmoid if plain => TheoryPath::Sigmoid,
-            LossKind::InfoNce if plain => TheoryPath::InfoNce,
-            _ => TheoryPath::Zoo,
-        })
+        // The theory the loss states ([`TheoryPath::of`]): it depends on the loss and its
+        // within-view weight, not on the values of the grid, so it is asked of the loss at
+        // t = tau = 1 (b tied). A loss that cannot be built so has no theory of SPEC §3.
+        let probe = LossParams {
+            t: kind.takes("t").then_some(1.0),
+            b: kind.takes("b").then_some(1.0),
+            tau: kind.takes("tau").then_some(1.0),
+            within_view,
+            ..LossParams::default()
+        };
+        Ok(Loss::build(kind, &probe).map_or(TheoryPath::Zoo, |l| TheoryPath::of(&l)))
     }
 }
 

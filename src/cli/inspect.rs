@@ -62,9 +62,9 @@ pub struct InspectArgs {
     #[arg(long, default_value_t = ccem::inspect::DEFAULT_INSPECT_BLOCK)]
     pub block: usize,
     /// Also evaluate this loss on the pair (key loss_value), with --t, --b, --tau as it takes
-    /// them: sigmoid, infonce, simclr, dcl, dhel, spectral
-    #[arg(long, value_name = "NAME")]
-    pub loss: Option<String>,
+    /// them
+    #[arg(long, value_parser = super::theory::loss_parser())]
+    pub loss: Option<ccem::LossKind>,
     /// The within-view weight W of --loss (sigmoid, infonce)
     #[arg(long, value_name = "W", allow_hyphen_values = true)]
     pub within_view: Option<f64>,
@@ -115,7 +115,7 @@ impl InspectArgs {
                 .to_string()
             }),
             block: self.block,
-            loss: self.loss.clone(),
+            loss: self.loss.map(|k| k.as_str().to_string()),
             within_view: self.within_view,
             max_memory: None,
         }

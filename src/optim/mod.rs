@@ -538,7 +538,7 @@ impl std::fmt::Display for Termination {
 
 /// The outcome of one restart (its embedding stays in the shared buffer).
 #[derive(Clone, Debug)]
-struct Run {
+struct RestartOutcome {
     loss: f64,
     t: f64,
     b: f64,
@@ -627,7 +627,7 @@ pub fn optimize_checked_with(cfg: &Valid<FreeConfig>, monitor: &dyn Monitor) -> 
     };
     solver.ws.set_penalty(cfg.penalty());
     let mut batched = batching::Batched::new(cfg);
-    let mut best: Option<(usize, Run, Vec<f64>)> = None;
+    let mut best: Option<(usize, RestartOutcome, Vec<f64>)> = None;
     // Grown per restart, never preallocated: `restarts` may be huge (validate bounds it).
     let mut restart_losses = Vec::new();
     let mut stopped = false;
@@ -692,7 +692,14 @@ impl Solver {
 
     /// Restart `r`: a random start, then steps until the gradient test passes, `cfg.steps`, or
     /// the monitor stops it.
-    fn run(&mut self, cfg: &FreeConfig, r: usize, t0: f64, b0: f64, watch: &Watch) -> Run {
+    fn run(
+        &mut self,
+        cfg: &FreeConfig,
+        r: usize,
+        t0: f64,
+        b0: f64,
+        watch: &Watch,
+    ) -> RestartOutcome {
         let (n, d) = (self.n, self.d);
         let nd = n * d;
         let (mut diverged, mut scalars) = self.random_start(cfg, r as u64, t0, b0);
@@ -772,7 +779,7 @@ impl Solver {
             ev.loss
         };
         let (t, b) = scalar_values(&cfg.loss, &scalars);
-        Run {
+        RestartOutcome {
             loss,
             t,
             b,
