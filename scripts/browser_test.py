@@ -6,7 +6,8 @@ WebDriver protocol, spoken with the Python standard library only).
 
 Through each view:
   Theory   moves N, waits for the page, reads the displayed c*: it must equal the c_star line
-           of `ccem theory`'s table; the Gram and phase-map canvases must have changed.
+           of `ccem theory`'s table; the Gram and phase-map canvases must have changed. Then a
+           loss of the zoo (dcl): its readout and table must equal `ccem theory --loss dcl`'s.
   Inspect  uploads a .npy pair; the report shown must equal `ccem inspect`'s output.
   Train    starts a run, sees progress, stops it: termination `stopped`; then a short run to
            the end, whose table must equal `ccem optimize`'s.
@@ -197,6 +198,20 @@ def main():
         shots.append(("explore-theory.png", None))
         d.screenshot(os.path.join(out_dir, "explore-theory.png"))
         print(f"theory: c* {c0} (N = 10) -> {c1} (N = 12), equal to ccem theory's table; charts redrawn")
+        # A loss of the zoo (SPEC §9): its own parameters shown, the values of `ccem theory --loss`.
+        d.js("const s = document.getElementById('th-loss'); s.value = 'dcl'; "
+             "s.dispatchEvent(new Event('change'));")
+        d.wait("the tau input", lambda: d.js("return !document.getElementById('th-tau').parentElement.hidden"))
+        assert d.js("return document.getElementById('th-t').parentElement.hidden"), "dcl has no t"
+        d.type("#th-tau", "0.3")
+        d.wait("the theory of dcl", lambda: "loss=dcl" in (d.js("return document.body.dataset.theoryQuery") or "")
+               and "tau=0.3" in d.js("return document.body.dataset.theoryQuery"))
+        zoo = run([a.bin, "theory", "--loss", "dcl", "--n", "12", "--tau", "0.3"])
+        for key, el in [("c_star", "#th-c_star"), ("s_neg", "#th-s_neg"), ("loss", "#th-loss-value"), ("phase", "#th-phase")]:
+            d.wait(f"dcl's {key}", lambda: d.text(el) == table_value(zoo, key))
+        d.wait("the phase note", lambda: "dcl" in d.text("#th-phase-legend"))
+        assert d.js("return document.getElementById('th-table').textContent") == zoo
+        print(f"theory: dcl at tau = 0.3: c* {d.text('#th-c_star')}, the values of ccem theory --loss dcl")
 
         # ---- Inspect ----
         u, v = os.path.join(work, "U.npy"), os.path.join(work, "V.npy")

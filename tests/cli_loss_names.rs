@@ -47,7 +47,7 @@ fn flags(kind: LossKind) -> Vec<&'static str> {
 
 #[test]
 fn help_lists_every_loss_with_its_meaning_and_unknown_names_are_refused() {
-    for cmd in ["theory", "optimize", "train", "sweep"] {
+    for cmd in ["theory", "optimize", "train", "sweep", "inspect"] {
         let out = ccem().args([cmd, "--help"]).output().unwrap();
         let help = String::from_utf8_lossy(&out.stdout);
         for k in LossKind::ALL {
@@ -57,10 +57,15 @@ fn help_lists_every_loss_with_its_meaning_and_unknown_names_are_refused() {
             );
         }
     }
-    let e = refused(&["theory", "--loss", "hinge", "--n", "4"]);
-    assert!(e.contains("hinge"), "{e}");
-    for k in LossKind::ALL {
-        assert!(e.contains(k.as_str()), "{e}");
+    for args in [
+        &["theory", "--loss", "hinge", "--n", "4"][..],
+        &["inspect", "--u", "U.npy", "--v", "V.npy", "--loss", "hinge"],
+    ] {
+        let e = refused(args);
+        assert!(e.contains("hinge"), "{e}");
+        for k in LossKind::ALL {
+            assert!(e.contains(k.as_str()), "{e}");
+        }
     }
 }
 

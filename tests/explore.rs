@@ -166,6 +166,36 @@ fn theory_matches_the_command_line() {
             "loss=infonce&n=10&tau=0.5&d=4",
             vec!["--loss", "infonce", "--n", "10", "--tau", "0.5", "--d", "4"],
         ),
+        // Every loss of the registry, through the same theory as `ccem theory --loss`.
+        (
+            "loss=simclr&n=12&tau=0.5",
+            vec!["--loss", "simclr", "--n", "12", "--tau", "0.5"],
+        ),
+        (
+            "loss=dcl&n=10&tau=0.3&d=4",
+            vec!["--loss", "dcl", "--n", "10", "--tau", "0.3", "--d", "4"],
+        ),
+        (
+            "loss=spectral&n=16&batch=4",
+            vec!["--loss", "spectral", "--n", "16", "--batch", "4"],
+        ),
+        (
+            "loss=sigmoid&n=16&t=1&b=tied&within_view=0.1",
+            vec!["--n", "16", "--t", "1", "--within-view", "0.1"],
+        ),
+        (
+            "loss=infonce&n=8&tau=0.2&within_view=1",
+            vec![
+                "--loss",
+                "infonce",
+                "--n",
+                "8",
+                "--tau",
+                "0.2",
+                "--within-view",
+                "1",
+            ],
+        ),
     ] {
         let (st, r) = s.get(&format!("/api/theory?{query}"));
         assert_eq!(st, 200, "{query}: {r}");
@@ -192,6 +222,21 @@ fn theory_matches_the_command_line() {
     assert_eq!(p["point"][0], 10);
     let (_, p) = s.get("/api/phase?loss=infonce&n=10&tau=0.1");
     assert!(p["map"].is_null());
+    assert_eq!(p["etf"], true);
+    let (st, p) = s.get("/api/phase?loss=dhel&n=10&tau=0.1");
+    assert_eq!(st, 200);
+    assert!(p["map"].is_null());
+    assert!(p["note"].as_str().unwrap().contains("dhel"), "{p}");
+    // The curve is the loss's on the CCEM: SimCLR's is smallest at c* = 0 (the ETF).
+    let (_, r) = s.get("/api/theory?loss=simclr&n=12&tau=0.5");
+    assert_eq!(r["record"]["c_star"], 0.0);
+    let l = r["curve"]["loss"].as_array().unwrap();
+    assert!(l
+        .iter()
+        .all(|x| x.as_f64().unwrap() >= l[0].as_f64().unwrap()));
+    // The page lists every loss of the registry in the theory view.
+    let (_, info) = s.get("/api/info");
+    assert_eq!(info["theory_losses"], info["losses"]);
 }
 
 #[test]
@@ -235,6 +280,14 @@ fn bad_input_is_a_4xx_with_a_message() {
         ("/api/theory?n=10&t=1&batch=11", "B"),
         ("/api/theory?loss=infonce&n=10&tau=1&batch=4", "InfoNCE"),
         ("/api/theory?n=10&t=1&d=0", "dimension"),
+        ("/api/theory?loss=simclr&n=10", "tau is required"),
+        ("/api/theory?loss=simclr&n=10&tau=0.1&t=1", "simclr"),
+        ("/api/theory?loss=dcl&n=10&tau=0.1&batch=4", "InfoNCE-based"),
+        (
+            "/api/theory?loss=spectral&n=10&within_view=1",
+            "within_view",
+        ),
+        ("/api/theory?n=10&t=1&within_view=-1", "within_view"),
         ("/api/phase?n=0&t=1", "N"),
     ] {
         let (st, r) = s.get(path);
@@ -714,4 +767,23 @@ fn training_takes_every_loss_of_the_registry() {
     );
     assert_eq!(st, 400, "{r}");
     assert!(error_of(&r).contains("spectral"), "{r}");
+}
+
+/// `ccem --max-memory` reaches every inspection and run of the server (no process-wide limit).
+#[test]
+fn max_memory_limits_the_servers_inspections_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (u, v) = (dir.path().join("U.npy"), dir.path().join("V.npy"));
+    write_npy(&u, 12, 5, 1);
+    write_npy(&v, 12, 5, 2);
+    let s = Server::start(&["--max-memory", "1K"]);
+    let (ub, vb) = (std::fs::read(&u).unwrap(), std::fs::read(&v).unwrap());
+    let body = [ub.clone(), vb].concat();
+    let q = format!("/api/inspect?u_name=U.npy&v_name=V.npy&u_len={}", ub.len());
+    let (st, r) = s.post(&q, &body);
+    assert_eq!(st, 400, "{r}");
+    assert!(error_of(&r).contains("--max-memory"), "{r}");
+    let (st, r) = s.post("/api/train", br#"{"n": "50", "t": "1"}"#);
+    assert_eq!(st, 400, "{r}");
+    assert!(error_of(&r).contains("raise --max-memory"), "{r}");
 }

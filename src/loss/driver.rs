@@ -26,7 +26,7 @@ use super::lse::{
     merge_parts, positive_of, row_max_sum, update_columns, weighted_row_max_sum, Lse,
 };
 use crate::base::Real;
-use ndarray::{s, Array2, ArrayView2, Axis};
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 /// How to split the work.
@@ -115,6 +115,60 @@ pub(crate) fn block_product<R: Real>(
     out
 }
 
+/// The one block loop of the driver, for the pre-passes and the main pass alike: walks the
+/// blocks of `block` rows of `A B^T` in order and, for each block `B` (rows `r0..r1`):
+///
+/// 1. computes `S_B = A_B B^T` by chunks `J` of [`Real::COL_CHUNK`] columns, in parallel, and
+///    hands each chunk to `chunk(r0, c0, S_B[:, J], state_J)`, which may overwrite it (with
+///    `G_B[:, J]`); `state_J` is chunk `J`'s own state (`states[k]` for the `k`-th chunk of
+///    columns, kept from block to block: running column statistics), and its result `T` is kept;
+/// 2. then calls `after(r0, A_B, S_B, parts)`, in block order, with the chunks' results in
+///    column order and the block as the chunks left it.
+///
+/// `states` has one entry per chunk of columns ([`col_chunks`]). Every task owns a fixed piece of
+/// the output whose size does not depend on the thread count, so the results are bitwise
+/// independent of it.
+fn visit_blocks<R: Real, S: Send, T: Send>(
+    a: ArrayView2<R>,
+    b: ArrayView2<R>,
+    opts: BlockOptions,
+    states: &mut [S],
+    chunk: impl Fn(usize, usize, ArrayViewMut2<R>, &mut S) -> T + Sync + Send,
+    mut after: impl FnMut(usize, ArrayView2<R>, ArrayView2<R>, Vec<T>),
+) {
+    let (n, m) = (a.nrows(), b.nrows());
+    debug_assert_eq!(states.len(), col_chunks::<R>(m));
+    let block = opts.block.clamp(1, n.max(1));
+    let mut buf = Array2::<R>::zeros((block, m));
+    for r0 in (0..n).step_by(block) {
+        let r1 = (r0 + block).min(n);
+        let ab = a.slice(s![r0..r1, ..]);
+        let mut sb = buf.slice_mut(s![..r1 - r0, ..]);
+        let items: Vec<_> = sb
+            .axis_chunks_iter_mut(Axis(1), R::COL_CHUNK)
+            .zip(states.iter_mut())
+            .collect();
+        let parts = map_items(items, opts.parallel, |k, (mut s_j, state)| {
+            let c0 = k * R::COL_CHUNK;
+            let bj = b.slice(s![c0..c0 + s_j.ncols(), ..]);
+            R::gemm(ab, bj.t(), s_j.view_mut(), false);
+            chunk(r0, c0, s_j, state)
+        });
+        after(r0, ab, sb.view(), parts);
+    }
+}
+
+/// The number of chunks of [`Real::COL_CHUNK`] columns of `m` columns: the length of
+/// [`visit_blocks`]'s `states`.
+fn col_chunks<R: Real>(m: usize) -> usize {
+    m.div_ceil(R::COL_CHUNK)
+}
+
+/// A state per chunk of `m` columns for a visit that keeps none.
+fn no_states<R: Real>(m: usize) -> Vec<()> {
+    vec![(); col_chunks::<R>(m)]
+}
+
 /// The [`Lse`] of `U V^T / tau` in one blocked pass: per block, the chunks of columns in
 /// parallel, each giving its rows' partial `(max, sum)` and updating its columns' running pairs.
 pub fn log_sum_exps<R: Real>(
@@ -124,29 +178,22 @@ pub fn log_sum_exps<R: Real>(
     opts: BlockOptions,
 ) -> Lse {
     let n = u.nrows();
-    let block = opts.block.clamp(1, n.max(1));
     let mut row_max = Vec::with_capacity(n);
     let mut row_ln = Vec::with_capacity(n);
     let mut diag = vec![0.0; n];
     let mut col_max = vec![f64::NEG_INFINITY; n];
     let mut col_sum = vec![0.0; n];
-    let mut buf = Array2::<R>::zeros((block, n));
-    for r0 in (0..n).step_by(block) {
-        let r1 = (r0 + block).min(n);
-        let ub = u.slice(s![r0..r1, ..]);
-        let mut sb = buf.slice_mut(s![..r1 - r0, ..]);
-        let items: Vec<_> = sb
-            .axis_chunks_iter_mut(Axis(1), R::COL_CHUNK)
-            .zip(
-                col_max
-                    .chunks_mut(R::COL_CHUNK)
-                    .zip(col_sum.chunks_mut(R::COL_CHUNK)),
-            )
-            .collect();
-        let row_parts = map_items(items, opts.parallel, |k, (mut chunk, (cmax, csum))| {
-            let c0 = k * R::COL_CHUNK;
-            let vj = v.slice(s![c0..c0 + chunk.ncols(), ..]);
-            R::gemm(ub, vj.t(), chunk.view_mut(), false);
+    // Each chunk of columns keeps its columns' running (max, sum) pairs.
+    let mut columns: Vec<(&mut [f64], &mut [f64])> = col_max
+        .chunks_mut(R::COL_CHUNK)
+        .zip(col_sum.chunks_mut(R::COL_CHUNK))
+        .collect();
+    visit_blocks(
+        u,
+        v,
+        opts,
+        &mut columns,
+        |_, _, chunk, (cmax, csum)| {
             update_columns(chunk.view(), inv_tau, cmax, csum);
             chunk
                 .outer_iter()
@@ -155,15 +202,16 @@ pub fn log_sum_exps<R: Real>(
                     None => row_max_sum(&row.to_vec(), inv_tau),
                 })
                 .collect::<Vec<(f64, f64)>>()
-        });
-        let sb = sb.view();
-        for i in 0..r1 - r0 {
-            let (m, sum) = merge_parts(row_parts.iter().map(|p| p[i]), inv_tau);
-            row_max.push(m);
-            row_ln.push(sum.ln());
-            diag[r0 + i] = sb[[i, r0 + i]].to_f64();
-        }
-    }
+        },
+        |r0, _, sb, row_parts| {
+            for i in 0..sb.nrows() {
+                let (m, sum) = merge_parts(row_parts.iter().map(|p| p[i]), inv_tau);
+                row_max.push(m);
+                row_ln.push(sum.ln());
+                diag[r0 + i] = sb[[i, r0 + i]].to_f64();
+            }
+        },
+    );
     Lse {
         inv_tau,
         row_max,
@@ -186,20 +234,15 @@ fn anchor_log_sum_exps<R: Real, L: ContrastiveLoss + ?Sized>(
 ) -> Lse {
     let n = a.nrows();
     let joint = loss.views() == Views::Joint;
-    let block = opts.block.clamp(1, n.max(1));
     let w = |x: usize, k: usize| loss.lse_weight(x, k, pairs);
     let (mut row_max, mut row_ln, mut diag) =
         (Vec::with_capacity(n), Vec::with_capacity(n), vec![0.0; n]);
-    let mut buf = Array2::<R>::zeros((block, b.nrows()));
-    for r0 in (0..n).step_by(block) {
-        let r1 = (r0 + block).min(n);
-        let ab = a.slice(s![r0..r1, ..]);
-        let mut sb = buf.slice_mut(s![..r1 - r0, ..]);
-        let chunks: Vec<_> = sb.axis_chunks_iter_mut(Axis(1), R::COL_CHUNK).collect();
-        let parts = map_items(chunks, opts.parallel, |k, mut chunk| {
-            let c0 = k * R::COL_CHUNK;
-            let bj = b.slice(s![c0..c0 + chunk.ncols(), ..]);
-            R::gemm(ab, bj.t(), chunk.view_mut(), false);
+    visit_blocks(
+        a,
+        b,
+        opts,
+        &mut no_states::<R>(b.nrows()),
+        |r0, c0, chunk, ()| {
             chunk
                 .outer_iter()
                 .enumerate()
@@ -207,15 +250,16 @@ fn anchor_log_sum_exps<R: Real, L: ContrastiveLoss + ?Sized>(
                     weighted_row_max_sum(row.iter().map(|x| x.to_f64()), r0 + i, c0, inv_tau, &w)
                 })
                 .collect::<Vec<(f64, f64)>>()
-        });
-        let sb = sb.view();
-        for i in 0..r1 - r0 {
-            let (m, sum) = merge_parts(parts.iter().map(|p| p[i]), inv_tau);
-            row_max.push(m);
-            row_ln.push(sum.ln());
-            diag[r0 + i] = sb[[i, positive_of(r0 + i, pairs, joint)]].to_f64();
-        }
-    }
+        },
+        |r0, _, sb, parts| {
+            for i in 0..sb.nrows() {
+                let (m, sum) = merge_parts(parts.iter().map(|p| p[i]), inv_tau);
+                row_max.push(m);
+                row_ln.push(sum.ln());
+                diag[r0 + i] = sb[[i, positive_of(r0 + i, pairs, joint)]].to_f64();
+            }
+        },
+    );
     Lse {
         inv_tau,
         row_max,
@@ -328,7 +372,6 @@ fn blocked<R: Real, L: ContrastiveLoss + ?Sized, const GRAD: bool>(
     opts: BlockOptions,
 ) -> LossGrad<R> {
     let (n, d) = u.dim();
-    let block = opts.block.clamp(1, n.max(1));
     let lse = prepass(loss, u, v, pairs, opts);
     let rows = if GRAD { n } else { 0 };
     let mut du = Array2::<R>::zeros((rows, d));
@@ -340,18 +383,14 @@ fn blocked<R: Real, L: ContrastiveLoss + ?Sized, const GRAD: bool>(
             dv,
         };
     }
-    let mut buf = Array2::<R>::zeros((block, n));
     let mut total = 0.0;
-    for r0 in (0..n).step_by(block) {
-        let r1 = (r0 + block).min(n);
-        let ub = u.slice(s![r0..r1, ..]);
-        let mut sb = buf.slice_mut(s![..r1 - r0, ..]);
+    visit_blocks(
+        u,
+        v,
+        opts,
+        &mut no_states::<R>(n),
         // 1. S_B, then G_B in place, by chunks of columns.
-        let chunks: Vec<_> = sb.axis_chunks_iter_mut(Axis(1), R::COL_CHUNK).collect();
-        let parts = map_items(chunks, opts.parallel, |k, mut chunk| {
-            let c0 = k * R::COL_CHUNK;
-            let c1 = c0 + chunk.ncols();
-            R::gemm(ub, v.slice(s![c0..c1, ..]).t(), chunk.view_mut(), false);
+        |r0, c0, chunk, ()| {
             let at = BlockAt {
                 row0: r0,
                 col0: c0,
@@ -360,29 +399,31 @@ fn blocked<R: Real, L: ContrastiveLoss + ?Sized, const GRAD: bool>(
                 lse: lse.as_ref(),
             };
             loss.block::<R, GRAD>(chunk, &at)
-        });
-        total += parts.iter().sum::<f64>();
-        if !GRAD {
-            continue;
-        }
-        let g = sb.view();
-        // 2. (dL/dU)_B = G_B V, by chunks of the block's rows.
-        let mut du_b = du.slice_mut(s![r0..r1, ..]);
-        let rows: Vec<_> = du_b
-            .axis_chunks_iter_mut(Axis(0), R::ROW_CHUNK)
-            .zip(g.axis_chunks_iter(Axis(0), R::ROW_CHUNK))
-            .collect();
-        map_items(rows, opts.parallel, |_, (out, gr)| {
-            R::gemm(gr, v, out, false)
-        });
-        // 3. (dL/dV)_J += G_B[:, J]^T U_B, by chunks of rows of dL/dV.
-        let cols: Vec<_> = dv.axis_chunks_iter_mut(Axis(0), R::COL_CHUNK).collect();
-        map_items(cols, opts.parallel, |k, out| {
-            let c0 = k * R::COL_CHUNK;
-            let gj = g.slice(s![.., c0..c0 + out.nrows()]);
-            R::gemm(gj.t(), ub, out, true);
-        });
-    }
+        },
+        |r0, ub, g, parts| {
+            total += parts.iter().sum::<f64>();
+            if !GRAD {
+                return;
+            }
+            let r1 = r0 + g.nrows();
+            // 2. (dL/dU)_B = G_B V, by chunks of the block's rows.
+            let mut du_b = du.slice_mut(s![r0..r1, ..]);
+            let rows: Vec<_> = du_b
+                .axis_chunks_iter_mut(Axis(0), R::ROW_CHUNK)
+                .zip(g.axis_chunks_iter(Axis(0), R::ROW_CHUNK))
+                .collect();
+            map_items(rows, opts.parallel, |_, (out, gr)| {
+                R::gemm(gr, v, out, false)
+            });
+            // 3. (dL/dV)_J += G_B[:, J]^T U_B, by chunks of rows of dL/dV.
+            let cols: Vec<_> = dv.axis_chunks_iter_mut(Axis(0), R::COL_CHUNK).collect();
+            map_items(cols, opts.parallel, |k, out| {
+                let c0 = k * R::COL_CHUNK;
+                let gj = g.slice(s![.., c0..c0 + out.nrows()]);
+                R::gemm(gj.t(), ub, out, true);
+            });
+        },
+    );
     LossGrad {
         value: loss.finish(total, pairs, lse.as_ref()),
         du,

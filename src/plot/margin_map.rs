@@ -28,6 +28,8 @@ pub struct MarginMapOptions {
     pub seed: u64,
     /// Title; `None`: a default one.
     pub title: Option<String>,
+    /// The most memory each cell's run may use (default: the memory available).
+    pub max_memory: crate::limits::MemoryLimit,
 }
 
 impl Default for MarginMapOptions {
@@ -42,6 +44,7 @@ impl Default for MarginMapOptions {
             steps_per_stage: crate::optim::max_margin::DEFAULT_MM_STEPS_PER_STAGE,
             seed: 0,
             title: None,
+            max_memory: crate::limits::MemoryLimit::Available,
         }
     }
 }
@@ -68,6 +71,7 @@ pub fn margin_cells(opts: &MarginMapOptions) -> Result<Vec<MarginCell>> {
     for &n in &opts.ns {
         for &d in &opts.ds {
             let cfg = MaxMarginConfig::new(n, d, opts.seed)?
+                .with_max_memory(opts.max_memory)
                 .with_restarts(opts.restarts)?
                 .with_hops(opts.hops)
                 .with_schedule(

@@ -53,13 +53,13 @@ pub struct PanelInput {
 }
 
 impl PanelInput {
-    /// Reads `path` with [`read_results`], without a title.
+    /// Reads `path` with [`read_results`] (within `max_memory`), without a title.
     ///
     /// # Errors
     /// As [`read_results`].
-    pub fn read(path: &Path) -> Result<PanelInput> {
+    pub fn read(path: &Path, max_memory: crate::limits::MemoryLimit) -> Result<PanelInput> {
         Ok(PanelInput {
-            table: read_results(path)?,
+            table: read_results(path, max_memory)?,
             title: None,
         })
     }

@@ -2,6 +2,7 @@
 
 use crate::chart::heatmap::Grid;
 use crate::error::{Error, Result};
+use crate::limits::MemoryLimit;
 use crate::theory::BiasMode;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,14 +55,15 @@ pub struct ResultsTable {
 ///
 /// # Errors
 /// [`Error::BadInput`] naming the file when it cannot be read, a required column is missing, it
-/// has no data rows, or a value cannot be parsed (with its row and column).
-pub fn read_results(path: &Path) -> Result<ResultsTable> {
+/// has no data rows, or a value cannot be parsed (with its row and column); [`Error::TooLarge`]
+/// when the file is larger than `max_memory`.
+pub fn read_results(path: &Path, max_memory: MemoryLimit) -> Result<ResultsTable> {
     let bad = |reason: String| Error::BadInput {
         path: path.to_path_buf(),
         reason,
     };
     let len = crate::io::regular_file(path)?;
-    crate::limits::check_memory(&format!("reading {}", path.display()), len as f64)?;
+    max_memory.check(&format!("reading {}", path.display()), len as f64)?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)

@@ -21,11 +21,134 @@
 //! # Ok::<(), ccem::Error>(())
 //! ```
 
-use super::zoo::ZooOptimum;
+use super::zoo::{self, ZooLoss, ZooOptimum};
 use super::{batch, BiasMode, Optimum, Phase};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::loss::{ContrastiveLoss, Loss, Tuned};
 use serde::ser::SerializeMap;
 use serde::Serialize;
+
+/// Which theory answers for a loss: the one the loss states through
+/// [`ContrastiveLoss::tuned`], so that no loss kind is matched here (nor anywhere above).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TheoryPath {
+    /// SigLIP's sigmoid loss without within-view negatives ([`Tuned::Sigmoid`]): SPEC §3's
+    /// records, with the phase boundaries ([`SigmoidRecord`]).
+    Sigmoid,
+    /// CLIP's InfoNCE without within-view negatives ([`Tuned::InfoNce`]): the simplex ETF
+    /// ([`Optimum`]).
+    InfoNce,
+    /// Every other loss: the CCEM theory of the zoo (SPEC §9, [`ZooRecord`]).
+    Zoo,
+}
+
+impl TheoryPath {
+    /// The theory of `loss`: SPEC §3's exact theory for the two losses it covers (a loss that
+    /// declares SigLIP's or CLIP's tuned kernel is that loss, [`Tuned`]), the zoo's (SPEC §9)
+    /// for every other.
+    ///
+    /// ```
+    /// use ccem::theory::record::TheoryPath;
+    /// use ccem::loss::{Loss, LossKind, LossParams};
+    /// let p = LossParams { t: Some(1.0), within_view: Some(0.5), ..Default::default() };
+    /// assert_eq!(TheoryPath::of(&Loss::sigmoid(1.0, 1.0)?), TheoryPath::Sigmoid);
+    /// assert_eq!(TheoryPath::of(&Loss::build(LossKind::Sigmoid, &p)?), TheoryPath::Zoo);
+    /// assert_eq!(TheoryPath::of(&Loss::infonce(0.1)?), TheoryPath::InfoNce);
+    /// # Ok::<(), ccem::Error>(())
+    /// ```
+    pub fn of<L: ContrastiveLoss + ?Sized>(loss: &L) -> Self {
+        match loss.tuned() {
+            Some(Tuned::Sigmoid { .. }) => TheoryPath::Sigmoid,
+            Some(Tuned::InfoNce { .. }) => TheoryPath::InfoNce,
+            None => TheoryPath::Zoo,
+        }
+    }
+}
+
+/// One cell of `ccem theory` for any registered loss: the record its theory prints
+/// ([`TheoryPath`]); serialised as that record.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum TheoryRecord {
+    /// [`TheoryPath::Sigmoid`].
+    Sigmoid(SigmoidRecord),
+    /// [`TheoryPath::InfoNce`].
+    InfoNce(Optimum),
+    /// [`TheoryPath::Zoo`].
+    Zoo(ZooRecord),
+}
+
+impl TheoryRecord {
+    /// The optimum of `loss` at `N = n` (of the expected loss over mini-batches of `batch`, if
+    /// given), as `ccem theory --loss` computes it: SPEC §3 with the phase boundaries in `t`
+    /// under the bias setting `bias` for the sigmoid loss (whose `b` must be `bias.bias(t)`;
+    /// `bias` is not read for the other losses), the simplex ETF for InfoNCE, SPEC §9 for the
+    /// others.
+    ///
+    /// ```
+    /// use ccem::theory::record::TheoryRecord;
+    /// use ccem::theory::BiasMode;
+    /// use ccem::loss::{Loss, LossKind, LossParams};
+    /// let simclr = Loss::build(LossKind::SimClr, &LossParams { tau: Some(0.5), ..Default::default() })?;
+    /// let r = TheoryRecord::new(&simclr, BiasMode::Tied, 12, None)?;
+    /// assert_eq!((r.c_star(), r.needed_dimension()), (0.0, 11));
+    /// let v = serde_json::to_value(&r).unwrap();
+    /// assert_eq!(v["tau"], 0.5);
+    /// # Ok::<(), ccem::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `N < 2`; `batch` outside `2..=N`, or given for an InfoNCE-based loss (no closed form,
+    /// SPEC §9.4); a sigmoid `b` other than `bias.bias(t)`; the errors of the theory.
+    pub fn new(loss: &Loss, bias: BiasMode, n: usize, batch: Option<usize>) -> Result<Self> {
+        crate::error::check_batch(n)?;
+        if let Some(b) = batch {
+            batch::check_mini_batch(n, b)?;
+        }
+        Ok(match loss.tuned() {
+            Some(Tuned::Sigmoid { t, b }) => {
+                if bias.bias(t) != b {
+                    return Err(Error::Config(format!(
+                        "the sigmoid loss's b = {b} is not the bias setting {} at t = {t}",
+                        bias.label()
+                    )));
+                }
+                TheoryRecord::Sigmoid(SigmoidRecord::new(n, t, bias, batch, true)?)
+            }
+            Some(Tuned::InfoNce { tau }) => {
+                if batch.is_some() {
+                    return Err(zoo::no_weighted_form(loss.name()));
+                }
+                TheoryRecord::InfoNce(Optimum::infonce(n, tau)?)
+            }
+            None => TheoryRecord::Zoo(ZooRecord::new(zoo::optimum(
+                &ZooLoss::from_loss(loss)?,
+                n,
+                batch,
+            )?)),
+        })
+    }
+
+    /// The optimal `c*` (`NaN` in the sigmoid's degenerate phase).
+    pub fn c_star(&self) -> f64 {
+        match self {
+            TheoryRecord::Sigmoid(r) => r.c_star,
+            TheoryRecord::InfoNce(o) => o.c_star,
+            TheoryRecord::Zoo(z) => z.0.c,
+        }
+    }
+
+    /// The dimension from which this optimum is the optimum over all embeddings (for `d`):
+    /// `N` for the sigmoid loss, `N - 1` for InfoNCE, [`ZooRecord::needed_dimension`] for the
+    /// others (SPEC §7, §9.5).
+    pub fn needed_dimension(&self) -> usize {
+        match self {
+            TheoryRecord::Sigmoid(r) => r.n,
+            TheoryRecord::InfoNce(o) => o.n.saturating_sub(1),
+            TheoryRecord::Zoo(z) => z.needed_dimension(),
+        }
+    }
+}
 
 /// One cell of the sigmoid theory (SPEC §3; of the expected loss over mini-batches of `batch`,
 /// SPEC §8): the keys `n, t, b, c_star, delta_star, s_pos, s_neg, loss, phase, t_etf_boundary,

@@ -7,9 +7,14 @@ use super::http::{Call, Reply, MAX_BODY};
 use super::observe;
 use crate::cli::output::{write_records, Format};
 use ccem::inspect::{inspect, InspectConfig};
+use ccem::loss::{ContrastiveLoss, Loss, LossKind, LossParams, Tuned};
 use ccem::matrix::Matrix;
-use ccem::theory::record::SigmoidRecord;
-use ccem::theory::{batch::negative_weight, BiasMode, Optimum};
+use ccem::options::{
+    parse_bias, parse_max_memory, BiasArg, MemoryArg, Spelling, TheoryOptions, TheoryPath,
+};
+use ccem::theory::record::TheoryRecord;
+use ccem::theory::zoo::ZooLoss;
+use ccem::theory::BiasMode;
 use serde::Serialize;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -59,7 +64,8 @@ pub fn info(data_dir: Option<&Path>) -> Reply {
             .iter()
             .map(|k| (k.as_str().to_string(), json!(k.params())))
             .collect::<serde_json::Map<String, serde_json::Value>>(),
-        "theory_losses": THEORY_LOSSES,
+        // The theory view takes every loss too (`ccem theory --loss`).
+        "theory_losses": ccem::LossKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
         "max_file_bytes": MAX_FILE,
         "data_dir": data_dir.is_some(),
         "max_runs": super::train::MAX_RUNS,
@@ -67,82 +73,76 @@ pub fn info(data_dir: Option<&Path>) -> Reply {
     }))
 }
 
-/// The losses whose optimum the theory view shows (the CCEM theory of SPEC §3).
-pub const THEORY_LOSSES: &[&str] = &["sigmoid", "infonce"];
-
-/// The theory's inputs, parsed from the query.
+/// The theory's inputs, parsed from the query and checked by the library by `ccem theory`'s
+/// rules ([`TheoryOptions::resolve`]): every loss of the registry, with its parameters.
 struct TheoryInput {
     n: usize,
-    /// The sigmoid loss: `t`, the bias setting; InfoNCE: `None`.
-    sigmoid: Option<(f64, BiasMode)>,
-    tau: Option<f64>,
+    /// The loss with its parameters, built by the registry.
+    loss: Loss,
+    /// How the sigmoid's bias was given (`b`, `rb` or tied), for its phase boundaries.
+    bias: BiasMode,
+    /// Which theory answers.
+    path: TheoryPath,
     batch: Option<usize>,
     d: Option<usize>,
 }
 
+/// The query keys: `loss` (default `sigmoid`), `n`, the loss's parameters `t` with `b` (a
+/// number or `tied`) or `rb` (the relative bias), `tau`, `within_view`, and `batch`, `d`.
 fn theory_input(call: &Call) -> Answer<TheoryInput> {
     let n: usize = required(call, "n", "N")?;
     ccem::error::check_batch(n).map_err(bad)?;
     let batch: Option<usize> = num(call, "batch", "the batch B")?;
     let d: Option<usize> = num(call, "d", "the dimension d")?;
-    if d == Some(0) {
-        return Err(bad("invalid d 0: the dimension must be >= 1"));
+    let kind = call
+        .get("loss")
+        .unwrap_or("sigmoid")
+        .parse::<LossKind>()
+        .map_err(bad)?;
+    let t: Option<f64> = num(call, "t", "t")?;
+    let rb: Option<f64> = num(call, "rb", "the relative bias rb")?;
+    let tau: Option<f64> = num(call, "tau", "tau")?;
+    let within_view: Option<f64> = num(call, "within_view", "the within-view weight")?;
+    let b = call.get("b").map(BiasArg::from);
+    let path = TheoryOptions {
+        loss: kind,
+        t: t.is_some(),
+        b: b.is_some(),
+        relative_bias: rb.is_some(),
+        tau: tau.is_some(),
+        within_view: within_view.is_some(),
+        batch: batch.is_some(),
+        d,
     }
-    let loss = call.get("loss").unwrap_or("sigmoid");
-    let kind = loss.parse::<ccem::LossKind>().map_err(bad)?;
-    let input = match kind {
-        ccem::LossKind::Sigmoid => {
-            let t: f64 = required(call, "t", "t")?;
-            let mode = match (call.get("b"), call.get("rb")) {
-                (Some(_), Some(_)) => {
-                    return Err(bad("give b or rb (the relative bias), not both"))
-                }
-                (_, Some(_)) => BiasMode::Relative(required(call, "rb", "the relative bias rb")?),
-                (Some(b), None) if b.trim().eq_ignore_ascii_case("tied") => BiasMode::Tied,
-                (Some(_), None) => BiasMode::Fixed(required(call, "b", "b")?),
-                (None, None) => BiasMode::Tied,
-            };
-            Optimum::sigmoid(n, t, mode.bias(t)).map_err(bad)?;
-            if let Some(b) = batch {
-                ccem::theory::batch::check_mini_batch(n, b).map_err(bad)?;
-            }
-            TheoryInput {
-                n,
-                sigmoid: Some((t, mode)),
-                tau: None,
-                batch,
-                d,
-            }
-        }
-        ccem::LossKind::InfoNce => {
-            let tau: f64 = required(call, "tau", "tau")?;
-            Optimum::infonce(n, tau).map_err(bad)?;
-            if let Some(b) = batch.filter(|&b| b != n) {
-                ccem::theory::batch::check_mini_batch(n, b).map_err(bad)?;
-                return Err(bad(ccem::theory::batch::infonce_expected_error()));
-            }
-            TheoryInput {
-                n,
-                sigmoid: None,
-                tau: Some(tau),
-                batch: None,
-                d,
-            }
-        }
-        other => {
-            return Err(bad(format!(
-                "the theory view has the closed-form optimum of {} only; '{other}' has none here \
-                 (train it in the Train view)",
-                THEORY_LOSSES.join(" and ")
-            )))
-        }
+    .resolve(within_view, Spelling::Keyword)
+    .map_err(bad)?;
+    let bias = parse_bias(b.as_ref(), rb, Spelling::Keyword).map_err(bad)?;
+    // As `ccem theory`: the registry builds the loss (and checks every value), b from the bias
+    // setting at t.
+    let params = LossParams {
+        t,
+        b: t.map(|t| bias.bias(t)),
+        relative_bias: None,
+        tau,
+        within_view,
     };
-    Ok(input)
+    let loss = Loss::build(kind, &params).map_err(bad)?;
+    if let Some(b) = batch {
+        ccem::theory::batch::check_mini_batch(n, b).map_err(bad)?;
+    }
+    Ok(TheoryInput {
+        n,
+        loss,
+        bias,
+        path,
+        batch,
+        d,
+    })
 }
 
-/// `GET /api/theory?loss=&n=&t=&b=|rb=&tau=&batch=&d=`: the optimum (the record of
-/// `ccem theory --format json` and its table), the curve `l(c)`, the Gram matrix of the optimal
-/// CCEM and, for `d` below what the CCEM needs, the margin bound.
+/// `GET /api/theory?loss=&n=&t=&b=|rb=&tau=&within_view=&batch=&d=`: the optimum (the record
+/// of `ccem theory --format json` and its table, [`TheoryRecord`]), the curve `l(c)`, the Gram
+/// matrix of the optimal CCEM and, for `d` below what the CCEM needs, the margin bound.
 pub fn theory(call: &Call) -> Reply {
     theory_answer(call).unwrap_or_else(|r| r)
 }
@@ -150,46 +150,18 @@ pub fn theory(call: &Call) -> Reply {
 fn theory_answer(call: &Call) -> Answer<Reply> {
     let inp = theory_input(call)?;
     let n = inp.n;
-    let (record, curve, c_star, needed) = match (inp.sigmoid, inp.tau) {
-        (Some((t, mode)), _) => {
-            let w = inp
-                .batch
-                .map_or(Ok(1.0), |b| negative_weight(n, b))
-                .map_err(bad)?;
-            let b = mode.bias(t);
-            let o = Optimum::sigmoid_weighted_unchecked(n, t, b, w);
-            // As `ccem theory`: the boundaries in (0, inf) (SPEC §3.2).
-            let etf = mode.etf_boundary_weighted(n, w);
-            let anti = mode.antipodal_boundary_weighted(n, w);
-            let r = SigmoidRecord::from_parts(&o, t, b, (etf, anti), inp.batch, Some(w));
-            (
-                serde_json::to_value(r).map_err(bad)?,
-                observe::curve(n, Some((t, b, w)), None),
-                o.c_star,
-                n,
-            )
-        }
-        (None, Some(tau)) => {
-            let o = Optimum::infonce(n, tau).map_err(bad)?;
-            (
-                serde_json::to_value(o).map_err(bad)?,
-                observe::curve(n, None, Some(tau)),
-                o.c_star,
-                n - 1,
-            )
-        }
-        (None, None) => return Err(bad("no loss")),
-    };
+    let rec = TheoryRecord::new(&inp.loss, inp.bias, n, inp.batch).map_err(bad)?;
+    let needed = rec.needed_dimension();
+    // The curve: the loss's CCEM function (SPEC §9.1), negatives weighted as the record's.
+    let zoo = ZooLoss::from_loss(&inp.loss).map_err(bad)?;
+    let w = inp
+        .batch
+        .map_or(Ok(1.0), |b| zoo.batch_weight(n, b))
+        .map_err(bad)?;
+    let record = serde_json::to_value(&rec).map_err(bad)?;
     let (record, below) = match inp.d {
         Some(d) => (
-            crate::cli::dimension::annotate_one(&record, d, |n| {
-                if inp.tau.is_some() {
-                    n.saturating_sub(1)
-                } else {
-                    n
-                }
-            })
-            .map_err(bad)?,
+            crate::cli::dimension::annotate_one(&record, d, |_| needed).map_err(bad)?,
             d < needed,
         ),
         None => (record, false),
@@ -197,37 +169,48 @@ fn theory_answer(call: &Call) -> Answer<Reply> {
     Ok(Reply::json(&json!({
         "table": table(&record),
         "record": record,
-        "curve": curve,
-        "gram": observe::gram(n, c_star),
+        "curve": observe::curve(n, &zoo, w),
+        "gram": observe::gram(n, rec.c_star()),
         "margin_bound": below.then(|| ccem::geometry::margin_bound(n)),
         "note": below.then_some(crate::cli::dimension::BELOW_NOTE),
     })))
 }
 
 /// `GET /api/phase?...` (the theory's query): the `(N, t)` phase map of the sigmoid loss around
-/// the current point; for InfoNCE, a note that every cell is the ETF.
+/// the current point, with its boundaries (SPEC §3.2); for InfoNCE (`etf`), a note that every
+/// cell is the ETF; for the other losses, a note.
 pub fn phase(call: &Call) -> Reply {
-    match theory_input(call) {
-        Err(r) => r,
-        Ok(TheoryInput {
-            sigmoid: Some((t, mode)),
-            n,
-            batch,
-            ..
-        }) => Reply::json(&json!({
-            "map": observe::phase_map(n, t, mode, batch),
-            "point": [n, t],
+    let inp = match theory_input(call) {
+        Err(r) => return r,
+        Ok(inp) => inp,
+    };
+    match (inp.path, inp.loss.tuned()) {
+        (TheoryPath::Sigmoid, Some(Tuned::Sigmoid { t, .. })) => Reply::json(&json!({
+            "map": observe::phase_map(inp.n, t, inp.bias, inp.batch),
+            "point": [inp.n, t],
         })),
-        Ok(_) => Reply::json(&json!({
+        (TheoryPath::InfoNce, _) => Reply::json(&json!({
             "map": null,
+            "etf": true,
             "note": "InfoNCE: the optimum is the simplex ETF at every N and tau (SPEC §3)",
+        })),
+        _ => Reply::json(&json!({
+            "map": null,
+            "etf": false,
+            "note": format!(
+                "the (N, t) phase map is the sigmoid loss's (SPEC §3.2); the {} loss's phase \
+                 at this point is in the readout (SPEC §9)",
+                inp.loss.name()
+            ),
         })),
     }
 }
 
 /// The inspection's parameters from the query (the defaults are `ccem inspect`'s).
-fn inspect_config(call: &Call) -> Answer<InspectConfig> {
+fn inspect_config(call: &Call, max_memory: Option<&MemoryArg>) -> Answer<InspectConfig> {
     let mut cfg = InspectConfig::default();
+    cfg.max_memory =
+        parse_max_memory(max_memory, Spelling::Flag).map_err(|e| bad(e.to_string()))?;
     if let Some(t) = num(call, "t", "t")? {
         cfg.t = t;
     }
@@ -243,7 +226,12 @@ fn inspect_config(call: &Call) -> Answer<InspectConfig> {
 fn inspect_answer(u: Matrix, v: Matrix, cfg: &InspectConfig) -> Answer<Reply> {
     // The histograms see the rows as the inspection does (normalised unless told otherwise).
     let (hu, hv) = (u.clone().into_f64(), v.clone().into_f64());
-    let rec = inspect(u, v, cfg).map_err(|e| bad(format!("cannot inspect the embedding: {e}")))?;
+    let rec = inspect(u, v, cfg).map_err(|e| {
+        bad(format!(
+            "cannot inspect the embedding: {}",
+            Spelling::Flag.respell(e)
+        ))
+    })?;
     let (hu, hv) = if cfg.normalize {
         (
             ccem::loss::embedding::normalize_rows(hu.view(), "U")
@@ -301,19 +289,23 @@ fn extension(name: &str) -> Answer<&'static str> {
 }
 
 /// Reads one matrix, its errors naming `name` (not the scratch path).
-fn read(path: &Path, name: &str) -> Answer<Matrix> {
-    ccem::io::read_matrix_any(path)
-        .map_err(|e| bad(e.to_string().replace(&path.display().to_string(), name)))
+fn read(path: &Path, name: &str, cfg: &InspectConfig) -> Answer<Matrix> {
+    ccem::io::read_matrix_any(path, cfg.max_memory).map_err(|e| {
+        bad(Spelling::Flag
+            .respell(e)
+            .to_string()
+            .replace(&path.display().to_string(), name))
+    })
 }
 
 /// `POST /api/inspect?u_name=&v_name=&u_len=&t=&b=&tau=&normalize=`: the body is the bytes of
 /// `U` followed by those of `V` (`u_len` bytes, then the rest).
-pub fn inspect_upload(call: &Call) -> Reply {
-    inspect_upload_answer(call).unwrap_or_else(|r| r)
+pub fn inspect_upload(call: &Call, max_memory: Option<&MemoryArg>) -> Reply {
+    inspect_upload_answer(call, max_memory).unwrap_or_else(|r| r)
 }
 
-fn inspect_upload_answer(call: &Call) -> Answer<Reply> {
-    let cfg = inspect_config(call)?;
+fn inspect_upload_answer(call: &Call, max_memory: Option<&MemoryArg>) -> Answer<Reply> {
+    let cfg = inspect_config(call, max_memory)?;
     let u_name = call.get("u_name").unwrap_or("U.npy");
     let v_name = call.get("v_name").unwrap_or("V.npy");
     let (eu, ev) = (extension(u_name)?, extension(v_name)?);
@@ -353,7 +345,7 @@ fn inspect_upload_answer(call: &Call) -> Answer<Reply> {
     for (p, bytes) in [(&pu, ub), (&pv, vb)] {
         std::fs::write(p, bytes).map_err(|e| Reply::error(500, format!("scratch: {e}")))?;
     }
-    let (u, v) = (read(&pu, u_name)?, read(&pv, v_name)?);
+    let (u, v) = (read(&pu, u_name, &cfg)?, read(&pv, v_name, &cfg)?);
     drop(scratch);
     inspect_answer(u, v, &cfg)
 }
@@ -404,13 +396,13 @@ fn data_file(data_dir: Option<&Path>, rel: &str) -> Answer<PathBuf> {
 }
 
 /// `GET /api/inspect?u=&v=&...`: inspect two files under `--data-dir`.
-pub fn inspect_path(call: &Call, data_dir: Option<&Path>) -> Reply {
+pub fn inspect_path(call: &Call, data_dir: Option<&Path>, max_memory: Option<&MemoryArg>) -> Reply {
     (|| {
-        let cfg = inspect_config(call)?;
+        let cfg = inspect_config(call, max_memory)?;
         let u = call.get("u").ok_or_else(|| bad("u (a path) is required"))?;
         let v = call.get("v").ok_or_else(|| bad("v (a path) is required"))?;
         let (pu, pv) = (data_file(data_dir, u)?, data_file(data_dir, v)?);
-        inspect_answer(read(&pu, u)?, read(&pv, v)?, &cfg)
+        inspect_answer(read(&pu, u, &cfg)?, read(&pv, v, &cfg)?, &cfg)
     })()
     .unwrap_or_else(|r| r)
 }

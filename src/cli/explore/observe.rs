@@ -2,10 +2,9 @@
 //! the `(N, t)` phase map with its boundaries, the Gram matrix of the optimal CCEM, and the
 //! histograms of a user's similarities. Each is a thin loop over the library's formulas.
 
-use ccem::numerics::softplus;
+use ccem::theory::zoo::ZooLoss;
 use ccem::theory::{
-    batch::negative_weight, ccem_loss_weighted, s_neg_of_c, s_pos_of_c, s_within_of_c, BiasMode,
-    Optimum,
+    batch::negative_weight, s_neg_of_c, s_pos_of_c, s_within_of_c, BiasMode, Optimum,
 };
 use ndarray::{s, Array2, ArrayView2};
 use serde::Serialize;
@@ -16,19 +15,9 @@ pub const CURVE_POINTS: usize = 201;
 /// The largest number of pairs the Gram heatmap shows.
 pub const GRAM_PAIRS: usize = 64;
 
-/// The InfoNCE loss (ccem's convention: rows plus columns) of the CCEM with parameter `c`:
-/// every row of `S / tau` is `s_+/tau` on the diagonal and `s_-/tau` elsewhere, and
-/// `s_+ - s_- = (1 - c) N/(N-1)` (SPEC §2), so each of the `2N` cross-entropies is
-/// `softplus(log(N-1) - (1-c) N/((N-1) tau))` and their mean over rows plus columns is
-/// `l(c) = 2 softplus(log(N-1) - (1-c) N/((N-1) tau))` (SPEC §3, the InfoNCE paragraph). At
-/// `c = 0` this is [`Optimum::infonce`]'s loss.
-pub fn infonce_ccem_loss(n: usize, tau: f64, c: f64) -> f64 {
-    let nm1 = (n - 1) as f64;
-    2.0 * softplus(nm1.ln() - (1.0 - c) * n as f64 / (nm1 * tau))
-}
-
-/// The loss on the CCEM against `c` (the sigmoid loss with negatives weighted by `w`, SPEC §3 and
-/// §8: [`ccem_loss_weighted`]; InfoNCE: [`infonce_ccem_loss`]), at [`CURVE_POINTS`] points.
+/// The loss on the CCEM against `c`: the loss's CCEM function `l_w(c)` (SPEC §9.1; for the
+/// sigmoid loss and InfoNCE that of SPEC §3), negatives weighted by `w` (SPEC §9.4), at
+/// [`CURVE_POINTS`] points.
 #[derive(Serialize)]
 pub struct Curve {
     /// `c` from 0 to 1.
@@ -37,19 +26,13 @@ pub struct Curve {
     pub loss: Vec<f64>,
 }
 
-/// The curve of the sigmoid loss `l_w(c)` or of InfoNCE (`tau` given).
-pub fn curve(n: usize, sigmoid: Option<(f64, f64, f64)>, tau: Option<f64>) -> Curve {
+/// The curve of `loss` ([`ZooLoss::value_weighted`]) for `n` pairs, negatives weighted by `w`
+/// ([`ZooLoss::batch_weight`]; `1` for the full batch).
+pub fn curve(n: usize, loss: &ZooLoss, w: f64) -> Curve {
     let c: Vec<f64> = (0..CURVE_POINTS)
         .map(|k| k as f64 / (CURVE_POINTS - 1) as f64)
         .collect();
-    let loss = c
-        .iter()
-        .map(|&c| match (sigmoid, tau) {
-            (Some((t, b, w)), _) => ccem_loss_weighted(n, t, b, w, c),
-            (None, Some(tau)) => infonce_ccem_loss(n, tau, c),
-            (None, None) => f64::NAN,
-        })
-        .collect();
+    let loss = c.iter().map(|&c| loss.value_weighted(n, w, c)).collect();
     Curve { c, loss }
 }
 
@@ -237,21 +220,37 @@ mod tests {
     use ccem::loss::ContrastiveLoss;
 
     #[test]
-    fn infonce_curve_is_the_loss_of_the_ccem() {
+    fn the_curve_is_the_loss_of_the_ccem() {
+        // InfoNCE: the dense loss of the CCEM at each c, and the optimum's loss at c = 0.
         let (n, tau) = (7, 0.3);
         let loss = ccem::Loss::infonce(tau).unwrap();
-        for c in [0.0, 0.2, 0.5, 0.9] {
+        let zoo = ZooLoss::from_loss(&loss).unwrap();
+        let k = CURVE_POINTS - 1;
+        let curve = curve(n, &zoo, 1.0);
+        for i in [0, k / 5, k / 2, 9 * k / 10] {
+            let c = curve.c[i];
             let (u, v) = Ccem::from_c(n, n, c).unwrap().build();
             let s = u.dot(&v.t());
             let dense = loss.value_s(s.view());
-            let closed = infonce_ccem_loss(n, tau, c);
+            let closed = curve.loss[i];
             assert!(
                 (dense - closed).abs() < 1e-12 * dense.abs().max(1.0),
                 "{c}: {dense} {closed}"
             );
         }
         let o = Optimum::infonce(n, tau).unwrap();
-        assert_eq!(infonce_ccem_loss(n, tau, 0.0), o.loss);
+        assert!((curve.loss[0] - o.loss).abs() < 1e-12 * o.loss);
+        // The sigmoid loss: SPEC §3's l_w(c), mini-batch weight included.
+        let (t, b, w) = (2.0, 1.0, 0.5);
+        let sig = ZooLoss::sigmoid(t, b, 0.0).unwrap();
+        let curve = super::curve(12, &sig, w);
+        for (&c, &l) in curve.c.iter().zip(&curve.loss) {
+            let exact = ccem::theory::ccem_loss_weighted(12, t, b, w, c);
+            assert!(
+                (l - exact).abs() < 1e-12 * exact.abs().max(1.0),
+                "{c}: {l} {exact}"
+            );
+        }
     }
 
     #[test]

@@ -117,15 +117,16 @@ function theoryQuery(withD) {
   const loss = $("th-loss").value;
   q.set("loss", loss);
   q.set("n", $("th-n").value);
-  if (loss === "infonce") {
-    q.set("tau", $("th-tau").value);
-  } else {
+  // The loss's own parameters (the registry's, /api/info), as `ccem theory --loss` takes them.
+  if (takes(loss, "t")) {
     q.set("t", $("th-t").value);
     const mode = $("th-bmode").value;
     if (mode === "b") q.set("b", $("th-bval").value);
     else if (mode === "rb") q.set("rb", $("th-bval").value);
     else q.set("b", "tied");
   }
+  if (takes(loss, "tau")) q.set("tau", $("th-tau").value);
+  if (takes(loss, "within_view") && $("th-wv").value) q.set("within_view", $("th-wv").value);
   if ($("th-batch").value) q.set("batch", $("th-batch").value);
   if (withD && $("th-d").value) q.set("d", $("th-d").value);
   return q.toString();
@@ -147,7 +148,7 @@ async function updateTheory() {
   if (theoryBusy) { theoryPending = true; return; }
   theoryBusy = true;
   lossVisibility("theory-controls", $("th-loss").value);
-  $("th-bval").parentElement.hidden = $("th-loss").value === "infonce" || $("th-bmode").value === "tied";
+  $("th-bval").parentElement.hidden = !takes($("th-loss").value, "t") || $("th-bmode").value === "tied";
   try {
     const query = theoryQuery(true);
     const r = await getJson("/api/theory?" + query);
@@ -217,9 +218,11 @@ function drawPhase(r, record) {
   ctx.clearRect(0, 0, cv.width, cv.height);
   const map = r.map;
   if (!map) {
-    ctx.fillStyle = viridis(1); ctx.fillRect(50, 10, cv.width - 60, cv.height - 50);
+    // InfoNCE: the ETF everywhere; another loss: no (N, t) map (the sigmoid's), its phase is in
+    // the readout.
+    ctx.fillStyle = r.etf ? viridis(1) : "#ddd"; ctx.fillRect(50, 10, cv.width - 60, cv.height - 50);
     ctx.fillStyle = "#222"; ctx.font = "14px sans-serif";
-    ctx.fillText("InfoNCE: the simplex ETF at every N and tau", 70, cv.height / 2);
+    ctx.fillText(r.etf ? "InfoNCE: the simplex ETF at every N and tau" : "no (N, t) phase map for this loss", 70, cv.height / 2);
     $("th-phase-legend").textContent = r.note || "";
     return;
   }
@@ -266,7 +269,7 @@ function drawPhase(r, record) {
 function initTheory() {
   const sel = $("th-loss");
   for (const l of info.theory_losses) sel.add(new Option(l, l));
-  for (const [id, key] of [["th-loss", "loss"], ["th-n", "n"], ["th-t", "t"], ["th-bmode", "bmode"], ["th-bval", "bval"], ["th-tau", "tau"], ["th-batch", "batch"], ["th-d", "d"]]) {
+  for (const [id, key] of [["th-loss", "loss"], ["th-n", "n"], ["th-t", "t"], ["th-bmode", "bmode"], ["th-bval", "bval"], ["th-tau", "tau"], ["th-wv", "wv"], ["th-batch", "batch"], ["th-d", "d"]]) {
     bind($(id), key, updateTheory);
   }
   const nS = $("th-n-slider"), tS = $("th-t-slider");
