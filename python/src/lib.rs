@@ -5,6 +5,7 @@
 //! the library computes. The Python package `ccem` (python/ccem/__init__.py) re-exports these
 //! functions; `__init__.pyi` holds their type stubs.
 
+mod columns;
 mod convert;
 mod inspect;
 mod interrupt;

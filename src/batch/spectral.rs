@@ -205,7 +205,11 @@ pub(super) mod tests {
 
     /// `N/B` planted groups: unit vectors near one of `N/B` orthogonal directions (so the
     /// negatives inside a group are the hardest), pairs shuffled; `U = V`.
-    pub(in crate::batch) fn planted(n: usize, b: usize, seed: u64) -> (Array2<f64>, Vec<Vec<usize>>) {
+    pub(in crate::batch) fn planted(
+        n: usize,
+        b: usize,
+        seed: u64,
+    ) -> (Array2<f64>, Vec<Vec<usize>>) {
         let k = n / b;
         let d = k + 4;
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
