@@ -92,7 +92,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A run that would need more memory than it may use (see [`crate::limits`]).
-    #[error("{what} would need about {} of memory, more than the {} {}; use a smaller problem{}", format_bytes(*.bytes), format_bytes(*.limit), .limit_source, if *.explicit { " or raise --max-memory" } else { " (or set a limit with --max-memory if you know better)" })]
+    #[error("{what} would need about {} of memory, more than the {} {}{}; use a smaller problem{}", format_bytes(*.bytes), format_bytes(*.limit), .limit_source, if *.explicit { format!(" ({})", .option) } else { String::new() }, if *.explicit { format!(" or raise {}", .option) } else { format!(" (or set a limit with {} if you know better)", .option) })]
     TooLarge {
         /// What was estimated (e.g. "optimize with N = 1000000, d = 1000000").
         what: String,
@@ -100,10 +100,15 @@ pub enum Error {
         bytes: u64,
         /// The limit it exceeds, in bytes.
         limit: u64,
-        /// Where the limit comes from (e.g. "available (MemAvailable)").
+        /// Where the limit comes from (e.g. "available (MemAvailable)", or "allowed" for an
+        /// explicit limit).
         limit_source: &'static str,
-        /// Whether the limit was set explicitly ([`crate::limits::set_memory_limit`]).
+        /// Whether the limit was set explicitly ([`crate::limits::MemoryLimit::Bytes`]).
         explicit: bool,
+        /// The option that sets the limit, as the caller spells it: the library's
+        /// `max_memory` ([`crate::limits::MAX_MEMORY`]), which a front end replaces by its own
+        /// spelling (`--max-memory`, `max_memory=`).
+        option: String,
     },
     /// A configuration that cannot be run (e.g. a sweep directory made by another configuration).
     #[error("{0}")]

@@ -70,6 +70,7 @@ use crate::geometry::scan::{
 };
 pub use crate::geometry::scan::{QuantileMode, GROUPS, MAX_FIXED_SHIFT_SPAN, TILE_COLS};
 use crate::geometry::{Margins, QuantileLevel};
+use crate::limits::MemoryLimit;
 use crate::loss::embedding::RowNormalize;
 use crate::loss::{driver, infonce_clip, BlockOptions, Loss, LossKind};
 use crate::matrix::Matrix;
@@ -106,6 +107,9 @@ pub struct InspectConfig {
     pub parallel: bool,
     /// A registry loss to evaluate on the pair too ([`Inspection::loss_value`]).
     pub loss: Option<Loss>,
+    /// The most memory the passes may use (default: the memory available when [`inspect`]
+    /// starts).
+    pub max_memory: MemoryLimit,
 }
 
 impl Default for InspectConfig {
@@ -121,6 +125,7 @@ impl Default for InspectConfig {
             quantile: None,
             parallel: true,
             loss: None,
+            max_memory: MemoryLimit::Available,
         }
     }
 }
@@ -192,7 +197,8 @@ pub struct Inspection {
 ///
 /// # Errors
 /// Shapes differ, `N < 2`, a non-finite entry, a zero row (with `normalize`), or an invalid
-/// `t`, `b`, `tau`, quantile level or `block = 0`.
+/// `t`, `b`, `tau`, quantile level or `block = 0`; [`Error::TooLarge`] when the passes would need
+/// more memory than `cfg.max_memory`.
 pub fn inspect(u: Matrix, v: Matrix, cfg: &InspectConfig) -> Result<Inspection> {
     inspect_with(u, v, cfg, &|_, _| {})
 }
@@ -226,7 +232,7 @@ pub fn inspect_with(
     } else {
         QuantileMode::Histogram
     });
-    crate::limits::check_memory(
+    cfg.max_memory.check(
         &format!("inspecting {n} pairs"),
         memory_estimate(u.dim(), precision, cfg.block, mode),
     )?;

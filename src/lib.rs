@@ -45,6 +45,8 @@
 
 pub mod base;
 pub mod batch;
+#[cfg(feature = "plot")]
+mod chart;
 pub mod encoder;
 pub mod error;
 pub mod geometry;

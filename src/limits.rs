@@ -2,35 +2,99 @@
 //! [`Error::TooLarge`] (naming the size) when it exceeds the memory it may use, instead of
 //! aborting on a failed allocation half-way.
 //!
-//! The limit is the one set with [`set_memory_limit`] (the command line's `--max-memory`), or else
-//! the memory available to new processes (`MemAvailable` in `/proc/meminfo`), or else
-//! [`FALLBACK_LIMIT`] where that file does not exist.
+//! The limit is a value, [`MemoryLimit`], that every entry point which checks memory takes
+//! explicitly (a field of its configuration, or an argument): a number of bytes (the option
+//! `max_memory`: the command line's `--max-memory`, Python's `max_memory=`), or by default the
+//! memory available to new processes at the moment of the check (`MemAvailable` in
+//! `/proc/meminfo`, or the address space left under `ulimit -v` when that is smaller), or
+//! [`FALLBACK_LIMIT`] where that file does not exist. A limit given to one call never affects
+//! another.
 //!
 //! ```
-//! use ccem::limits;
-//! limits::set_memory_limit(Some(1 << 30)); // 1 GiB
-//! assert!(limits::check_memory("a small run", 1e6).is_ok());
-//! let e = limits::check_memory("optimize with N = 1000000", limits::free_run_bytes(1_000_000, 1_000_000));
+//! use ccem::limits::{self, MemoryLimit};
+//! let limit = MemoryLimit::parse("1G")?; // 1 GiB
+//! assert!(limit.check("a small run", 1e6).is_ok());
+//! let e = limit.check("optimize with N = 1000000", limits::free_run_bytes(1_000_000, 1_000_000));
 //! assert!(e.unwrap_err().to_string().contains("more than the 1.0 GiB"));
-//! limits::set_memory_limit(None);
+//! # Ok::<(), ccem::Error>(())
 //! ```
 
 use crate::error::{Error, Result};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The limit when none is set and `/proc/meminfo` cannot be read: 4 GiB.
 pub const FALLBACK_LIMIT: u64 = 4 << 30;
 
-/// The explicit limit in bytes; 0 when none is set.
-static EXPLICIT: AtomicU64 = AtomicU64::new(0);
+/// The library's name of the option that sets a [`MemoryLimit`] (the front ends spell it
+/// `--max-memory` and `max_memory=`).
+pub const MAX_MEMORY: &str = "max_memory";
 
-/// Sets (or with `None` clears) the most memory, in bytes, a run may use. It replaces the default
-/// (the memory available) for every later check in this process.
-pub fn set_memory_limit(bytes: Option<u64>) {
-    EXPLICIT.store(
-        bytes.unwrap_or(0).max(u64::from(bytes.is_some())),
-        Ordering::Relaxed,
-    );
+/// The most memory a run may use: explicit bytes, or the memory available when it is checked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MemoryLimit {
+    /// The memory available at the moment of the check ([`available_limit`]).
+    #[default]
+    Available,
+    /// At most this many bytes (`>= 1`).
+    Bytes(u64),
+}
+
+impl MemoryLimit {
+    /// At most `bytes` bytes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] named `max_memory` for `bytes = 0`.
+    pub fn bytes(bytes: u64) -> Result<Self> {
+        if bytes == 0 {
+            return Err(Error::InvalidParameter {
+                name: MAX_MEMORY,
+                value: 0.0,
+                requirement: "a memory limit must be at least 1 byte",
+            });
+        }
+        Ok(MemoryLimit::Bytes(bytes))
+    }
+
+    /// A size as [`parse_bytes`] reads it (`512M`, `1.5G`, `1000000`).
+    ///
+    /// # Errors
+    /// As [`parse_bytes`].
+    pub fn parse(s: &str) -> Result<Self> {
+        parse_bytes(s).map(MemoryLimit::Bytes)
+    }
+
+    /// The limit in force now: `(bytes, where it comes from, whether it was set explicitly)`.
+    pub fn resolve(self) -> (u64, &'static str, bool) {
+        match self {
+            MemoryLimit::Available => {
+                let (bytes, source) = available_limit();
+                (bytes, source, false)
+            }
+            MemoryLimit::Bytes(b) => (b, "allowed", true),
+        }
+    }
+
+    /// Checks that `bytes` (an estimate; any non-negative number, saturating) fits this limit.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] naming `what`, the size and the limit.
+    pub fn check(self, what: &str, bytes: f64) -> Result<()> {
+        let (limit, limit_source, explicit) = self.resolve();
+        if bytes.is_nan() || bytes > limit as f64 {
+            return Err(Error::TooLarge {
+                what: what.to_string(),
+                bytes: if bytes.is_nan() {
+                    u64::MAX
+                } else {
+                    bytes as u64
+                },
+                limit,
+                limit_source,
+                explicit,
+                option: MAX_MEMORY.to_string(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// `MemAvailable` from `/proc/meminfo`, in bytes (`None` where it cannot be read).
@@ -61,45 +125,17 @@ pub fn address_space_left() -> Option<u64> {
     Some(soft.saturating_sub(kib.saturating_mul(1024)))
 }
 
-/// The limit in force: `(bytes, where it comes from, whether it was set explicitly)`. Without
-/// an explicit limit: the memory available, or the address space left under `ulimit -v` when
-/// that is smaller.
-pub fn memory_limit() -> (u64, &'static str, bool) {
-    match EXPLICIT.load(Ordering::Relaxed) {
-        0 => {
-            let (avail, source) = match available_memory() {
-                Some(b) => (b, "available (MemAvailable)"),
-                None => (FALLBACK_LIMIT, "assumed available"),
-            };
-            match address_space_left() {
-                Some(left) if left < avail => (left, "address space left (ulimit -v)", false),
-                _ => (avail, source, false),
-            }
-        }
-        b => (b, "allowed (--max-memory)", true),
+/// The limit of [`MemoryLimit::Available`] now: `(bytes, where it comes from)`, the memory
+/// available, or the address space left under `ulimit -v` when that is smaller.
+pub fn available_limit() -> (u64, &'static str) {
+    let (avail, source) = match available_memory() {
+        Some(b) => (b, "available (MemAvailable)"),
+        None => (FALLBACK_LIMIT, "assumed available"),
+    };
+    match address_space_left() {
+        Some(left) if left < avail => (left, "address space left (ulimit -v)"),
+        _ => (avail, source),
     }
-}
-
-/// Checks that `bytes` (an estimate; any non-negative number, saturating) fits the limit.
-///
-/// # Errors
-/// [`Error::TooLarge`] naming `what`, the size and the limit.
-pub fn check_memory(what: &str, bytes: f64) -> Result<()> {
-    let (limit, limit_source, explicit) = memory_limit();
-    if bytes.is_nan() || bytes > limit as f64 {
-        return Err(Error::TooLarge {
-            what: what.to_string(),
-            bytes: if bytes.is_nan() {
-                u64::MAX
-            } else {
-                bytes as u64
-            },
-            limit,
-            limit_source,
-            explicit,
-        });
-    }
-    Ok(())
 }
 
 pub use crate::error::format_bytes;
@@ -186,7 +222,26 @@ mod tests {
         assert!(free_run_bytes(1_000_000, 1_000_000) > 1e13);
         assert!(encoder_run_bytes(1_000_000, 1_000_000, 2) > 1e13);
         assert!(free_run_bytes(50, 50) < 1e6);
-        let e = check_memory("x", f64::INFINITY).unwrap_err().to_string();
+        let e = MemoryLimit::default()
+            .check("x", f64::INFINITY)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("x would need about"), "{e}");
+    }
+
+    #[test]
+    fn a_limit_given_to_one_call_does_not_affect_the_next() {
+        let small = MemoryLimit::parse("1K").unwrap();
+        let e = small.check("x", 1e6).unwrap_err().to_string();
+        assert!(
+            e.contains("more than the 1.0 KiB allowed (max_memory); use a smaller problem or raise max_memory"),
+            "{e}"
+        );
+        // The next call, with the default limit, is not refused.
+        assert!(MemoryLimit::default().check("x", 1e6).is_ok());
+        assert!(MemoryLimit::bytes(0).is_err());
+        assert_eq!(MemoryLimit::bytes(5).unwrap(), MemoryLimit::Bytes(5));
+        let (_, source, explicit) = MemoryLimit::Available.resolve();
+        assert!(!explicit && !source.is_empty());
     }
 }

@@ -28,6 +28,7 @@ use crate::geometry::{QuantileLevel, DEFAULT_MARGIN_QUANTILE};
 use crate::grid::{parse_int_grid, parse_real_grid};
 use crate::inspect::{InspectConfig, QuantileMode, DEFAULT_INSPECT_BLOCK};
 use crate::io::MatrixFormat;
+use crate::limits::{MemoryLimit, MAX_MEMORY};
 use crate::loss::{Loss, LossKind, LossParams};
 use crate::optim::{self, FreeConfig, OptimizerKind, Schedule};
 use crate::sweep::{Mode, RunOptions, Shard, SweepSpec};
@@ -76,6 +77,82 @@ impl Spelling {
             Spelling::Flag => format!("{} {value}", self.name(name)),
             Spelling::Keyword => format!("{name}={value}"),
         }
+    }
+
+    /// An option as a user sets it, without a value: `--max-memory` or `max_memory=`.
+    fn setting(self, name: &str) -> String {
+        match self {
+            Spelling::Flag => self.name(name),
+            Spelling::Keyword => format!("{name}="),
+        }
+    }
+
+    /// `e` with the option it names spelled this way: the library's errors that name an
+    /// option outside a resolver ([`Error::TooLarge`]'s `max_memory`) name it in its own
+    /// spelling; each front end passes every error through this.
+    pub fn respell(self, e: Error) -> Error {
+        match e {
+            Error::TooLarge {
+                what,
+                bytes,
+                limit,
+                limit_source,
+                explicit,
+                option,
+            } => Error::TooLarge {
+                what,
+                bytes,
+                limit,
+                limit_source,
+                explicit,
+                option: self.setting(&option),
+            },
+            e => e,
+        }
+    }
+}
+
+/// A memory limit as given (`max_memory`): a size as text (`512M`, `1.5G`, `1000000`, as
+/// typed on the command line) or a number of bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MemoryArg {
+    /// A size with an optional unit ([`crate::limits::parse_bytes`]).
+    Text(String),
+    /// Bytes (`>= 1`).
+    Bytes(i64),
+}
+
+impl From<&str> for MemoryArg {
+    fn from(s: &str) -> Self {
+        MemoryArg::Text(s.to_string())
+    }
+}
+
+impl From<i64> for MemoryArg {
+    fn from(b: i64) -> Self {
+        MemoryArg::Bytes(b)
+    }
+}
+
+/// The memory limit of the option `max_memory`: the memory available when none is given
+/// ([`MemoryLimit::Available`]).
+///
+/// # Errors
+/// A size that [`crate::limits::parse_bytes`] refuses, or fewer than 1 byte, named in `sp`'s
+/// spelling.
+pub fn parse_max_memory(arg: Option<&MemoryArg>, sp: Spelling) -> Result<MemoryLimit> {
+    let bad = |value: String| {
+        config(format!(
+            "invalid {}: use a size such as 512M, 8G or 1.5G, or a number of bytes >= 1",
+            sp.given(MAX_MEMORY, value)
+        ))
+    };
+    match arg {
+        None => Ok(MemoryLimit::Available),
+        Some(MemoryArg::Text(s)) => MemoryLimit::parse(s).map_err(|_| bad(format!("'{s}'"))),
+        Some(&MemoryArg::Bytes(b)) => u64::try_from(b)
+            .map_err(|_| bad(b.to_string()))
+            .and_then(|b| MemoryLimit::bytes(b).map_err(|_| bad(b.to_string()))),
     }
 }
 
@@ -597,6 +674,8 @@ pub struct OptimizeOptions {
     pub margin_quantile: f64,
     /// Where to save `U`, `V`.
     pub outputs: OutputPaths,
+    /// The most memory the run may use (`max_memory`; default: the memory available).
+    pub max_memory: Option<MemoryArg>,
 }
 
 impl OptimizeOptions {
@@ -617,6 +696,7 @@ impl OptimizeOptions {
             mini_batch: MiniBatchOptions::default(),
             margin_quantile: DEFAULT_MARGIN_QUANTILE,
             outputs: OutputPaths::default(),
+            max_memory: None,
         }
     }
 
@@ -650,6 +730,7 @@ impl OptimizeOptions {
         cfg.relative_bias = self.loss.relative_bias.is_some();
         cfg.batch = self.mini_batch.resolve(self.n, &loss)?;
         cfg.neg_variance_weight = self.mini_batch.neg_variance_weight;
+        cfg.max_memory = parse_max_memory(self.max_memory.as_ref(), sp)?;
         let config = cfg.check()?;
         self.outputs.check(sp)?;
         Ok(ResolvedOptimize {
@@ -706,6 +787,8 @@ pub struct TrainOptions {
     pub margin_quantile: f64,
     /// Where to save `U`, `V`.
     pub outputs: OutputPaths,
+    /// The most memory the run may use (`max_memory`; default: the memory available).
+    pub max_memory: Option<MemoryArg>,
 }
 
 impl TrainOptions {
@@ -722,6 +805,7 @@ impl TrainOptions {
             mini_batch: MiniBatchOptions::default(),
             margin_quantile: DEFAULT_MARGIN_QUANTILE,
             outputs: OutputPaths::default(),
+            max_memory: None,
         }
     }
 
@@ -775,6 +859,7 @@ impl TrainOptions {
             seed: self.seed,
             batch: self.mini_batch.resolve(self.n, &loss)?,
             neg_variance_weight: self.mini_batch.neg_variance_weight,
+            max_memory: parse_max_memory(self.max_memory.as_ref(), sp)?,
         }
         .check()?;
         // A loss of the joint views adds its 2N x 2N buffers to the run's memory.
@@ -849,6 +934,8 @@ pub struct SweepOptions {
     pub shard: Option<String>,
     /// Worker threads (default: all cores).
     pub threads: Option<usize>,
+    /// The most memory the sweep may use (`max_memory`; default: the memory available).
+    pub max_memory: Option<MemoryArg>,
 }
 
 impl SweepOptions {
@@ -876,6 +963,7 @@ impl SweepOptions {
             mini_batch: MiniBatchOptions::default(),
             shard: None,
             threads: None,
+            max_memory: None,
         }
     }
 
@@ -938,6 +1026,7 @@ impl SweepOptions {
                     .map(str::parse)
                     .transpose()?,
                 neg_variance_weight: (neg != 0.0).then_some(neg),
+                max_memory: parse_max_memory(self.max_memory.as_ref(), sp)?,
             },
             shard: self.shard.as_deref().map(Shard::parse).transpose()?,
         }
@@ -1125,6 +1214,8 @@ pub struct InspectOptions {
     pub loss: Option<String>,
     /// The within-view weight `W` of that loss (`sigmoid`, `infonce`).
     pub within_view: Option<f64>,
+    /// The most memory the passes may use (`max_memory`; default: the memory available).
+    pub max_memory: Option<MemoryArg>,
 }
 
 /// `inspect`'s default `t` (SigLIP's initial scale).
@@ -1145,6 +1236,7 @@ impl Default for InspectOptions {
             block: DEFAULT_INSPECT_BLOCK,
             loss: None,
             within_view: None,
+            max_memory: None,
         }
     }
 }
@@ -1218,6 +1310,7 @@ impl InspectOptions {
             quantile,
             parallel: true,
             loss,
+            max_memory: parse_max_memory(self.max_memory.as_ref(), sp)?,
         })
     }
 }

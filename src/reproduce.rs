@@ -19,6 +19,7 @@
 
 use crate::error::{Error, Result};
 use crate::grid::linspace;
+use crate::limits::MemoryLimit;
 use crate::loss::LossKind;
 use crate::plot::{self, PanelInput};
 use crate::sweep::engine::{run_sweep, SweepObserver};
@@ -55,6 +56,8 @@ pub struct ReproduceConfig {
     pub threads: Option<usize>,
     /// Whether this is the coarse `--quick` grid (for the report).
     pub quick: bool,
+    /// The most memory each sweep and figure may use (default: the memory available).
+    pub max_memory: MemoryLimit,
 }
 
 impl ReproduceConfig {
@@ -70,6 +73,7 @@ impl ReproduceConfig {
             seed: 0,
             threads: None,
             quick: false,
+            max_memory: MemoryLimit::Available,
         }
     }
 
@@ -101,6 +105,7 @@ impl ReproduceConfig {
             within_view: None,
             run: RunOptions {
                 steps: (mode == Mode::Encoder).then_some(self.steps),
+                max_memory: self.max_memory,
                 ..RunOptions::default()
             },
             shard: None,
@@ -221,10 +226,13 @@ pub fn reproduce(
     let mut figures = draw_figures(cfg)?;
     let (minibatch, batch_figures) = minibatch_section(cfg)?;
     figures.extend(batch_figures);
-    let grid = if cfg.quick {
-        zoo::ZooGrid::quick()
-    } else {
-        zoo::ZooGrid::full()
+    let grid = zoo::ZooGrid {
+        max_memory: cfg.max_memory,
+        ..if cfg.quick {
+            zoo::ZooGrid::quick()
+        } else {
+            zoo::ZooGrid::full()
+        }
     };
     let (zoo_text, zoo_figures, zoo_stages) =
         zoo::zoo_section(&cfg.out, &grid, cfg.seed, cfg.threads, observer)?;
@@ -264,6 +272,7 @@ fn batch_run(
     batching: crate::batch::Batching,
     t: f64,
     bias: f64,
+    max_memory: MemoryLimit,
 ) -> Result<BatchRun> {
     use crate::batch::MiniBatch;
     use crate::loss::Loss;
@@ -272,6 +281,7 @@ fn batch_run(
     let loss = Loss::sigmoid(t, bias)?;
     let mut cfg = FreeConfig::new(n, n, loss, 0);
     cfg.batch = Some(MiniBatch::new(n, batch, Some(batching), &loss)?);
+    cfg.max_memory = max_memory;
     let r = optimize(&cfg)?;
     let rep = Report::new(r.u.view(), r.v.view(), &loss)?
         .with_in_batch(r.u.view(), r.v.view(), &r.last_batches)
@@ -323,7 +333,7 @@ fn minibatch_section(cfg: &ReproduceConfig) -> Result<(String, Vec<(String, Stri
     plan.push((n, Batching::Expected));
     let runs: Vec<BatchRun> = plan
         .par_iter()
-        .map(|&(bsz, batching)| batch_run(n, bsz, batching, t, bias))
+        .map(|&(bsz, batching)| batch_run(n, bsz, batching, t, bias, cfg.max_memory))
         .collect::<Result<_>>()?;
     // 2. The phase runs.
     let ts = &linspace(
@@ -347,7 +357,7 @@ fn minibatch_section(cfg: &ReproduceConfig) -> Result<(String, Vec<(String, Stri
     }
     let phase: Vec<BatchRun> = phase_plan
         .par_iter()
-        .map(|&(bsz, batching, tt)| batch_run(n, bsz, batching, tt, tt))
+        .map(|&(bsz, batching, tt)| batch_run(n, bsz, batching, tt, tt, cfg.max_memory))
         .collect::<Result<_>>()?;
 
     // Figures.
@@ -520,7 +530,7 @@ fn draw_figures(cfg: &ReproduceConfig) -> Result<Vec<(String, String)>> {
     let out = &cfg.out;
     let panel = |dir: &str, title: &str| -> Result<PanelInput> {
         Ok(PanelInput {
-            table: plot::read_results(&out.join(dir).join("results.csv"))?,
+            table: plot::read_results(&out.join(dir).join("results.csv"), cfg.max_memory)?,
             title: Some(title.to_string()),
         })
     };
@@ -634,10 +644,14 @@ fn margin_figure(cfg: &ReproduceConfig) -> Result<(String, String)> {
             restarts: 2,
             hops: 0,
             steps_per_stage: 60,
+            max_memory: cfg.max_memory,
             ..Default::default()
         }
     } else {
-        plot::MarginMapOptions::default()
+        plot::MarginMapOptions {
+            max_memory: cfg.max_memory,
+            ..Default::default()
+        }
     };
     let cells = plot::margin_cells(&opts)?;
     plot::margin_map(&cells, &cfg.out.join("margin_map.png"), None)?;

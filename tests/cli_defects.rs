@@ -573,3 +573,49 @@ fn resume_says_how_many_cells_are_left() {
             .and(predicate::str::contains("0 cells to do")),
     );
 }
+
+/// `--max-memory` is the resolver's `max_memory`, spelled as a flag in every message, and the
+/// machine's, not the sweep's: a sweep resumes under another limit (not in `config.json`).
+#[test]
+fn max_memory_is_named_as_a_flag_and_a_sweep_resumes_under_another_limit() {
+    ccem()
+        .args(["--max-memory", "1X", "optimize", "--n", "4", "--t", "1"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("invalid --max-memory '1X'"));
+    ccem()
+        .args([
+            "sweep",
+            "--mode",
+            "free",
+            "--n",
+            "50",
+            "--t",
+            "1",
+            "--max-memory",
+            "1K",
+        ])
+        .args(["--out", "/nonexistent-ccem-dir", "--quiet"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("raise --max-memory")
+                .and(predicate::str::contains("max_memory=").not()),
+        );
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("s");
+    let sweep = |limit: &str| {
+        ccem()
+            .args([
+                "sweep", "--mode", "free", "--n", "4", "--t", "1", "--steps", "5",
+            ])
+            .args(["--quiet", "--max-memory", limit, "--out"])
+            .arg(&out)
+            .assert()
+            .success();
+    };
+    sweep("1G");
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(!config.contains("max_memory"), "{config}");
+    sweep("2G");
+}

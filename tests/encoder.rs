@@ -15,6 +15,7 @@ fn cfg(n: usize, d: usize, layers: usize, steps: usize, seed: u64) -> EncoderCon
         seed,
         batch: None,
         neg_variance_weight: 0.0,
+        max_memory: Default::default(),
     }
 }
 

@@ -768,3 +768,22 @@ fn training_takes_every_loss_of_the_registry() {
     assert_eq!(st, 400, "{r}");
     assert!(error_of(&r).contains("spectral"), "{r}");
 }
+
+/// `ccem --max-memory` reaches every inspection and run of the server (no process-wide limit).
+#[test]
+fn max_memory_limits_the_servers_inspections_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (u, v) = (dir.path().join("U.npy"), dir.path().join("V.npy"));
+    write_npy(&u, 12, 5, 1);
+    write_npy(&v, 12, 5, 2);
+    let s = Server::start(&["--max-memory", "1K"]);
+    let (ub, vb) = (std::fs::read(&u).unwrap(), std::fs::read(&v).unwrap());
+    let body = [ub.clone(), vb].concat();
+    let q = format!("/api/inspect?u_name=U.npy&v_name=V.npy&u_len={}", ub.len());
+    let (st, r) = s.post(&q, &body);
+    assert_eq!(st, 400, "{r}");
+    assert!(error_of(&r).contains("--max-memory"), "{r}");
+    let (st, r) = s.post("/api/train", br#"{"n": "50", "t": "1"}"#);
+    assert_eq!(st, 400, "{r}");
+    assert!(error_of(&r).contains("raise --max-memory"), "{r}");
+}

@@ -54,7 +54,12 @@ fn pentagon_end_to_end_with_csv_output() {
     // .csv means CSV text, not .npy bytes.
     let text = std::fs::read_to_string(&up).unwrap();
     assert_eq!(text.lines().count(), 5);
-    assert_eq!(ccem::io::read_matrix(&up).unwrap().dim(), (5, 2));
+    assert_eq!(
+        ccem::io::read_matrix(&up, Default::default())
+            .unwrap()
+            .dim(),
+        (5, 2)
+    );
 }
 
 #[test]

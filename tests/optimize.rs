@@ -247,8 +247,8 @@ fn cli_saves_the_embedding_as_npy() {
         "--save-v",
         pv.to_str().unwrap(),
     ]);
-    let u = ccem::io::read_npy(&pu).unwrap();
-    let w = ccem::io::read_npy(&pv).unwrap();
+    let u = ccem::io::read_npy(&pu, Default::default()).unwrap();
+    let w = ccem::io::read_npy(&pv, Default::default()).unwrap();
     assert_eq!((u.dim(), w.dim()), ((5, 7), (5, 7)));
     let m = measure(u.view(), w.view(), SEQ);
     assert!((m.pos.mean - v["s_pos_mean"].as_f64().unwrap()).abs() < 1e-12);

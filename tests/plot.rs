@@ -1,6 +1,7 @@
 //! The plot module: every figure renders to PNG and SVG from a small synthetic results.csv, and
 //! bad inputs give clear errors without leaving anything at the output path.
 
+use ccem::limits::MemoryLimit;
 use ccem::plot::{
     self, CurveQuantity, CurvesOptions, DiffOptions, LossCurveOptions, PanelInput, PhaseOptions,
     Quantity, TheoryMapOptions,
@@ -79,7 +80,11 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 fn sigmoid_input(dir: &Path) -> PanelInput {
-    PanelInput::read(&write(dir, "results.csv", &sigmoid_csv(true))).unwrap()
+    PanelInput::read(
+        &write(dir, "results.csv", &sigmoid_csv(true)),
+        MemoryLimit::Available,
+    )
+    .unwrap()
 }
 
 /// Checks a PNG file: magic bytes and a plausible size.
@@ -154,7 +159,11 @@ fn phase_diagram_two_panels() {
     let dir = tempfile::tempdir().unwrap();
     let sig = sigmoid_input(dir.path());
     let info = PanelInput {
-        table: plot::read_results(&write(dir.path(), "infonce.csv", &infonce_csv())).unwrap(),
+        table: plot::read_results(
+            &write(dir.path(), "infonce.csv", &infonce_csv()),
+            MemoryLimit::Available,
+        )
+        .unwrap(),
         title: Some("InfoNCE panel".into()),
     };
     assert!(info.table.is_infonce());
@@ -239,7 +248,11 @@ fn batch_theory_map_draws_the_weighted_thresholds() {
 fn diff_map_from_theory_column_or_computed() {
     let dir = tempfile::tempdir().unwrap();
     let with = sigmoid_input(dir.path());
-    let without = PanelInput::read(&write(dir.path(), "plain.csv", &sigmoid_csv(false))).unwrap();
+    let without = PanelInput::read(
+        &write(dir.path(), "plain.csv", &sigmoid_csv(false)),
+        MemoryLimit::Available,
+    )
+    .unwrap();
     assert!(!without.table.has_s_pos_theory);
     for (name, input) in [("with", &with), ("without", &without)] {
         let png = dir.path().join(format!("diff-{name}.png"));
@@ -279,7 +292,8 @@ fn diff_map_default_scale_is_the_datas_range_even_for_tiny_errors() {
             .unwrap();
         }
     }
-    let input = PanelInput::read(&write(dir.path(), "tiny.csv", &csv)).unwrap();
+    let input =
+        PanelInput::read(&write(dir.path(), "tiny.csv", &csv), MemoryLimit::Available).unwrap();
     let svg = dir.path().join("tiny.svg");
     plot::diff_map(&input, &svg, &DiffOptions::default()).unwrap();
     let texts = svg_texts(&svg);
@@ -302,7 +316,7 @@ fn diff_map_needs_a_theory_or_a_bias() {
     let dir = tempfile::tempdir().unwrap();
     let csv =
         "n,t,s_pos,objective\n4,1,0.5,sigmoid\n5,1,0.5,sigmoid\n4,2,0.5,sigmoid\n5,2,0.5,sigmoid\n";
-    let input = PanelInput::read(&write(dir.path(), "r.csv", csv)).unwrap();
+    let input = PanelInput::read(&write(dir.path(), "r.csv", csv), MemoryLimit::Available).unwrap();
     let err =
         plot::diff_map(&input, &dir.path().join("d.png"), &DiffOptions::default()).unwrap_err();
     assert!(matches!(err, Error::BadInput { .. }), "{err}");
@@ -373,7 +387,7 @@ fn missing_columns_are_named() {
         ("s_pos", "n,t,s_neg\n4,1,0.5\n"),
     ] {
         let p = write(dir.path(), "bad.csv", csv);
-        let err = plot::read_results(&p).unwrap_err();
+        let err = plot::read_results(&p, MemoryLimit::Available).unwrap_err();
         assert!(matches!(err, Error::BadInput { .. }), "{err}");
         let msg = err.to_string();
         assert!(msg.contains(&format!("'{col}'")), "{msg}");
@@ -386,12 +400,17 @@ fn empty_csv_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     for text in ["n,t,s_pos\n", ""] {
         let p = write(dir.path(), "empty.csv", text);
-        let err = plot::read_results(&p).unwrap_err();
+        let err = plot::read_results(&p, MemoryLimit::Available).unwrap_err();
         assert!(matches!(err, Error::BadInput { .. }), "{err}");
     }
-    let err = plot::read_results(&write(dir.path(), "empty.csv", "n,t,s_pos\n")).unwrap_err();
+    let err = plot::read_results(
+        &write(dir.path(), "empty.csv", "n,t,s_pos\n"),
+        MemoryLimit::Available,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("no data rows"), "{err}");
-    let err = plot::read_results(&dir.path().join("absent.csv")).unwrap_err();
+    let err =
+        plot::read_results(&dir.path().join("absent.csv"), MemoryLimit::Available).unwrap_err();
     assert!(err.to_string().contains("absent.csv"), "{err}");
 }
 
@@ -399,24 +418,32 @@ fn empty_csv_is_an_error() {
 fn unparsable_values_name_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "r.csv", "n,t,s_pos\n4,1,0.5\n5,x,0.5\n");
-    let err = plot::read_results(&p).unwrap_err().to_string();
+    let err = plot::read_results(&p, MemoryLimit::Available)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("line 3") && err.contains("'t'"), "{err}");
 }
 
 #[test]
 fn one_value_of_t_or_n_cannot_make_a_map() {
     let dir = tempfile::tempdir().unwrap();
-    let one_t = PanelInput::read(&write(
-        dir.path(),
-        "one_t.csv",
-        "n,t,b,s_pos\n4,1,1,0.5\n5,1,1,0.4\n",
-    ))
+    let one_t = PanelInput::read(
+        &write(
+            dir.path(),
+            "one_t.csv",
+            "n,t,b,s_pos\n4,1,1,0.5\n5,1,1,0.4\n",
+        ),
+        MemoryLimit::Available,
+    )
     .unwrap();
-    let one_n = PanelInput::read(&write(
-        dir.path(),
-        "one_n.csv",
-        "n,t,b,s_pos\n4,1,1,0.5\n4,2,2,0.4\n",
-    ))
+    let one_n = PanelInput::read(
+        &write(
+            dir.path(),
+            "one_n.csv",
+            "n,t,b,s_pos\n4,1,1,0.5\n4,2,2,0.4\n",
+        ),
+        MemoryLimit::Available,
+    )
     .unwrap();
     let out = dir.path().join("fig.png");
     let err = plot::phase_diagram(std::slice::from_ref(&one_t), &out, &PhaseOptions::default())
@@ -471,11 +498,10 @@ fn a_failed_plot_leaves_an_existing_figure_alone() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fig.png");
     std::fs::write(&out, b"old figure").unwrap();
-    let bad = PanelInput::read(&write(
-        dir.path(),
-        "one_t.csv",
-        "n,t,s_pos\n4,1,0.5\n5,1,0.4\n",
-    ))
+    let bad = PanelInput::read(
+        &write(dir.path(), "one_t.csv", "n,t,s_pos\n4,1,0.5\n5,1,0.4\n"),
+        MemoryLimit::Available,
+    )
     .unwrap();
     assert!(plot::phase_diagram(&[bad], &out, &PhaseOptions::default()).is_err());
     assert_eq!(std::fs::read(&out).unwrap(), b"old figure");
@@ -540,7 +566,11 @@ fn mixed_objectives_must_be_filtered() {
     let dir = tempfile::tempdir().unwrap();
     let mut text = sigmoid_csv(true);
     text.extend(infonce_csv().lines().skip(1).map(|l| format!("{l}\n")));
-    let table = plot::read_results(&write(dir.path(), "mixed.csv", &text)).unwrap();
+    let table = plot::read_results(
+        &write(dir.path(), "mixed.csv", &text),
+        MemoryLimit::Available,
+    )
+    .unwrap();
     let out = dir.path().join("fig.png");
     let input = PanelInput {
         table: table.clone(),

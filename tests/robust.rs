@@ -212,7 +212,8 @@ fn the_rotated_ccem_is_exact_and_cancellable() {
     }
     let cancel = Cancel::new();
     cancel.cancel();
-    let e = ccem::geometry::ccem_embedding_with(7, 150, 0.5, Some(4), &cancel).unwrap_err();
+    let e = ccem::geometry::ccem_embedding_with(7, 150, 0.5, Some(4), Default::default(), &cancel)
+        .unwrap_err();
     assert!(matches!(e, Error::Interrupted(_)), "{e}");
 }
 
@@ -276,8 +277,10 @@ fn readers_refuse_devices_and_oversized_csv_before_reading() {
     .code(1)
     .stderr(predicate::str::contains("reading").and(predicate::str::contains("memory")));
     // The library's readers too (a directory, a device).
-    assert!(ccem::io::read_matrix(tmp.path()).is_err());
-    let e = ccem::io::read_matrix(&z).unwrap_err().to_string();
+    assert!(ccem::io::read_matrix(tmp.path(), Default::default()).is_err());
+    let e = ccem::io::read_matrix(&z, Default::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not a regular file"), "{e}");
 }
 

@@ -15,6 +15,9 @@ _Grid = Union[str, _Float, Sequence[_Float], npt.NDArray[Any]]
 _Path = Union[str, "os.PathLike[str]"]
 _LossName = Literal["sigmoid", "infonce", "simclr", "dcl", "dhel", "spectral"]
 _Batching = Literal["expected", "shuffled", "fixed", "all", "hardest"]
+# The most memory a call may use: a size ("512M", "8G") or a number of bytes; None: the memory
+# available (as `ccem --max-memory`).
+_MaxMemory = Union[str, int, None]
 
 def theory(
     n: _ArrayLike,
@@ -49,6 +52,7 @@ def sigmoid_loss(
     grad: Literal[False] = False,
     normalize: bool = True,
     precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
+    max_memory: _MaxMemory = None,
 ) -> float: ...
 @overload
 def sigmoid_loss(
@@ -60,6 +64,7 @@ def sigmoid_loss(
     grad: Literal[True],
     normalize: bool = True,
     precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
+    max_memory: _MaxMemory = None,
 ) -> Tuple[float, _Matrix, _Matrix]: ...
 @overload
 def infonce_loss(
@@ -71,6 +76,7 @@ def infonce_loss(
     normalize: bool = True,
     convention: Literal["paper", "clip"] = "paper",
     precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
+    max_memory: _MaxMemory = None,
 ) -> float: ...
 @overload
 def infonce_loss(
@@ -82,6 +88,7 @@ def infonce_loss(
     normalize: bool = True,
     convention: Literal["paper", "clip"] = "paper",
     precision: Optional[Literal["f32", "f64", "float32", "float64"]] = None,
+    max_memory: _MaxMemory = None,
 ) -> Tuple[float, _Matrix, _Matrix]: ...
 @overload
 def loss(
@@ -97,6 +104,7 @@ def loss(
     relative_bias: Optional[float] = None,
     tau: Optional[float] = None,
     within_view: Optional[float] = None,
+    max_memory: _MaxMemory = None,
 ) -> float: ...
 @overload
 def loss(
@@ -112,9 +120,10 @@ def loss(
     relative_bias: Optional[float] = None,
     tau: Optional[float] = None,
     within_view: Optional[float] = None,
+    max_memory: _MaxMemory = None,
 ) -> Tuple[float, _Matrix, _Matrix]: ...
 def ccem_embedding(
-    n: int, d: int, c: float, *, seed: Optional[int] = None
+    n: int, d: int, c: float, *, seed: Optional[int] = None, max_memory: _MaxMemory = None
 ) -> Tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The CCEM (U, V) with parameter c in [0, 1], rotated at random when a seed is given."""
 
@@ -132,6 +141,7 @@ def inspect(
     block: int = 1024,
     loss: Optional[str] = None,
     within_view: Optional[float] = None,
+    max_memory: _MaxMemory = None,
 ) -> dict[str, Any]:
     """Measure (U, V) against the CCEM and the theory: the keys of `ccem inspect --format json`."""
 
@@ -161,6 +171,7 @@ def optimize(
     batching: Optional[_Batching] = None,
     neg_variance_weight: float = 0.0,
     margin_quantile: float = 0.05,
+    max_memory: _MaxMemory = None,
 ) -> dict[str, Any]:
     """Free-embedding optimisation: the keys of `ccem optimize --format json` plus "U", "V".
 
@@ -179,6 +190,7 @@ def max_margin(
     lr: Optional[float] = None,
     polish: bool = True,
     margin_quantile: float = 0.05,
+    max_memory: _MaxMemory = None,
 ) -> dict[str, Any]:
     """The largest margin of n pairs in R^d: the keys of `ccem max-margin --format json` plus "U", "V"."""
 
@@ -199,6 +211,7 @@ def train(
     batching: Optional[_Batching] = None,
     neg_variance_weight: float = 0.0,
     margin_quantile: float = 0.05,
+    max_memory: _MaxMemory = None,
 ) -> dict[str, Any]:
     """The paper's encoder, one run: the keys of `ccem train --format json` plus "U", "V".
 
@@ -231,6 +244,7 @@ def sweep(
     batch: Optional[int] = None,
     batching: Optional[_Batching] = None,
     neg_variance_weight: float = 0.0,
+    max_memory: _MaxMemory = None,
 ) -> dict[str, npt.NDArray[Any]]:
     """A resumable sweep into `out`; returns results.csv as a dict of numpy columns."""
 
@@ -259,6 +273,7 @@ def plot(
     restarts: Optional[int] = None,
     steps_per_stage: Optional[int] = None,
     seed: Optional[int] = None,
+    max_memory: _MaxMemory = None,
 ) -> None:
     """Draw one of the CLI's figures (`ccem plot KIND`) into `out` (.png or .svg).
 

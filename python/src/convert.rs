@@ -7,6 +7,7 @@
 //! - [`columns`]: many records as a dict of numpy columns (nulls become NaN).
 //! - [`error`]: a library error as the Python exception for it.
 
+use ccem::limits::MemoryLimit;
 use ccem::matrix::Matrix;
 use ccem::Error;
 use ndarray::Array2;
@@ -24,6 +25,8 @@ use std::borrow::Cow;
 /// A library error as a Python exception: `OSError` for I/O, `ValueError` for everything else
 /// (bad values, shapes, configurations), with the library's message.
 pub fn error(e: Error) -> PyErr {
+    // The library's option names in Python's spelling (`max_memory=`).
+    let e = ccem::options::Spelling::Keyword.respell(e);
     match e {
         Error::Io { .. } => {
             // The message names the file; the cause follows it.
@@ -58,9 +61,9 @@ pub fn count(x: i64, name: &str) -> PyResult<usize> {
 ///
 /// # Errors
 /// `TypeError` for any other dtype (integers, float16, objects, ...); `ValueError` for a number
-/// of dimensions other than 2, or a copy larger than the memory it may use (e.g. a zero-stride
+/// of dimensions other than 2, or a copy larger than `max_memory` (e.g. a zero-stride
 /// `numpy.broadcast_to` view of a huge shape).
-pub fn matrix(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Matrix> {
+pub fn matrix(obj: &Bound<'_, PyAny>, name: &str, max_memory: MemoryLimit) -> PyResult<Matrix> {
     let py = obj.py();
     let arr = match obj.cast::<PyUntypedArray>() {
         Ok(a) => a.clone(),
@@ -78,7 +81,8 @@ pub fn matrix(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<Matrix> {
         .shape()
         .iter()
         .fold(arr.dtype().itemsize() as f64, |a, &x| a * x as f64);
-    ccem::limits::check_memory(&format!("copying {name} (shape {:?})", arr.shape()), bytes)
+    max_memory
+        .check(&format!("copying {name} (shape {:?})", arr.shape()), bytes)
         .map_err(error)?;
     // A float array in the other byte order (e.g. read from a big-endian file) is converted to
     // the native one: same values, same precision.

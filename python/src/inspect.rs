@@ -1,6 +1,7 @@
 //! `ccem.inspect`: measure an embedding against the CCEM and the theory.
 
 use crate::convert::{self, matrix};
+use crate::memory;
 use ccem::inspect::inspect as inspect_pair;
 use ccem::options::{InspectOptions, Spelling};
 use pyo3::prelude::*;
@@ -46,6 +47,8 @@ const _: () = assert!(
 ///     loss: a registry loss name (``ccem.loss``'s) to evaluate too: ``loss_value``, with ``t``,
 ///         ``b``, ``tau`` as it takes them.
 ///     within_view: the within-view weight ``W`` of that loss (``sigmoid``, ``infonce``).
+///     max_memory: the most memory the copies and passes may use, a size (``"512M"``) or a
+///         number of bytes (default: the memory available), as ``ccem --max-memory``.
 ///
 /// Everything comes from one blocked pass over ``U V^T`` (``passes`` says how many ran); the
 /// within-modality statistics from ``sum_i u_i`` and ``U^T U``.
@@ -57,7 +60,7 @@ const _: () = assert!(
 ///     >>> round(r["c_fit"], 9), round(r["s_pos_mean"], 9)
 ///     (0.3, 0.4)
 #[pyfunction]
-#[pyo3(signature = (U, V, *, t=10.0, b=None, tau=0.07, normalize=true, margin_quantile=0.05, precision=None, quantile=None, block=1024, loss=None, within_view=None))]
+#[pyo3(signature = (U, V, *, t=10.0, b=None, tau=0.07, normalize=true, margin_quantile=0.05, precision=None, quantile=None, block=1024, loss=None, within_view=None, max_memory=None))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
 pub fn inspect<'py>(
     py: Python<'py>,
@@ -73,6 +76,7 @@ pub fn inspect<'py>(
     block: i64,
     loss: Option<String>,
     within_view: Option<f64>,
+    max_memory: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let cfg = InspectOptions {
         t,
@@ -85,11 +89,12 @@ pub fn inspect<'py>(
         block: convert::count(block, "block")?,
         loss,
         within_view,
+        max_memory: memory::arg(max_memory)?,
     }
     .resolve(Spelling::Keyword)
     .map_err(convert::error)?;
-    let u = matrix(U, "U")?;
-    let v = matrix(V, "V")?;
+    let u = matrix(U, "U", cfg.max_memory)?;
+    let v = matrix(V, "V", cfg.max_memory)?;
     let rec = py
         .detach(|| inspect_pair(u, v, &cfg))
         .map_err(convert::error)?;

@@ -10,6 +10,7 @@ mod inspect;
 mod interrupt;
 mod losses;
 mod max_margin;
+mod memory;
 mod runs;
 mod sweep;
 mod theory;

@@ -1,6 +1,7 @@
 //! `ccem.sigmoid_loss`, `ccem.infonce_loss` and `ccem.ccem_embedding`.
 
 use crate::convert::{self, matrix, matrix_out};
+use crate::memory;
 use ccem::geometry::Ccem;
 use ccem::loss::evaluate::{evaluate, EvalOptions};
 use ccem::loss::precision::Precision;
@@ -23,15 +24,17 @@ fn call<'py>(
     normalize: bool,
     precision: Option<&str>,
     clip: bool,
+    max_memory: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let limit = memory::limit(max_memory)?;
     let opts = EvalOptions {
         grad,
         normalize,
         precision: convert::parse::<Precision>(precision)?,
         ..EvalOptions::default()
     };
-    let u = matrix(u, "U")?;
-    let v = matrix(v, "V")?;
+    let u = matrix(u, "U", limit)?;
+    let v = matrix(v, "V", limit)?;
     let (pu, pv) = (u.precision(), v.precision());
     let r = py
         .detach(|| evaluate(&loss, u, v, &opts))
@@ -75,6 +78,8 @@ fn call<'py>(
 ///     precision: ``"f32"`` (float32 products, float64 sums, as PyTorch's float32 loss) or
 ///         ``"f64"``; default: ``"f32"`` when both arrays are float32, else ``"f64"``. float32
 ///         agrees with float64 to 1e-5 in the loss and 1e-4 of the gradient's norm.
+///     max_memory: the most memory the copies of U and V may use, a size (``"512M"``) or a
+///         number of bytes (default: the memory available), as ``ccem --max-memory``.
 ///
 /// Returns:
 ///     the loss (a float), or with ``grad=True`` the tuple ``(loss, dU, dV)``; each gradient
@@ -83,7 +88,7 @@ fn call<'py>(
 /// Raises:
 ///     TypeError: U or V is not float32/float64 (integers, float16, objects).
 ///     ValueError: shapes differ or are not 2-D, N < 2, NaN/inf entries, a zero row, t < 0,
-///         an unknown precision.
+///         an unknown precision, arrays larger than ``max_memory``.
 ///
 /// Example:
 ///     >>> import ccem, numpy as np
@@ -92,7 +97,7 @@ fn call<'py>(
 ///     >>> dU.shape
 ///     (8, 4)
 #[pyfunction]
-#[pyo3(signature = (U, V, t, b=None, *, grad=false, normalize=true, precision=None))]
+#[pyo3(signature = (U, V, t, b=None, *, grad=false, normalize=true, precision=None, max_memory=None))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
 pub fn sigmoid_loss<'py>(
     py: Python<'py>,
@@ -103,9 +108,12 @@ pub fn sigmoid_loss<'py>(
     grad: bool,
     normalize: bool,
     precision: Option<&str>,
+    max_memory: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let loss = Loss::sigmoid(t, b.unwrap_or(t)).map_err(convert::error)?;
-    call(py, loss, U, V, grad, normalize, precision, false)
+    call(
+        py, loss, U, V, grad, normalize, precision, false, max_memory,
+    )
 }
 
 /// The symmetric InfoNCE (CLIP) loss of the pairs ``(U[i], V[i])`` at temperature ``tau``.
@@ -132,7 +140,7 @@ pub fn sigmoid_loss<'py>(
 ///     >>> ccem.infonce_loss(U, V, 0.5, convention="clip") == ccem.infonce_loss(U, V, 0.5) / 2
 ///     True
 #[pyfunction]
-#[pyo3(signature = (U, V, tau, *, grad=false, normalize=true, convention="paper", precision=None))]
+#[pyo3(signature = (U, V, tau, *, grad=false, normalize=true, convention="paper", precision=None, max_memory=None))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
 pub fn infonce_loss<'py>(
     py: Python<'py>,
@@ -143,6 +151,7 @@ pub fn infonce_loss<'py>(
     normalize: bool,
     convention: &str,
     precision: Option<&str>,
+    max_memory: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let clip = match convention {
         "paper" => false,
@@ -155,7 +164,7 @@ pub fn infonce_loss<'py>(
         }
     };
     let loss = Loss::infonce(tau).map_err(convert::error)?;
-    call(py, loss, U, V, grad, normalize, precision, clip)
+    call(py, loss, U, V, grad, normalize, precision, clip, max_memory)
 }
 
 /// Any loss of ccem by name, and optionally its gradients (`docs/SPEC.md` §1, §1.6, §1.7).
@@ -169,6 +178,8 @@ pub fn infonce_loss<'py>(
 ///     t, b, relative_bias: the sigmoid's scale and bias (b = relative_bias * t).
 ///     tau: the temperature of infonce, simclr, dcl and dhel.
 ///     within_view: the weight W >= 0 of within-view negatives (sigmoid, infonce).
+///     max_memory: the most memory the copies of U and V may use, a size ("512M") or a
+///         number of bytes (default: the memory available), as `ccem --max-memory`.
 ///
 /// Returns:
 ///     L, or (L, dU, dV) with grad=True. `infonce` is ccem's sum of the two cross-entropies
@@ -185,7 +196,7 @@ pub fn infonce_loss<'py>(
 ///     >>> round(ccem.loss(U, V, "simclr", tau=0.5), 6) > 0
 ///     True
 #[pyfunction]
-#[pyo3(signature = (U, V, name, *, grad=false, normalize=true, precision=None, t=None, b=None, relative_bias=None, tau=None, within_view=None))]
+#[pyo3(signature = (U, V, name, *, grad=false, normalize=true, precision=None, t=None, b=None, relative_bias=None, tau=None, within_view=None, max_memory=None))]
 #[allow(non_snake_case, clippy::too_many_arguments)]
 pub fn loss<'py>(
     py: Python<'py>,
@@ -200,6 +211,7 @@ pub fn loss<'py>(
     relative_bias: Option<f64>,
     tau: Option<f64>,
     within_view: Option<f64>,
+    max_memory: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let kind: LossKind = name.parse().map_err(convert::error)?;
     let params = LossParams {
@@ -210,7 +222,9 @@ pub fn loss<'py>(
         within_view,
     };
     let loss = Loss::build(kind, &params).map_err(convert::error)?;
-    call(py, loss, U, V, grad, normalize, precision, false)
+    call(
+        py, loss, U, V, grad, normalize, precision, false, max_memory,
+    )
 }
 
 /// The double-Constant Embedding Model ``(U, V)``: ``N`` pairs in ``R^d`` with parameter ``c``.
@@ -225,6 +239,8 @@ pub fn loss<'py>(
 ///     d: dimension (>= n).
 ///     c: the CCEM parameter in [0, 1] (e.g. ``ccem.theory(...)["c_star"]``).
 ///     seed: rotate by a random orthogonal matrix drawn from this seed.
+///     max_memory: the most memory the construction may use, a size (``"512M"``) or a number
+///         of bytes (default: the memory available), as ``ccem --max-memory``.
 ///
 /// Returns:
 ///     ``(U, V)``, two ``n x d`` float64 arrays with unit rows.
@@ -235,16 +251,17 @@ pub fn loss<'py>(
 ///     >>> round(float((U * V).sum(1).mean()), 12)   # s_pos = 1 - 2c
 ///     0.5
 #[pyfunction]
-#[pyo3(signature = (n, d, c, *, seed=None))]
+#[pyo3(signature = (n, d, c, *, seed=None, max_memory=None))]
 pub fn ccem_embedding<'py>(
     py: Python<'py>,
     n: i64,
     d: i64,
     c: f64,
     seed: Option<u64>,
+    max_memory: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     let (n, d) = (convert::count(n, "n")?, convert::count(d, "d")?);
-    let model = Ccem::from_c(n, d, c).map_err(convert::error)?;
+    let model = Ccem::from_c_within(n, d, c, memory::limit(max_memory)?).map_err(convert::error)?;
     let (u, v) = crate::interrupt::interruptible(py, |cancel| match seed {
         Some(s) => model.build_rotated_with(s, cancel),
         None => Ok(model.build()),

@@ -2,6 +2,7 @@
 //! with the embeddings.
 
 use crate::convert::{self, matrix_out};
+use crate::memory;
 use ccem::geometry::QuantileLevel;
 use ccem::matrix::Matrix;
 use ccem::optim::max_margin::{max_margin as search, MaxMarginConfig, MaxMarginRecord};
@@ -21,6 +22,8 @@ use pyo3::types::PyDict;
 ///     lr: the first stage's learning rate (default 0.05).
 ///     polish: run the exact polish (default True; without it nothing is certified).
 ///     margin_quantile: the level ``p`` of ``margin_quantile``.
+///     max_memory: the most memory the run may use, a size (``"512M"``) or a number of bytes
+///         (default: the memory available), as ``ccem --max-memory``.
 ///
 /// Returns:
 ///     a dict with the keys of ``ccem max-margin --format json`` (``margin``, ``known_best``,
@@ -38,7 +41,7 @@ use pyo3::types::PyDict;
 ///     (0.25, '24_cell', 'converged', 96)
 #[pyfunction]
 #[pyo3(signature = (n, d=None, *, seed=0, restarts=None, hops=None, steps=None, lr=None,
-    polish=true, margin_quantile=0.05))]
+    polish=true, margin_quantile=0.05, max_memory=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn max_margin<'py>(
     py: Python<'py>,
@@ -51,11 +54,14 @@ pub fn max_margin<'py>(
     lr: Option<f64>,
     polish: bool,
     margin_quantile: f64,
+    max_memory: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let n = convert::count(n, "n")?;
     let d = d.map(|d| convert::count(d, "d")).transpose()?.unwrap_or(n);
     let level = QuantileLevel::new(margin_quantile).map_err(convert::error)?;
-    let mut cfg = MaxMarginConfig::new(n, d, seed).map_err(convert::error)?;
+    let mut cfg = MaxMarginConfig::new(n, d, seed)
+        .map_err(convert::error)?
+        .with_max_memory(memory::limit(max_memory)?);
     if let Some(r) = restarts {
         cfg = cfg
             .with_restarts(convert::count(r, "restarts")?)

@@ -3,6 +3,7 @@
 
 use crate::convert::{self, matrix_out};
 use crate::interrupt::interruptible;
+use crate::memory;
 use ccem::encoder;
 use ccem::geometry::QuantileLevel;
 use ccem::matrix::Matrix;
@@ -104,6 +105,9 @@ fn optimize_record(
 ///         ``ccem optimize --batching``.
 ///     neg_variance_weight: weight ``lambda >= 0`` of the negative-variance penalty of Lee et
 ///         al. 2025 (default 0).
+///     max_memory: the most memory the run may use, a size (``"512M"``, ``"8G"``) or a number
+///         of bytes (default: the memory available), as ``ccem --max-memory``; a larger run is
+///         refused before it starts.
 ///
 /// Returns:
 ///     a dict with the keys of ``ccem optimize --format json``: the run (final ``t``, ``b``,
@@ -119,7 +123,8 @@ fn optimize_record(
 ///
 /// Raises:
 ///     ValueError: a bad option, with the library's message (e.g. ``batch`` that does not
-///         divide ``n`` under ``shuffled``, ``batching="expected"`` with InfoNCE).
+///         divide ``n`` under ``shuffled``, ``batching="expected"`` with InfoNCE), or a run
+///         that would need more memory than ``max_memory``.
 ///
 /// Example:
 ///     >>> import ccem
@@ -134,7 +139,7 @@ fn optimize_record(
     within_view=None, learn_t=false, learn_b=false, init_t=None, init_b=None, optimizer="adam", lr=None,
     lr_schedule="step", momentum=0.0, steps=None, grad_tol=1e-7,
     restarts=1, seed=0, batch=None, batching=None, neg_variance_weight=0.0,
-    margin_quantile=0.05))]
+    margin_quantile=0.05, max_memory=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn optimize<'py>(
     py: Python<'py>,
@@ -162,6 +167,7 @@ pub fn optimize<'py>(
     batching: Option<&str>,
     neg_variance_weight: f64,
     margin_quantile: f64,
+    max_memory: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut l = LossOptions::new(loss.parse().map_err(convert::error)?);
     l.t = t;
@@ -185,6 +191,7 @@ pub fn optimize<'py>(
     o.seed = seed;
     o.mini_batch = mini_batch(batch, batching, neg_variance_weight)?;
     o.margin_quantile = margin_quantile;
+    o.max_memory = memory::arg(max_memory)?;
     let r = o.resolve(Spelling::Keyword).map_err(convert::error)?;
     let (rec, u, v) = interruptible(py, |cancel| optimize_record(&r.config, r.level, cancel))?;
     with_embeddings(py, convert::record(py, &rec)?, u, v)
@@ -208,6 +215,8 @@ pub fn optimize<'py>(
 ///     batch, batching, neg_variance_weight: mini-batch training (SPEC §8), as in
 ///         :func:`optimize` and ``ccem train --batch``.
 ///     margin_quantile: the level p of ``margin_quantile`` (default 0.05).
+///     max_memory: the most memory the run may use (default: the memory available), as in
+///         :func:`optimize`.
 ///
 /// Returns:
 ///     a dict with the keys of ``ccem train --format json`` (the run, ``termination`` is
@@ -225,7 +234,7 @@ pub fn optimize<'py>(
 #[pyfunction]
 #[pyo3(signature = (n, *, d=None, layers=2, loss="sigmoid", t=None, b=None,
     tau=None, within_view=None, steps=100, lr=0.5, seed=0, batch=None, batching=None, neg_variance_weight=0.0,
-    margin_quantile=0.05))]
+    margin_quantile=0.05, max_memory=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn train<'py>(
     py: Python<'py>,
@@ -244,6 +253,7 @@ pub fn train<'py>(
     batching: Option<&str>,
     neg_variance_weight: f64,
     margin_quantile: f64,
+    max_memory: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut l = LossOptions::new(loss.parse().map_err(convert::error)?);
     l.t = t;
@@ -258,6 +268,7 @@ pub fn train<'py>(
     o.seed = seed;
     o.mini_batch = mini_batch(batch, batching, neg_variance_weight)?;
     o.margin_quantile = margin_quantile;
+    o.max_memory = memory::arg(max_memory)?;
     let r = o.resolve(Spelling::Keyword).map_err(convert::error)?;
     let (rec, u, v) = interruptible(py, |cancel| -> ccem::Result<_> {
         let run = encoder::train_checked_monitored(&r.config, &r.loss, cancel);

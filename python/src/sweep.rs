@@ -1,7 +1,9 @@
 //! `ccem.sweep` (a resumable grid of runs into a directory) and `ccem.plot` (the CLI's figures).
 
 use crate::convert::{self, value_error, Columns};
+use crate::memory;
 use ccem::grid::{parse_int_grid, parse_real_grid};
+use ccem::limits::MemoryLimit;
 use ccem::options::{parse_bias, GridArg, MiniBatchOptions, Spelling, SweepOptions};
 use ccem::plot::{self as figures, CurveQuantity, PanelInput, Quantity, ResultsTable};
 use ccem::sweep::engine::{run_sweep_with, Silent};
@@ -109,9 +111,13 @@ fn bias_mode(b: Option<&Bound<'_, PyAny>>, relative: Option<f64>) -> PyResult<Op
 ///         are every ``(n, d)`` pair, ``d < n`` included, as ``ccem sweep --d``.
 ///     batch, batching, neg_variance_weight: mini-batch training (SPEC §8), as ``ccem sweep
 ///         --batch B --batching S --neg-variance-weight L`` (``B <= n`` for every ``n``).
+///     max_memory: the most memory the sweep may use, a size (``"512M"``) or a number of bytes
+///         (default: the memory available), as ``ccem --max-memory``; not saved in
+///         ``config.json`` (a sweep resumes under another limit).
 ///
 /// Raises:
-///     ValueError: a bad option, with the library's message.
+///     ValueError: a bad option, with the library's message, or a sweep that would need more
+///         memory than ``max_memory``.
 ///
 /// Returns:
 ///     the rows of ``results.csv`` as a dict of numpy arrays, one per column, in cell order
@@ -126,7 +132,7 @@ fn bias_mode(b: Option<&Bound<'_, PyAny>>, relative: Option<f64>) -> PyResult<Op
 #[pyo3(signature = (out, *, mode, n, t=None, loss="sigmoid", tau=None, within_view=None, b=None, relative_bias=None, seeds=1,
     seed=0, d_ratio=None, d=None, steps=None, lr=None, layers=None, optimizer=None,
     restarts=None, grad_tol=None, shard=None, threads=None, batch=None, batching=None,
-    neg_variance_weight=0.0))]
+    neg_variance_weight=0.0, max_memory=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn sweep<'py>(
     py: Python<'py>,
@@ -154,6 +160,7 @@ pub fn sweep<'py>(
     batch: Option<i64>,
     batching: Option<String>,
     neg_variance_weight: f64,
+    max_memory: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let count = |x: Option<i64>, name: &str| x.map(|x| convert::count(x, name)).transpose();
     let mut o = SweepOptions::new(
@@ -192,6 +199,7 @@ pub fn sweep<'py>(
     };
     o.shard = shard;
     o.threads = count(threads, "threads")?;
+    o.max_memory = memory::arg(max_memory)?;
     let r = o.resolve(Spelling::Keyword).map_err(convert::error)?;
     let spec = r.spec;
     let rows = crate::interrupt::interruptible(py, |cancel| -> ccem::Result<_> {
@@ -204,13 +212,18 @@ pub fn sweep<'py>(
 }
 
 /// `DIR/results.csv` when `p` is a directory, else `p`.
-fn read_table(p: &Path, objective: Option<&str>, mode: Option<&str>) -> ccem::Result<ResultsTable> {
+fn read_table(
+    p: &Path,
+    objective: Option<&str>,
+    mode: Option<&str>,
+    max_memory: MemoryLimit,
+) -> ccem::Result<ResultsTable> {
     let path = if p.is_dir() {
         p.join("results.csv")
     } else {
         p.to_path_buf()
     };
-    let table = figures::read_results(&path)?;
+    let table = figures::read_results(&path, max_memory)?;
     if objective.is_none() && mode.is_none() {
         return Ok(table);
     }
@@ -239,8 +252,10 @@ fn read_table(p: &Path, objective: Option<&str>, mode: Option<&str>) -> ccem::Re
 /// - ``"loss-curve"``: the CCEM loss ``l(c)`` for a few ``t``. ``n`` (10), ``t``
 ///   (``"0.5,1,2,4"``), ``b``/``relative_bias``, ``relative``.
 ///
-/// An option that the kind does not take is refused (``ValueError``), as the CLI refuses an
-/// unknown flag. Grids (``n``, ``t``, ``d``) take the CLI's spellings or sequences of numbers. SigLIP's
+/// Every kind takes ``max_memory``: the most memory reading a results file or a margin cell's
+/// run may use, a size (``"512M"``) or a number of bytes (default: the memory available), as
+/// ``ccem --max-memory``. An option that the kind does not take is refused (``ValueError``), as
+/// the CLI refuses an unknown flag. Grids (``n``, ``t``, ``d``) take the CLI's spellings or sequences of numbers. SigLIP's
 /// ``logit_bias`` is ``-b`` and its ``logit_scale`` is ``t``.
 ///
 /// Example:
@@ -253,7 +268,7 @@ fn read_table(p: &Path, objective: Option<&str>, mode: Option<&str>) -> ccem::Re
 #[pyo3(signature = (kind, *, out, input=None, input2=None, title=None, title2=None, vmin=None,
     vmax=None, curves=None, objective=None, mode=None, n=None, t=None, b=None,
     relative_bias=None, quantity=None, delta_max=None, limit=None, relative=None, d=None,
-    restarts=None, steps_per_stage=None, seed=None))]
+    restarts=None, steps_per_stage=None, seed=None, max_memory=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn plot<'py>(
     py: Python<'py>,
@@ -280,7 +295,9 @@ pub fn plot<'py>(
     restarts: Option<i64>,
     steps_per_stage: Option<i64>,
     seed: Option<u64>,
+    max_memory: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<()> {
+    let max_memory = memory::limit(max_memory)?;
     // The options each kind takes, as `ccem plot KIND` (an option of another kind is refused,
     // as the command line refuses an unknown flag).
     let given: [(&str, bool); 21] = [
@@ -383,12 +400,12 @@ pub fn plot<'py>(
             let opts = figures::PhaseOptions { vmin, vmax, curves };
             py.detach(|| -> ccem::Result<()> {
                 let mut panels = vec![PanelInput {
-                    table: read_table(&input, obj, md)?,
+                    table: read_table(&input, obj, md, max_memory)?,
                     title,
                 }];
                 if let Some(p) = &input2 {
                     panels.push(PanelInput {
-                        table: read_table(p, obj, md)?,
+                        table: read_table(p, obj, md, max_memory)?,
                         title: title2,
                     });
                 }
@@ -436,6 +453,7 @@ pub fn plot<'py>(
                 )?,
                 seed: seed.unwrap_or(0),
                 title,
+                max_memory,
             };
             py.detach(|| -> ccem::Result<()> {
                 let cells = figures::margin_cells(&opts)?;
@@ -451,7 +469,7 @@ pub fn plot<'py>(
             };
             py.detach(|| -> ccem::Result<()> {
                 let panel = PanelInput {
-                    table: read_table(&input, obj, md)?,
+                    table: read_table(&input, obj, md, max_memory)?,
                     title,
                 };
                 figures::diff_map(&panel, &out, &opts)
@@ -476,7 +494,7 @@ pub fn plot<'py>(
             py.detach(|| -> ccem::Result<()> {
                 let table = input
                     .as_deref()
-                    .map(|p| read_table(p, obj, md))
+                    .map(|p| read_table(p, obj, md, max_memory))
                     .transpose()?;
                 figures::curves(table.as_ref(), &out, &opts)
             })

@@ -83,6 +83,9 @@ OPTIMIZE = [
     ("batch", ["--batch", 2], {"batch": 2}),
     ("batching", ["--batching", "fixed"], {"batching": "fixed"}),
     ("margin_quantile nan", ["--margin-quantile", "nan"], {"margin_quantile": float("nan")}),
+    ("max_memory", ["--max-memory", "1G"], {"max_memory": "1G"}),
+    ("max_memory 1K", ["--max-memory", "1K"], {"max_memory": "1K"}),
+    ("max_memory bad", ["--max-memory", "1X"], {"max_memory": "1X"}),
 ]
 RUN_KEYS = ["objective", "t", "b", "r_b", "tau", "learn_t", "learn_b", "lr", "lr_schedule",
             "n", "d", "batch", "batching", "margin_quantile_p"]
@@ -109,6 +112,9 @@ TRAIN = [
     ("layers 4", ["--layers", 4], {"layers": 4}),
     ("margin_quantile", ["--margin-quantile", 0.1], {"margin_quantile": 0.1}),
     ("batch", ["--batch", 2], {"batch": 2}),
+    ("max_memory", ["--max-memory", "1G"], {"max_memory": "1G"}),
+    ("max_memory 1K", ["--max-memory", "1K"], {"max_memory": "1K"}),
+    ("max_memory bad", ["--max-memory", "1X"], {"max_memory": "1X"}),
 ]
 
 
@@ -130,6 +136,9 @@ SWEEP = [
     ("d_ratio", ["--d-ratio", 1], {"d_ratio": 1.0}),
     ("batch", ["--batch", 2], {"batch": 2}),
     ("shard", ["--shard", "0/2"], {"shard": "0/2"}),
+    ("max_memory", ["--max-memory", "1G"], {"max_memory": "1G"}),
+    ("max_memory 1K", ["--max-memory", "1K"], {"max_memory": "1K"}),
+    ("max_memory bad", ["--max-memory", "1X"], {"max_memory": "1X"}),
 ]
 
 

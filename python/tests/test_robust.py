@@ -100,3 +100,34 @@ def test_interrupted_maps_to_keyboard_interrupt_and_results_are_unchanged():
     assert r["termination"] == "converged"
     u, v = ccem.ccem_embedding(5, 8, 0.25, seed=2)
     assert np.allclose(u @ u.T, ccem.ccem_embedding(5, 8, 0.25)[0] @ ccem.ccem_embedding(5, 8, 0.25)[0].T)
+
+
+def test_max_memory_is_a_keyword_of_every_call_and_leaks_into_no_other(tmp_path):
+    # An explicit limit refuses the call, naming the option in Python's spelling ...
+    for call in (
+        lambda m: ccem.optimize(50, t=1.0, steps=1, max_memory=m),
+        lambda m: ccem.train(50, t=1.0, steps=1, max_memory=m),
+        lambda m: ccem.max_margin(50, 3, restarts=1, hops=0, max_memory=m),
+        lambda m: ccem.sweep(str(tmp_path / "s"), mode="free", n=50, t=1.0, steps=1,
+                             max_memory=m),
+        lambda m: ccem.inspect(np.eye(50), np.eye(50), max_memory=m),
+        lambda m: ccem.sigmoid_loss(np.eye(50), np.eye(50), 1.0, max_memory=m),
+        lambda m: ccem.loss(np.eye(50), np.eye(50), "simclr", tau=0.5, max_memory=m),
+        lambda m: ccem.ccem_embedding(50, 50, 0.2, max_memory=m),
+    ):
+        for m in ("1K", 1024):
+            with pytest.raises(ValueError, match="would need about") as e:
+                call(m)
+            msg = str(e.value)
+            assert "more than the 1.0 KiB allowed (max_memory=)" in msg, msg
+            assert "raise max_memory=" in msg and "--" not in msg, msg
+        # ... and the next call, without it, is not limited (the old global leaked).
+        call(None)
+    # A bad size is a ValueError naming the keyword; another type a TypeError.
+    for bad in ("1X", "", 0, -5):
+        with pytest.raises(ValueError, match="max_memory="):
+            ccem.optimize(4, t=1.0, steps=1, max_memory=bad)
+    for bad in (1.5, True, [1]):
+        with pytest.raises(TypeError, match="max_memory"):
+            ccem.optimize(4, t=1.0, steps=1, max_memory=bad)
+    assert ccem.optimize(4, t=1.0, steps=1, max_memory="1G")["n"] == 4

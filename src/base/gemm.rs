@@ -28,7 +28,7 @@
 
 use super::scalar::Scalar;
 use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{s, ArrayView1, ArrayView2, ArrayViewMut2, Axis, Zip};
 use rayon::prelude::*;
 
 /// Products of at least this many multiply-adds (`m k n`) run blocked and multi-threaded
@@ -109,7 +109,7 @@ unsafe fn tile<T: Scalar, const MR: usize, const NV: usize, const W: usize, cons
     ldb: usize,
     c: *mut T,
     ldc: usize,
-    accumulate: bool,
+    epi: Epi<T>,
 ) {
     let mut acc = [[[T::ZERO; W]; NV]; MR];
     for p in 0..k {
@@ -134,15 +134,85 @@ unsafe fn tile<T: Scalar, const MR: usize, const NV: usize, const W: usize, cons
             }
         }
     }
+    // The epilogue (one pass over the tile in registers; the rows in order, so a column sum
+    // adds the rows of C in order `0..m`).
     for (r, accr) in acc.iter().enumerate() {
         let crow = c.add(r * ldc);
         for (v, accv) in accr.iter().enumerate() {
             for (l, &x) in accv.iter().enumerate() {
-                let out = crow.add(v * W + l);
-                *out = if accumulate { *out + x } else { x };
+                let j = v * W + l;
+                let out = crow.add(j);
+                *out = match epi {
+                    Epi::Store => x,
+                    Epi::Accumulate => *out + x,
+                    Epi::BiasRelu(bias) => relu(*bias.add(j) + x),
+                    Epi::Mask(h, ldh, sums) => {
+                        let y = if *h.add(r * ldh + j) > T::ZERO {
+                            x
+                        } else {
+                            T::ZERO
+                        };
+                        *sums.add(j) = *sums.add(j) + y;
+                        y
+                    }
+                };
             }
         }
     }
+}
+
+/// The epilogue of the tiled kernel, its pointers at the tile's first row and column
+/// ([`Epilogue`] resolved).
+#[derive(Clone, Copy)]
+enum Epi<T> {
+    Store,
+    Accumulate,
+    /// The bias at the first column.
+    BiasRelu(*const T),
+    /// `H` at the first row and column, its row stride, and the column sums at the first
+    /// column.
+    Mask(*const T, usize, *mut T),
+}
+
+impl<T> Epi<T> {
+    /// The epilogue of the tile `i` rows and `j` columns further.
+    ///
+    /// # Safety
+    /// The offsets stay inside the buffers the pointers point into.
+    #[inline(always)]
+    unsafe fn at(self, i: usize, j: usize) -> Self {
+        match self {
+            Epi::BiasRelu(bias) => Epi::BiasRelu(bias.add(j)),
+            Epi::Mask(h, ldh, sums) => Epi::Mask(h.add(i * ldh + j), ldh, sums.add(j)),
+            e => e,
+        }
+    }
+}
+
+/// `ReLU(x) = max(x, 0)`, propagating NaN (as PyTorch does) so that a divergence is never hidden.
+#[inline(always)]
+pub fn relu<T: Scalar>(x: T) -> T {
+    if x < T::ZERO {
+        T::ZERO
+    } else {
+        x
+    }
+}
+
+/// What a product does with `A B` as it writes `C` (the encoder's fused passes, SPEC §5).
+#[derive(Debug)]
+pub enum Epilogue<'a, T> {
+    /// `C = A B`.
+    Store,
+    /// `C += A B`.
+    Accumulate,
+    /// `C = ReLU(A B + 1 b^T)` (a layer's forward pass), `b` of length `n`. The same numbers
+    /// as `C = 1 b^T` then `C += A B` then `ReLU` elementwise.
+    BiasRelu(&'a [T]),
+    /// `C = (A B) . [H > 0]` (the gradient through a ReLU whose output is `H`, `m x n` with
+    /// contiguous rows), and `sums[j] += sum_i C_ij` over the rows in order `0..m` (the bias
+    /// gradient), `sums` of length `n`.
+    Mask(ArrayView2<'a, T>, &'a mut [T]),
 }
 
 /// A column panel of `NV` vectors: every row tile of `C`, the `m` rows split into tiles of
@@ -162,17 +232,17 @@ unsafe fn panel<T: Scalar, const NV: usize, const W: usize, const FUSED: bool>(
     ldb: usize,
     c: *mut T,
     ldc: usize,
-    accumulate: bool,
+    epi: Epi<T>,
 ) {
     let tiles = m.div_ceil(MR_MAX);
     let (base, extra) = (m / tiles, m % tiles);
     let mut i = 0;
     for t in 0..tiles {
         let h = base + usize::from(t < extra);
-        let (at, ct) = (a.offset(i as isize * rsa), c.add(i * ldc));
+        let (at, ct, et) = (a.offset(i as isize * rsa), c.add(i * ldc), epi.at(i, 0));
         macro_rules! go {
             ($mr:literal) => {
-                tile::<T, $mr, NV, W, FUSED>(k, at, rsa, csa, b, ldb, ct, ldc, accumulate)
+                tile::<T, $mr, NV, W, FUSED>(k, at, rsa, csa, b, ldb, ct, ldc, et)
             };
         }
         match h {
@@ -204,15 +274,17 @@ unsafe fn kernel<T: Scalar, const W: usize, const FUSED: bool>(
     ldb: usize,
     c: *mut T,
     ldc: usize,
-    accumulate: bool,
+    epi: Epi<T>,
 ) {
     let mut j = 0;
     while j + 2 * W <= n {
-        panel::<T, 2, W, FUSED>(m, k, a, rsa, csa, b.add(j), ldb, c.add(j), ldc, accumulate);
+        let (bj, cj, ej) = (b.add(j), c.add(j), epi.at(0, j));
+        panel::<T, 2, W, FUSED>(m, k, a, rsa, csa, bj, ldb, cj, ldc, ej);
         j += 2 * W;
     }
     if j < n {
-        panel::<T, 1, W, FUSED>(m, k, a, rsa, csa, b.add(j), ldb, c.add(j), ldc, accumulate);
+        let (bj, cj, ej) = (b.add(j), c.add(j), epi.at(0, j));
+        panel::<T, 1, W, FUSED>(m, k, a, rsa, csa, bj, ldb, cj, ldc, ej);
     }
 }
 
@@ -234,9 +306,9 @@ unsafe fn kernel_fma<T: Scalar, const W: usize>(
     ldb: usize,
     c: *mut T,
     ldc: usize,
-    accumulate: bool,
+    epi: Epi<T>,
 ) {
-    kernel::<T, W, true>(m, k, n, a, rsa, csa, b, ldb, c, ldc, accumulate)
+    kernel::<T, W, true>(m, k, n, a, rsa, csa, b, ldb, c, ldc, epi)
 }
 
 /// `C = A B` (`accumulate = false`) or `C += A B` (`accumulate = true`).
@@ -269,20 +341,68 @@ pub fn gemm_kernel<T: Scalar>(
     c: ArrayViewMut2<'_, T>,
     accumulate: bool,
 ) {
+    let epi = if accumulate {
+        Epilogue::Accumulate
+    } else {
+        Epilogue::Store
+    };
+    gemm_epilogue(kernel, a, b, c, epi)
+}
+
+/// [`gemm_kernel`] with an [`Epilogue`]: the elementwise pass after the product (bias and
+/// ReLU, or ReLU mask and column sums) done as the product writes `C`, in registers in the tiled
+/// kernel and block by block in the blocked one. The numbers are those of the product followed
+/// by the separate pass.
+///
+/// # Panics
+/// As [`gemm_kernel`]; a bias or sums not of length `n`; a mask `H` not `m x n` with contiguous
+/// rows.
+pub fn gemm_epilogue<T: Scalar>(
+    kernel: GemmKernel,
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    c: ArrayViewMut2<'_, T>,
+    epi: Epilogue<'_, T>,
+) {
     let (m, k) = a.dim();
-    match kernel.resolve(m, k, b.ncols()) {
-        GemmKernel::Blocked => blocked(a, b, c, accumulate),
-        _ => gemm_with(a, b, c, accumulate, true),
+    let n = b.ncols();
+    check_epilogue(m, n, &epi);
+    match kernel.resolve(m, k, n) {
+        GemmKernel::Blocked => blocked(a, b, c, epi),
+        _ => gemm_with(a, b, c, epi, true),
     }
 }
 
+/// Checks the buffers of `epi` against a product of `m x n`.
+///
+/// # Panics
+/// A bias or sums not of length `n`; a mask not `m x n` with contiguous rows.
+fn check_epilogue<T>(m: usize, n: usize, epi: &Epilogue<'_, T>) {
+    match epi {
+        Epilogue::BiasRelu(bias) => assert_eq!(bias.len(), n, "gemm: the bias must have n entries"),
+        Epilogue::Mask(h, sums) => {
+            assert_eq!(sums.len(), n, "gemm: the sums must have n entries");
+            assert!(
+                h.dim() == (m, n) && h.strides()[1] == 1 && h.strides()[0] >= 0,
+                "gemm: the mask must be {m} x {n} with contiguous rows"
+            );
+        }
+        Epilogue::Store | Epilogue::Accumulate => {}
+    }
+}
+
+/// The columns of one task of the blocked product's column sums (fixed: each column is summed
+/// over the rows in order whatever the thread count).
+const SUM_COLS: usize = 64;
+
 /// The blocked product: fixed row blocks of `C` (and `A`), each one `matrixmultiply` call on
-/// the thread that takes it.
+/// the thread that takes it, followed in the same task by the block's epilogue; then the column
+/// sums of [`Epilogue::Mask`] over fixed column chunks, each column in row order.
 fn blocked<T: Scalar>(
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
     mut c: ArrayViewMut2<'_, T>,
-    accumulate: bool,
+    epi: Epilogue<'_, T>,
 ) {
     let (m, k) = a.dim();
     assert!(
@@ -291,23 +411,61 @@ fn blocked<T: Scalar>(
         b.dim(),
         c.dim()
     );
-    let beta = if accumulate { T::ONE } else { T::ZERO };
     let rows = block_rows(m);
+    let accumulate = matches!(epi, Epilogue::Accumulate);
+    let (bias, mask, sums) = match epi {
+        Epilogue::Store | Epilogue::Accumulate => (None, None, None),
+        Epilogue::BiasRelu(bias) => (Some(ArrayView1::from(bias)), None, None),
+        Epilogue::Mask(h, sums) => (None, Some(h), Some(sums)),
+    };
+    // `C = 1 b^T` then `C += A B`: the bias goes in first, as the product's `beta C` term.
+    let beta = if accumulate || bias.is_some() {
+        T::ONE
+    } else {
+        T::ZERO
+    };
     let blocks: Vec<_> = c
         .axis_chunks_iter_mut(Axis(0), rows)
         .zip(a.axis_chunks_iter(Axis(0), rows))
+        .enumerate()
         .collect();
-    blocks.into_par_iter().for_each(|(mut cb, ab)| {
+    blocks.into_par_iter().for_each(|(q, (mut cb, ab))| {
+        if let Some(bias) = bias {
+            cb.rows_mut().into_iter().for_each(|mut r| r.assign(&bias));
+        }
         general_mat_mul(T::ONE, &ab, &b, beta, &mut cb);
+        if bias.is_some() {
+            cb.mapv_inplace(relu);
+        }
+        if let Some(h) = mask {
+            let hb = h.slice(s![q * rows..q * rows + cb.nrows(), ..]);
+            Zip::from(&mut cb).and(hb).for_each(|dz, &y| {
+                if !(y > T::ZERO) {
+                    *dz = T::ZERO;
+                }
+            });
+        }
     });
+    if let Some(sums) = sums {
+        let c = c.view();
+        sums.par_chunks_mut(SUM_COLS)
+            .enumerate()
+            .for_each(|(q, part)| {
+                let j0 = q * SUM_COLS;
+                for row in c.slice(s![.., j0..j0 + part.len()]).rows() {
+                    part.iter_mut().zip(row).for_each(|(a, &x)| *a = *a + x);
+                }
+            });
+    }
 }
 
-/// [`gemm`], with the AVX2/FMA build allowed or not (the tests run both builds).
+/// [`gemm_epilogue`] on the tiled kernel, with the AVX2/FMA build allowed or not (the tests run
+/// both builds).
 fn gemm_with<T: Scalar>(
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
     mut c: ArrayViewMut2<'_, T>,
-    accumulate: bool,
+    epi: Epilogue<'_, T>,
     allow_fma: bool,
 ) {
     let (m, k) = a.dim();
@@ -319,6 +477,7 @@ fn gemm_with<T: Scalar>(
         b.nrows()
     );
     assert_eq!(c.dim(), (m, n), "gemm: C must be {m} x {n}");
+    check_epilogue(m, n, &epi);
     assert!(
         n.is_multiple_of(PAD),
         "gemm: n = {n} must be a multiple of {PAD}"
@@ -339,17 +498,32 @@ fn gemm_with<T: Scalar>(
         return;
     }
     if k == 0 {
-        if !accumulate {
-            c.fill(T::ZERO);
+        // `A B = 0`: the epilogue of a zero product (sums unchanged).
+        match epi {
+            Epilogue::Accumulate => {}
+            Epilogue::BiasRelu(bias) => c
+                .rows_mut()
+                .into_iter()
+                .for_each(|mut r| r.zip_mut_with(&ArrayView1::from(bias), |x, &b| *x = relu(b))),
+            Epilogue::Store | Epilogue::Mask(..) => c.fill(T::ZERO),
         }
         return;
     }
+    let epi = match epi {
+        Epilogue::Store => Epi::Store,
+        Epilogue::Accumulate => Epi::Accumulate,
+        Epilogue::BiasRelu(bias) => Epi::BiasRelu(bias.as_ptr()),
+        Epilogue::Mask(h, sums) => {
+            Epi::Mask(h.as_ptr(), h.strides()[0] as usize, sums.as_mut_ptr())
+        }
+    };
     let (rsa, csa) = (a.strides()[0], a.strides()[1]);
     let ldb = b.strides()[0] as usize;
     let ldc = c.strides()[0] as usize;
     let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
-    // SAFETY: the shapes and strides were checked above, so every offset the kernel forms is
-    // inside the three views; `c` is a unique (mutable) view, so it overlaps neither `a` nor `b`.
+    // SAFETY: the shapes and strides were checked above (and the epilogue's bias, mask and sums
+    // by `check_epilogue`), so every offset the kernel forms is inside the views; `c` and the
+    // sums are unique (mutable) borrows, so they overlap neither each other nor the inputs.
     unsafe {
         #[cfg(target_arch = "x86_64")]
         if allow_fma
@@ -357,13 +531,13 @@ fn gemm_with<T: Scalar>(
             && std::arch::is_x86_feature_detected!("fma")
         {
             return match T::LANES {
-                8 => kernel_fma::<T, 8>(m, k, n, ap, rsa, csa, bp, ldb, cp, ldc, accumulate),
-                _ => kernel_fma::<T, 4>(m, k, n, ap, rsa, csa, bp, ldb, cp, ldc, accumulate),
+                8 => kernel_fma::<T, 8>(m, k, n, ap, rsa, csa, bp, ldb, cp, ldc, epi),
+                _ => kernel_fma::<T, 4>(m, k, n, ap, rsa, csa, bp, ldb, cp, ldc, epi),
             };
         }
         match T::LANES {
-            8 => kernel::<T, 8, false>(m, k, n, ap, rsa, csa, bp, ldb, cp, ldc, accumulate),
-            _ => kernel::<T, 4, false>(m, k, n, ap, rsa, csa, bp, ldb, cp, ldc, accumulate),
+            8 => kernel::<T, 8, false>(m, k, n, ap, rsa, csa, bp, ldb, cp, ldc, epi),
+            _ => kernel::<T, 4, false>(m, k, n, ap, rsa, csa, bp, ldb, cp, ldc, epi),
         }
     }
 }
@@ -371,7 +545,7 @@ fn gemm_with<T: Scalar>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{s, Array2};
+    use ndarray::Array2;
 
     fn reference(a: ArrayView2<f64>, b: ArrayView2<f64>) -> Array2<f64> {
         a.dot(&b)
@@ -409,9 +583,15 @@ mod tests {
                 let expected = reference(a64.view(), b64.view());
                 for allow_fma in [true, false] {
                     let mut c = Array2::from_elem((m, n), T::from_f64(0.25));
-                    gemm_with(a_view, b_t.view(), c.view_mut(), false, allow_fma);
+                    gemm_with(a_view, b_t.view(), c.view_mut(), Epilogue::Store, allow_fma);
                     let mut c_acc = Array2::from_elem((m, n), T::from_f64(0.25));
-                    gemm_with(a_view, b_t.view(), c_acc.view_mut(), true, allow_fma);
+                    gemm_with(
+                        a_view,
+                        b_t.view(),
+                        c_acc.view_mut(),
+                        Epilogue::Accumulate,
+                        allow_fma,
+                    );
                     for ((i, j), &e) in expected.indexed_iter() {
                         let got = c[[i, j]].to_f64();
                         assert!(

@@ -1,4 +1,4 @@
-//! Steps 4 and 5 of the spectral clustering of `hardest` batches ([`super::hardest`], SPEC §8):
+//! Steps 4 and 5 of the spectral clustering of `hardest` batches ([`super::spectral`], SPEC §8):
 //! k-means with k-means++ seeding, and the balanced assignment of points to centres that each
 //! take exactly `b` points (the Hungarian algorithm). Plain algorithms on points in `R^k`: they
 //! know nothing of losses or embeddings.
@@ -176,4 +176,43 @@ pub(crate) fn hungarian(n: usize, cost: impl Fn(usize, usize) -> f64) -> Vec<usi
         col[p[j] - 1] = j - 1;
     }
     col
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn hungarian_is_optimal_on_small_cases() {
+        // Brute force over all permutations of 6.
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..20 {
+            let n = 6;
+            let c: Vec<f64> = (0..n * n).map(|_| rng.random::<f64>()).collect();
+            let col = hungarian(n, |i, j| c[i * n + j]);
+            let total: f64 = (0..n).map(|i| c[i * n + col[i]]).sum();
+            let mut perm: Vec<usize> = (0..n).collect();
+            let mut best = f64::INFINITY;
+            permute(&mut perm, 0, &mut |p| {
+                best = best.min((0..n).map(|i| c[i * n + p[i]]).sum());
+            });
+            assert!((total - best).abs() < 1e-12, "{total} vs {best}");
+            let mut sorted = col.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..n).collect::<Vec<_>>());
+        }
+    }
+
+    fn permute(p: &mut Vec<usize>, k: usize, f: &mut impl FnMut(&[usize])) {
+        if k == p.len() {
+            f(p);
+            return;
+        }
+        for i in k..p.len() {
+            p.swap(k, i);
+            permute(p, k + 1, f);
+            p.swap(k, i);
+        }
+    }
 }

@@ -16,7 +16,8 @@
 //! - `hardest`: OSGD (Cho et al., TMLR 2024): each step takes the batch with the largest loss
 //!   at the current embeddings, by exact search over all `C(N,B)` batches when there are at
 //!   most `1e5`; above that (`B | N`, `N <= 1024`) by the authors' even-sized spectral
-//!   clustering into `N/B` batches once per epoch, stepped from the hardest down ([`hardest`]).
+//!   clustering into `N/B` batches once per epoch, stepped from the hardest down ([`hardest`],
+//!   the clustering in [`spectral`]).
 //!
 //! `B = N` is the full batch under every strategy. Every draw comes from
 //! `ChaCha8Rng::seed_from_u64(seed)` on its own stream ([`SAMPLER_STREAM`]), so a run is
@@ -24,6 +25,7 @@
 
 mod cluster;
 pub mod hardest;
+pub mod spectral;
 
 use crate::error::{Error, Result};
 use crate::loss::{ContrastiveLoss, Loss, Tuned};

@@ -4,7 +4,7 @@ use super::output::{print_records, Format};
 use super::progress::BlockBar;
 use anyhow::{Context, Result};
 use ccem::inspect::inspect_with;
-use ccem::options::{BiasArg, InspectOptions, Spelling};
+use ccem::options::{BiasArg, InspectOptions, MemoryArg, Spelling};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -117,15 +117,18 @@ impl InspectArgs {
             block: self.block,
             loss: self.loss.map(|k| k.as_str().to_string()),
             within_view: self.within_view,
+            max_memory: None,
         }
     }
 }
 
-pub fn run(a: &InspectArgs) -> Result<()> {
+pub fn run(a: &InspectArgs, max_memory: Option<MemoryArg>) -> Result<()> {
     // The options are checked before the files are read.
-    let cfg = a.options().resolve(Spelling::Flag)?;
-    let u = ccem::io::read_matrix_any(&a.u)?;
-    let v = ccem::io::read_matrix_any(&a.v)?;
+    let mut opts = a.options();
+    opts.max_memory = max_memory;
+    let cfg = opts.resolve(Spelling::Flag)?;
+    let u = ccem::io::read_matrix_any(&a.u, cfg.max_memory)?;
+    let v = ccem::io::read_matrix_any(&a.v, cfg.max_memory)?;
     // A bar on a terminal for the long passes (N above 4096: blocks of 256 rows).
     let bar = BlockBar::new("inspect", u.dim().0 / a.block.max(1), 16);
     // Checks the shapes, values and parameters, measures, and compares with the theory.

@@ -5,6 +5,7 @@ use super::output::{print_records, Format, SaveArgs};
 use anyhow::{Context, Result};
 use ccem::geometry::QuantileLevel;
 use ccem::optim::max_margin::{max_margin, MaxMarginConfig, MaxMarginRecord};
+use ccem::options::MemoryArg;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
@@ -61,8 +62,9 @@ pub struct MaxMarginArgs {
 }
 
 /// The configuration of the arguments (checked by the library).
-fn config(a: &MaxMarginArgs) -> Result<MaxMarginConfig> {
-    let mut cfg = MaxMarginConfig::new(a.n, a.d.unwrap_or(a.n), a.seed)?;
+fn config(a: &MaxMarginArgs, max_memory: Option<MemoryArg>) -> Result<MaxMarginConfig> {
+    let mut cfg = MaxMarginConfig::new(a.n, a.d.unwrap_or(a.n), a.seed)?
+        .with_max_memory(super::memory_limit(max_memory)?);
     if let Some(r) = a.restarts {
         cfg = cfg.with_restarts(r)?;
     }
@@ -78,9 +80,9 @@ fn config(a: &MaxMarginArgs) -> Result<MaxMarginConfig> {
     Ok(cfg.with_polish(!a.no_polish))
 }
 
-pub fn run(a: &MaxMarginArgs) -> Result<()> {
+pub fn run(a: &MaxMarginArgs, max_memory: Option<MemoryArg>) -> Result<()> {
     let level = QuantileLevel::new(a.margin_quantile).context("invalid --margin-quantile")?;
-    let cfg = config(a)?;
+    let cfg = config(a, max_memory)?;
     // The output paths are checked before the work, as in `optimize` and `train`.
     let outputs = a.save.paths();
     outputs.check(ccem::options::Spelling::Flag)?;

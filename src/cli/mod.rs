@@ -31,6 +31,7 @@ pub mod sweep;
 pub mod theory;
 pub mod train;
 
+use ccem::options::{parse_max_memory, MemoryArg, Spelling};
 use clap::{CommandFactory, Parser, Subcommand};
 
 /// ccem: the geometry of contrastive losses (SigLIP's sigmoid loss and CLIP's InfoNCE).
@@ -144,21 +145,31 @@ pub enum Command {
 }
 
 /// Runs the chosen subcommand.
+///
+/// The library's errors name the options in the command line's spelling
+/// ([`Spelling::respell`]: `max_memory` is `--max-memory`).
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Some(m) = &cli.max_memory {
-        ccem::limits::set_memory_limit(Some(ccem::limits::parse_bytes(m)?));
-    }
-    match cli.command {
+    let max_memory = cli.max_memory.as_deref().map(MemoryArg::from);
+    let result = match cli.command {
         Command::Theory(a) => theory::run(&a),
-        Command::Inspect(a) => inspect::run(&a),
-        Command::Optimize(a) => optimize::run(&a),
-        Command::MaxMargin(a) => max_margin::run(&a),
-        Command::Train(a) => train::run(&a),
-        Command::Sweep(a) => sweep::run(&a),
+        Command::Inspect(a) => inspect::run(&a, max_memory),
+        Command::Optimize(a) => optimize::run(&a, max_memory),
+        Command::MaxMargin(a) => max_margin::run(&a, max_memory),
+        Command::Train(a) => train::run(&a, max_memory),
+        Command::Sweep(a) => sweep::run(&a, max_memory),
         Command::Merge(a) => sweep::run_merge(&a),
-        Command::Plot(a) => plot::run(&a),
-        Command::Reproduce(a) => reproduce::run(&a),
+        Command::Plot(a) => plot::run(&a, max_memory),
+        Command::Reproduce(a) => reproduce::run(&a, max_memory),
         #[cfg(feature = "explore")]
-        Command::Explore(a) => explore::run(&a),
-    }
+        Command::Explore(a) => explore::run(&a, max_memory),
+    };
+    result.map_err(|e| match e.downcast::<ccem::Error>() {
+        Ok(e) => Spelling::Flag.respell(e).into(),
+        Err(e) => e,
+    })
+}
+
+/// The memory limit of `--max-memory` (checked by the library's resolver).
+pub fn memory_limit(max_memory: Option<MemoryArg>) -> anyhow::Result<ccem::limits::MemoryLimit> {
+    Ok(parse_max_memory(max_memory.as_ref(), Spelling::Flag)?)
 }

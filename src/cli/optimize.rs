@@ -4,7 +4,7 @@
 use super::output::{print_records, Format, SaveArgs};
 use anyhow::{bail, Result};
 use ccem::optim::{self, OptimizerKind};
-use ccem::options::{BiasArg, LossOptions, MiniBatchOptions, OptimizeOptions, Spelling};
+use ccem::options::{BiasArg, LossOptions, MemoryArg, MiniBatchOptions, OptimizeOptions, Spelling};
 use ccem::LossKind;
 
 #[derive(clap::Args, Debug)]
@@ -208,7 +208,7 @@ impl OptimizeArgs {
     }
 }
 
-pub fn run(a: &OptimizeArgs) -> Result<()> {
+pub fn run(a: &OptimizeArgs, max_memory: Option<MemoryArg>) -> Result<()> {
     if a.max_margin {
         bail!(
             "--max-margin has moved to its own command: ccem max-margin --n {} --d {} (see \
@@ -218,7 +218,9 @@ pub fn run(a: &OptimizeArgs) -> Result<()> {
         );
     }
     // Every option and output path is checked before the work.
-    let r = a.options().resolve(Spelling::Flag)?;
+    let mut opts = a.options();
+    opts.max_memory = max_memory;
+    let r = opts.resolve(Spelling::Flag)?;
     let run = optim::optimize_checked(&r.config);
     let diverged = run.termination.is_diverged();
     // Measured, and compared with the theory (of the expected loss for a mini-batch run).

@@ -2,6 +2,8 @@
 
 use anyhow::{Context, Result};
 use ccem::grid::{parse_int_grid, parse_real_grid};
+use ccem::limits::MemoryLimit;
+use ccem::options::MemoryArg;
 use ccem::plot::{self, CurveQuantity, PanelInput, Quantity, ResultsTable};
 use ccem::theory::BiasMode;
 use std::path::{Path, PathBuf};
@@ -279,8 +281,8 @@ fn results_path(p: &Path) -> PathBuf {
 }
 
 /// Reads and filters a results file.
-fn read_table(p: &Path, f: &FilterArgs) -> Result<ResultsTable> {
-    let table = plot::read_results(&results_path(p))?;
+fn read_table(p: &Path, f: &FilterArgs, max_memory: MemoryLimit) -> Result<ResultsTable> {
+    let table = plot::read_results(&results_path(p), max_memory)?;
     if f.objective.is_none() && f.mode.is_none() {
         return Ok(table);
     }
@@ -288,16 +290,17 @@ fn read_table(p: &Path, f: &FilterArgs) -> Result<ResultsTable> {
 }
 
 /// Runs `ccem plot`.
-pub fn run(args: &PlotArgs) -> Result<()> {
+pub fn run(args: &PlotArgs, max_memory: Option<MemoryArg>) -> Result<()> {
+    let limit = super::memory_limit(max_memory)?;
     let out = match &args.kind {
         PlotKind::Phase(a) => {
             let mut inputs = vec![PanelInput {
-                table: read_table(&a.input, &a.filter)?,
+                table: read_table(&a.input, &a.filter, limit)?,
                 title: a.title.clone(),
             }];
             if let Some(p) = &a.input2 {
                 inputs.push(PanelInput {
-                    table: read_table(p, &a.filter)?,
+                    table: read_table(p, &a.filter, limit)?,
                     title: a.title2.clone(),
                 });
             }
@@ -326,10 +329,10 @@ pub fn run(args: &PlotArgs) -> Result<()> {
             plot::theory_map(&a.out, &opts)?;
             &a.out
         }
-        PlotKind::Margin(a) => super::plot_margin::run(a)?,
+        PlotKind::Margin(a) => super::plot_margin::run(a, limit)?,
         PlotKind::Diff(a) => {
             let input = PanelInput {
-                table: read_table(&a.input, &a.filter)?,
+                table: read_table(&a.input, &a.filter, limit)?,
                 title: a.title.clone(),
             };
             let opts = plot::DiffOptions {
@@ -344,7 +347,7 @@ pub fn run(args: &PlotArgs) -> Result<()> {
             let table = a
                 .input
                 .as_deref()
-                .map(|p| read_table(p, &a.filter))
+                .map(|p| read_table(p, &a.filter, limit))
                 .transpose()?;
             let opts = plot::CurvesOptions {
                 ns: parse_int_grid(&a.ns).context("--ns")?,

@@ -47,7 +47,7 @@ struct CellRecord {
 }
 
 /// Computes the cells, writes the optional CSV, draws the figure; returns the figure's path.
-pub fn run(a: &MarginMapArgs) -> Result<&Path> {
+pub fn run(a: &MarginMapArgs, max_memory: ccem::limits::MemoryLimit) -> Result<&Path> {
     let opts = MarginMapOptions {
         ns: parse_int_grid(&a.n).context("--n")?,
         ds: parse_int_grid(&a.d).context("--d")?,
@@ -56,6 +56,7 @@ pub fn run(a: &MarginMapArgs) -> Result<&Path> {
         steps_per_stage: a.steps_per_stage,
         seed: a.seed,
         title: a.title.clone(),
+        max_memory,
     };
     let cells = margin_cells(&opts)?;
     if let Some(p) = &a.csv {

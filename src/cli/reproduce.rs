@@ -2,6 +2,7 @@
 
 use super::progress::SweepProgress;
 use anyhow::{bail, Result};
+use ccem::options::MemoryArg;
 use ccem::reproduce::{reproduce, ReproduceConfig};
 use ccem::sweep::engine::SweepObserver;
 use std::path::PathBuf;
@@ -38,7 +39,7 @@ pub struct ReproduceArgs {
     pub quiet: bool,
 }
 
-pub fn run(a: &ReproduceArgs) -> Result<()> {
+pub fn run(a: &ReproduceArgs, max_memory: Option<MemoryArg>) -> Result<()> {
     let out = a.out.clone().unwrap_or_else(|| {
         PathBuf::from(if a.quick {
             "out/reproduce-quick"
@@ -66,6 +67,7 @@ pub fn run(a: &ReproduceArgs) -> Result<()> {
     cfg.steps = a.steps;
     cfg.seed = a.seed;
     cfg.threads = a.threads;
+    cfg.max_memory = super::memory_limit(max_memory)?;
     let quiet = a.quiet;
     let mut make =
         |label: &str| -> Box<dyn SweepObserver> { Box::new(SweepProgress::new(label, quiet)) };

@@ -3,7 +3,7 @@
 use super::output::{print_records, Format};
 use super::progress::SweepProgress;
 use anyhow::{Context, Result};
-use ccem::options::{BiasArg, GridArg, Spelling, SweepOptions};
+use ccem::options::{BiasArg, GridArg, MemoryArg, Spelling, SweepOptions};
 use ccem::sweep::engine::run_sweep;
 use ccem::sweep::store::TimingLog;
 use ccem::sweep::summary::{summarize, Summary};
@@ -160,9 +160,11 @@ impl SweepArgs {
         o
     }
 
-    /// The sweep's specification, checked by the library.
-    pub fn spec(&self) -> Result<Valid<SweepSpec>> {
-        Ok(self.options().resolve(Spelling::Flag)?.spec)
+    /// The sweep's specification within `max_memory`, checked by the library.
+    pub fn spec(&self, max_memory: Option<MemoryArg>) -> Result<Valid<SweepSpec>> {
+        let mut opts = self.options();
+        opts.max_memory = max_memory;
+        Ok(opts.resolve(Spelling::Flag)?.spec)
     }
 }
 
@@ -190,8 +192,8 @@ pub fn execute(
     Ok((summary, outcome))
 }
 
-pub fn run(a: &SweepArgs) -> Result<()> {
-    let spec = a.spec()?;
+pub fn run(a: &SweepArgs, max_memory: Option<MemoryArg>) -> Result<()> {
+    let spec = a.spec(max_memory)?;
     let label = format!("{} {}", spec.mode.as_str(), spec.objective.as_str());
     let (summary, outcome) = execute(&spec, &a.out, a.threads, &label, a.quiet)?;
     if !a.quiet {

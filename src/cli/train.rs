@@ -3,7 +3,7 @@
 use super::output::{print_records, Format, SaveArgs};
 use anyhow::{bail, Context, Result};
 use ccem::encoder;
-use ccem::options::{BiasArg, LossOptions, Spelling, TrainOptions};
+use ccem::options::{BiasArg, LossOptions, MemoryArg, Spelling, TrainOptions};
 use ccem::LossKind;
 
 #[derive(clap::Args, Debug)]
@@ -95,9 +95,11 @@ impl TrainArgs {
     }
 }
 
-pub fn run(a: &TrainArgs) -> Result<()> {
+pub fn run(a: &TrainArgs, max_memory: Option<MemoryArg>) -> Result<()> {
     // Every option and output path is checked before the work.
-    let r = a.options().resolve(Spelling::Flag)?;
+    let mut opts = a.options();
+    opts.max_memory = max_memory;
+    let r = opts.resolve(Spelling::Flag)?;
     if a.threads == Some(0) {
         bail!("--threads must be >= 1");
     }

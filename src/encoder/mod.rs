@@ -53,6 +53,7 @@ pub use network::Encoder;
 
 use crate::batch::MiniBatch;
 use crate::error::{check_batch, check_positive, Error, Result};
+use crate::limits::MemoryLimit;
 use crate::loss::{ContrastiveLoss, Loss};
 use crate::monitor::{Monitor, StepProgress, Unwatched, Watch};
 use crate::optim::Termination;
@@ -88,6 +89,10 @@ pub struct EncoderConfig {
     /// Weight `lambda >= 0` of the negative-variance penalty of SPEC §8 (`0`: none).
     #[serde(default, skip_serializing_if = "batched::is_zero")]
     pub neg_variance_weight: f64,
+    /// The most memory the run may use (default: the memory available when it is checked);
+    /// not part of the experiment, so not serialised.
+    #[serde(skip)]
+    pub max_memory: MemoryLimit,
 }
 
 impl EncoderConfig {
@@ -102,6 +107,7 @@ impl EncoderConfig {
             seed,
             batch: None,
             neg_variance_weight: 0.0,
+            max_memory: MemoryLimit::Available,
         }
     }
 
@@ -111,7 +117,7 @@ impl EncoderConfig {
     /// [`Error::BatchTooSmall`] for `n < 2`; [`Error::InvalidParameter`] for an `lr` that is not
     /// finite and `> 0`; [`Error::Config`] for `d = 0`, `layers` not 2 or 3, or `steps = 0`;
     /// [`Error::TooLarge`] when the run would need more memory than it may use
-    /// ([`crate::limits`]).
+    /// (`max_memory`, [`crate::limits`]).
     pub fn validate(&self) -> Result<()> {
         check_batch(self.n)?;
         if self.d == 0 {
@@ -144,7 +150,7 @@ impl EncoderConfig {
                 crate::batch::hardest::check_hardest(self.n, mb.size())?;
             }
         }
-        crate::limits::check_memory(
+        self.max_memory.check(
             &format!("training the encoder with N = {}, d = {}", self.n, self.d),
             crate::limits::encoder_run_bytes(self.n, self.d, self.layers),
         )
@@ -161,7 +167,7 @@ impl EncoderConfig {
             return Ok(());
         }
         let m = 2.0 * self.n as f64;
-        crate::limits::check_memory(
+        self.max_memory.check(
             &format!(
                 "training the encoder with N = {}, d = {} on the {} loss",
                 self.n,

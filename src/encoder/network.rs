@@ -34,7 +34,7 @@
 //! module (the loss on `S` may allocate two length-`N` vectors for InfoNCE).
 
 use super::EncoderConfig;
-use crate::base::gemm::{gemm_kernel, padded, GemmKernel};
+use crate::base::gemm::{gemm_epilogue, gemm_kernel, padded, Epilogue, GemmKernel};
 use crate::base::scalar::Scalar;
 use crate::error::Result;
 use crate::loss::contrastive::dense;
@@ -45,16 +45,6 @@ use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayVie
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{StandardNormal, Uniform};
-
-/// `ReLU(x) = max(x, 0)`, propagating NaN (as PyTorch does) so that a divergence is never hidden.
-#[inline(always)]
-pub(super) fn relu<T: Scalar>(x: T) -> T {
-    if x < T::ZERO {
-        T::ZERO
-    } else {
-        x
-    }
-}
 
 /// The encoder of SPEC §5 for one configuration: data, parameters, gradients and every buffer of
 /// the forward and backward passes, allocated once.
@@ -388,9 +378,15 @@ impl<T: Scalar> Encoder<T> {
             } else {
                 prev[l - 1].slice(s![.., ..d])
             };
-            out.assign(&b[l]);
-            gemm_kernel(kernel, input, wt[l].view(), out.view_mut(), true);
-            out.mapv_inplace(relu);
+            // H_l = ReLU(H_{l-1} W_l^T + 1 b_l^T), bias and ReLU in the product's epilogue.
+            let bias = b[l].as_slice().expect("a bias is contiguous");
+            gemm_epilogue(
+                kernel,
+                input,
+                wt[l].view(),
+                out.view_mut(),
+                Epilogue::BiasRelu(bias),
+            );
         }
         let y = &h[h.len() - 1];
         let mut finite = true;
@@ -585,8 +581,11 @@ impl<T: Scalar> Encoder<T> {
             ..
         } = self;
         let (d, kernel) = (*d, *kernel);
-        // Through the normalisation and the last ReLU: dL/dZ_L.
+        // Through the normalisation and the last ReLU: dL/dZ_L, and in the same pass its
+        // column sums dL/db_L (row by row, in order).
         let last = h.len() - 1;
+        let gb_last = &mut gb[last];
+        gb_last.fill(T::ZERO);
         Zip::from(da.rows_mut())
             .and(e.rows())
             .and(&*norm)
@@ -611,6 +610,9 @@ impl<T: Scalar> Encoder<T> {
                         *dy = if y > T::ZERO { *dy * inv } else { T::ZERO };
                     });
                 }
+                Zip::from(&mut *gb_last)
+                    .and(&dyi)
+                    .for_each(|a, &b| *a = *a + b);
             });
         // Layers, last to first; `cur` holds dL/dZ_l.
         let (mut cur, mut nxt) = (da, db);
@@ -621,25 +623,22 @@ impl<T: Scalar> Encoder<T> {
                 h[l - 1].slice(s![.., ..d])
             };
             gemm_kernel(kernel, input.t(), cur.view(), gwt[l].view_mut(), false);
-            let gbl = &mut gb[l];
-            gbl.fill(T::ZERO);
-            for row in cur.rows() {
-                Zip::from(&mut *gbl).and(&row).for_each(|a, &b| *a = *a + b);
-            }
+            // dL/db_l is already in gb[l] (summed as dL/dZ_l was written).
             if l > 0 {
                 w_scratch
                     .slice_mut(s![.., ..d])
                     .assign(&wt[l].slice(s![.., ..d]).t());
-                gemm_kernel(
+                // dL/dZ_{l-1} = (dL/dZ_l W_l) . [H_{l-1} > 0] and its column sums dL/db_{l-1},
+                // in the product's epilogue.
+                let sums = gb[l - 1].as_slice_mut().expect("a bias is contiguous");
+                sums.fill(T::ZERO);
+                gemm_epilogue(
                     kernel,
                     cur.slice(s![.., ..d]),
                     w_scratch.view(),
                     nxt.view_mut(),
-                    false,
+                    Epilogue::Mask(h[l - 1].view(), sums),
                 );
-                Zip::from(&mut **nxt).and(&h[l - 1]).for_each(|dz, &y| {
-                    *dz = if y > T::ZERO { *dz } else { T::ZERO };
-                });
                 std::mem::swap(&mut cur, &mut nxt);
             }
         }

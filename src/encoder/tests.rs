@@ -1,8 +1,8 @@
 //! Unit tests of the encoder internals: workspace shapes, flop counts, the gradient-only sigmoid
 //! path and its `exp`, the ReLU and the small-norm branch of the normalisation.
 
-use super::network::relu;
 use super::*;
+use crate::base::gemm::relu;
 
 #[test]
 fn shapes_and_flops() {

@@ -7,6 +7,7 @@
 //! `s_- = -(1-c)/(N-1) - c`, `u_i . u_j = v_i . v_j = -(1-c)/(N-1) + c`.
 
 use crate::error::{check_batch, Error, Result};
+use crate::limits::MemoryLimit;
 use crate::monitor::{Monitor, Unwatched};
 use crate::theory::{c_of_delta, delta_of_c};
 use ndarray::{s, Array2};
@@ -37,12 +38,22 @@ pub struct Ccem {
 }
 
 impl Ccem {
-    /// The CCEM with parameter `delta` (`0` = simplex ETF, `inf` = antipodal).
+    /// The CCEM with parameter `delta` (`0` = simplex ETF, `inf` = antipodal), within the
+    /// memory available ([`Ccem::new_within`] with [`MemoryLimit::Available`]).
     ///
     /// # Errors
-    /// `N < 2`, `d < N`, `delta` negative or NaN, or more memory than the machine has
-    /// ([`crate::limits`]) for the matrices [`Ccem::build_rotated`] holds.
+    /// As [`Ccem::new_within`].
     pub fn new(n: usize, d: usize, delta: f64) -> Result<Self> {
+        Self::new_within(n, d, delta, MemoryLimit::Available)
+    }
+
+    /// The CCEM with parameter `delta` (`0` = simplex ETF, `inf` = antipodal), whose
+    /// [`Ccem::build_rotated`] fits `max_memory`.
+    ///
+    /// # Errors
+    /// `N < 2`, `d < N`, `delta` negative or NaN, or more memory than `max_memory`
+    /// ([`crate::limits`]) for the matrices [`Ccem::build_rotated`] holds.
+    pub fn new_within(n: usize, d: usize, delta: f64, max_memory: MemoryLimit) -> Result<Self> {
         check_batch(n)?;
         if d < n {
             return Err(Error::DimensionTooSmall { n, d });
@@ -57,7 +68,7 @@ impl Ccem {
         // build_rotated holds the ETF (N x N), the Gaussian being factored (d x d), the
         // rotation's first N rows (two N x d) and two pairs (N x d).
         let (nf, df) = (n as f64, d as f64);
-        crate::limits::check_memory(
+        max_memory.check(
             &format!("the CCEM of {n} pairs in R^{d}"),
             8.0 * (nf * nf + df * df + 6.0 * nf * df),
         )?;
@@ -69,6 +80,14 @@ impl Ccem {
     /// # Errors
     /// As [`Ccem::new`], and `c` outside `[0, 1]`.
     pub fn from_c(n: usize, d: usize, c: f64) -> Result<Self> {
+        Self::from_c_within(n, d, c, MemoryLimit::Available)
+    }
+
+    /// [`Ccem::from_c`] within `max_memory` ([`Ccem::new_within`]).
+    ///
+    /// # Errors
+    /// As [`Ccem::new_within`], and `c` outside `[0, 1]`.
+    pub fn from_c_within(n: usize, d: usize, c: f64, max_memory: MemoryLimit) -> Result<Self> {
         if !(0.0..=1.0).contains(&c) {
             return Err(Error::InvalidParameter {
                 name: "c",
@@ -76,7 +95,7 @@ impl Ccem {
                 requirement: "must be in [0, 1]",
             });
         }
-        Self::new(n, d, delta_of_c(c))
+        Self::new_within(n, d, delta_of_c(c), max_memory)
     }
 
     /// `delta`.
@@ -151,21 +170,30 @@ pub fn ccem_embedding(
     delta: f64,
     rotation_seed: Option<u64>,
 ) -> Result<(Array2<f64>, Array2<f64>)> {
-    ccem_embedding_with(n, d, delta, rotation_seed, &Unwatched)
+    ccem_embedding_with(
+        n,
+        d,
+        delta,
+        rotation_seed,
+        MemoryLimit::Available,
+        &Unwatched,
+    )
 }
 
-/// [`ccem_embedding`] whose rotation polls `monitor` ([`Ccem::build_rotated_with`]).
+/// [`ccem_embedding`] within `max_memory`, whose rotation polls `monitor`
+/// ([`Ccem::build_rotated_with`]).
 ///
 /// # Errors
-/// As [`Ccem::new`]; [`Error::Interrupted`] when the monitor is cancelled.
+/// As [`Ccem::new_within`]; [`Error::Interrupted`] when the monitor is cancelled.
 pub fn ccem_embedding_with(
     n: usize,
     d: usize,
     delta: f64,
     rotation_seed: Option<u64>,
+    max_memory: MemoryLimit,
     monitor: &dyn Monitor,
 ) -> Result<(Array2<f64>, Array2<f64>)> {
-    let c = Ccem::new(n, d, delta)?;
+    let c = Ccem::new_within(n, d, delta, max_memory)?;
     match rotation_seed {
         Some(seed) => c.build_rotated_with(seed, monitor),
         None => Ok(c.build()),

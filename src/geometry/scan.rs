@@ -116,7 +116,11 @@ struct GroupAcc {
     s2: f64,
     neg_min: f64,
     neg_max: f64,
+    /// The counts moved out of `staged` before it could overflow (empty until the first such
+    /// move: only a group of more than `u32::MAX` negatives needs it).
     hist: Vec<u64>,
+    /// The counts of the tiles since the last move into `hist` (a zeroed buffer of the thread's
+    /// [`Spare`] buffers, given back zeroed by [`GroupAcc::drain_into`]).
     staged: Vec<u32>,
     staged_count: u64,
     /// `local - global` row index of the block being visited (wrapping).
@@ -136,25 +140,80 @@ impl GroupAcc {
             s2: 0.0,
             neg_min: f64::INFINITY,
             neg_max: f64::NEG_INFINITY,
-            hist: vec![0; HISTOGRAM_BINS],
-            staged: vec![0; HISTOGRAM_BINS],
+            hist: Vec::new(),
+            staged: spare_take(&SPARE_STAGED),
             staged_count: 0,
         }
     }
 
     /// Moves the staged (u32) counts into the histogram.
     fn flush(&mut self) {
+        if self.hist.is_empty() {
+            self.hist = vec![0; HISTOGRAM_BINS];
+        }
         for (h, s) in self.hist.iter_mut().zip(self.staged.iter_mut()) {
             *h += u64::from(*s);
             *s = 0;
         }
         self.staged_count = 0;
     }
+
+    /// Adds every count of the group (moved and staged) to `hist`, and gives the staged buffer
+    /// back to the thread's spare buffers, zeroed.
+    fn drain_into(&mut self, hist: &mut [u64]) {
+        for (h, s) in hist.iter_mut().zip(self.staged.iter_mut()) {
+            *h += u64::from(*s);
+            *s = 0;
+        }
+        if !self.hist.is_empty() {
+            hist.iter_mut().zip(&self.hist).for_each(|(a, b)| *a += b);
+        }
+        self.staged_count = 0;
+        spare_give(&SPARE_STAGED, std::mem::take(&mut self.staged));
+    }
+}
+
+/// Zeroed histogram-sized buffers kept by a thread between scans (at most [`SPARE_MAX`] of
+/// each kind), so that the many small scans of a sweep (one per cell) do not allocate, fault in
+/// and free `HISTOGRAM_BINS`-sized buffers every time (that was a tenth of the paper's encoder
+/// sweep; docs/PERFORMANCE.md). Bounded: at most `SPARE_MAX * 12 * HISTOGRAM_BINS` bytes
+/// (6 MiB) a thread.
+type Spare<T> = std::cell::RefCell<Vec<Vec<T>>>;
+
+/// The most buffers of one kind a thread keeps.
+const SPARE_MAX: usize = 8;
+
+thread_local! {
+    /// The groups' staged counts.
+    static SPARE_STAGED: Spare<u32> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The merged histograms.
+    static SPARE_HIST: Spare<u64> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A zeroed buffer of `HISTOGRAM_BINS` counts: a spare one of the thread, or a new one.
+fn spare_take<T: Copy + Default>(spare: &'static std::thread::LocalKey<Spare<T>>) -> Vec<T> {
+    spare
+        .with(|s| s.borrow_mut().pop())
+        .unwrap_or_else(|| vec![T::default(); HISTOGRAM_BINS])
+}
+
+/// Keeps `buf` (zeroed by the caller, `HISTOGRAM_BINS` long) for the thread's next scan, unless
+/// the thread keeps enough already.
+fn spare_give<T>(spare: &'static std::thread::LocalKey<Spare<T>>, buf: Vec<T>) {
+    if buf.len() != HISTOGRAM_BINS {
+        return;
+    }
+    spare.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < SPARE_MAX {
+            s.push(buf);
+        }
+    });
 }
 
 /// The constants of the per-entry kernel.
 #[derive(Clone, Copy)]
-struct Kernel {
+struct EntryKernel {
     t: f64,
     b: f64,
     inv_tau: f64,
@@ -165,7 +224,7 @@ struct Kernel {
     inv_w: f64,
 }
 
-impl Kernel {
+impl EntryKernel {
     /// Whether the float32 lanes may take the per-entry terms of input in precision `T`
     /// (SPEC §1.1): float32 input, every sigmoid argument `|t S_ij - b| <= |t| R + |b|` far
     /// inside float32's range (at most `1e30`), and InfoNCE's exponents
@@ -272,7 +331,7 @@ fn exp_term<const NARROW: bool>(a: f64) -> f64 {
 /// The kernel over a contiguous run of negatives `xs` of one row, with their columns' InfoNCE
 /// sums `cols` (empty without InfoNCE) and the staged histogram `hist` (a run is at most
 /// [`TILE_COLS`] long: part of one tile row), every sum in `LANES`
-/// float64 lanes. With `NARROW` (float32 input, [`Kernel::narrow_ok`]), the two exponentials and
+/// float64 lanes. With `NARROW` (float32 input, [`EntryKernel::narrow_ok`]), the two exponentials and
 /// the logarithm run in float32 lanes ([`softplus_term`], [`exp_term`]); the arguments, the
 /// statistics, the histogram and every sum stay float64.
 #[inline(always)]
@@ -280,7 +339,7 @@ fn negatives_run<T: RowNormalize, const SIG: bool, const INFO: bool, const NARRO
     xs: &[T],
     cols: &mut [f64],
     hist: &mut [u32],
-    k: &Kernel,
+    k: &EntryKernel,
 ) -> RunSums {
     let top = (HISTOGRAM_BINS - 1) as f64;
     let mut sig = [0.0f64; LANES];
@@ -403,7 +462,7 @@ fn visit_negatives<T: RowNormalize, const SIG: bool, const INFO: bool, const NAR
     xs: &[T],
     (gi, c0): (usize, usize),
     (lo, hi): (usize, usize),
-    k: &Kernel,
+    k: &EntryKernel,
 ) {
     if lo >= hi {
         return;
@@ -432,7 +491,7 @@ fn tile_row<T: RowNormalize, const SIG: bool, const INFO: bool, const NARROW: bo
     xs: &[T],
     gi: usize,
     c0: usize,
-    k: &Kernel,
+    k: &EntryKernel,
 ) {
     let len = xs.len();
     match gi.checked_sub(c0).filter(|&j| j < len) {
@@ -460,7 +519,7 @@ fn tile_avx2<T: RowNormalize, const SIG: bool, const INFO: bool, const NARROW: b
     acc: &mut GroupAcc,
     tile: ArrayView2<T>,
     (r0, c0): (usize, usize),
-    k: &Kernel,
+    k: &EntryKernel,
 ) {
     tile_plain::<T, SIG, INFO, NARROW>(acc, tile, (r0, c0), k)
 }
@@ -470,7 +529,7 @@ fn tile_plain<T: RowNormalize, const SIG: bool, const INFO: bool, const NARROW: 
     acc: &mut GroupAcc,
     tile: ArrayView2<T>,
     (r0, c0): (usize, usize),
-    k: &Kernel,
+    k: &EntryKernel,
 ) {
     for (i, row) in tile.outer_iter().enumerate() {
         let xs = row.as_slice().expect("tiles are standard-layout");
@@ -484,7 +543,7 @@ fn tile_dispatch<T: RowNormalize, const SIG: bool, const INFO: bool, const NARRO
     acc: &mut GroupAcc,
     tile: ArrayView2<T>,
     at: (usize, usize),
-    k: &Kernel,
+    k: &EntryKernel,
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
@@ -671,7 +730,7 @@ fn pass<T: RowNormalize>(
     let c = (total - diag.iter().sum::<f64>()) / m;
     let (t, b) = p.sigmoid.unwrap_or((0.0, 0.0));
     let inv_tau = p.tau.map_or(0.0, |tau| 1.0 / tau);
-    let k = Kernel {
+    let k = EntryKernel {
         t,
         b,
         inv_tau,
@@ -703,13 +762,22 @@ fn pass<T: RowNormalize>(
     let init = |g: usize| GroupAcc::new(layout.local_rows(g), n, info);
     let groups = for_each_tile(u, v, layout, (p.parallel, progress), init, visit);
     // Merge in group order (rows back to their global index).
-    let mut all = GroupAcc::new(n, 0, false);
-    if info {
-        all.rows = vec![0.0; n];
-        all.cols = vec![0.0; n];
-    }
+    let mut all = GroupAcc {
+        pos: vec![0.0; n],
+        rows: if info { vec![0.0; n] } else { Vec::new() },
+        cols: if info { vec![0.0; n] } else { Vec::new() },
+        hist: spare_take(&SPARE_HIST),
+        staged: Vec::new(),
+        sig: 0.0,
+        s1: 0.0,
+        s2: 0.0,
+        neg_min: f64::INFINITY,
+        neg_max: f64::NEG_INFINITY,
+        staged_count: 0,
+        base: 0,
+    };
     for (gi, mut g) in groups.into_iter().enumerate() {
-        g.flush();
+        g.drain_into(&mut all.hist);
         for (l0, r0, r1) in layout.blocks(gi) {
             all.pos[r0..r1].copy_from_slice(&g.pos[l0..l0 + r1 - r0]);
             if info {
@@ -717,7 +785,6 @@ fn pass<T: RowNormalize>(
             }
         }
         all.cols.iter_mut().zip(&g.cols).for_each(|(a, b)| *a += b);
-        all.hist.iter_mut().zip(&g.hist).for_each(|(a, b)| *a += b);
         all.sig += g.sig;
         all.s1 += g.s1;
         all.s2 += g.s2;
@@ -975,7 +1042,7 @@ pub(crate) fn scan<T: RowNormalize>(
         total: Layout::new(n, block).nblocks * (1 + usize::from(wants.mode == QuantileMode::Exact)),
         hook,
     });
-    let p = pass(u, v, &params, (r, &su.sum, &sv.sum), progress.as_ref());
+    let mut p = pass(u, v, &params, (r, &su.sum, &sv.sum), progress.as_ref());
     let mut passes = 1;
     let mut pos_sorted = p.pos.clone();
     pos_sorted.sort_by(f64::total_cmp);
@@ -989,6 +1056,9 @@ pub(crate) fn scan<T: RowNormalize>(
         (wants.mode, wants.cap),
         (block, opts.parallel, progress.as_ref()),
     );
+    let mut hist = std::mem::take(&mut p.hist);
+    hist.fill(0);
+    spare_give(&SPARE_HIST, hist);
     if wants.mode == QuantileMode::Exact {
         passes += 1;
     }
@@ -1143,7 +1213,7 @@ mod tests {
         let xs: Vec<f32> = (0..4099).map(|_| rng.random_range(-1.0f32..1.0)).collect();
         for &(t, b, tau) in &[(10.0, 10.0, 0.07), (100.0, -3.0, 0.025), (0.5, 0.0, 10.0)] {
             let r = 1.0;
-            let k = Kernel {
+            let k = EntryKernel {
                 t,
                 b,
                 inv_tau: 1.0 / tau,

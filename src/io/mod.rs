@@ -7,6 +7,7 @@
 //!   failure never leaves a half-written output.
 
 use crate::error::{Error, Result};
+use crate::limits::MemoryLimit;
 use crate::matrix::Matrix;
 use ndarray::Array2;
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
@@ -26,9 +27,10 @@ fn bad(path: &Path, reason: impl Into<String>) -> Error {
 ///
 /// # Errors
 /// Unreadable file, unknown extension, an `.npy` that is not 2-D or not f32/f64 or is truncated,
-/// a ragged or non-numeric CSV, an empty matrix.
-pub fn read_matrix(path: &Path) -> Result<Array2<f64>> {
-    read_matrix_any(path).map(Matrix::into_f64)
+/// a ragged or non-numeric CSV, an empty matrix; [`Error::TooLarge`] when it would need more
+/// memory than `max_memory` (checked before it is read).
+pub fn read_matrix(path: &Path, max_memory: MemoryLimit) -> Result<Array2<f64>> {
+    read_matrix_any(path, max_memory).map(Matrix::into_f64)
 }
 
 /// Reads a 2-D matrix from `.npy` (float32 stays [`Matrix::F32`], float64 is [`Matrix::F64`]) or
@@ -36,14 +38,14 @@ pub fn read_matrix(path: &Path) -> Result<Array2<f64>> {
 ///
 /// # Errors
 /// As [`read_matrix`].
-pub fn read_matrix_any(path: &Path) -> Result<Matrix> {
+pub fn read_matrix_any(path: &Path, max_memory: MemoryLimit) -> Result<Matrix> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .map(|e| e.to_ascii_lowercase());
     let m = match ext.as_deref() {
-        Some("npy") => read_npy_any(path)?,
-        Some("csv") | Some("txt") => Matrix::F64(read_csv_matrix(path)?),
+        Some("npy") => read_npy_any(path, max_memory)?,
+        Some("csv") | Some("txt") => Matrix::F64(read_csv_matrix(path, max_memory)?),
         _ => {
             return Err(bad(
                 path,
@@ -81,14 +83,14 @@ pub fn regular_file(path: &Path) -> Result<u64> {
     Ok(meta.len())
 }
 
-/// The whole text of the regular file at `path`, once its size was checked against the memory
-/// it may use ([`crate::limits`]).
+/// The whole text of the regular file at `path`, once its size was checked against
+/// `max_memory` ([`crate::limits`]).
 ///
 /// # Errors
 /// As [`regular_file`]; [`Error::TooLarge`]; unreadable or not UTF-8.
-pub fn read_text(path: &Path) -> Result<String> {
+pub fn read_text(path: &Path, max_memory: MemoryLimit) -> Result<String> {
     let len = regular_file(path)?;
-    crate::limits::check_memory(&format!("reading {}", path.display()), len as f64)?;
+    max_memory.check(&format!("reading {}", path.display()), len as f64)?;
     std::fs::read_to_string(path).map_err(|e| bad(path, e.to_string()))
 }
 
@@ -155,17 +157,17 @@ fn npy_header(path: &Path) -> Result<(Vec<usize>, usize, u64)> {
 
 /// Reads a 2-D f64 or f32 `.npy` file into f64 ([`read_npy_any`] keeps float32).
 ///
-/// The shape the header claims is checked against the file's length (and the memory it may use,
+/// The shape the header claims is checked against the file's length (and `max_memory`,
 /// [`crate::limits`]) before anything is allocated.
-pub fn read_npy(path: &Path) -> Result<Array2<f64>> {
-    read_npy_any(path).map(Matrix::into_f64)
+pub fn read_npy(path: &Path, max_memory: MemoryLimit) -> Result<Array2<f64>> {
+    read_npy_any(path, max_memory).map(Matrix::into_f64)
 }
 
 /// Reads a 2-D f64 or f32 `.npy` file in its own precision.
 ///
-/// The shape the header claims is checked against the file's length (and the memory it may use,
+/// The shape the header claims is checked against the file's length (and `max_memory`,
 /// [`crate::limits`]) before anything is allocated.
-pub fn read_npy_any(path: &Path) -> Result<Matrix> {
+pub fn read_npy_any(path: &Path, max_memory: MemoryLimit) -> Result<Matrix> {
     let (shape, itemsize, data_start) = npy_header(path)?;
     let file_len = std::fs::metadata(path)
         .map_err(|e| bad(path, e.to_string()))?
@@ -183,7 +185,7 @@ pub fn read_npy_any(path: &Path) -> Result<Matrix> {
             ),
         ));
     }
-    crate::limits::check_memory(
+    max_memory.check(
         &format!("reading {}", path.display()),
         crate::limits::matrix_bytes(values as usize, 2),
     )?;
@@ -201,16 +203,16 @@ pub fn read_npy_any(path: &Path) -> Result<Matrix> {
 
 /// Reads a headerless CSV of numbers (comma separated; blank lines ignored).
 ///
-/// The file must be a regular file, and it is refused before reading when its size exceeds the
-/// memory it may use ([`crate::limits`]: a number in text takes about as many bytes as the
+/// The file must be a regular file, and it is refused before reading when its size exceeds
+/// `max_memory` ([`crate::limits`]: a number in text takes about as many bytes as the
 /// `f64` it becomes), or while reading as soon as its values would.
 ///
 /// # Errors
 /// As [`read_matrix`]; [`Error::TooLarge`].
-pub fn read_csv_matrix(path: &Path) -> Result<Array2<f64>> {
+pub fn read_csv_matrix(path: &Path, max_memory: MemoryLimit) -> Result<Array2<f64>> {
     let what = format!("reading {}", path.display());
     let len = regular_file(path)?;
-    crate::limits::check_memory(&what, len as f64)?;
+    max_memory.check(&what, len as f64)?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .trim(csv::Trim::All)
@@ -239,7 +241,7 @@ pub fn read_csv_matrix(path: &Path) -> Result<Array2<f64>> {
         if data.len() + rec.len() > data.capacity() {
             // The vector is about to grow (to at most twice its size): check that first.
             let want = (data.len() + rec.len()).max(2 * data.capacity());
-            crate::limits::check_memory(&what, crate::limits::matrix_bytes(want, 1))?;
+            max_memory.check(&what, crate::limits::matrix_bytes(want, 1))?;
             data.reserve_exact(want - data.len());
         }
         for f in rec.iter() {
@@ -376,19 +378,19 @@ mod tests {
         let a = Array2::from_shape_fn((3, 4), |(i, j)| i as f64 - 0.5 * j as f64);
         let p = dir.path().join("a.npy");
         write_npy(&p, &a).unwrap();
-        assert_eq!(read_matrix(&p).unwrap(), a);
+        assert_eq!(read_matrix(&p, MemoryLimit::Available).unwrap(), a);
         let c = dir.path().join("a.csv");
         std::fs::write(&c, "1, 2\n3,4\n\n").unwrap();
         assert_eq!(
-            read_matrix(&c).unwrap(),
+            read_matrix(&c, MemoryLimit::Available).unwrap(),
             ndarray::array![[1.0, 2.0], [3.0, 4.0]]
         );
         std::fs::write(&c, "1,2\n3\n").unwrap();
-        assert!(read_matrix(&c).is_err());
+        assert!(read_matrix(&c, MemoryLimit::Available).is_err());
         std::fs::write(&c, "1,x\n").unwrap();
-        assert!(read_matrix(&c).is_err());
-        assert!(read_matrix(&dir.path().join("a.bin")).is_err());
-        assert!(read_matrix(&dir.path().join("missing.npy")).is_err());
+        assert!(read_matrix(&c, MemoryLimit::Available).is_err());
+        assert!(read_matrix(&dir.path().join("a.bin"), MemoryLimit::Available).is_err());
+        assert!(read_matrix(&dir.path().join("missing.npy"), MemoryLimit::Available).is_err());
     }
 
     #[test]
@@ -398,7 +400,11 @@ mod tests {
         for name in ["U.npy", "U.csv", "U.CSV"] {
             let p = dir.path().join(name);
             write_matrix(&p, &a).unwrap();
-            assert_eq!(read_matrix(&p).unwrap(), a, "{name}");
+            assert_eq!(
+                read_matrix(&p, MemoryLimit::Available).unwrap(),
+                a,
+                "{name}"
+            );
         }
         let text = std::fs::read_to_string(dir.path().join("U.csv")).unwrap();
         assert!(text.starts_with("0.1,-0.3333333333333333\n"), "{text}");
@@ -422,7 +428,9 @@ mod tests {
         bytes.extend_from_slice(header.as_bytes());
         bytes.extend_from_slice(&[0u8; 48]);
         std::fs::write(&p, &bytes).unwrap();
-        let e = read_matrix(&p).unwrap_err().to_string();
+        let e = read_matrix(&p, MemoryLimit::Available)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("(1000000000, 6)") && e.contains("holds only 48 bytes"),
             "{e}"
@@ -431,6 +439,6 @@ mod tests {
         let ok = dir.path().join("ok.npy");
         let a = Array2::from_shape_fn((2, 3), |(i, j)| (i * 3 + j) as f64);
         write_npy(&ok, &a).unwrap();
-        assert_eq!(read_matrix(&ok).unwrap(), a);
+        assert_eq!(read_matrix(&ok, MemoryLimit::Available).unwrap(), a);
     }
 }

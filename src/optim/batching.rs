@@ -17,7 +17,7 @@
 //! - The negative-variance penalty (SPEC §8) is added to each batch's loss; under `expected` its
 //!   expectation, `lambda` times the mean of `(S_ij + 1/(N-1))^2` over all negative pairs.
 
-use super::{norm, FreeConfig, Run, Solver};
+use super::{norm, FreeConfig, RestartOutcome, Solver};
 use crate::batch::hardest::{check_hardest, HardestChooser};
 use crate::batch::{BatchSampler, Batching, MiniBatch};
 use crate::error::{Error, Result};
@@ -143,7 +143,7 @@ impl Solver {
         t0: f64,
         b0: f64,
         watch: &Watch,
-    ) -> Run {
+    ) -> RestartOutcome {
         let (n, d) = (self.n, self.d);
         let nd = n * d;
         let (mut diverged, mut scalars) = self.random_start(cfg, r as u64, t0, b0);
@@ -238,7 +238,7 @@ impl Solver {
             }
         }
         let (t, b) = super::scalar_values(&cfg.loss, &scalars);
-        Run {
+        RestartOutcome {
             loss,
             t,
             b,

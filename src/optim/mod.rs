@@ -65,6 +65,7 @@ pub use sgd::Sgd;
 
 use crate::batch::MiniBatch;
 use crate::error::{check_batch, check_nonneg, check_positive, Error, Result};
+use crate::limits::MemoryLimit;
 use crate::loss::{ContrastiveLoss, Loss, Tuned};
 use crate::monitor::{Monitor, StepProgress, Unwatched, Watch};
 use crate::valid::Valid;
@@ -276,6 +277,10 @@ pub struct FreeConfig {
     /// Weight `lambda >= 0` of the negative-variance penalty of SPEC §8 (`0`: none).
     #[serde(default, skip_serializing_if = "batching::is_zero")]
     pub neg_variance_weight: f64,
+    /// The most memory the run may use (default: the memory available when it is checked);
+    /// not part of the problem, so not serialised.
+    #[serde(skip)]
+    pub max_memory: MemoryLimit,
 }
 
 impl FreeConfig {
@@ -299,6 +304,7 @@ impl FreeConfig {
             relative_bias: false,
             batch: None,
             neg_variance_weight: 0.0,
+            max_memory: MemoryLimit::Available,
         }
     }
 
@@ -309,7 +315,7 @@ impl FreeConfig {
     /// negative or non-finite, `momentum` outside `[0, 1)`, a schedule with a non-positive
     /// half-life or a floor outside `(0, 1]`, learnt `t`/`b` or a relative bias with InfoNCE,
     /// or with `t = 0` (learnt `t` or a relative bias); [`Error::TooLarge`] when the run would
-    /// need more memory than it may use ([`crate::limits`]).
+    /// need more memory than it may use (`max_memory`, [`crate::limits`]).
     pub fn validate(&self) -> Result<()> {
         check_batch(self.n)?;
         if self.d < 1 {
@@ -331,7 +337,7 @@ impl FreeConfig {
         check_positive("lr", self.lr)?;
         check_nonneg("grad_tol", self.grad_tol)?;
         // Every restart's final loss is kept (`FreeResult::restart_losses`): 8 bytes each.
-        crate::limits::check_memory(
+        self.max_memory.check(
             &format!(
                 "optimize with N = {}, d = {}{}",
                 self.n,
@@ -532,7 +538,7 @@ impl std::fmt::Display for Termination {
 
 /// The outcome of one restart (its embedding stays in the shared buffer).
 #[derive(Clone, Debug)]
-struct Run {
+struct RestartOutcome {
     loss: f64,
     t: f64,
     b: f64,
@@ -621,7 +627,7 @@ pub fn optimize_checked_with(cfg: &Valid<FreeConfig>, monitor: &dyn Monitor) -> 
     };
     solver.ws.set_penalty(cfg.penalty());
     let mut batched = batching::Batched::new(cfg);
-    let mut best: Option<(usize, Run, Vec<f64>)> = None;
+    let mut best: Option<(usize, RestartOutcome, Vec<f64>)> = None;
     // Grown per restart, never preallocated: `restarts` may be huge (validate bounds it).
     let mut restart_losses = Vec::new();
     let mut stopped = false;
@@ -686,7 +692,14 @@ impl Solver {
 
     /// Restart `r`: a random start, then steps until the gradient test passes, `cfg.steps`, or
     /// the monitor stops it.
-    fn run(&mut self, cfg: &FreeConfig, r: usize, t0: f64, b0: f64, watch: &Watch) -> Run {
+    fn run(
+        &mut self,
+        cfg: &FreeConfig,
+        r: usize,
+        t0: f64,
+        b0: f64,
+        watch: &Watch,
+    ) -> RestartOutcome {
         let (n, d) = (self.n, self.d);
         let nd = n * d;
         let (mut diverged, mut scalars) = self.random_start(cfg, r as u64, t0, b0);
@@ -766,7 +779,7 @@ impl Solver {
             ev.loss
         };
         let (t, b) = scalar_values(&cfg.loss, &scalars);
-        Run {
+        RestartOutcome {
             loss,
             t,
             b,

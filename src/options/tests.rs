@@ -327,3 +327,93 @@ fn tau_and_within_view_follow_the_registry_for_every_loss() {
         }
     }
 }
+
+#[test]
+fn max_memory_is_one_option_of_every_run_and_named_in_each_spelling() {
+    // Parsed once: a size, bytes, or the memory available when absent.
+    let p = |a: Option<MemoryArg>, sp| parse_max_memory(a.as_ref(), sp);
+    assert_eq!(p(None, Spelling::Flag).unwrap(), MemoryLimit::Available);
+    assert_eq!(
+        p(Some("1K".into()), Spelling::Flag).unwrap(),
+        MemoryLimit::Bytes(1024)
+    );
+    assert_eq!(
+        p(Some(2048.into()), Spelling::Keyword).unwrap(),
+        MemoryLimit::Bytes(2048)
+    );
+    let e = refused(p(Some("1X".into()), Spelling::Flag));
+    assert!(e.contains("invalid --max-memory '1X'"), "{e}");
+    let e = refused(p(Some("1X".into()), Spelling::Keyword));
+    assert!(e.contains("invalid max_memory='1X'"), "{e}");
+    for bad in [0, -1] {
+        let e = refused(p(Some(bad.into()), Spelling::Keyword));
+        assert!(e.contains(&format!("invalid max_memory={bad}")), "{e}");
+    }
+    // Each command's configuration carries it, and refuses a run over it.
+    let mut o = OptimizeOptions::new(50, sigmoid(1.0));
+    o.max_memory = Some("1K".into());
+    let e = refused(o.resolve(Spelling::Flag));
+    assert!(
+        e.contains("would need about") && e.contains("max_memory"),
+        "{e}"
+    );
+    o.max_memory = Some("1G".into());
+    let r = o.resolve(Spelling::Flag).unwrap();
+    assert_eq!(r.config.max_memory, MemoryLimit::Bytes(1 << 30));
+    let mut t = TrainOptions::new(50, sigmoid(1.0));
+    t.max_memory = Some("1K".into());
+    assert!(refused(t.resolve(Spelling::Keyword)).contains("would need about"));
+    let mut s = SweepOptions::new(
+        Mode::Free,
+        LossKind::Sigmoid,
+        GridArg::Text("50".into()),
+        GridArg::Values(vec![1.0]),
+    );
+    s.max_memory = Some("1K".into());
+    assert!(refused(s.resolve(Spelling::Flag)).contains("would need about"));
+    s.max_memory = Some("1G".into());
+    assert_eq!(
+        s.resolve(Spelling::Flag).unwrap().spec.run.max_memory,
+        MemoryLimit::Bytes(1 << 30)
+    );
+    let i = InspectOptions {
+        max_memory: Some("1K".into()),
+        ..InspectOptions::default()
+    };
+    assert_eq!(
+        i.resolve(Spelling::Flag).unwrap().max_memory,
+        MemoryLimit::Bytes(1024)
+    );
+    // A limit given to one resolution does not reach the next.
+    let o = OptimizeOptions::new(50, sigmoid(1.0));
+    assert_eq!(
+        o.resolve(Spelling::Flag).unwrap().config.max_memory,
+        MemoryLimit::Available
+    );
+}
+
+#[test]
+fn too_large_names_max_memory_in_the_callers_spelling() {
+    let e = || MemoryLimit::Bytes(1024).check("x", 1e6).unwrap_err();
+    assert!(e().to_string().ends_with(
+        "more than the 1.0 KiB allowed (max_memory); use a smaller problem or raise max_memory"
+    ));
+    assert!(Spelling::Flag.respell(e()).to_string().ends_with(
+        "more than the 1.0 KiB allowed (--max-memory); use a smaller problem or raise --max-memory"
+    ));
+    assert!(Spelling::Keyword
+        .respell(e())
+        .to_string()
+        .ends_with("allowed (max_memory=); use a smaller problem or raise max_memory="));
+    let e = MemoryLimit::Available
+        .check("x", f64::INFINITY)
+        .unwrap_err();
+    let msg = Spelling::Flag.respell(e).to_string();
+    assert!(
+        msg.ends_with("(or set a limit with --max-memory if you know better)"),
+        "{msg}"
+    );
+    // Other errors pass unchanged.
+    let other = Spelling::Flag.respell(Error::Config("as is".into()));
+    assert_eq!(other.to_string(), "as is");
+}

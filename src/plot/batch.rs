@@ -4,13 +4,13 @@
 //! [`super::batch_theory_map`]; the thresholds drawn on both come from one place
 //! (`threshold_overlays`).
 
-use super::axes::{Entry, Swatch};
-use super::canvas::{self, Dash};
-use super::colormap::VIRIDIS;
-use super::heatmap::{self, t_title, HeatmapFigure, Overlay, Panel};
-use super::lines::{padded, LineFigure, LinePanel, Series, PALETTE};
-use super::results::{cell_edges, Grid};
+use super::boundaries::{t_title, ON_VIRIDIS};
 use crate::batch::Batching;
+use crate::chart::axes::{Entry, Swatch};
+use crate::chart::canvas::{self, Dash};
+use crate::chart::colormap::VIRIDIS;
+use crate::chart::heatmap::{cell_edges, Grid, HeatmapFigure, Overlay, Panel};
+use crate::chart::lines::{padded, LineFigure, LinePanel, Series, PALETTE};
 use crate::error::{Error, Result};
 use crate::theory::BiasMode;
 use std::path::Path;
@@ -21,7 +21,7 @@ use std::path::Path;
 /// (SPEC §8).
 pub(crate) fn threshold_overlays(n: usize, b_lo: f64, b_hi: f64) -> Vec<Overlay> {
     let steps = 400;
-    let (etf_color, anti_color) = heatmap::ON_VIRIDIS;
+    let (etf_color, anti_color) = ON_VIRIDIS;
     let nn = n as f64;
     let wn = |b: f64| (b - 1.0) / (nn - 1.0) * (nn - 2.0);
     let lo = b_lo.max(2.0);
@@ -149,7 +149,11 @@ pub fn batch_phase_map(out: &Path, n: usize, panels: &[BatchPanel]) -> Result<()
             x_title: "mini-batch size B".into(),
             y_title: t_title(Some(BiasMode::Tied), false),
             overlays: threshold_overlays(n, xe[0], xe[xe.len() - 1]),
-            grid: Grid { ns: bs, ts, values },
+            grid: Grid {
+                xs: bs,
+                ys: ts,
+                values,
+            },
         });
     }
     let fig = HeatmapFigure {

@@ -1,10 +1,10 @@
 //! Curves of the exact optimum against `t` (with measured points), and of the CCEM loss
 //! against `c`.
 
-use super::axes::{Entry, Swatch};
-use super::canvas::{self, Dash, ImageFormat};
-use super::lines::{padded, ErrPoint, LineFigure, LinePanel, Series, PALETTE};
 use super::results::{cell_stats, ResultsTable};
+use crate::chart::axes::{Entry, Swatch};
+use crate::chart::canvas::{self, Dash, ImageFormat};
+use crate::chart::lines::{padded, ErrPoint, LineFigure, LinePanel, Series, PALETTE};
 use crate::error::{Error, Result};
 use crate::theory::{ccem_loss, BiasMode, Optimum};
 use std::path::Path;

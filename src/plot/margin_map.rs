@@ -2,10 +2,9 @@
 //! of unit vectors in `R^d` as a fraction of the ETF bound `N / (2(N-1))`, with the line
 //! `d = N - 1` above which the simplex ETF reaches the bound.
 
-use super::canvas;
-use super::colormap::VIRIDIS;
-use super::heatmap::{HeatmapFigure, Overlay, Panel};
-use super::results::{cell_edges, Grid};
+use crate::chart::canvas;
+use crate::chart::colormap::VIRIDIS;
+use crate::chart::heatmap::{cell_edges, Grid, HeatmapFigure, Overlay, Panel};
 use crate::error::{Error, Result};
 use crate::geometry::margin_bound;
 use crate::optim::max_margin::{max_margin, MaxMarginConfig};
@@ -29,6 +28,8 @@ pub struct MarginMapOptions {
     pub seed: u64,
     /// Title; `None`: a default one.
     pub title: Option<String>,
+    /// The most memory each cell's run may use (default: the memory available).
+    pub max_memory: crate::limits::MemoryLimit,
 }
 
 impl Default for MarginMapOptions {
@@ -43,6 +44,7 @@ impl Default for MarginMapOptions {
             steps_per_stage: crate::optim::max_margin::DEFAULT_MM_STEPS_PER_STAGE,
             seed: 0,
             title: None,
+            max_memory: crate::limits::MemoryLimit::Available,
         }
     }
 }
@@ -69,6 +71,7 @@ pub fn margin_cells(opts: &MarginMapOptions) -> Result<Vec<MarginCell>> {
     for &n in &opts.ns {
         for &d in &opts.ds {
             let cfg = MaxMarginConfig::new(n, d, opts.seed)?
+                .with_max_memory(opts.max_memory)
                 .with_restarts(opts.restarts)?
                 .with_hops(opts.hops)
                 .with_schedule(
@@ -136,7 +139,11 @@ pub fn margin_map(cells: &[MarginCell], out: &Path, title: Option<&str>) -> Resu
             .unwrap_or_else(|| "Maximum margin of N pairs in R^d".into()),
         x_title: "batch size N".into(),
         y_title: "dimension d".into(),
-        grid: Grid { ns, ts, values },
+        grid: Grid {
+            xs: ns,
+            ys: ts,
+            values,
+        },
         overlays: vec![etf_line],
     };
     let fig = HeatmapFigure {

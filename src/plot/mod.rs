@@ -4,8 +4,10 @@
 //! Every function writes one figure to `out`; the format follows the extension (`.png` or
 //! `.svg`, anything else is an [`Error::Config`]). The file is written atomically (a temporary
 //! file in the same directory, renamed when complete), so a failure never leaves a partial figure.
-//! PNG text is drawn glyph by glyph with the bundled DejaVu Sans (the private `text` module:
-//! exact bearings, advances and kerning); SVG text is real `<text>` elements.
+//! Each figure computes its series from the library and hands plain numbers and labels to the
+//! chart kit (the crate-private `chart` module), which draws them. PNG text is drawn glyph by
+//! glyph with the bundled DejaVu Sans (exact bearings, advances and kerning); SVG text is real
+//! `<text>` elements.
 //!
 //! | function | figure |
 //! |---|---|
@@ -16,16 +18,11 @@
 //! | [`loss_curve`] | the CCEM loss `l(c)` on `[0, 1]` for a few `t`, minimum `c*` marked |
 //! | [`margin_map`] | the maximum margin over (N, d) as a fraction of the ETF bound, with `d = N - 1` (SPEC §7.2) |
 
-mod axes;
 mod batch;
-mod canvas;
-mod colormap;
+mod boundaries;
 mod curves;
-mod heatmap;
-mod lines;
 mod margin_map;
 mod results;
-mod text;
 mod zoo;
 
 pub use batch::{batch_phase_map, batch_spread, BatchCell, BatchPanel, SpreadPoint};
@@ -36,12 +33,13 @@ pub use margin_map::{margin_cells, margin_map, MarginCell, MarginMapOptions};
 pub use results::{read_results, PlotRow, ResultsTable};
 pub use zoo::{within_view_phase_map, zoo_agreement, WithinPoint, ZooPanel, ZooSeries};
 
+use crate::chart::canvas::{self, ImageFormat};
+use crate::chart::colormap::{BLUE_WHITE_RED, VIRIDIS};
+use crate::chart::heatmap::{cell_edges, Grid, HeatmapFigure, Overlay, Panel};
 use crate::error::{Error, Result};
 use crate::theory::{BiasMode, Optimum};
-use canvas::ImageFormat;
-use colormap::{BLUE_WHITE_RED, VIRIDIS};
-use heatmap::{boundary_overlays, t_title, HeatmapFigure, Panel};
-use results::{cell_edges, grid_of, Grid};
+use boundaries::{boundary_overlays, t_title, BoundaryColors, ON_DIVERGING, ON_VIRIDIS};
+use results::grid_of;
 use std::path::Path;
 
 /// One panel of a phase diagram: a results table and an optional title.
@@ -55,13 +53,13 @@ pub struct PanelInput {
 }
 
 impl PanelInput {
-    /// Reads `path` with [`read_results`], without a title.
+    /// Reads `path` with [`read_results`] (within `max_memory`), without a title.
     ///
     /// # Errors
     /// As [`read_results`].
-    pub fn read(path: &Path) -> Result<PanelInput> {
+    pub fn read(path: &Path, max_memory: crate::limits::MemoryLimit) -> Result<PanelInput> {
         Ok(PanelInput {
-            table: read_results(path)?,
+            table: read_results(path, max_memory)?,
             title: None,
         })
     }
@@ -132,8 +130,8 @@ fn default_title(table: &ResultsTable, prefix: Option<&str>) -> String {
 
 /// The data range of a grid, for the boundary curves.
 fn grid_extent(g: &Grid) -> ((f64, f64), (f64, f64)) {
-    let xs: Vec<f64> = g.ns.iter().map(|&n| n as f64).collect();
-    let (xe, te) = (cell_edges(&xs), cell_edges(&g.ts));
+    let xs: Vec<f64> = g.xs.iter().map(|&n| n as f64).collect();
+    let (xe, te) = (cell_edges(&xs), cell_edges(&g.ys));
     ((xe[0], xe[xe.len() - 1]), (te[0], te[te.len() - 1]))
 }
 
@@ -142,8 +140,8 @@ fn table_overlays(
     table: &ResultsTable,
     g: &Grid,
     on: bool,
-    colors: heatmap::BoundaryColors,
-) -> Vec<heatmap::Overlay> {
+    colors: BoundaryColors,
+) -> Vec<Overlay> {
     match (on, table.bias_mode()) {
         (true, Some(bias)) => {
             let (nr, tr) = grid_extent(g);
@@ -180,7 +178,7 @@ pub fn phase_diagram(inputs: &[PanelInput], out: &Path, opts: &PhaseOptions) -> 
         let table = &input.table;
         table.check_uniform()?;
         let grid = grid_of(table, |r| Ok(r.s_pos))?;
-        let overlays = table_overlays(table, &grid, opts.curves, heatmap::ON_VIRIDIS);
+        let overlays = table_overlays(table, &grid, opts.curves, ON_VIRIDIS);
         panels.push(Panel {
             x_values: None,
             x_clip: None,
@@ -298,7 +296,11 @@ pub fn theory_map(out: &Path, opts: &TheoryMapOptions) -> Result<()> {
             };
         }
     }
-    let grid = Grid { ns, ts, values };
+    let grid = Grid {
+        xs: ns,
+        ys: ts,
+        values,
+    };
     let (range, label, what) = match opts.quantity {
         Quantity::SPos => (
             (-1.0, 1.0),
@@ -314,7 +316,7 @@ pub fn theory_map(out: &Path, opts: &TheoryMapOptions) -> Result<()> {
     };
     let overlays = if opts.curves {
         let (nr, tr) = grid_extent(&grid);
-        boundary_overlays(opts.bias, nr, tr, heatmap::ON_VIRIDIS)
+        boundary_overlays(opts.bias, nr, tr, ON_VIRIDIS)
     } else {
         Vec::new()
     };
@@ -362,7 +364,11 @@ pub fn batch_theory_map(out: &Path, n: usize, batches: &[usize], ts: &[f64]) -> 
             values[it][ib] = Optimum::sigmoid_batch(n, b, t, t)?.s_pos;
         }
     }
-    let grid = Grid { ns: bs, ts, values };
+    let grid = Grid {
+        xs: bs,
+        ys: ts,
+        values,
+    };
     let ((b_lo, b_hi), _) = grid_extent(&grid);
     let overlays = batch::threshold_overlays(n, b_lo, b_hi);
     let panel = Panel {
@@ -480,7 +486,7 @@ pub fn diff_map(input: &PanelInput, out: &Path, opts: &DiffOptions) -> Result<()
             }
         }
     };
-    let overlays = table_overlays(table, &grid, opts.curves, heatmap::ON_DIVERGING);
+    let overlays = table_overlays(table, &grid, opts.curves, ON_DIVERGING);
     let panel = Panel {
         x_values: None,
         x_clip: None,

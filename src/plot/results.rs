@@ -1,6 +1,8 @@
 //! Reading a sweep's `results.csv` and averaging it over seeds on the (N, t) grid.
 
+use crate::chart::heatmap::Grid;
 use crate::error::{Error, Result};
+use crate::limits::MemoryLimit;
 use crate::theory::BiasMode;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,14 +55,15 @@ pub struct ResultsTable {
 ///
 /// # Errors
 /// [`Error::BadInput`] naming the file when it cannot be read, a required column is missing, it
-/// has no data rows, or a value cannot be parsed (with its row and column).
-pub fn read_results(path: &Path) -> Result<ResultsTable> {
+/// has no data rows, or a value cannot be parsed (with its row and column); [`Error::TooLarge`]
+/// when the file is larger than `max_memory`.
+pub fn read_results(path: &Path, max_memory: MemoryLimit) -> Result<ResultsTable> {
     let bad = |reason: String| Error::BadInput {
         path: path.to_path_buf(),
         reason,
     };
     let len = crate::io::regular_file(path)?;
-    crate::limits::check_memory(&format!("reading {}", path.display()), len as f64)?;
+    max_memory.check(&format!("reading {}", path.display()), len as f64)?;
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
@@ -268,15 +271,6 @@ pub(crate) struct CellStats {
     pub count: usize,
 }
 
-/// A rectangular (N, t) grid: sorted distinct `N` and `t`, and a value per cell (`NaN` = none).
-#[derive(Clone, Debug)]
-pub(crate) struct Grid {
-    pub ns: Vec<usize>,
-    pub ts: Vec<f64>,
-    /// `values[i_t][i_n]`.
-    pub values: Vec<Vec<f64>>,
-}
-
 /// Two `t` values closer than this (relative) are the same grid value.
 fn same_t(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()))
@@ -329,7 +323,7 @@ pub(crate) fn cell_stats(
         .collect()
 }
 
-/// Averages `value(row)` over seeds on the table's (N, t) grid.
+/// Averages `value(row)` over seeds on the table's (N, t) grid (`N` the columns, `t` the rows).
 ///
 /// # Errors
 /// [`Error::BadInput`] when the grid has fewer than two values of `t` or of `N`, or no cell has a
@@ -373,35 +367,16 @@ pub(crate) fn grid_of(
         let i_n = ns.binary_search(&n).expect("n is in the grid");
         values[it][i_n] = s.mean;
     }
-    Ok(Grid { ns, ts, values })
-}
-
-/// Cell edges of sorted grid values: half-way between neighbours; the outer cells extend by half
-/// the distance to their one neighbour, but not below `0` when every value is positive.
-pub(crate) fn cell_edges(v: &[f64]) -> Vec<f64> {
-    let n = v.len();
-    let mut e = Vec::with_capacity(n + 1);
-    e.push(v[0] - (v[1] - v[0]) / 2.0);
-    for w in v.windows(2) {
-        e.push((w[0] + w[1]) / 2.0);
-    }
-    e.push(v[n - 1] + (v[n - 1] - v[n - 2]) / 2.0);
-    if v[0] > 0.0 && e[0] < 0.0 {
-        e[0] = 0.0;
-    }
-    e
+    Ok(Grid {
+        xs: ns,
+        ys: ts,
+        values,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn edges_are_half_way() {
-        assert_eq!(cell_edges(&[1.0, 2.0, 4.0]), vec![0.5, 1.5, 3.0, 5.0]);
-        assert_eq!(cell_edges(&[0.1, 1.0]), vec![0.0, 0.55, 1.45]);
-        assert_eq!(cell_edges(&[-1.0, 1.0]), vec![-2.0, 0.0, 2.0]);
-    }
 
     #[test]
     fn stats_average_over_seeds() {

@@ -1,12 +1,11 @@
 //! The figures of the loss zoo (SPEC §9): each loss's measured `s_pos` next to its CCEM
 //! optimum, and the phase of the sigmoid loss's optimum over the within-view weight `W` and `t`.
 
-use super::axes::{Entry, Swatch};
-use super::canvas::{self, Dash};
-use super::colormap::VIRIDIS;
-use super::heatmap::{HeatmapFigure, Overlay, Panel};
-use super::lines::{padded, LineFigure, LinePanel, Series, PALETTE};
-use super::results::Grid;
+use crate::chart::axes::{Entry, Swatch};
+use crate::chart::canvas::{self, Dash};
+use crate::chart::colormap::VIRIDIS;
+use crate::chart::heatmap::{Grid, HeatmapFigure, Overlay, Panel};
+use crate::chart::lines::{padded, LineFigure, LinePanel, Series, PALETTE};
 use crate::error::{Error, Result};
 use crate::theory::zoo::{optimum, ZooLoss};
 use std::path::Path;
@@ -196,8 +195,8 @@ pub fn within_view_phase_map(
         x_title: "within-view weight W".into(),
         y_title: format!("t (b = {b})"),
         grid: Grid {
-            ns: Vec::new(),
-            ts: ts.to_vec(),
+            xs: Vec::new(),
+            ys: ts.to_vec(),
             values,
         },
         x_values: Some(ws.to_vec()),

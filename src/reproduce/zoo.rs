@@ -41,6 +41,8 @@ pub struct ZooGrid {
     /// The fixed bias `b` of the phase map: at `b = 0` the ETF needs `W > (N-2)/(2N)` as
     /// `t -> inf`, so the line `W = (N-2)/(2N)` is the boundary's asymptote (SPEC §9.6).
     pub phase_b: f64,
+    /// The most memory each sweep may use (default: the memory available).
+    pub max_memory: crate::limits::MemoryLimit,
 }
 
 impl ZooGrid {
@@ -57,6 +59,7 @@ impl ZooGrid {
             ws: vec![0.0, 0.2, 0.3, 0.4, 0.5],
             phase_ts: vec![0.5, 2.0, 8.0],
             phase_b: 0.0,
+            max_memory: crate::limits::MemoryLimit::Available,
         }
     }
 
@@ -73,6 +76,7 @@ impl ZooGrid {
             ws: linspace(0.0, 0.5, 11),
             phase_ts: vec![0.5, 1.0, 2.0, 4.0, 8.0],
             phase_b: 0.0,
+            max_memory: crate::limits::MemoryLimit::Available,
         }
     }
 
@@ -103,6 +107,7 @@ impl ZooGrid {
             within_view: None,
             run: RunOptions {
                 steps: Some(ZOO_STEPS),
+                max_memory: self.max_memory,
                 ..RunOptions::default()
             },
             shard: None,

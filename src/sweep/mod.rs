@@ -26,6 +26,7 @@ pub use store::{ResultRow, RowStatus};
 pub use summary::{summarize, Summary};
 
 use crate::error::{Error, Result};
+use crate::limits::MemoryLimit;
 use crate::loss::LossKind;
 use crate::optim::OptimizerKind;
 use crate::theory::BiasMode;
@@ -98,6 +99,11 @@ pub struct RunOptions {
     /// Weight of the negative-variance penalty (SPEC §8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub neg_variance_weight: Option<f64>,
+    /// The most memory the sweep may use (default: the memory available when it is checked):
+    /// the machine's, not the sweep's, so not saved in `config.json` (a sweep resumes under
+    /// another limit).
+    #[serde(skip)]
+    pub max_memory: MemoryLimit,
 }
 
 /// A shard `index/count`: the cells whose grid index is `index` modulo `count`.
@@ -317,7 +323,7 @@ impl SweepSpec {
     }
 
     /// Refuses a sweep whose cell list and results (about 1 KiB per cell), plus one run per
-    /// worker thread of the largest `N`, would not fit in memory ([`crate::limits`]).
+    /// worker thread of the largest `N`, would not fit in the memory it may use (`run.max_memory`, [`crate::limits`]).
     fn check_memory(&self) -> Result<()> {
         let cells = self.ns.len() as f64 * self.ts.len() as f64 * self.seeds as f64;
         let n = self.ns.iter().copied().max().unwrap_or(0);
@@ -329,7 +335,7 @@ impl SweepSpec {
             }
             Mode::Encoder => crate::limits::encoder_run_bytes(n, d, self.run.layers.unwrap_or(3)),
         };
-        crate::limits::check_memory(
+        self.run.max_memory.check(
             &format!(
                 "a sweep of {cells} cells (N up to {n}, d = {d}, {} threads, {} restarts)",
                 rayon::current_num_threads(),

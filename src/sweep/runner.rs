@@ -71,6 +71,7 @@ pub fn run_cell_with(
             cfg.layers = o.layers.unwrap_or(cfg.layers);
             cfg.batch = mb;
             cfg.neg_variance_weight = nvw;
+            cfg.max_memory = o.max_memory;
             let r = encoder::train_checked_monitored(&cfg.check()?, &loss, monitor);
             if r.termination.is_stopped() {
                 return Err(interrupted(cell));
@@ -98,6 +99,7 @@ pub fn run_cell_with(
             }
             cfg.batch = mb;
             cfg.neg_variance_weight = nvw;
+            cfg.max_memory = o.max_memory;
             let r = optim::optimize_checked_with(&cfg.check()?, monitor);
             if r.termination.is_stopped() {
                 return Err(interrupted(cell));

@@ -7,6 +7,7 @@
 
 use super::{Mode, SweepSpec};
 use crate::error::{Error, Result};
+use crate::limits::MemoryLimit;
 use crate::loss::LossKind;
 use crate::theory::Phase;
 use serde::{Deserialize, Serialize};
@@ -203,14 +204,15 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 
 /// Reads the complete rows of a `results.csv` (a partial last line is ignored). Returns the
 /// rows and the byte length of the complete part. A file written before the `margin` and
-/// `margin_quantile` columns existed is read with those values empty.
+/// `margin_quantile` columns existed is read with those values empty. The file must fit the
+/// memory available ([`MemoryLimit::Available`]).
 pub fn read_rows(path: &Path) -> Result<(Vec<ResultRow>, u64)> {
-    read_rows_layout(path).map(|(rows, len, _)| (rows, len))
+    read_rows_layout(path, MemoryLimit::Available).map(|(rows, len, _)| (rows, len))
 }
 
 /// [`read_rows`], also telling whether the file has an older layout (lacks appended columns).
-fn read_rows_layout(path: &Path) -> Result<(Vec<ResultRow>, u64, bool)> {
-    let text = crate::io::read_text(path)?;
+fn read_rows_layout(path: &Path, max_memory: MemoryLimit) -> Result<(Vec<ResultRow>, u64, bool)> {
+    let text = crate::io::read_text(path, max_memory)?;
     let complete = text.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let body = &text[..complete];
     let mut rdr = csv::ReaderBuilder::new().from_reader(body.as_bytes());
@@ -248,7 +250,9 @@ impl ResultStore {
     pub fn open(dir: &Path, spec: &SweepSpec) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         if dir.join("config.json").exists() {
-            let old = read_spec(dir)?;
+            let mut old = read_spec(dir)?;
+            // The memory limit is the machine's, not the sweep's (not saved).
+            old.run.max_memory = spec.run.max_memory;
             if &old != spec {
                 return Err(Error::Config(format!(
                     "'{}' holds a sweep with a different configuration ({}); use another --out directory, or delete it to start over",
@@ -262,7 +266,7 @@ impl ResultStore {
         let path = dir.join("results.csv");
         let mut rows = BTreeMap::new();
         if path.exists() {
-            let (old, complete, legacy) = read_rows_layout(&path)?;
+            let (old, complete, legacy) = read_rows_layout(&path, spec.run.max_memory)?;
             if legacy {
                 return Err(Error::Config(format!(
                     "'{}' was written by an older ccem, without the margin and margin_quantile \
@@ -365,7 +369,7 @@ pub fn read_spec(dir: &Path) -> Result<SweepSpec> {
             ),
         });
     }
-    let text = crate::io::read_text(&p)?;
+    let text = crate::io::read_text(&p, MemoryLimit::Available)?;
     serde_json::from_str(&text).map_err(|e| Error::BadInput {
         path: p,
         reason: format!("not a ccem sweep configuration: {e}"),
@@ -466,7 +470,8 @@ impl TimingLog {
     /// The compute time of the cells `cells` (the last time recorded for each; cells without a
     /// record count 0), in seconds.
     pub fn total_seconds(dir: &Path, cells: impl Iterator<Item = usize>) -> f64 {
-        let text = crate::io::read_text(&dir.join(TIMINGS_FILE)).unwrap_or_default();
+        let text = crate::io::read_text(&dir.join(TIMINGS_FILE), MemoryLimit::Available)
+            .unwrap_or_default();
         let mut last = BTreeMap::new();
         for line in text.lines().skip(1) {
             if let Some((c, s)) = line.split_once(',') {

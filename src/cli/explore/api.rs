@@ -9,7 +9,9 @@ use crate::cli::output::{write_records, Format};
 use ccem::inspect::{inspect, InspectConfig};
 use ccem::loss::{ContrastiveLoss, Loss, LossKind, LossParams, Tuned};
 use ccem::matrix::Matrix;
-use ccem::options::{parse_bias, BiasArg, Spelling, TheoryOptions, TheoryPath};
+use ccem::options::{
+    parse_bias, parse_max_memory, BiasArg, MemoryArg, Spelling, TheoryOptions, TheoryPath,
+};
 use ccem::theory::record::TheoryRecord;
 use ccem::theory::zoo::ZooLoss;
 use ccem::theory::BiasMode;
@@ -205,8 +207,10 @@ pub fn phase(call: &Call) -> Reply {
 }
 
 /// The inspection's parameters from the query (the defaults are `ccem inspect`'s).
-fn inspect_config(call: &Call) -> Answer<InspectConfig> {
+fn inspect_config(call: &Call, max_memory: Option<&MemoryArg>) -> Answer<InspectConfig> {
     let mut cfg = InspectConfig::default();
+    cfg.max_memory =
+        parse_max_memory(max_memory, Spelling::Flag).map_err(|e| bad(e.to_string()))?;
     if let Some(t) = num(call, "t", "t")? {
         cfg.t = t;
     }
@@ -222,7 +226,12 @@ fn inspect_config(call: &Call) -> Answer<InspectConfig> {
 fn inspect_answer(u: Matrix, v: Matrix, cfg: &InspectConfig) -> Answer<Reply> {
     // The histograms see the rows as the inspection does (normalised unless told otherwise).
     let (hu, hv) = (u.clone().into_f64(), v.clone().into_f64());
-    let rec = inspect(u, v, cfg).map_err(|e| bad(format!("cannot inspect the embedding: {e}")))?;
+    let rec = inspect(u, v, cfg).map_err(|e| {
+        bad(format!(
+            "cannot inspect the embedding: {}",
+            Spelling::Flag.respell(e)
+        ))
+    })?;
     let (hu, hv) = if cfg.normalize {
         (
             ccem::loss::embedding::normalize_rows(hu.view(), "U")
@@ -280,19 +289,23 @@ fn extension(name: &str) -> Answer<&'static str> {
 }
 
 /// Reads one matrix, its errors naming `name` (not the scratch path).
-fn read(path: &Path, name: &str) -> Answer<Matrix> {
-    ccem::io::read_matrix_any(path)
-        .map_err(|e| bad(e.to_string().replace(&path.display().to_string(), name)))
+fn read(path: &Path, name: &str, cfg: &InspectConfig) -> Answer<Matrix> {
+    ccem::io::read_matrix_any(path, cfg.max_memory).map_err(|e| {
+        bad(Spelling::Flag
+            .respell(e)
+            .to_string()
+            .replace(&path.display().to_string(), name))
+    })
 }
 
 /// `POST /api/inspect?u_name=&v_name=&u_len=&t=&b=&tau=&normalize=`: the body is the bytes of
 /// `U` followed by those of `V` (`u_len` bytes, then the rest).
-pub fn inspect_upload(call: &Call) -> Reply {
-    inspect_upload_answer(call).unwrap_or_else(|r| r)
+pub fn inspect_upload(call: &Call, max_memory: Option<&MemoryArg>) -> Reply {
+    inspect_upload_answer(call, max_memory).unwrap_or_else(|r| r)
 }
 
-fn inspect_upload_answer(call: &Call) -> Answer<Reply> {
-    let cfg = inspect_config(call)?;
+fn inspect_upload_answer(call: &Call, max_memory: Option<&MemoryArg>) -> Answer<Reply> {
+    let cfg = inspect_config(call, max_memory)?;
     let u_name = call.get("u_name").unwrap_or("U.npy");
     let v_name = call.get("v_name").unwrap_or("V.npy");
     let (eu, ev) = (extension(u_name)?, extension(v_name)?);
@@ -332,7 +345,7 @@ fn inspect_upload_answer(call: &Call) -> Answer<Reply> {
     for (p, bytes) in [(&pu, ub), (&pv, vb)] {
         std::fs::write(p, bytes).map_err(|e| Reply::error(500, format!("scratch: {e}")))?;
     }
-    let (u, v) = (read(&pu, u_name)?, read(&pv, v_name)?);
+    let (u, v) = (read(&pu, u_name, &cfg)?, read(&pv, v_name, &cfg)?);
     drop(scratch);
     inspect_answer(u, v, &cfg)
 }
@@ -383,13 +396,13 @@ fn data_file(data_dir: Option<&Path>, rel: &str) -> Answer<PathBuf> {
 }
 
 /// `GET /api/inspect?u=&v=&...`: inspect two files under `--data-dir`.
-pub fn inspect_path(call: &Call, data_dir: Option<&Path>) -> Reply {
+pub fn inspect_path(call: &Call, data_dir: Option<&Path>, max_memory: Option<&MemoryArg>) -> Reply {
     (|| {
-        let cfg = inspect_config(call)?;
+        let cfg = inspect_config(call, max_memory)?;
         let u = call.get("u").ok_or_else(|| bad("u (a path) is required"))?;
         let v = call.get("v").ok_or_else(|| bad("v (a path) is required"))?;
         let (pu, pv) = (data_file(data_dir, u)?, data_file(data_dir, v)?);
-        inspect_answer(read(&pu, u)?, read(&pv, v)?, &cfg)
+        inspect_answer(read(&pu, u, &cfg)?, read(&pv, v, &cfg)?, &cfg)
     })()
     .unwrap_or_else(|r| r)
 }

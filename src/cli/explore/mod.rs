@@ -16,6 +16,7 @@ pub mod server;
 pub mod train;
 
 use anyhow::{bail, Context, Result};
+use ccem::options::MemoryArg;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -44,7 +45,7 @@ pub struct ExploreArgs {
     pub data_dir: Option<PathBuf>,
 }
 
-pub fn run(a: &ExploreArgs) -> Result<()> {
+pub fn run(a: &ExploreArgs, max_memory: Option<MemoryArg>) -> Result<()> {
     let data_dir = match &a.data_dir {
         Some(d) => {
             let c = d
@@ -57,7 +58,7 @@ pub fn run(a: &ExploreArgs) -> Result<()> {
         }
         None => None,
     };
-    let server = server::Server::start(&a.host, a.port, data_dir)?;
+    let server = server::Server::start(&a.host, a.port, data_dir, max_memory)?;
     let url = server.url();
     outln!("ccem explore: {url}");
     if server.exposed() {

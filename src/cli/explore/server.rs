@@ -9,6 +9,7 @@
 use super::http::{common_headers, Call, Reply, MAX_BODY};
 use super::{api, assets, train};
 use anyhow::{Context, Result};
+use ccem::options::MemoryArg;
 use std::io::Read;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -61,6 +62,8 @@ pub struct State {
     pub runs: Arc<train::Runs>,
     /// Set when the server stops.
     pub stopping: Arc<AtomicBool>,
+    /// `--max-memory` (checked when the server starts): the limit of every inspection and run.
+    pub max_memory: Option<MemoryArg>,
 }
 
 impl Server {
@@ -68,7 +71,13 @@ impl Server {
     ///
     /// # Errors
     /// An invalid host, or the address cannot be bound.
-    pub fn start(host: &str, port: u16, data_dir: Option<PathBuf>) -> Result<Server> {
+    pub fn start(
+        host: &str,
+        port: u16,
+        data_dir: Option<PathBuf>,
+        max_memory: Option<MemoryArg>,
+    ) -> Result<Server> {
+        super::super::memory_limit(max_memory.clone())?;
         let ip: IpAddr = if host.eq_ignore_ascii_case("localhost") {
             IpAddr::from([127, 0, 0, 1])
         } else {
@@ -89,6 +98,7 @@ impl Server {
             data_dir,
             runs: runs.clone(),
             stopping: flag.clone(),
+            max_memory,
         });
         let workers = (0..WORKERS)
             .map(|_| {
@@ -309,10 +319,12 @@ fn route(method: &Method, call: &Call, state: &State) -> Reply {
         (Method::Get, "/api/info") => api::info(state.data_dir.as_deref()),
         (Method::Get, "/api/theory") => api::theory(call),
         (Method::Get, "/api/phase") => api::phase(call),
-        (Method::Post, "/api/inspect") => api::inspect_upload(call),
-        (Method::Get, "/api/inspect") => api::inspect_path(call, state.data_dir.as_deref()),
+        (Method::Post, "/api/inspect") => api::inspect_upload(call, state.max_memory.as_ref()),
+        (Method::Get, "/api/inspect") => {
+            api::inspect_path(call, state.data_dir.as_deref(), state.max_memory.as_ref())
+        }
         (Method::Get, "/api/files") => api::files(state.data_dir.as_deref()),
-        (Method::Post, "/api/train") => train::start(call, &state.runs),
+        (Method::Post, "/api/train") => train::start(call, &state.runs, state.max_memory.as_ref()),
         (Method::Post, p) if p.starts_with("/api/train/") && p.ends_with("/stop") => {
             let id = &p["/api/train/".len()..p.len() - "/stop".len()];
             train::stop(id, &state.runs)

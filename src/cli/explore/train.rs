@@ -12,6 +12,7 @@ use crate::cli::optimize::OptimizeArgs;
 use ccem::geometry::QuantileLevel;
 use ccem::monitor::{Monitor, StepProgress};
 use ccem::optim::Termination;
+use ccem::options::{MemoryArg, Spelling};
 use clap::Parser;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -224,7 +225,7 @@ fn argv(body: &[u8]) -> Result<Vec<String>, Reply> {
 /// `POST /api/train` with `{flag: value}`: checks the options as `ccem optimize` does, starts the
 /// run and answers `{id, command, theory}` (the theory's `s_pos`, `s_neg` and margin for the
 /// dashed lines, at the starting `t`, `b`).
-pub fn start(call: &Call, runs: &Runs) -> Reply {
+pub fn start(call: &Call, runs: &Runs, max_memory: Option<&MemoryArg>) -> Reply {
     let argv = match argv(&call.body) {
         Ok(a) => a,
         Err(r) => return r,
@@ -243,9 +244,11 @@ pub fn start(call: &Call, runs: &Runs) -> Reply {
         Err(e) => return Reply::error(400, format!("invalid margin-quantile: {e}")),
     };
     // The command line's own resolver: the same checks and messages as `ccem optimize`.
-    let cfg = match a.options().resolve(ccem::options::Spelling::Flag) {
+    let mut opts = a.options();
+    opts.max_memory = max_memory.cloned();
+    let cfg = match opts.resolve(Spelling::Flag) {
         Ok(r) => r.config,
-        Err(e) => return Reply::error(400, format!("{e:#}")),
+        Err(e) => return Reply::error(400, format!("{:#}", Spelling::Flag.respell(e))),
     };
     let prediction = ccem::Report::unmeasured(cfg.n, cfg.d, &cfg.loss)
         .with_training(cfg.batch, cfg.neg_variance_weight > 0.0, &cfg.loss)

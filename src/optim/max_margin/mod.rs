@@ -41,7 +41,7 @@ mod starts;
 use super::Termination;
 use crate::error::{check_batch, check_positive, Error, Result};
 use crate::geometry::margin_bound;
-use crate::limits::check_memory;
+use crate::limits::MemoryLimit;
 pub use known::{known_best, tammes_d3, KnownBest, TammesRow};
 use ndarray::Array2;
 use rayon::prelude::*;
@@ -104,6 +104,8 @@ pub struct MaxMarginConfig {
     schedule: SmoothingSchedule,
     polish: bool,
     seed: u64,
+    #[serde(skip)]
+    max_memory: MemoryLimit,
 }
 
 impl MaxMarginConfig {
@@ -142,7 +144,20 @@ impl MaxMarginConfig {
             schedule,
             polish: true,
             seed,
+            max_memory: MemoryLimit::Available,
         })
+    }
+
+    /// Sets the most memory the run may use (default: the memory available when
+    /// [`max_margin`] starts).
+    pub fn with_max_memory(mut self, limit: MemoryLimit) -> Self {
+        self.max_memory = limit;
+        self
+    }
+
+    /// The most memory the run may use.
+    pub fn max_memory(&self) -> MemoryLimit {
+        self.max_memory
     }
 
     /// Sets the number of random starts (`>= 1`).
@@ -344,7 +359,7 @@ pub struct MaxMarginResult {
 ///
 /// # Errors
 /// [`Error::TooLarge`] when the run would need more memory than it may use
-/// ([`crate::limits`]), or more than [`MAX_WORK`] multiply-adds; checked before anything is
+/// ([`MaxMarginConfig::with_max_memory`]), or more than [`MAX_WORK`] multiply-adds; checked before anything is
 /// allocated.
 ///
 /// ```
@@ -358,7 +373,7 @@ pub struct MaxMarginResult {
 pub fn max_margin(cfg: &MaxMarginConfig) -> Result<MaxMarginResult> {
     let (n, d) = (cfg.n, cfg.d);
     let what = format!("max-margin with N = {n}, d = {d}");
-    check_memory(&what, cfg.memory_bytes())?;
+    cfg.max_memory.check(&what, cfg.memory_bytes())?;
     let work = cfg.work();
     if work > MAX_WORK {
         return Err(Error::InvalidParameter {
