@@ -208,9 +208,10 @@ pub fn phase(call: &Call) -> Reply {
 
 /// The inspection's parameters from the query (the defaults are `ccem inspect`'s).
 fn inspect_config(call: &Call, max_memory: Option<&MemoryArg>) -> Answer<InspectConfig> {
-    let mut cfg = InspectConfig::default();
-    cfg.max_memory =
-        parse_max_memory(max_memory, Spelling::Flag).map_err(|e| bad(e.to_string()))?;
+    let mut cfg = InspectConfig {
+        max_memory: parse_max_memory(max_memory, Spelling::Flag).map_err(|e| bad(e.to_string()))?,
+        ..InspectConfig::default()
+    };
     if let Some(t) = num(call, "t", "t")? {
         cfg.t = t;
     }
