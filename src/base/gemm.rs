@@ -615,6 +615,67 @@ mod tests {
         assert!(big_c.slice(s![.., 16..]).iter().all(|&x| x == -7.0));
     }
 
+    /// The fused epilogues give bitwise the numbers of the separate passes they replace
+    /// (`C = 1 b^T; C += A B; ReLU` and `C = A B; C .= [H > 0]; sums += column sums`), on both
+    /// kernels, and the blocked one whatever the thread count.
+    #[test]
+    fn epilogues_equal_the_separate_passes_bitwise() {
+        let (m, k, n) = (300, 70, 24);
+        let a = Array2::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 17) as f32 / 17.0 - 0.5);
+        let b = Array2::from_shape_fn((k, n), |(i, j)| ((i + 5 * j) % 13) as f32 / 13.0 - 0.5);
+        let bias: Vec<f32> = (0..n).map(|j| (j % 5) as f32 / 5.0 - 0.4).collect();
+        let h = Array2::from_shape_fn((m, n), |(i, j)| ((i + j) % 3) as f32 - 1.0);
+        for kernel in [GemmKernel::Tiled, GemmKernel::Blocked] {
+            // Bias and ReLU.
+            let mut expected = Array2::<f32>::zeros((m, n));
+            for mut row in expected.rows_mut() {
+                row.assign(&ArrayView1::from(&bias[..]));
+            }
+            gemm_kernel(kernel, a.view(), b.view(), expected.view_mut(), true);
+            expected.mapv_inplace(relu);
+            let mut fused = Array2::<f32>::zeros((m, n));
+            gemm_epilogue(
+                kernel,
+                a.view(),
+                b.view(),
+                fused.view_mut(),
+                Epilogue::BiasRelu(&bias),
+            );
+            assert_eq!(fused, expected, "{kernel:?}");
+            // Mask and column sums (added to what the sums hold).
+            let mut expected = Array2::<f32>::zeros((m, n));
+            gemm_kernel(kernel, a.view(), b.view(), expected.view_mut(), false);
+            Zip::from(&mut expected).and(&h).for_each(|x, &y| {
+                *x = if y > 0.0 { *x } else { 0.0 };
+            });
+            let mut expected_sums = vec![0.25f32; n];
+            for row in expected.rows() {
+                expected_sums
+                    .iter_mut()
+                    .zip(row)
+                    .for_each(|(s, &x)| *s += x);
+            }
+            let run = |threads: usize| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(|| {
+                        let mut c = Array2::<f32>::zeros((m, n));
+                        let mut sums = vec![0.25f32; n];
+                        let epi = Epilogue::Mask(h.view(), &mut sums);
+                        gemm_epilogue(kernel, a.view(), b.view(), c.view_mut(), epi);
+                        (c, sums)
+                    })
+            };
+            for threads in [1, 3] {
+                let (c, sums) = run(threads);
+                assert_eq!(c, expected, "{kernel:?} {threads}");
+                assert_eq!(sums, expected_sums, "{kernel:?} {threads}");
+            }
+        }
+    }
+
     #[test]
     #[should_panic(expected = "multiple of")]
     fn gemm_rejects_unpadded_columns() {
