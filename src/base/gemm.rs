@@ -80,6 +80,32 @@ impl GemmKernel {
     }
 }
 
+/// `ReLU(x) = max(x, 0)`, propagating NaN (as PyTorch does) so that a divergence is never hidden.
+#[inline(always)]
+pub fn relu<T: Scalar>(x: T) -> T {
+    if x < T::ZERO {
+        T::ZERO
+    } else {
+        x
+    }
+}
+
+/// What a product does with `A B` as it writes `C` (the encoder's fused passes, SPEC §5).
+#[derive(Debug)]
+pub enum Epilogue<'a, T> {
+    /// `C = A B`.
+    Store,
+    /// `C += A B`.
+    Accumulate,
+    /// `C = ReLU(A B + 1 b^T)` (a layer's forward pass), `b` of length `n`. The same numbers
+    /// as `C = 1 b^T` then `C += A B` then `ReLU` elementwise.
+    BiasRelu(&'a [T]),
+    /// `C = (A B) . [H > 0]` (the gradient through a ReLU whose output is `H`, `m x n` with
+    /// contiguous rows), and `sums[j] += sum_i C_ij` over the rows in order `0..m` (the bias
+    /// gradient), `sums` of length `n`.
+    Mask(ArrayView2<'a, T>, &'a mut [T]),
+}
+
 /// The padding unit of the column count of `B` and `C` (a multiple of the vector width of both
 /// `f32` and `f64` under AVX2).
 pub(crate) const PAD: usize = 8;
@@ -109,7 +135,7 @@ unsafe fn tile<T: Scalar, const MR: usize, const NV: usize, const W: usize, cons
     ldb: usize,
     c: *mut T,
     ldc: usize,
-    epi: Epi<T>,
+    accumulate: bool,
 ) {
     let mut acc = [[[T::ZERO; W]; NV]; MR];
     for p in 0..k {
@@ -134,85 +160,15 @@ unsafe fn tile<T: Scalar, const MR: usize, const NV: usize, const W: usize, cons
             }
         }
     }
-    // The epilogue (one pass over the tile in registers; the rows in order, so a column sum
-    // adds the rows of C in order `0..m`).
     for (r, accr) in acc.iter().enumerate() {
         let crow = c.add(r * ldc);
         for (v, accv) in accr.iter().enumerate() {
             for (l, &x) in accv.iter().enumerate() {
-                let j = v * W + l;
-                let out = crow.add(j);
-                *out = match epi {
-                    Epi::Store => x,
-                    Epi::Accumulate => *out + x,
-                    Epi::BiasRelu(bias) => relu(*bias.add(j) + x),
-                    Epi::Mask(h, ldh, sums) => {
-                        let y = if *h.add(r * ldh + j) > T::ZERO {
-                            x
-                        } else {
-                            T::ZERO
-                        };
-                        *sums.add(j) = *sums.add(j) + y;
-                        y
-                    }
-                };
+                let out = crow.add(v * W + l);
+                *out = if accumulate { *out + x } else { x };
             }
         }
     }
-}
-
-/// The epilogue of the tiled kernel, its pointers at the tile's first row and column
-/// ([`Epilogue`] resolved).
-#[derive(Clone, Copy)]
-enum Epi<T> {
-    Store,
-    Accumulate,
-    /// The bias at the first column.
-    BiasRelu(*const T),
-    /// `H` at the first row and column, its row stride, and the column sums at the first
-    /// column.
-    Mask(*const T, usize, *mut T),
-}
-
-impl<T> Epi<T> {
-    /// The epilogue of the tile `i` rows and `j` columns further.
-    ///
-    /// # Safety
-    /// The offsets stay inside the buffers the pointers point into.
-    #[inline(always)]
-    unsafe fn at(self, i: usize, j: usize) -> Self {
-        match self {
-            Epi::BiasRelu(bias) => Epi::BiasRelu(bias.add(j)),
-            Epi::Mask(h, ldh, sums) => Epi::Mask(h.add(i * ldh + j), ldh, sums.add(j)),
-            e => e,
-        }
-    }
-}
-
-/// `ReLU(x) = max(x, 0)`, propagating NaN (as PyTorch does) so that a divergence is never hidden.
-#[inline(always)]
-pub fn relu<T: Scalar>(x: T) -> T {
-    if x < T::ZERO {
-        T::ZERO
-    } else {
-        x
-    }
-}
-
-/// What a product does with `A B` as it writes `C` (the encoder's fused passes, SPEC §5).
-#[derive(Debug)]
-pub enum Epilogue<'a, T> {
-    /// `C = A B`.
-    Store,
-    /// `C += A B`.
-    Accumulate,
-    /// `C = ReLU(A B + 1 b^T)` (a layer's forward pass), `b` of length `n`. The same numbers
-    /// as `C = 1 b^T` then `C += A B` then `ReLU` elementwise.
-    BiasRelu(&'a [T]),
-    /// `C = (A B) . [H > 0]` (the gradient through a ReLU whose output is `H`, `m x n` with
-    /// contiguous rows), and `sums[j] += sum_i C_ij` over the rows in order `0..m` (the bias
-    /// gradient), `sums` of length `n`.
-    Mask(ArrayView2<'a, T>, &'a mut [T]),
 }
 
 /// A column panel of `NV` vectors: every row tile of `C`, the `m` rows split into tiles of
@@ -232,17 +188,17 @@ unsafe fn panel<T: Scalar, const NV: usize, const W: usize, const FUSED: bool>(
     ldb: usize,
     c: *mut T,
     ldc: usize,
-    epi: Epi<T>,
+    accumulate: bool,
 ) {
     let tiles = m.div_ceil(MR_MAX);
     let (base, extra) = (m / tiles, m % tiles);
     let mut i = 0;
     for t in 0..tiles {
         let h = base + usize::from(t < extra);
-        let (at, ct, et) = (a.offset(i as isize * rsa), c.add(i * ldc), epi.at(i, 0));
+        let (at, ct) = (a.offset(i as isize * rsa), c.add(i * ldc));
         macro_rules! go {
             ($mr:literal) => {
-                tile::<T, $mr, NV, W, FUSED>(k, at, rsa, csa, b, ldb, ct, ldc, et)
+                tile::<T, $mr, NV, W, FUSED>(k, at, rsa, csa, b, ldb, ct, ldc, accumulate)
             };
         }
         match h {
@@ -274,17 +230,15 @@ unsafe fn kernel<T: Scalar, const W: usize, const FUSED: bool>(
     ldb: usize,
     c: *mut T,
     ldc: usize,
-    epi: Epi<T>,
+    accumulate: bool,
 ) {
     let mut j = 0;
     while j + 2 * W <= n {
-        let (bj, cj, ej) = (b.add(j), c.add(j), epi.at(0, j));
-        panel::<T, 2, W, FUSED>(m, k, a, rsa, csa, bj, ldb, cj, ldc, ej);
+        panel::<T, 2, W, FUSED>(m, k, a, rsa, csa, b.add(j), ldb, c.add(j), ldc, accumulate);
         j += 2 * W;
     }
     if j < n {
-        let (bj, cj, ej) = (b.add(j), c.add(j), epi.at(0, j));
-        panel::<T, 1, W, FUSED>(m, k, a, rsa, csa, bj, ldb, cj, ldc, ej);
+        panel::<T, 1, W, FUSED>(m, k, a, rsa, csa, b.add(j), ldb, c.add(j), ldc, accumulate);
     }
 }
 
@@ -306,9 +260,9 @@ unsafe fn kernel_fma<T: Scalar, const W: usize>(
     ldb: usize,
     c: *mut T,
     ldc: usize,
-    epi: Epi<T>,
+    accumulate: bool,
 ) {
-    kernel::<T, W, true>(m, k, n, a, rsa, csa, b, ldb, c, ldc, epi)
+    kernel::<T, W, true>(m, k, n, a, rsa, csa, b, ldb, c, ldc, accumulate)
 }
 
 /// `C = A B` (`accumulate = false`) or `C += A B` (`accumulate = true`).
@@ -509,35 +463,63 @@ fn gemm_with<T: Scalar>(
         }
         return;
     }
-    let epi = match epi {
-        Epilogue::Store => Epi::Store,
-        Epilogue::Accumulate => Epi::Accumulate,
-        Epilogue::BiasRelu(bias) => Epi::BiasRelu(bias.as_ptr()),
-        Epilogue::Mask(h, sums) => {
-            Epi::Mask(h.as_ptr(), h.strides()[0] as usize, sums.as_mut_ptr())
-        }
-    };
+    let accumulate = matches!(epi, Epilogue::Accumulate);
     let (rsa, csa) = (a.strides()[0], a.strides()[1]);
     let ldb = b.strides()[0] as usize;
     let ldc = c.strides()[0] as usize;
     let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
-    // SAFETY: the shapes and strides were checked above (and the epilogue's bias, mask and sums
-    // by `check_epilogue`), so every offset the kernel forms is inside the views; `c` and the
-    // sums are unique (mutable) borrows, so they overlap neither each other nor the inputs.
+    // SAFETY: the shapes and strides were checked above, so every offset the kernel forms is
+    // inside the three views; `c` is a unique (mutable) view, so it overlaps neither `a` nor `b`.
     unsafe {
         #[cfg(target_arch = "x86_64")]
-        if allow_fma
+        let done = allow_fma
             && std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-        {
-            return match T::LANES {
-                8 => kernel_fma::<T, 8>(m, k, n, ap, rsa, csa, bp, ldb, cp, ldc, epi),
-                _ => kernel_fma::<T, 4>(m, k, n, ap, rsa, csa, bp, ldb, cp, ldc, epi),
-            };
+            && std::arch::is_x86_feature_detected!("fma");
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = false;
+        #[cfg(target_arch = "x86_64")]
+        if done {
+            match T::LANES {
+                8 => kernel_fma::<T, 8>(m, k, n, ap, rsa, csa, bp, ldb, cp, ldc, accumulate),
+                _ => kernel_fma::<T, 4>(m, k, n, ap, rsa, csa, bp, ldb, cp, ldc, accumulate),
+            }
         }
-        match T::LANES {
-            8 => kernel::<T, 8, false>(m, k, n, ap, rsa, csa, bp, ldb, cp, ldc, epi),
-            _ => kernel::<T, 4, false>(m, k, n, ap, rsa, csa, bp, ldb, cp, ldc, epi),
+        if !done {
+            match T::LANES {
+                8 => kernel::<T, 8, false>(m, k, n, ap, rsa, csa, bp, ldb, cp, ldc, accumulate),
+                _ => kernel::<T, 4, false>(m, k, n, ap, rsa, csa, bp, ldb, cp, ldc, accumulate),
+            }
+        }
+    }
+    // The epilogue in one pass over `C` (kept out of the kernel: inside its loop the compiler no
+    // longer kept the accumulators in registers, and the kernel ran at half speed).
+    finish(c, epi);
+}
+
+/// The epilogue of [`Epilogue::BiasRelu`] or [`Epilogue::Mask`] on `C = A B`, one pass, row by
+/// row in order (so the column sums add the rows in order `0..m`).
+fn finish<T: Scalar>(mut c: ArrayViewMut2<'_, T>, epi: Epilogue<'_, T>) {
+    match epi {
+        Epilogue::Store | Epilogue::Accumulate => {}
+        Epilogue::BiasRelu(bias) => {
+            for mut row in c.rows_mut() {
+                if let Some(row) = row.as_slice_mut() {
+                    row.iter_mut()
+                        .zip(bias)
+                        .for_each(|(x, &b)| *x = relu(b + *x));
+                }
+            }
+        }
+        Epilogue::Mask(h, sums) => {
+            for (mut row, hrow) in c.rows_mut().into_iter().zip(h.rows()) {
+                if let (Some(row), Some(hrow)) = (row.as_slice_mut(), hrow.as_slice()) {
+                    for ((x, &y), s) in row.iter_mut().zip(hrow).zip(sums.iter_mut()) {
+                        let v = if y > T::ZERO { *x } else { T::ZERO };
+                        *x = v;
+                        *s = *s + v;
+                    }
+                }
+            }
         }
     }
 }
@@ -631,6 +613,67 @@ mod tests {
         assert_eq!(big_c.slice(s![.., 8..16]), expected);
         assert!(big_c.slice(s![.., ..8]).iter().all(|&x| x == -7.0));
         assert!(big_c.slice(s![.., 16..]).iter().all(|&x| x == -7.0));
+    }
+
+    /// The fused epilogues give bitwise the numbers of the separate passes they replace
+    /// (`C = 1 b^T; C += A B; ReLU` and `C = A B; C .= [H > 0]; sums += column sums`), on both
+    /// kernels, and the blocked one whatever the thread count.
+    #[test]
+    fn epilogues_equal_the_separate_passes_bitwise() {
+        let (m, k, n) = (300, 70, 24);
+        let a = Array2::from_shape_fn((m, k), |(i, j)| ((i * 7 + j * 3) % 17) as f32 / 17.0 - 0.5);
+        let b = Array2::from_shape_fn((k, n), |(i, j)| ((i + 5 * j) % 13) as f32 / 13.0 - 0.5);
+        let bias: Vec<f32> = (0..n).map(|j| (j % 5) as f32 / 5.0 - 0.4).collect();
+        let h = Array2::from_shape_fn((m, n), |(i, j)| ((i + j) % 3) as f32 - 1.0);
+        for kernel in [GemmKernel::Tiled, GemmKernel::Blocked] {
+            // Bias and ReLU.
+            let mut expected = Array2::<f32>::zeros((m, n));
+            for mut row in expected.rows_mut() {
+                row.assign(&ArrayView1::from(&bias[..]));
+            }
+            gemm_kernel(kernel, a.view(), b.view(), expected.view_mut(), true);
+            expected.mapv_inplace(relu);
+            let mut fused = Array2::<f32>::zeros((m, n));
+            gemm_epilogue(
+                kernel,
+                a.view(),
+                b.view(),
+                fused.view_mut(),
+                Epilogue::BiasRelu(&bias),
+            );
+            assert_eq!(fused, expected, "{kernel:?}");
+            // Mask and column sums (added to what the sums hold).
+            let mut expected = Array2::<f32>::zeros((m, n));
+            gemm_kernel(kernel, a.view(), b.view(), expected.view_mut(), false);
+            Zip::from(&mut expected).and(&h).for_each(|x, &y| {
+                *x = if y > 0.0 { *x } else { 0.0 };
+            });
+            let mut expected_sums = vec![0.25f32; n];
+            for row in expected.rows() {
+                expected_sums
+                    .iter_mut()
+                    .zip(row)
+                    .for_each(|(s, &x)| *s += x);
+            }
+            let run = |threads: usize| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(|| {
+                        let mut c = Array2::<f32>::zeros((m, n));
+                        let mut sums = vec![0.25f32; n];
+                        let epi = Epilogue::Mask(h.view(), &mut sums);
+                        gemm_epilogue(kernel, a.view(), b.view(), c.view_mut(), epi);
+                        (c, sums)
+                    })
+            };
+            for threads in [1, 3] {
+                let (c, sums) = run(threads);
+                assert_eq!(c, expected, "{kernel:?} {threads}");
+                assert_eq!(sums, expected_sums, "{kernel:?} {threads}");
+            }
+        }
     }
 
     #[test]

@@ -390,16 +390,19 @@ impl<T: Scalar> Encoder<T> {
         }
         let y = &h[h.len() - 1];
         let mut finite = true;
-        Zip::from(e.rows_mut())
-            .and(y.rows())
-            .and(norm)
-            .for_each(|mut ei, yi, ni| {
-                let r = yi.dot(&yi).sqrt();
-                finite &= r.is_finite();
-                *ni = r;
-                let inv = T::ONE / if r > T::NORM_EPS { r } else { T::NORM_EPS };
-                Zip::from(&mut ei).and(&yi).for_each(|e, &y| *e = y * inv);
-            });
+        let dp = y.ncols();
+        let (es, ys) = (contiguous_mut(e), contiguous(y));
+        for ((ei, yi), ni) in es
+            .chunks_exact_mut(dp)
+            .zip(ys.chunks_exact(dp))
+            .zip(norm.iter_mut())
+        {
+            let r = dot(yi, yi).sqrt();
+            finite &= r.is_finite();
+            *ni = r;
+            let inv = T::ONE / if r > T::NORM_EPS { r } else { T::NORM_EPS };
+            ei.iter_mut().zip(yi).for_each(|(e, &y)| *e = y * inv);
+        }
         vt.slice_mut(s![.., ..n]).assign(&e.slice(s![n.., ..d]).t());
         gemm_kernel(
             kernel,
@@ -584,36 +587,37 @@ impl<T: Scalar> Encoder<T> {
         // Through the normalisation and the last ReLU: dL/dZ_L, and in the same pass its
         // column sums dL/db_L (row by row, in order).
         let last = h.len() - 1;
-        let gb_last = &mut gb[last];
+        let gb_last = gb[last].as_slice_mut().expect("a bias is contiguous");
         gb_last.fill(T::ZERO);
-        Zip::from(da.rows_mut())
-            .and(e.rows())
-            .and(&*norm)
-            .and(h[last].rows())
-            .for_each(|mut dyi, ei, &r, yi| {
-                if r > T::NORM_EPS {
-                    let dot = ei.dot(&dyi);
-                    let inv = T::ONE / r;
-                    Zip::from(&mut dyi)
-                        .and(&ei)
-                        .and(&yi)
-                        .for_each(|dy, &e, &y| {
-                            *dy = if y > T::ZERO {
-                                (*dy - e * dot) * inv
-                            } else {
-                                T::ZERO
-                            };
-                        });
-                } else {
-                    let inv = T::ONE / T::NORM_EPS;
-                    Zip::from(&mut dyi).and(&yi).for_each(|dy, &y| {
-                        *dy = if y > T::ZERO { *dy * inv } else { T::ZERO };
-                    });
+        let dp = da.ncols();
+        let (das, es, hs) = (contiguous_mut(da), contiguous(e), contiguous(&h[last]));
+        for (((dyi, ei), &r), yi) in das
+            .chunks_exact_mut(dp)
+            .zip(es.chunks_exact(dp))
+            .zip(norm.iter())
+            .zip(hs.chunks_exact(dp))
+        {
+            if r > T::NORM_EPS {
+                let dot = dot(ei, dyi);
+                let inv = T::ONE / r;
+                for ((dy, &e), &y) in dyi.iter_mut().zip(ei).zip(yi) {
+                    *dy = if y > T::ZERO {
+                        (*dy - e * dot) * inv
+                    } else {
+                        T::ZERO
+                    };
                 }
-                Zip::from(&mut *gb_last)
-                    .and(&dyi)
-                    .for_each(|a, &b| *a = *a + b);
-            });
+            } else {
+                let inv = T::ONE / T::NORM_EPS;
+                for (dy, &y) in dyi.iter_mut().zip(yi) {
+                    *dy = if y > T::ZERO { *dy * inv } else { T::ZERO };
+                }
+            }
+            gb_last
+                .iter_mut()
+                .zip(dyi.iter())
+                .for_each(|(a, &b)| *a = *a + b);
+        }
         // Layers, last to first; `cur` holds dL/dZ_l.
         let (mut cur, mut nxt) = (da, db);
         for l in (0..wt.len()).rev() {
@@ -687,4 +691,42 @@ impl<T: Scalar> Encoder<T> {
         }
         finite
     }
+}
+
+/// The entries of a standard-layout (row-major, contiguous) array: every buffer of the
+/// workspace is one.
+fn contiguous<T>(a: &Array2<T>) -> &[T] {
+    a.as_slice()
+        .expect("the workspace's buffers are contiguous")
+}
+
+/// [`contiguous`], mutable.
+fn contiguous_mut<T>(a: &mut Array2<T>) -> &mut [T] {
+    a.as_slice_mut()
+        .expect("the workspace's buffers are contiguous")
+}
+
+/// `sum_i x_i y_i` in the order of `ndarray`'s dot product of two contiguous vectors (eight
+/// partial sums over the blocks of eight, added as `((p0 + p4) + (p1 + p5)) ...`, then the
+/// tail), so that the results are those of `x.dot(&y)`, bitwise.
+#[inline(always)]
+fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
+    let n = x.len().min(y.len());
+    let mut p = [T::ZERO; 8];
+    let (xc, yc) = (x[..n].chunks_exact(8), y[..n].chunks_exact(8));
+    let (xt, yt) = (xc.remainder(), yc.remainder());
+    for (xb, yb) in xc.zip(yc) {
+        for l in 0..8 {
+            p[l] = p[l] + xb[l] * yb[l];
+        }
+    }
+    let mut sum = T::ZERO;
+    sum = sum + (p[0] + p[4]);
+    sum = sum + (p[1] + p[5]);
+    sum = sum + (p[2] + p[6]);
+    sum = sum + (p[3] + p[7]);
+    for (&a, &b) in xt.iter().zip(yt) {
+        sum = sum + a * b;
+    }
+    sum
 }
