@@ -394,9 +394,7 @@ fn blocked<T: Scalar>(
         if let Some(h) = mask {
             let hb = h.slice(s![q * rows..q * rows + cb.nrows(), ..]);
             Zip::from(&mut cb).and(hb).for_each(|dz, &y| {
-                if !(y > T::ZERO) {
-                    *dz = T::ZERO;
-                }
+                *dz = if y > T::ZERO { *dz } else { T::ZERO };
             });
         }
     });
