@@ -39,8 +39,11 @@ use rayon::prelude::*;
 /// product from `s = 229` blocked.
 pub const BLOCKED_MIN_MACS: usize = 4 * 144 * 144 * 144;
 
-/// The number of row blocks a blocked product aims at (enough to balance a few cores).
-const BLOCKS: usize = 8;
+/// The number of row blocks a blocked product aims at: one per core of the 2-core machines it
+/// was measured on. Each block packs the whole right-hand operand again, so fewer blocks pack
+/// less (8 blocks cost 5% more CPU at `N = d = 1024`, docs/PERFORMANCE.md); the rows of a block
+/// do not change a result's bits, so any count keeps them independent of the thread count.
+const BLOCKS: usize = 2;
 
 /// The fewest rows of `C` in one block of a blocked product.
 const MIN_BLOCK_ROWS: usize = 64;
