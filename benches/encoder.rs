@@ -27,14 +27,14 @@
 //!
 //! Run: `cargo bench --bench encoder` (add e.g. `-- sweep` to run one group).
 
-use ccem::encoder::{train_with, Encoder, EncoderConfig, Scalar};
+use ccem::encoder::{train_with, Encoder, EncoderConfig, Real};
 use ccem::loss::Loss;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ndarray::linalg::general_mat_mul;
 use ndarray::Array2;
 use std::hint::black_box;
 
-fn cell<T: Scalar>(c: &mut Criterion) {
+fn cell<T: Real>(c: &mut Criterion) {
     let loss = Loss::sigmoid(2.0, 2.0).unwrap();
     let mut group = c.benchmark_group(format!("encoder_cell_100_steps_{}", T::name()));
     for n in [10usize, 25, 50] {
@@ -49,7 +49,7 @@ fn cell<T: Scalar>(c: &mut Criterion) {
     group.finish();
 }
 
-fn peak<T: Scalar>(c: &mut Criterion) {
+fn peak<T: Real>(c: &mut Criterion) {
     let m = 512;
     let a = Array2::<T>::from_elem((m, m), T::from_f64(0.5));
     let b = Array2::<T>::from_elem((m, m), T::from_f64(0.25));

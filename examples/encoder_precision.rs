@@ -5,11 +5,11 @@
 //! `cargo run --release --example encoder_precision -- [N] [STEPS]` (defaults 1024, 20; d = N,
 //! sigmoid loss t = b = 3, lr 0.5, seed 0, as `ccem train --n N --loss sigmoid --t 3`).
 
-use ccem::encoder::{Encoder, EncoderConfig, GemmKernel, Scalar};
+use ccem::encoder::{Encoder, EncoderConfig, GemmKernel, Real};
 use ccem::loss::Loss;
 use std::time::Instant;
 
-fn s_pos<T: Scalar>(cfg: &EncoderConfig, loss: &Loss, kernel: GemmKernel) -> (f64, f64) {
+fn s_pos<T: Real>(cfg: &EncoderConfig, loss: &Loss, kernel: GemmKernel) -> (f64, f64) {
     let start = Instant::now();
     let mut net = Encoder::<T>::new(cfg).expect("a valid configuration");
     net.set_kernel(kernel);

@@ -26,7 +26,7 @@
 //! blocked product computes each fixed block the same way whichever thread runs it. The result
 //! depends only on the inputs and on the machine (FMA or not), never on the thread count.
 
-use super::scalar::Scalar;
+use super::real::Real;
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, ArrayView1, ArrayView2, ArrayViewMut2, Axis, Zip};
 use rayon::prelude::*;
@@ -85,7 +85,7 @@ impl GemmKernel {
 
 /// `ReLU(x) = max(x, 0)`, propagating NaN (as PyTorch does) so that a divergence is never hidden.
 #[inline(always)]
-pub fn relu<T: Scalar>(x: T) -> T {
+pub fn relu<T: Real>(x: T) -> T {
     if x < T::ZERO {
         T::ZERO
     } else {
@@ -129,7 +129,7 @@ const MR_MAX: usize = 6;
 /// `r < MR`, `j < NV * W`; `c` does not overlap `a` or `b`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile<T: Scalar, const MR: usize, const NV: usize, const W: usize, const FUSED: bool>(
+unsafe fn tile<T: Real, const MR: usize, const NV: usize, const W: usize, const FUSED: bool>(
     k: usize,
     a: *const T,
     rsa: isize,
@@ -181,7 +181,7 @@ unsafe fn tile<T: Scalar, const MR: usize, const NV: usize, const W: usize, cons
 /// As [`tile`], for `m` rows.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn panel<T: Scalar, const NV: usize, const W: usize, const FUSED: bool>(
+unsafe fn panel<T: Real, const NV: usize, const W: usize, const FUSED: bool>(
     m: usize,
     k: usize,
     a: *const T,
@@ -222,7 +222,7 @@ unsafe fn panel<T: Scalar, const NV: usize, const W: usize, const FUSED: bool>(
 /// As [`tile`], for `m` rows and `n` columns; `n` is a multiple of `W`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn kernel<T: Scalar, const W: usize, const FUSED: bool>(
+unsafe fn kernel<T: Real, const W: usize, const FUSED: bool>(
     m: usize,
     k: usize,
     n: usize,
@@ -252,7 +252,7 @@ unsafe fn kernel<T: Scalar, const W: usize, const FUSED: bool>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn kernel_fma<T: Scalar, const W: usize>(
+unsafe fn kernel_fma<T: Real, const W: usize>(
     m: usize,
     k: usize,
     n: usize,
@@ -276,7 +276,7 @@ unsafe fn kernel_fma<T: Scalar, const W: usize>(
 /// # Panics
 /// Mismatched shapes, non-contiguous rows of `B` or `C`, `n` not a multiple of [`PAD`], or
 /// negative strides.
-pub(crate) fn gemm<T: Scalar>(
+pub(crate) fn gemm<T: Real>(
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
     c: ArrayViewMut2<'_, T>,
@@ -291,7 +291,7 @@ pub(crate) fn gemm<T: Scalar>(
 /// # Panics
 /// Mismatched shapes, non-contiguous rows of `B` or `C`, `n` not a multiple of 8, or negative
 /// strides.
-pub fn gemm_kernel<T: Scalar>(
+pub fn gemm_kernel<T: Real>(
     kernel: GemmKernel,
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
@@ -314,7 +314,7 @@ pub fn gemm_kernel<T: Scalar>(
 /// # Panics
 /// As [`gemm_kernel`]; a bias or sums not of length `n`; a mask `H` not `m x n` with contiguous
 /// rows.
-pub fn gemm_epilogue<T: Scalar>(
+pub fn gemm_epilogue<T: Real>(
     kernel: GemmKernel,
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
@@ -355,7 +355,7 @@ const SUM_COLS: usize = 64;
 /// The blocked product: fixed row blocks of `C` (and `A`), each one `matrixmultiply` call on
 /// the thread that takes it, followed in the same task by the block's epilogue; then the column
 /// sums of [`Epilogue::Mask`] over fixed column chunks, each column in row order.
-fn blocked<T: Scalar>(
+fn blocked<T: Real>(
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
     mut c: ArrayViewMut2<'_, T>,
@@ -416,7 +416,7 @@ fn blocked<T: Scalar>(
 
 /// [`gemm_epilogue`] on the tiled kernel, with the AVX2/FMA build allowed or not (the tests run
 /// both builds).
-fn gemm_with<T: Scalar>(
+fn gemm_with<T: Real>(
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
     mut c: ArrayViewMut2<'_, T>,
@@ -499,7 +499,7 @@ fn gemm_with<T: Scalar>(
 
 /// The epilogue of [`Epilogue::BiasRelu`] or [`Epilogue::Mask`] on `C = A B`, one pass, row by
 /// row in order (so the column sums add the rows in order `0..m`).
-fn finish<T: Scalar>(mut c: ArrayViewMut2<'_, T>, epi: Epilogue<'_, T>) {
+fn finish<T: Real>(mut c: ArrayViewMut2<'_, T>, epi: Epilogue<'_, T>) {
     match epi {
         Epilogue::Store | Epilogue::Accumulate => {}
         Epilogue::BiasRelu(bias) => {
@@ -534,7 +534,7 @@ mod tests {
         a.dot(&b)
     }
 
-    fn check<T: Scalar>(tol: f64) {
+    fn check<T: Real>(tol: f64) {
         for &(m, k, n) in &[
             (1, 1, 8),
             (2, 3, 8),

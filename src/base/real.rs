@@ -93,6 +93,16 @@ pub trait Real:
     const EPS: f64;
     /// The largest finite value of `Self`, as `f64`.
     const MAX: f64;
+    /// `0`.
+    const ZERO: Self;
+    /// `1`.
+    const ONE: Self;
+    /// The floor of the encoder's normalisation, `max(||y||, NORM_EPS)`: PyTorch's
+    /// `F.normalize` default `1e-12`.
+    const NORM_EPS: Self;
+    /// Elements in a 256-bit vector: the width of the register tile of the encoder's products
+    /// ([`crate::base::gemm`]).
+    const LANES: usize;
 
     /// Widens to `f64` (exact).
     fn to_f64(self) -> f64;
@@ -100,6 +110,12 @@ pub trait Real:
     fn from_f64(x: f64) -> Self;
     /// Whether the value is finite.
     fn finite(self) -> bool;
+    /// The square root.
+    fn sqrt(self) -> Self;
+    /// `self * a + b` with one rounding (a fused multiply-add).
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    /// The name of the type, `f32` or `f64`.
+    fn name() -> &'static str;
     /// `C = A B` (`accumulate = false`) or `C += A B` on the calling thread, with the kernel
     /// chosen by measurement for this precision; deterministic (the result never depends on the
     /// thread count).
@@ -117,6 +133,10 @@ impl Real for f64 {
     const DEFAULT_BLOCK: usize = 256;
     const EPS: f64 = f64::EPSILON;
     const MAX: f64 = f64::MAX;
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const NORM_EPS: Self = 1e-12;
+    const LANES: usize = 4;
 
     #[inline(always)]
     fn to_f64(self) -> f64 {
@@ -129,6 +149,17 @@ impl Real for f64 {
     #[inline(always)]
     fn finite(self) -> bool {
         self.is_finite()
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
+    }
+    fn name() -> &'static str {
+        "f64"
     }
     fn gemm(a: ArrayView2<f64>, b: ArrayView2<f64>, mut c: ArrayViewMut2<f64>, accumulate: bool) {
         let beta = if accumulate { 1.0 } else { 0.0 };
@@ -143,6 +174,10 @@ impl Real for f32 {
     const DEFAULT_BLOCK: usize = 1024;
     const EPS: f64 = f32::EPSILON as f64;
     const MAX: f64 = f32::MAX as f64;
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const NORM_EPS: Self = 1e-12;
+    const LANES: usize = 8;
 
     #[inline(always)]
     fn to_f64(self) -> f64 {
@@ -155,6 +190,17 @@ impl Real for f32 {
     #[inline(always)]
     fn finite(self) -> bool {
         self.is_finite()
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f32::sqrt(self)
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f32::mul_add(self, a, b)
+    }
+    fn name() -> &'static str {
+        "f32"
     }
     fn gemm(a: ArrayView2<f32>, b: ArrayView2<f32>, c: ArrayViewMut2<f32>, accumulate: bool) {
         super::sgemm::sgemm(a, b, c, accumulate)

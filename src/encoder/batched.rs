@@ -16,7 +16,7 @@
 
 use super::network::Encoder;
 use super::{EncoderConfig, EncoderResult, LossObserver};
-use crate::base::scalar::Scalar;
+use crate::base::Real;
 use crate::batch::hardest::HardestChooser;
 use crate::batch::{BatchSampler, Batching, MiniBatch};
 use crate::loss::minibatch::{sigmoid_loss_weighted, weight_negatives, NegVariance};
@@ -33,7 +33,7 @@ pub(super) fn is_zero(x: &f64) -> bool {
 }
 
 /// Copies every weight and bias of `src` into `dst` (same `d` and layers).
-fn copy_params<T: Scalar>(src: &Encoder<T>, dst: &mut Encoder<T>) {
+fn copy_params<T: Real>(src: &Encoder<T>, dst: &mut Encoder<T>) {
     for l in 0..src.layers() {
         dst.weight_mut(l).assign(&src.weight(l));
         dst.bias_mut(l).assign(&src.bias(l));
@@ -41,7 +41,7 @@ fn copy_params<T: Scalar>(src: &Encoder<T>, dst: &mut Encoder<T>) {
 }
 
 /// The expected objective at the last forward pass of `net` (module documentation).
-fn objective_value<T: Scalar>(
+fn objective_value<T: Real>(
     net: &Encoder<T>,
     loss: &Loss,
     w: f64,
@@ -60,7 +60,7 @@ fn objective_value<T: Scalar>(
 /// The configuration is checked (the batch is for `N`, `hardest` is affordable, the penalty
 /// weight is valid). An `expected` setting with InfoNCE (which [`MiniBatch::new`] refuses for
 /// that loss) trains on the plain full-batch loss, InfoNCE having no weighted form.
-pub(super) fn train_batched<T: Scalar>(
+pub(super) fn train_batched<T: Real>(
     cfg: &Valid<EncoderConfig>,
     loss: &Loss,
     mut observer: Option<LossObserver<'_>>,
@@ -218,8 +218,8 @@ pub(super) fn train_batched<T: Scalar>(
             Termination::from_flags(false, diverged)
         },
         steps_run,
-        u: full.u().mapv(Scalar::to_f64),
-        v: full.v().mapv(Scalar::to_f64),
+        u: full.u().mapv(Real::to_f64),
+        v: full.v().mapv(Real::to_f64),
         last_batches,
     }
 }

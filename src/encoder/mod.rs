@@ -12,7 +12,7 @@
 //!   step ([`EncoderResult`]).
 //!
 //! [`train`] runs one configuration; [`Encoder`] is the network with its workspace (forward,
-//! analytic backward, SGD step) for finer control, in `f32` or `f64` ([`Scalar`]).
+//! analytic backward, SGD step) for finer control, in `f32` or `f64` ([`Real`]).
 //!
 //! # Precision
 //! [`train`] runs the network in `f32`, like the PyTorch reference (`bench/torch_reference.py`), and
@@ -48,7 +48,7 @@ mod network;
 mod tests;
 
 pub use crate::base::gemm::{block_rows, gemm_kernel, GemmKernel, BLOCKED_MIN_MACS};
-pub use crate::base::scalar::Scalar;
+pub use crate::base::Real;
 pub use network::Encoder;
 
 use crate::batch::MiniBatch;
@@ -284,7 +284,7 @@ pub type LossObserver<'a> = &'a mut dyn FnMut(usize, f64);
 ///
 /// # Errors
 /// As [`train`].
-pub fn train_with<T: Scalar>(
+pub fn train_with<T: Real>(
     cfg: &EncoderConfig,
     loss: &Loss,
     observer: Option<LossObserver<'_>>,
@@ -300,7 +300,7 @@ pub fn train_with<T: Scalar>(
 
 /// What a monitor sees of `net` after `step` steps (its gradient and `S` are those of the last
 /// evaluation at these parameters).
-fn progress<T: Scalar>(
+fn progress<T: Real>(
     net: &Encoder<T>,
     loss: &Loss,
     value: f64,
@@ -341,7 +341,7 @@ fn progress<T: Scalar>(
 }
 
 /// The training loop of [`train_with`] on a checked configuration.
-fn run<T: Scalar>(
+fn run<T: Real>(
     cfg: &Valid<EncoderConfig>,
     loss: &Loss,
     mut observer: Option<LossObserver<'_>>,
@@ -402,8 +402,8 @@ fn run<T: Scalar>(
             Termination::from_flags(false, diverged)
         },
         steps_run,
-        u: net.u().mapv(Scalar::to_f64),
-        v: net.v().mapv(Scalar::to_f64),
+        u: net.u().mapv(Real::to_f64),
+        v: net.v().mapv(Real::to_f64),
         last_batches: Vec::new(),
     }
 }

@@ -35,7 +35,7 @@
 
 use super::EncoderConfig;
 use crate::base::gemm::{gemm_epilogue, gemm_kernel, padded, Epilogue, GemmKernel};
-use crate::base::scalar::Scalar;
+use crate::base::Real;
 use crate::error::Result;
 use crate::loss::contrastive::dense;
 use crate::loss::Loss;
@@ -59,7 +59,7 @@ use rand_distr::{StandardNormal, Uniform};
 /// weight (`out x in`, row-major) and its bias, each entry `~ Uniform(-1/sqrt(in), 1/sqrt(in))`
 /// (PyTorch's `nn.Linear` default).
 #[derive(Clone, Debug)]
-pub struct Encoder<T: Scalar> {
+pub struct Encoder<T: Real> {
     n: usize,
     d: usize,
     /// `2N x 2d` inputs: `x^u` stacked over `x^v`.
@@ -103,7 +103,7 @@ pub struct Encoder<T: Scalar> {
 /// The buffers of a loss of the joint views (SPEC §1.0): `K = E E^T` over the `2N` views
 /// `E = [U; V]`, `G = dL/dK`, and the symmetric `G + G^T` that gives `dL/dE = (G + G^T) E`.
 #[derive(Clone, Debug)]
-struct Joint<T: Scalar> {
+struct Joint<T: Real> {
     /// `E^T` (`d x 2N_p`, zero columns `2N..2N_p`).
     et: Array2<T>,
     /// `K` in the network's type (`2N x 2N_p`).
@@ -116,7 +116,7 @@ struct Joint<T: Scalar> {
     gs: Array2<T>,
 }
 
-impl<T: Scalar> Joint<T> {
+impl<T: Real> Joint<T> {
     fn new(n: usize, d: usize) -> Self {
         let m = 2 * n;
         Joint {
@@ -129,7 +129,7 @@ impl<T: Scalar> Joint<T> {
     }
 }
 
-impl<T: Scalar> Encoder<T> {
+impl<T: Real> Encoder<T> {
     /// Draws the data and the initial network for `cfg` (see the type's doc for the order).
     ///
     /// # Errors
@@ -398,7 +398,7 @@ impl<T: Scalar> Encoder<T> {
             .zip(norm.iter_mut())
         {
             let r = dot(yi, yi).sqrt();
-            finite &= r.is_finite();
+            finite &= r.finite();
             *ni = r;
             let inv = T::ONE / if r > T::NORM_EPS { r } else { T::NORM_EPS };
             ei.iter_mut().zip(yi).for_each(|(e, &y)| *e = y * inv);
@@ -680,13 +680,13 @@ impl<T: Scalar> Encoder<T> {
         for (wl, gl) in self.wt.iter_mut().zip(&self.gwt) {
             Zip::from(wl).and(gl).for_each(|p, &g| {
                 *p = *p - lr * g;
-                finite &= p.is_finite();
+                finite &= p.finite();
             });
         }
         for (bl, gl) in self.b.iter_mut().zip(&self.gb) {
             Zip::from(bl).and(gl).for_each(|p, &g| {
                 *p = *p - lr * g;
-                finite &= p.is_finite();
+                finite &= p.finite();
             });
         }
         finite
@@ -710,7 +710,7 @@ fn contiguous_mut<T>(a: &mut Array2<T>) -> &mut [T] {
 /// partial sums over the blocks of eight, added as `((p0 + p4) + (p1 + p5)) ...`, then the
 /// tail), so that the results are those of `x.dot(&y)`, bitwise.
 #[inline(always)]
-fn dot<T: Scalar>(x: &[T], y: &[T]) -> T {
+fn dot<T: Real>(x: &[T], y: &[T]) -> T {
     let n = x.len().min(y.len());
     let mut p = [T::ZERO; 8];
     let (xc, yc) = (x[..n].chunks_exact(8), y[..n].chunks_exact(8));
