@@ -11,6 +11,7 @@
 //! See `docs/ARCHITECTURE.md` for the layers above.
 
 pub mod gemm;
+mod precisions;
 pub mod real;
 pub mod sgemm;
 
