@@ -111,7 +111,10 @@ pub enum Error {
         option: String,
     },
     /// A configuration that cannot be run (e.g. a sweep directory made by another configuration).
-    #[error("{0}")]
+    /// The options it names are marked with [`option`]; displayed as it is, the message shows
+    /// the library's names, and each front end spells them its own way
+    /// ([`crate::options::Spelling::respell`]).
+    #[error("{}", spell_options(.0, str::to_string))]
     Config(String),
     /// Work stopped by its monitor ([`crate::monitor::Monitor::cancelled`]) outside a step loop
     /// (a step loop returns its partial result instead); names what was interrupted.
@@ -200,6 +203,46 @@ pub fn check_batch(n: usize) -> Result<usize> {
     } else {
         Err(Error::BatchTooSmall { n })
     }
+}
+
+/// Opens an option's name in an [`Error::Config`] message ([`option`]).
+const OPTION_START: char = '\u{2}';
+/// Closes an option's name in an [`Error::Config`] message.
+const OPTION_END: char = '\u{3}';
+
+/// The option `name` (the library's, `snake_case`) marked in an [`Error::Config`] message, so
+/// that each front end spells it its own way ([`crate::options::Spelling::respell`]:
+/// `--within-view` on the command line, `within_view` in Python). Displayed without a front
+/// end, the message shows `name`.
+///
+/// ```
+/// use ccem::error::{option, Error};
+/// let e = Error::Config(format!("{} must be >= 1", option("seeds")));
+/// assert_eq!(e.to_string(), "seeds must be >= 1");
+/// ```
+pub fn option(name: &str) -> String {
+    format!("{OPTION_START}{name}{OPTION_END}")
+}
+
+/// `msg` with every option marked by [`option`] replaced by `spell(name)`.
+pub fn spell_options(msg: &str, spell: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(a) = rest.find(OPTION_START) {
+        out.push_str(&rest[..a]);
+        let after = &rest[a + OPTION_START.len_utf8()..];
+        match after.find(OPTION_END) {
+            Some(b) => {
+                out.push_str(&spell(&after[..b]));
+                rest = &after[b + OPTION_END.len_utf8()..];
+            }
+            None => {
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `1.5 GiB`, `12.0 MiB`, `900 B`: a size for people.

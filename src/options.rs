@@ -107,6 +107,7 @@ impl Spelling {
                 explicit,
                 option: self.setting(&option),
             },
+            Error::Config(m) => Error::Config(crate::error::spell_options(&m, |n| self.name(n))),
             e => e,
         }
     }

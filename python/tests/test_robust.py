@@ -131,3 +131,18 @@ def test_max_memory_is_a_keyword_of_every_call_and_leaks_into_no_other(tmp_path)
         with pytest.raises(TypeError, match="max_memory"):
             ccem.optimize(4, t=1.0, steps=1, max_memory=bad)
     assert ccem.optimize(4, t=1.0, steps=1, max_memory="1G")["n"] == 4
+
+
+def test_sweep_errors_name_the_keywords_not_the_flags(tmp_path):
+    # The library's checks of a sweep name their options in Python's spelling (issue 15).
+    cases = [
+        (dict(seeds=0), "seeds must be >= 1"),
+        (dict(steps=0), "steps must be >= 1"),
+        (dict(restarts=0), "restarts must be >= 1"),
+        (dict(shard="3/2"), "invalid shard '3/2'"),
+        (dict(batching="hardest"), "batching needs batch B"),
+    ]
+    for i, (kw, msg) in enumerate(cases):
+        with pytest.raises(ValueError) as e:
+            ccem.sweep(mode="free", n=[4, 5], t=[1.0], out=str(tmp_path / f"s{i}"), **kw)
+        assert msg in str(e.value) and "--" not in str(e.value), str(e.value)

@@ -67,16 +67,18 @@ impl HardestSearch {
         }
         if !n.is_multiple_of(b) {
             return Err(Error::Config(format!(
-                "--batching hardest searches all C({n},{b}) = {c:.3e} batches exactly only up to \
+                "{} hardest searches all C({n},{b}) = {c:.3e} batches exactly only up to \
                  {MAX_EXACT_HARDEST:.0e}; above that it partitions the pairs into N/B spectral \
-                 clusters (Cho et al.), which needs B to divide N: choose a divisor of N"
+                 clusters (Cho et al.), which needs B to divide N: choose a divisor of N",
+                crate::error::option("batching")
             )));
         }
         if n > MAX_SPECTRAL_N {
             return Err(Error::Config(format!(
-                "--batching hardest with N = {n}: C({n},{b}) = {c:.3e} is above the exact \
+                "{} hardest with N = {n}: C({n},{b}) = {c:.3e} is above the exact \
                  search's {MAX_EXACT_HARDEST:.0e}, and the spectral clustering that replaces it \
-                 (O(N^3) per epoch) is limited to N <= {MAX_SPECTRAL_N}; use shuffled"
+                 (O(N^3) per epoch) is limited to N <= {MAX_SPECTRAL_N}; use shuffled",
+                crate::error::option("batching")
             )));
         }
         Ok(HardestSearch::Spectral)

@@ -140,10 +140,11 @@ impl MiniBatch {
             Batching::Expected => {
                 if !matches!(loss.tuned(), Some(Tuned::Sigmoid { .. })) {
                     return Err(Error::Config(format!(
-                        "--batching expected is the exact expected mini-batch loss, which only \
+                        "{} expected is the exact expected mini-batch loss, which only \
                          the sigmoid loss (without within-view negatives) has in closed form \
                          (negatives weighted by (B-1)/(N-1)); for the {} loss use shuffled, \
                          fixed, all or hardest",
+                        crate::error::option("batching"),
                         loss.name()
                     )));
                 }
@@ -151,9 +152,10 @@ impl MiniBatch {
             Batching::Shuffled | Batching::Fixed => {
                 if !n.is_multiple_of(size) {
                     return Err(Error::Config(format!(
-                        "--batching {batching} splits the N = {n} pairs into batches of B = \
+                        "{} {batching} splits the N = {n} pairs into batches of B = \
                          {size}, so B must divide N; choose a divisor of N, or use expected, \
-                         all or hardest"
+                         all or hardest",
+                        crate::error::option("batching")
                     )));
                 }
             }
@@ -161,17 +163,19 @@ impl MiniBatch {
                 let c = binomial(n, size);
                 if c > MAX_ALL_BATCHES {
                     return Err(Error::Config(format!(
-                        "--batching all would cycle through C({n},{size}) = {c:.3e} batches \
-                         (limit {MAX_ALL_BATCHES:.0e}); use shuffled, expected or hardest"
+                        "{} all would cycle through C({n},{size}) = {c:.3e} batches \
+                         (limit {MAX_ALL_BATCHES:.0e}); use shuffled, expected or hardest",
+                        crate::error::option("batching")
                     )));
                 }
             }
             Batching::Hardest => {
                 if size < n && loss.views() == crate::loss::Views::Joint {
                     return Err(Error::Config(format!(
-                        "--batching hardest scores every batch by its loss on S = U V^T, but the \
+                        "{} hardest scores every batch by its loss on S = U V^T, but the \
                          {} loss also reads the within-view similarities U U^T and V V^T; use \
                          shuffled, fixed or all",
+                        crate::error::option("batching"),
                         loss.name()
                     )));
                 }
@@ -205,9 +209,10 @@ impl MiniBatch {
         let batching = batching.map(str::parse::<Batching>).transpose()?;
         match batch {
             Some(b) => Ok(Some(MiniBatch::new(n, b, batching, loss)?)),
-            None if batching.is_some() => Err(Error::Config(
-                "a batching strategy needs a mini-batch size: give batch B (--batch B)".into(),
-            )),
+            None if batching.is_some() => Err(Error::Config(format!(
+                "a batching strategy needs a mini-batch size: give {} B",
+                crate::error::option("batch")
+            ))),
             None => Ok(None),
         }
     }

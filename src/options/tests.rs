@@ -417,3 +417,26 @@ fn too_large_names_max_memory_in_the_callers_spelling() {
     let other = Spelling::Flag.respell(Error::Config("as is".into()));
     assert_eq!(other.to_string(), "as is");
 }
+
+#[test]
+fn a_config_error_names_its_options_in_the_callers_spelling() {
+    let e = || {
+        Error::Config(format!(
+            "{} needs {} B",
+            crate::error::option("batching"),
+            crate::error::option("within_view")
+        ))
+    };
+    assert_eq!(e().to_string(), "batching needs within_view B");
+    assert_eq!(
+        Spelling::Flag.respell(e()).to_string(),
+        "--batching needs --within-view B"
+    );
+    assert_eq!(
+        Spelling::Keyword.respell(e()).to_string(),
+        "batching needs within_view B"
+    );
+    // An unclosed marker loses only itself.
+    let odd = Error::Config(format!("x {}", &crate::error::option("seeds")[..6]));
+    assert_eq!(odd.to_string(), "x seeds");
+}

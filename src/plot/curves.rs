@@ -111,8 +111,10 @@ pub fn curves(results: Option<&ResultsTable>, out: &Path, opts: &CurvesOptions) 
         (None, Some(r)) if infonce => r.bias_mode().unwrap_or(BiasMode::Tied),
         (None, Some(r)) => r.bias_mode().ok_or_else(|| {
             Error::Config(format!(
-                "cannot tell the bias setting of '{}' (b is missing or follows no single rule); choose one with --b B, --b tied or --relative-bias R",
-                r.path.display()
+                "cannot tell the bias setting of '{}' (b is missing or follows no single rule); choose one with {b} B, {b} tied or {} R",
+                r.path.display(),
+                crate::error::option("relative_bias"),
+                b = crate::error::option("b")
             ))
         })?,
     };

@@ -109,15 +109,17 @@ fn refuse_another_sweep(out: &Path, spec: &SweepSpec) -> Result<()> {
         let old = read_spec(out)?;
         if &old != spec {
             return Err(Error::Config(format!(
-                "'{}' holds a different sweep ({}); merge into another --out directory, or delete it",
+                "'{}' holds a different sweep ({}); merge into another {} directory, or delete it",
                 out.display(),
-                super::store::differences(&old, spec).join(", ")
+                super::store::differences(&old, spec).join(", "),
+                crate::error::option("out")
             )));
         }
     } else if out.join("results.csv").exists() {
         return Err(Error::Config(format!(
-            "'{}' holds a results.csv without its config.json; merge into another --out directory",
-            out.display()
+            "'{}' holds a results.csv without its config.json; merge into another {} directory",
+            out.display(),
+            crate::error::option("out")
         )));
     }
     Ok(())

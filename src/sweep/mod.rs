@@ -121,7 +121,12 @@ impl Shard {
     /// # Errors
     /// Not of the form `I/K`, `K = 0`, or `I >= K`.
     pub fn parse(s: &str) -> Result<Self> {
-        let bad = |why: &str| Error::Config(format!("invalid --shard '{s}': {why}"));
+        let bad = |why: &str| {
+            Error::Config(format!(
+                "invalid {} '{s}': {why}",
+                crate::error::option("shard")
+            ))
+        };
         let (i, k) = s
             .split_once('/')
             .ok_or_else(|| bad("expected I/K, e.g. 0/4"))?;
@@ -240,12 +245,14 @@ impl SweepSpec {
         let kind = self.objective;
         if !kind.takes("t") && !kind.takes("tau") && self.ts.len() > 1 {
             return Err(Error::Config(format!(
-                "the {kind} loss has no temperature: give one value of --t"
+                "the {kind} loss has no temperature: give one value of {}",
+                crate::error::option("t")
             )));
         }
         if self.within_view.is_some() && !kind.takes("within_view") {
             return Err(Error::Config(format!(
-                "the {kind} loss takes no within-view weight (--within-view is for {})",
+                "the {kind} loss takes no within-view weight ({} is for {})",
+                crate::error::option("within_view"),
                 crate::loss::LossKind::ALL
                     .iter()
                     .filter(|k| k.takes("within_view"))
@@ -263,14 +270,18 @@ impl SweepSpec {
             self.loss_at(t)?;
         }
         if self.seeds == 0 {
-            return Err(Error::Config("--seeds must be >= 1".into()));
+            return Err(Error::Config(format!(
+                "{} must be >= 1",
+                crate::error::option("seeds")
+            )));
         }
         crate::error::check_positive("d-ratio", self.d_ratio)?;
         if let Some(ds) = &self.ds {
             if ds.is_empty() || ds.contains(&0) {
-                return Err(Error::Config(
-                    "the grid of dimensions --d must be non-empty, every d >= 1".into(),
-                ));
+                return Err(Error::Config(format!(
+                    "the grid of dimensions {} must be non-empty, every d >= 1",
+                    crate::error::option("d")
+                )));
             }
         } else if self.mode == Mode::Free {
             // Free embeddings are compared with the CCEM, which needs d >= N (d >= N - 1 at the
@@ -287,7 +298,10 @@ impl SweepSpec {
         }
         let r = &self.run;
         if r.steps == Some(0) {
-            return Err(Error::Config("--steps must be >= 1".into()));
+            return Err(Error::Config(format!(
+                "{} must be >= 1",
+                crate::error::option("steps")
+            )));
         }
         if let Some(lr) = r.lr {
             crate::error::check_positive("lr", lr)?;
@@ -295,12 +309,16 @@ impl SweepSpec {
         if let Some(l) = r.layers {
             if l != 2 && l != 3 {
                 return Err(Error::Config(format!(
-                    "--layers {l}: the encoder has 2 or 3 layers"
+                    "{} {l}: the encoder has 2 or 3 layers",
+                    crate::error::option("layers")
                 )));
             }
         }
         if r.restarts == Some(0) {
-            return Err(Error::Config("--restarts must be >= 1".into()));
+            return Err(Error::Config(format!(
+                "{} must be >= 1",
+                crate::error::option("restarts")
+            )));
         }
         if let Some(g) = r.grad_tol {
             crate::error::check_nonneg("grad-tol", g)?;
@@ -317,7 +335,11 @@ impl SweepSpec {
                 crate::batch::MiniBatch::new(n, b, self.run.batching, &loss)?;
             }
         } else if self.run.batching.is_some() {
-            return Err(Error::Config("--batching needs --batch B".into()));
+            return Err(Error::Config(format!(
+                "{} needs {} B",
+                crate::error::option("batching"),
+                crate::error::option("batch")
+            )));
         }
         self.check_memory()
     }

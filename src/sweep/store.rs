@@ -255,9 +255,10 @@ impl ResultStore {
             old.run.max_memory = spec.run.max_memory;
             if &old != spec {
                 return Err(Error::Config(format!(
-                    "'{}' holds a sweep with a different configuration ({}); use another --out directory, or delete it to start over",
+                    "'{}' holds a sweep with a different configuration ({}); use another {} directory, or delete it to start over",
                     dir.display(),
-                    differences(&old, spec).join(", ")
+                    differences(&old, spec).join(", "),
+                    crate::error::option("out")
                 )));
             }
         } else {
