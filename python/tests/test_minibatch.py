@@ -118,7 +118,7 @@ def test_sweep_batch_columns(tmp_path):
         (lambda: ccem.sweep("unused-dir", mode="free", n="8,12", t=1.0, batch=10),
          r"B = 10"),
         (lambda: ccem.sweep("unused-dir", mode="free", n=8, t=1.0, batching="fixed"),
-         "needs --batch"),
+         "batching needs batch B"),
     ],
 )
 def test_bad_mini_batch_options_raise_the_library_error(call, message):
