@@ -72,6 +72,11 @@ impl LossParams {
 pub trait FromParams: Sized {
     /// The names of the parameters the loss takes (a subset of [`LossParams::given`]'s).
     const PARAMS: &'static [&'static str];
+    /// Whether the loss is additive: a sum of one term per pair `(i, j)` of `S` (Lee, Lim, Lee,
+    /// Sohn 2025, Definition 3.2; SPEC §9), not InfoNCE-based (a log-sum-exp per anchor,
+    /// Definition 3.1). It decides which CCEM theory applies (`theory::zoo::Family`) and whether
+    /// an expected mini-batch loss exists in closed form (SPEC §9.4).
+    const ADDITIVE: bool = false;
 
     /// The loss from the given parameters.
     ///

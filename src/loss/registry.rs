@@ -61,6 +61,13 @@ macro_rules! registry {
                 }
             }
 
+            /// Whether this loss is additive ([`FromParams::ADDITIVE`]), not InfoNCE-based.
+            pub fn additive(self) -> bool {
+                match self {
+                    $( LossKind::$variant => <$ty as FromParams>::ADDITIVE, )+
+                }
+            }
+
             /// Whether this loss takes the parameter `name`.
             pub fn takes(self, name: &str) -> bool {
                 self.params().contains(&name)

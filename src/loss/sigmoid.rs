@@ -91,6 +91,7 @@ impl Sigmoid {
 
 impl FromParams for Sigmoid {
     const PARAMS: &'static [&'static str] = &["t", "b", "relative_bias", "within_view"];
+    const ADDITIVE: bool = true;
 
     /// `t` (required), then `b` or `relative_bias` (default `b = 0`), and `within_view`
     /// (default 0).

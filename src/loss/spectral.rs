@@ -19,6 +19,7 @@ pub struct Spectral {}
 
 impl FromParams for Spectral {
     const PARAMS: &'static [&'static str] = &[];
+    const ADDITIVE: bool = true;
 
     /// No parameter.
     fn from_params(p: &LossParams) -> Result<Self> {

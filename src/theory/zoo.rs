@@ -86,13 +86,10 @@ enum Kind {
 /// The names [`ZooLoss::new`] accepts, in the order of SPEC §9.
 pub const NAMES: [&str; 6] = ["simclr", "dcl", "dhel", "spectral", "sigmoid", "infonce"];
 
-/// The additive losses of the zoo (Lee et al.'s Def. 3.2); the others are InfoNCE-based.
-const ADDITIVE: [&str; 2] = ["spectral", "sigmoid"];
-
 /// The family of a registered loss (Lee et al. 2025, Definitions 3.1 and 3.2): which CCEM
 /// theory applies to it, with no loss's parameters needed.
 pub fn family_of(kind: LossKind) -> Family {
-    if ADDITIVE.contains(&kind.as_str()) {
+    if kind.additive() {
         Family::Additive
     } else {
         Family::InfoNceBased
@@ -115,7 +112,12 @@ pub fn no_weighted_form(loss: &str) -> Error {
         "the expected mini-batch loss has a closed form (negatives weighted by (B-1)/(N-1)) only \
          for the additive losses ({}); the {loss} loss is InfoNCE-based and has no weighted \
          equivalent: train it with batching shuffled, fixed, all or hardest",
-        ADDITIVE.join(", ")
+        LossKind::ALL
+            .iter()
+            .filter(|k| k.additive())
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     ))
 }
 
@@ -354,11 +356,10 @@ impl ZooLoss {
 
     /// Its family (Lee et al. 2025, Definitions 3.1 and 3.2).
     pub fn family(&self) -> Family {
-        if ADDITIVE.contains(&self.name()) {
-            Family::Additive
-        } else {
-            Family::InfoNceBased
-        }
+        // Every name of the zoo is a registered loss ([`NAMES`]), so the parse never fails.
+        self.name()
+            .parse::<LossKind>()
+            .map_or(Family::InfoNceBased, family_of)
     }
 
     /// Its parameters as `(name, value)` pairs, in output order (`tau`; or `t`, `b`).
@@ -894,6 +895,22 @@ pub fn optimum(loss: &ZooLoss, n: usize, batch: Option<usize>) -> Result<ZooOpti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_family_is_the_losss_own_statement() {
+        // Lee et al. 2025, Definitions 3.1 and 3.2: the sigmoid and spectral losses are additive.
+        for &kind in LossKind::ALL {
+            let expected = if ["sigmoid", "spectral"].contains(&kind.as_str()) {
+                Family::Additive
+            } else {
+                Family::InfoNceBased
+            };
+            assert_eq!(family_of(kind), expected, "{kind}");
+        }
+        assert!(no_weighted_form("dcl")
+            .to_string()
+            .contains("additive losses (sigmoid, spectral)"));
+    }
 
     /// The general sigmoid path (the log-ratio with a within-view term) at `W = 0` agrees with
     /// §3's solver, which `optimum` returns there.
