@@ -402,16 +402,25 @@ fn blocked<T: Real>(
         }
     });
     if let Some(sums) = sums {
-        let c = c.view();
-        sums.par_chunks_mut(SUM_COLS)
-            .enumerate()
-            .for_each(|(q, part)| {
-                let j0 = q * SUM_COLS;
-                for row in c.slice(s![.., j0..j0 + part.len()]).rows() {
-                    part.iter_mut().zip(row).for_each(|(a, &x)| *a = *a + x);
-                }
-            });
+        column_sums(c.view(), sums);
     }
+}
+
+/// `sums[j] += sum_i C_ij`, each column summed over the rows in order `0..m` (so the bits are
+/// those of one pass row by row), in parallel over fixed chunks of [`SUM_COLS`] columns.
+///
+/// # Panics
+/// `sums` not of length `C.ncols()`.
+pub(crate) fn column_sums<T: Real>(c: ArrayView2<'_, T>, sums: &mut [T]) {
+    assert_eq!(sums.len(), c.ncols(), "column sums: one sum per column");
+    sums.par_chunks_mut(SUM_COLS)
+        .enumerate()
+        .for_each(|(q, part)| {
+            let j0 = q * SUM_COLS;
+            for row in c.slice(s![.., j0..j0 + part.len()]).rows() {
+                part.iter_mut().zip(row).for_each(|(a, &x)| *a = *a + x);
+            }
+        });
 }
 
 /// [`gemm_epilogue`] on the tiled kernel, with the AVX2/FMA build allowed or not (the tests run

@@ -28,13 +28,17 @@
 //! pass (zero weights and biases give zero pre-activations, `ReLU(0) = 0`, zero gradients), so
 //! they never change a result. The forward and backward products are then
 //! `Z_l = H_{l-1} W_l^T`, `S = U (V^T)`, `G V`, `G^T U`, `dL/dW_l^T = H_{l-1}^T dL/dZ_l` and
-//! `dL/dH_{l-1} = dL/dZ_l W_l` (`V^T` and `W_l` copied into padded buffers each step).
+//! `dL/dH_{l-1} = dL/dZ_l W_l` (`V^T` and `W_l` copied into padded buffers each step for the
+//! tiled kernel; the blocked kernel packs its operands anyway, so it reads them transposed in
+//! place).
 //!
 //! Every buffer is allocated once in [`Encoder::new`]; a training step allocates nothing in this
-//! module (the loss on `S` may allocate two length-`N` vectors for InfoNCE).
+//! module (the loss on `S` may allocate two length-`N` vectors for InfoNCE). The elementwise
+//! passes (normalisation, conversions, SGD step) run on the rayon pool from `2^16` entries; each
+//! is entrywise or row by row, so the results stay bitwise independent of the thread count.
 
 use super::EncoderConfig;
-use crate::base::gemm::{gemm_epilogue, gemm_kernel, padded, Epilogue, GemmKernel};
+use crate::base::gemm::{column_sums, gemm_epilogue, gemm_kernel, padded, Epilogue, GemmKernel};
 use crate::base::Real;
 use crate::error::Result;
 use crate::loss::contrastive::dense;
@@ -45,6 +49,13 @@ use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayVie
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{StandardNormal, Uniform};
+use rayon::prelude::*;
+
+/// The fewest entries of an elementwise pass of the workspace (the normalisation, the
+/// conversions of `S` and `G`, the SGD step) that runs on the rayon pool; a smaller one (a
+/// sweep's cell) runs on the calling thread, where a parallel call would cost more than the
+/// pass. Every such pass is entrywise or row by row, so how it is split never changes a bit.
+pub(super) const PAR_MIN: usize = 1 << 16;
 
 /// The encoder of SPEC §5 for one configuration: data, parameters, gradients and every buffer of
 /// the forward and backward passes, allocated once.
@@ -211,18 +222,9 @@ impl<T: Real> Encoder<T> {
         let Some(j) = self.joint.as_mut() else {
             return;
         };
-        j.et.slice_mut(s![.., ..m])
-            .assign(&self.e.slice(s![.., ..d]).t());
-        gemm_kernel(
-            kernel,
-            self.e.slice(s![.., ..d]),
-            j.et.view(),
-            j.k.view_mut(),
-            false,
-        );
-        Zip::from(&mut j.k64)
-            .and(j.k.slice(s![.., ..m]))
-            .for_each(|a, &b| *a = b.to_f64());
+        let e = self.e.slice(s![.., ..d]);
+        product_with_transposed(kernel, e, e, &mut j.et, &mut j.k);
+        convert(j.k64.view_mut(), j.k.slice(s![.., ..m]), T::to_f64);
     }
 
     /// The loss at the `S` (or `K`) of the last forward pass.
@@ -389,31 +391,33 @@ impl<T: Real> Encoder<T> {
             );
         }
         let y = &h[h.len() - 1];
-        let mut finite = true;
         let dp = y.ncols();
         let (es, ys) = (contiguous_mut(e), contiguous(y));
-        for ((ei, yi), ni) in es
-            .chunks_exact_mut(dp)
-            .zip(ys.chunks_exact(dp))
-            .zip(norm.iter_mut())
-        {
+        let norms = norm.as_slice_mut().expect("a norm vector is contiguous");
+        // One row: `e_i = y_i / max(||y_i||, eps)`; whether `||y_i||` is finite.
+        let normalise = |((ei, yi), ni): ((&mut [T], &[T]), &mut T)| {
             let r = dot(yi, yi).sqrt();
-            finite &= r.finite();
             *ni = r;
             let inv = T::ONE / if r > T::NORM_EPS { r } else { T::NORM_EPS };
             ei.iter_mut().zip(yi).for_each(|(e, &y)| *e = y * inv);
-        }
-        vt.slice_mut(s![.., ..n]).assign(&e.slice(s![n.., ..d]).t());
-        gemm_kernel(
-            kernel,
-            e.slice(s![..n, ..d]),
-            vt.view(),
-            s.view_mut(),
-            false,
-        );
-        Zip::from(s64)
-            .and(s.slice(s![.., ..n]))
-            .for_each(|a, &b| *a = b.to_f64());
+            r.finite()
+        };
+        let finite = if es.len() >= PAR_MIN {
+            es.par_chunks_exact_mut(dp)
+                .zip(ys.par_chunks_exact(dp))
+                .zip(norms.par_iter_mut())
+                .map(normalise)
+                .reduce(|| true, |a, b| a & b)
+        } else {
+            es.chunks_exact_mut(dp)
+                .zip(ys.chunks_exact(dp))
+                .zip(norms.iter_mut())
+                .map(normalise)
+                .fold(true, |a, b| a & b)
+        };
+        let (eu, ev) = (e.slice(s![..n, ..d]), e.slice(s![n.., ..d]));
+        product_with_transposed(kernel, eu, ev, vt, s);
+        convert(s64.view_mut(), s.slice(s![.., ..n]), T::to_f64);
         self.form_joint();
         finite
     }
@@ -525,9 +529,7 @@ impl<T: Real> Encoder<T> {
             ..
         } = self;
         let (n, kernel) = (*n, *kernel);
-        Zip::from(&mut *g)
-            .and(&*g64)
-            .for_each(|a, &b| *a = T::from_f64(b));
+        convert(g.view_mut(), g64.view(), T::from_f64);
         // dL/dU = G V, dL/dV = G^T U.
         gemm_kernel(
             kernel,
@@ -591,32 +593,29 @@ impl<T: Real> Encoder<T> {
         gb_last.fill(T::ZERO);
         let dp = da.ncols();
         let (das, es, hs) = (contiguous_mut(da), contiguous(e), contiguous(&h[last]));
-        for (((dyi, ei), &r), yi) in das
-            .chunks_exact_mut(dp)
-            .zip(es.chunks_exact(dp))
-            .zip(norm.iter())
-            .zip(hs.chunks_exact(dp))
-        {
-            if r > T::NORM_EPS {
-                let dot = dot(ei, dyi);
-                let inv = T::ONE / r;
-                for ((dy, &e), &y) in dyi.iter_mut().zip(ei).zip(yi) {
-                    *dy = if y > T::ZERO {
-                        (*dy - e * dot) * inv
-                    } else {
-                        T::ZERO
-                    };
-                }
-            } else {
-                let inv = T::ONE / T::NORM_EPS;
-                for (dy, &y) in dyi.iter_mut().zip(yi) {
-                    *dy = if y > T::ZERO { *dy * inv } else { T::ZERO };
-                }
+        let norms = norm.as_slice().expect("a norm vector is contiguous");
+        if das.len() >= PAR_MIN {
+            // Rows in parallel, then the column sums over fixed column chunks, each column in
+            // row order: the bits of the fused pass below.
+            das.par_chunks_exact_mut(dp)
+                .zip(es.par_chunks_exact(dp))
+                .zip(norms.par_iter())
+                .zip(hs.par_chunks_exact(dp))
+                .for_each(|(((dyi, ei), &r), yi)| normalisation_grad(dyi, ei, r, yi));
+            column_sums(da.view(), gb_last);
+        } else {
+            for (((dyi, ei), &r), yi) in das
+                .chunks_exact_mut(dp)
+                .zip(es.chunks_exact(dp))
+                .zip(norms.iter())
+                .zip(hs.chunks_exact(dp))
+            {
+                normalisation_grad(dyi, ei, r, yi);
+                gb_last
+                    .iter_mut()
+                    .zip(dyi.iter())
+                    .for_each(|(a, &b)| *a = *a + b);
             }
-            gb_last
-                .iter_mut()
-                .zip(dyi.iter())
-                .for_each(|(a, &b)| *a = *a + b);
         }
         // Layers, last to first; `cur` holds dL/dZ_l.
         let (mut cur, mut nxt) = (da, db);
@@ -629,20 +628,32 @@ impl<T: Real> Encoder<T> {
             gemm_kernel(kernel, input.t(), cur.view(), gwt[l].view_mut(), false);
             // dL/db_l is already in gb[l] (summed as dL/dZ_l was written).
             if l > 0 {
-                w_scratch
-                    .slice_mut(s![.., ..d])
-                    .assign(&wt[l].slice(s![.., ..d]).t());
                 // dL/dZ_{l-1} = (dL/dZ_l W_l) . [H_{l-1} > 0] and its column sums dL/db_{l-1},
                 // in the product's epilogue.
                 let sums = gb[l - 1].as_slice_mut().expect("a bias is contiguous");
                 sums.fill(T::ZERO);
-                gemm_epilogue(
-                    kernel,
-                    cur.slice(s![.., ..d]),
-                    w_scratch.view(),
-                    nxt.view_mut(),
-                    Epilogue::Mask(h[l - 1].view(), sums),
-                );
+                let dz = cur.slice(s![.., ..d]);
+                let w = wt[l].slice(s![.., ..d]);
+                if kernel.resolve(dz.nrows(), d, w_scratch.ncols()) == GemmKernel::Blocked {
+                    // The blocked product packs `B`, so it reads `W_l` through the transposed
+                    // view; the padding columns of `dL/dZ_{l-1}` stay zero.
+                    gemm_epilogue(
+                        GemmKernel::Blocked,
+                        dz,
+                        w.t(),
+                        nxt.slice_mut(s![.., ..d]),
+                        Epilogue::Mask(h[l - 1].slice(s![.., ..d]), &mut sums[..d]),
+                    );
+                } else {
+                    w_scratch.slice_mut(s![.., ..d]).assign(&w.t());
+                    gemm_epilogue(
+                        kernel,
+                        dz,
+                        w_scratch.view(),
+                        nxt.view_mut(),
+                        Epilogue::Mask(h[l - 1].view(), sums),
+                    );
+                }
                 std::mem::swap(&mut cur, &mut nxt);
             }
         }
@@ -678,16 +689,15 @@ impl<T: Real> Encoder<T> {
         let lr = T::from_f64(lr);
         let mut finite = true;
         for (wl, gl) in self.wt.iter_mut().zip(&self.gwt) {
-            Zip::from(wl).and(gl).for_each(|p, &g| {
-                *p = *p - lr * g;
-                finite &= p.finite();
-            });
+            finite &= descend(contiguous_mut(wl), contiguous(gl), lr);
         }
         for (bl, gl) in self.b.iter_mut().zip(&self.gb) {
-            Zip::from(bl).and(gl).for_each(|p, &g| {
-                *p = *p - lr * g;
-                finite &= p.finite();
-            });
+            let (p, g) = (bl.as_slice_mut(), gl.as_slice());
+            finite &= descend(
+                p.expect("a bias is contiguous"),
+                g.expect("a bias gradient is contiguous"),
+                lr,
+            );
         }
         finite
     }
@@ -704,6 +714,88 @@ fn contiguous<T>(a: &Array2<T>) -> &[T] {
 fn contiguous_mut<T>(a: &mut Array2<T>) -> &mut [T] {
     a.as_slice_mut()
         .expect("the workspace's buffers are contiguous")
+}
+
+/// `dst = f(src)` entrywise, on the rayon pool from [`PAR_MIN`] entries.
+fn convert<A: Copy + Sync, B: Send>(
+    dst: ArrayViewMut2<'_, B>,
+    src: ArrayView2<'_, A>,
+    f: impl Fn(A) -> B + Sync + Send,
+) {
+    let zip = Zip::from(dst).and(src);
+    if zip.size() >= PAR_MIN {
+        zip.par_for_each(|a, &b| *a = f(b));
+    } else {
+        zip.for_each(|a, &b| *a = f(b));
+    }
+}
+
+/// The SGD step `p -= lr g` on one parameter array, on the rayon pool from [`PAR_MIN`] entries;
+/// whether every new entry is finite.
+fn descend<T: Real>(p: &mut [T], g: &[T], lr: T) -> bool {
+    let step = |(p, &g): (&mut T, &T)| {
+        *p = *p - lr * g;
+        p.finite()
+    };
+    if p.len() >= PAR_MIN {
+        p.par_iter_mut()
+            .zip(g.par_iter())
+            .map(step)
+            .reduce(|| true, |a, b| a & b)
+    } else {
+        p.iter_mut().zip(g).map(step).fold(true, |a, b| a & b)
+    }
+}
+
+/// Through the normalisation and the last ReLU, one row: `dy <- (dy - e (e . dy)) / ||y||` where
+/// `y > 0` when `||y|| = r > eps`, else `dy / eps` there; `0` where `y <= 0` (module doc,
+/// "Backward").
+#[inline(always)]
+fn normalisation_grad<T: Real>(dyi: &mut [T], ei: &[T], r: T, yi: &[T]) {
+    if r > T::NORM_EPS {
+        let dot = dot(ei, dyi);
+        let inv = T::ONE / r;
+        for ((dy, &e), &y) in dyi.iter_mut().zip(ei).zip(yi) {
+            *dy = if y > T::ZERO {
+                (*dy - e * dot) * inv
+            } else {
+                T::ZERO
+            };
+        }
+    } else {
+        let inv = T::ONE / T::NORM_EPS;
+        for (dy, &y) in dyi.iter_mut().zip(yi) {
+            *dy = if y > T::ZERO { *dy * inv } else { T::ZERO };
+        }
+    }
+}
+
+/// `C = A B^T` (`A: m x d`, `B: n x d`, `C: m x n_p`) for `S = U V^T` and `K = E E^T`. The tiled
+/// kernel needs `B^T` with contiguous rows, so `B^T` is copied into `bt` (`d x n_p`) first; the
+/// blocked one packs `B` anyway, so it reads the transposed view and writes `C`'s first `n`
+/// columns (the padding columns stay zero). The kernel is the one `kernel` resolves to for the
+/// padded product, so the choice is that of the padded layout.
+fn product_with_transposed<T: Real>(
+    kernel: GemmKernel,
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    bt: &mut Array2<T>,
+    c: &mut Array2<T>,
+) {
+    let (m, d) = a.dim();
+    let n = b.nrows();
+    if kernel.resolve(m, d, bt.ncols()) == GemmKernel::Blocked {
+        gemm_kernel(
+            GemmKernel::Blocked,
+            a,
+            b.t(),
+            c.slice_mut(s![.., ..n]),
+            false,
+        );
+    } else {
+        bt.slice_mut(s![.., ..n]).assign(&b.t());
+        gemm_kernel(kernel, a, bt.view(), c.view_mut(), false);
+    }
 }
 
 /// `sum_i x_i y_i` in the order of `ndarray`'s dot product of two contiguous vectors (eight

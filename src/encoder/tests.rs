@@ -79,7 +79,9 @@ fn tiny_outputs_use_the_eps_branch_of_the_normalisation() {
 
 #[test]
 fn padding_columns_stay_zero_through_training() {
-    for (n, d, layers) in [(5, 3, 2), (9, 13, 3), (4, 8, 2)] {
+    // The last size runs every product blocked (the transposed operands read in place) and
+    // every elementwise pass on the rayon pool, with 4 padding columns.
+    for (n, d, layers) in [(5, 3, 2), (9, 13, 3), (4, 8, 2), (236, 236, 3)] {
         let cfg = EncoderConfig {
             layers,
             ..EncoderConfig::new(n, d, 2)
@@ -90,7 +92,8 @@ fn padding_columns_stay_zero_through_training() {
         ] {
             let mut net = Encoder::<f32>::new(&cfg).unwrap();
             assert!(net.padding_is_zero());
-            for _ in 0..20 {
+            let steps = if n > 100 { 2 } else { 20 };
+            for _ in 0..steps {
                 assert!(net.grad(&loss));
                 assert!(net.sgd_step(0.5));
                 assert!(net.padding_is_zero(), "N = {n}, d = {d}, {loss:?}");
@@ -101,7 +104,8 @@ fn padding_columns_stay_zero_through_training() {
 
 #[test]
 fn blocked_products_are_bitwise_independent_of_the_thread_count() {
-    // N = d = 232: every product is above the crossover and cut into several row blocks.
+    // N = d = 232: every product is above the crossover and cut into several row blocks, and
+    // the elementwise passes over `2N x d` entries run on the rayon pool.
     let cfg = EncoderConfig {
         steps: 3,
         ..EncoderConfig::new(232, 232, 5)
@@ -110,6 +114,10 @@ fn blocked_products_are_bitwise_independent_of_the_thread_count() {
     assert!(
         GemmKernel::Auto.resolve(s, s, s) == GemmKernel::Blocked && s > block_rows(s),
         "the test must exercise several blocks"
+    );
+    assert!(
+        2 * s * s >= super::network::PAR_MIN,
+        "the test must exercise the parallel passes"
     );
     let loss = crate::loss::Loss::sigmoid(3.0, 3.0).unwrap();
     let run = |threads: usize| {
