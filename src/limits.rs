@@ -36,6 +36,14 @@ pub enum MemoryLimit {
     Available,
     /// At most this many bytes (`>= 1`).
     Bytes(u64),
+    /// The memory available as read once ([`MemoryLimit::measured`]): for work that checks many
+    /// pieces against one reading (a sweep's cells), so that no piece reads `/proc` again.
+    Measured {
+        /// The bytes available when it was read.
+        bytes: u64,
+        /// Where they come from (as [`available_limit`] says).
+        source: &'static str,
+    },
 }
 
 impl MemoryLimit {
@@ -70,6 +78,26 @@ impl MemoryLimit {
                 (bytes, source, false)
             }
             MemoryLimit::Bytes(b) => (b, "allowed", true),
+            MemoryLimit::Measured { bytes, source } => (bytes, source, false),
+        }
+    }
+
+    /// This limit with the memory available read now, once: [`MemoryLimit::Available`] becomes
+    /// [`MemoryLimit::Measured`] (a check then reads nothing, and its refusal says the same as
+    /// the check it replaces); an explicit limit stays as it is.
+    ///
+    /// ```
+    /// use ccem::limits::MemoryLimit;
+    /// assert!(matches!(MemoryLimit::Available.measured(), MemoryLimit::Measured { .. }));
+    /// assert_eq!(MemoryLimit::Bytes(1024).measured(), MemoryLimit::Bytes(1024));
+    /// ```
+    pub fn measured(self) -> MemoryLimit {
+        match self {
+            MemoryLimit::Available => {
+                let (bytes, source) = available_limit();
+                MemoryLimit::Measured { bytes, source }
+            }
+            other => other,
         }
     }
 
@@ -208,6 +236,29 @@ mod tests {
         }
         assert_eq!(format_bytes(3 << 29), "1.5 GiB");
         assert_eq!(format_bytes(100), "100 B");
+    }
+
+    #[test]
+    fn a_measured_limit_refuses_as_the_available_one() {
+        let (bytes, source) = available_limit();
+        let measured = MemoryLimit::Available.measured();
+        assert_eq!(measured, MemoryLimit::Measured { bytes, source });
+        assert_eq!(measured.resolve(), (bytes, source, false));
+        let fresh = MemoryLimit::Available
+            .check("x", f64::INFINITY)
+            .unwrap_err();
+        let once = measured.check("x", f64::INFINITY).unwrap_err();
+        let text = |e: Error| {
+            e.to_string()
+                .split(" than the ")
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(text(fresh), text(once));
+        assert!(measured.check("x", bytes as f64).is_ok());
+        assert!(measured.check("x", bytes as f64 + 1e6).is_err());
+        assert_eq!(MemoryLimit::Bytes(7).measured(), MemoryLimit::Bytes(7));
     }
 
     #[test]

@@ -239,6 +239,42 @@ fn thread_count_does_not_change_the_rows() {
 }
 
 #[test]
+fn every_cell_runs_once_largest_first_and_cells_read_memory_once() {
+    use std::sync::Mutex;
+    let mut s = spec(Mode::Free);
+    s.ns = vec![4, 9, 5, 8, 6];
+    let v = valid(&s);
+    // The checked sweep carries one reading of the memory available for its cells.
+    assert!(matches!(
+        v.run.max_memory,
+        crate::limits::MemoryLimit::Measured { .. }
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let started = Mutex::new(Vec::new());
+    let runner = |c: &Cell| {
+        started.lock().unwrap().push(c.n);
+        fake_ok(c)
+    };
+    let out = run_sweep(&v, dir.path(), Some(1), &runner, &mut Silent).unwrap();
+    assert!(out.complete && out.computed == s.cells().len());
+    // One worker takes the cells in order of size, largest first.
+    let order = started.into_inner().unwrap();
+    assert_eq!(order.len(), s.cells().len());
+    assert!(order.windows(2).all(|w| w[0] >= w[1]), "{order:?}");
+    // Two workers still run each cell exactly once.
+    let started = Mutex::new(Vec::new());
+    let runner = |c: &Cell| {
+        started.lock().unwrap().push(c.index);
+        fake_ok(c)
+    };
+    let two = tempfile::tempdir().unwrap();
+    run_sweep(&v, two.path(), Some(2), &runner, &mut Silent).unwrap();
+    let mut ran = started.into_inner().unwrap();
+    ran.sort_unstable();
+    assert_eq!(ran, (0..s.cells().len()).collect::<Vec<_>>());
+}
+
+#[test]
 fn summary_counts_agreement_and_regions() {
     let s = spec(Mode::Free);
     let rows: Vec<ResultRow> = s.all_cells().iter().map(fake).collect();
