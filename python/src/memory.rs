@@ -7,12 +7,12 @@ use ccem::limits::MemoryLimit;
 use ccem::options::{parse_max_memory, MemoryArg, Spelling};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyString};
+use pyo3::types::{PyBool, PyInt, PyString};
 
 /// `max_memory=` as the library's raw option: `None`, a `str` or an `int` (not a `bool`).
 ///
 /// # Errors
-/// `TypeError` for any other type.
+/// `TypeError` for any other type (an `int` beyond 64 bits is passed on as its digits).
 pub fn arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<MemoryArg>> {
     let Some(obj) = obj else { return Ok(None) };
     if obj.is_none() {
@@ -21,10 +21,13 @@ pub fn arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<MemoryArg>> {
     if let Ok(s) = obj.cast::<PyString>() {
         return Ok(Some(MemoryArg::Text(s.to_str()?.to_string())));
     }
-    if !obj.is_instance_of::<PyBool>() {
-        if let Ok(b) = obj.extract::<i64>() {
-            return Ok(Some(MemoryArg::Bytes(b)));
-        }
+    if obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>() {
+        // An int beyond 64 bits goes to the library as its digits, which it reads or refuses
+        // (a value, not a type, error) as it does the command line's.
+        return Ok(Some(match obj.extract::<i64>() {
+            Ok(b) => MemoryArg::Bytes(b),
+            Err(_) => MemoryArg::Text(obj.str()?.to_str()?.to_string()),
+        }));
     }
     Err(PyTypeError::new_err(format!(
         "max_memory must be a size such as \"512M\" or a number of bytes, got {}",

@@ -123,8 +123,9 @@ def test_max_memory_is_a_keyword_of_every_call_and_leaks_into_no_other(tmp_path)
             assert "raise max_memory=" in msg and "--" not in msg, msg
         # ... and the next call, without it, is not limited (the old global leaked).
         call(None)
-    # A bad size is a ValueError naming the keyword; another type a TypeError.
-    for bad in ("1X", "", 0, -5):
+    # A bad size (an int beyond 64 bits too) is a ValueError naming the keyword; another type a
+    # TypeError.
+    for bad in ("1X", "", 0, -5, 2**70, -2**70):
         with pytest.raises(ValueError, match="max_memory="):
             ccem.optimize(4, t=1.0, steps=1, max_memory=bad)
     for bad in (1.5, True, [1]):
