@@ -184,6 +184,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_exact_quantile_does_not_depend_on_the_bins_that_locate_it() {
+        // Up to 2^16 negatives the exact quantile's histogram has about N(N-1) bins
+        // (`scan::histogram_bins`); a cap of half the negatives forces the full 2^16 bins, whose
+        // target bins still hold few enough values to be collected: the same order statistic.
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, StandardNormal};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for (n, d) in [(9, 4), (16, 3), (40, 40), (100, 7), (257, 16)] {
+            let mut draw = || {
+                let x = ndarray::Array2::<f64>::from_shape_fn((n, d), |_| {
+                    StandardNormal.sample(&mut rng)
+                });
+                crate::loss::normalize_rows(x.view(), "U").unwrap().u
+            };
+            let (u, v) = (draw(), draw());
+            for &p in &[0.0, 0.05, 0.5] {
+                let p = QuantileLevel::new(p).unwrap();
+                let opts = BlockOptions::default();
+                let few = margins_with_cap(u.view(), v.view(), p, opts, CANDIDATE_CAP).unwrap();
+                let full = margins_with_cap(u.view(), v.view(), p, opts, n * (n - 1) / 2).unwrap();
+                assert_eq!(
+                    full.quantile_error, 0.0,
+                    "N = {n}: the full bins must stay exact"
+                );
+                assert_eq!(few.quantile_error, 0.0);
+                assert_eq!(
+                    few.margin_quantile.to_bits(),
+                    full.margin_quantile.to_bits(),
+                    "N = {n}, p = {p:?}"
+                );
+                assert_eq!(few.margin.to_bits(), full.margin.to_bits());
+            }
+        }
+    }
+
+    #[test]
     fn approximate_path_is_within_its_error_bound() {
         use rand::SeedableRng;
         use rand_distr::{Distribution, StandardNormal};

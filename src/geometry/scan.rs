@@ -101,6 +101,8 @@ struct ScanParams {
     tau: Option<f64>,
     block: usize,
     parallel: bool,
+    /// The histogram's bins ([`histogram_bins`]).
+    bins: usize,
 }
 
 /// What one group gathers.
@@ -123,14 +125,18 @@ struct GroupAcc {
     /// [`Spare`] buffers, given back zeroed by [`GroupAcc::drain_into`]).
     staged: Vec<u32>,
     staged_count: u64,
+    /// The bins in use: the first `bins` counts of `staged` and `hist` (the rest stay zero).
+    bins: usize,
     /// `local - global` row index of the block being visited (wrapping).
     base: usize,
 }
 
 impl GroupAcc {
-    /// A group of `local` rows (its `pos` and `rows`), with the `n` column sums of InfoNCE.
-    fn new(local: usize, n: usize, info: bool) -> Self {
+    /// A group of `local` rows (its `pos` and `rows`), with the `n` column sums of InfoNCE, and
+    /// a histogram of `bins` bins.
+    fn new(local: usize, n: usize, info: bool, bins: usize) -> Self {
         GroupAcc {
+            bins,
             pos: vec![0.0; local],
             rows: if info { vec![0.0; local] } else { Vec::new() },
             cols: if info { vec![0.0; n] } else { Vec::new() },
@@ -151,7 +157,8 @@ impl GroupAcc {
         if self.hist.is_empty() {
             self.hist = vec![0; HISTOGRAM_BINS];
         }
-        for (h, s) in self.hist.iter_mut().zip(self.staged.iter_mut()) {
+        let bins = self.bins;
+        for (h, s) in self.hist[..bins].iter_mut().zip(&mut self.staged[..bins]) {
             *h += u64::from(*s);
             *s = 0;
         }
@@ -161,12 +168,16 @@ impl GroupAcc {
     /// Adds every count of the group (moved and staged) to `hist`, and gives the staged buffer
     /// back to the thread's spare buffers, zeroed.
     fn drain_into(&mut self, hist: &mut [u64]) {
-        for (h, s) in hist.iter_mut().zip(self.staged.iter_mut()) {
+        let bins = self.bins;
+        for (h, s) in hist[..bins].iter_mut().zip(&mut self.staged[..bins]) {
             *h += u64::from(*s);
             *s = 0;
         }
         if !self.hist.is_empty() {
-            hist.iter_mut().zip(&self.hist).for_each(|(a, b)| *a += b);
+            hist[..bins]
+                .iter_mut()
+                .zip(&self.hist[..bins])
+                .for_each(|(a, b)| *a += b);
         }
         self.staged_count = 0;
         spare_give(&SPARE_STAGED, std::mem::take(&mut self.staged));
@@ -341,7 +352,7 @@ fn negatives_run<T: RowNormalize, const SIG: bool, const INFO: bool, const NARRO
     hist: &mut [u32],
     k: &EntryKernel,
 ) -> RunSums {
-    let top = (HISTOGRAM_BINS - 1) as f64;
+    let top = (hist.len() - 1) as f64;
     let mut sig = [0.0f64; LANES];
     let mut row = [0.0f64; LANES];
     let mut s1 = [0.0f64; LANES];
@@ -450,7 +461,7 @@ fn negatives_run<T: RowNormalize, const SIG: bool, const INFO: bool, const NARRO
         out.s2 += dx * dx;
         out.min = out.min.min(x);
         out.max = out.max.max(x);
-        hist[bin_of(x, k.lo, k.inv_w, HISTOGRAM_BINS)] += 1;
+        hist[bin_of(x, k.lo, k.inv_w, hist.len())] += 1;
     }
     out
 }
@@ -472,7 +483,8 @@ fn visit_negatives<T: RowNormalize, const SIG: bool, const INFO: bool, const NAR
     } else {
         &mut []
     };
-    let r = negatives_run::<T, SIG, INFO, NARROW>(&xs[lo..hi], cols, &mut acc.staged, k);
+    let bins = acc.bins;
+    let r = negatives_run::<T, SIG, INFO, NARROW>(&xs[lo..hi], cols, &mut acc.staged[..bins], k);
     acc.sig += r.sig;
     if INFO {
         acc.rows[gi.wrapping_add(acc.base)] += r.row;
@@ -737,7 +749,7 @@ fn pass<T: RowNormalize>(
         shift: r * inv_tau,
         c: if c.is_finite() { c } else { 0.0 },
         lo: -r,
-        inv_w: HISTOGRAM_BINS as f64 / (2.0 * r),
+        inv_w: p.bins as f64 / (2.0 * r),
     };
     let info = p.tau.is_some();
     let narrow = k.narrow_ok::<T>(r, p.sigmoid.is_some(), info);
@@ -759,7 +771,7 @@ fn pass<T: RowNormalize>(
             (false, false, _) => tile_dispatch::<T, false, false, false>(acc, tile, at, &k),
         }
     };
-    let init = |g: usize| GroupAcc::new(layout.local_rows(g), n, info);
+    let init = |g: usize| GroupAcc::new(layout.local_rows(g), n, info, p.bins);
     let groups = for_each_tile(u, v, layout, (p.parallel, progress), init, visit);
     // Merge in group order (rows back to their global index).
     let mut all = GroupAcc {
@@ -768,6 +780,7 @@ fn pass<T: RowNormalize>(
         cols: if info { vec![0.0; n] } else { Vec::new() },
         hist: spare_take(&SPARE_HIST),
         staged: Vec::new(),
+        bins: p.bins,
         sig: 0.0,
         s1: 0.0,
         s2: 0.0,
@@ -853,8 +866,9 @@ pub(crate) fn bound_of<T: RowNormalize>(u: &RowSums, v: &RowSums, d: usize) -> f
     (u.max_norm() * v.max_norm()).max(f64::MIN_POSITIVE) * (1.0 + 4.0 * (d + 2.0) * T::EPS)
 }
 
-/// The negatives' quantile `q` from the pass's histogram: exactly with a second pass, or by
-/// interpolation in the bins. Returns `(q_neg, absolute error bound)`.
+/// The negatives' quantile `q` from the pass's histogram (`hist.len()` bins on `[-r, r]`):
+/// exactly with a second pass, or by interpolation in the bins. Returns `(q_neg, absolute error
+/// bound)`.
 fn negative_quantile<T: RowNormalize>(
     u: ArrayView2<T>,
     v: ArrayView2<T>,
@@ -866,7 +880,7 @@ fn negative_quantile<T: RowNormalize>(
 ) -> (f64, f64) {
     let n = u.nrows();
     let m_neg = n * (n - 1);
-    let bins = HISTOGRAM_BINS;
+    let bins = hist.len();
     let (lo, width) = (-r, 2.0 * r);
     let bw = width / bins as f64;
     let inv_w = bins as f64 / width;
@@ -1031,11 +1045,13 @@ pub(crate) fn scan<T: RowNormalize>(
     let fixed = wants
         .tau
         .filter(|&tau| 2.0 * r / tau <= MAX_FIXED_SHIFT_SPAN);
+    let bins = histogram_bins(n, wants.mode, wants.cap);
     let params = ScanParams {
         sigmoid: wants.sigmoid,
         tau: fixed,
         block,
         parallel: opts.parallel,
+        bins,
     };
     let progress = wants.progress.map(|hook| Progress {
         done: Default::default(),
@@ -1050,14 +1066,14 @@ pub(crate) fn scan<T: RowNormalize>(
     let (q_neg, err_neg) = negative_quantile(
         u,
         v,
-        &p.hist,
+        &p.hist[..bins],
         1.0 - level,
         r,
         (wants.mode, wants.cap),
         (block, opts.parallel, progress.as_ref()),
     );
     let mut hist = std::mem::take(&mut p.hist);
-    hist.fill(0);
+    hist[..bins].fill(0);
     spare_give(&SPARE_HIST, hist);
     if wants.mode == QuantileMode::Exact {
         passes += 1;
@@ -1138,6 +1154,27 @@ pub(crate) fn lerp(a: f64, b: f64, t: f64) -> f64 {
 /// The bin of `x` in `bins` equal bins on `[lo, lo + bins / inv_width)`, clamped to the first
 /// and last bins. (Truncating a number in `[0, bins - 1]` is taking its floor: no libm call.)
 #[inline(always)]
+/// The bins of the negatives' histogram for `N = n`, `mode` and the candidates' `cap`:
+/// [`HISTOGRAM_BINS`], except for an exact quantile of at most `min(cap, 2^16)` negatives, where
+/// `N(N-1)` rounded up to a power of two (at least [`MIN_EXACT_BINS`]) is enough. There every
+/// negative fits among the candidates, so the second pass always collects them and the quantile
+/// is the order statistic itself, whatever the bins that locate it: the result is the same,
+/// and the histogram's passes (staging, merging and zeroing every bin) cost in proportion to the
+/// negatives, not to `2^16` (a sweep's small cells spent most of their report there,
+/// docs/PERFORMANCE.md). The interpolated quantile, and the sub-histograms of a crowd above the
+/// cap, keep `2^16` bins: their error bounds are the bins' widths.
+fn histogram_bins(n: usize, mode: QuantileMode, cap: usize) -> usize {
+    let negatives = n.saturating_mul(n.saturating_sub(1));
+    if mode == QuantileMode::Exact && negatives <= cap.min(HISTOGRAM_BINS) {
+        negatives.next_power_of_two().max(MIN_EXACT_BINS)
+    } else {
+        HISTOGRAM_BINS
+    }
+}
+
+/// The fewest bins of an exact quantile's histogram ([`histogram_bins`]).
+const MIN_EXACT_BINS: usize = 64;
+
 pub(crate) fn bin_of(x: f64, lo: f64, inv_width: f64, bins: usize) -> usize {
     ((x - lo) * inv_width).clamp(0.0, (bins - 1) as f64) as usize
 }
