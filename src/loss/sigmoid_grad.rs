@@ -13,7 +13,9 @@
 //! whenever it is reported. The two gradients agree to a few ulp (a unit test checks 1e-15).
 //!
 //! The arithmetic uses no fused multiply-add, so the AVX2 and the baseline (SSE2) builds of the
-//! loop give bitwise the same `G`: a result never depends on the machine's vector width.
+//! loop give bitwise the same `G`: a result never depends on the machine's vector width. From
+//! `2^16` entries the flat loop runs in fixed chunks on the rayon pool; each entry is computed
+//! alone, so neither does it depend on the thread count.
 
 /// `log2(e)`.
 const LOG2_E: f64 = std::f64::consts::LOG2_E;
@@ -91,24 +93,55 @@ fn sigmoid_of(y: f64) -> f64 {
     }
 }
 
-/// The kernel: `s` and `g` are `n x n` row-major slices.
+/// Every entry as a negative (`z = -1`, `y = t S - b`): `g = scale sigmoid(t s - b)`, one flat
+/// loop that the compiler vectorises.
 #[inline(always)]
-fn kernel(s: &[f64], g: &mut [f64], n: usize, t: f64, b: f64) {
-    let scale = t / n as f64;
-    // Every entry as a negative (z = -1, y = t S - b), in one flat vectorised loop ...
+fn negatives(s: &[f64], g: &mut [f64], scale: f64, t: f64, b: f64) {
     for (gij, &sij) in g.iter_mut().zip(s) {
         *gij = scale * sigmoid_of(t * sij - b);
-    }
-    // ... then the positives on the diagonal (z = +1, y = -(t S - b)).
-    for i in 0..n {
-        g[i * n + i] = -scale * sigmoid_of(-(t * s[i * n + i] - b));
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn kernel_avx2(s: &[f64], g: &mut [f64], n: usize, t: f64, b: f64) {
-    kernel(s, g, n, t, b)
+fn negatives_avx2(s: &[f64], g: &mut [f64], scale: f64, t: f64, b: f64) {
+    negatives(s, g, scale, t, b)
+}
+
+/// [`negatives`] on the AVX2 build where the CPU has it (`allow_avx2`), else the baseline one.
+fn negatives_on(s: &[f64], g: &mut [f64], scale: f64, t: f64, b: f64, allow_avx2: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if allow_avx2 && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2 (checked just above).
+        unsafe { negatives_avx2(s, g, scale, t, b) };
+        return;
+    }
+    let _ = allow_avx2;
+    negatives(s, g, scale, t, b)
+}
+
+/// The fewest entries for which the entries are cut into chunks of [`CHUNK`] on the rayon pool
+/// (each entry is computed alone, so the split never changes a bit).
+const PAR_MIN: usize = 1 << 16;
+
+/// The entries of one parallel task.
+const CHUNK: usize = 1 << 14;
+
+/// `G` of `n x n` row-major `s` into `g`: the negatives' form on every entry (in parallel from
+/// [`PAR_MIN`] entries), then the positives on the diagonal (`z = +1`, `y = -(t S - b)`).
+fn kernel(s: &[f64], g: &mut [f64], n: usize, t: f64, b: f64, allow_avx2: bool) {
+    use rayon::prelude::*;
+    let scale = t / n as f64;
+    if s.len() >= PAR_MIN {
+        g.par_chunks_mut(CHUNK)
+            .zip(s.par_chunks(CHUNK))
+            .for_each(|(g, s)| negatives_on(s, g, scale, t, b, allow_avx2));
+    } else {
+        negatives_on(s, g, scale, t, b, allow_avx2);
+    }
+    for i in 0..n {
+        g[i * n + i] = -scale * sigmoid_of(-(t * s[i * n + i] - b));
+    }
 }
 
 /// `G = dL_sig/dS` (SPEC §1) of an `n x n` row-major `S` into `g`, for finite `t >= 0` and `b`.
@@ -120,19 +153,13 @@ pub(crate) fn sigmoid_grad_s(s: &[f64], g: &mut [f64], n: usize, t: f64, b: f64)
         s.len() == n * n && g.len() == n * n,
         "S and G must be n x n"
     );
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        unsafe { kernel_avx2(s, g, n, t, b) };
-        return;
-    }
-    kernel(s, g, n, t, b)
+    kernel(s, g, n, t, b, true)
 }
 
 /// The baseline (non-AVX2) path, for the test that both paths agree bitwise.
 #[cfg(test)]
 pub(crate) fn sigmoid_grad_s_baseline(s: &[f64], g: &mut [f64], n: usize, t: f64, b: f64) {
-    kernel(s, g, n, t, b)
+    kernel(s, g, n, t, b, false)
 }
 
 #[cfg(test)]
@@ -142,7 +169,7 @@ mod tests {
 
     #[test]
     fn gradient_only_sigmoid_matches_the_library_gradient() {
-        for n in [2, 7, 13] {
+        for n in [2, 7, 13, 300] {
             for (t, b) in [
                 (0.1, 0.1),
                 (2.0, 2.0),
