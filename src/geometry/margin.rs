@@ -186,12 +186,14 @@ mod tests {
     #[test]
     fn the_exact_quantile_does_not_depend_on_the_bins_that_locate_it() {
         // Up to 2^16 negatives the exact quantile's histogram has about N(N-1) bins
-        // (`scan::histogram_bins`); a cap of half the negatives forces the full 2^16 bins, whose
-        // target bins still hold few enough values to be collected: the same order statistic.
+        // (`scan::histogram_bins`), and from d = 256 the first pass keeps S for the second
+        // (`scan::keeps_s`); a cap of half the negatives forces the full 2^16 bins and a second
+        // pass that computes S again, whose target bins still hold few enough values to be
+        // collected: the same order statistic.
         use rand::SeedableRng;
         use rand_distr::{Distribution, StandardNormal};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        for (n, d) in [(9, 4), (16, 3), (40, 40), (100, 7), (257, 16)] {
+        for (n, d) in [(9, 4), (16, 3), (40, 40), (100, 7), (257, 16), (300, 300)] {
             let mut draw = || {
                 let x = ndarray::Array2::<f64>::from_shape_fn((n, d), |_| {
                     StandardNormal.sample(&mut rng)

@@ -22,7 +22,11 @@
 //! values of the one or two bins that hold the two order statistics and selects them exactly,
 //! or sub-histograms them if they hold more than [`CANDIDATE_CAP`] values: error at most
 //! `R / 2^32`), or [`QuantileMode::Histogram`] (interpolation inside the bin: error at most one
-//! bin width `2 R / 2^16`).
+//! bin width `2 R / 2^16`). An exact quantile of few negatives uses fewer bins (about `N(N-1)`,
+//! `histogram_bins`); when `S` is small and costly to compute (`8 N^2` bytes at most
+//! [`KEEP_MAX_BYTES`], `d` at least [`KEEP_MIN_D`]), the first pass keeps it and the second
+//! reads it instead of computing it again (`keeps_s`). Either way the quantile is the same order
+//! statistic, bitwise.
 //!
 //! # Threads and reproducibility
 //! The row blocks are dealt to [`GROUPS`] groups (block `k` to group `k mod 16`), a number that
@@ -103,6 +107,8 @@ struct ScanParams {
     parallel: bool,
     /// The histogram's bins ([`histogram_bins`]).
     bins: usize,
+    /// Whether the pass keeps `S` for the exact quantile's second pass ([`keeps_s`]).
+    keep: bool,
 }
 
 /// What one group gathers.
@@ -127,6 +133,9 @@ struct GroupAcc {
     staged_count: u64,
     /// The bins in use: the first `bins` counts of `staged` and `hist` (the rest stay zero).
     bins: usize,
+    /// The group's rows of `S` in float64 (local row `l` at `l * N`), kept for the exact
+    /// quantile's second pass when `S` is small ([`KEEP_MAX_BYTES`]); empty otherwise.
+    kept: Vec<f64>,
     /// `local - global` row index of the block being visited (wrapping).
     base: usize,
 }
@@ -134,9 +143,14 @@ struct GroupAcc {
 impl GroupAcc {
     /// A group of `local` rows (its `pos` and `rows`), with the `n` column sums of InfoNCE, and
     /// a histogram of `bins` bins.
-    fn new(local: usize, n: usize, info: bool, bins: usize) -> Self {
+    fn new(local: usize, n: usize, info: bool, bins: usize, keep: bool) -> Self {
         GroupAcc {
             bins,
+            kept: if keep {
+                vec![0.0; local * n]
+            } else {
+                Vec::new()
+            },
             pos: vec![0.0; local],
             rows: if info { vec![0.0; local] } else { Vec::new() },
             cols: if info { vec![0.0; n] } else { Vec::new() },
@@ -716,6 +730,9 @@ struct Pass {
     sigmoid_sum: f64,
     /// InfoNCE's value, when computed in the pass.
     infonce: Option<f64>,
+    /// Each group's kept rows of `S` ([`GroupAcc::kept`]), in group order; empty when the pass
+    /// keeps nothing.
+    kept: Vec<Vec<f64>>,
 }
 
 /// The one pass (module documentation).
@@ -770,8 +787,17 @@ fn pass<T: RowNormalize>(
             (false, true, true) => tile_dispatch::<T, false, true, true>(acc, tile, at, &k),
             (false, false, _) => tile_dispatch::<T, false, false, false>(acc, tile, at, &k),
         }
+        if p.keep {
+            for (i, row) in tile.outer_iter().enumerate() {
+                let at = (l0 + i) * n + c0;
+                acc.kept[at..at + row.len()]
+                    .iter_mut()
+                    .zip(row.iter())
+                    .for_each(|(a, &x)| *a = x.to_f64());
+            }
+        }
     };
-    let init = |g: usize| GroupAcc::new(layout.local_rows(g), n, info, p.bins);
+    let init = |g: usize| GroupAcc::new(layout.local_rows(g), n, info, p.bins, p.keep);
     let groups = for_each_tile(u, v, layout, (p.parallel, progress), init, visit);
     // Merge in group order (rows back to their global index).
     let mut all = GroupAcc {
@@ -781,6 +807,7 @@ fn pass<T: RowNormalize>(
         hist: spare_take(&SPARE_HIST),
         staged: Vec::new(),
         bins: p.bins,
+        kept: Vec::new(),
         sig: 0.0,
         s1: 0.0,
         s2: 0.0,
@@ -789,8 +816,12 @@ fn pass<T: RowNormalize>(
         staged_count: 0,
         base: 0,
     };
+    let mut kept = Vec::new();
     for (gi, mut g) in groups.into_iter().enumerate() {
         g.drain_into(&mut all.hist);
+        if p.keep {
+            kept.push(std::mem::take(&mut g.kept));
+        }
         for (l0, r0, r1) in layout.blocks(gi) {
             all.pos[r0..r1].copy_from_slice(&g.pos[l0..l0 + r1 - r0]);
             if info {
@@ -829,6 +860,7 @@ fn pass<T: RowNormalize>(
         hist: all.hist,
         sigmoid_sum: all.sig,
         infonce,
+        kept,
     }
 }
 
@@ -867,12 +899,13 @@ pub(crate) fn bound_of<T: RowNormalize>(u: &RowSums, v: &RowSums, d: usize) -> f
 }
 
 /// The negatives' quantile `q` from the pass's histogram (`hist.len()` bins on `[-r, r]`):
-/// exactly with a second pass, or by interpolation in the bins. Returns `(q_neg, absolute error
-/// bound)`.
+/// exactly with a second pass, or by interpolation in the bins. The second pass reads the rows
+/// of `S` the first one `kept` (per group, [`GroupAcc::kept`]) when there are any, and computes
+/// `S` again otherwise. Returns `(q_neg, absolute error bound)`.
 fn negative_quantile<T: RowNormalize>(
     u: ArrayView2<T>,
     v: ArrayView2<T>,
-    hist: &[u64],
+    (hist, kept): (&[u64], &[Vec<f64>]),
     q: f64,
     r: f64,
     (mode, cap): (QuantileMode, usize),
@@ -918,6 +951,32 @@ fn negative_quantile<T: RowNormalize>(
             }
         }
     };
+    if crowd as usize <= cap && !kept.is_empty() {
+        // The values of the first pass, as kept: no product.
+        let layout = Layout::new(n, block);
+        let mut cand = vec![Vec::<f64>::new(); targets.len()];
+        for (g, rows) in kept.iter().enumerate() {
+            for (l0, r0, r1) in layout.blocks(g) {
+                for (i, row) in rows[l0 * n..(l0 + r1 - r0) * n].chunks_exact(n).enumerate() {
+                    for (j, &x) in row.iter().enumerate() {
+                        if j != r0 + i {
+                            if let Some(t) = is_target(bin_of(x, lo, inv_w, bins)) {
+                                cand[t].push(x);
+                            }
+                        }
+                    }
+                }
+                if let Some(p) = progress {
+                    p.tick();
+                }
+            }
+        }
+        let mut select =
+            |t: usize, rank: usize| *cand[t].select_nth_unstable_by(rank, f64::total_cmp).1;
+        let x_lo = select(0, r_lo);
+        let x_hi = select(targets.len() - 1, r_hi);
+        return (lerp(x_lo, x_hi, frac), 0.0);
+    }
     if crowd as usize <= cap {
         let groups = for_each_tile(
             u,
@@ -1052,6 +1111,7 @@ pub(crate) fn scan<T: RowNormalize>(
         block,
         parallel: opts.parallel,
         bins,
+        keep: keeps_s((n, d), T::PRECISION, wants.mode, wants.cap),
     };
     let progress = wants.progress.map(|hook| Progress {
         done: Default::default(),
@@ -1063,15 +1123,17 @@ pub(crate) fn scan<T: RowNormalize>(
     let mut pos_sorted = p.pos.clone();
     pos_sorted.sort_by(f64::total_cmp);
     let q_pos = linear_quantile_sorted(&pos_sorted, level);
+    let kept = std::mem::take(&mut p.kept);
     let (q_neg, err_neg) = negative_quantile(
         u,
         v,
-        &p.hist[..bins],
+        (&p.hist[..bins], &kept),
         1.0 - level,
         r,
         (wants.mode, wants.cap),
         (block, opts.parallel, progress.as_ref()),
     );
+    drop(kept);
     let mut hist = std::mem::take(&mut p.hist);
     hist[..bins].fill(0);
     spare_give(&SPARE_HIST, hist);
@@ -1151,9 +1213,33 @@ pub(crate) fn lerp(a: f64, b: f64, t: f64) -> f64 {
     }
 }
 
-/// The bin of `x` in `bins` equal bins on `[lo, lo + bins / inv_width)`, clamped to the first
-/// and last bins. (Truncating a number in `[0, bins - 1]` is taking its floor: no libm call.)
-#[inline(always)]
+/// The largest `S` (as float64, `8 N^2` bytes) that the pass keeps for the exact quantile's
+/// second pass, which then reads it instead of computing `S` again: 64 MiB (`N <= 2896`).
+pub const KEEP_MAX_BYTES: usize = 64 << 20;
+
+/// The smallest dimension `d` of float64 input at which keeping `S` beats computing it again
+/// (twice that for float32, whose products are twice as fast): an entry costs `2d` flops to
+/// compute, and 16 bytes and a fresh page's fault to keep and read back. Measured with
+/// `ccem inspect`: float64 `N = d = 1024` 0.196 -> 0.164 s and float32 `N = 2000, d = 768`
+/// 0.140 -> 0.128 s when kept, float32 `N = 2800, d = 300` 0.136 -> 0.143 s and `N = 2500,
+/// d = 32` 0.048 -> 0.069 s (so neither is kept).
+pub const KEEP_MIN_D: usize = 256;
+
+/// Whether the pass keeps `S` for `N x d` inputs in precision `p`, `mode` and the candidates'
+/// `cap`: an exact quantile of at most `cap` negatives (so that its second pass collects
+/// candidates, never sub-histograms), with `8 N^2` at most [`KEEP_MAX_BYTES`] and `d` at least
+/// [`KEEP_MIN_D`] (float64) or twice that (float32).
+fn keeps_s((n, d): (usize, usize), p: Precision, mode: QuantileMode, cap: usize) -> bool {
+    let min_d = match p {
+        Precision::F64 => KEEP_MIN_D,
+        Precision::F32 => 2 * KEEP_MIN_D,
+    };
+    mode == QuantileMode::Exact
+        && d >= min_d
+        && n.saturating_mul(n.saturating_sub(1)) <= cap
+        && n.saturating_mul(n).saturating_mul(8) <= KEEP_MAX_BYTES
+}
+
 /// The bins of the negatives' histogram for `N = n`, `mode` and the candidates' `cap`:
 /// [`HISTOGRAM_BINS`], except for an exact quantile of at most `min(cap, 2^16)` negatives, where
 /// `N(N-1)` rounded up to a power of two (at least [`MIN_EXACT_BINS`]) is enough. There every
@@ -1175,6 +1261,9 @@ fn histogram_bins(n: usize, mode: QuantileMode, cap: usize) -> usize {
 /// The fewest bins of an exact quantile's histogram ([`histogram_bins`]).
 const MIN_EXACT_BINS: usize = 64;
 
+/// The bin of `x` in `bins` equal bins on `[lo, lo + bins / inv_width)`, clamped to the first
+/// and last bins. (Truncating a number in `[0, bins - 1]` is taking its floor: no libm call.)
+#[inline(always)]
 pub(crate) fn bin_of(x: f64, lo: f64, inv_width: f64, bins: usize) -> usize {
     ((x - lo) * inv_width).clamp(0.0, (bins - 1) as f64) as usize
 }
@@ -1201,12 +1290,94 @@ pub(crate) fn memory_estimate(
         QuantileMode::Exact => (n * (n - 1.0)).min(CANDIDATE_CAP as f64) * 8.0,
         QuantileMode::Histogram => 0.0,
     };
-    2.0 * n * d * size + groups * (n * 8.0 + hist) + 6.0 * n * 8.0 + tiles + candidates
+    // The kept `S`, whole blocks per group.
+    let kept = if keeps_s((n as usize, d as usize), p, mode, CANDIDATE_CAP) {
+        (layout.nblocks * layout.block) as f64 * n * 8.0
+    } else {
+        0.0
+    };
+    2.0 * n * d * size + groups * (n * 8.0 + hist) + 6.0 * n * 8.0 + tiles + candidates + kept
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keeping_s_gives_the_quantile_of_computing_it_again() {
+        // From d = 512 (float32) or 256 (float64) the exact quantile's second pass reads the S
+        // the first one kept; a cap just below N(N-1) turns keeping off (the second pass computes
+        // S again): the same bits, at several blocks (groups of kept rows) and thread counts.
+        fn case<T: RowNormalize>(n: usize, d: usize, block: usize) {
+            let f =
+                |i: usize, j: usize, k: usize| (((i * 31 + j * 17 + k) % 23) as f64 - 11.0) / 7.0;
+            let u = Array2::from_shape_fn((n, d), |(i, j)| T::from_f64(f(i, j, 0)));
+            let v = Array2::from_shape_fn((n, d), |(i, j)| T::from_f64(f(i, j, 5) + f(i, j, 0)));
+            let sums = (RowSums::of(u.view()), RowSums::of(v.view()));
+            let run = |cap: usize, threads: usize| {
+                let wants = ScanWants {
+                    sigmoid: Some((2.0, 1.0)),
+                    tau: None,
+                    measurement: false,
+                    mode: QuantileMode::Exact,
+                    cap,
+                    progress: None,
+                };
+                let opts = BlockOptions {
+                    block,
+                    parallel: true,
+                };
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(|| scan((u.view(), v.view()), (&sums.0, &sums.1), 0.05, opts, &wants))
+            };
+            let p = T::PRECISION;
+            assert!(keeps_s((n, d), p, QuantileMode::Exact, CANDIDATE_CAP));
+            assert!(!keeps_s((n, d), p, QuantileMode::Exact, n * (n - 1) - 1));
+            let kept = run(CANDIDATE_CAP, 2);
+            let again = run(n * (n - 1) - 1, 1);
+            assert_eq!(kept.order.q_neg_error, 0.0);
+            assert_eq!(again.order.q_neg_error, 0.0);
+            assert_eq!(
+                kept.order.q_neg.to_bits(),
+                again.order.q_neg.to_bits(),
+                "{p:?} {n} {block}"
+            );
+            assert_eq!(kept.order.neg_max.to_bits(), again.order.neg_max.to_bits());
+            assert_eq!(kept.passes, again.passes);
+        }
+        for block in [7, 64, 1000] {
+            case::<f64>(150, 256, block);
+            case::<f32>(90, 512, block);
+        }
+        // A small d, or a large S, is computed again.
+        assert!(!keeps_s(
+            (1000, 32),
+            Precision::F64,
+            QuantileMode::Exact,
+            CANDIDATE_CAP
+        ));
+        assert!(!keeps_s(
+            (1000, 300),
+            Precision::F32,
+            QuantileMode::Exact,
+            CANDIDATE_CAP
+        ));
+        assert!(!keeps_s(
+            (3000, 768),
+            Precision::F32,
+            QuantileMode::Exact,
+            CANDIDATE_CAP
+        ));
+        assert!(!keeps_s(
+            (1000, 768),
+            Precision::F32,
+            QuantileMode::Histogram,
+            CANDIDATE_CAP
+        ));
+    }
 
     #[test]
     fn lerp_and_quantile_match_numpy_examples() {
