@@ -234,14 +234,23 @@ pub fn inspect_with(
     });
     cfg.max_memory.check(
         &format!("inspecting {n} pairs"),
-        memory_estimate(u.dim(), precision, cfg.block, mode),
+        memory_estimate(u.dim(), precision, cfg.block, (mode, false)),
     )?;
+    // The exact quantile keeps `S` for its second pass only within the limit too.
+    let keep = cfg
+        .max_memory
+        .check(
+            "",
+            memory_estimate(u.dim(), precision, cfg.block, (mode, true)),
+        )
+        .is_ok();
     let wants = ScanWants {
         sigmoid: Some((cfg.t, b)),
         tau: Some(cfg.tau),
         measurement: true,
         mode,
         cap: CANDIDATE_CAP,
+        keep,
         progress: Some(progress),
     };
     let opts = BlockOptions {

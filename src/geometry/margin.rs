@@ -172,6 +172,7 @@ fn margins_with_cap(
         measurement: false,
         mode: QuantileMode::Exact,
         cap,
+        keep: true,
         progress: None,
     };
     let sums = (RowSums::of(u), RowSums::of(v));

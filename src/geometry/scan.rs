@@ -1085,6 +1085,9 @@ pub(crate) struct ScanWants<'a> {
     pub(crate) measurement: bool,
     pub(crate) mode: QuantileMode,
     pub(crate) cap: usize,
+    /// Whether the exact quantile may keep `S` for its second pass ([`keeps_s`]): the caller's
+    /// memory limit allows it ([`memory_estimate`] with `keep`).
+    pub(crate) keep: bool,
     /// Told `(row blocks done, total)` as the passes go (from worker threads).
     pub(crate) progress: Option<&'a (dyn Fn(usize, usize) + Sync)>,
 }
@@ -1111,7 +1114,7 @@ pub(crate) fn scan<T: RowNormalize>(
         block,
         parallel: opts.parallel,
         bins,
-        keep: keeps_s((n, d), T::PRECISION, wants.mode, wants.cap),
+        keep: wants.keep && keeps_s((n, d), T::PRECISION, wants.mode, wants.cap),
     };
     let progress = wants.progress.map(|hook| Progress {
         done: Default::default(),
@@ -1269,13 +1272,13 @@ pub(crate) fn bin_of(x: f64, lo: f64, inv_width: f64, bins: usize) -> usize {
 }
 
 /// The bytes [`super::inspect()`] allocates beyond its inputs, at most: the normalised copies, the
-/// groups' column sums and histograms, the rows' results, the tiles in flight, and the exact
-/// quantile's candidates.
+/// groups' column sums and histograms, the rows' results, the tiles in flight, the exact
+/// quantile's candidates, and with `keep` the `S` it keeps ([`keeps_s`]).
 pub(crate) fn memory_estimate(
     (n, d): (usize, usize),
     p: Precision,
     block: usize,
-    mode: QuantileMode,
+    (mode, keep): (QuantileMode, bool),
 ) -> f64 {
     let size = match p {
         Precision::F32 => 4.0,
@@ -1291,7 +1294,7 @@ pub(crate) fn memory_estimate(
         QuantileMode::Histogram => 0.0,
     };
     // The kept `S`, whole blocks per group.
-    let kept = if keeps_s((n as usize, d as usize), p, mode, CANDIDATE_CAP) {
+    let kept = if keep && keeps_s((n as usize, d as usize), p, mode, CANDIDATE_CAP) {
         (layout.nblocks * layout.block) as f64 * n * 8.0
     } else {
         0.0
@@ -1321,6 +1324,7 @@ mod tests {
                     measurement: false,
                     mode: QuantileMode::Exact,
                     cap,
+                    keep: true,
                     progress: None,
                 };
                 let opts = BlockOptions {

@@ -411,3 +411,37 @@ fn a_registry_loss_is_evaluated_by_the_driver() {
     let r = inspect(Matrix::F64(x.clone()), Matrix::F64(y.clone()), &cfg(8)).unwrap();
     assert_eq!((r.loss, r.loss_value), (None, None));
 }
+
+#[test]
+fn a_limit_too_small_for_the_kept_s_computes_it_again() {
+    // N = d = 300 in f64 keeps S (720 KiB) for the exact quantile's second pass, if the memory
+    // limit leaves room for it; a limit between the two estimates computes S again. Same report.
+    let (u, v) = pairs(300, 300, 4);
+    let run = |max_memory: MemoryLimit| {
+        let c = InspectConfig {
+            max_memory,
+            ..cfg(64)
+        };
+        inspect(Matrix::F64(u.clone()), Matrix::F64(v.clone()), &c).unwrap()
+    };
+    let mode = QuantileMode::Exact;
+    let without = memory_estimate((300, 300), Precision::F64, 64, (mode, false));
+    let with = memory_estimate((300, 300), Precision::F64, 64, (mode, true));
+    assert!(with >= without + 8.0 * 300.0 * 300.0);
+    let tight = run(MemoryLimit::Bytes(without.ceil() as u64 + 1));
+    let free = run(MemoryLimit::Bytes(with.ceil() as u64 + 1));
+    assert_eq!(
+        serde_json::to_string(&tight).unwrap(),
+        serde_json::to_string(&free).unwrap()
+    );
+    assert_eq!(tight.passes, 2);
+    let e = inspect(
+        Matrix::F64(u.clone()),
+        Matrix::F64(v.clone()),
+        &InspectConfig {
+            max_memory: MemoryLimit::Bytes(without as u64 - 1),
+            ..cfg(64)
+        },
+    );
+    assert!(matches!(e, Err(Error::TooLarge { .. })));
+}
