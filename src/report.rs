@@ -22,7 +22,9 @@
 
 use crate::batch::{in_batch_mask, masked_negative_stats, predict_trained, MiniBatch};
 use crate::error::Result;
-use crate::geometry::{margin_bound, margins, measure, Margins, Measurement, QuantileLevel};
+use crate::geometry::{
+    margin_bound, margins_keeping, measure_with, Margins, Measurement, QuantileLevel,
+};
 use crate::loss::embedding::{check_all_finite, check_pair};
 use crate::loss::{BlockOptions, Loss};
 use crate::theory::{predict, s_pos_of_c, Optimum, Phase};
@@ -99,8 +101,12 @@ impl Report {
         check_pair(u, v)?;
         check_all_finite(u, "U")?;
         check_all_finite(v, "V")?;
-        let mut r = Self::from_measurement(measure(u, v, opts), loss);
-        r.margins = Some(margins(u, v, level, opts)?);
+        // The margins first: their exact pass may keep `S = U V^T`, which the measurement then
+        // reads instead of computing it again (the same numbers).
+        let (margins, kept) = margins_keeping(u, v, level, opts)?;
+        let uv = kept.as_ref().map(|s| s.view());
+        let mut r = Self::from_measurement(measure_with(u, v, opts, uv), loss);
+        r.margins = Some(margins);
         Ok(r)
     }
 

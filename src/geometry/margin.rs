@@ -42,7 +42,7 @@ use super::scan::{scan, OrderStats, QuantileMode, RowSums, ScanWants, CANDIDATE_
 use crate::error::{check_nonneg, Error, Result};
 use crate::loss::embedding::{check_all_finite, check_pair};
 use crate::loss::BlockOptions;
-use ndarray::ArrayView2;
+use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
 
 /// The default quantile level `p` of [`Margins::margin_quantile`]: the 5% quantile margin.
@@ -155,6 +155,20 @@ pub fn margins(
     margins_with_cap(u, v, p, opts, CANDIDATE_CAP)
 }
 
+/// [`margins`], and the `S = U V^T` (`N x N`) its exact pass kept, if it kept it: for a caller
+/// that needs `S` again ([`crate::report::Report`]'s measurement).
+///
+/// # Errors
+/// As [`margins`].
+pub(crate) fn margins_keeping(
+    u: ArrayView2<f64>,
+    v: ArrayView2<f64>,
+    p: QuantileLevel,
+    opts: BlockOptions,
+) -> Result<(Margins, Option<Array2<f64>>)> {
+    scan_margins(u, v, p, opts, CANDIDATE_CAP)
+}
+
 /// [`margins`] with the exact-selection cap as a parameter (tests force the approximate path).
 fn margins_with_cap(
     u: ArrayView2<f64>,
@@ -163,6 +177,17 @@ fn margins_with_cap(
     opts: BlockOptions,
     cap: usize,
 ) -> Result<Margins> {
+    scan_margins(u, v, p, opts, cap).map(|(m, _)| m)
+}
+
+/// The scan of [`margins`], with its kept `S`.
+fn scan_margins(
+    u: ArrayView2<f64>,
+    v: ArrayView2<f64>,
+    p: QuantileLevel,
+    opts: BlockOptions,
+    cap: usize,
+) -> Result<(Margins, Option<Array2<f64>>)> {
     check_pair(u, v)?;
     check_all_finite(u, "U")?;
     check_all_finite(v, "V")?;
@@ -177,7 +202,7 @@ fn margins_with_cap(
     };
     let sums = (RowSums::of(u), RowSums::of(v));
     let sc = scan((u, v), (&sums.0, &sums.1), p.get(), opts, &wants);
-    Ok(Margins::from_order(u.nrows(), sc.order))
+    Ok((Margins::from_order(u.nrows(), sc.order), sc.kept))
 }
 
 #[cfg(test)]

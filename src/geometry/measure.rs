@@ -16,9 +16,10 @@
 //! norms `(1, 0)`, `w = 1` each side; within off-diagonal `(-1/(N-1), N/(N-1))`, `w = 1` each
 //! side; positives `(1, -2)` and negatives `(-1/(N-1), -(N-2)/(N-1))`, `w = 2` (`UV^T` and `VU^T`).
 
+use crate::base::Real;
 use crate::loss::driver::{block_product, map_blocks};
 use crate::loss::BlockOptions;
-use ndarray::ArrayView2;
+use ndarray::{s, Array2, ArrayView1, ArrayView2};
 use serde::Serialize;
 
 /// Count, mean, spread and range of a set of numbers.
@@ -167,32 +168,62 @@ impl Measurement {
 /// assert_eq!((m.pos.mean, m.neg.mean), (1.0, 0.0));
 /// ```
 pub fn measure(u: ArrayView2<f64>, v: ArrayView2<f64>, opts: BlockOptions) -> Measurement {
+    measure_with(u, v, opts, None)
+}
+
+/// [`measure`], reading `U V^T` from `uv` (`N x N`) when it is given, already computed: the
+/// numbers [`block_product`] gives for any block of rows (the exact margins' pass keeps them,
+/// `geometry::scan`). Bitwise the same as [`measure`].
+pub(crate) fn measure_with(
+    u: ArrayView2<f64>,
+    v: ArrayView2<f64>,
+    opts: BlockOptions,
+    uv: Option<ArrayView2<f64>>,
+) -> Measurement {
     let (n, d) = u.dim();
-    #[derive(Default, Clone, Copy)]
-    struct Acc {
-        pos: Stats,
-        neg: Stats,
-        wu: Stats,
-        wv: Stats,
-        norms: Stats,
-    }
+    measure_rows(u, v, opts, uv, UpperGram::worth(n, d, opts))
+}
+
+/// [`measure_with`], with `U U^T` and `V V^T` computed once as their upper block triangles
+/// ([`UpperGram`]) when `symmetric`, else row block by row block.
+fn measure_rows(
+    u: ArrayView2<f64>,
+    v: ArrayView2<f64>,
+    opts: BlockOptions,
+    uv: Option<ArrayView2<f64>>,
+    symmetric: bool,
+) -> Measurement {
+    let (n, d) = u.dim();
+    let upper = symmetric.then(|| (UpperGram::of(u, opts), UpperGram::of(v, opts)));
     let parts = map_blocks(n, opts, |r0, r1| {
         let mut acc = Acc::default();
-        let uv = block_product(u, v, r0, r1);
-        let uu = block_product(u, u, r0, r1);
-        let vv = block_product(v, v, r0, r1);
-        for i in 0..r1 - r0 {
-            let gi = r0 + i;
-            for j in 0..n {
-                if j == gi {
-                    acc.pos.push(uv[[i, j]]);
-                    acc.norms.push(uu[[i, j]]);
-                    acc.norms.push(vv[[i, j]]);
-                } else {
-                    acc.neg.push(uv[[i, j]]);
-                    acc.wu.push(uu[[i, j]]);
-                    acc.wv.push(vv[[i, j]]);
-                }
+        let owned;
+        let uv = match uv {
+            Some(s) => s.slice_move(s![r0..r1, ..]),
+            None => {
+                owned = block_product(u, v, r0, r1);
+                owned.view()
+            }
+        };
+        if let Some((gu, gv)) = &upper {
+            let (mut row_u, mut row_v) = (vec![0.0; n], vec![0.0; n]);
+            for i in 0..r1 - r0 {
+                gu.row_into(r0 + i, &mut row_u);
+                gv.row_into(r0 + i, &mut row_v);
+                acc.push_row(r0 + i, uv.row(i), &row_u, &row_v);
+            }
+        } else {
+            let uu = block_product(u, u, r0, r1);
+            let vv = block_product(v, v, r0, r1);
+            for i in 0..r1 - r0 {
+                let (ru, rv) = (uu.row(i), vv.row(i));
+                let rows = "a fresh array's rows are contiguous";
+                acc.push_row(
+                    r0 + i,
+                    uv.row(i),
+                    ru.as_slice().expect(rows),
+                    rv.as_slice().expect(rows),
+                );
             }
         }
         acc
@@ -206,6 +237,90 @@ pub fn measure(u: ArrayView2<f64>, v: ArrayView2<f64>, opts: BlockOptions) -> Me
         acc.norms.merge(&p.norms);
     }
     Measurement::from_stats(n, d, [acc.pos, acc.neg, acc.wu, acc.wv, acc.norms])
+}
+
+/// What one block of rows of [`measure_with`] gathers.
+#[derive(Default, Clone, Copy)]
+struct Acc {
+    pos: Stats,
+    neg: Stats,
+    wu: Stats,
+    wv: Stats,
+    norms: Stats,
+}
+
+impl Acc {
+    /// Row `gi` of `U V^T`, `U U^T` and `V V^T`, in column order: the positive and the norms on
+    /// the diagonal, the negatives and the within-view entries elsewhere.
+    fn push_row(&mut self, gi: usize, uv: ArrayView1<f64>, uu: &[f64], vv: &[f64]) {
+        for (j, ((&s, &a), &b)) in uv.iter().zip(uu).zip(vv).enumerate() {
+            if j == gi {
+                self.pos.push(s);
+                self.norms.push(a);
+                self.norms.push(b);
+            } else {
+                self.neg.push(s);
+                self.wu.push(a);
+                self.wv.push(b);
+            }
+        }
+    }
+}
+
+/// The upper block triangle of a symmetric `X X^T`: for each block of rows `r0..r1`, those rows
+/// from column `r0` on. Entry `(i, j)` with `j` in an earlier block is entry `(j, i)` of that
+/// block's rows, the same number: `x_i . x_j` and `x_j . x_i` are the same products summed in
+/// the same order (a test checks [`measure`] against the row-block path bitwise).
+struct UpperGram {
+    block: usize,
+    rows: Vec<Array2<f64>>,
+}
+
+impl UpperGram {
+    /// The largest `X X^T` (`8 N^2` bytes, for each of `U` and `V`) computed this way.
+    const MAX_BYTES: usize = 32 << 20;
+
+    /// Whether it pays: more than one block (else there is no lower triangle to skip), `d`
+    /// large enough that the products outweigh the gathering (`d >= 64`), and at most
+    /// [`Self::MAX_BYTES`].
+    fn worth(n: usize, d: usize, opts: BlockOptions) -> bool {
+        n > opts.block.max(1) && d >= 64 && n.saturating_mul(n).saturating_mul(8) <= Self::MAX_BYTES
+    }
+
+    fn of(x: ArrayView2<f64>, opts: BlockOptions) -> Self {
+        let n = x.nrows();
+        let rows = map_blocks(n, opts, |r0, r1| {
+            let mut out = Array2::<f64>::zeros((r1 - r0, n - r0));
+            f64::gemm(
+                x.slice(s![r0..r1, ..]),
+                x.slice(s![r0.., ..]).t(),
+                out.view_mut(),
+                false,
+            );
+            out
+        });
+        UpperGram {
+            block: opts.block.max(1),
+            rows,
+        }
+    }
+
+    /// Row `i` of `X X^T` into `out` (`N` entries).
+    fn row_into(&self, i: usize, out: &mut [f64]) {
+        let b = self.block;
+        let q = i / b;
+        // The columns of earlier blocks: column `i` of their rows.
+        for (c, rows) in self.rows[..q].iter().enumerate() {
+            let c0 = c * b;
+            out[c0..c0 + b]
+                .iter_mut()
+                .zip(rows.column(i - c0))
+                .for_each(|(o, &x)| *o = x);
+        }
+        // From column `q b` on: the row itself.
+        let own = self.rows[q].row(i - q * b);
+        out[q * b..].copy_from_slice(own.as_slice().expect("a fresh array's rows are contiguous"));
+    }
 }
 
 impl Measurement {
@@ -247,6 +362,81 @@ mod tests {
     use ndarray::{concatenate, Array2, Axis};
     use rand::SeedableRng;
     use rand_distr::{Distribution, StandardNormal};
+
+    #[test]
+    fn the_upper_block_triangle_measures_as_the_row_blocks_bitwise() {
+        // U U^T and V V^T from their upper block triangles (each entry below it read from its
+        // mirror) give the same statistics, bit for bit, as the row blocks' full products: at
+        // block sizes that do and do not divide N, odd N and d, and 1 or 3 threads.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for (n, d, block) in [(130, 64, 16), (257, 70, 64), (300, 301, 256), (61, 65, 7)] {
+            let mut draw = || {
+                let x = Array2::<f64>::from_shape_fn((n, d), |_| StandardNormal.sample(&mut rng));
+                normalize_rows(x.view(), "U").unwrap().u
+            };
+            let (u, v) = (draw(), draw());
+            let opts = BlockOptions {
+                block,
+                parallel: true,
+            };
+            assert!(UpperGram::worth(n, d, opts));
+            let run = |symmetric: bool, threads: usize| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap()
+                    .install(|| measure_rows(u.view(), v.view(), opts, None, symmetric))
+            };
+            let (rows, upper) = (run(false, 1), run(true, 3));
+            assert_eq!(
+                format!("{rows:?}"),
+                format!("{upper:?}"),
+                "N = {n}, d = {d}, block {block}"
+            );
+            assert_eq!(rows.within_u.m2.to_bits(), upper.within_u.m2.to_bits());
+            assert_eq!(rows.within_v.m2.to_bits(), upper.within_v.m2.to_bits());
+            assert_eq!(rows.gram_distance.to_bits(), upper.gram_distance.to_bits());
+        }
+        // One block, a small d or a large N: the row blocks.
+        let opts = BlockOptions::default();
+        assert!(!UpperGram::worth(256, 300, opts));
+        assert!(!UpperGram::worth(1000, 32, opts));
+        assert!(!UpperGram::worth(3000, 300, opts));
+    }
+
+    #[test]
+    fn the_s_kept_by_the_margins_measures_as_its_own_product() {
+        // The exact margins keep S = U V^T (d >= 256 in f64); the measurement reads it instead
+        // of computing it again, and gets the same bits, whatever the blocks.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+        for (n, d, block) in [
+            (300, 300, 256),
+            (257, 256, 64),
+            (40, 300, 7),
+            (33, 260, 1000),
+        ] {
+            let mut draw = || {
+                let x = Array2::<f64>::from_shape_fn((n, d), |_| StandardNormal.sample(&mut rng));
+                normalize_rows(x.view(), "U").unwrap().u
+            };
+            let (u, v) = (draw(), draw());
+            let opts = BlockOptions {
+                block,
+                parallel: true,
+            };
+            let level = crate::geometry::QuantileLevel::default();
+            let (_, kept) =
+                crate::geometry::margins_keeping(u.view(), v.view(), level, opts).unwrap();
+            let kept = kept.expect("the exact margins keep S at d >= 256 in f64");
+            let read = measure_with(u.view(), v.view(), opts, Some(kept.view()));
+            let computed = measure(u.view(), v.view(), opts);
+            assert_eq!(
+                format!("{read:?}"),
+                format!("{computed:?}"),
+                "N = {n}, block {block}"
+            );
+        }
+    }
 
     #[test]
     fn ccem_is_measured_exactly() {

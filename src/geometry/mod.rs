@@ -11,7 +11,9 @@ pub use ccem::{
     ccem_embedding, ccem_embedding_with, random_orthogonal, random_orthogonal_rows, simplex_etf,
     Ccem,
 };
+pub(crate) use margin::margins_keeping;
 pub use margin::{margin_bound, margins, Margins, QuantileLevel, DEFAULT_MARGIN_QUANTILE};
+pub(crate) use measure::measure_with;
 pub use measure::{measure, Measurement, Stats};
 pub use scan::{
     linear_quantile_sorted, QuantileMode, CANDIDATE_CAP, EXACT_QUANTILE_MAX_N, HISTOGRAM_BINS,

@@ -730,9 +730,8 @@ struct Pass {
     sigmoid_sum: f64,
     /// InfoNCE's value, when computed in the pass.
     infonce: Option<f64>,
-    /// Each group's kept rows of `S` ([`GroupAcc::kept`]), in group order; empty when the pass
-    /// keeps nothing.
-    kept: Vec<Vec<f64>>,
+    /// The kept `S` (`N x N`, rows in order), gathered from the groups ([`GroupAcc::kept`]).
+    kept: Option<Array2<f64>>,
 }
 
 /// The one pass (module documentation).
@@ -816,11 +815,16 @@ fn pass<T: RowNormalize>(
         staged_count: 0,
         base: 0,
     };
-    let mut kept = Vec::new();
+    let mut kept = p.keep.then(|| Array2::<f64>::zeros((n, n)));
     for (gi, mut g) in groups.into_iter().enumerate() {
         g.drain_into(&mut all.hist);
-        if p.keep {
-            kept.push(std::mem::take(&mut g.kept));
+        if let Some(s) = kept.as_mut() {
+            for (l0, r0, r1) in layout.blocks(gi) {
+                s.slice_mut(s![r0..r1, ..]).assign(
+                    &ArrayView2::from_shape((r1 - r0, n), &g.kept[l0 * n..(l0 + r1 - r0) * n])
+                        .expect("a group keeps whole rows"),
+                );
+            }
         }
         for (l0, r0, r1) in layout.blocks(gi) {
             all.pos[r0..r1].copy_from_slice(&g.pos[l0..l0 + r1 - r0]);
@@ -899,13 +903,13 @@ pub(crate) fn bound_of<T: RowNormalize>(u: &RowSums, v: &RowSums, d: usize) -> f
 }
 
 /// The negatives' quantile `q` from the pass's histogram (`hist.len()` bins on `[-r, r]`):
-/// exactly with a second pass, or by interpolation in the bins. The second pass reads the rows
-/// of `S` the first one `kept` (per group, [`GroupAcc::kept`]) when there are any, and computes
-/// `S` again otherwise. Returns `(q_neg, absolute error bound)`.
+/// exactly with a second pass, or by interpolation in the bins. The second pass reads the `S`
+/// the first one `kept`, if it kept it, and computes `S` again otherwise. Returns `(q_neg,
+/// absolute error bound)`.
 fn negative_quantile<T: RowNormalize>(
     u: ArrayView2<T>,
     v: ArrayView2<T>,
-    (hist, kept): (&[u64], &[Vec<f64>]),
+    (hist, kept): (&[u64], Option<ArrayView2<f64>>),
     q: f64,
     r: f64,
     (mode, cap): (QuantileMode, usize),
@@ -951,25 +955,20 @@ fn negative_quantile<T: RowNormalize>(
             }
         }
     };
-    if crowd as usize <= cap && !kept.is_empty() {
+    if let (true, Some(kept)) = (crowd as usize <= cap, kept) {
         // The values of the first pass, as kept: no product.
-        let layout = Layout::new(n, block);
         let mut cand = vec![Vec::<f64>::new(); targets.len()];
-        for (g, rows) in kept.iter().enumerate() {
-            for (l0, r0, r1) in layout.blocks(g) {
-                for (i, row) in rows[l0 * n..(l0 + r1 - r0) * n].chunks_exact(n).enumerate() {
-                    for (j, &x) in row.iter().enumerate() {
-                        if j != r0 + i {
-                            if let Some(t) = is_target(bin_of(x, lo, inv_w, bins)) {
-                                cand[t].push(x);
-                            }
-                        }
+        for (gi, row) in kept.outer_iter().enumerate() {
+            for (j, &x) in row.iter().enumerate() {
+                if j != gi {
+                    if let Some(t) = is_target(bin_of(x, lo, inv_w, bins)) {
+                        cand[t].push(x);
                     }
                 }
-                if let Some(p) = progress {
-                    p.tick();
-                }
             }
+        }
+        if let Some(p) = progress {
+            (0..Layout::new(n, block).nblocks).for_each(|_| p.tick());
         }
         let mut select =
             |t: usize, rank: usize| *cand[t].select_nth_unstable_by(rank, f64::total_cmp).1;
@@ -1076,6 +1075,10 @@ pub(crate) struct Scan {
     pub(crate) sigmoid_loss: Option<f64>,
     pub(crate) infonce_loss: Option<f64>,
     pub(crate) passes: usize,
+    /// The `S = U V^T` (float64, `N x N`) the pass kept for the exact quantile ([`keeps_s`]),
+    /// if it kept it: the numbers of the pass's products, which are those of one product of any
+    /// block of rows (`geometry::measure` reads them).
+    pub(crate) kept: Option<Array2<f64>>,
 }
 
 /// What [`scan`] computes besides the margins.
@@ -1130,13 +1133,12 @@ pub(crate) fn scan<T: RowNormalize>(
     let (q_neg, err_neg) = negative_quantile(
         u,
         v,
-        (&p.hist[..bins], &kept),
+        (&p.hist[..bins], kept.as_ref().map(|s| s.view())),
         1.0 - level,
         r,
         (wants.mode, wants.cap),
         (block, opts.parallel, progress.as_ref()),
     );
-    drop(kept);
     let mut hist = std::mem::take(&mut p.hist);
     hist[..bins].fill(0);
     spare_give(&SPARE_HIST, hist);
@@ -1180,6 +1182,7 @@ pub(crate) fn scan<T: RowNormalize>(
         sigmoid_loss: wants.sigmoid.map(|_| p.sigmoid_sum / n as f64),
         infonce_loss: p.infonce,
         passes,
+        kept,
     }
 }
 
