@@ -363,6 +363,25 @@ mod tests {
     use rand::SeedableRng;
     use rand_distr::{Distribution, StandardNormal};
 
+    /// Two `n x d` matrices of random unit rows, and blocks of `block` rows in parallel.
+    fn unit_pairs(
+        rng: &mut rand_chacha::ChaCha8Rng,
+        n: usize,
+        d: usize,
+        block: usize,
+    ) -> (Array2<f64>, Array2<f64>, BlockOptions) {
+        let mut draw = || {
+            let x = Array2::<f64>::from_shape_fn((n, d), |_| StandardNormal.sample(&mut *rng));
+            normalize_rows(x.view(), "U").unwrap().u
+        };
+        let (u, v) = (draw(), draw());
+        let opts = BlockOptions {
+            block,
+            parallel: true,
+        };
+        (u, v, opts)
+    }
+
     #[test]
     fn the_upper_block_triangle_measures_as_the_row_blocks_bitwise() {
         // U U^T and V V^T from their upper block triangles (each entry below it read from its
@@ -370,15 +389,7 @@ mod tests {
         // block sizes that do and do not divide N, odd N and d, and 1 or 3 threads.
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
         for (n, d, block) in [(130, 64, 16), (257, 70, 64), (300, 301, 256), (61, 65, 7)] {
-            let mut draw = || {
-                let x = Array2::<f64>::from_shape_fn((n, d), |_| StandardNormal.sample(&mut rng));
-                normalize_rows(x.view(), "U").unwrap().u
-            };
-            let (u, v) = (draw(), draw());
-            let opts = BlockOptions {
-                block,
-                parallel: true,
-            };
+            let (u, v, opts) = unit_pairs(&mut rng, n, d, block);
             assert!(UpperGram::worth(n, d, opts));
             let run = |symmetric: bool, threads: usize| {
                 rayon::ThreadPoolBuilder::new()
@@ -415,15 +426,7 @@ mod tests {
             (40, 300, 7),
             (33, 260, 1000),
         ] {
-            let mut draw = || {
-                let x = Array2::<f64>::from_shape_fn((n, d), |_| StandardNormal.sample(&mut rng));
-                normalize_rows(x.view(), "U").unwrap().u
-            };
-            let (u, v) = (draw(), draw());
-            let opts = BlockOptions {
-                block,
-                parallel: true,
-            };
+            let (u, v, opts) = unit_pairs(&mut rng, n, d, block);
             let level = crate::geometry::QuantileLevel::default();
             let (_, kept) =
                 crate::geometry::margins_keeping(u.view(), v.view(), level, opts).unwrap();
