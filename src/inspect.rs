@@ -232,13 +232,14 @@ pub fn inspect_with(
     } else {
         QuantileMode::Histogram
     });
-    cfg.max_memory.check(
+    // One reading of the memory available serves both checks.
+    let limit = cfg.max_memory.measured();
+    limit.check(
         &format!("inspecting {n} pairs"),
         memory_estimate(u.dim(), precision, cfg.block, (mode, false)),
     )?;
     // The exact quantile keeps `S` for its second pass only within the limit too.
-    let keep = cfg
-        .max_memory
+    let keep = limit
         .check(
             "",
             memory_estimate(u.dim(), precision, cfg.block, (mode, true)),
